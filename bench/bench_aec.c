@@ -1,0 +1,146 @@
+/* bench_aec.c — times the fmnist_dense model that aec compiled to an object.
+ *
+ * Linked against the object and header of
+ *   aec build specs/fmnist_dense.ae --emit obj -o DIR/fmnist_dense.o
+ * it loads the Fashion-MNIST training images into memory, then measures
+ *   - training: one epoch of fmnist_dense_train_step over the 60000 images at
+ *     batch 256 (contiguous slices, last partial batch included), after one
+ *     warm-up step; 3 epochs, the median reported in samples/s;
+ *   - inference: batch-1 fmnist_dense_encode latency, median of 5000 calls.
+ * Threads are OpenBLAS's own (OPENBLAS_NUM_THREADS); the model starts none.
+ * Prints one JSON line. Usage: bench_aec [train-images-idx3-ubyte.gz]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "fmnist_dense.h"
+
+#define BATCH 256
+#define EPOCHS 3
+#define ENCODE_CALLS 5000
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+/* OpenBLAS's own queries (declared here to avoid depending on its cblas.h). */
+int openblas_get_num_threads(void);
+char *openblas_get_corename(void);
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void *xalloc(size_t bytes) { /* 64-byte aligned, zeroed */
+    bytes = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) {
+        fprintf(stderr, "bench_aec: out of memory\n");
+        exit(1);
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+/* Read an IDX3 ubyte file (gzip or plain) into floats in [0, 1]. */
+static float *load_idx(const char *path, int *count) {
+    gzFile f = gzopen(path, "rb");
+    unsigned char h[16];
+    if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3) {
+        fprintf(stderr, "bench_aec: %s: not an IDX3 ubyte file\n", path);
+        exit(1);
+    }
+    long dim[3];
+    for (int i = 0; i < 3; i++)
+        dim[i] = (long)h[4 + 4 * i] << 24 | h[5 + 4 * i] << 16 | h[6 + 4 * i] << 8 | h[7 + 4 * i];
+    if (dim[1] * dim[2] != FMNIST_DENSE_INPUT_SIZE) {
+        fprintf(stderr, "bench_aec: %s: images are %ldx%ld, the model wants %d values\n", path, dim[1],
+                dim[2], FMNIST_DENSE_INPUT_SIZE);
+        exit(1);
+    }
+    size_t n = (size_t)dim[0] * FMNIST_DENSE_INPUT_SIZE;
+    unsigned char *raw = malloc(n);
+    float *x = xalloc(n * sizeof *x);
+    if (!raw || gzread(f, raw, (unsigned)n) != (int)n) {
+        fprintf(stderr, "bench_aec: %s: truncated\n", path);
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) x[i] = raw[i] / 255.0f;
+    free(raw);
+    gzclose(f);
+    *count = (int)dim[0];
+    return x;
+}
+
+static void check(int status, const char *what) {
+    if (status) {
+        fprintf(stderr, "bench_aec: %s: %s\n", what, aec_strerror(status));
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv) {
+    int n;
+    float *data = load_idx(argc > 1 ? argv[1] : DEFAULT_DATA, &n);
+    float *params = xalloc(FMNIST_DENSE_PARAM_COUNT * sizeof(float));
+    float *opt = xalloc(FMNIST_DENSE_OPT_STATE_COUNT * sizeof(float));
+    size_t ws_bytes = fmnist_dense_workspace_size(BATCH);
+    if (fmnist_dense_workspace_size(1) > ws_bytes) ws_bytes = fmnist_dense_workspace_size(1);
+    void *ws = xalloc(ws_bytes);
+    check(fmnist_dense_init(params, 1), "init");
+
+    /* Training: one warm-up step, then EPOCHS timed epochs. */
+    uint64_t step = 1;
+    float loss;
+    check(fmnist_dense_train_step(params, opt, data, NULL, BATCH, step++, &loss, ws), "train_step");
+    double epoch_s[EPOCHS], epoch_loss = 0;
+    for (int e = 0; e < EPOCHS; e++) {
+        double sum = 0, t0 = now();
+        for (int i = 0; i < n; i += BATCH) {
+            int b = n - i < BATCH ? n - i : BATCH;
+            check(fmnist_dense_train_step(params, opt, data + (size_t)i * FMNIST_DENSE_INPUT_SIZE, NULL, b,
+                                          step++, &loss, ws),
+                  "train_step");
+            sum += (double)loss * b;
+        }
+        epoch_s[e] = now() - t0;
+        epoch_loss = sum / n;
+    }
+    double sps[EPOCHS];
+    for (int e = 0; e < EPOCHS; e++) sps[e] = n / epoch_s[e];
+
+    /* Inference: batch-1 encode latency. */
+    float code[FMNIST_DENSE_CODE_SIZE];
+    static double lat[ENCODE_CALLS];
+    for (int i = 0; i < 200; i++) check(fmnist_dense_encode(params, data, code, 1, ws), "encode");
+    for (int i = 0; i < ENCODE_CALLS; i++) {
+        const float *x = data + (size_t)(i % n) * FMNIST_DENSE_INPUT_SIZE;
+        double t0 = now();
+        fmnist_dense_encode(params, x, code, 1, ws);
+        lat[i] = now() - t0;
+    }
+
+    printf("{\"impl\": \"aec\", \"threads\": %d, \"blas_core\": \"%s\", \"samples\": %d, \"batch\": %d, "
+           "\"epoch_s\": [%.4f, %.4f, %.4f], \"samples_per_s\": %.1f, \"last_epoch_loss\": %.6f, "
+           "\"encode_us\": %.2f}\n",
+           openblas_get_num_threads(), openblas_get_corename(), n, BATCH, epoch_s[0], epoch_s[1], epoch_s[2],
+           median(sps, EPOCHS), epoch_loss, 1e6 * median(lat, ENCODE_CALLS));
+    free(data);
+    free(params);
+    free(opt);
+    free(ws);
+    return 0;
+}

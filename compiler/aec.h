@@ -1,0 +1,432 @@
+/* aec.h (compiler) — the one internal header of the compiler.
+ *
+ * Sections follow the pipeline, each headed by the file that defines what
+ * follows: util (arena, diagnostics), ast + parser, check (the checked
+ * Model), ir, lower, autodiff, fuse, plan, codegen, driver.
+ * Every stage takes the previous stage's product and returns its own; the
+ * driver (driver.c) calls them in order.
+ */
+#ifndef AEC_COMPILER_H
+#define AEC_COMPILER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../runtime/aec.h"
+
+#define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Internal errors are bugs in aec, never the user's: say where and stop. */
+#define internal_error(...) internal_error_at(__FILE__, __LINE__, __VA_ARGS__)
+#define ensure(cond)                                                                               \
+    do {                                                                                           \
+        if (!(cond)) internal_error("assertion failed: %s", #cond);                                \
+    } while (0)
+
+/* ---------------------------------------------------------------- util.c */
+
+/* A source span: every token, AST node, layer and IR node carries one. */
+typedef struct Loc {
+    const char *file;
+    int line, col, len; /* 1-based line and column, length in characters */
+} Loc;
+
+/* Bump allocator: memory is zeroed and freed all at once (never per node). */
+typedef struct Arena Arena;
+Arena *arena_new(void);
+void *arena_alloc(Arena *a, size_t size);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void arena_free(Arena *a);
+
+/* Growable array helper: `ARRAY_PUSH(arena, items, count, cap, value)`. */
+#define ARRAY_PUSH(arena, items, count, cap, value)                                                \
+    do {                                                                                           \
+        if ((count) == (cap)) {                                                                    \
+            int new_cap_ = (cap) ? 2 * (cap) : 16;                                                 \
+            void *grown_ = arena_alloc((arena), sizeof(*(items)) * (size_t)new_cap_);              \
+            if (count) memcpy(grown_, (items), sizeof(*(items)) * (size_t)(count));                \
+            (items) = grown_;                                                                      \
+            (cap) = new_cap_;                                                                      \
+        }                                                                                          \
+        (items)[(count)++] = (value);                                                              \
+    } while (0)
+
+/* Diagnostics, printed C-compiler style:
+ *   file.ae:12:9: error: message
+ *       12 |     dense 128 rleu
+ *          |               ^~~~
+ * The source text of each file is registered so the line can be shown. */
+void diag_register_source(const char *file, const char *text);
+void diag_error(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_note(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int diag_error_count(void);
+void diag_reset(void);
+void diag_set_stream(FILE *f); /* stderr by default; tests capture to a file */
+/* The closest of `candidates` to `word` by edit distance, or NULL if none is close. */
+const char *suggest(const char *word, const char *const *candidates, int n);
+
+_Noreturn void internal_error_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated; NULL on error */
+
+/* ------------------------------------------------------ ast.c, parser.y */
+
+#include "ast.h"
+
+/* -------------------------------------------------------------- check.c */
+
+typedef enum ActKind {
+    ACT_LINEAR,     /* identity */
+    ACT_RELU,       /* max(0, x) */
+    ACT_LEAKY_RELU, /* x > 0 ? x : alpha*x (alpha default 0.01, as PyTorch) */
+    ACT_SIGMOID,    /* 1 / (1 + e^-x) */
+    ACT_TANH,
+    ACT_ELU,        /* x > 0 ? x : alpha*(e^x - 1), alpha 1 */
+    ACT_SOFTPLUS,   /* log(1 + e^x) */
+    ACT_GELU,       /* x * Phi(x), exact (erf), as PyTorch's default */
+    ACT_COUNT
+} ActKind;
+extern const char *const act_names[ACT_COUNT];
+
+/* A per-sample shape: N (ndim 1) or CxHxW (ndim 3). The batch is implicit. */
+typedef struct Shape {
+    int ndim;
+    int dim[3];
+} Shape;
+long shape_numel(Shape s);
+char *shape_str(Arena *a, Shape s); /* "784", "1x28x28" */
+
+typedef enum LayerKind {
+    LY_DENSE,     /* units; weight [units, in], bias [units]; optional act */
+    LY_CONV,      /* units=channels, k, stride, pad; weight [units, in_c, kh, kw] */
+    LY_DECONV,    /* transposed conv; weight [in_c, units, kh, kw] as PyTorch */
+    LY_MAXPOOL,   /* k, stride */
+    LY_AVGPOOL,   /* k, stride */
+    LY_UPSAMPLE,  /* k: nearest-neighbour factor */
+    LY_BATCHNORM, /* weight, bias, running_mean, running_var [C] */
+    LY_DROPOUT,   /* p */
+    LY_FLATTEN,   /* view to a vector */
+    LY_RESHAPE,   /* view to `out` */
+    LY_ACT,       /* act alone */
+} LayerKind;
+
+/* One layer after checking: shapes known, defaults applied, mirror/tied
+ * decoders expanded. Layers are stored encoder first, then decoder. */
+typedef struct Layer {
+    LayerKind kind;
+    Loc loc;           /* where the layer (or the mirror/tied keyword) was written */
+    bool in_decoder;
+    int module_index;  /* PyTorch nn.Sequential index of this layer's first module */
+    Shape in, out;
+    ActKind act;       /* activation applied after the layer (ACT_LINEAR: none) */
+    double act_alpha;  /* leaky_relu slope / elu alpha */
+    int units;         /* dense outputs / conv channels */
+    int kh, kw, stride, pad; /* conv/deconv/pool; pad in pixels (top/left), after `same` */
+    int pad_extra;     /* conv `same` with even kernels: extra pixel bottom/right;
+                          deconv: PyTorch's output_padding */
+    int pad_w, pad_extra_w; /* the same for the width (pad, pad_extra are the height's) */
+    bool pad_same;     /* conv/deconv: the padding was written `same` */
+    double p;          /* dropout probability */
+    double momentum, eps; /* batchnorm */
+    int tied_to;       /* tied decoder dense: index of the encoder layer whose W^T it uses, else -1 */
+    int weight, bias;  /* indices into Model.tensors, -1 if none */
+    int running_mean, running_var; /* batchnorm buffers, -1 if none */
+    long params;       /* parameter elements this layer owns */
+    long flops;        /* forward FLOPs per sample (a multiply-add counts 2) */
+} Layer;
+
+typedef struct ParamTensor {
+    const char *name;  /* "encoder.0.weight" */
+    int ndim;
+    int shape[4];
+    int kind;          /* AEC_TENSOR_* */
+    long numel;
+    long offset;       /* elements into the params block; trainable tensors come first */
+    int fan_in, fan_out; /* for init */
+    int layer;         /* owning layer index */
+} ParamTensor;
+
+typedef enum { CORRUPT_NONE, CORRUPT_GAUSSIAN, CORRUPT_MASK, CORRUPT_SALTPEPPER } CorruptKind;
+typedef enum { INIT_XAVIER, INIT_HE, INIT_NORMAL } InitKind;
+
+typedef struct Model {
+    const char *name;
+    Loc loc;
+    Shape input;
+    Layer *layers;
+    int nlayers;
+    int n_encoder;          /* layers[0 .. n_encoder-1] are the encoder; its last output is the code */
+    Shape code;
+    bool latent_gaussian;   /* `latent gaussian N` */
+    int latent_size;
+    int latent_mu, latent_logvar; /* `latent gaussian`: layer indices of the two dense heads,
+                                     stored after the decoder (see n_decoder); else -1 */
+    int n_decoder;          /* layers[n_encoder .. n_encoder+n_decoder-1] are the decoder */
+    int loss;               /* AEC_LOSS_* */
+    bool masked;
+    CorruptKind corrupt;
+    double corrupt_value;
+    /* regularize { } */
+    double l2_weights, l1_weights, l1_code, kl_rho, kl_beta_sparsity, contractive, kl_beta;
+    aec_train_config train; /* with defaults applied */
+    InitKind init;
+    double init_std;
+    ParamTensor *tensors;
+    int ntensors;
+    long param_count, trainable_count;
+    long flops;             /* forward FLOPs per sample */
+} Model;
+
+/* Check a parsed spec. Reports every error it finds through diag_error and
+ * returns NULL if there was any; otherwise the checked model. */
+Model *check_model(Arena *a, const AstModel *ast);
+/* The layer table `aec check` prints: layer, output shape, params, FLOPs, totals. */
+void check_print_table(FILE *out, const Model *m);
+void check_dump_shapes(FILE *out, const Model *m);
+/* check_model, optionally accepting what later stages cannot compile yet
+ * (`aec check` can then still print the table of a conv model). */
+Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported);
+/* The layer as a spec line, e.g. "dense 512 relu", "conv 64 3x3 pad=same". */
+char *check_layer_str(Arena *a, const Layer *l);
+
+/* Shape arithmetic along one spatial dimension (pure; <= 0 means no output).
+ * pad: pixels of zero padding, or CONV_PAD_SAME (Keras `same`). */
+#define CONV_PAD_SAME (-1)
+int conv_out_size(int in, int k, int stride, int pad);   /* same: ceil(in/stride) */
+int deconv_out_size(int in, int k, int stride, int pad); /* same: in*stride */
+int pool_out_size(int in, int k, int stride);            /* floor((in-k)/stride) + 1 */
+
+/* ----------------------------------------------------------------- ir.c */
+
+/* The op table: OP(enum, printed name, number of inputs, class).
+ * Classes: LEAF (no inputs: data, parameters, scalars), GEMM (a cblas call),
+ * EW (elementwise, with broadcasting of scalars and rows), RED (reduction).
+ * The enum, printer, verifier, gradient rules and fuser all follow it. */
+#define IR_OPS(OP)                                                                                 \
+    OP(INPUT, "input", 0, LEAF)       /* the data x (or the code, for decode) [B, n] */            \
+    OP(PARAM, "param", 0, LEAF)       /* a parameter tensor (tensor >= 0) or the trainable block */\
+    OP(GRADIN, "grads", 0, LEAF)      /* the gradient block, read by the optimizer */              \
+    OP(OPTSTATE, "optstate", 0, LEAF) /* optimizer state slot `slot`, as long as the block */      \
+    OP(CONST, "const", 0, LEAF)       /* scalar constant `value` */                                \
+    OP(BATCH, "batch", 0, LEAF)       /* scalar: the batch size */                                 \
+    OP(STEP, "step", 0, LEAF)         /* scalar: the optimizer step, from 1 */                     \
+    OP(GEMM, "gemm", 2, GEMM)         /* op(A)·op(B), transposes ta/tb, dims m n k */              \
+    OP(ADD, "add", 2, EW)                                                                          \
+    OP(SUB, "sub", 2, EW)                                                                          \
+    OP(MUL, "mul", 2, EW)                                                                          \
+    OP(DIV, "div", 2, EW)                                                                          \
+    OP(POW, "pow", 2, EW)             /* a^b, used for scalars (Adam's bias correction) */         \
+    OP(NEG, "neg", 1, EW)                                                                          \
+    OP(ABS, "abs", 1, EW)                                                                          \
+    OP(SIGN, "sign", 1, EW)           /* -1, 0 or 1 */                                             \
+    OP(SQRT, "sqrt", 1, EW)                                                                        \
+    OP(LOG, "log", 1, EW)                                                                          \
+    OP(EXP, "exp", 1, EW)                                                                          \
+    OP(EXPAND, "expand", 1, EW)       /* broadcast a scalar/row to this node's type */             \
+    OP(ACT, "act", 1, EW)             /* activation `act` (alpha) */                               \
+    OP(ACT_GRAD, "act_grad", 2, EW)   /* f'(x) of activation `act`, given x and y = f(x) */        \
+    OP(BCE, "bce", 2, EW)             /* -(t log p + (1-t) log(1-p)), logs clamped at -100 */      \
+    OP(BCE_GRAD, "bce_grad", 2, EW)   /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */             \
+    OP(SUM_ROWS, "sum_rows", 1, RED)  /* [B, n] -> [n]: sum over the batch */                      \
+    OP(SUM_ALL, "sum_all", 1, RED)    /* anything -> scalar */
+
+typedef enum IrOp {
+#define OP(e, name, nin, cls) IR_##e,
+    IR_OPS(OP)
+#undef OP
+        IR_OP_COUNT
+} IrOp;
+
+typedef enum { OPC_LEAF, OPC_GEMM, OPC_EW, OPC_RED } IrOpClass;
+extern const char *const ir_op_names[IR_OP_COUNT];
+extern const int ir_op_nin[IR_OP_COUNT];
+extern const IrOpClass ir_op_class[IR_OP_COUNT];
+
+#define IR_BATCH_DIM (-1L) /* a GEMM dimension equal to the (symbolic) batch */
+
+/* The type of an IR value: `batched` rows of n elements each ([B, n]), or one
+ * row ([n]); a scalar is an unbatched value with n = 1. Views (flatten,
+ * reshape) do not change it: every per-sample tensor is n contiguous values. */
+typedef struct IrType {
+    bool batched;
+    long n;
+} IrType;
+
+typedef enum { INPUT_X, INPUT_CODE } InputRole;
+
+typedef struct IrNode {
+    IrOp op;
+    Loc loc;          /* the spec line that gave rise to it */
+    int in[2];        /* inputs: node indices (earlier in the array) */
+    IrType type;
+    /* attributes, by op (all zero where unused, so hash-consing can compare them) */
+    int tensor;       /* PARAM: tensor index, or -1 for the whole trainable block */
+    int slot;         /* OPTSTATE: slot; INPUT: InputRole */
+    int act;          /* ACT, ACT_GRAD: ActKind */
+    double value;     /* CONST: value; ACT: alpha */
+    int ta, tb;       /* GEMM: transpose A, B */
+    long m, n, k;     /* GEMM: C is m x n, the inner dimension k; IR_BATCH_DIM for the batch */
+} IrNode;
+
+typedef enum {
+    OUT_LOSS,     /* scalar loss */
+    OUT_CODE,     /* [B, code] */
+    OUT_XHAT,     /* [B, input] reconstruction */
+    OUT_GRAD,     /* gradient of trainable tensor `index` */
+    OUT_PARAMS,   /* optimizer: the updated trainable block */
+    OUT_OPTSTATE, /* optimizer: updated state slot `index` */
+} OutKind;
+
+typedef struct GraphOutput {
+    OutKind kind;
+    int node;
+    int index;
+} GraphOutput;
+
+typedef enum {
+    GRAPH_TRAIN,  /* training-mode forward, loss and gradients */
+    GRAPH_EVAL,   /* inference-mode forward: loss and reconstruction */
+    GRAPH_ENCODE, /* x -> code */
+    GRAPH_DECODE, /* code -> x_hat */
+    GRAPH_OPTIM,  /* the optimizer update over the trainable block */
+} GraphKind;
+
+/* A graph of tensor ops. Nodes live in one array in creation order, which is
+ * topological; creating a node hash-conses it, so equal nodes are shared. */
+typedef struct Graph {
+    GraphKind kind;
+    const Model *model;
+    Arena *arena;
+    IrNode *nodes;
+    int nnodes, cap;
+    int *hash;       /* open addressing: node index + 1, 0 = empty */
+    int hash_cap;
+    int n_forward;   /* nodes before autodiff added the backward pass */
+    GraphOutput *outs;
+    int nouts, outs_cap;
+} Graph;
+
+Graph *ir_new(Arena *a, const Model *m, GraphKind kind);
+/* Create (or find) a node. Inputs and attributes come from `proto`; the
+ * type is inferred, and a type error is an internal error. */
+int ir_add(Graph *g, IrNode proto);
+int ir_const(Graph *g, double v);
+int ir_unary(Graph *g, IrOp op, int a);
+int ir_binary(Graph *g, IrOp op, int a, int b);
+int ir_gemm(Graph *g, int a, int b, int ta, int tb, long m, long n, long k);
+void ir_output(Graph *g, OutKind kind, int node, int index);
+bool ir_is_scalar(IrType t);
+void ir_verify(const Graph *g); /* internal error on a malformed graph */
+void ir_dump(FILE *out, const Graph *g);
+const char *ir_graph_name(GraphKind k);
+
+/* -------------------------------------------------------------- lower.c */
+
+/* Build the graph of one entry point from the checked model. GRAPH_TRAIN
+ * gets the forward pass and the loss; autodiff adds the rest. */
+Graph *lower_model(Arena *a, const Model *m, GraphKind kind);
+int lower_opt_slots(const Model *m); /* optimizer state slots, each trainable_count long */
+
+/* ----------------------------------------------------------- autodiff.c */
+
+/* Append the backward pass of the loss to a GRAPH_TRAIN graph: one VJP rule
+ * per op, and an OUT_GRAD output for every trainable tensor. */
+void grad_build(Graph *g);
+
+/* --------------------------------------------------------------- fuse.c */
+
+typedef enum {
+    K_GEMM, /* one cblas call for node `gemm` */
+    K_LOOP, /* one loop nest over `domain` computing `nodes` */
+} KernelKind;
+
+typedef struct Kernel {
+    KernelKind kind;
+    int gemm;          /* K_GEMM: the node */
+    IrType domain;     /* K_LOOP: rows (batch or 1) x n */
+    int *nodes;        /* K_LOOP: member nodes in order */
+    int nnodes;
+} Kernel;
+
+/* Where each node's value lives after fusion (indexed by node). */
+typedef struct NodeInfo {
+    int kernel;        /* the kernel computing it; -1 for leaves and inline scalars */
+    bool inline_scalar;/* a scalar recomputed wherever used (cheap, loop-invariant) */
+    bool materialized; /* stored to memory (used by a later kernel, or an output) */
+    int last_use;      /* last kernel reading it */
+} NodeInfo;
+
+typedef struct Fusion {
+    const Graph *graph;
+    Kernel *kernels;
+    int nkernels;
+    NodeInfo *info;
+} Fusion;
+
+Fusion *fuse_graph(Arena *a, const Graph *g);
+void fuse_dump(FILE *out, const Fusion *f);
+
+/* --------------------------------------------------------------- plan.c */
+
+/* Base pointers a buffer can live in; an address is
+ * base + off_batch * batch + off_const elements. */
+typedef enum {
+    BASE_NONE,   /* inline: never stored */
+    BASE_WS,     /* the workspace */
+    BASE_X,      /* the input data argument (or the code, for decode) */
+    BASE_PARAMS, /* the params block */
+    BASE_GRADS,  /* the gradient block */
+    BASE_OPT,    /* the optimizer state block */
+    BASE_CODE,   /* the code output argument */
+    BASE_XHAT,   /* the reconstruction output argument */
+    BASE_LOSS,   /* the loss output argument */
+} BufBase;
+
+typedef struct BufLoc {
+    BufBase base;
+    long off_batch, off_const;
+} BufLoc;
+
+typedef struct Plan {
+    const Fusion *fusion;
+    BufLoc *loc;              /* per node */
+    BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums */
+    long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
+} Plan;
+
+Plan *plan_memory(Arena *a, const Fusion *f);
+void plan_dump(FILE *out, const Plan *p);
+
+/* ------------------------------------------------------------ codegen.c */
+
+typedef struct CodegenOptions {
+    bool f64;              /* element type double instead of float */
+    const char *triple;    /* NULL: the host */
+    const char *cpu;       /* NULL: the host's */
+    const char *features;  /* NULL: the host's */
+    int opt_level;         /* 0..3 */
+} CodegenOptions;
+
+typedef struct Codegen Codegen;
+/* Generate every entry point of the model into one LLVM module. */
+Codegen *cg_model(const Model *m, const CodegenOptions *opt);
+void cg_dump_llvm(FILE *out, Codegen *cg);
+int cg_emit_file(Codegen *cg, const char *path, bool assembly); /* 0 on success */
+void cg_free(Codegen *cg);
+/* JIT-compile the module in this process; the address of `symbol` or NULL. */
+void *cg_jit_lookup(Codegen *cg, const char *symbol);
+const char *cg_prefix(const Codegen *cg);
+
+/* ------------------------------------------------------------- driver.c */
+
+/* The whole pipeline for the command line: each returns an exit status. */
+int driver_check(const char *spec, const char *dump, bool allow_unsupported);
+int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt);
+/* Front end only: parse and check; NULL after reporting errors. */
+Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported);
+char *model_symbol_prefix(Arena *a, const Model *m); /* C identifier from the model name */
+
+#endif

@@ -1,0 +1,887 @@
+/* codegen.c — LLVM IR for every entry point of a model, through the C API.
+ *
+ * Takes the checked Model; lowers, differentiates, fuses and plans each
+ * graph (train, optim, eval, encode, decode) and emits one LLVM module:
+ * an internal function per graph that runs its kernels in order (GEMMs as
+ * cblas calls, loop kernels as counted loop nests), the public entry points
+ * of DESIGN §4 that check their arguments and call them, `init`, and the
+ * constant `<name>_model` table of runtime/aec.h. The module is verified
+ * (a failure is an internal error) and optimized for the target CPU.
+ *
+ * The thin builder layer at the top (cg_*) owns the context, module,
+ * builder and types, so kernel code reads as loops and arithmetic.
+ */
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aec.h"
+
+struct Codegen {
+    const Model *model;
+    CodegenOptions opt;
+    Arena *arena;
+    const char *prefix;        /* C symbol prefix: the model's name */
+    LLVMOrcThreadSafeContextRef tsc; /* owns ctx, so the module can be JIT-compiled */
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;                /* NULL once handed to the JIT */
+    LLVMOrcLLJITRef jit;
+    LLVMBuilderRef b;
+    LLVMTargetMachineRef tm;
+    LLVMTypeRef T, T_ptr, i8_ptr, i32, i64, f64, void_t;
+    LLVMValueRef fn;           /* the function being built */
+    long trainable;            /* elements of the trainable block */
+    long xhat_scratch;         /* eval's reconstruction when the caller passes none */
+};
+
+/* ------------------------------------------------------------ builder layer */
+
+static LLVMValueRef cg_i64(Codegen *cg, long v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+static LLVMValueRef cg_i32(Codegen *cg, long v) { return LLVMConstInt(cg->i32, (unsigned long long)v, 1); }
+static LLVMValueRef cg_real(Codegen *cg, double v) { return LLVMConstReal(cg->T, v); }
+
+static LLVMValueRef cg_gep(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name) {
+    return LLVMBuildGEP2(cg->b, cg->T, base, &index, 1, name);
+}
+static LLVMValueRef cg_load(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name) {
+    return LLVMBuildLoad2(cg->b, cg->T, cg_gep(cg, base, index, ""), name);
+}
+static void cg_store(Codegen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index) {
+    LLVMBuildStore(cg->b, v, cg_gep(cg, base, index, ""));
+}
+
+/* Call an LLVM intrinsic or libm function on the element type. */
+static LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args,
+                                 bool intrinsic) {
+    char name[64];
+    if (intrinsic) snprintf(name, sizeof name, "llvm.%s.%s", base, cg->opt.f64 ? "f64" : "f32");
+    else snprintf(name, sizeof name, "%s%s", base, cg->opt.f64 ? "" : "f");
+    LLVMTypeRef params[2] = {cg->T, cg->T};
+    LLVMTypeRef fty = LLVMFunctionType(cg->T, params, (unsigned)nargs, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+    if (!f) f = LLVMAddFunction(cg->mod, name, fty);
+    return LLVMBuildCall2(cg->b, fty, f, args, (unsigned)nargs, "");
+}
+static LLVMValueRef cg_math1(Codegen *cg, const char *name, LLVMValueRef x, bool intrinsic) {
+    return cg_call_math(cg, name, 1, &x, intrinsic);
+}
+
+static LLVMValueRef cg_add(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
+static LLVMValueRef cg_sub(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
+static LLVMValueRef cg_mul(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
+static LLVMValueRef cg_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(cg->b, a, b, ""); }
+static LLVMValueRef cg_gt0(Codegen *cg, LLVMValueRef x) {
+    return LLVMBuildFCmp(cg->b, LLVMRealOGT, x, cg_real(cg, 0), "");
+}
+static LLVMValueRef cg_select(Codegen *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, c, a, b, "");
+}
+static LLVMValueRef cg_max(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOGT, a, b, ""), a, b);
+}
+static LLVMValueRef cg_sigmoid(Codegen *cg, LLVMValueRef x) {
+    LLVMValueRef e = cg_math1(cg, "exp", LLVMBuildFNeg(cg->b, x, ""), true);
+    return cg_div(cg, cg_real(cg, 1), cg_add(cg, cg_real(cg, 1), e));
+}
+
+static LLVMBasicBlockRef cg_block(Codegen *cg, const char *name) {
+    return LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, name);
+}
+
+/* A counted loop `for (i = 0; i < end; i++)`: cg_loop_begin leaves the
+ * builder in the body; cg_loop_end closes it and continues after. */
+typedef struct Loop {
+    LLVMValueRef index, end;
+    LLVMBasicBlockRef head, body;
+} Loop;
+
+static Loop cg_loop_begin(Codegen *cg, LLVMValueRef end, const char *name) {
+    Loop l = {.end = end};
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+    l.head = cg_block(cg, name);
+    l.body = cg_block(cg, name);
+    LLVMBuildBr(cg->b, l.head);
+    LLVMPositionBuilderAtEnd(cg->b, l.head);
+    l.index = LLVMBuildPhi(cg->b, cg->i64, name);
+    LLVMValueRef zero = cg_i64(cg, 0);
+    LLVMAddIncoming(l.index, &zero, &pre, 1);
+    LLVMBasicBlockRef exit = cg_block(cg, "");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, l.index, end, ""), l.body, exit);
+    LLVMPositionBuilderAtEnd(cg->b, l.body);
+    l.body = exit; /* remembered for cg_loop_end */
+    return l;
+}
+
+static void cg_loop_end(Codegen *cg, Loop *l) {
+    LLVMValueRef next = LLVMBuildAdd(cg->b, l->index, cg_i64(cg, 1), "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+    LLVMAddIncoming(l->index, &next, &latch, 1);
+    LLVMBuildBr(cg->b, l->head);
+    LLVMPositionBuilderAtEnd(cg->b, l->body);
+}
+
+/* A stack slot in the entry block, where mem2reg turns it into registers. */
+static LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name) {
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, entry);
+    LLVMValueRef slot = LLVMBuildAlloca(tmp, cg->T, name);
+    LLVMDisposeBuilder(tmp);
+    return slot;
+}
+
+static LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
+                                int n, bool internal) {
+    LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)n, 0);
+    LLVMValueRef f = LLVMAddFunction(cg->mod, name, fty);
+    if (internal) LLVMSetLinkage(f, LLVMInternalLinkage);
+    cg->fn = f;
+    LLVMPositionBuilderAtEnd(cg->b, cg_block(cg, "entry"));
+    return f;
+}
+
+/* ----------------------------------------------------- counter-based RNG */
+
+/* splitmix64's finalizer; must match runtime/rng.c bit for bit. */
+static LLVMValueRef cg_mix64(Codegen *cg, LLVMValueRef z) {
+    LLVMBuilderRef b = cg->b;
+    z = LLVMBuildAdd(b, z, LLVMConstInt(cg->i64, 0x9E3779B97F4A7C15ull, 0), "");
+    z = LLVMBuildMul(b, LLVMBuildXor(b, z, LLVMBuildLShr(b, z, cg_i64(cg, 30), ""), ""),
+                     LLVMConstInt(cg->i64, 0xBF58476D1CE4E5B9ull, 0), "");
+    z = LLVMBuildMul(b, LLVMBuildXor(b, z, LLVMBuildLShr(b, z, cg_i64(cg, 27), ""), ""),
+                     LLVMConstInt(cg->i64, 0x94D049BB133111EBull, 0), "");
+    return LLVMBuildXor(b, z, LLVMBuildLShr(b, z, cg_i64(cg, 31), ""), "");
+}
+
+/* aec_rng_u64(seed, stream, counter) as a double uniform in [0, 1). */
+static LLVMValueRef cg_uniform(Codegen *cg, LLVMValueRef seed, LLVMValueRef stream, LLVMValueRef counter) {
+    LLVMValueRef u = cg_mix64(cg, LLVMBuildXor(cg->b, cg_mix64(cg, LLVMBuildXor(cg->b, cg_mix64(cg, seed), stream, "")), counter, ""));
+    u = LLVMBuildLShr(cg->b, u, cg_i64(cg, 11), "");
+    return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""), LLVMConstReal(cg->f64, 0x1p-53), "");
+}
+
+/* ----------------------------------------------------------- graph bodies */
+
+/* The argument list every graph body takes; unused ones are NULL. */
+enum { ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP, N_ARGS };
+
+typedef struct Body {
+    Codegen *cg;
+    const Graph *g;
+    const Fusion *f;
+    const Plan *p;
+    LLVMValueRef base[BASE_LOSS + 1];
+    LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
+    LLVMValueRef *val;   /* per node: its value in the current loop iteration */
+    LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
+    int kernel;
+} Body;
+
+static LLVMValueRef buf_ptr(Body *B, BufLoc l) {
+    ensure(l.base != BASE_NONE);
+    LLVMValueRef off = LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
+                                    cg_i64(B->cg, l.off_const), "");
+    return cg_gep(B->cg, B->base[l.base], off, "");
+}
+
+static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b);
+
+/* A loop-invariant scalar: a leaf, a stored reduction, or an inline scalar
+ * expression, emitted once per kernel before its loops. */
+static LLVMValueRef scalar_value(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    if (B->scalar[i]) return B->scalar[i];
+    LLVMValueRef v;
+    if (n->op == IR_CONST) v = cg_real(cg, n->value);
+    else if (n->op == IR_BATCH) v = B->batch_t;
+    else if (n->op == IR_STEP) v = B->step_t;
+    else if (B->f->info[i].inline_scalar) {
+        LLVMValueRef a = scalar_value(B, n->in[0]);
+        LLVMValueRef bb = ir_op_nin[n->op] > 1 ? scalar_value(B, n->in[1]) : NULL;
+        v = elementwise(B, n, a, bb);
+    } else v = LLVMBuildLoad2(cg->b, cg->T, buf_ptr(B, B->p->loc[i]), "");
+    B->scalar[i] = v;
+    return v;
+}
+
+static LLVMValueRef activation(Codegen *cg, ActKind act, double alpha, LLVMValueRef x) {
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    switch (act) {
+    case ACT_LINEAR: return x;
+    case ACT_RELU: return cg_select(cg, cg_gt0(cg, x), x, zero);
+    case ACT_LEAKY_RELU: return cg_select(cg, cg_gt0(cg, x), x, cg_mul(cg, cg_real(cg, alpha), x));
+    case ACT_SIGMOID: return cg_sigmoid(cg, x);
+    case ACT_TANH: return cg_math1(cg, "tanh", x, false);
+    case ACT_ELU:
+        return cg_select(cg, cg_gt0(cg, x), x,
+                         cg_mul(cg, cg_real(cg, alpha), cg_sub(cg, cg_math1(cg, "exp", x, true), one)));
+    case ACT_SOFTPLUS: { /* max(x, 0) + log1p(e^-|x|): no overflow */
+        LLVMValueRef e = cg_math1(cg, "exp", LLVMBuildFNeg(cg->b, cg_math1(cg, "fabs", x, true), ""), true);
+        return cg_add(cg, cg_max(cg, x, zero), cg_math1(cg, "log1p", e, false));
+    }
+    case ACT_GELU: { /* x * Φ(x) = x/2 * (1 + erf(x/√2)) */
+        LLVMValueRef erf = cg_math1(cg, "erf", cg_mul(cg, x, cg_real(cg, M_SQRT1_2)), false);
+        return cg_mul(cg, cg_mul(cg, x, cg_real(cg, 0.5)), cg_add(cg, one, erf));
+    }
+    default: internal_error("activation %d", act);
+    }
+}
+
+/* f'(x), given x and y = f(x). */
+static LLVMValueRef activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x, LLVMValueRef y) {
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    switch (act) {
+    case ACT_LINEAR: return one;
+    case ACT_RELU: return cg_select(cg, cg_gt0(cg, x), one, zero);
+    case ACT_LEAKY_RELU: return cg_select(cg, cg_gt0(cg, x), one, cg_real(cg, alpha));
+    case ACT_SIGMOID: return cg_mul(cg, y, cg_sub(cg, one, y));              /* y(1-y) */
+    case ACT_TANH: return cg_sub(cg, one, cg_mul(cg, y, y));                 /* 1-y² */
+    case ACT_ELU: return cg_select(cg, cg_gt0(cg, x), one, cg_add(cg, y, cg_real(cg, alpha))); /* y+α */
+    case ACT_SOFTPLUS: return cg_sigmoid(cg, x);
+    case ACT_GELU: { /* Φ(x) + x φ(x) */
+        LLVMValueRef erf = cg_math1(cg, "erf", cg_mul(cg, x, cg_real(cg, M_SQRT1_2)), false);
+        LLVMValueRef cdf = cg_mul(cg, cg_real(cg, 0.5), cg_add(cg, one, erf));
+        LLVMValueRef pdf = cg_mul(cg, cg_real(cg, 0.3989422804014327),
+                                  cg_math1(cg, "exp", cg_mul(cg, cg_real(cg, -0.5), cg_mul(cg, x, x)), true));
+        return cg_add(cg, cdf, cg_mul(cg, x, pdf));
+    }
+    default: internal_error("activation %d", act);
+    }
+}
+
+static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b) {
+    Codegen *cg = B->cg;
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    switch (n->op) {
+    case IR_ADD: return cg_add(cg, a, b);
+    case IR_SUB: return cg_sub(cg, a, b);
+    case IR_MUL: return cg_mul(cg, a, b);
+    case IR_DIV: return cg_div(cg, a, b);
+    case IR_POW: {
+        LLVMValueRef args[2] = {a, b};
+        return cg_call_math(cg, "pow", 2, args, true);
+    }
+    case IR_NEG: return LLVMBuildFNeg(cg->b, a, "");
+    case IR_ABS: return cg_math1(cg, "fabs", a, true);
+    case IR_SIGN:
+        return cg_select(cg, cg_gt0(cg, a), one,
+                         cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, zero, ""), cg_real(cg, -1), zero));
+    case IR_SQRT: return cg_math1(cg, "sqrt", a, true);
+    case IR_LOG: return cg_math1(cg, "log", a, true);
+    case IR_EXP: return cg_math1(cg, "exp", a, true);
+    case IR_EXPAND: return a;
+    case IR_ACT: return activation(cg, n->act, n->value, a);
+    case IR_ACT_GRAD: return activation_grad(cg, n->act, n->value, a, b);
+    case IR_BCE: { /* -(t·max(log p, -100) + (1-t)·max(log(1-p), -100)), as PyTorch */
+        LLVMValueRef lo = cg_real(cg, -100);
+        LLVMValueRef lp = cg_max(cg, cg_math1(cg, "log", a, true), lo);
+        LLVMValueRef lq = cg_max(cg, cg_math1(cg, "log", cg_sub(cg, one, a), true), lo);
+        return LLVMBuildFNeg(cg->b, cg_add(cg, cg_mul(cg, b, lp), cg_mul(cg, cg_sub(cg, one, b), lq)), "");
+    }
+    case IR_BCE_GRAD: { /* (p - t) / max(p(1-p), 1e-12) */
+        LLVMValueRef den = cg_max(cg, cg_mul(cg, a, cg_sub(cg, one, a)), cg_real(cg, 1e-12));
+        return cg_div(cg, cg_sub(cg, a, b), den);
+    }
+    default: internal_error("%s is not elementwise", ir_op_names[n->op]);
+    }
+}
+
+/* One cblas ?gemm call, row-major: C = op(A)·op(B). */
+static void gemm_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    LLVMValueRef dim[3];
+    const long d[3] = {n->m, n->n, n->k};
+    for (int j = 0; j < 3; j++)
+        dim[j] = d[j] == IR_BATCH_DIM ? LLVMBuildTrunc(cg->b, B->batch, cg->i32, "") : cg_i32(cg, d[j]);
+    /* Leading dimensions: the row length of each operand as stored. */
+    LLVMValueRef lda = n->ta ? dim[0] : dim[2], ldb = n->tb ? dim[2] : dim[1], ldc = dim[1];
+    LLVMTypeRef params[14] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->T,
+                              cg->T_ptr, cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
+    const char *name = cg->opt.f64 ? "cblas_dgemm" : "cblas_sgemm";
+    LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, 14, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+    if (!f) f = LLVMAddFunction(cg->mod, name, fty);
+    enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+    LLVMValueRef args[14] = {cg_i32(cg, ROW_MAJOR), cg_i32(cg, n->ta ? TRANS : NO_TRANS),
+                             cg_i32(cg, n->tb ? TRANS : NO_TRANS), dim[0], dim[1], dim[2],
+                             cg_real(cg, 1), buf_ptr(B, B->p->loc[n->in[0]]), lda,
+                             buf_ptr(B, B->p->loc[n->in[1]]), ldb, cg_real(cg, 0),
+                             buf_ptr(B, B->p->loc[i]), ldc};
+    LLVMBuildCall2(cg->b, fty, f, args, 14, "");
+}
+
+/* Zero `count` elements at p. */
+static void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count) {
+    Loop l = cg_loop_begin(cg, count, "zero");
+    cg_store(cg, cg_real(cg, 0), p, l.index);
+    cg_loop_end(cg, &l);
+}
+
+/* One loop nest over the kernel's domain computing all its nodes. */
+static void loop_kernel(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    const Graph *g = B->g;
+    long n = k->domain.n;
+    LLVMValueRef ncols = cg_i64(cg, n);
+    memset(B->scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+
+    /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
+    LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        const IrNode *node = &g->nodes[i];
+        for (int j = 0; j < ir_op_nin[node->op]; j++) {
+            int u = node->in[j];
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) continue;
+            if (ir_is_scalar(g->nodes[u].type)) scalar_value(B, u);
+            else if (!ptr[u]) ptr[u] = buf_ptr(B, B->p->loc[u]);
+        }
+        if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
+        if (node->op == IR_SUM_ROWS) cg_zero(cg, ptr[i], ncols);
+        if (node->op == IR_SUM_ALL) cg_zero(cg, buf_ptr(B, B->p->partial[i]), ncols);
+    }
+
+    LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
+    Loop outer = cg_loop_begin(cg, rows, "row");
+    LLVMValueRef row_start = LLVMBuildMul(cg->b, outer.index, ncols, "");
+    Loop inner = cg_loop_begin(cg, ncols, "col");
+    LLVMValueRef j = inner.index, idx = LLVMBuildAdd(cg->b, row_start, j, "i");
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        const IrNode *node = &g->nodes[i];
+        LLVMValueRef in[2] = {0};
+        for (int q = 0; q < ir_op_nin[node->op]; q++) {
+            int u = node->in[q];
+            IrType t = g->nodes[u].type;
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) in[q] = B->val[u];
+            else if (ir_is_scalar(t)) in[q] = scalar_value(B, u);
+            else in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
+        }
+        LLVMValueRef v;
+        if (node->op == IR_SUM_ROWS) {
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], j, ""), in[0]), ptr[i], j);
+            continue;
+        }
+        if (node->op == IR_SUM_ALL) {
+            LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
+            cg_store(cg, cg_add(cg, cg_load(cg, part, j, ""), in[0]), part, j);
+            continue;
+        }
+        v = elementwise(B, node, in[0], in[1]);
+        B->val[i] = v;
+        if (B->f->info[i].materialized) cg_store(cg, v, ptr[i], k->domain.batched ? idx : j);
+    }
+    cg_loop_end(cg, &inner);
+    cg_loop_end(cg, &outer);
+
+    /* After the loops: fold each full reduction's column sums, in order. */
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        if (g->nodes[i].op != IR_SUM_ALL) continue;
+        LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
+        LLVMValueRef acc = cg_alloca_entry(cg, "acc");
+        LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
+        Loop l = cg_loop_begin(cg, ncols, "fold");
+        LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")), acc);
+        cg_loop_end(cg, &l);
+        cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), ptr[i], cg_i64(cg, 0));
+    }
+}
+
+/* The internal function computing one graph. */
+static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_out) {
+    const Fusion *f = fuse_graph(cg->arena, g);
+    const Plan *p = plan_memory(cg->arena, f);
+    *plan_out = p;
+    LLVMTypeRef params[N_ARGS];
+    for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
+    params[ARG_BATCH] = params[ARG_STEP] = cg->i64;
+    char name[256];
+    snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
+    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
+    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step"};
+    for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
+
+    Body B = {.cg = cg, .g = g, .f = f, .p = p};
+    B.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.base[BASE_WS] = LLVMGetParam(fn, ARG_WS);
+    B.base[BASE_X] = LLVMGetParam(fn, ARG_X);
+    B.base[BASE_PARAMS] = LLVMGetParam(fn, ARG_PARAMS);
+    B.base[BASE_GRADS] = LLVMGetParam(fn, ARG_GRADS);
+    B.base[BASE_OPT] = LLVMGetParam(fn, ARG_OPT);
+    B.base[BASE_CODE] = LLVMGetParam(fn, ARG_CODE);
+    B.base[BASE_XHAT] = LLVMGetParam(fn, ARG_XHAT);
+    B.base[BASE_LOSS] = LLVMGetParam(fn, ARG_LOSS);
+    B.batch = LLVMGetParam(fn, ARG_BATCH);
+    B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
+    B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
+
+    for (int k = 0; k < f->nkernels; k++) {
+        B.kernel = k;
+        if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].gemm);
+        else loop_kernel(&B, &f->kernels[k]);
+    }
+    /* Inline scalar outputs (the loss), from the stored reductions. */
+    memset(B.scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.kernel = f->nkernels;
+    for (int o = 0; o < g->nouts; o++) {
+        int i = g->outs[o].node;
+        if (f->info[i].inline_scalar) LLVMBuildStore(cg->b, scalar_value(&B, i), buf_ptr(&B, p->loc[i]));
+    }
+    LLVMBuildRetVoid(cg->b);
+    return fn;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+typedef struct Bodies {
+    LLVMValueRef train, optim, eval, encode, decode;
+    long ws_batch, ws_const; /* the largest plan, elements */
+} Bodies;
+
+static LLVMValueRef call_body(Codegen *cg, LLVMValueRef body, LLVMValueRef *args) {
+    return LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(body), body, args, N_ARGS, "");
+}
+
+/* Return `code` from the function when `cond` holds. */
+static void cg_return_if(Codegen *cg, LLVMValueRef cond, int code) {
+    LLVMBasicBlockRef fail = cg_block(cg, "fail"), ok = cg_block(cg, "ok");
+    LLVMBuildCondBr(cg->b, cond, fail, ok);
+    LLVMPositionBuilderAtEnd(cg->b, fail);
+    LLVMBuildRet(cg->b, cg_i32(cg, code));
+    LLVMPositionBuilderAtEnd(cg->b, ok);
+}
+
+static void check_batch(Codegen *cg, LLVMValueRef batch32) {
+    LLVMValueRef lo = LLVMBuildICmp(cg->b, LLVMIntSLT, batch32, cg_i32(cg, 1), "");
+    LLVMValueRef hi = LLVMBuildICmp(cg->b, LLVMIntSGT, batch32, cg_i32(cg, AEC_MAX_BATCH), "");
+    cg_return_if(cg, LLVMBuildOr(cg->b, lo, hi, ""), AEC_EBATCH);
+}
+
+static void check_nonnull(Codegen *cg, LLVMValueRef p) {
+    cg_return_if(cg, LLVMBuildIsNull(cg->b, p, ""), AEC_ENULL);
+}
+
+/* The workspace, aligned up to AEC_ALIGN (workspace_size leaves room). */
+static LLVMValueRef aligned_ws(Codegen *cg, LLVMValueRef ws) {
+    LLVMValueRef as_int = LLVMBuildPtrToInt(cg->b, ws, cg->i64, "");
+    as_int = LLVMBuildAnd(cg->b, LLVMBuildAdd(cg->b, as_int, cg_i64(cg, AEC_ALIGN - 1), ""),
+                          cg_i64(cg, -(long)AEC_ALIGN), "");
+    return LLVMBuildIntToPtr(cg->b, as_int, cg->T_ptr, "ws");
+}
+
+static long round16(long n) { return (n + 15) / 16 * 16; }
+
+/* Workspace layout: [gradient block][eval's x_hat scratch][the plan's buffers]. */
+static LLVMValueRef ws_region(Codegen *cg, LLVMValueRef ws, LLVMValueRef batch64, int region) {
+    long grads = round16(cg->trainable);
+    if (region == 0) return ws;
+    if (region == 1) return cg_gep(cg, ws, cg_i64(cg, grads), "");
+    LLVMValueRef off = LLVMBuildAdd(cg->b, cg_i64(cg, grads), LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->xhat_scratch), ""), "");
+    return cg_gep(cg, ws, off, "plan");
+}
+
+static void emit_entry_points(Codegen *cg, const Bodies *bo) {
+    const char *P = cg->prefix;
+    LLVMTypeRef Tp = cg->T_ptr, i32 = cg->i32, i64 = cg->i64;
+    char name[256];
+    LLVMValueRef null = LLVMConstNull(Tp);
+
+    /* size_t NAME_workspace_size(int batch) */
+    snprintf(name, sizeof name, "%s_workspace_size", P);
+    LLVMValueRef fn = cg_function(cg, name, i64, &i32, 1, false);
+    LLVMValueRef b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 0), i64, "");
+    LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, bo->ws_batch + cg->xhat_scratch), ""),
+                                      cg_i64(cg, bo->ws_const + round16(cg->trainable)), "");
+    LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
+    LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
+
+    /* int NAME_train_step(params, opt, x, mask, batch, step, loss, ws) */
+    snprintf(name, sizeof name, "%s_train_step", P);
+    LLVMTypeRef ts[8] = {Tp, Tp, Tp, Tp, i32, i64, Tp, cg->i8_ptr};
+    fn = cg_function(cg, name, i32, ts, 8, false);
+    LLVMValueRef batch = LLVMGetParam(fn, 4), ws;
+    check_batch(cg, batch);
+    check_nonnull(cg, LLVMGetParam(fn, 0));
+    check_nonnull(cg, LLVMGetParam(fn, 2));
+    check_nonnull(cg, LLVMGetParam(fn, 6));
+    check_nonnull(cg, LLVMGetParam(fn, 7));
+    if (lower_opt_slots(cg->model) > 0) check_nonnull(cg, LLVMGetParam(fn, 1));
+    b64 = LLVMBuildSExt(cg->b, batch, i64, "");
+    ws = aligned_ws(cg, LLVMGetParam(fn, 7));
+    LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
+    LLVMValueRef args[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 2), grads, plan, null, null,
+                                 LLVMGetParam(fn, 6), b64, LLVMGetParam(fn, 5)};
+    call_body(cg, bo->train, args);
+    /* A non-finite loss leaves the parameters as they were. */
+    LLVMValueRef loss = LLVMBuildLoad2(cg->b, cg->T, LLVMGetParam(fn, 6), "loss");
+    LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, loss, loss, "");
+    bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", loss, true),
+                                                 cg_real(cg, INFINITY), ""), "");
+    cg_return_if(cg, bad, AEC_ENONFINITE);
+    LLVMValueRef oargs[N_ARGS] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), null, grads, plan, null, null,
+                                  null, b64, LLVMGetParam(fn, 5)};
+    call_body(cg, bo->optim, oargs);
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+
+    /* int NAME_loss_grad(params, x, mask, batch, step, loss, grad, ws) */
+    snprintf(name, sizeof name, "%s_loss_grad", P);
+    LLVMTypeRef lg[8] = {Tp, Tp, Tp, i32, i64, Tp, Tp, cg->i8_ptr};
+    fn = cg_function(cg, name, i32, lg, 8, false);
+    check_batch(cg, LLVMGetParam(fn, 3));
+    for (int a = 0; a < 8; a++)
+        if (a != 2 && a != 3 && a != 4) check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
+    b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
+    ws = aligned_ws(cg, LLVMGetParam(fn, 7));
+    LLVMValueRef largs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), LLVMGetParam(fn, 6),
+                                  ws_region(cg, ws, b64, 2), null, null, LLVMGetParam(fn, 5), b64,
+                                  LLVMGetParam(fn, 4)};
+    call_body(cg, bo->train, largs);
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+
+    /* int NAME_eval(params, x, mask, batch, loss, x_hat (may be NULL), ws) */
+    snprintf(name, sizeof name, "%s_eval", P);
+    LLVMTypeRef ev[7] = {Tp, Tp, Tp, i32, Tp, Tp, cg->i8_ptr};
+    fn = cg_function(cg, name, i32, ev, 7, false);
+    check_batch(cg, LLVMGetParam(fn, 3));
+    check_nonnull(cg, LLVMGetParam(fn, 0));
+    check_nonnull(cg, LLVMGetParam(fn, 1));
+    check_nonnull(cg, LLVMGetParam(fn, 4));
+    check_nonnull(cg, LLVMGetParam(fn, 6));
+    b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
+    ws = aligned_ws(cg, LLVMGetParam(fn, 6));
+    LLVMValueRef xhat = LLVMGetParam(fn, 5);
+    xhat = cg_select(cg, LLVMBuildIsNull(cg->b, xhat, ""), ws_region(cg, ws, b64, 1), xhat);
+    LLVMValueRef eargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
+                                  null, xhat, LLVMGetParam(fn, 4), b64, cg_i64(cg, 0)};
+    call_body(cg, bo->eval, eargs);
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+
+    /* int NAME_encode(params, x, code, batch, ws) / NAME_decode(params, code, x_hat, batch, ws) */
+    for (int dec = 0; dec < 2; dec++) {
+        snprintf(name, sizeof name, "%s_%s", P, dec ? "decode" : "encode");
+        LLVMTypeRef ed[5] = {Tp, Tp, Tp, i32, cg->i8_ptr};
+        fn = cg_function(cg, name, i32, ed, 5, false);
+        check_batch(cg, LLVMGetParam(fn, 3));
+        for (int a = 0; a < 5; a++)
+            if (a != 3) check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
+        b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
+        ws = aligned_ws(cg, LLVMGetParam(fn, 4));
+        LLVMValueRef dargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
+                                      dec ? null : LLVMGetParam(fn, 2), dec ? LLVMGetParam(fn, 2) : null, null,
+                                      b64, cg_i64(cg, 0)};
+        call_body(cg, dec ? bo->decode : bo->encode, dargs);
+        LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+    }
+}
+
+/* int NAME_init(params, seed): weights from the spec's `init`, biases 0,
+ * batch-norm variances 1. Uniform/normal draws come from the counter-based
+ * generator, stream "INIT" + tensor index, counter = element index. */
+static void emit_init(Codegen *cg) {
+    const Model *m = cg->model;
+    char name[256];
+    snprintf(name, sizeof name, "%s_init", cg->prefix);
+    LLVMTypeRef ps[2] = {cg->T_ptr, cg->i64};
+    LLVMValueRef fn = cg_function(cg, name, cg->i32, ps, 2, false);
+    check_nonnull(cg, LLVMGetParam(fn, 0));
+    LLVMValueRef params = LLVMGetParam(fn, 0), seed = LLVMGetParam(fn, 1);
+    for (int t = 0; t < m->ntensors; t++) {
+        const ParamTensor *pt = &m->tensors[t];
+        LLVMValueRef base = cg_gep(cg, params, cg_i64(cg, pt->offset), pt->name);
+        LLVMValueRef stream = LLVMConstInt(cg->i64, 0x494E495400000000ull + (unsigned)t, 0);
+        Loop l = cg_loop_begin(cg, cg_i64(cg, pt->numel), "init");
+        LLVMValueRef v;
+        bool is_var = strstr(pt->name, "running_var") != NULL;
+        bool is_bn_weight = pt->kind == AEC_TENSOR_WEIGHT && pt->ndim == 1;
+        if (pt->kind != AEC_TENSOR_WEIGHT || is_bn_weight) {
+            v = LLVMConstReal(cg->f64, is_var || is_bn_weight ? 1.0 : 0.0);
+        } else if (m->init == INIT_XAVIER) { /* U(-a, a), a = √(6 / (fan_in + fan_out)) */
+            double a = sqrt(6.0 / (pt->fan_in + pt->fan_out));
+            LLVMValueRef u = cg_uniform(cg, seed, stream, l.index);
+            v = LLVMBuildFMul(cg->b, LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, u, LLVMConstReal(cg->f64, 2), ""),
+                                                   LLVMConstReal(cg->f64, 1), ""), LLVMConstReal(cg->f64, a), "");
+        } else { /* N(0, σ) by Box–Muller from two draws */
+            double sd = m->init == INIT_HE ? sqrt(2.0 / pt->fan_in) : m->init_std;
+            LLVMValueRef i2 = LLVMBuildShl(cg->b, l.index, cg_i64(cg, 1), "");
+            LLVMValueRef u1 = cg_uniform(cg, seed, stream, i2);
+            LLVMValueRef u2 = cg_uniform(cg, seed, stream, LLVMBuildOr(cg->b, i2, cg_i64(cg, 1), ""));
+            LLVMTypeRef dty = cg->f64;
+            LLVMTypeRef fty = LLVMFunctionType(dty, &dty, 1, 0);
+            LLVMValueRef lg = LLVMGetNamedFunction(cg->mod, "llvm.log.f64");
+            if (!lg) lg = LLVMAddFunction(cg->mod, "llvm.log.f64", fty);
+            LLVMValueRef cs = LLVMGetNamedFunction(cg->mod, "llvm.cos.f64");
+            if (!cs) cs = LLVMAddFunction(cg->mod, "llvm.cos.f64", fty);
+            LLVMValueRef sq = LLVMGetNamedFunction(cg->mod, "llvm.sqrt.f64");
+            if (!sq) sq = LLVMAddFunction(cg->mod, "llvm.sqrt.f64", fty);
+            LLVMValueRef one_minus = LLVMBuildFSub(cg->b, LLVMConstReal(dty, 1), u1, "");
+            LLVMValueRef r = LLVMBuildFMul(cg->b, LLVMConstReal(dty, -2), LLVMBuildCall2(cg->b, fty, lg, &one_minus, 1, ""), "");
+            r = LLVMBuildCall2(cg->b, fty, sq, &r, 1, "");
+            LLVMValueRef ang = LLVMBuildFMul(cg->b, u2, LLVMConstReal(dty, 2 * M_PI), "");
+            v = LLVMBuildFMul(cg->b, LLVMBuildFMul(cg->b, r, LLVMBuildCall2(cg->b, fty, cs, &ang, 1, ""), ""),
+                              LLVMConstReal(dty, sd), "");
+        }
+        if (!cg->opt.f64) v = LLVMBuildFPTrunc(cg->b, v, cg->T, "");
+        cg_store(cg, v, base, l.index);
+        cg_loop_end(cg, &l);
+    }
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+}
+
+/* ------------------------------------------------------- the model table */
+
+static LLVMValueRef const_str(Codegen *cg, const char *s, const char *name) {
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, s, (unsigned)strlen(s), 0);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddr(g, 1);
+    return LLVMConstBitCast(g, cg->i8_ptr);
+}
+
+static LLVMValueRef const_i32_array(Codegen *cg, const int *v, int n) {
+    LLVMValueRef e[4];
+    for (int i = 0; i < 4; i++) e[i] = cg_i32(cg, i < n ? v[i] : 0);
+    return LLVMConstArray(cg->i32, e, 4);
+}
+
+static LLVMValueRef fn_ptr(Codegen *cg, const char *suffix) {
+    char name[256];
+    snprintf(name, sizeof name, "%s_%s", cg->prefix, suffix);
+    return LLVMConstBitCast(LLVMGetNamedFunction(cg->mod, name), cg->i8_ptr);
+}
+
+/* `const aec_model NAME_model`, laid out exactly as runtime/aec.h. */
+static void emit_model_table(Codegen *cg, const char *summary) {
+    const Model *m = cg->model;
+    LLVMContextRef c = cg->ctx;
+    LLVMTypeRef i8p = cg->i8_ptr, i32 = cg->i32, i64 = cg->i64, f64 = cg->f64;
+    LLVMTypeRef arr4 = LLVMArrayType(i32, 4);
+
+    LLVMTypeRef tensor_fields[] = {i8p, i32, arr4, i32, i32, i64, i64};
+    LLVMTypeRef tensor_t = LLVMStructTypeInContext(c, tensor_fields, countof(tensor_fields), 0);
+    LLVMValueRef *tensors = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(m->ntensors + 1));
+    for (int t = 0; t < m->ntensors; t++) {
+        const ParamTensor *pt = &m->tensors[t];
+        LLVMValueRef f[] = {const_str(cg, pt->name, "tensor_name"), cg_i32(cg, pt->ndim),
+                            const_i32_array(cg, pt->shape, pt->ndim), cg_i32(cg, pt->kind), cg_i32(cg, 0),
+                            cg_i64(cg, pt->offset), cg_i64(cg, pt->numel)};
+        tensors[t] = LLVMConstNamedStruct(tensor_t, f, countof(f));
+    }
+    LLVMValueRef tarr = LLVMConstArray(tensor_t, tensors, (unsigned)m->ntensors);
+    LLVMValueRef tglob = LLVMAddGlobal(cg->mod, LLVMTypeOf(tarr), "tensors");
+    LLVMSetInitializer(tglob, tarr);
+    LLVMSetGlobalConstant(tglob, 1);
+    LLVMSetLinkage(tglob, LLVMPrivateLinkage);
+
+    const aec_train_config *tc = &m->train;
+    LLVMTypeRef train_fields[] = {i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, i64, f64, i32, i32, f64};
+    LLVMTypeRef train_t = LLVMStructTypeInContext(c, train_fields, countof(train_fields), 0);
+    LLVMValueRef train_v[] = {cg_i32(cg, tc->optimizer), cg_i32(cg, tc->loss), LLVMConstReal(f64, tc->lr),
+                              LLVMConstReal(f64, tc->momentum), LLVMConstReal(f64, tc->beta1),
+                              LLVMConstReal(f64, tc->beta2), LLVMConstReal(f64, tc->eps),
+                              LLVMConstReal(f64, tc->decay), cg_i32(cg, tc->batch), cg_i32(cg, tc->epochs),
+                              LLVMConstInt(i64, tc->seed, 0), LLVMConstReal(f64, tc->validation),
+                              cg_i32(cg, tc->early_stop), cg_i32(cg, tc->pretrain_epochs),
+                              LLVMConstReal(f64, tc->min_delta)};
+
+    LLVMTypeRef model_fields[] = {i32, i32, i8p, i32, arr4, i32, i64, i64, i64, i64, i64, i32, i32, i8p,
+                                  train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p};
+    LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, countof(model_fields), 0);
+    LLVMValueRef model_v[] = {
+        cg_i32(cg, AEC_ABI_VERSION), cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32),
+        const_str(cg, m->name, "model_name"), cg_i32(cg, m->input.ndim),
+        const_i32_array(cg, m->input.dim, m->input.ndim), cg_i32(cg, AEC_MAX_BATCH),
+        cg_i64(cg, shape_numel(m->input)), cg_i64(cg, shape_numel(m->code)), cg_i64(cg, m->param_count),
+        cg_i64(cg, m->trainable_count), cg_i64(cg, (long)lower_opt_slots(m) * m->trainable_count),
+        cg_i32(cg, m->ntensors), cg_i32(cg, 0), LLVMConstBitCast(tglob, i8p),
+        LLVMConstNamedStruct(train_t, train_v, countof(train_v)), const_str(cg, summary, "summary"),
+        fn_ptr(cg, "workspace_size"), fn_ptr(cg, "init"), fn_ptr(cg, "encode"), fn_ptr(cg, "decode"),
+        fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval")};
+    char name[256];
+    snprintf(name, sizeof name, "%s_model", cg->prefix);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, name);
+    LLVMSetInitializer(g, LLVMConstNamedStruct(model_t, model_v, countof(model_v)));
+    LLVMSetGlobalConstant(g, 1);
+}
+
+/* ------------------------------------------------------------------ driver */
+
+static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    char *triple = opt->triple ? LLVMNormalizeTargetTriple(opt->triple) : LLVMGetDefaultTargetTriple();
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        fprintf(stderr, "aec: error: unknown target '%s': %s\n", triple, err);
+        LLVMDisposeMessage(err);
+        return NULL;
+    }
+    /* The host CPU name can be "generic" on new CPUs: pass its features too. */
+    char *cpu = opt->cpu ? strdup(opt->cpu) : opt->triple ? strdup("generic") : LLVMGetHostCPUName();
+    char *features = opt->features ? strdup(opt->features) : opt->triple ? strdup("") : LLVMGetHostCPUFeatures();
+    LLVMCodeGenOptLevel level = opt->opt_level >= 3 ? LLVMCodeGenLevelAggressive
+                                : opt->opt_level == 0 ? LLVMCodeGenLevelNone : LLVMCodeGenLevelDefault;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
+                                                      LLVMCodeModelDefault);
+    free(cpu);
+    free(features);
+    *triple_out = triple;
+    return tm;
+}
+
+Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
+    Codegen *cg = calloc(1, sizeof *cg);
+    cg->model = m;
+    cg->opt = *opt;
+    cg->arena = arena_new();
+    cg->prefix = model_symbol_prefix(cg->arena, m);
+    char *triple;
+    cg->tm = target_machine(opt, &triple);
+    if (!cg->tm) {
+        cg_free(cg);
+        return NULL;
+    }
+    cg->tsc = LLVMOrcCreateNewThreadSafeContext();
+    cg->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
+    cg->mod = LLVMModuleCreateWithNameInContext(m->name, cg->ctx);
+    LLVMSetTarget(cg->mod, triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(cg->tm);
+    LLVMSetModuleDataLayout(cg->mod, layout);
+    LLVMDisposeTargetData(layout);
+    LLVMDisposeMessage(triple);
+    cg->b = LLVMCreateBuilderInContext(cg->ctx);
+    cg->T = opt->f64 ? LLVMDoubleTypeInContext(cg->ctx) : LLVMFloatTypeInContext(cg->ctx);
+    cg->T_ptr = LLVMPointerType(cg->T, 0);
+    cg->i8_ptr = LLVMPointerType(LLVMInt8TypeInContext(cg->ctx), 0);
+    cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+    cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+    cg->f64 = LLVMDoubleTypeInContext(cg->ctx);
+    cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+    cg->trainable = m->trainable_count;
+    cg->xhat_scratch = round16(shape_numel(m->input));
+
+    Bodies bo = {0};
+    const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
+    LLVMValueRef *slots[] = {&bo.train, &bo.optim, &bo.eval, &bo.encode, &bo.decode};
+    for (int k = 0; k < countof(kinds); k++) {
+        Graph *g = lower_model(cg->arena, m, kinds[k]);
+        if (kinds[k] == GRAPH_TRAIN) grad_build(g);
+        const Plan *p;
+        *slots[k] = graph_body(cg, g, &p);
+        if (p->ws_batch > bo.ws_batch) bo.ws_batch = p->ws_batch;
+        if (p->ws_const > bo.ws_const) bo.ws_const = p->ws_const;
+    }
+    emit_entry_points(cg, &bo);
+    emit_init(cg);
+
+    char *summary = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&summary, &len);
+    check_print_table(mem, m);
+    fclose(mem);
+    emit_model_table(cg, summary);
+    free(summary);
+
+    char *err = NULL;
+    if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
+        LLVMDumpModule(cg->mod);
+        internal_error("generated module does not verify: %s", err);
+    }
+    LLVMDisposeMessage(err);
+
+    if (opt->opt_level > 0) {
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+        char pipeline[32];
+        snprintf(pipeline, sizeof pipeline, "default<O%d>", opt->opt_level > 3 ? 3 : opt->opt_level);
+        LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+        if (e) {
+            char *msg = LLVMGetErrorMessage(e);
+            internal_error("LLVM passes failed: %s", msg);
+        }
+        LLVMDisposePassBuilderOptions(po);
+    }
+    return cg;
+}
+
+void cg_dump_llvm(FILE *out, Codegen *cg) {
+    char *s = LLVMPrintModuleToString(cg->mod);
+    fputs(s, out);
+    LLVMDisposeMessage(s);
+}
+
+int cg_emit_file(Codegen *cg, const char *path, bool assembly) {
+    char *err = NULL;
+    if (LLVMTargetMachineEmitToFile(cg->tm, cg->mod, (char *)path, assembly ? LLVMAssemblyFile : LLVMObjectFile, &err)) {
+        fprintf(stderr, "aec: error: cannot write %s: %s\n", path, err);
+        LLVMDisposeMessage(err);
+        return 1;
+    }
+    return 0;
+}
+
+static bool jit_failed(LLVMErrorRef e, const char *what) {
+    if (!e) return false;
+    char *msg = LLVMGetErrorMessage(e);
+    fprintf(stderr, "aec: error: JIT %s: %s\n", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return true;
+}
+
+/* Compile the module in process (ORC LLJIT) and return the address of
+ * `symbol`; external symbols (cblas, libm) resolve in this process. */
+void *cg_jit_lookup(Codegen *cg, const char *symbol) {
+    if (!cg->jit) {
+        if (!cg->mod) return NULL;
+        LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+        char *triple;
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+            builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(target_machine(&cg->opt, &triple)));
+        LLVMDisposeMessage(triple);
+        if (jit_failed(LLVMOrcCreateLLJIT(&cg->jit, builder), "setup")) return NULL;
+        LLVMOrcDefinitionGeneratorRef gen;
+        if (jit_failed(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+                           &gen, LLVMOrcLLJITGetGlobalPrefix(cg->jit), NULL, NULL), "symbols"))
+            return NULL;
+        LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(cg->jit);
+        LLVMOrcJITDylibAddGenerator(dylib, gen);
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, cg->tsc);
+        cg->mod = NULL; /* owned by the JIT now */
+        if (jit_failed(LLVMOrcLLJITAddLLVMIRModule(cg->jit, dylib, tsm), "add module")) return NULL;
+    }
+    LLVMOrcExecutorAddress addr;
+    if (jit_failed(LLVMOrcLLJITLookup(cg->jit, &addr, symbol), "lookup")) return NULL;
+    return (void *)(uintptr_t)addr;
+}
+
+void cg_free(Codegen *cg) {
+    if (!cg) return;
+    if (cg->b) LLVMDisposeBuilder(cg->b);
+    if (cg->mod) LLVMDisposeModule(cg->mod);
+    if (cg->jit) LLVMOrcDisposeLLJIT(cg->jit);
+    if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
+    if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
+    arena_free(cg->arena);
+    free(cg);
+}
+
+const char *cg_prefix(const Codegen *cg) { return cg->prefix; }

@@ -1,0 +1,249 @@
+/* driver.c — the pipeline, stage by stage, for the command line.
+ *
+ *   parse → check → lower → autodiff → fuse → plan → codegen → emit
+ *
+ * Takes a spec path and what to produce; returns an exit status (0 ok, 1 for
+ * errors in the user's input, which were reported). The front end reports
+ * its own located errors; this file only reports files it cannot read or
+ * write, and a failing link.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "aec.h"
+
+#ifndef AEC_RUNTIME_DIR
+#define AEC_RUNTIME_DIR "build"
+#endif
+#ifndef AEC_INCLUDE_DIR
+#define AEC_INCLUDE_DIR "runtime"
+#endif
+#ifndef AEC_RT_LIBS
+#define AEC_RT_LIBS "-lopenblas -lpng -ljson-c -lz -lm -lpthread"
+#endif
+
+Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported) {
+    size_t len;
+    char *text = read_file_text(spec_path, &len);
+    if (!text) {
+        fprintf(stderr, "aec: error: cannot read %s: %s\n", spec_path, strerror(errno));
+        return NULL;
+    }
+    char *kept = arena_strdup(a, text); /* diagnostics show lines from it later */
+    free(text);
+    AstModel *ast = parse_spec(a, spec_path, kept);
+    if (!ast || diag_error_count()) return NULL;
+    return check_model_ex(a, ast, allow_unsupported);
+}
+
+char *model_symbol_prefix(Arena *a, const Model *m) {
+    char *s = arena_strdup(a, m->name);
+    for (char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p)) *p = '_';
+    if (isdigit((unsigned char)s[0])) s = arena_printf(a, "m_%s", s);
+    return s;
+}
+
+static void dump_graph(FILE *out, Arena *a, const Model *m, GraphKind kind, const char *what) {
+    Graph *g = lower_model(a, m, kind);
+    if (kind == GRAPH_TRAIN) grad_build(g);
+    if (!strcmp(what, "ir") || !strcmp(what, "grad")) {
+        ir_dump(out, g);
+        return;
+    }
+    Fusion *f = fuse_graph(a, g);
+    fuse_dump(out, f);
+    plan_dump(out, plan_memory(a, f));
+}
+
+int driver_check(const char *spec, const char *dump, bool allow_unsupported) {
+    Arena *a = arena_new();
+    int status = 0;
+    if (dump && !strcmp(dump, "tokens")) {
+        size_t len;
+        char *text = read_file_text(spec, &len);
+        if (!text) {
+            fprintf(stderr, "aec: error: cannot read %s: %s\n", spec, strerror(errno));
+            arena_free(a);
+            return 1;
+        }
+        lex_dump_tokens(stdout, spec, text);
+        free(text);
+        arena_free(a);
+        return 0;
+    }
+    if (dump && !strcmp(dump, "ast")) {
+        size_t len;
+        char *text = read_file_text(spec, &len);
+        AstModel *ast = text ? parse_spec(a, spec, arena_strdup(a, text)) : NULL;
+        free(text);
+        if (ast) ast_dump(stdout, ast);
+        arena_free(a);
+        return ast ? 0 : 1;
+    }
+    Model *m = driver_load(a, spec, allow_unsupported);
+    if (!m) status = 1;
+    else if (!dump) check_print_table(stdout, m);
+    else if (!strcmp(dump, "shapes")) check_dump_shapes(stdout, m);
+    else if (!strcmp(dump, "ir")) {
+        dump_graph(stdout, a, m, GRAPH_EVAL, "ir");
+        dump_graph(stdout, a, m, GRAPH_OPTIM, "ir");
+    } else if (!strcmp(dump, "grad")) dump_graph(stdout, a, m, GRAPH_TRAIN, "grad");
+    else if (!strcmp(dump, "kernels")) {
+        const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
+        for (int k = 0; k < countof(kinds); k++) dump_graph(stdout, a, m, kinds[k], "kernels");
+    } else if (!strcmp(dump, "llvm")) {
+        CodegenOptions opt = {.opt_level = 3};
+        Codegen *cg = cg_model(m, &opt);
+        if (cg) cg_dump_llvm(stdout, cg);
+        else status = 1;
+        cg_free(cg);
+    } else {
+        fprintf(stderr, "aec: error: unknown dump '%s' (tokens, ast, shapes, ir, grad, kernels, llvm)\n", dump);
+        status = 2;
+    }
+    arena_free(a);
+    return status;
+}
+
+/* Run a command (argv[0] looked up in PATH); 0 when it exits 0. */
+static int run(char *const argv[]) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The C header of DESIGN §4 beside an emitted object. */
+static int write_header(const Model *m, const char *prefix, const char *obj_path, bool f64) {
+    size_t n = strlen(obj_path);
+    char *path = malloc(n + 3);
+    strcpy(path, obj_path);
+    char *dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/')) strcpy(dot, ".h");
+    else strcat(path, ".h");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "aec: error: cannot write %s: %s\n", path, strerror(errno));
+        free(path);
+        return 1;
+    }
+    char up[256];
+    snprintf(up, sizeof up, "%s", prefix);
+    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
+    const char *T = f64 ? "double" : "float";
+    fprintf(f, "/* %s — generated by aec from model '%s'. Do not edit.\n", path, m->name);
+    fprintf(f, " * Every function returns 0 or an AEC_E* code (aec_strerror names it) and never\n"
+               " * aborts; none allocates, writes globals or starts threads, so calls on\n"
+               " * different workspaces may run concurrently. Buffers hold %s; params\n"
+               " * and opt_state should be aligned to AEC_ALIGN bytes. */\n", T);
+    fprintf(f, "#ifndef %s_AEC_H\n#define %s_AEC_H\n#include \"aec.h\"\n\n", up, up);
+    fprintf(f, "#define %s_INPUT_SIZE %ld\n#define %s_CODE_SIZE %ld\n", up, shape_numel(m->input), up,
+            shape_numel(m->code));
+    fprintf(f, "#define %s_PARAM_COUNT %ld\n#define %s_TRAINABLE_COUNT %ld\n", up, m->param_count, up,
+            m->trainable_count);
+    fprintf(f, "#define %s_OPT_STATE_COUNT %ld\n", up, (long)lower_opt_slots(m) * m->trainable_count);
+    fprintf(f, "#define %s_ALIGN AEC_ALIGN\n#define %s_MAX_BATCH AEC_MAX_BATCH\n\n", up, up);
+    fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
+    fprintf(f, "/* Bytes of workspace a call with this batch needs (any alignment). */\n");
+    fprintf(f, "size_t %s_workspace_size(int batch);\n", prefix);
+    fprintf(f, "/* Initialize all %s_PARAM_COUNT parameters from the spec's `init`. */\n", up);
+    fprintf(f, "int %s_init(%s *params, uint64_t seed);\n", prefix, T);
+    fprintf(f, "/* x [batch][%s_INPUT_SIZE] -> code [batch][%s_CODE_SIZE] (inference mode). */\n", up, up);
+    fprintf(f, "int %s_encode(const %s *params, const %s *x, %s *code, int batch, void *ws);\n", prefix, T, T, T);
+    fprintf(f, "/* code [batch][%s_CODE_SIZE] -> x_hat [batch][%s_INPUT_SIZE]. */\n", up, up);
+    fprintf(f, "int %s_decode(const %s *params, const %s *code, %s *x_hat, int batch, void *ws);\n", prefix, T,
+            T, T);
+    fprintf(f, "/* One optimizer step on a batch; *loss receives the batch loss. step counts from 1. */\n");
+    fprintf(f, "int %s_train_step(%s *params, %s *opt_state, const %s *x, const %s *mask, int batch,\n"
+               "                  uint64_t step, %s *loss, void *ws);\n", prefix, T, T, T, T, T);
+    fprintf(f, "/* Training-mode loss and gradient [%s_TRAINABLE_COUNT], no update. */\n", up);
+    fprintf(f, "int %s_loss_grad(const %s *params, const %s *x, const %s *mask, int batch, uint64_t step,\n"
+               "                 %s *loss, %s *grad, void *ws);\n", prefix, T, T, T, T, T);
+    fprintf(f, "/* Inference-mode loss and reconstruction (x_hat may be NULL). */\n");
+    fprintf(f, "int %s_eval(const %s *params, const %s *x, const %s *mask, int batch, %s *loss, %s *x_hat,\n"
+               "            void *ws);\n", prefix, T, T, T, T, T);
+    fprintf(f, "/* The symbol table: names, shapes, offsets, settings and entry points. */\n");
+    fprintf(f, "extern const aec_model %s_model;\n", prefix);
+    fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
+    fclose(f);
+    free(path);
+    return 0;
+}
+
+/* Link the model object with the runtime's generic trainer into PROG. */
+static int link_trainer(const char *prefix, const char *obj, const char *out) {
+    char stub[] = "/tmp/aec-main-XXXXXX.c";
+    int fd = mkstemps(stub, 2);
+    if (fd < 0) return 1;
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "#include \"aec.h\"\nextern const aec_model %s_model;\n"
+               "int aec_main(const aec_model *m, int argc, char **argv);\n"
+               "int main(int argc, char **argv) { return aec_main(&%s_model, argc, argv); }\n",
+            prefix, prefix);
+    fclose(f);
+    const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)cc;
+    argv[n++] = "-O2";
+    argv[n++] = "-I" AEC_INCLUDE_DIR;
+    argv[n++] = stub;
+    argv[n++] = (char *)obj;
+    argv[n++] = AEC_RUNTIME_DIR "/libaecrt.a";
+    char libs[] = AEC_RT_LIBS;
+    for (char *tok = strtok(libs, " "); tok && n < 60; tok = strtok(NULL, " ")) argv[n++] = tok;
+    argv[n++] = "-o";
+    argv[n++] = (char *)out;
+    argv[n] = NULL;
+    int st = run(argv);
+    unlink(stub);
+    if (st) fprintf(stderr, "aec: error: linking %s failed (%s exited with %d)\n", out, cc, st);
+    return st ? 1 : 0;
+}
+
+int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt) {
+    Arena *a = arena_new();
+    Model *m = driver_load(a, spec, false);
+    int status = 1;
+    Codegen *cg = m ? cg_model(m, opt) : NULL;
+    if (!cg) goto done;
+    char *prefix = model_symbol_prefix(a, m);
+    if (!emit) {
+        char obj[] = "/tmp/aec-model-XXXXXX.o";
+        int fd = mkstemps(obj, 2);
+        if (fd < 0) goto done;
+        close(fd);
+        status = cg_emit_file(cg, obj, false);
+        if (!status) status = link_trainer(prefix, obj, out);
+        unlink(obj);
+    } else if (!strcmp(emit, "obj")) {
+        status = cg_emit_file(cg, out, false);
+        if (!status) status = write_header(m, prefix, out, opt->f64);
+    } else if (!strcmp(emit, "asm")) {
+        status = cg_emit_file(cg, out, true);
+    } else if (!strcmp(emit, "llvm")) {
+        FILE *f = fopen(out, "w");
+        if (!f) fprintf(stderr, "aec: error: cannot write %s: %s\n", out, strerror(errno));
+        else {
+            cg_dump_llvm(f, cg);
+            status = fclose(f) ? 1 : 0;
+        }
+    } else {
+        fprintf(stderr, "aec: error: unknown --emit '%s' (obj, asm, llvm)\n", emit);
+        status = 2;
+    }
+done:
+    cg_free(cg);
+    arena_free(a);
+    return status;
+}

@@ -1,0 +1,144 @@
+/* fuse.c — group the graph's nodes into kernels.
+ *
+ * Takes a verified Graph; produces a Fusion: an ordered list of kernels,
+ * each either one GEMM (a cblas call) or a loop nest over a domain
+ * (rows x n) computing a run of elementwise and reduction nodes in one pass,
+ * plus per-node facts (which kernel, stored or kept in registers).
+ *
+ * Rules, applied greedily in node order (which is topological):
+ * - a GEMM is a kernel of its own;
+ * - scalar elementwise nodes are never kernels: they are recomputed where
+ *   used (they are loop-invariant, LLVM hoists them);
+ * - an elementwise or reduction node joins the open loop kernel when its
+ *   domain matches and it does not read a reduction finished in that same
+ *   kernel (a reduction is only complete after the loop);
+ * - a node is stored when a later kernel or an output reads it.
+ * Nodes no output depends on are dropped.
+ */
+#include <string.h>
+
+#include "aec.h"
+
+/* The loop domain a node is computed over: its own type, or for a
+ * reduction the type of what it reduces. */
+static IrType domain_of(const Graph *g, const IrNode *n) {
+    return ir_op_class[n->op] == OPC_RED ? g->nodes[n->in[0]].type : n->type;
+}
+
+/* Does node i read (directly, or through inline scalars) a reduction that
+ * kernel k computes? */
+static bool reads_reduction_of(const Graph *g, const NodeInfo *info, int i, int k) {
+    const IrNode *n = &g->nodes[i];
+    for (int j = 0; j < ir_op_nin[n->op]; j++) {
+        int u = n->in[j];
+        if (ir_op_class[g->nodes[u].op] == OPC_RED && info[u].kernel == k) return true;
+        if (info[u].inline_scalar && reads_reduction_of(g, info, u, k)) return true;
+    }
+    return false;
+}
+
+/* Mark every node an output depends on. */
+static bool *live_nodes(Arena *a, const Graph *g) {
+    bool *live = arena_alloc(a, sizeof(bool) * (size_t)g->nnodes);
+    for (int i = 0; i < g->nouts; i++) live[g->outs[i].node] = true;
+    for (int i = g->nnodes - 1; i >= 0; i--)
+        if (live[i])
+            for (int j = 0; j < ir_op_nin[g->nodes[i].op]; j++) live[g->nodes[i].in[j]] = true;
+    return live;
+}
+
+static bool is_output(const Graph *g, int i) {
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].node == i) return true;
+    return false;
+}
+
+/* Mark the value `u` read by kernel k: stored if computed by another kernel,
+ * and through inline scalars, whatever they read. */
+static void note_use(const Graph *g, NodeInfo *info, int u, int k) {
+    if (info[u].last_use < k) info[u].last_use = k;
+    if (info[u].kernel >= 0 && info[u].kernel != k) info[u].materialized = true;
+    if (info[u].inline_scalar)
+        for (int j = 0; j < ir_op_nin[g->nodes[u].op]; j++) note_use(g, info, g->nodes[u].in[j], k);
+}
+
+Fusion *fuse_graph(Arena *a, const Graph *g) {
+    Fusion *f = arena_alloc(a, sizeof *f);
+    f->graph = g;
+    f->info = arena_alloc(a, sizeof(NodeInfo) * (size_t)g->nnodes);
+    bool *live = live_nodes(a, g);
+    int cap = 0, open = -1, members_cap = 0;
+
+    for (int i = 0; i < g->nnodes; i++) {
+        const IrNode *n = &g->nodes[i];
+        NodeInfo *info = &f->info[i];
+        info->kernel = -1;
+        info->last_use = -1;
+        if (!live[i] || ir_op_class[n->op] == OPC_LEAF) continue;
+        if (ir_op_class[n->op] == OPC_EW && ir_is_scalar(n->type)) {
+            info->inline_scalar = true;
+            continue;
+        }
+        if (n->op == IR_GEMM) {
+            Kernel k = {.kind = K_GEMM, .gemm = i};
+            ARRAY_PUSH(a, f->kernels, f->nkernels, cap, k);
+            info->kernel = f->nkernels - 1;
+            open = -1;
+            continue;
+        }
+        IrType d = domain_of(g, n);
+        bool joins = open >= 0 && f->kernels[open].domain.batched == d.batched &&
+                     f->kernels[open].domain.n == d.n && !reads_reduction_of(g, f->info, i, open);
+        if (!joins) {
+            Kernel k = {.kind = K_LOOP, .domain = d};
+            ARRAY_PUSH(a, f->kernels, f->nkernels, cap, k);
+            open = f->nkernels - 1;
+            members_cap = 0;
+        }
+        Kernel *k = &f->kernels[open];
+        ARRAY_PUSH(a, k->nodes, k->nnodes, members_cap, i);
+        info->kernel = open;
+    }
+
+    /* Which values must be stored: read by another kernel, or an output. */
+    for (int k = 0; k < f->nkernels; k++) {
+        const Kernel *kn = &f->kernels[k];
+        int count = kn->kind == K_GEMM ? 1 : kn->nnodes;
+        for (int m = 0; m < count; m++) {
+            const IrNode *n = &g->nodes[kn->kind == K_GEMM ? kn->gemm : kn->nodes[m]];
+            for (int j = 0; j < ir_op_nin[n->op]; j++) note_use(g, f->info, n->in[j], k);
+        }
+    }
+    for (int i = 0; i < g->nnodes; i++) {
+        NodeInfo *info = &f->info[i];
+        if (!live[i]) continue;
+        if (is_output(g, i)) info->last_use = f->nkernels; /* read after the last kernel */
+        if (is_output(g, i) && info->kernel >= 0) info->materialized = true;
+        /* GEMM results and reductions always live in memory. */
+        if (ir_op_class[g->nodes[i].op] == OPC_GEMM || ir_op_class[g->nodes[i].op] == OPC_RED)
+            info->materialized = true;
+        /* Inline scalar outputs are stored once, after the kernels. */
+        if (is_output(g, i) && info->inline_scalar) note_use(g, f->info, i, f->nkernels);
+    }
+    return f;
+}
+
+void fuse_dump(FILE *out, const Fusion *f) {
+    const Graph *g = f->graph;
+    fprintf(out, "kernels of %s: %d\n", ir_graph_name(g->kind), f->nkernels);
+    for (int k = 0; k < f->nkernels; k++) {
+        const Kernel *kn = &f->kernels[k];
+        if (kn->kind == K_GEMM) {
+            fprintf(out, "  k%d gemm %%%d\n", k, kn->gemm);
+            continue;
+        }
+        fprintf(out, "  k%d loop [%s%ld]:", k, kn->domain.batched ? "B," : "", kn->domain.n);
+        for (int m = 0; m < kn->nnodes; m++) {
+            int i = kn->nodes[m];
+            fprintf(out, " %%%d:%s%s", i, ir_op_names[g->nodes[i].op],
+                    f->info[i].materialized ? "*" : "");
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "  (* = stored)\n");
+}

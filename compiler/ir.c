@@ -1,0 +1,248 @@
+/* ir.c — the graph of tensor ops every later stage works on.
+ *
+ * Takes node prototypes from lower.c and autodiff.c; produces a Graph whose
+ * node array is in creation order, hence topological. ir_add infers each
+ * node's type and hash-conses on (op, inputs, attributes), so building the
+ * same expression twice yields one node: common-subexpression elimination
+ * for free. ir_verify re-checks every invariant after each pass.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "aec.h"
+
+const char *const ir_op_names[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls) name,
+    IR_OPS(OP)
+#undef OP
+};
+const int ir_op_nin[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls) nin,
+    IR_OPS(OP)
+#undef OP
+};
+const IrOpClass ir_op_class[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls) OPC_##cls,
+    IR_OPS(OP)
+#undef OP
+};
+
+Graph *ir_new(Arena *a, const Model *m, GraphKind kind) {
+    Graph *g = arena_alloc(a, sizeof *g);
+    g->kind = kind;
+    g->model = m;
+    g->arena = a;
+    g->hash_cap = 1024;
+    g->hash = arena_alloc(a, sizeof(int) * (size_t)g->hash_cap);
+    return g;
+}
+
+bool ir_is_scalar(IrType t) { return !t.batched && t.n == 1; }
+
+static bool type_eq(IrType a, IrType b) { return a.batched == b.batched && a.n == b.n; }
+
+/* Elementwise broadcasting: a scalar goes with anything, a row [n] with a
+ * batch [B, n]. Returns false when the two types do not broadcast. */
+static bool broadcast(IrType a, IrType b, IrType *out) {
+    if (ir_is_scalar(a)) *out = b;
+    else if (ir_is_scalar(b) || type_eq(a, b)) *out = a;
+    else if (a.n == b.n) *out = (IrType){true, a.n};
+    else return false;
+    return true;
+}
+
+/* The matrix an operand of a GEMM must be, rows x cols, given its type. */
+static bool gemm_operand_ok(IrType t, long rows, long cols) {
+    if (rows == IR_BATCH_DIM) return t.batched && t.n == cols;
+    return !t.batched && t.n == rows * cols;
+}
+
+static IrType infer_type(const Graph *g, const IrNode *n) {
+    const Model *m = g->model;
+    IrType a = n->in[0] >= 0 && ir_op_nin[n->op] > 0 ? g->nodes[n->in[0]].type : (IrType){0};
+    IrType b = ir_op_nin[n->op] > 1 ? g->nodes[n->in[1]].type : (IrType){0};
+    IrType t;
+    switch (n->op) {
+    case IR_INPUT:
+        return (IrType){true, n->slot == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
+    case IR_PARAM:
+        return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
+    case IR_GRADIN:
+    case IR_OPTSTATE: return (IrType){false, m->trainable_count};
+    case IR_CONST:
+    case IR_BATCH:
+    case IR_STEP: return (IrType){false, 1};
+    case IR_GEMM: {
+        long ar = n->ta ? n->k : n->m, ac = n->ta ? n->m : n->k;
+        long br = n->tb ? n->n : n->k, bc = n->tb ? n->k : n->n;
+        if (!gemm_operand_ok(a, ar, ac) || !gemm_operand_ok(b, br, bc) || n->n == IR_BATCH_DIM)
+            internal_error("gemm operands do not match m=%ld n=%ld k=%ld", n->m, n->n, n->k);
+        return n->m == IR_BATCH_DIM ? (IrType){true, n->n} : (IrType){false, n->m * n->n};
+    }
+    case IR_EXPAND: return n->type; /* given by the caller */
+    case IR_SUM_ROWS:
+        if (!a.batched) internal_error("sum_rows of an unbatched value");
+        return (IrType){false, a.n};
+    case IR_SUM_ALL: return (IrType){false, 1};
+    default: break;
+    }
+    if (ir_op_nin[n->op] == 1) return a;
+    if (!broadcast(a, b, &t))
+        internal_error("%s: types [%s%ld] and [%s%ld] do not broadcast", ir_op_names[n->op],
+                       a.batched ? "B," : "", a.n, b.batched ? "B," : "", b.n);
+    return t;
+}
+
+static unsigned node_hash(const IrNode *n) {
+    uint64_t h = 1469598103934665603ull;
+    const long v[] = {n->op,    n->in[0], n->in[1], n->tensor, n->slot, n->act, n->ta,
+                      n->tb,    n->m,     n->n,     n->k,      n->type.batched, n->type.n};
+    for (int i = 0; i < countof(v); i++) h = (h ^ (uint64_t)v[i]) * 1099511628211ull;
+    uint64_t bits;
+    memcpy(&bits, &n->value, sizeof bits);
+    h = (h ^ bits) * 1099511628211ull;
+    return (unsigned)(h ^ (h >> 32));
+}
+
+static bool node_same(const IrNode *a, const IrNode *b) {
+    return a->op == b->op && a->in[0] == b->in[0] && a->in[1] == b->in[1] &&
+           a->tensor == b->tensor && a->slot == b->slot && a->act == b->act &&
+           a->value == b->value && a->ta == b->ta && a->tb == b->tb && a->m == b->m &&
+           a->n == b->n && a->k == b->k && type_eq(a->type, b->type);
+}
+
+static void rehash(Graph *g) {
+    g->hash_cap *= 2;
+    g->hash = arena_alloc(g->arena, sizeof(int) * (size_t)g->hash_cap);
+    for (int i = 0; i < g->nnodes; i++) {
+        unsigned h = node_hash(&g->nodes[i]) & (unsigned)(g->hash_cap - 1);
+        while (g->hash[h]) h = (h + 1) & (unsigned)(g->hash_cap - 1);
+        g->hash[h] = i + 1;
+    }
+}
+
+int ir_add(Graph *g, IrNode proto) {
+    for (int i = ir_op_nin[proto.op]; i < 2; i++) proto.in[i] = -1;
+    for (int i = 0; i < ir_op_nin[proto.op]; i++)
+        ensure(proto.in[i] >= 0 && proto.in[i] < g->nnodes);
+    proto.type = infer_type(g, &proto);
+    if (2 * (g->nnodes + 1) > g->hash_cap) rehash(g);
+    unsigned mask = (unsigned)(g->hash_cap - 1), h = node_hash(&proto) & mask;
+    for (; g->hash[h]; h = (h + 1) & mask)
+        if (node_same(&g->nodes[g->hash[h] - 1], &proto)) return g->hash[h] - 1;
+    ARRAY_PUSH(g->arena, g->nodes, g->nnodes, g->cap, proto);
+    g->hash[h] = g->nnodes;
+    return g->nnodes - 1;
+}
+
+int ir_const(Graph *g, double v) { return ir_add(g, (IrNode){.op = IR_CONST, .value = v}); }
+
+/* Constant folding of the algebraic identities autodiff produces a lot of
+ * (g*1, x+0, 1*x), so gradients stay as small as written by hand. */
+static bool is_const(const Graph *g, int a, double v) {
+    return g->nodes[a].op == IR_CONST && g->nodes[a].value == v;
+}
+
+int ir_unary(Graph *g, IrOp op, int a) {
+    if (op == IR_NEG && g->nodes[a].op == IR_CONST) return ir_const(g, -g->nodes[a].value);
+    return ir_add(g, (IrNode){.op = op, .in = {a}});
+}
+
+int ir_binary(Graph *g, IrOp op, int a, int b) {
+    IrType ta = g->nodes[a].type, tb = g->nodes[b].type;
+    if (g->nodes[a].op == IR_CONST && g->nodes[b].op == IR_CONST) {
+        double x = g->nodes[a].value, y = g->nodes[b].value;
+        switch (op) {
+        case IR_ADD: return ir_const(g, x + y);
+        case IR_SUB: return ir_const(g, x - y);
+        case IR_MUL: return ir_const(g, x * y);
+        case IR_DIV: return ir_const(g, x / y);
+        case IR_POW: return ir_const(g, pow(x, y));
+        default: break;
+        }
+    }
+    /* Identities only when the kept operand already has the result's type. */
+    IrType t;
+    if (broadcast(ta, tb, &t)) {
+        if (op == IR_MUL && is_const(g, a, 1) && type_eq(tb, t)) return b;
+        if ((op == IR_MUL || op == IR_DIV) && is_const(g, b, 1) && type_eq(ta, t)) return a;
+        if (op == IR_ADD && is_const(g, a, 0) && type_eq(tb, t)) return b;
+        if ((op == IR_ADD || op == IR_SUB) && is_const(g, b, 0) && type_eq(ta, t)) return a;
+    }
+    return ir_add(g, (IrNode){.op = op, .in = {a, b}});
+}
+
+int ir_gemm(Graph *g, int a, int b, int ta, int tb, long m, long n, long k) {
+    return ir_add(g, (IrNode){.op = IR_GEMM, .in = {a, b}, .ta = ta, .tb = tb, .m = m, .n = n,
+                              .k = k});
+}
+
+void ir_output(Graph *g, OutKind kind, int node, int index) {
+    GraphOutput o = {kind, node, index};
+    ARRAY_PUSH(g->arena, g->outs, g->nouts, g->outs_cap, o);
+}
+
+void ir_verify(const Graph *g) {
+    for (int i = 0; i < g->nnodes; i++) {
+        const IrNode *n = &g->nodes[i];
+        ensure(n->op >= 0 && n->op < IR_OP_COUNT);
+        for (int j = 0; j < ir_op_nin[n->op]; j++) ensure(n->in[j] >= 0 && n->in[j] < i);
+        IrType t = infer_type(g, n);
+        if (!type_eq(t, n->type)) internal_error("node %%%d (%s) has a stale type", i, ir_op_names[n->op]);
+    }
+    for (int i = 0; i < g->nouts; i++) ensure(g->outs[i].node >= 0 && g->outs[i].node < g->nnodes);
+}
+
+const char *ir_graph_name(GraphKind k) {
+    static const char *const names[] = {"train", "eval", "encode", "decode", "optim"};
+    return names[k];
+}
+
+static void print_dim(FILE *out, long d) {
+    if (d == IR_BATCH_DIM) fputc('B', out);
+    else fprintf(out, "%ld", d);
+}
+
+void ir_dump(FILE *out, const Graph *g) {
+    static const char *const out_names[] = {"loss", "code", "x_hat", "grad", "params", "optstate"};
+    fprintf(out, "graph %s (%d nodes, %d forward)\n", ir_graph_name(g->kind), g->nnodes,
+            g->n_forward);
+    for (int i = 0; i < g->nnodes; i++) {
+        const IrNode *n = &g->nodes[i];
+        fprintf(out, "  %%%d = %s", i, ir_op_names[n->op]);
+        for (int j = 0; j < ir_op_nin[n->op]; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
+        switch (n->op) {
+        case IR_PARAM:
+            if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
+            else fprintf(out, " trainable");
+            break;
+        case IR_INPUT: fprintf(out, " %s", n->slot == INPUT_CODE ? "code" : "x"); break;
+        case IR_OPTSTATE: fprintf(out, " slot=%d", n->slot); break;
+        case IR_CONST: fprintf(out, " %.9g", n->value); break;
+        case IR_ACT:
+        case IR_ACT_GRAD:
+            fprintf(out, " %s", act_names[n->act]);
+            if (n->value != 0) fprintf(out, "=%g", n->value);
+            break;
+        case IR_GEMM:
+            fprintf(out, " %c%c m=", n->ta ? 't' : 'n', n->tb ? 't' : 'n');
+            print_dim(out, n->m);
+            fputs(" n=", out);
+            print_dim(out, n->n);
+            fputs(" k=", out);
+            print_dim(out, n->k);
+            break;
+        default: break;
+        }
+        fprintf(out, " : [%s%ld]", n->type.batched ? "B," : "", n->type.n);
+        if (n->loc.line) fprintf(out, "  ; line %d", n->loc.line);
+        fputc('\n', out);
+    }
+    for (int i = 0; i < g->nouts; i++) {
+        const GraphOutput *o = &g->outs[i];
+        fprintf(out, "  out %s", out_names[o->kind]);
+        if (o->kind == OUT_GRAD) fprintf(out, " %s", g->model->tensors[o->index].name);
+        if (o->kind == OUT_OPTSTATE) fprintf(out, " %d", o->index);
+        fprintf(out, " = %%%d\n", o->node);
+    }
+}

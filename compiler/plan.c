@@ -1,0 +1,125 @@
+/* plan.c — the static memory plan of one entry point.
+ *
+ * Takes a Fusion; produces where every stored value lives: a caller's buffer
+ * (data, params, gradients, optimizer state, outputs) or an offset into the
+ * one workspace. Offsets and sizes are linear in the symbolic batch
+ * (off_batch * batch + off_const elements), every buffer starts on a
+ * 16-element boundary, and a workspace buffer is reused once the last
+ * kernel reading its value has run (first fit, by liveness).
+ */
+#include <string.h>
+
+#include "aec.h"
+
+#define ALIGN_ELEMS 16
+
+typedef struct Slot {
+    long off_b, off_c;   /* where it starts */
+    long size_b, size_c; /* its capacity */
+    int free_after;      /* kernel after which it may be reused; INT_MAX while held */
+} Slot;
+
+typedef struct Planner {
+    Arena *a;
+    Slot *slots;
+    int nslots, cap;
+    long end_b, end_c; /* the workspace so far */
+} Planner;
+
+static long round_up(long n) { return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
+
+/* A workspace buffer of `t`'s size, live through kernel `until`. */
+static BufLoc take(Planner *P, IrType t, int now, int until) {
+    long need_b = t.batched ? round_up(t.n) : 0, need_c = t.batched ? 0 : round_up(t.n);
+    for (int s = 0; s < P->nslots; s++) {
+        Slot *sl = &P->slots[s];
+        if (sl->free_after < now && sl->size_b >= need_b && sl->size_c >= need_c) {
+            sl->free_after = until;
+            return (BufLoc){BASE_WS, sl->off_b, sl->off_c};
+        }
+    }
+    Slot sl = {P->end_b, P->end_c, need_b, need_c, until};
+    ARRAY_PUSH(P->a, P->slots, P->nslots, P->cap, sl);
+    P->end_b += need_b;
+    P->end_c += need_c;
+    return (BufLoc){BASE_WS, sl.off_b, sl.off_c};
+}
+
+static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
+    const Model *m = g->model;
+    switch (n->op) {
+    case IR_INPUT: return (BufLoc){BASE_X, 0, 0};
+    case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
+    case IR_GRADIN: return (BufLoc){BASE_GRADS, 0, 0};
+    case IR_OPTSTATE: return (BufLoc){BASE_OPT, 0, (long)n->slot * m->trainable_count};
+    default: return (BufLoc){BASE_NONE, 0, 0};
+    }
+}
+
+/* An output's value is computed straight into the caller's buffer. */
+static bool output_loc(const Graph *g, int node, BufLoc *loc) {
+    const Model *m = g->model;
+    for (int o = 0; o < g->nouts; o++) {
+        const GraphOutput *out = &g->outs[o];
+        if (out->node != node) continue;
+        switch (out->kind) {
+        case OUT_LOSS: *loc = (BufLoc){BASE_LOSS, 0, 0}; return true;
+        case OUT_CODE: *loc = (BufLoc){BASE_CODE, 0, 0}; return true;
+        case OUT_XHAT: *loc = (BufLoc){BASE_XHAT, 0, 0}; return true;
+        case OUT_GRAD: *loc = (BufLoc){BASE_GRADS, 0, m->tensors[out->index].offset}; return true;
+        case OUT_PARAMS: *loc = (BufLoc){BASE_PARAMS, 0, 0}; return true;
+        case OUT_OPTSTATE:
+            *loc = (BufLoc){BASE_OPT, 0, (long)out->index * m->trainable_count};
+            return true;
+        }
+    }
+    return false;
+}
+
+Plan *plan_memory(Arena *a, const Fusion *f) {
+    const Graph *g = f->graph;
+    Plan *p = arena_alloc(a, sizeof *p);
+    p->fusion = f;
+    p->loc = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
+    p->partial = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
+    Planner P = {.a = a};
+
+    for (int i = 0; i < g->nnodes; i++)
+        if (ir_op_class[g->nodes[i].op] == OPC_LEAF) p->loc[i] = leaf_loc(g, &g->nodes[i]);
+
+    for (int k = 0; k < f->nkernels; k++) {
+        const Kernel *kn = &f->kernels[k];
+        int count = kn->kind == K_GEMM ? 1 : kn->nnodes;
+        for (int m = 0; m < count; m++) {
+            int i = kn->kind == K_GEMM ? kn->gemm : kn->nodes[m];
+            const NodeInfo *info = &f->info[i];
+            if (!info->materialized) continue;
+            if (!output_loc(g, i, &p->loc[i]))
+                p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
+            /* A full reduction sums per column first: vectorizable, deterministic. */
+            if (g->nodes[i].op == IR_SUM_ALL)
+                p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
+        }
+    }
+    /* Inline scalar outputs (the loss) are written after the last kernel. */
+    for (int o = 0; o < g->nouts; o++)
+        if (f->info[g->outs[o].node].inline_scalar) output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]);
+    p->ws_batch = P.end_b;
+    p->ws_const = P.end_c;
+    return p;
+}
+
+void plan_dump(FILE *out, const Plan *p) {
+    static const char *const bases[] = {"-", "ws", "x", "params", "grads", "opt", "code", "x_hat", "loss"};
+    const Graph *g = p->fusion->graph;
+    fprintf(out, "plan of %s: workspace %ld*B + %ld elements\n", ir_graph_name(g->kind),
+            p->ws_batch, p->ws_const);
+    for (int i = 0; i < g->nnodes; i++) {
+        const BufLoc *l = &p->loc[i];
+        if (l->base == BASE_NONE || ir_op_class[g->nodes[i].op] == OPC_LEAF) continue;
+        fprintf(out, "  %%%d -> %s", i, bases[l->base]);
+        if (l->off_batch) fprintf(out, " + %ld*B", l->off_batch);
+        if (l->off_const || !l->off_batch) fprintf(out, " + %ld", l->off_const);
+        fputc('\n', out);
+    }
+}

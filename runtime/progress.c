@@ -1,0 +1,169 @@
+/* progress.c — what the trainer tells the person running it.
+ *
+ * Errors and warnings go to stderr as "error: ..." (the text of the last
+ * error is kept, for tests). While training, a progress line — epoch, batch
+ * i/n, running loss, samples/s, ETA — goes to stderr: on a terminal one line
+ * rewritten with \r at most 10 times a second, otherwise plain lines (one per
+ * epoch, and one every ~10 s within a long epoch) so logs stay readable.
+ * With --json, one JSON object per epoch goes to stdout, which then carries
+ * nothing else.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+static _Thread_local char last_error[1024];
+static int quiet_errors;
+
+static void vreport(const char *kind, const char *fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    vsnprintf(last_error, sizeof last_error, fmt, copy);
+    va_end(copy);
+    if (!quiet_errors) fprintf(stderr, "%s: %s\n", kind, last_error);
+}
+
+void aec_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport("error", fmt, ap);
+    va_end(ap);
+}
+
+/* Warnings do not replace the last error. */
+void aec_warn(const char *fmt, ...) {
+    if (quiet_errors) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+const char *aec_last_error(void) {
+    return last_error;
+}
+
+void aec_set_quiet_errors(int quiet) {
+    quiet_errors = quiet;
+}
+
+double aec_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* "1:02:03", "4:05", "17s" or "0.4s". */
+static void format_duration(char *buf, size_t size, double s) {
+    if (!isfinite(s) || s < 0) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (s < 9.95)
+        snprintf(buf, size, "%.1fs", s);
+    else if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else if (t >= 60)
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+    else
+        snprintf(buf, size, "%lds", t);
+}
+
+void aec_progress_start(aec_progress *p, int32_t epochs, int32_t first_epoch, int64_t batches,
+                        int64_t samples, int quiet, int json) {
+    memset(p, 0, sizeof *p);
+    p->tty = isatty(STDERR_FILENO);
+    p->quiet = quiet;
+    p->json = json;
+    p->epochs = epochs;
+    p->batches = batches;
+    p->samples = samples;
+    p->samples_left = (int64_t)(epochs - first_epoch) * samples;
+    p->t_start = p->t_epoch = p->t_print = aec_now();
+}
+
+void aec_progress_clear(aec_progress *p) {
+    if (p->live) fputs("\r\033[K", stderr);
+    p->live = 0;
+}
+
+/* Rate over the whole run so far, ETA over the work left in the run. */
+static void rate_eta(const aec_progress *p, double now, double *rate, char *eta, size_t size) {
+    double elapsed = now - p->t_start;
+    *rate = elapsed > 0 ? (double)p->samples_done / elapsed : 0;
+    format_duration(eta, size, *rate > 0 ? (double)p->samples_left / *rate : NAN);
+}
+
+void aec_progress_batch(aec_progress *p, int32_t epoch, int64_t b, int bs, double loss) {
+    p->samples_done += bs;
+    p->samples_left -= bs;
+    if (p->quiet) return;
+    double now = aec_now();
+    /* A terminal redraws 10 times a second; a log gets a line every 10 s. */
+    double every = p->tty ? 0.1 : 10.0;
+    if (now - p->t_print < every && b != p->batches) return;
+    if (!p->tty && b == p->batches) return; /* the epoch line follows */
+    p->t_print = now;
+    double rate;
+    char eta[32];
+    rate_eta(p, now, &rate, eta, sizeof eta);
+    if (p->tty) {
+        fprintf(stderr, "\r\033[Kepoch %d/%d  batch %lld/%lld  loss %.6g  %.0f samples/s  ETA %s",
+                epoch, p->epochs, (long long)b, (long long)p->batches, loss, rate, eta);
+        p->live = 1;
+    } else {
+        fprintf(stderr, "epoch %d/%d  batch %lld/%lld  loss %.6g  %.0f samples/s  ETA %s\n", epoch,
+                p->epochs, (long long)b, (long long)p->batches, loss, rate, eta);
+    }
+    fflush(stderr);
+}
+
+static void json_add_double(json_object *o, const char *key, double v) {
+    /* NaN and infinities are not JSON: absent values are null. */
+    json_object_object_add(o, key, isfinite(v) ? json_object_new_double(v) : NULL);
+}
+
+void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double train_loss,
+                        double val_loss, const char *note) {
+    double now = aec_now();
+    double secs = now - p->t_epoch;
+    double rate;
+    char eta[32];
+    rate_eta(p, now, &rate, eta, sizeof eta);
+    p->t_epoch = p->t_print = now;
+    if (!p->quiet) {
+        aec_progress_clear(p);
+        char val[64] = "";
+        if (!isnan(val_loss)) snprintf(val, sizeof val, "  val_loss %.6g", val_loss);
+        char took[32];
+        format_duration(took, sizeof took, secs);
+        fprintf(stderr, "epoch %d/%d  loss %.6g%s  %s  %.0f samples/s%s%s%s%s\n", epoch, p->epochs,
+                train_loss, val, took, rate, epoch < p->epochs ? "  ETA " : "",
+                epoch < p->epochs ? eta : "", note && *note ? "  " : "", note ? note : "");
+        fflush(stderr);
+    }
+    if (p->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "event", json_object_new_string("epoch"));
+        json_object_object_add(o, "epoch", json_object_new_int(epoch));
+        json_object_object_add(o, "epochs", json_object_new_int(p->epochs));
+        json_object_object_add(o, "step", json_object_new_int64(step));
+        json_add_double(o, "train_loss", train_loss);
+        json_add_double(o, "val_loss", val_loss);
+        json_add_double(o, "seconds", secs);
+        json_add_double(o, "samples_per_s", rate);
+        if (note && *note) json_object_object_add(o, "note", json_object_new_string(note));
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        fflush(stdout);
+        json_object_put(o);
+    }
+}

@@ -1,0 +1,227 @@
+/* rt.h — the runtime's internal header: what the trainer's files share.
+ *
+ * The runtime is the generic trainer program (`aec_main`) and what it needs:
+ * data loading, checkpoints, images, progress, the training loop. It links
+ * into other people's programs, so everything it exports is `aec_`/`AEC_`.
+ * Sections follow the files that define what follows them.
+ *
+ * Conventions: functions return 0 (AEC_OK) or an AEC_E* status and never
+ * exit; an error is reported once, where it is found, through aec_error()
+ * (stderr, with the file name and what was expected); callers only pass the
+ * status up. Buffers of model values hold float for AEC_F32 and double for
+ * AEC_F64 (aec_model.dtype), always little-endian on disk.
+ */
+#ifndef AEC_RT_H
+#define AEC_RT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "aec.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the runtime reads and writes little-endian files by copying memory"
+#endif
+
+/* Model values, whatever the element type. */
+static inline size_t aec_dtype_size(int dtype) {
+    return dtype == AEC_F64 ? sizeof(double) : sizeof(float);
+}
+static inline const char *aec_dtype_name(int dtype) {
+    return dtype == AEC_F64 ? "F64" : "F32";
+}
+static inline double aec_get(const void *p, int dtype, int64_t i) {
+    return dtype == AEC_F64 ? ((const double *)p)[i] : (double)((const float *)p)[i];
+}
+static inline void aec_set(void *p, int dtype, int64_t i, double v) {
+    if (dtype == AEC_F64)
+        ((double *)p)[i] = v;
+    else
+        ((float *)p)[i] = (float)v;
+}
+
+/* ------------------------------------------------------------ rng.c */
+
+/* The counter-based generator shared with generated code, bit for bit:
+ * a value is a pure function of (seed, stream, counter). */
+uint64_t aec_mix64(uint64_t z); /* the splitmix64 finalizer, after adding the golden gamma */
+uint64_t aec_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
+double aec_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter); /* in [0, 1) */
+
+/* Streams the runtime draws from (the model's own streams are disjoint). */
+#define AEC_STREAM_SHUFFLE 0x5348554646000000ull /* "SHUFF" + epoch index (from 0) */
+#define AEC_STREAM_VALID 0x56414C4944000000ull   /* "VALID": the validation split */
+
+/* Fisher-Yates: for i = n-1 down to 1, j = floor(uniform(seed, stream, i) * (i+1)),
+ * swap idx[i] and idx[j]. */
+void aec_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
+
+/* ------------------------------------------------------------ data.c */
+
+/* A data set in memory: n samples of dim values, row-major, one block. */
+typedef struct aec_data {
+    void *x;          /* (n, dim) of dtype */
+    void *mask;       /* NULL, or (n, dim): 1 where x is present, 0 where missing (NaN) */
+    int64_t n, dim;
+    int32_t dtype;    /* AEC_F32 or AEC_F64 */
+    int32_t ndim;     /* per-sample shape as the file stores it (dim = its product) */
+    int64_t shape[4];
+    const char *format; /* "IDX", "npy" or "CSV", for messages */
+} aec_data;
+
+enum {
+    AEC_DATA_RAW = 1, /* keep bytes as 0..255 (labels); default scales ubyte by 1/255 */
+};
+
+/* Loads IDX (plain or gzip), .npy or CSV, detected by content, then by
+ * extension. `limit` > 0 keeps the first `limit` samples. */
+int aec_data_load(const char *path, int dtype, int64_t limit, int flags, aec_data *d);
+/* Refuses a data set whose samples do not have `want` values; `what` names
+ * the consumer: "the model's input 1x28x28". */
+int aec_data_check_dim(const char *path, const aec_data *d, int64_t want, const char *what);
+/* NaN is a missing value: with `allow_missing`, zero-fill it and build
+ * d->mask; without, refuse naming the first NaN. Infinities are refused. */
+int aec_data_check_values(const char *path, aec_data *d, int allow_missing);
+/* The above three for a model's input (or code, with `codes`). */
+int aec_data_load_for(const char *path, const aec_model *m, int codes, int64_t limit,
+                      aec_data *d);
+void aec_data_free(aec_data *d);
+
+/* An IDX (or .npy) label file: n integer labels. */
+int aec_labels_load(const char *path, int64_t *n, int32_t **labels);
+
+/* Writes a (n, dim) array of dtype as .npy (<f4 or <f8), atomically. */
+int aec_npy_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim);
+
+/* "1x28x28" */
+void aec_shape_str(char *buf, size_t size, int ndim, const int32_t *shape);
+
+/* ------------------------------------------------------------ ckpt.c */
+
+/* Files that replace an old one only once complete: write to
+ * `path.tmp.PID` beside it, flush, fsync, rename over `path`. */
+typedef struct aec_atomic {
+    FILE *f;
+    char *tmp;  /* the temporary's name */
+    const char *path;
+} aec_atomic;
+int aec_atomic_begin(aec_atomic *a, const char *path);
+int aec_atomic_commit(aec_atomic *a); /* checks every write's error; on failure, aborts */
+void aec_atomic_abort(aec_atomic *a); /* removes the temporary; the old file stays */
+
+/* The training state a checkpoint carries (its safetensors metadata), so
+ * that `--resume` continues exactly where the run stopped. */
+typedef struct aec_train_state {
+    int64_t step;       /* optimizer steps done */
+    int32_t epoch;      /* epochs completed */
+    int32_t batch;      /* training batch size */
+    uint64_t seed;
+    double best_val;    /* early stopping: best validation loss, INFINITY if none */
+    int32_t best_epoch; /* the epoch (from 1) that reached best_val, 0 if none */
+    int32_t bad_epochs; /* epochs since the last improvement */
+    int64_t n_train, n_val;
+    double train_loss, val_loss; /* of the last epoch, for the record (NAN if none) */
+} aec_train_state;
+
+/* What a checkpoint holds (the tensors beyond the model's). */
+enum {
+    AEC_CKPT_STATE = 1,  /* training metadata (aec_train_state) */
+    AEC_CKPT_OPT = 2,    /* tensor "optimizer.state" [opt_state_count] */
+    AEC_CKPT_TRAIN = 4,  /* tensor "train.params" [param_count]: the live params when
+                          * the model's tensors hold the best (early stopping) */
+};
+#define AEC_CKPT_OPT_TENSOR "optimizer.state"
+#define AEC_CKPT_TRAIN_TENSOR "train.params"
+
+/* Writes `weights` under the model's tensor names; opt_state (with
+ * opt_state_count > 0), live_params and st are optional (NULL). */
+int aec_ckpt_save(const char *path, const aec_model *m, const void *weights,
+                  const void *opt_state, const void *live_params, const aec_train_state *st);
+/* Reads the model's tensors into `weights` (checking every name, dtype and
+ * shape); fills the optional outputs that the file has, and *has with
+ * AEC_CKPT_* bits. A NULL output is not read. */
+int aec_ckpt_load(const char *path, const aec_model *m, void *weights, void *opt_state,
+                  void *live_params, aec_train_state *st, int *has);
+
+/* ------------------------------------------------------------ image.c */
+
+/* A grid of images: cell (r, c) is image c of row r. */
+typedef struct aec_grid {
+    int32_t dtype;
+    int32_t channels;      /* 1 (gray) or 3 (RGB; the data is planar CHW) */
+    int32_t height, width; /* of one image, in data pixels */
+    int64_t size;          /* values per image; cells past it are background */
+    int32_t rows, cols;
+    int32_t scale;         /* each value becomes scale x scale pixels (>= 1) */
+    int32_t border;        /* pixels of gray between and around cells */
+} aec_grid;
+
+/* How to show a model's input: CxHxW with C = 1 or 3 as is, other C stacked
+ * vertically in gray, HxW gray, a vector as the nearest square-ish rectangle.
+ * Sets channels, height, width, size, and a readable scale and border. */
+void aec_grid_for_model(aec_grid *g, const aec_model *m);
+/* rows[r] holds counts[r] <= g->cols images (values clamped to [0, 1]). */
+int aec_write_png_grid(const char *path, const aec_grid *g, const void *const *rows,
+                       const int *counts);
+
+/* ------------------------------------------------------------ progress.c */
+
+/* Messages: "error: ..." / "warning: ..." on stderr. The last error's text is
+ * kept so tests can check it. */
+void aec_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void aec_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *aec_last_error(void);
+void aec_set_quiet_errors(int quiet); /* tests: keep errors off stderr */
+double aec_now(void);                 /* seconds, monotonic */
+
+typedef struct aec_progress {
+    int tty, quiet, json;
+    int32_t epochs;
+    int64_t batches, samples; /* per epoch */
+    int64_t samples_done;     /* this run (since start or resume) */
+    int64_t samples_left;     /* this run, for the ETA */
+    double t_start, t_epoch, t_print;
+    int live;                 /* a \r line is on screen */
+} aec_progress;
+
+void aec_progress_start(aec_progress *p, int32_t epochs, int32_t first_epoch, int64_t batches,
+                        int64_t samples, int quiet, int json);
+/* After batch `b` (from 1) of `epoch` (from 1); `loss` is the epoch's running mean. */
+void aec_progress_batch(aec_progress *p, int32_t epoch, int64_t b, int bs, double loss);
+/* The epoch's summary: a line (stderr) and with --json an object (stdout).
+ * val_loss is NAN without validation; `note` is appended ("best", ...). */
+void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double train_loss,
+                        double val_loss, const char *note);
+void aec_progress_clear(aec_progress *p); /* ends a live line before other output */
+
+/* ------------------------------------------------------------ train.c */
+
+typedef struct aec_train_opts {
+    const char *data, *val, *out, *resume;
+    int32_t epochs, batch;  /* 0: the spec's */
+    int64_t limit;          /* 0: every sample */
+    uint64_t seed;
+    int has_seed;
+    int32_t early_stop;     /* patience; used when has_early_stop */
+    int has_early_stop;
+    double min_delta;
+    int has_min_delta;
+    int json, quiet;
+} aec_train_opts;
+
+void *aec_alloc(size_t bytes); /* zeroed, AEC_ALIGN-aligned; free() it */
+/* Whether NaN inputs are missing values the model masks out (loss ... masked). */
+int aec_model_masked(const aec_model *m);
+/* The model's inference loss over a data set (x_hat: NULL or (n, input_size)),
+ * in batches of `batch`, weighted by batch size; ws sized for `batch`. */
+int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch,
+                  void *ws, void *x_hat, double *loss);
+int aec_train(const aec_model *m, const aec_train_opts *o);
+
+/* ------------------------------------------------------------ cli.c */
+
+/* The trainer program: `PROG train|eval|encode|decode|reconstruct|summary`.
+ * Returns the exit status: 0, 1 for a failure, 2 for a usage error. */
+int aec_main(const aec_model *m, int argc, char **argv);
+
+#endif

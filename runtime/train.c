@@ -1,0 +1,436 @@
+/* train.c — the training loop.
+ *
+ * Takes a model table and the `train` command's options; produces a
+ * checkpoint after every epoch (atomically, with the optimizer state and the
+ * training state) and, with early stopping, the best weights at the end.
+ *
+ * Invariants:
+ *   - Every buffer (params, optimizer state, workspace, batch) is allocated
+ *     before the first step; a step allocates nothing.
+ *   - Everything random is a function of (seed, stream, counter): the
+ *     validation split of the seed, epoch e's order of (seed, e) alone, and
+ *     the model's own noise of (seed, step). So a run stopped after any
+ *     epoch and resumed from its checkpoint ends bit-identical to a run
+ *     that never stopped.
+ *   - The training loss of an epoch is the mean of the batch losses weighted
+ *     by batch size (the last batch may be smaller); the validation loss is
+ *     the inference-mode loss, weighted the same way.
+ */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rt.h"
+
+#define EVAL_BATCH 256 /* samples per eval call when the model allows it */
+
+void *aec_alloc(size_t bytes) {
+    void *p = NULL;
+    /* Round up so vectorized loops over the block may read whole lines. */
+    size_t size = (bytes + AEC_ALIGN - 1) / AEC_ALIGN * AEC_ALIGN;
+    if (posix_memalign(&p, AEC_ALIGN, size ? size : AEC_ALIGN) != 0) return NULL;
+    memset(p, 0, size ? size : AEC_ALIGN);
+    return p;
+}
+
+/* ABI v1's model table has no flag for `loss ... masked` yet, so NaN inputs
+ * are refused; the mask plumbing below is ready for when it has one. */
+int aec_model_masked(const aec_model *m) {
+    (void)m;
+    return 0;
+}
+
+int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch,
+                  void *ws, void *x_hat, double *loss) {
+    if (!m->eval) {
+        aec_error("model %s has no eval entry point", m->name);
+        return AEC_EUNSUPPORTED;
+    }
+    size_t row = (size_t)d->dim * aec_dtype_size(m->dtype);
+    double sum = 0, value[1]; /* room for one float or double */
+    for (int64_t i = 0; i < d->n; i += batch) {
+        int bs = (int)(d->n - i < batch ? d->n - i : batch);
+        int status = m->eval(params, (const char *)d->x + i * row,
+                             d->mask ? (const char *)d->mask + i * row : NULL, bs, value,
+                             x_hat ? (char *)x_hat + i * row : NULL, ws);
+        if (status) {
+            aec_error("eval of samples %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
+                      aec_strerror(status));
+            return status;
+        }
+        sum += aec_get(value, m->dtype, 0) * bs;
+    }
+    *loss = d->n ? sum / (double)d->n : NAN;
+    return AEC_OK;
+}
+
+/* ------------------------------------------------------------------ a run */
+
+typedef struct Run {
+    const aec_model *m;
+    const aec_train_opts *o;
+    char *out;            /* the checkpoint written after every epoch */
+    int32_t epochs, batch, eval_batch, patience;
+    double min_delta;
+    uint64_t seed;
+    int early_stop;       /* patience > 0 and there is validation data */
+    aec_data data, val;   /* val: a file, or the held-out rows copied out */
+    int64_t *train_idx;   /* rows of data to train on, ascending */
+    int64_t *perm;        /* this epoch's order of train_idx */
+    int64_t n_train;
+    void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks */
+    aec_train_state st;
+} Run;
+
+static void run_free(Run *r) {
+    free(r->out);
+    aec_data_free(&r->data);
+    aec_data_free(&r->val);
+    free(r->train_idx);
+    free(r->perm);
+    free(r->params);
+    free(r->opt);
+    free(r->best);
+    free(r->ws);
+    free(r->xb);
+    free(r->mb);
+    free(r->loss);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Copies rows `idx` of src into a new contiguous data set. */
+static int take_rows(const aec_data *src, const int64_t *idx, int64_t n, aec_data *dst) {
+    size_t row = (size_t)src->dim * aec_dtype_size(src->dtype);
+    *dst = *src;
+    dst->n = n;
+    dst->x = malloc(row * (size_t)(n ? n : 1));
+    dst->mask = src->mask ? malloc(row * (size_t)(n ? n : 1)) : NULL;
+    if (!dst->x || (src->mask && !dst->mask)) {
+        aec_error("out of memory for %lld validation samples", (long long)n);
+        return AEC_ENOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy((char *)dst->x + i * row, (const char *)src->x + idx[i] * row, row);
+        if (src->mask)
+            memcpy((char *)dst->mask + i * row, (const char *)src->mask + idx[i] * row, row);
+    }
+    return AEC_OK;
+}
+
+/* The training rows, and validation from --val or held out by the seed. */
+static int load_sets(Run *r) {
+    const aec_model *m = r->m;
+    const aec_train_opts *o = r->o;
+    int status = aec_data_load_for(o->data, m, 0, o->limit, &r->data);
+    if (status) return status;
+    int64_t n = r->data.n, n_val = 0;
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    r->perm = malloc((size_t)n * sizeof *r->perm);
+    if (!idx || !r->perm) {
+        free(idx);
+        return AEC_ENOMEM;
+    }
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    if (o->val) {
+        status = aec_data_load_for(o->val, m, 0, o->limit, &r->val);
+    } else if (m->train.validation > 0) {
+        n_val = llround((double)n * m->train.validation);
+        if (n_val < 1) n_val = 1;
+        if (n_val > n - 1) n_val = n - 1;
+        if (n_val < 1)
+            aec_warn("%s: %lld sample(s) are too few to hold out %g for validation", o->data,
+                     (long long)n, m->train.validation);
+        else
+            aec_shuffle(idx, n, r->seed, AEC_STREAM_VALID);
+        if (n_val > 0) status = take_rows(&r->data, idx + n - n_val, n_val, &r->val);
+    }
+    r->n_train = n - n_val;
+    qsort(idx, (size_t)r->n_train, sizeof *idx, cmp_i64); /* memory order within an epoch */
+    r->train_idx = idx;
+    return status;
+}
+
+/* Buffers for the whole run, sized by the largest batch either loop uses. */
+static int alloc_step_buffers(Run *r) {
+    const aec_model *m = r->m;
+    size_t el = aec_dtype_size(m->dtype);
+    int train_bs = (int)(r->n_train < r->batch ? r->n_train : r->batch);
+    int eval_bs = (int)(r->val.n < r->eval_batch ? r->val.n : r->eval_batch);
+    size_t ws = m->workspace_size(train_bs);
+    if (eval_bs > 0 && m->workspace_size(eval_bs) > ws) ws = m->workspace_size(eval_bs);
+    r->ws = aec_alloc(ws);
+    r->xb = aec_alloc((size_t)train_bs * (size_t)m->input_size * el);
+    r->mb = r->data.mask ? aec_alloc((size_t)train_bs * (size_t)m->input_size * el) : NULL;
+    r->loss = aec_alloc(sizeof(double));
+    if (!r->ws || !r->xb || (r->data.mask && !r->mb) || !r->loss) {
+        aec_error("out of memory for a %zu-byte workspace and a batch of %d", ws, train_bs);
+        return AEC_ENOMEM;
+    }
+    return AEC_OK;
+}
+
+/* Continues from a checkpoint: live params, optimizer state, counters. */
+static int resume(Run *r) {
+    const aec_model *m = r->m;
+    const char *path = r->o->resume;
+    int has = 0;
+    aec_train_state st;
+    /* The named tensors are the best weights when train.params is there. */
+    int status = aec_ckpt_load(path, m, r->best, r->opt, r->params, &st, &has);
+    if (status) return status;
+    if (!(has & AEC_CKPT_TRAIN)) memcpy(r->params, r->best, (size_t)m->param_count *
+                                                             aec_dtype_size(m->dtype));
+    if (!(has & AEC_CKPT_STATE)) {
+        aec_warn("%s holds weights but no training state: training starts at epoch 1 from them",
+                 path);
+        return AEC_OK;
+    }
+    if (m->opt_state_count > 0 && !(has & AEC_CKPT_OPT))
+        aec_warn("%s has no optimizer state: the optimizer starts afresh", path);
+    if (r->o->has_seed && r->o->seed != st.seed)
+        aec_warn("--seed %llu differs from the checkpoint's seed %llu: the validation split and "
+                 "the order of samples change",
+                 (unsigned long long)r->o->seed, (unsigned long long)st.seed);
+    if (!r->o->has_seed) r->seed = st.seed;
+    if (!r->o->batch && st.batch > 0) r->batch = st.batch;
+    r->st.step = st.step;
+    r->st.epoch = st.epoch;
+    r->st.train_loss = st.train_loss;
+    r->st.val_loss = st.val_loss;
+    /* Early-stopping counters are kept only if this run early-stops too
+     * (set_early_stop decides, once the validation data is known). */
+    r->st.best_val = st.best_val;
+    r->st.best_epoch = st.best_epoch;
+    r->st.bad_epochs = st.bad_epochs;
+    r->st.n_train = st.n_train;
+    r->st.n_val = st.n_val;
+    return AEC_OK;
+}
+
+static int save(Run *r) {
+    /* With early stopping the named tensors are the best weights, so the file
+     * is always what eval should use; the live ones ride along to resume. */
+    const void *weights = r->early_stop && r->st.best_epoch > 0 ? r->best : r->params;
+    const void *live = weights != r->params && r->st.best_epoch != r->st.epoch ? r->params : NULL;
+    return aec_ckpt_save(r->out, r->m, weights, r->opt, live, &r->st);
+}
+
+static void gather(const Run *r, const int64_t *rows, int bs) {
+    size_t row = (size_t)r->m->input_size * aec_dtype_size(r->m->dtype);
+    for (int k = 0; k < bs; k++) {
+        memcpy((char *)r->xb + k * row, (const char *)r->data.x + rows[k] * row, row);
+        if (r->mb)
+            memcpy((char *)r->mb + k * row, (const char *)r->data.mask + rows[k] * row, row);
+    }
+}
+
+/* One pass over the training rows in this epoch's order. */
+static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
+    const aec_model *m = r->m;
+    int32_t e = r->st.epoch; /* epochs done before this one: the shuffle's stream offset */
+    memcpy(r->perm, r->train_idx, (size_t)r->n_train * sizeof *r->perm);
+    aec_shuffle(r->perm, r->n_train, r->seed, AEC_STREAM_SHUFFLE + (uint64_t)e);
+    double sum = 0;
+    int64_t b = 0;
+    for (int64_t i = 0; i < r->n_train; i += r->batch) {
+        int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
+        gather(r, r->perm + i, bs);
+        r->st.step++;
+        int status = m->train_step(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss,
+                                   r->ws);
+        double loss = aec_get(r->loss, m->dtype, 0);
+        if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
+        if (status) {
+            aec_progress_clear(p);
+            aec_error("epoch %d, batch %lld (step %llu): %s%s; %s holds epoch %d", e + 1,
+                      (long long)b + 1, (unsigned long long)r->st.step, aec_strerror(status),
+                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out,
+                      e);
+            return status;
+        }
+        sum += loss * bs;
+        aec_progress_batch(p, e + 1, ++b, bs, sum / (double)(i + bs));
+    }
+    *train_loss = sum / (double)r->n_train;
+    return AEC_OK;
+}
+
+/* Updates the early-stopping state after an epoch; returns the epoch's note. */
+static const char *early_stop_update(Run *r, double val_loss, char *note, size_t size) {
+    note[0] = 0;
+    if (!r->early_stop) return note;
+    if (val_loss < r->st.best_val - r->min_delta) {
+        r->st.best_val = val_loss;
+        r->st.best_epoch = r->st.epoch;
+        r->st.bad_epochs = 0;
+        memcpy(r->best, r->params, (size_t)r->m->param_count * aec_dtype_size(r->m->dtype));
+        snprintf(note, size, "best");
+    } else {
+        r->st.bad_epochs++;
+        snprintf(note, size, "no improvement %d/%d", r->st.bad_epochs, r->patience);
+    }
+    return note;
+}
+
+static void print_final_json(const Run *r, double seconds, int stopped) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "event", json_object_new_string("done"));
+    json_object_object_add(o, "epoch", json_object_new_int(r->st.epoch));
+    json_object_object_add(o, "step", json_object_new_int64(r->st.step));
+    double v[] = {r->st.train_loss, r->st.val_loss, r->st.best_val};
+    const char *k[] = {"train_loss", "val_loss", "best_val"};
+    for (int i = 0; i < 3; i++)
+        json_object_object_add(o, k[i], isfinite(v[i]) ? json_object_new_double(v[i]) : NULL);
+    json_object_object_add(o, "best_epoch",
+                           r->early_stop ? json_object_new_int(r->st.best_epoch) : NULL);
+    json_object_object_add(o, "stopped_early", json_object_new_boolean(stopped));
+    json_object_object_add(o, "seconds", json_object_new_double(seconds));
+    json_object_object_add(o, "out", json_object_new_string(r->out));
+    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    fflush(stdout);
+    json_object_put(o);
+}
+
+/* Settings: the command line over the spec's train block. */
+static int configure(Run *r) {
+    const aec_model *m = r->m;
+    const aec_train_opts *o = r->o;
+    r->seed = o->has_seed ? o->seed : m->train.seed;
+    r->batch = o->batch ? o->batch : m->train.batch;
+    r->epochs = o->epochs ? o->epochs : m->train.epochs;
+    r->patience = o->has_early_stop ? o->early_stop : m->train.early_stop;
+    r->min_delta = o->has_min_delta ? o->min_delta : m->train.min_delta;
+    r->eval_batch = m->max_batch < EVAL_BATCH ? m->max_batch : EVAL_BATCH;
+    const char *out = o->out ? o->out : o->resume;
+    size_t len = out ? strlen(out) + 1 : strlen(m->name) + 16;
+    r->out = malloc(len);
+    if (!r->out) return AEC_ENOMEM;
+    if (out)
+        memcpy(r->out, out, len);
+    else
+        snprintf(r->out, len, "%s.safetensors", m->name);
+    if (!m->init || !m->train_step || !m->workspace_size) {
+        aec_error("model %s has no training entry points (built without them?)", m->name);
+        return AEC_EUNSUPPORTED;
+    }
+    return AEC_OK;
+}
+
+/* Early stopping needs validation data; without it the counters reset. */
+static void set_early_stop(Run *r) {
+    r->early_stop = r->patience > 0 && r->val.n > 0;
+    if (r->patience > 0 && r->val.n == 0)
+        aec_warn("early stopping needs validation data (--val or `validation F` in the spec); "
+                 "it is off");
+    if (!r->early_stop) {
+        r->st.best_val = INFINITY;
+        r->st.best_epoch = 0;
+        r->st.bad_epochs = 0;
+    }
+}
+
+static void announce(const Run *r) {
+    if (r->o->quiet) return;
+    fprintf(stderr, "training %s: %lld samples", r->m->name, (long long)r->n_train);
+    if (r->val.n)
+        fprintf(stderr, ", %lld for validation (%s)", (long long)r->val.n,
+                r->o->val ? r->o->val : "held out");
+    fprintf(stderr, ", batch %d, %d epochs, seed %llu", r->batch, r->epochs,
+            (unsigned long long)r->seed);
+    if (r->early_stop) fprintf(stderr, ", early stop after %d", r->patience);
+    fprintf(stderr, "\n");
+    if (r->o->resume)
+        fprintf(stderr, "resuming from %s at epoch %d, step %lld\n", r->o->resume, r->st.epoch,
+                (long long)r->st.step);
+}
+
+int aec_train(const aec_model *m, const aec_train_opts *o) {
+    Run r = {.m = m, .o = o};
+    r.st.best_val = INFINITY;
+    r.st.train_loss = r.st.val_loss = NAN;
+    size_t pbytes = (size_t)m->param_count * aec_dtype_size(m->dtype);
+    int status = configure(&r);
+    if (!status) {
+        r.params = aec_alloc(pbytes);
+        r.best = aec_alloc(pbytes);
+        r.opt = aec_alloc((size_t)m->opt_state_count * aec_dtype_size(m->dtype));
+        if (!r.params || !r.best || !r.opt) status = AEC_ENOMEM;
+    }
+    if (!status && o->resume) status = resume(&r);
+    if (!status) status = load_sets(&r);
+    if (!status && (r.batch < 1 || r.batch > m->max_batch)) {
+        aec_error("batch %d is out of range: model %s takes batches of 1 to %d", r.batch, m->name,
+                  m->max_batch);
+        status = AEC_EBATCH;
+    }
+    if (!status && r.n_train < 1) {
+        aec_error("%s: no samples left to train on", o->data);
+        status = AEC_EMISMATCH;
+    }
+    if (!status) status = alloc_step_buffers(&r);
+    if (!status && !o->resume) {
+        status = m->init(r.params, r.seed);
+        if (status) aec_error("init: %s", aec_strerror(status));
+        memcpy(r.best, r.params, pbytes);
+    }
+    if (status) {
+        run_free(&r);
+        return status;
+    }
+    set_early_stop(&r);
+    if (o->resume && r.st.n_train && (r.st.n_train != r.n_train || r.st.n_val != r.val.n))
+        aec_warn("the checkpoint was trained on %lld + %lld samples, this run has %lld + %lld",
+                 (long long)r.st.n_train, (long long)r.st.n_val, (long long)r.n_train,
+                 (long long)r.val.n);
+    r.st.n_train = r.n_train;
+    r.st.n_val = r.val.n;
+    r.st.batch = r.batch;
+    r.st.seed = r.seed;
+    announce(&r);
+
+    aec_progress p;
+    aec_progress_start(&p, r.epochs, r.st.epoch, (r.n_train + r.batch - 1) / r.batch, r.n_train,
+                       o->quiet, o->json);
+    int stopped = r.early_stop && r.st.bad_epochs >= r.patience, saved = 0;
+    if (stopped && !o->quiet)
+        fprintf(stderr, "%s already stopped early at epoch %d (no improvement for %d epochs)\n",
+                o->resume, r.st.epoch, r.st.bad_epochs);
+    if (r.st.epoch >= r.epochs && !o->quiet)
+        fprintf(stderr, "%s already has %d epochs; raise --epochs to train on\n", o->resume,
+                r.st.epoch);
+    while (!status && !stopped && r.st.epoch < r.epochs) {
+        double train_loss, val_loss = NAN;
+        status = train_epoch(&r, &p, &train_loss);
+        if (!status && r.val.n)
+            status = aec_eval_data(m, r.params, &r.val, r.eval_batch, r.ws, NULL, &val_loss);
+        if (status) break;
+        r.st.epoch++;
+        r.st.train_loss = train_loss;
+        r.st.val_loss = val_loss;
+        char note[64];
+        early_stop_update(&r, val_loss, note, sizeof note);
+        stopped = r.early_stop && r.st.bad_epochs >= r.patience;
+        status = save(&r);
+        saved = 1;
+        aec_progress_epoch(&p, r.st.epoch, r.st.step, train_loss, val_loss, note);
+    }
+    if (!status && !saved) status = save(&r); /* nothing trained: still leave --out */
+    if (!status) {
+        if (!o->quiet && stopped && saved)
+            fprintf(stderr, "early stopping: no improvement for %d epochs\n", r.patience);
+        if (!o->quiet && r.early_stop && r.st.best_epoch > 0)
+            fprintf(stderr, "best val_loss %.6g at epoch %d: those weights are in %s\n",
+                    r.st.best_val, r.st.best_epoch, r.out);
+        else if (!o->quiet)
+            fprintf(stderr, "saved %s (epoch %d, step %lld)\n", r.out, r.st.epoch,
+                    (long long)r.st.step);
+        if (o->json) print_final_json(&r, aec_now() - p.t_start, stopped);
+    }
+    run_free(&r);
+    return status;
+}
