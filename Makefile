@@ -81,7 +81,7 @@ $(B)/libaecrt.a: $(RUNTIME_OBJ)
 	ar rcs $@ $^
 
 $(B)/aec: $(B)/compiler/main.o $(B)/libaecc.a
-	$(CC) $(CFLAGS) $^ $(LLVM_LIBS) -lm -o $@
+	$(CC) $(CFLAGS) $^ $(LLVM_LIBS) -lm -ldl -o $@
 
 # Each suite links the compiler and runtime libraries; cmocka runs it.
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libaecc.a $(B)/libaecrt.a

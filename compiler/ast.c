@@ -74,8 +74,8 @@ AstStmtList *ast_stmt_push(Arena *a, AstStmtList *list, AstStmt *stmt) {
     return list;
 }
 
-AstStmt *ast_stmt(Arena *a, Loc loc, const char *keyword, AstValue *keyword_value,
-                  AstArgList *args, AstStmtList *body, Loc body_loc) {
+AstStmt *ast_stmt(Arena *a, Loc loc, const char *keyword, AstValue *keyword_value, AstArgList *args,
+                  AstStmtList *body, Loc body_loc) {
     AstStmt *s = arena_alloc(a, sizeof *s);
     s->loc = loc;
     s->keyword = arena_strdup(a, keyword);
@@ -127,10 +127,12 @@ static void dump_stmt(FILE *out, const AstStmt *s, int depth) {
         return;
     }
     fputs(" {\n", out);
-    for (int i = 0; i < s->nbody; i++) dump_stmt(out, s->body[i], depth + 1);
+    for (int i = 0; i < s->nbody; i++)
+        dump_stmt(out, s->body[i], depth + 1);
     fprintf(out, "%*s}\n", 2 * depth, "");
 }
 
 void ast_dump(FILE *out, const AstModel *m) {
-    for (int i = 0; i < m->nstmts; i++) dump_stmt(out, m->stmts[i], 0);
+    for (int i = 0; i < m->nstmts; i++)
+        dump_stmt(out, m->stmts[i], 0);
 }

@@ -51,13 +51,13 @@ typedef struct AstArg {
 } AstArg;
 
 typedef struct AstStmt {
-    Loc loc;                 /* the keyword */
+    Loc loc; /* the keyword */
     const char *keyword;
     AstValue *keyword_value; /* `leaky_relu=0.2` heading the statement, else NULL */
     AstArg **args;
     int nargs;
-    bool has_body;           /* a `{ }` block followed, possibly empty */
-    Loc body_loc;            /* its '{' */
+    bool has_body; /* a `{ }` block followed, possibly empty */
+    Loc body_loc;  /* its '{' */
     struct AstStmt **body;
     int nbody;
 } AstStmt;
@@ -89,8 +89,8 @@ AstArgList *ast_arg_push(Arena *a, AstArgList *list, AstArg *arg);
 AstStmtList *ast_stmt_list(Arena *a);
 AstStmtList *ast_stmt_push(Arena *a, AstStmtList *list, AstStmt *stmt); /* NULL stmt: skipped */
 /* body NULL: the statement has no block. */
-AstStmt *ast_stmt(Arena *a, Loc loc, const char *keyword, AstValue *keyword_value,
-                  AstArgList *args, AstStmtList *body, Loc body_loc);
+AstStmt *ast_stmt(Arena *a, Loc loc, const char *keyword, AstValue *keyword_value, AstArgList *args,
+                  AstStmtList *body, Loc body_loc);
 AstModel *ast_model(Arena *a, const char *file, AstStmtList *stmts);
 
 /* Parses a spec (grammar/parser.y). Registers `text` with the diagnostics

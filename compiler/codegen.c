@@ -18,6 +18,7 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -852,6 +853,13 @@ static bool jit_failed(LLVMErrorRef e, const char *what) {
 void *cg_jit_lookup(Codegen *cg, const char *symbol) {
     if (!cg->jit) {
         if (!cg->mod) return NULL;
+        /* The host program may not link OpenBLAS itself: load it globally
+         * so the process symbol search below finds cblas_?gemm. */
+        if (!dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL) &&
+            !dlopen("libopenblas.so", RTLD_NOW | RTLD_GLOBAL) && !dlopen("libblas.so.3", RTLD_NOW | RTLD_GLOBAL)) {
+            fprintf(stderr, "aec: error: JIT: cannot load OpenBLAS: %s\n", dlerror());
+            return NULL;
+        }
         LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
         char *triple;
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(

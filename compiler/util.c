@@ -156,11 +156,13 @@ static void print_source_line(FILE *out, Loc loc) {
     /* Tabs are copied so the caret lines up however the terminal shows them. */
     fprintf(out, "      | ");
     int col = loc.col < 1 ? 1 : loc.col;
-    for (int i = 0; i < col - 1 && i < n; i++) fputc(p[i] == '\t' ? '\t' : ' ', out);
+    for (int i = 0; i < col - 1 && i < n; i++)
+        fputc(p[i] == '\t' ? '\t' : ' ', out);
     int len = loc.len < 1 ? 1 : loc.len;
     if (col - 1 + len > n && n >= col) len = n - col + 1; /* keep it on this line */
     fputc('^', out);
-    for (int i = 1; i < len; i++) fputc('~', out);
+    for (int i = 1; i < len; i++)
+        fputc('~', out);
     fputc('\n', out);
 }
 
@@ -201,8 +203,10 @@ static int edit_distance(const char *a, const char *b) {
     int n = (int)strlen(a), m = (int)strlen(b);
     if (n > 63 || m > 63) return 1000;
     int d[64][64];
-    for (int i = 0; i <= n; i++) d[i][0] = i;
-    for (int j = 0; j <= m; j++) d[0][j] = j;
+    for (int i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= m; j++)
+        d[0][j] = j;
     for (int i = 1; i <= n; i++) {
         for (int j = 1; j <= m; j++) {
             int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);

@@ -70,6 +70,16 @@ static int slurp(const char *path, Bytes *b) {
         if (got == 0) break;
         n += (size_t)got;
     }
+    /* A gzip stream cut short ends the reads early without a negative count. */
+    int zerr;
+    const char *msg = gzerror(g, &zerr);
+    if (zerr != Z_OK) {
+        aec_error("%s: the compressed data is truncated or corrupt after %zu bytes: %s", path, n,
+                  msg);
+        gzclose(g);
+        free(p);
+        return AEC_EFORMAT;
+    }
     gzclose(g);
     p[n] = 0;
     b->p = p;
@@ -477,8 +487,8 @@ int aec_data_check_dim(const char *path, const aec_data *d, int64_t want, const 
         return AEC_EMISMATCH;
     }
     if (d->dim != want) {
-        aec_error("%s: each sample has %lld values, %s needs %lld", path, (long long)d->dim, what,
-                  (long long)want);
+        aec_error("%s: each sample has %lld value%s, %s needs %lld", path, (long long)d->dim,
+                  d->dim == 1 ? "" : "s", what, (long long)want);
         return AEC_EMISMATCH;
     }
     return AEC_OK;

@@ -139,6 +139,7 @@ void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double tra
     double rate;
     char eta[32];
     rate_eta(p, now, &rate, eta, sizeof eta);
+    rate = secs > 0 ? (double)p->samples / secs : 0; /* this epoch's, validation included */
     p->t_epoch = p->t_print = now;
     if (!p->quiet) {
         aec_progress_clear(p);

@@ -398,7 +398,8 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
                        o->quiet, o->json);
     int stopped = r.early_stop && r.st.bad_epochs >= r.patience, saved = 0;
     if (stopped && !o->quiet)
-        fprintf(stderr, "%s already stopped early at epoch %d (no improvement for %d epochs)\n",
+        fprintf(stderr, "%s already stopped early at epoch %d (no improvement for %d epochs; "
+                        "raise --early-stop to go on)\n",
                 o->resume, r.st.epoch, r.st.bad_epochs);
     if (r.st.epoch >= r.epochs && !o->quiet)
         fprintf(stderr, "%s already has %d epochs; raise --epochs to train on\n", o->resume,
@@ -422,7 +423,8 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
     if (!status && !saved) status = save(&r); /* nothing trained: still leave --out */
     if (!status) {
         if (!o->quiet && stopped && saved)
-            fprintf(stderr, "early stopping: no improvement for %d epochs\n", r.patience);
+            fprintf(stderr, "early stopping: no improvement for %d epoch%s\n", r.patience,
+                    r.patience == 1 ? "" : "s");
         if (!o->quiet && r.early_stop && r.st.best_epoch > 0)
             fprintf(stderr, "best val_loss %.6g at epoch %d: those weights are in %s\n",
                     r.st.best_val, r.st.best_epoch, r.out);

@@ -79,7 +79,7 @@ static float *low_rank_data(int64_t n, int d, int k) {
         for (int c = 0; c < k; c++) /* Box–Muller */
             z[c] = (2.0 - 0.3 * c) * sqrt(-2 * log(1 - tu_rand(&s))) * cos(2 * M_PI * tu_rand(&s));
         for (int j = 0; j < d; j++) {
-            double v = 0.3 + 0.01 * j + 0.05 * (tu_rand(&s) - 0.5);
+            double v = 0.3 + 0.01 * j + 0.5 * (tu_rand(&s) - 0.5);
             for (int c = 0; c < k; c++) v += u[j * k + c] * z[c];
             x[r * d + j] = (float)v;
         }
@@ -115,10 +115,10 @@ static void test_linear_matches_pca(void **state) {
     double best = pca_optimum(x, N, D, K);
     Trained t;
     model_open(&t, "model linear_pca {\n input 24\n encoder { dense 4 }\n decoder { dense 24 }\n"
-                   " loss mse\n train { optimizer adam lr=3e-3; batch 100; seed 5 }\n}\n", 100);
+                   " loss mse\n train { optimizer adam lr=1e-3; batch 100; seed 5 }\n}\n", 100);
     uint64_t step = 0;
     double before = mse(&t, x, N);
-    train_epochs(&t, x, N, 150, &step);
+    train_epochs(&t, x, N, 300, &step);
     double after = mse(&t, x, N);
     print_message("linear AE: MSE %.6g before, %.6g after %lu steps; PCA optimum %.6g (ratio %.4f)\n",
                   before, after, (unsigned long)step, best, after / best);

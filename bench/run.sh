@@ -1,0 +1,100 @@
+#!/bin/sh
+# run.sh — `make bench`: aec against the PyTorch reference on Fashion-MNIST.
+#
+# Compiles specs/fmnist_dense.ae to an object with BUILD/aec, links
+# bench/bench_aec.c against it, then for 1 and 2 threads runs it and
+# bench/torch_ref.py under the same environment (OPENBLAS_NUM_THREADS,
+# OMP_NUM_THREADS, torch.set_num_threads; OPENBLAS_CORETYPE passes through)
+# and prints a table and a headline. Without a working PyTorch it says why and
+# shows aec's figures alone. See docs/bench.md.
+#
+# Usage: bench/run.sh [BUILD]   (BUILD defaults to build; PYTHON to /usr/bin/python3,
+#        THREADS to "1 2", DATA to the Debian Fashion-MNIST training images)
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-build}
+case $B in /*) ;; *) B=$ROOT/$B ;; esac
+PYTHON=${PYTHON:-/usr/bin/python3}
+THREADS=${THREADS:-1 2}
+DATA=${DATA:-/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz}
+CC=${CC:-cc}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+[ -r "$DATA" ] || { echo "bench: $DATA not found (make deps installs dataset-fashion-mnist)" >&2; exit 1; }
+"$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj -o "$TMP/fmnist_dense.o"
+$CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_aec.c" "$TMP/fmnist_dense.o" \
+    -lopenblas -lz -lm -o "$TMP/bench_aec"
+
+torch_why=""
+if ! torch_err=$("$PYTHON" -c 'import torch, numpy' 2>&1); then
+    torch_why="PyTorch unavailable with $PYTHON: $(printf '%s\n' "$torch_err" | tail -n 1)"
+fi
+
+# field FILE KEY: a number or string value from a one-line JSON file.
+field() { sed -n "s/.*\"$2\": \"*\([^\",}]*\).*/\1/p" "$1"; }
+
+for t in $THREADS; do
+    echo "bench: $t thread(s): aec ..." >&2
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
+    if [ -z "$torch_why" ]; then
+        echo "bench: $t thread(s): pytorch ..." >&2
+        if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_ref.py" "$t" "$DATA" \
+            >"$TMP/torch.$t" 2>"$TMP/torch.err"; then
+            torch_why="bench/torch_ref.py failed: $(tail -n 1 "$TMP/torch.err")"
+        fi
+    fi
+done
+
+echo
+echo "fmnist_dense (784-512-128-32-128-512-784), Adam, batch 256, one epoch of 60000 images"
+echo "(median of 3 epochs); encode = batch-1 latency, median of 5000 calls."
+echo "speed-up = how many times faster aec is (above 1: aec wins)."
+echo
+if [ -z "$torch_why" ]; then
+    printf '%-8s %14s %14s %9s   %12s %12s %9s\n' threads "aec img/s" "torch img/s" speed-up \
+        "aec enc us" "torch enc us" speed-up
+else
+    printf '%-8s %14s   %12s\n' threads "aec img/s" "aec enc us"
+fi
+best_a=0 best_at=0 best_t=0 best_tt=0 lat_a=0
+for t in $THREADS; do
+    a=$(field "$TMP/aec.$t" samples_per_s) al=$(field "$TMP/aec.$t" encode_us)
+    if [ -z "$torch_why" ]; then
+        p=$(field "$TMP/torch.$t" samples_per_s) pl=$(field "$TMP/torch.$t" encode_us)
+        printf '%-8s %14.0f %14.0f %8.2fx   %12.1f %12.1f %8.2fx\n' "$t" "$a" "$p" \
+            "$(echo "$a $p" | awk '{print $1/$2}')" "$al" "$pl" "$(echo "$pl $al" | awk '{print $1/$2}')"
+        if [ "$(echo "$p $best_t" | awk '{print ($1>$2)}')" = 1 ]; then best_t=$p best_tt=$t; fi
+    else
+        printf '%-8s %14.0f   %12.1f\n' "$t" "$a" "$al"
+    fi
+    if [ "$(echo "$a $best_a" | awk '{print ($1>$2)}')" = 1 ]; then best_a=$a best_at=$t lat_a=$al; fi
+done
+
+echo
+if [ -z "$torch_why" ]; then
+    printf 'headline: aec %.0f img/s (%s thr) vs PyTorch %.0f img/s (%s thr): %.2fx; ' \
+        "$best_a" "$best_at" "$best_t" "$best_tt" "$(echo "$best_a $best_t" | awk '{print $1/$2}')"
+    best_al=$(for t in $THREADS; do field "$TMP/aec.$t" encode_us; done | sort -g | head -n 1)
+    best_pl=$(for t in $THREADS; do field "$TMP/torch.$t" encode_us; done | sort -g | head -n 1)
+    printf 'encode %.1f us vs %.1f us: %.2fx\n' "$best_al" "$best_pl" "$(echo "$best_pl $best_al" | awk '{print $1/$2}')"
+    t1=$(set -- $THREADS; echo "$1")
+    printf 'last-epoch loss (sanity): aec %s, PyTorch %s\n' "$(field "$TMP/aec.$t1" last_epoch_loss)" \
+        "$(field "$TMP/torch.$t1" last_epoch_loss)"
+else
+    printf 'headline: aec %.0f img/s (%s thr), encode %.1f us; no PyTorch comparison.\n' "$best_a" "$best_at" "$lat_a"
+    echo "why: $torch_why"
+fi
+
+t1=$(set -- $THREADS; echo "$1")
+echo
+echo "environment:"
+echo "  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (OpenBLAS core: $(field "$TMP/aec.$t1" blas_core))"
+env | grep '^OPENBLAS_' | grep -v '^OPENBLAS_CORETYPE=' | sed 's/^/  /' || true
+echo "  threads: $THREADS (OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = torch.set_num_threads)"
+echo "  cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) online"
+if [ -z "$torch_why" ]; then
+    echo "  torch: $(field "$TMP/torch.$t1" torch) ($PYTHON)"
+else
+    echo "  torch: none"
+fi
