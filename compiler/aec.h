@@ -227,7 +227,7 @@ int pool_out_size(int in, int k, int stride);            /* floor((in-k)/stride)
     OP(EXP, "exp", 1, EW)                                                                          \
     OP(EXPAND, "expand", 1, EW)       /* broadcast a scalar/row to this node's type */             \
     OP(ACT, "act", 1, EW)             /* activation `act` (alpha) */                               \
-    OP(ACT_GRAD, "act_grad", 2, EW)   /* f'(x) of activation `act`, given x and y = f(x) */        \
+    OP(ACT_GRAD, "act_grad", 2, EW)   /* f'(x) of `act` from (x, y = f(x)), or from (y, y) */      \
     OP(BCE, "bce", 2, EW)             /* -(t log p + (1-t) log(1-p)), logs clamped at -100 */      \
     OP(BCE_GRAD, "bce_grad", 2, EW)   /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */             \
     OP(SUM_ROWS, "sum_rows", 1, RED)  /* [B, n] -> [n]: sum over the batch */                      \
@@ -264,7 +264,7 @@ typedef struct IrNode {
     IrType type;
     /* attributes, by op (all zero where unused, so hash-consing can compare them) */
     int tensor;       /* PARAM: tensor index, or -1 for the whole trainable block */
-    int slot;         /* OPTSTATE: slot; INPUT: InputRole */
+    int slot;         /* OPTSTATE: slot; INPUT: InputRole; ACT_GRAD: 1 if computed from y alone */
     int act;          /* ACT, ACT_GRAD: ActKind */
     double value;     /* CONST: value; ACT: alpha */
     int ta, tb;       /* GEMM: transpose A, B */

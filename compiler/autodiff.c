@@ -34,6 +34,19 @@ static void accumulate(Grad *G, int node, int d) {
     G->grad[node] = G->grad[node] < 0 ? d : ir_binary(G->g, IR_ADD, G->grad[node], d);
 }
 
+/* Whether f'(x) is a function of y = f(x): relu, leaky relu and elu with a
+ * positive slope/alpha (y > 0 exactly when x > 0), sigmoid, tanh. */
+static bool act_grad_from_output(int act, double alpha) {
+    switch (act) {
+    case ACT_RELU:
+    case ACT_SIGMOID:
+    case ACT_TANH: return true;
+    case ACT_LEAKY_RELU:
+    case ACT_ELU: return alpha > 0;
+    default: return false;
+    }
+}
+
 /* The VJP of node i given its output gradient d. */
 static void backward(Grad *G, int i, int d) {
     Graph *g = G->g;
@@ -89,10 +102,13 @@ static void backward(Grad *G, int i, int d) {
     case IR_LOG: accumulate(G, a, DIV(d, a)); break;  /* d log a = d/a */
     case IR_EXP: accumulate(G, a, MUL(d, i)); break;  /* d e^a = d*e^a */
     case IR_EXPAND: accumulate(G, a, d); break;       /* reduced back by grad_reduce_to */
-    case IR_ACT: /* d f(a) = d * f'(a), f' from a and y = f(a) */
-        accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {a, i}, .act = n.act,
-                                                    .value = n.value})));
+    case IR_ACT: { /* d f(a) = d * f'(a); f' from y = f(a) alone when it can be, so the
+                    * pre-activation need not be kept for the backward pass */
+        bool from_y = act_grad_from_output(n.act, n.value);
+        accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? i : a, i},
+                                                    .act = n.act, .value = n.value, .slot = from_y})));
         break;
+    }
     case IR_ACT_GRAD: internal_error("second derivative of an activation");
     case IR_BCE: /* d bce(p, t)/dp; the target is data */
         if (G->needs[a]) accumulate(G, a, MUL(d, ir_binary(g, IR_BCE_GRAD, a, b)));

@@ -87,8 +87,35 @@ static LLVMValueRef cg_select(Codegen *cg, LLVMValueRef c, LLVMValueRef a, LLVMV
 static LLVMValueRef cg_max(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
     return cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOGT, a, b, ""), a, b);
 }
+/* e^x. In f32 an inline Cephes-style polynomial (within 2 ulp over the
+ * whole range), so loops with exp vectorize instead of calling expf per
+ * element; f64 (gradient checks) uses the exact libm exp. */
+static LLVMValueRef cg_exp(Codegen *cg, LLVMValueRef x) {
+    if (cg->opt.f64) return cg_math1(cg, "exp", x, true);
+    LLVMBuilderRef b = cg->b;
+    x = cg_max(cg, x, cg_real(cg, -87.33654));
+    x = cg_select(cg, LLVMBuildFCmp(b, LLVMRealOGT, x, cg_real(cg, 88.72283), ""), cg_real(cg, 88.72283), x);
+    /* x = n·ln2 + r, |r| <= ln2/2; e^x = 2^n · e^r */
+    LLVMValueRef n = cg_math1(cg, "floor", cg_add(cg, cg_mul(cg, x, cg_real(cg, 1.44269504088896341)),
+                                                 cg_real(cg, 0.5)), true);
+    LLVMValueRef r = cg_sub(cg, x, cg_mul(cg, n, cg_real(cg, 0.693359375)));
+    r = cg_sub(cg, r, cg_mul(cg, n, cg_real(cg, -2.12194440e-4)));
+    static const double c[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                               4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
+    LLVMValueRef p = cg_real(cg, c[0]);
+    for (int i = 1; i < countof(c); i++) p = cg_add(cg, cg_mul(cg, p, r), cg_real(cg, c[i]));
+    LLVMValueRef y = cg_add(cg, cg_add(cg, cg_mul(cg, p, cg_mul(cg, r, r)), r), cg_real(cg, 1));
+    /* 2^n built in the exponent bits; n in [-126, 128], so split it in two
+     * halves to stay in range at both ends. */
+    LLVMValueRef ni = LLVMBuildFPToSI(b, n, cg->i32, "");
+    LLVMValueRef h1 = LLVMBuildAShr(b, ni, cg_i32(cg, 1), ""), h2 = LLVMBuildSub(b, ni, h1, "");
+    LLVMValueRef p1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, h1, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T, "");
+    LLVMValueRef p2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, h2, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T, "");
+    return cg_mul(cg, cg_mul(cg, y, p1), p2);
+}
+
 static LLVMValueRef cg_sigmoid(Codegen *cg, LLVMValueRef x) {
-    LLVMValueRef e = cg_math1(cg, "exp", LLVMBuildFNeg(cg->b, x, ""), true);
+    LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(cg->b, x, ""));
     return cg_div(cg, cg_real(cg, 1), cg_add(cg, cg_real(cg, 1), e));
 }
 
@@ -225,9 +252,9 @@ static LLVMValueRef activation(Codegen *cg, ActKind act, double alpha, LLVMValue
     case ACT_TANH: return cg_math1(cg, "tanh", x, false);
     case ACT_ELU:
         return cg_select(cg, cg_gt0(cg, x), x,
-                         cg_mul(cg, cg_real(cg, alpha), cg_sub(cg, cg_math1(cg, "exp", x, true), one)));
+                         cg_mul(cg, cg_real(cg, alpha), cg_sub(cg, cg_exp(cg, x), one)));
     case ACT_SOFTPLUS: { /* max(x, 0) + log1p(e^-|x|): no overflow */
-        LLVMValueRef e = cg_math1(cg, "exp", LLVMBuildFNeg(cg->b, cg_math1(cg, "fabs", x, true), ""), true);
+        LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(cg->b, cg_math1(cg, "fabs", x, true), ""));
         return cg_add(cg, cg_max(cg, x, zero), cg_math1(cg, "log1p", e, false));
     }
     case ACT_GELU: { /* x * Φ(x) = x/2 * (1 + erf(x/√2)) */
@@ -253,7 +280,7 @@ static LLVMValueRef activation_grad(Codegen *cg, ActKind act, double alpha, LLVM
         LLVMValueRef erf = cg_math1(cg, "erf", cg_mul(cg, x, cg_real(cg, M_SQRT1_2)), false);
         LLVMValueRef cdf = cg_mul(cg, cg_real(cg, 0.5), cg_add(cg, one, erf));
         LLVMValueRef pdf = cg_mul(cg, cg_real(cg, 0.3989422804014327),
-                                  cg_math1(cg, "exp", cg_mul(cg, cg_real(cg, -0.5), cg_mul(cg, x, x)), true));
+                                  cg_exp(cg, cg_mul(cg, cg_real(cg, -0.5), cg_mul(cg, x, x))));
         return cg_add(cg, cdf, cg_mul(cg, x, pdf));
     }
     default: internal_error("activation %d", act);
@@ -279,10 +306,11 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
                          cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, zero, ""), cg_real(cg, -1), zero));
     case IR_SQRT: return cg_math1(cg, "sqrt", a, true);
     case IR_LOG: return cg_math1(cg, "log", a, true);
-    case IR_EXP: return cg_math1(cg, "exp", a, true);
+    case IR_EXP: return cg_exp(cg, a);
     case IR_EXPAND: return a;
     case IR_ACT: return activation(cg, n->act, n->value, a);
-    case IR_ACT_GRAD: return activation_grad(cg, n->act, n->value, a, b);
+    case IR_ACT_GRAD: /* from (y, y): the sign tests below read y, which has x's sign */
+        return activation_grad(cg, n->act, n->value, a, b);
     case IR_BCE: { /* -(t·max(log p, -100) + (1-t)·max(log(1-p), -100)), as PyTorch */
         LLVMValueRef lo = cg_real(cg, -100);
         LLVMValueRef lp = cg_max(cg, cg_math1(cg, "log", a, true), lo);

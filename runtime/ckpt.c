@@ -93,13 +93,14 @@ int aec_atomic_commit(aec_atomic *a) {
 
 static json_object *json_shape(int ndim, const int64_t *shape) {
     json_object *a = json_object_new_array();
-    for (int k = 0; k < ndim; k++) json_object_array_add(a, json_object_new_int64(shape[k]));
+    for (int k = 0; k < ndim; k++)
+        json_object_array_add(a, json_object_new_int64(shape[k]));
     return a;
 }
 
 /* Appends one tensor's entry; *offset advances past its data. */
-static void add_entry(json_object *h, const char *name, int dtype, int ndim,
-                      const int64_t *shape, int64_t numel, int64_t *offset) {
+static void add_entry(json_object *h, const char *name, int dtype, int ndim, const int64_t *shape,
+                      int64_t numel, int64_t *offset) {
     json_object *e = json_object_new_object();
     int64_t end = *offset + numel * (int64_t)aec_dtype_size(dtype);
     json_object_object_add(e, "dtype", json_object_new_string(aec_dtype_name(dtype)));
@@ -147,8 +148,8 @@ static json_object *metadata(const aec_model *m, const aec_train_state *st) {
     return meta;
 }
 
-int aec_ckpt_save(const char *path, const aec_model *m, const void *weights,
-                  const void *opt_state, const void *live_params, const aec_train_state *st) {
+int aec_ckpt_save(const char *path, const aec_model *m, const void *weights, const void *opt_state,
+                  const void *live_params, const aec_train_state *st) {
     size_t el = aec_dtype_size(m->dtype);
     if (m->opt_state_count == 0) opt_state = NULL;
 
@@ -158,20 +159,21 @@ int aec_ckpt_save(const char *path, const aec_model *m, const void *weights,
     for (int i = 0; i < m->n_tensors; i++) {
         const aec_tensor_info *t = &m->tensors[i];
         int64_t shape[4];
-        for (int k = 0; k < t->ndim; k++) shape[k] = t->shape[k];
+        for (int k = 0; k < t->ndim; k++)
+            shape[k] = t->shape[k];
         add_entry(h, t->name, m->dtype, t->ndim, shape, t->numel, &offset);
     }
     if (opt_state)
         add_entry(h, AEC_CKPT_OPT_TENSOR, m->dtype, 1, &m->opt_state_count, m->opt_state_count,
                   &offset);
     if (live_params)
-        add_entry(h, AEC_CKPT_TRAIN_TENSOR, m->dtype, 1, &m->param_count, m->param_count,
-                  &offset);
+        add_entry(h, AEC_CKPT_TRAIN_TENSOR, m->dtype, 1, &m->param_count, m->param_count, &offset);
 
     const char *text = json_object_to_json_string_ext(h, JSON_C_TO_STRING_PLAIN);
     size_t len = strlen(text), padded = (len + 7) / 8 * 8; /* data starts 8-byte aligned */
     unsigned char n8[8];
-    for (int k = 0; k < 8; k++) n8[k] = (unsigned char)((uint64_t)padded >> (8 * k));
+    for (int k = 0; k < 8; k++)
+        n8[k] = (unsigned char)((uint64_t)padded >> (8 * k));
 
     aec_atomic a;
     int status = aec_atomic_begin(&a, path);
@@ -181,7 +183,8 @@ int aec_ckpt_save(const char *path, const aec_model *m, const void *weights,
     }
     fwrite(n8, 1, 8, a.f);
     fwrite(text, 1, len, a.f);
-    for (size_t k = len; k < padded; k++) fputc(' ', a.f);
+    for (size_t k = len; k < padded; k++)
+        fputc(' ', a.f);
     json_object_put(h);
     for (int i = 0; i < m->n_tensors; i++) {
         const aec_tensor_info *t = &m->tensors[i];
@@ -271,7 +274,8 @@ static int check_entry(const char *path, json_object *h, const char *name, int n
     int st = parse_entry(path, name, o, data_size, e);
     if (st) return st;
     int same = e->ndim == ndim;
-    for (int k = 0; same && k < ndim; k++) same = e->shape[k] == shape[k];
+    for (int k = 0; same && k < ndim; k++)
+        same = e->shape[k] == shape[k];
     if (!same) {
         shape_text(got, sizeof got, e->ndim, e->shape);
         aec_error("%s: tensor %s has shape %s, the model needs %s%s", path, name, got, want, hint);
@@ -341,7 +345,8 @@ static int read_header(FILE *f, const char *path, json_object **h, int64_t *data
         return AEC_EFORMAT;
     }
     uint64_t n = 0;
-    for (int k = 7; k >= 0; k--) n = n << 8 | n8[k];
+    for (int k = 7; k >= 0; k--)
+        n = n << 8 | n8[k];
     if (n > (uint64_t)sb.st_size - 8 || n > (100u << 20)) {
         aec_error("%s: not a safetensors file: header length %llu, but the file has %lld bytes",
                   path, (unsigned long long)n, (long long)sb.st_size);
@@ -401,7 +406,8 @@ int aec_ckpt_load(const char *path, const aec_model *m, void *weights, void *opt
     for (int i = 0; !status && i < m->n_tensors; i++) {
         const aec_tensor_info *t = &m->tensors[i];
         int64_t shape[4];
-        for (int k = 0; k < t->ndim; k++) shape[k] = t->shape[k];
+        for (int k = 0; k < t->ndim; k++)
+            shape[k] = t->shape[k];
         status = check_entry(path, h, t->name, t->ndim, shape, data_size, "", &entries[i]);
     }
     Entry opt = {0}, live = {0};

@@ -36,14 +36,14 @@ typedef enum OptKind {
     OPT_POSITIVE, /* an int32 >= 1 */
     OPT_COUNT,    /* an int32 or int64 >= 0 (size says which) */
     OPT_U64,
-    OPT_REAL,     /* a double >= 0 */
+    OPT_REAL, /* a double >= 0 */
 } OptKind;
 
 typedef struct Option {
     const char *name, *alias; /* "--out", "-o" */
     OptKind kind;
-    size_t at, size;          /* the field in Args */
-    ptrdiff_t has;            /* an int set to 1 when given, or -1 */
+    size_t at, size; /* the field in Args */
+    ptrdiff_t has;   /* an int set to 1 when given, or -1 */
     const char *metavar, *help;
 } Option;
 
@@ -95,8 +95,7 @@ static int cmd_reconstruct(const aec_model *m, const Args *a);
 static int cmd_summary(const aec_model *m, const Args *a);
 
 static const Command commands[] = {
-    {"train", "--data X [options]",
-     "Train the model; a checkpoint is written after every epoch.",
+    {"train", "--data X [options]", "Train the model; a checkpoint is written after every epoch.",
      "--data --val --epochs --batch --seed --early-stop --min-delta --out --resume --limit "
      "--json --quiet --help",
      cmd_train},
@@ -152,7 +151,8 @@ static void print_help(const Command *c) {
 static int distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b), row[64];
     if (la > 62 || lb > 62) return 99;
-    for (int j = 0; j <= lb; j++) row[j] = j;
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
     for (int i = 1; i <= la; i++) {
         int diag = row[0];
         row[0] = i;
@@ -197,10 +197,9 @@ static int parse_value(const Command *c, const Option *o, const char *v, Args *a
         long long x = strtoll(v, &end, 10), min = o->kind == OPT_POSITIVE ? 1 : 0;
         long long max = o->size == sizeof(int32_t) ? INT32_MAX : INT64_MAX;
         if (end == v || *end || errno || x < min || x > max)
-            return usage_error(c->name,
-                               min ? "%s expects a whole number >= 1"
-                                   : "%s expects a whole number >= 0",
-                               o->name, NULL);
+            return usage_error(
+                c->name, min ? "%s expects a whole number >= 1" : "%s expects a whole number >= 0",
+                o->name, NULL);
         if (o->size == sizeof(int32_t))
             *(int32_t *)base = (int32_t)x;
         else
@@ -263,12 +262,21 @@ static int exit_status(int status) {
 
 static int cmd_train(const aec_model *m, const Args *a) {
     aec_train_opts o = {
-        .data = a->data, .val = a->val, .out = a->out, .resume = a->resume,
-        .epochs = a->epochs, .batch = a->batch, .limit = a->limit,
-        .seed = a->seed, .has_seed = a->has_seed,
-        .early_stop = a->early_stop, .has_early_stop = a->has_early_stop,
-        .min_delta = a->min_delta, .has_min_delta = a->has_min_delta,
-        .json = a->json, .quiet = a->quiet,
+        .data = a->data,
+        .val = a->val,
+        .out = a->out,
+        .resume = a->resume,
+        .epochs = a->epochs,
+        .batch = a->batch,
+        .limit = a->limit,
+        .seed = a->seed,
+        .has_seed = a->has_seed,
+        .early_stop = a->early_stop,
+        .has_early_stop = a->has_early_stop,
+        .min_delta = a->min_delta,
+        .has_min_delta = a->has_min_delta,
+        .json = a->json,
+        .quiet = a->quiet,
     };
     return exit_status(aec_train(m, &o));
 }
@@ -324,7 +332,8 @@ static double mse_of(const aec_data *d, const void *x_hat) {
     return count ? sum / (double)count : NAN;
 }
 
-static void report_metrics(const Args *a, const aec_data *d, double loss, double mse) {
+/* eval's result always prints; reconstruct's is a by-product that --quiet hides. */
+static void report_metrics(const Args *a, int always, const aec_data *d, double loss, double mse) {
     double psnr = mse > 0 ? 10 * log10(1 / mse) : INFINITY;
     if (a->json) {
         json_object *o = json_object_new_object();
@@ -335,7 +344,7 @@ static void report_metrics(const Args *a, const aec_data *d, double loss, double
             json_object_object_add(o, k[i], isfinite(v[i]) ? json_object_new_double(v[i]) : NULL);
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
-    } else if (!a->quiet) {
+    } else if (always || !a->quiet) {
         printf("loss %.6g  mse %.6g  psnr %.2f dB  (%lld samples)\n", loss, mse, psnr,
                (long long)d->n);
     }
@@ -348,7 +357,7 @@ static int cmd_eval(const aec_model *m, const Args *a) {
     double loss = NAN;
     int st = infer_setup(m, a, a->data, 0, m->input_size, &f);
     if (!st) st = aec_eval_data(m, f.params, &f.data, f.batch, f.ws, f.out, &loss);
-    if (!st) report_metrics(a, &f.data, loss, mse_of(&f.data, f.out));
+    if (!st) report_metrics(a, 1, &f.data, loss, mse_of(&f.data, f.out));
     infer_free(&f);
     return exit_status(st);
 }
@@ -373,13 +382,13 @@ static int map_batches(const aec_model *m, const Args *a, int decode) {
         const char *x = (const char *)f.data.x + (size_t)(i * f.data.dim) * el;
         char *y = (char *)f.out + (size_t)(i * out_dim) * el;
         st = decode ? m->decode(f.params, x, y, bs, f.ws) : m->encode(f.params, x, y, bs, f.ws);
-        if (st) aec_error("%s of samples %lld..%lld: %s", c->name, (long long)i,
-                          (long long)(i + bs - 1), aec_strerror(st));
+        if (st)
+            aec_error("%s of samples %lld..%lld: %s", c->name, (long long)i,
+                      (long long)(i + bs - 1), aec_strerror(st));
     }
     if (!st) st = aec_npy_write(a->out, m->dtype, f.out, f.data.n, out_dim);
     if (!st && !a->quiet)
-        fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)f.data.n,
-                (long long)out_dim);
+        fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)f.data.n, (long long)out_dim);
     infer_free(&f);
     return exit_status(st);
 }
@@ -411,7 +420,8 @@ static int write_grid(const aec_model *m, const Args *a, const Infer *f) {
     for (int p = 0; !st && p < pairs; p++) {
         rows[2 * p] = (const char *)f->data.x + (size_t)p * cols * image;
         rows[2 * p + 1] = (const char *)f->out + (size_t)p * cols * image;
-        counts[2 * p] = counts[2 * p + 1] = (int)(n - (int64_t)p * cols < cols ? n - p * cols : cols);
+        counts[2 * p] = counts[2 * p + 1] =
+            (int)(n - (int64_t)p * cols < cols ? n - p * cols : cols);
     }
     if (!st) st = aec_write_png_grid(a->png, &g, rows, counts);
     free(rows);
@@ -422,14 +432,15 @@ static int write_grid(const aec_model *m, const Args *a, const Infer *f) {
 static int cmd_reconstruct(const aec_model *m, const Args *a) {
     const Command *c = &commands[4];
     if (require(c, a->data, "--data") || require(c, a->weights, "--weights")) return EXIT_USAGE;
-    if (!a->out && !a->png) return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
+    if (!a->out && !a->png)
+        return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
     Infer f;
     double loss = NAN;
     int st = infer_setup(m, a, a->data, 0, m->input_size, &f);
     if (!st) st = aec_eval_data(m, f.params, &f.data, f.batch, f.ws, f.out, &loss);
     if (!st && a->out) st = aec_npy_write(a->out, m->dtype, f.out, f.data.n, m->input_size);
     if (!st && a->png) st = write_grid(m, a, &f);
-    if (!st) report_metrics(a, &f.data, loss, mse_of(&f.data, f.out));
+    if (!st) report_metrics(a, 0, &f.data, loss, mse_of(&f.data, f.out));
     infer_free(&f);
     return exit_status(st);
 }
@@ -450,8 +461,9 @@ static int cmd_summary(const aec_model *m, const Args *a) {
     char shape[64];
     aec_shape_str(shape, sizeof shape, m->input_ndim, m->input_shape);
     printf("model %s (%s)\n", m->name, m->dtype == AEC_F64 ? "f64" : "f32");
-    if (m->summary) printf("\n%s%s\n", m->summary,
-                           m->summary[0] && m->summary[strlen(m->summary) - 1] == '\n' ? "" : "\n");
+    if (m->summary)
+        printf("\n%s%s\n", m->summary,
+               m->summary[0] && m->summary[strlen(m->summary) - 1] == '\n' ? "" : "\n");
     printf("input      %s (%lld values)\n", shape, (long long)m->input_size);
     printf("code       %lld values\n", (long long)m->code_size);
     printf("params     %lld (%lld trainable)\n", (long long)m->param_count,
@@ -495,9 +507,17 @@ int aec_main(const aec_model *m, int argc, char **argv) {
         prog = slash ? slash + 1 : argv[0];
     }
     if (!m || m->abi_version != AEC_ABI_VERSION || (m->dtype != AEC_F32 && m->dtype != AEC_F64)) {
-        fprintf(stderr, "%s: error: the model was built for ABI version %u, this runtime is "
-                        "version %d (rebuild with the same aec)\n",
+        fprintf(stderr,
+                "%s: error: the model was built for ABI version %u, this runtime is "
+                "version %d (rebuild with the same aec)\n",
                 prog, m ? m->abi_version : 0, AEC_ABI_VERSION);
+        return 1;
+    }
+    if (m->max_batch < 1 || m->input_size < 1 || m->code_size < 1) {
+        fprintf(stderr,
+                "%s: error: model table %s is malformed (max_batch %d, input_size %lld, "
+                "code_size %lld)\n",
+                prog, m->name, m->max_batch, (long long)m->input_size, (long long)m->code_size);
         return 1;
     }
     if (argc < 2) {

@@ -90,7 +90,16 @@ static int slurp(const char *path, Bytes *b) {
 /* ------------------------------------------------------- element decoding */
 
 typedef enum ElemType {
-    EL_U8, EL_I8, EL_U16, EL_I16, EL_U32, EL_I32, EL_U64, EL_I64, EL_F32, EL_F64,
+    EL_U8,
+    EL_I8,
+    EL_U16,
+    EL_I16,
+    EL_U32,
+    EL_I32,
+    EL_U64,
+    EL_I64,
+    EL_F32,
+    EL_F64,
 } ElemType;
 
 static const int elem_size[] = {1, 1, 2, 2, 4, 4, 8, 8, 4, 8};
@@ -143,8 +152,7 @@ static int decode_block(const char *path, const unsigned char *src, ElemType t, 
 }
 
 /* Samples are the leading dimension; the rest is one sample's shape. */
-static int set_shape(const char *path, aec_data *d, int ndim, const int64_t *dims,
-                     int64_t limit) {
+static int set_shape(const char *path, aec_data *d, int ndim, const int64_t *dims, int64_t limit) {
     if (ndim < 1) {
         aec_error("%s: holds a scalar, expected an array of samples", path);
         return AEC_EFORMAT;
@@ -165,8 +173,8 @@ static int set_shape(const char *path, aec_data *d, int ndim, const int64_t *dim
 }
 
 /* The data must hold all of the (possibly limited) samples. */
-static int check_length(const char *path, const Bytes *b, size_t header, ElemType t,
-                        int64_t n_file, const aec_data *d) {
+static int check_length(const char *path, const Bytes *b, size_t header, ElemType t, int64_t n_file,
+                        const aec_data *d) {
     long long want = (long long)(d->n * d->dim * elem_size[t]);
     long long have = (long long)(b->n - header);
     if (have < want) {
@@ -216,12 +224,13 @@ static int load_idx(const char *path, const Bytes *b, int64_t limit, int flags, 
         return AEC_EFORMAT;
     }
     if (b->n < header) {
-        aec_error("%s: truncated: the header of %d dimensions needs %zu bytes, got %zu", path,
-                  ndim, header, b->n);
+        aec_error("%s: truncated: the header of %d dimensions needs %zu bytes, got %zu", path, ndim,
+                  header, b->n);
         return AEC_EFORMAT;
     }
     int64_t dims[256];
-    for (int k = 0; k < ndim; k++) dims[k] = be32(b->p + 4 + 4 * k);
+    for (int k = 0; k < ndim; k++)
+        dims[k] = be32(b->p + 4 + 4 * k);
     int st = set_shape(path, d, ndim, dims, limit);
     if (!st) st = check_length(path, b, header, t, dims[0], d);
     if (!st) st = decode_block(path, b->p + header, t, 1, flags, d);
@@ -242,14 +251,15 @@ static const char *npy_field(const char *header, const char *key) {
     }
     if (!s) return NULL;
     s += strlen(quoted);
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     if (*s++ != ':') return NULL;
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     return s;
 }
 
-static int npy_descr(const char *path, const char *s, ElemType *t, int *big_endian,
-                     int *is_bool) {
+static int npy_descr(const char *path, const char *s, ElemType *t, int *big_endian, int *is_bool) {
     char descr[16] = "";
     if (s && (*s == '\'' || *s == '"')) {
         const char *end = strchr(s + 1, *s);
@@ -260,9 +270,9 @@ static int npy_descr(const char *path, const char *s, ElemType *t, int *big_endi
         int size;
         ElemType t;
     } types[] = {
-        {'u', 1, EL_U8},  {'i', 1, EL_I8},  {'b', 1, EL_U8},  {'u', 2, EL_U16}, {'i', 2, EL_I16},
-        {'u', 4, EL_U32}, {'i', 4, EL_I32}, {'u', 8, EL_U64}, {'i', 8, EL_I64}, {'f', 4, EL_F32},
-        {'f', 8, EL_F64},
+        {'u', 1, EL_U8},  {'i', 1, EL_I8},  {'b', 1, EL_U8},  {'u', 2, EL_U16},
+        {'i', 2, EL_I16}, {'u', 4, EL_U32}, {'i', 4, EL_I32}, {'u', 8, EL_U64},
+        {'i', 8, EL_I64}, {'f', 4, EL_F32}, {'f', 8, EL_F64},
     };
     char order = descr[0], kind = descr[1];
     int size = atoi(descr + 2);
@@ -296,9 +306,9 @@ static int load_npy(const char *path, const Bytes *b, int64_t limit, int flags, 
         aec_error("%s: truncated: the .npy preamble needs %zu bytes, got %zu", path, at, b->n);
         return AEC_EFORMAT;
     }
-    size_t hlen = major == 1 ? (size_t)(b->p[8] | b->p[9] << 8)
-                             : (size_t)(b->p[8] | b->p[9] << 8 | b->p[10] << 16 |
-                                        (uint32_t)b->p[11] << 24);
+    size_t hlen =
+        major == 1 ? (size_t)(b->p[8] | b->p[9] << 8)
+                   : (size_t)(b->p[8] | b->p[9] << 8 | b->p[10] << 16 | (uint32_t)b->p[11] << 24);
     if (b->n < at + hlen) {
         aec_error("%s: truncated: the .npy header needs %zu bytes, got %zu", path, at + hlen, b->n);
         return AEC_EFORMAT;
@@ -324,7 +334,8 @@ static int load_npy(const char *path, const Bytes *b, int64_t limit, int flags, 
         st = AEC_EFORMAT;
     }
     for (s = st ? NULL : s + 1; s && *s != ')';) {
-        while (isspace((unsigned char)*s) || *s == ',') s++;
+        while (isspace((unsigned char)*s) || *s == ',')
+            s++;
         if (*s == ')') break;
         char *end;
         long long v = strtoll(s, &end, 10);
@@ -339,8 +350,9 @@ static int load_npy(const char *path, const Bytes *b, int64_t limit, int flags, 
     free(header);
     if (!st) st = set_shape(path, d, ndim, dims, limit);
     if (!st) st = check_length(path, b, at + hlen, t, dims[0], d);
-    if (!st) st = decode_block(path, b->p + at + hlen, t, big_endian,
-                               flags | (is_bool ? AEC_DATA_RAW : 0), d);
+    if (!st)
+        st = decode_block(path, b->p + at + hlen, t, big_endian,
+                          flags | (is_bool ? AEC_DATA_RAW : 0), d);
     d->format = "npy";
     return st;
 }
@@ -349,8 +361,10 @@ static int load_npy(const char *path, const Bytes *b, int64_t limit, int flags, 
 
 /* A field's value: NaN for empty or "nan"; returns 0 when it is not a number. */
 static int csv_number(const char *s, const char *end, double *v) {
-    while (s < end && isspace((unsigned char)*s)) s++;
-    while (end > s && isspace((unsigned char)end[-1])) end--;
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
     if (end - s >= 2 && (*s == '"' || *s == '\'') && end[-1] == *s) s++, end--;
     if (s == end || (end - s == 3 && strncasecmp(s, "nan", 3) == 0)) {
         *v = NAN;
@@ -372,7 +386,8 @@ static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d
         if (!eol) eol = end;
         const char *next = eol < end ? eol + 1 : end;
         const char *t = s;
-        while (t < eol && isspace((unsigned char)*t)) t++;
+        while (t < eol && isspace((unsigned char)*t))
+            t++;
         if (t == eol || *t == '#') { /* blank line or comment */
             s = next;
             continue;
@@ -388,9 +403,8 @@ static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d
                     fields = -1;
                     break;
                 }
-                aec_error("%s:%lld: field %lld is '%.*s', expected a number", path,
-                          (long long)line, (long long)fields + 1,
-                          (int)(fend - f > 40 ? 40 : fend - f), f);
+                aec_error("%s:%lld: field %lld is '%.*s', expected a number", path, (long long)line,
+                          (long long)fields + 1, (int)(fend - f > 40 ? 40 : fend - f), f);
                 return AEC_EFORMAT;
             }
             if (count == cap) {
@@ -437,7 +451,8 @@ static void base_name(const char *path, char *buf, size_t size) {
     snprintf(buf, size, "%s", slash ? slash + 1 : path);
     size_t len = strlen(buf);
     if (len > 3 && strcasecmp(buf + len - 3, ".gz") == 0) buf[len - 3] = 0;
-    for (char *c = buf; *c; c++) *c = (char)tolower((unsigned char)*c);
+    for (char *c = buf; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -536,8 +551,7 @@ void aec_shape_str(char *buf, size_t size, int ndim, const int32_t *shape) {
         at += (size_t)snprintf(buf + at, size - at, k ? "x%d" : "%d", shape[k]);
 }
 
-int aec_data_load_for(const char *path, const aec_model *m, int codes, int64_t limit,
-                      aec_data *d) {
+int aec_data_load_for(const char *path, const aec_model *m, int codes, int64_t limit, aec_data *d) {
     int st = aec_data_load(path, m->dtype, limit, 0, d);
     if (st) return st;
     char what[96], shape[64];
@@ -594,13 +608,23 @@ int aec_labels_load(const char *path, int64_t *n, int32_t **labels) {
 
 int aec_npy_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim) {
     char header[128];
-    int len = snprintf(header, sizeof header, "{'descr': '%s', 'fortran_order': False, "
+    int len = snprintf(header, sizeof header,
+                       "{'descr': '%s', 'fortran_order': False, "
                        "'shape': (%lld, %lld), }",
                        dtype == AEC_F64 ? "<f8" : "<f4", (long long)n, (long long)dim);
     /* numpy pads with spaces and ends with \n so the data starts 64-byte aligned. */
-    while ((10 + len + 1) % 64) header[len++] = ' ';
+    while ((10 + len + 1) % 64)
+        header[len++] = ' ';
     header[len++] = '\n';
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(len & 0xff),
+    unsigned char pre[10] = {0x93,
+                             'N',
+                             'U',
+                             'M',
+                             'P',
+                             'Y',
+                             1,
+                             0,
+                             (unsigned char)(len & 0xff),
                              (unsigned char)(len >> 8)};
     aec_atomic a;
     int st = aec_atomic_begin(&a, path);

@@ -60,11 +60,11 @@ void aec_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 
 /* A data set in memory: n samples of dim values, row-major, one block. */
 typedef struct aec_data {
-    void *x;          /* (n, dim) of dtype */
-    void *mask;       /* NULL, or (n, dim): 1 where x is present, 0 where missing (NaN) */
+    void *x;    /* (n, dim) of dtype */
+    void *mask; /* NULL, or (n, dim): 1 where x is present, 0 where missing (NaN) */
     int64_t n, dim;
-    int32_t dtype;    /* AEC_F32 or AEC_F64 */
-    int32_t ndim;     /* per-sample shape as the file stores it (dim = its product) */
+    int32_t dtype; /* AEC_F32 or AEC_F64 */
+    int32_t ndim;  /* per-sample shape as the file stores it (dim = its product) */
     int64_t shape[4];
     const char *format; /* "IDX", "npy" or "CSV", for messages */
 } aec_data;
@@ -83,8 +83,7 @@ int aec_data_check_dim(const char *path, const aec_data *d, int64_t want, const 
  * d->mask; without, refuse naming the first NaN. Infinities are refused. */
 int aec_data_check_values(const char *path, aec_data *d, int allow_missing);
 /* The above three for a model's input (or code, with `codes`). */
-int aec_data_load_for(const char *path, const aec_model *m, int codes, int64_t limit,
-                      aec_data *d);
+int aec_data_load_for(const char *path, const aec_model *m, int codes, int64_t limit, aec_data *d);
 void aec_data_free(aec_data *d);
 
 /* An IDX (or .npy) label file: n integer labels. */
@@ -102,7 +101,7 @@ void aec_shape_str(char *buf, size_t size, int ndim, const int32_t *shape);
  * `path.tmp.PID` beside it, flush, fsync, rename over `path`. */
 typedef struct aec_atomic {
     FILE *f;
-    char *tmp;  /* the temporary's name */
+    char *tmp; /* the temporary's name */
     const char *path;
 } aec_atomic;
 int aec_atomic_begin(aec_atomic *a, const char *path);
@@ -112,9 +111,9 @@ void aec_atomic_abort(aec_atomic *a); /* removes the temporary; the old file sta
 /* The training state a checkpoint carries (its safetensors metadata), so
  * that `--resume` continues exactly where the run stopped. */
 typedef struct aec_train_state {
-    int64_t step;       /* optimizer steps done */
-    int32_t epoch;      /* epochs completed */
-    int32_t batch;      /* training batch size */
+    int64_t step;  /* optimizer steps done */
+    int32_t epoch; /* epochs completed */
+    int32_t batch; /* training batch size */
     uint64_t seed;
     double best_val;    /* early stopping: best validation loss, INFINITY if none */
     int32_t best_epoch; /* the epoch (from 1) that reached best_val, 0 if none */
@@ -125,18 +124,18 @@ typedef struct aec_train_state {
 
 /* What a checkpoint holds (the tensors beyond the model's). */
 enum {
-    AEC_CKPT_STATE = 1,  /* training metadata (aec_train_state) */
-    AEC_CKPT_OPT = 2,    /* tensor "optimizer.state" [opt_state_count] */
-    AEC_CKPT_TRAIN = 4,  /* tensor "train.params" [param_count]: the live params when
-                          * the model's tensors hold the best (early stopping) */
+    AEC_CKPT_STATE = 1, /* training metadata (aec_train_state) */
+    AEC_CKPT_OPT = 2,   /* tensor "optimizer.state" [opt_state_count] */
+    AEC_CKPT_TRAIN = 4, /* tensor "train.params" [param_count]: the live params when
+                         * the model's tensors hold the best (early stopping) */
 };
 #define AEC_CKPT_OPT_TENSOR "optimizer.state"
 #define AEC_CKPT_TRAIN_TENSOR "train.params"
 
 /* Writes `weights` under the model's tensor names; opt_state (with
  * opt_state_count > 0), live_params and st are optional (NULL). */
-int aec_ckpt_save(const char *path, const aec_model *m, const void *weights,
-                  const void *opt_state, const void *live_params, const aec_train_state *st);
+int aec_ckpt_save(const char *path, const aec_model *m, const void *weights, const void *opt_state,
+                  const void *live_params, const aec_train_state *st);
 /* Reads the model's tensors into `weights` (checking every name, dtype and
  * shape); fills the optional outputs that the file has, and *has with
  * AEC_CKPT_* bits. A NULL output is not read. */
@@ -152,8 +151,8 @@ typedef struct aec_grid {
     int32_t height, width; /* of one image, in data pixels */
     int64_t size;          /* values per image; cells past it are background */
     int32_t rows, cols;
-    int32_t scale;         /* each value becomes scale x scale pixels (>= 1) */
-    int32_t border;        /* pixels of gray between and around cells */
+    int32_t scale;  /* each value becomes scale x scale pixels (>= 1) */
+    int32_t border; /* pixels of gray between and around cells */
 } aec_grid;
 
 /* How to show a model's input: CxHxW with C = 1 or 3 as is, other C stacked
@@ -181,7 +180,7 @@ typedef struct aec_progress {
     int64_t samples_done;     /* this run (since start or resume) */
     int64_t samples_left;     /* this run, for the ETA */
     double t_start, t_epoch, t_print;
-    int live;                 /* a \r line is on screen */
+    int live; /* a \r line is on screen */
 } aec_progress;
 
 void aec_progress_start(aec_progress *p, int32_t epochs, int32_t first_epoch, int64_t batches,
@@ -198,11 +197,11 @@ void aec_progress_clear(aec_progress *p); /* ends a live line before other outpu
 
 typedef struct aec_train_opts {
     const char *data, *val, *out, *resume;
-    int32_t epochs, batch;  /* 0: the spec's */
-    int64_t limit;          /* 0: every sample */
+    int32_t epochs, batch; /* 0: the spec's */
+    int64_t limit;         /* 0: every sample */
     uint64_t seed;
     int has_seed;
-    int32_t early_stop;     /* patience; used when has_early_stop */
+    int32_t early_stop; /* patience; used when has_early_stop */
     int has_early_stop;
     double min_delta;
     int has_min_delta;
@@ -214,8 +213,8 @@ void *aec_alloc(size_t bytes); /* zeroed, AEC_ALIGN-aligned; free() it */
 int aec_model_masked(const aec_model *m);
 /* The model's inference loss over a data set (x_hat: NULL or (n, input_size)),
  * in batches of `batch`, weighted by batch size; ws sized for `batch`. */
-int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch,
-                  void *ws, void *x_hat, double *loss);
+int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
+                  void *x_hat, double *loss);
 int aec_train(const aec_model *m, const aec_train_opts *o);
 
 /* ------------------------------------------------------------ cli.c */

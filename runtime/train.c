@@ -41,8 +41,8 @@ int aec_model_masked(const aec_model *m) {
     return 0;
 }
 
-int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch,
-                  void *ws, void *x_hat, double *loss) {
+int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
+                  void *x_hat, double *loss) {
     if (!m->eval) {
         aec_error("model %s has no eval entry point", m->name);
         return AEC_EUNSUPPORTED;
@@ -70,14 +70,14 @@ int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int
 typedef struct Run {
     const aec_model *m;
     const aec_train_opts *o;
-    char *out;            /* the checkpoint written after every epoch */
+    char *out; /* the checkpoint written after every epoch */
     int32_t epochs, batch, eval_batch, patience;
     double min_delta;
     uint64_t seed;
-    int early_stop;       /* patience > 0 and there is validation data */
-    aec_data data, val;   /* val: a file, or the held-out rows copied out */
-    int64_t *train_idx;   /* rows of data to train on, ascending */
-    int64_t *perm;        /* this epoch's order of train_idx */
+    int early_stop;     /* patience > 0 and there is validation data */
+    aec_data data, val; /* val: a file, or the held-out rows copied out */
+    int64_t *train_idx; /* rows of data to train on, ascending */
+    int64_t *perm;      /* this epoch's order of train_idx */
     int64_t n_train;
     void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks */
     aec_train_state st;
@@ -135,7 +135,8 @@ static int load_sets(Run *r) {
         free(idx);
         return AEC_ENOMEM;
     }
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
     if (o->val) {
         status = aec_data_load_for(o->val, m, 0, o->limit, &r->val);
     } else if (m->train.validation > 0) {
@@ -183,8 +184,8 @@ static int resume(Run *r) {
     /* The named tensors are the best weights when train.params is there. */
     int status = aec_ckpt_load(path, m, r->best, r->opt, r->params, &st, &has);
     if (status) return status;
-    if (!(has & AEC_CKPT_TRAIN)) memcpy(r->params, r->best, (size_t)m->param_count *
-                                                             aec_dtype_size(m->dtype));
+    if (!(has & AEC_CKPT_TRAIN))
+        memcpy(r->params, r->best, (size_t)m->param_count * aec_dtype_size(m->dtype));
     if (!(has & AEC_CKPT_STATE)) {
         aec_warn("%s holds weights but no training state: training starts at epoch 1 from them",
                  path);
@@ -224,8 +225,7 @@ static void gather(const Run *r, const int64_t *rows, int bs) {
     size_t row = (size_t)r->m->input_size * aec_dtype_size(r->m->dtype);
     for (int k = 0; k < bs; k++) {
         memcpy((char *)r->xb + k * row, (const char *)r->data.x + rows[k] * row, row);
-        if (r->mb)
-            memcpy((char *)r->mb + k * row, (const char *)r->data.mask + rows[k] * row, row);
+        if (r->mb) memcpy((char *)r->mb + k * row, (const char *)r->data.mask + rows[k] * row, row);
     }
 }
 
@@ -241,16 +241,14 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
         int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
         gather(r, r->perm + i, bs);
         r->st.step++;
-        int status = m->train_step(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss,
-                                   r->ws);
+        int status = m->train_step(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss, r->ws);
         double loss = aec_get(r->loss, m->dtype, 0);
         if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
         if (status) {
             aec_progress_clear(p);
             aec_error("epoch %d, batch %lld (step %llu): %s%s; %s holds epoch %d", e + 1,
                       (long long)b + 1, (unsigned long long)r->st.step, aec_strerror(status),
-                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out,
-                      e);
+                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out, e);
             return status;
         }
         sum += loss * bs;
@@ -398,8 +396,9 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
                        o->quiet, o->json);
     int stopped = r.early_stop && r.st.bad_epochs >= r.patience, saved = 0;
     if (stopped && !o->quiet)
-        fprintf(stderr, "%s already stopped early at epoch %d (no improvement for %d epochs; "
-                        "raise --early-stop to go on)\n",
+        fprintf(stderr,
+                "%s already stopped early at epoch %d (no improvement for %d epochs; "
+                "raise --early-stop to go on)\n",
                 o->resume, r.st.epoch, r.st.bad_epochs);
     if (r.st.epoch >= r.epochs && !o->quiet)
         fprintf(stderr, "%s already has %d epochs; raise --epochs to train on\n", o->resume,

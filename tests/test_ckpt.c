@@ -5,11 +5,14 @@
  *
  * Models here are bare tables: only names, shapes and sizes are read.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <dirent.h>
 #include <json-c/json.h>
@@ -80,13 +83,15 @@ static aec_model model(int dtype, aec_tensor_info *t, int n) {
 }
 
 static void fill(float *x, int n, float base) {
-    for (int i = 0; i < n; i++) x[i] = base + 0.1f * (float)i;
+    for (int i = 0; i < n; i++)
+        x[i] = base + 0.1f * (float)i;
 }
 
 static int count_temporaries(void) {
     DIR *d = opendir(dir);
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strstr(e->d_name, ".tmp.") != NULL;
     closedir(d);
     return n;
 }
@@ -107,9 +112,16 @@ static void test_round_trip(void **state) {
     fill(w, NP, 1);
     fill(opt, NOPT, -5);
     fill(live, NP, 100);
-    aec_train_state st = {.step = 1234, .epoch = 7, .batch = 64, .seed = 18446744073709551615ull,
-                          .best_val = 0.1 + 0.2, .best_epoch = 5, .bad_epochs = 2,
-                          .n_train = 900, .n_val = 100, .train_loss = 1.0 / 3,
+    aec_train_state st = {.step = 1234,
+                          .epoch = 7,
+                          .batch = 64,
+                          .seed = 18446744073709551615ull,
+                          .best_val = 0.1 + 0.2,
+                          .best_epoch = 5,
+                          .bad_epochs = 2,
+                          .n_train = 900,
+                          .n_val = 100,
+                          .train_loss = 1.0 / 3,
                           .val_loss = NAN};
     assert_int_equal(aec_ckpt_save(tmp_path("a.safetensors"), &m, w, opt, live, &st), 0);
     assert_int_equal(count_temporaries(), 0);
@@ -117,8 +129,7 @@ static void test_round_trip(void **state) {
     float w2[NP] = {0}, opt2[NOPT] = {0}, live2[NP] = {0};
     aec_train_state st2;
     int has = 0;
-    assert_int_equal(aec_ckpt_load(tmp_path("a.safetensors"), &m, w2, opt2, live2, &st2, &has),
-                     0);
+    assert_int_equal(aec_ckpt_load(tmp_path("a.safetensors"), &m, w2, opt2, live2, &st2, &has), 0);
     assert_int_equal(has, AEC_CKPT_STATE | AEC_CKPT_OPT | AEC_CKPT_TRAIN);
     assert_memory_equal(w, w2, sizeof w);
     assert_memory_equal(opt, opt2, sizeof opt);
@@ -138,8 +149,7 @@ static void test_round_trip(void **state) {
     /* Weights only: no optimizer state, no training state. */
     assert_int_equal(aec_ckpt_save(tmp_path("w.safetensors"), &m, w, NULL, NULL, NULL), 0);
     memset(w2, 0, sizeof w2);
-    assert_int_equal(aec_ckpt_load(tmp_path("w.safetensors"), &m, w2, opt2, live2, &st2, &has),
-                     0);
+    assert_int_equal(aec_ckpt_load(tmp_path("w.safetensors"), &m, w2, opt2, live2, &st2, &has), 0);
     assert_int_equal(has, 0);
     assert_memory_equal(w, w2, sizeof w);
     assert_true(file_size(tmp_path("w.safetensors")) < file_size(tmp_path("a.safetensors")));
@@ -163,7 +173,8 @@ static void test_layout(void **state) {
     unsigned char n8[8];
     assert_int_equal(fread(n8, 1, 8, f), 8);
     uint64_t n = 0;
-    for (int k = 7; k >= 0; k--) n = n << 8 | n8[k];
+    for (int k = 7; k >= 0; k--)
+        n = n << 8 | n8[k];
     assert_int_equal(n % 8, 0);
     char *text = calloc(1, n + 1);
     assert_int_equal(fread(text, 1, n, f), n);
@@ -276,9 +287,11 @@ static void test_mismatches(void **state) {
 static void write_raw(const char *path, const char *header, size_t data_bytes) {
     FILE *f = fopen(path, "wb");
     uint64_t n = strlen(header);
-    for (int k = 0; k < 8; k++) fputc((int)(n >> (8 * k)) & 0xff, f);
+    for (int k = 0; k < 8; k++)
+        fputc((int)(n >> (8 * k)) & 0xff, f);
     fputs(header, f);
-    for (size_t i = 0; i < data_bytes; i++) fputc(0, f);
+    for (size_t i = 0; i < data_bytes; i++)
+        fputc(0, f);
     fclose(f);
 }
 
@@ -335,21 +348,26 @@ static void test_dtype_conversion(void **state) {
     (void)state;
     aec_model m32 = model(AEC_F32, tensors, 5), m64 = model(AEC_F64, tensors, 5);
     double w64[NP], opt64[NOPT];
-    for (int i = 0; i < NP; i++) w64[i] = 0.5 + 0.25 * i;
-    for (int i = 0; i < NOPT; i++) opt64[i] = -i;
+    for (int i = 0; i < NP; i++)
+        w64[i] = 0.5 + 0.25 * i;
+    for (int i = 0; i < NOPT; i++)
+        opt64[i] = -i;
     assert_int_equal(aec_ckpt_save(tmp_path("d.safetensors"), &m64, w64, opt64, NULL, NULL), 0);
     float w32[NP], opt32[NOPT];
     assert_int_equal(aec_ckpt_load(tmp_path("d.safetensors"), &m32, w32, opt32, NULL, NULL, NULL),
                      0);
-    for (int i = 0; i < NP; i++) assert_true(w32[i] == (float)w64[i]);
-    for (int i = 0; i < NOPT; i++) assert_true(opt32[i] == (float)opt64[i]);
+    for (int i = 0; i < NP; i++)
+        assert_true(w32[i] == (float)w64[i]);
+    for (int i = 0; i < NOPT; i++)
+        assert_true(opt32[i] == (float)opt64[i]);
 
     w32[3] = 1.0f / 3;
     assert_int_equal(aec_ckpt_save(tmp_path("s.safetensors"), &m32, w32, NULL, NULL, NULL), 0);
     double back[NP];
     assert_int_equal(aec_ckpt_load(tmp_path("s.safetensors"), &m64, back, NULL, NULL, NULL, NULL),
                      0);
-    for (int i = 0; i < NP; i++) assert_true(back[i] == (double)w32[i]);
+    for (int i = 0; i < NP; i++)
+        assert_true(back[i] == (double)w32[i]);
 }
 
 /* Parameters may sit anywhere in the block: offsets, not order, place them. */
@@ -372,9 +390,9 @@ static void test_offsets(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_layout),
-        cmocka_unit_test(test_atomic_failure),  cmocka_unit_test(test_mismatches),
-        cmocka_unit_test(test_malformed),       cmocka_unit_test(test_dtype_conversion),
+        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_layout),
+        cmocka_unit_test(test_atomic_failure), cmocka_unit_test(test_mismatches),
+        cmocka_unit_test(test_malformed),      cmocka_unit_test(test_dtype_conversion),
         cmocka_unit_test(test_offsets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,11 +4,14 @@
  *
  * Each test writes small files into a fresh temporary directory.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <math.h>
 #include <stdio.h>
@@ -47,7 +50,8 @@ static size_t make_idx(unsigned char *buf, int type, int ndim, const uint32_t *d
     buf[2] = (unsigned char)type;
     buf[3] = (unsigned char)ndim;
     for (int k = 0; k < ndim; k++)
-        for (int b = 0; b < 4; b++) buf[4 + 4 * k + b] = (unsigned char)(dims[k] >> (24 - 8 * b));
+        for (int b = 0; b < 4; b++)
+            buf[4 + 4 * k + b] = (unsigned char)(dims[k] >> (24 - 8 * b));
     if (data_bytes) memcpy(buf + 4 + 4 * ndim, data, data_bytes);
     return 4 + 4 * (size_t)ndim + data_bytes;
 }
@@ -94,7 +98,8 @@ static void test_idx_ubyte(void **state) {
     assert_int_equal(d.shape[1], 2);
     assert_string_equal(d.format, "IDX");
     float *x = d.x;
-    for (int i = 0; i < 12; i++) assert_float_equal(x[i], pixels[i] / 255.0f, 1e-7);
+    for (int i = 0; i < 12; i++)
+        assert_float_equal(x[i], pixels[i] / 255.0f, 1e-7);
     aec_data_free(&d);
 
     /* F64, the first two samples only, raw bytes. */
@@ -156,8 +161,10 @@ static void test_idx_types(void **state) {
     double dv[4] = {0.1, -2.5, 1e-300, 7};
     for (int k = 0; k < 4; k++) {
         unsigned char *f = (unsigned char *)&fv[k], *e = (unsigned char *)&dv[k];
-        for (int b = 0; b < 4; b++) data[4 * k + b] = f[3 - b];
-        for (int b = 0; b < 8; b++) data[16 + 8 * k + b] = e[7 - b];
+        for (int b = 0; b < 4; b++)
+            data[4 * k + b] = f[3 - b];
+        for (int b = 0; b < 8; b++)
+            data[16 + 8 * k + b] = e[7 - b];
     }
     n = make_idx(buf, 0x0D, 2, dims, data, 16);
     write_file(tmp_path("f.idx"), buf, n);
@@ -207,7 +214,8 @@ static void test_idx_errors(void **state) {
     /* A gzip stream cut in the middle. */
     unsigned char big[4096 + 16];
     uint32_t bigdims[] = {64, 64};
-    for (int i = 0; i < 4096; i++) big[12 + i] = (unsigned char)(i * 7919 >> 3);
+    for (int i = 0; i < 4096; i++)
+        big[12 + i] = (unsigned char)(i * 7919 >> 3);
     make_idx(big, 0x08, 2, bigdims, NULL, 0); /* the header before the data */
     gzFile g = gzopen(tmp_path("cut.gz"), "wb");
     gzwrite(g, big, 12 + 4096);
@@ -230,7 +238,8 @@ static void write_npy(const char *path, int version, const char *dict, const voi
     memcpy(buf, "\x93NUMPY", 6);
     buf[6] = (unsigned char)version;
     buf[7] = 0;
-    for (size_t b = 0; b < pre - 8; b++) buf[8 + b] = (unsigned char)(hlen >> (8 * b));
+    for (size_t b = 0; b < pre - 8; b++)
+        buf[8 + b] = (unsigned char)(hlen >> (8 * b));
     memset(buf + pre, ' ', hlen);
     memcpy(buf + pre, dict, len);
     buf[pre + hlen - 1] = '\n';
@@ -263,8 +272,8 @@ static void test_npy(void **state) {
 
     /* Pixels as |u1 are scaled like IDX ubyte; <i4 and >f4 are not. */
     unsigned char u1[4] = {0, 255, 51, 102};
-    write_npy(tmp_path("c.npy"), 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }",
-              u1, 4);
+    write_npy(tmp_path("c.npy"), 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (4,), }", u1,
+              4);
     assert_int_equal(aec_data_load(tmp_path("c.npy"), AEC_F64, 0, 0, &d), 0);
     assert_int_equal(d.n, 4);
     assert_int_equal(d.dim, 1);
@@ -312,7 +321,8 @@ static void test_npy_errors(void **state) {
 static void test_csv(void **state) {
     (void)state;
     aec_data d;
-    write_text(tmp_path("a.csv"), "x0, x1 ,x2\n# a comment\n1,2,3\r\n4.5, nan ,\n\n-1e-3,0,\"7\"\n");
+    write_text(tmp_path("a.csv"),
+               "x0, x1 ,x2\n# a comment\n1,2,3\r\n4.5, nan ,\n\n-1e-3,0,\"7\"\n");
     assert_int_equal(aec_data_load(tmp_path("a.csv"), AEC_F64, 0, 0, &d), 0);
     assert_int_equal(d.n, 3);
     assert_int_equal(d.dim, 3);
@@ -374,8 +384,8 @@ static void test_size_mismatch(void **state) {
     size_t n = make_idx(buf, 0x08, 3, dims, pixels, sizeof pixels);
     write_file(tmp_path("t.idx"), buf, n);
     assert_int_equal(aec_data_load_for(tmp_path("t.idx"), &m, 0, 0, &d), AEC_EMISMATCH);
-    assert_true(expect_error("t.idx: each sample has 4 values", "the model's input 1x28x28",
-                             "needs 784"));
+    assert_true(
+        expect_error("t.idx: each sample has 4 values", "the model's input 1x28x28", "needs 784"));
     assert_null(d.x);
     assert_int_equal(aec_data_load_for(tmp_path("t.idx"), &m, 1, 0, &d), AEC_EMISMATCH);
     assert_true(expect_error("t.idx", "the model's code needs 32", NULL));
@@ -429,7 +439,8 @@ static void test_labels(void **state) {
     int32_t *labels;
     assert_int_equal(aec_labels_load(tmp_path("lab.idx"), &count, &labels), 0);
     assert_int_equal(count, 5);
-    for (int i = 0; i < 5; i++) assert_int_equal(labels[i], lab[i]);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(labels[i], lab[i]);
     free(labels);
 
     uint32_t idims[] = {3, 2, 2};

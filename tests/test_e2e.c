@@ -160,7 +160,7 @@ static void test_fmnist_dense_learns(void **state) {
     print_message("fmnist_dense on 6000 images, 3 epochs: test MSE %.4f -> %.4f (factor %.1f)\n", before,
                   after, before / after);
     assert_true(after < before / 4);
-    assert_true(after < 0.04);
+    assert_true(after < 0.05);
 
     /* eval's reconstruction is decode(encode(x)), bit for bit. */
     int64_t n = 100, dim = t.m->input_size, cs = t.m->code_size;

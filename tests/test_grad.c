@@ -202,6 +202,43 @@ static void test_optimizers(void **state) {
     }
 }
 
+/* The f32 code (with its inline exp) computes what the f64 code computes,
+ * to f32 precision, for every activation over a wide range of inputs. */
+static void test_f32_matches_f64(void **state) {
+    (void)state;
+    const char *acts[] = {"relu", "leaky_relu", "sigmoid", "tanh", "elu", "softplus", "gelu"};
+    for (int a = 0; a < countof(acts); a++) {
+        char spec[512];
+        snprintf(spec, sizeof spec,
+                 "model prec {\n input 64\n encoder { dense 64 %s }\n decoder { dense 64 %s }\n"
+                 " train { init normal=1 }\n}\n",
+                 acts[a], acts[a]);
+        Fixture f;
+        setup_model(&f, spec);
+        Arena *a32 = arena_new();
+        Codegen *cg32;
+        const aec_model *m32 = tu_jit(a32, spec, false, &cg32);
+        assert_non_null(m32);
+        int64_t np = f.m->param_count, nx = 4 * 64;
+        float *p32 = tu_alloc(sizeof(float) * (size_t)np), *x32 = tu_alloc(sizeof(float) * (size_t)nx);
+        double *x64 = tu_alloc(sizeof(double) * (size_t)nx), *y64 = tu_alloc(sizeof(double) * (size_t)nx);
+        float *y32 = tu_alloc(sizeof(float) * (size_t)nx);
+        uint64_t s = 3;
+        for (int64_t i = 0; i < np; i++) f.params[i] = p32[i] = (float)f.params[i];
+        for (int64_t i = 0; i < nx; i++) x64[i] = x32[i] = (float)(20 * (tu_rand(&s) - 0.5));
+        void *ws32 = malloc(m32->workspace_size(4)), *ws64 = malloc(f.m->workspace_size(4));
+        assert_int_equal(f.m->encode(f.params, x64, y64, 4, ws64), AEC_OK);
+        assert_int_equal(m32->encode(p32, x32, y32, 4, ws32), AEC_OK);
+        for (int64_t i = 0; i < nx; i++)
+            if (fabs(y64[i] - y32[i]) > 2e-5 * fmax(1, fabs(y64[i])))
+                fail_msg("%s: f32 gives %.9g, f64 %.9g", acts[a], y32[i], y64[i]);
+        free(p32), free(x32), free(x64), free(y64), free(y32), free(ws32), free(ws64);
+        cg_free(cg32);
+        arena_free(a32);
+        teardown_model(&f);
+    }
+}
+
 /* Entry points refuse bad arguments with a status, never a crash. */
 static void test_entry_point_errors(void **state) {
     (void)state;
@@ -232,6 +269,7 @@ int main(void) {
         cmocka_unit_test(test_tied_decoder),
         cmocka_unit_test(test_views_and_activation_layers),
         cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_f32_matches_f64),
         cmocka_unit_test(test_entry_point_errors),
     };
     return cmocka_run_group_tests_name("grad", tests, NULL, NULL);

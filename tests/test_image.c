@@ -2,11 +2,14 @@
  * libpng, checked for size, cell placement, scaling, clamping, the border,
  * RGB interleaving, and the shapes chosen for a model's input.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <png.h>
 #include <stdio.h>
@@ -62,8 +65,15 @@ static void test_gray_grid(void **state) {
     float bottom[1][6] = {{1, 1, 1, 0, 0, 0}};
     const void *rows[] = {top, bottom};
     int counts[] = {2, 1};
-    aec_grid g = {.dtype = AEC_F32, .channels = 1, .height = 2, .width = 3, .size = 6,
-                  .rows = 2, .cols = 2, .scale = 2, .border = 1};
+    aec_grid g = {.dtype = AEC_F32,
+                  .channels = 1,
+                  .height = 2,
+                  .width = 3,
+                  .size = 6,
+                  .rows = 2,
+                  .cols = 2,
+                  .scale = 2,
+                  .border = 1};
     assert_int_equal(aec_write_png_grid(tmp_path("g.png"), &g, rows, counts), 0);
 
     int w, h;
@@ -71,7 +81,7 @@ static void test_gray_grid(void **state) {
     assert_non_null(px);
     assert_int_equal(w, 1 + 2 * (3 * 2 + 1)); /* 15 */
     assert_int_equal(h, 1 + 2 * (2 * 2 + 1)); /* 11 */
-#define AT(x, y) px[(y) * w + (x)]
+#define AT(x, y) px[(y)*w + (x)]
     /* Frame and separators are gray. */
     assert_int_equal(AT(0, 0), 128);
     assert_int_equal(AT(7, 3), 128);
@@ -102,8 +112,15 @@ static void test_rgb(void **state) {
     double img[3][1][2] = {{{1, 0}}, {{0, 1}}, {{0, 0.5}}}; /* red, then teal */
     const void *rows[] = {img};
     int counts[] = {1};
-    aec_grid g = {.dtype = AEC_F64, .channels = 3, .height = 1, .width = 2, .size = 6,
-                  .rows = 1, .cols = 1, .scale = 1, .border = 2};
+    aec_grid g = {.dtype = AEC_F64,
+                  .channels = 3,
+                  .height = 1,
+                  .width = 2,
+                  .size = 6,
+                  .rows = 1,
+                  .cols = 1,
+                  .scale = 1,
+                  .border = 2};
     assert_int_equal(aec_write_png_grid(tmp_path("c.png"), &g, rows, counts), 0);
     int w, h;
     unsigned char *px = read_png(tmp_path("c.png"), PNG_FORMAT_RGB, &w, &h);
@@ -124,11 +141,19 @@ static void test_rgb(void **state) {
 static void test_padding(void **state) {
     (void)state;
     float v[17];
-    for (int i = 0; i < 17; i++) v[i] = 1;
+    for (int i = 0; i < 17; i++)
+        v[i] = 1;
     const void *rows[] = {v};
     int counts[] = {1};
-    aec_grid g = {.dtype = AEC_F32, .channels = 1, .height = 4, .width = 5, .size = 17,
-                  .rows = 1, .cols = 1, .scale = 1, .border = 1};
+    aec_grid g = {.dtype = AEC_F32,
+                  .channels = 1,
+                  .height = 4,
+                  .width = 5,
+                  .size = 17,
+                  .rows = 1,
+                  .cols = 1,
+                  .scale = 1,
+                  .border = 1};
     assert_int_equal(aec_write_png_grid(tmp_path("p.png"), &g, rows, counts), 0);
     int w, h;
     unsigned char *px = read_png(tmp_path("p.png"), PNG_FORMAT_GRAY, &w, &h);
@@ -188,8 +213,15 @@ static void test_errors(void **state) {
     float v[4] = {0};
     const void *rows[] = {v};
     int counts[] = {1};
-    aec_grid g = {.dtype = AEC_F32, .channels = 2, .height = 1, .width = 2, .size = 4,
-                  .rows = 1, .cols = 1, .scale = 1, .border = 1};
+    aec_grid g = {.dtype = AEC_F32,
+                  .channels = 2,
+                  .height = 1,
+                  .width = 2,
+                  .size = 4,
+                  .rows = 1,
+                  .cols = 1,
+                  .scale = 1,
+                  .border = 1};
     assert_int_equal(aec_write_png_grid(tmp_path("e.png"), &g, rows, counts), AEC_EUNSUPPORTED);
     g.channels = 1;
     assert_int_equal(aec_write_png_grid("/nonexistent/dir/e.png", &g, rows, counts), AEC_EIO);
@@ -198,8 +230,8 @@ static void test_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gray_grid),      cmocka_unit_test(test_rgb),
-        cmocka_unit_test(test_padding),        cmocka_unit_test(test_grid_for_model),
+        cmocka_unit_test(test_gray_grid), cmocka_unit_test(test_rgb),
+        cmocka_unit_test(test_padding),   cmocka_unit_test(test_grid_for_model),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

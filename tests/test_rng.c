@@ -6,11 +6,14 @@
  * seed 0. The shuffle's exact permutation is pinned the same way, since
  * checkpoints resume by recomputing it.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <math.h>
 #include <stdlib.h>
@@ -53,7 +56,8 @@ static void test_uniform_sanity(void **state) {
     double mean = sum / N, var = sum2 / N - mean * mean;
     assert_true(fabs(mean - 0.5) < 0.005);
     assert_true(fabs(var - 1.0 / 12) < 0.002);
-    for (int b = 0; b < 10; b++) assert_true(abs(bins[b] - N / 10) < 500);
+    for (int b = 0; b < 10; b++)
+        assert_true(abs(bins[b] - N / 10) < 500);
     /* Neighbouring seeds and streams are unrelated, not shifted copies. */
     int same = 0;
     for (uint64_t i = 0; i < 1000; i++) {
@@ -64,7 +68,8 @@ static void test_uniform_sanity(void **state) {
 }
 
 static void iota(int64_t *idx, int64_t n) {
-    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = i;
 }
 
 static void test_shuffle_pinned(void **state) {
@@ -118,10 +123,12 @@ static void test_shuffle_uniform(void **state) {
         int64_t idx[N];
         iota(idx, N);
         aec_shuffle(idx, N, (uint64_t)t, AEC_STREAM_SHUFFLE);
-        for (int i = 0; i < N; i++) count[idx[i]][i]++;
+        for (int i = 0; i < N; i++)
+            count[idx[i]][i]++;
     }
     for (int e = 0; e < N; e++)
-        for (int i = 0; i < N; i++) assert_true(abs(count[e][i] - TRIALS / N) < 450);
+        for (int i = 0; i < N; i++)
+            assert_true(abs(count[e][i] - TRIALS / N) < 450);
 }
 
 int main(void) {
