@@ -1099,8 +1099,10 @@ static bool infer_layer(Checker *c, Layer *l, const char *after) {
     Arena *A = c->arena;
     const char *ins = shape_str(A, in);
     bool known = in.ndim > 0;
-    Shape target = l->out; /* reshape's target, set when it was read */
-    l->out = (Shape){0};
+    /* A reshape's output is its target, set when it was read, even when the
+     * sizes disagree: what follows is checked against what the user meant. */
+    if (l->kind != LY_RESHAPE) l->out = (Shape){0};
+    Shape target = l->out;
     switch (l->kind) {
     case LY_DENSE:
         if (in.ndim == 3)
