@@ -139,6 +139,7 @@ static void conv_padding(LayerKind kind, int in, int k, int stride, int mode, in
 typedef struct Draft {
     Layer l;
     bool act_written; /* the spec wrote this layer's ACT (so `output ACT` must agree) */
+    bool bad;         /* a value was wrong: its output shape is unknown, not a guess */
     int tie;          /* mirror of: encoder draft index, TIE_LATENT_MU, or TIE_NONE */
 } Draft;
 
@@ -615,8 +616,14 @@ static void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *wh
     ensure(kind == LY_ACT || strcmp(layer_forms[kind].keyword, s->keyword) == 0);
 
     Draft d = new_draft(kind, s->loc, in_decoder);
+    int errors = diag_error_count();
     Layer *l = &d.l;
-    Args a = check_form(c, s, &layer_forms[kind].form);
+    Form form = layer_forms[kind].form;
+    if (kind == LY_ACT) /* the usage of an activation layer is its own name */
+        form.usage = strcmp(s->keyword, "leaky_relu") == 0 ? "leaky_relu[=SLOPE]"
+                     : strcmp(s->keyword, "elu") == 0      ? "elu[=ALPHA]"
+                                                           : s->keyword;
+    Args a = check_form(c, s, &form);
     const AstValue *p0 = a.npos > 0 ? a.pos[0]->value : NULL;
     const AstValue *p1 = a.npos > 1 ? a.pos[1]->value : NULL;
     const AstArg *stride = keyarg(s, "stride");
@@ -668,6 +675,7 @@ static void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *wh
         else if (get_act_arg(c, a.act, &l->act, &l->act_alpha))
             d.act_written = true;
     }
+    d.bad = diag_error_count() > errors;
     need_support(c, s->keyword, s->loc);
     ARRAY_PUSH(c->arena, out->items, out->n, out->cap, d);
 }
@@ -913,8 +921,11 @@ static void set_optimizer_key(Checker *c, const AstStmt *s, int opt, const char 
     if (!a) return;
     const char *const *keys = optimizer_defaults[opt].keys;
     if (find_word(key, keys, countof(optimizer_defaults[opt].keys)) < 0) {
-        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)", optimizer_names[opt], key,
-                   join(c->arena, keys, countof(optimizer_defaults[opt].keys)));
+        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)%s", optimizer_names[opt],
+                   key, join(c->arena, keys, countof(optimizer_defaults[opt].keys)),
+                   opt == AEC_OPT_SGD && strcmp(key, "momentum") == 0
+                       ? "; SGD with momentum is 'optimizer momentum'"
+                       : "");
         return;
     }
     get_real(c, a->value, key, r, field);
@@ -1177,7 +1188,7 @@ static bool infer_layer(Checker *c, Layer *l, const char *after) {
         if (known) l->out = vec(clamp_int(shape_numel(in)));
         break;
     case LY_RESHAPE:
-        if (known && shape_numel(in) != shape_numel(target))
+        if (known && target.ndim > 0 && shape_numel(in) != shape_numel(target))
             return shape_error(c, l, after, "cannot view %s (%ld elements) as %s (%ld elements)",
                                ins, shape_numel(in), shape_str(A, target), shape_numel(target));
         l->out = target;
@@ -1199,7 +1210,10 @@ static Shape infer_section(Checker *c, Drafts *ds, Shape in, const char *first_a
     for (int i = 0; i < ds->n; i++) {
         Layer *l = &ds->items[i].l;
         l->in = in;
-        if (!infer_layer(c, l, after)) *ok = false;
+        if (ds->items[i].bad)
+            l->out = (Shape){0}, *ok = false;
+        else if (!infer_layer(c, l, after))
+            *ok = false;
         in = l->out;
         after = layer_text(c->arena, l, false);
     }
@@ -1233,7 +1247,7 @@ static void push_mirror(Checker *c, Draft d) {
  * upsampling; activations, batchnorm and dropout are not repeated. The last
  * computing layer gets `output ACT`. Tied layers use the encoder layer's
  * weight (W^T for dense) and own only their bias. */
-static void expand_mirror(Checker *c, bool tied) {
+static bool expand_mirror(Checker *c, bool tied) {
     Loc loc = c->decoder_stmt->loc;
     const Drafts *enc = &c->enc;
     if (c->m->latent_gaussian) {
@@ -1282,7 +1296,7 @@ static void expand_mirror(Checker *c, bool tied) {
                        "'decoder %s' cannot undo '%s' (encoder layer %d); write the decoder "
                        "out",
                        tied ? "tied" : "mirror", layer_text(c->arena, e, false), i + 1);
-            return;
+            return false;
         case LY_BATCHNORM:
         case LY_DROPOUT:
         case LY_ACT: continue;
@@ -1299,7 +1313,7 @@ static void expand_mirror(Checker *c, bool tied) {
         if (!has_act_field(l->kind)) continue;
         l->act = c->out_act;
         l->act_alpha = c->out_alpha;
-        return;
+        return true;
     }
     if (c->out_act != ACT_LINEAR) {
         Draft d = new_draft(LY_ACT, loc, true);
@@ -1307,6 +1321,7 @@ static void expand_mirror(Checker *c, bool tied) {
         d.l.act_alpha = c->out_alpha;
         push_mirror(c, d);
     }
+    return true;
 }
 
 /* An explicit decoder with `output ACT`: the ACT goes on the last layer that
@@ -1375,11 +1390,12 @@ static void infer_model(Checker *c) {
 
     if (c->decoder == DEC_MIRROR || c->decoder == DEC_TIED) {
         if (!c->encoder_ok) return; /* nothing reliable to mirror; the error is reported */
-        expand_mirror(c, c->decoder == DEC_TIED);
+        if (!expand_mirror(c, c->decoder == DEC_TIED)) return;
     } else {
         apply_output(c);
     }
-    if (c->decoder == DEC_NONE) return; /* missing or malformed: reported */
+    /* Missing, malformed or empty: reported already. */
+    if (c->decoder == DEC_NONE || (c->decoder == DEC_LAYERS && c->dec.n == 0)) return;
     ok = true;
     Shape out =
         infer_section(c, &c->dec, code, arena_printf(A, "code %s", shape_str(A, code)), &ok);
@@ -1568,7 +1584,8 @@ static const AstStmt *find_model(Checker *c, const AstModel *ast) {
                 diag_error(s->loc, "expected 'model NAME { ... }', got '%s'%s", s->keyword,
                            did_you_mean(c->arena, s->keyword, kw, 1));
         } else if (model) {
-            diag_error(s->loc, "a file holds one model; '%s' is a second", s->keyword);
+            diag_error(s->loc, "a file holds one model; '%s' is a second",
+                       s->nargs ? s->args[0]->value->text : s->keyword);
             diag_note(model->loc, "the first model is here");
         } else {
             model = s;
@@ -1684,10 +1701,11 @@ void check_print_table(FILE *out, const Model *m) {
     for (int r = 0; r < nrows; r++) {
         /* Text columns to the left, numbers to the right, no trailing blanks. */
         char *line = arena_printf(a, "%-*s  %-*s  %-*s  %*s  %*s", width[0], rows[r][0], width[1],
-                                  rows[r][1], width[2], rows[r][2], width[3], rows[r][3],
-                                  width[4], rows[r][4]);
+                                  rows[r][1], width[2], rows[r][2], width[3], rows[r][3], width[4],
+                                  rows[r][4]);
         size_t len = strlen(line);
-        while (len > 0 && line[len - 1] == ' ') len--;
+        while (len > 0 && line[len - 1] == ' ')
+            len--;
         fprintf(out, "%.*s\n", (int)len, line);
         if (r == 0) {
             for (int k = 0; k < COLS; k++) {
