@@ -80,8 +80,10 @@ $(B)/libaecc.a: $(COMPILER_OBJ)
 $(B)/libaecrt.a: $(RUNTIME_OBJ)
 	ar rcs $@ $^
 
-$(B)/aec: $(B)/compiler/main.o $(B)/libaecc.a
-	$(CC) $(CFLAGS) $^ $(LLVM_LIBS) -lm -ldl -o $@
+# aec links the runtime too: `aec run` JIT-compiles a model and calls the
+# trainer's aec_main in process, and --embed-weights reads safetensors with it.
+$(B)/aec: $(B)/compiler/main.o $(B)/libaecc.a $(B)/libaecrt.a
+	$(CC) $(CFLAGS) $^ $(LLVM_LIBS) $(RT_LIBS) -ldl -o $@
 
 # Each suite links the compiler and runtime libraries; cmocka runs it.
 $(B)/tests/%: tests/%.c tests/*.h $(B)/libaecc.a $(B)/libaecrt.a

@@ -408,6 +408,9 @@ typedef struct CodegenOptions {
     const char *cpu;       /* NULL: the host's */
     const char *features;  /* NULL: the host's */
     int opt_level;         /* 0..3 */
+    bool debug;            /* -g: DWARF line tables mapping code to the spec's lines */
+    const void *embed;     /* --embed-weights: the params block (param_count values of the
+                              element type) to embed as constant data, or NULL */
 } CodegenOptions;
 
 typedef struct Codegen Codegen;

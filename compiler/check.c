@@ -160,7 +160,6 @@ typedef struct Checker {
     Arena *arena;
     bool allow_unsupported;
     Model *m;                                       /* settings are written here as they are read */
-    const AstStmt *model;                           /* the `model NAME { }` statement */
     const AstStmt *seen_model[16], *seen_train[16]; /* first use of each keyword */
     const AstStmt *seen_l2, *seen_l1w, *seen_l1c, *seen_kls, *seen_contractive, *seen_kl;
     bool have_input; /* the input shape is valid */
@@ -453,8 +452,9 @@ static const char *const layer_keywords[] = {
 
 static const Keyword *keywords_of(Context ctx, int *n);
 
-/* Every keyword of a context, for suggestions. */
-static int keyword_names(Context ctx, const char **names, int cap) {
+/* Every keyword of a context (at most KEYWORDS_MAX), for suggestions. */
+enum { KEYWORDS_MAX = 32 };
+static int keyword_names(Context ctx, const char **names) {
     int n = 0;
     if (ctx == CTX_FILE) {
         names[n++] = "model";
@@ -466,18 +466,19 @@ static int keyword_names(Context ctx, const char **names, int cap) {
     } else {
         int nk;
         const Keyword *k = keywords_of(ctx, &nk);
-        for (int i = 0; i < nk && n < cap; i++)
+        for (int i = 0; i < nk; i++)
             names[n++] = k[i].name;
     }
+    ensure(n <= KEYWORDS_MAX);
     return n;
 }
 
 /* A keyword that is not one of context `ctx`: say where it belongs, or
  * suggest the closest keyword of `ctx`. `where` names the block. */
 static void unknown_keyword(Checker *c, const AstStmt *s, Context ctx, const char *where) {
-    const char *names[32];
+    const char *names[KEYWORDS_MAX];
     for (int other = 0; other < CTX_COUNT; other++) {
-        int n = keyword_names((Context)other, names, countof(names));
+        int n = keyword_names((Context)other, names);
         if (other == (int)ctx || find_word(s->keyword, names, n) < 0) continue;
         if (other == CTX_LAYERS)
             diag_error(s->loc, "'%s' is a layer: it belongs in encoder { } or decoder { }",
@@ -489,7 +490,7 @@ static void unknown_keyword(Checker *c, const AstStmt *s, Context ctx, const cha
                        where);
         return;
     }
-    int n = keyword_names(ctx, names, countof(names));
+    int n = keyword_names(ctx, names);
     diag_error(s->loc, "unknown keyword '%s' in %s%s", s->keyword, where,
                did_you_mean(c->arena, s->keyword, names, n));
 }
@@ -1023,7 +1024,7 @@ static void set_init(Checker *c, const AstStmt *s) {
             diag_error(a.pos[0]->loc, "'init normal' needs its standard deviation: normal=STD");
         else if (k >= 0)
             c->m->init = (InitKind)k;
-    } else if (a.npos == 0) {
+    } else {
         diag_error(s->loc, "missing the scheme to 'init' (usage: %s)", f.usage);
     }
 }
@@ -1142,8 +1143,8 @@ static bool infer_layer(Checker *c, Layer *l, const char *after) {
                                    "kernel %dx%d is larger than the padded input %dx%d", l->kh,
                                    l->kw, in.dim[1] + 2 * mode, in.dim[2] + 2 * mode);
             return shape_error(c, l, after,
-                               "output (H-1)*S + K - 2*P = %dx%d is empty (pad=%d too large)", h, w,
-                               mode);
+                               "its output (H-1)*S + K - 2*P would be %dx%d (pad=%d is too large)",
+                               h, w, mode);
         }
         conv_padding(l->kind, in.dim[1], l->kh, l->stride, mode, &l->pad, &l->pad_extra);
         conv_padding(l->kind, in.dim[2], l->kw, l->stride, mode, &l->pad_w, &l->pad_extra_w);
@@ -1569,15 +1570,10 @@ static const AstStmt *find_model(Checker *c, const AstModel *ast) {
     for (int i = 0; i < ast->nstmts; i++) {
         const AstStmt *s = ast->stmts[i];
         if (strcmp(s->keyword, "model") != 0) {
-            const char *kw[] = {"model"};
-            int n;
-            bool known = find_word(s->keyword, layer_keywords, countof(layer_keywords)) >= 0 ||
-                         find_word(s->keyword, act_names, ACT_COUNT) >= 0;
-            for (int ctx = CTX_MODEL; !known && ctx < CTX_COUNT; ctx++) {
-                const Keyword *k = keywords_of((Context)ctx, &n);
-                for (int j = 0; j < n; j++)
-                    known = known || strcmp(k[j].name, s->keyword) == 0;
-            }
+            const char *names[KEYWORDS_MAX], *kw[] = {"model"};
+            bool known = false;
+            for (int ctx = CTX_MODEL; !known && ctx < CTX_COUNT; ctx++)
+                known = find_word(s->keyword, names, keyword_names((Context)ctx, names)) >= 0;
             if (known)
                 diag_error(s->loc, "'%s' must be inside 'model NAME { ... }'", s->keyword);
             else
@@ -1603,7 +1599,7 @@ Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported) {
     Model *m = c->m = arena_alloc(a, sizeof(Model));
     defaults(m);
 
-    const AstStmt *s = c->model = find_model(c, ast);
+    const AstStmt *s = find_model(c, ast);
     if (!s) return NULL;
     static const Form f = {
         .usage = "model NAME { ... }", .min_pos = 1, .max_pos = 1, .body = BODY_YES};

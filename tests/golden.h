@@ -93,7 +93,8 @@ static inline char **golden_list(const char *dir, const char *ext) {
 }
 
 static inline void golden_free_list(char **names) {
-    for (char **p = names; *p; p++) free(*p);
+    for (char **p = names; *p; p++)
+        free(*p);
     free(names);
 }
 

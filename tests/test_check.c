@@ -186,16 +186,16 @@ static void test_tied(void **state) {
         assert_int_equal(w->shape[1], l->units);
     }
     assert_int_equal(m->ntensors, 9);
-    assert_int_equal(m->param_count, 784 * 512 + 512 + 512 * 128 + 128 + 128 * 32 + 32 + 128 +
-                                         512 + 784);
+    assert_int_equal(m->param_count,
+                     784 * 512 + 512 + 512 * 128 + 128 + 128 * 32 + 32 + 128 + 512 + 784);
     arena_free(a);
 }
 
 static void test_defaults(void **state) {
     (void)state;
     Arena *a = arena_new();
-    Model *m = check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", false,
-                           NULL);
+    Model *m =
+        check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", false, NULL);
     assert_non_null(m);
     const aec_train_config *t = &m->train;
     assert_int_equal(t->optimizer, AEC_OPT_ADAM);
@@ -353,9 +353,9 @@ static void test_latent_layout(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check_goldens), cmocka_unit_test(test_mnist_conv_counts),
-        cmocka_unit_test(test_mirror),        cmocka_unit_test(test_tied),
-        cmocka_unit_test(test_defaults),      cmocka_unit_test(test_leaky_and_elu),
+        cmocka_unit_test(test_check_goldens),    cmocka_unit_test(test_mnist_conv_counts),
+        cmocka_unit_test(test_mirror),           cmocka_unit_test(test_tied),
+        cmocka_unit_test(test_defaults),         cmocka_unit_test(test_leaky_and_elu),
         cmocka_unit_test(test_shape_arithmetic), cmocka_unit_test(test_unsupported),
         cmocka_unit_test(test_latent_layout),
     };

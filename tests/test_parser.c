@@ -205,7 +205,8 @@ static void test_arena(void **state) {
     for (int i = 0; i < 10000; i++) {
         unsigned char *p = arena_alloc(a, (size_t)(i % 97) + 1);
         assert_true((uintptr_t)p % _Alignof(max_align_t) == 0);
-        for (int k = 0; k < i % 97 + 1; k++) assert_int_equal(p[k], 0);
+        for (int k = 0; k < i % 97 + 1; k++)
+            assert_int_equal(p[k], 0);
         p[0] = 0xff;
     }
     unsigned char *big = arena_alloc(a, 1 << 20); /* larger than a block */
