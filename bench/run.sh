@@ -5,11 +5,15 @@
 # bench/bench_aec.c against it, then for 1 and 2 threads runs it and
 # bench/torch_ref.py under the same environment (OPENBLAS_NUM_THREADS,
 # OMP_NUM_THREADS, torch.set_num_threads; OPENBLAS_CORETYPE passes through)
-# and prints a table and a headline. Without a working PyTorch it says why and
-# shows aec's figures alone. See docs/bench.md.
+# and prints a table and a headline; bench/embed_latency.c adds the batch-1
+# latency of the same model with trained weights embedded (--embed-weights).
+# Without a working PyTorch it says why and shows aec's figures alone. Then the same for the seed's convolutional
+# autoencoder, specs/mnist_conv.ae (bench/bench_conv.c, bench/torch_conv.py),
+# over CONV_STEPS training steps of batch 256 (CONV=0 skips it). See docs/bench.md.
 #
 # Usage: bench/run.sh [BUILD]   (BUILD defaults to build; PYTHON to /usr/bin/python3,
-#        THREADS to "1 2", DATA to the Debian Fashion-MNIST training images)
+#        THREADS to "1 2", DATA to the Debian Fashion-MNIST training images,
+#        CONV_STEPS to 4)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
@@ -21,11 +25,24 @@ CC=${CC:-cc}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
+[ -x "$B/aec" ] || { echo "bench: $B/aec not found (run make first)" >&2; exit 1; }
 [ -r "$DATA" ] || { echo "bench: $DATA not found (make deps installs dataset-fashion-mnist)" >&2; exit 1; }
 "$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj -o "$TMP/fmnist_dense.o"
 $CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_aec.c" "$TMP/fmnist_dense.o" \
     -lopenblas -lz -lm -o "$TMP/bench_aec"
+# The same model with trained weights compiled in (--embed-weights), as
+# examples/embed uses it: bench/embed_latency.c times its batch-1 calls. A few
+# seconds of training (through the JIT) give weights with realistic zeros
+# after each ReLU, which the embedded batch-1 path skips.
+"$B/aec" run "$ROOT/specs/fmnist_dense.ae" -- train --data "$DATA" --limit 5120 --epochs 1 --quiet \
+    --out "$TMP/fmnist_dense.safetensors"
+mkdir -p "$TMP/embedded"
+"$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj --embed-weights "$TMP/fmnist_dense.safetensors" \
+    -o "$TMP/embedded/fmnist_dense.o"
+$CC -O2 -I "$ROOT/runtime" -I "$TMP/embedded" "$ROOT/bench/embed_latency.c" \
+    "$TMP/embedded/fmnist_dense.o" -lopenblas -lz -lm -o "$TMP/embed_latency"
 
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 torch_why=""
 if ! torch_err=$("$PYTHON" -c 'import torch, numpy' 2>&1); then
     torch_why="PyTorch unavailable with $PYTHON: $(printf '%s\n' "$torch_err" | tail -n 1)"
@@ -37,6 +54,7 @@ field() { sed -n "s/.*\"$2\": \"*\([^\",}]*\).*/\1/p" "$1"; }
 for t in $THREADS; do
     echo "bench: $t thread(s): aec ..." >&2
     OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
+    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_latency" "$DATA" >"$TMP/emb.$t"
     if [ -z "$torch_why" ]; then
         echo "bench: $t thread(s): pytorch ..." >&2
         if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_ref.py" "$t" "$DATA" \
@@ -86,15 +104,104 @@ else
     echo "why: $torch_why"
 fi
 
+# The embedded object's batch-1 latency (bench/embed_latency.c).
+echo
+echo "fmnist_dense with its weights embedded (--embed-weights), batch 1, median of 5000 calls:"
+echo "encode, its 99th percentile, and score (eval: encode, decode and the error, examples/embed)."
+echo
+if [ -z "$torch_why" ]; then
+    printf '%-8s %12s %12s %12s   %12s %9s\n' threads "emb enc us" "p99 us" "score us" "torch enc us" speed-up
+else
+    printf '%-8s %12s %12s %12s\n' threads "emb enc us" "p99 us" "score us"
+fi
+for t in $THREADS; do
+    e=$(field "$TMP/emb.$t" embedded_encode_us) e99=$(field "$TMP/emb.$t" embedded_encode_p99_us)
+    es=$(field "$TMP/emb.$t" embedded_score_us)
+    if [ -z "$torch_why" ]; then
+        pl=$(field "$TMP/torch.$t" encode_us)
+        printf '%-8s %12.1f %12.1f %12.1f   %12.1f %8.2fx\n' "$t" "$e" "$e99" "$es" "$pl" \
+            "$(echo "$pl $e" | awk '{print $1/$2}')"
+    else
+        printf '%-8s %12.1f %12.1f %12.1f\n' "$t" "$e" "$e99" "$es"
+    fi
+done
+best_el=$(for t in $THREADS; do field "$TMP/emb.$t" embedded_encode_us; done | sort -g | head -n 1)
+echo
+if [ -z "$torch_why" ]; then
+    printf 'headline: embedded batch-1 encode %.1f us vs PyTorch %.1f us (best thread counts): %.1fx\n' \
+        "$best_el" "$best_pl" "$(echo "$best_pl $best_el" | awk '{print $1/$2}')"
+else
+    printf 'headline: embedded batch-1 encode %.1f us; no PyTorch comparison.\n' "$best_el"
+fi
+
+# The seed's convolutional autoencoder: a few steps per thread count (an
+# epoch of it takes minutes in aec, most of an hour in PyTorch).
+if [ "${CONV:-1}" != 0 ]; then
+    CONV_STEPS=${CONV_STEPS:-4}
+    "$B/aec" build "$ROOT/specs/mnist_conv.ae" --emit obj -o "$TMP/mnist_conv.o"
+    $CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_conv.c" "$TMP/mnist_conv.o" \
+        -lopenblas -lz -lm -o "$TMP/bench_conv"
+    conv_why=$torch_why
+    for t in $THREADS; do
+        echo "bench: mnist_conv, $t thread(s): aec ..." >&2
+        OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_conv" "$CONV_STEPS" "$DATA" >"$TMP/conv_aec.$t"
+        if [ -z "$conv_why" ]; then
+            echo "bench: mnist_conv, $t thread(s): pytorch ..." >&2
+            if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_conv.py" "$t" \
+                "$CONV_STEPS" "$DATA" >"$TMP/conv_torch.$t" 2>"$TMP/torch.err"; then
+                conv_why="bench/torch_conv.py failed: $(tail -n 1 "$TMP/torch.err")"
+            fi
+        fi
+    done
+    echo
+    echo "mnist_conv (the seed's conv autoencoder, 416,262 params, 234 MFLOP/image forward), RMSE,"
+    echo "Adam, batch 256, training mode: $CONV_STEPS steps after a warm-up step; encode = batch-1"
+    echo "latency, median of 100 calls."
+    echo
+    if [ -z "$conv_why" ]; then
+        printf '%-8s %14s %14s %9s   %12s %12s %9s\n' threads "aec img/s" "torch img/s" speed-up \
+            "aec enc ms" "torch enc ms" speed-up
+    else
+        printf '%-8s %14s   %12s\n' threads "aec img/s" "aec enc ms"
+    fi
+    cbest_a=0 cbest_at=0 cbest_t=0 cbest_tt=0
+    for t in $THREADS; do
+        a=$(field "$TMP/conv_aec.$t" samples_per_s) al=$(field "$TMP/conv_aec.$t" encode_us)
+        if [ -z "$conv_why" ]; then
+            p=$(field "$TMP/conv_torch.$t" samples_per_s) pl=$(field "$TMP/conv_torch.$t" encode_us)
+            printf '%-8s %14.1f %14.1f %8.2fx   %12.2f %12.2f %8.2fx\n' "$t" "$a" "$p" \
+                "$(echo "$a $p" | awk '{print $1/$2}')" "$(echo "$al" | awk '{print $1/1000}')" \
+                "$(echo "$pl" | awk '{print $1/1000}')" "$(echo "$pl $al" | awk '{print $1/$2}')"
+            if [ "$(echo "$p $cbest_t" | awk '{print ($1>$2)}')" = 1 ]; then cbest_t=$p cbest_tt=$t; fi
+        else
+            printf '%-8s %14.1f   %12.2f\n' "$t" "$a" "$(echo "$al" | awk '{print $1/1000}')"
+        fi
+        if [ "$(echo "$a $cbest_a" | awk '{print ($1>$2)}')" = 1 ]; then cbest_a=$a cbest_at=$t; fi
+    done
+    echo
+    if [ -z "$conv_why" ]; then
+        printf 'headline: mnist_conv aec %.1f img/s (%s thr) vs PyTorch %.1f img/s (%s thr): %.2fx\n' \
+            "$cbest_a" "$cbest_at" "$cbest_t" "$cbest_tt" "$(echo "$cbest_a $cbest_t" | awk '{print $1/$2}')"
+        t1=$(set -- $THREADS; echo "$1")
+        printf 'mean loss over the steps (sanity): aec %s, PyTorch %s\n' "$(field "$TMP/conv_aec.$t1" mean_loss)" \
+            "$(field "$TMP/conv_torch.$t1" mean_loss)"
+    else
+        printf 'headline: mnist_conv aec %.1f img/s (%s thr); no PyTorch comparison.\n' "$cbest_a" "$cbest_at"
+        echo "why: $conv_why"
+    fi
+fi
+
 t1=$(set -- $THREADS; echo "$1")
 echo
 echo "environment:"
 echo "  OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (OpenBLAS core: $(field "$TMP/aec.$t1" blas_core))"
 env | grep '^OPENBLAS_' | grep -v '^OPENBLAS_CORETYPE=' | sed 's/^/  /' || true
 echo "  threads: $THREADS (OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = torch.set_num_threads)"
+echo "  load average before the run: $load (other work on the machine skews the figures)"
 echo "  cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) online"
 if [ -z "$torch_why" ]; then
-    echo "  torch: $(field "$TMP/torch.$t1" torch) ($PYTHON)"
+    echo "  torch: $(field "$TMP/torch.$t1" torch) ($PYTHON), OMP_WAIT_POLICY=$(field "$TMP/torch.$t1" \
+        omp_wait_policy), malloc keeps freed memory: $(field "$TMP/torch.$t1" malloc_tuned)"
 else
     echo "  torch: none"
 fi

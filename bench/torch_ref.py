@@ -7,13 +7,24 @@ Fashion-MNIST training images held in one float32 tensor and cut into
 contiguous slices (no DataLoader): PyTorch at its best on a CPU. Measures one
 epoch of training (after one warm-up step) 3 times, median samples/s, and the
 batch-1 encode latency under inference_mode, median of 5000 calls.
+Two settings PyTorch needs on this kind of machine (neither touches aec, which
+allocates nothing per step and starts no OpenMP threads):
+- glibc's malloc keeps freed memory (mallopt): otherwise every step's tensors
+  come back from the kernel as fresh zeroed pages, which halves PyTorch's
+  training speed on a virtual machine;
+- OMP_WAIT_POLICY=passive unless set: PyTorch's idle OpenMP threads otherwise
+  spin against OpenBLAS's threads, which makes 2 threads slower than 1.
 Prints one JSON line. Usage: torch_ref.py THREADS [train-images-idx3-ubyte.gz]
 """
+import ctypes
 import gzip
 import json
+import os
 import statistics
 import sys
 import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # read when torch loads libgomp
 
 import numpy as np
 import torch
@@ -21,6 +32,15 @@ from torch import nn
 
 BATCH, EPOCHS, ENCODE_CALLS = 256, 3, 5000
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+
+def keep_freed_memory():
+    """mallopt(M_TRIM_THRESHOLD, M_MMAP_THRESHOLD) to 32 MiB; False if not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc.mallopt(-1, 32 << 20) == 1 and libc.mallopt(-3, 32 << 20) == 1
+    except (OSError, AttributeError):
+        return False
 
 
 def load_idx(path):
@@ -33,6 +53,7 @@ def load_idx(path):
 
 def main():
     threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    malloc_tuned = keep_freed_memory()
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     data = load_idx(sys.argv[2] if len(sys.argv) > 2 else DEFAULT_DATA)
@@ -75,6 +96,7 @@ def main():
 
     print(json.dumps({
         "impl": "pytorch", "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "malloc_tuned": malloc_tuned, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
         "samples": n, "batch": BATCH, "epoch_s": [round(t, 4) for t in epoch_s],
         "samples_per_s": round(statistics.median(n / t for t in epoch_s), 1),
         "last_epoch_loss": round(total / n, 6), "encode_us": round(1e6 * statistics.median(lat), 2)}))

@@ -199,6 +199,20 @@ int conv_out_size(int in, int k, int stride, int pad);   /* same: ceil(in/stride
 int deconv_out_size(int in, int k, int stride, int pad); /* same: in*stride */
 int pool_out_size(int in, int k, int stride);            /* floor((in-k)/stride) + 1 */
 
+/* The geometry of a conv or deconv layer as one convolution: it maps an
+ * image of c channels, h x w, to r channels at p = oh·ow positions, the
+ * window kh x kw moving by `stride` over the image padded by pad_h rows on
+ * top and pad_w columns on the left (zeros; the far side pads as far as the
+ * windows reach). A deconv is this convolution's adjoint: its output is the
+ * image and its input the r channels. Pooling and upsampling use c, h, w
+ * (input), oh, ow (output), kh, kw and stride. Defined in ir.c. */
+typedef struct ConvGeom {
+    int c, h, w, r, oh, ow, kh, kw, stride, pad_h, pad_w;
+} ConvGeom;
+ConvGeom conv_geom(const Layer *l);
+/* im2col is the identity (1x1 window, stride 1, no padding): no scratch. */
+bool conv_geom_is_identity(const ConvGeom *g);
+
 /* ----------------------------------------------------------------- ir.c */
 
 /* The op table: OP(enum, printed name, number of inputs, class).
@@ -231,7 +245,25 @@ int pool_out_size(int in, int k, int stride);            /* floor((in-k)/stride)
     OP(BCE, "bce", 2, EW)             /* -(t log p + (1-t) log(1-p)), logs clamped at -100 */      \
     OP(BCE_GRAD, "bce_grad", 2, EW)   /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */             \
     OP(SUM_ROWS, "sum_rows", 1, RED)  /* [B, n] -> [n]: sum over the batch */                      \
-    OP(SUM_ALL, "sum_all", 1, RED)    /* anything -> scalar */
+    OP(SUM_ALL, "sum_all", 1, RED)    /* anything -> scalar */                                     \
+    /* noise, regularizers and variational codes (docs/regularizers.md) */                         \
+    OP(RAND, "rand", 0, EW)           /* draws of RandKind `act`, stream `slot`; type given */     \
+    OP(ACT_GRAD2, "act_grad2", 2, EW) /* f''(x) from (x, y); from (y, y) (slot 1): d f'/dy */      \
+    OP(TILE, "tile", 1, EW)           /* [B, n] -> [B, m*n]: each row repeated m times */          \
+    OP(SUM_TILES, "sum_tiles", 1, RED) /* [B, m*n] -> [B, n]: the sum of the m copies */         \
+    /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */   \
+    OP(CONV, "conv", 2, NEST)         /* (img, W): per sample W·im2col(img) -> [B, R·P] */         \
+    OP(CONV_T, "conv_t", 2, NEST)     /* (d, W): per sample col2im(Wᵀ·d) -> [B, C·H·W] */          \
+    OP(CONV_W, "conv_w", 2, NEST)     /* (d, img): Σ_b d_b·im2col(img_b)ᵀ -> [R·C·KH·KW] */        \
+    OP(MAXPOOL, "maxpool", 1, NEST)                                                                \
+    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST) /* (x, dy) -> dx; the argmax recomputed from x */    \
+    OP(AVGPOOL, "avgpool", 1, NEST)                                                                \
+    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST) /* dy -> dx */                                       \
+    OP(UPSAMPLE, "upsample", 1, NEST) /* nearest neighbour */                                      \
+    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST) /* dy -> dx: each KxK block summed */              \
+    OP(CHAN_EXPAND, "chan_expand", 1, EW) /* [C] -> [C·hw], element j = in[j / hw]: never a   */  \
+                                          /* kernel of its own, a load with another index     */  \
+    OP(CHAN_SUM, "chan_sum", 1, RED)  /* [C·hw] -> [C]: each channel's hw positions summed */
 
 typedef enum IrOp {
 #define OP(e, name, nin, cls) IR_##e,
@@ -240,12 +272,24 @@ typedef enum IrOp {
         IR_OP_COUNT
 } IrOp;
 
-typedef enum { OPC_LEAF, OPC_GEMM, OPC_EW, OPC_RED } IrOpClass;
+/* NEST: its own kernel, a hand-written loop nest (and cblas calls) in codegen. */
+typedef enum { OPC_LEAF, OPC_GEMM, OPC_EW, OPC_RED, OPC_NEST } IrOpClass;
 extern const char *const ir_op_names[IR_OP_COUNT];
 extern const int ir_op_nin[IR_OP_COUNT];
 extern const IrOpClass ir_op_class[IR_OP_COUNT];
 
 #define IR_BATCH_DIM (-1L) /* a GEMM dimension equal to the (symbolic) batch */
+/* More generally a negative GEMM dimension -r is r·B: r rows per sample of a
+ * batched operand (the stacked per-sample matrices of the contractive term). */
+
+/* RAND draws, keyed by (the spec's seed, the step, the stream, the element's
+ * index): aec_rng_noise in runtime/rt.h, bit for bit. */
+#define IR_STREAM_NOISE 0x4E4F495345000000ull /* "NOISE" + RAND stream: AEC_STREAM_NOISE of rt.h */
+typedef enum {
+    RAND_UNIFORM,   /* in [0, 1) */
+    RAND_NORMAL,    /* N(0, 1), Box–Muller from counters 2i and 2i+1 */
+    RAND_BERNOULLI, /* 1 with probability `value`, else 0 */
+} RandKind;
 
 /* The type of an IR value: `batched` rows of n elements each ([B, n]), or one
  * row ([n]); a scalar is an unbatched value with n = 1. Views (flatten,
@@ -263,12 +307,17 @@ typedef struct IrNode {
     int in[2];        /* inputs: node indices (earlier in the array) */
     IrType type;
     /* attributes, by op (all zero where unused, so hash-consing can compare them) */
-    int tensor;       /* PARAM: tensor index, or -1 for the whole trainable block */
-    int slot;         /* OPTSTATE: slot; INPUT: InputRole; ACT_GRAD: 1 if computed from y alone */
-    int act;          /* ACT, ACT_GRAD: ActKind */
-    double value;     /* CONST: value; ACT: alpha */
+    int tensor;       /* PARAM, GRADIN, OPTSTATE: tensor index, or -1 for the whole trainable
+                         block */
+    int slot;         /* OPTSTATE: slot; INPUT: InputRole; ACT_GRAD(2): 1 if computed from y
+                         alone; RAND: the stream */
+    int act;          /* ACT, ACT_GRAD(2): ActKind; RAND: RandKind */
+    double value;     /* CONST: value; ACT(_GRAD(2)): alpha; RAND_BERNOULLI: the probability */
     int ta, tb;       /* GEMM: transpose A, B */
-    long m, n, k;     /* GEMM: C is m x n, the inner dimension k; IR_BATCH_DIM for the batch */
+    long m, n, k;     /* GEMM: C is m x n, the inner dimension k; IR_BATCH_DIM for the batch;
+                         TILE, SUM_TILES: m is the number of copies */
+    int layer;        /* CONV .. UPSAMPLE_GRAD: the Layer whose geometry they use */
+    long hw;          /* CHAN_EXPAND, CHAN_SUM: positions per channel */
 } IrNode;
 
 typedef enum {
@@ -278,12 +327,16 @@ typedef enum {
     OUT_GRAD,     /* gradient of trainable tensor `index` */
     OUT_PARAMS,   /* optimizer: the updated trainable block */
     OUT_OPTSTATE, /* optimizer: updated state slot `index` */
+    OUT_METRIC,   /* scalar term `index` >= 1 of the loss, stored at loss[index] (lower_metrics) */
+    OUT_BUFFER,   /* train: the new value of buffer tensor `index` (batchnorm running stats),
+                     copied into the params block once the step's loss is known finite */
 } OutKind;
 
 typedef struct GraphOutput {
     OutKind kind;
     int node;
     int index;
+    int tensor;   /* OUT_PARAMS, OUT_OPTSTATE: that tensor's range of the block; -1: all of it */
 } GraphOutput;
 
 typedef enum {
@@ -305,6 +358,7 @@ typedef struct Graph {
     int *hash;       /* open addressing: node index + 1, 0 = empty */
     int hash_cap;
     int n_forward;   /* nodes before autodiff added the backward pass */
+    int stage;       /* 0: the model; k >= 1: layer-wise pretraining stage k (train, optim) */
     GraphOutput *outs;
     int nouts, outs_cap;
 } Graph;
@@ -318,6 +372,8 @@ int ir_unary(Graph *g, IrOp op, int a);
 int ir_binary(Graph *g, IrOp op, int a, int b);
 int ir_gemm(Graph *g, int a, int b, int ta, int tb, long m, long n, long k);
 void ir_output(Graph *g, OutKind kind, int node, int index);
+/* An OUT_PARAMS or OUT_OPTSTATE output for one tensor's range of the block. */
+void ir_output_tensor(Graph *g, OutKind kind, int node, int index, int tensor);
 bool ir_is_scalar(IrType t);
 void ir_verify(const Graph *g); /* internal error on a malformed graph */
 void ir_dump(FILE *out, const Graph *g);
@@ -329,23 +385,38 @@ const char *ir_graph_name(GraphKind k);
  * gets the forward pass and the loss; autodiff adds the rest. */
 Graph *lower_model(Arena *a, const Model *m, GraphKind kind);
 int lower_opt_slots(const Model *m); /* optimizer state slots, each trainable_count long */
+/* Greedy layer-wise pretraining: stage k >= 1 of lower_stage_count(m) trains
+ * encoder dense k and its mirrored decoder dense as a shallow autoencoder of
+ * the (frozen, inference-mode) codes below it; GRAPH_TRAIN and GRAPH_OPTIM only. */
+Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage);
+int lower_stage_count(const Model *m); /* 0 without `pretrain layerwise` */
+bool lower_trains(const Model *m, int stage, int tensor); /* trained in that stage (0: the model) */
+/* The values train/eval graphs write to `loss`: "loss", then (when the loss
+ * has more than one term) "recon" and each term, unweighted. names may be
+ * NULL; returns the count (at most LOWER_MAX_METRICS). */
+enum { LOWER_MAX_METRICS = 8 };
+int lower_metrics(const Model *m, const char **names);
 
 /* ----------------------------------------------------------- autodiff.c */
 
 /* Append the backward pass of the loss to a GRAPH_TRAIN graph: one VJP rule
  * per op, and an OUT_GRAD output for every trainable tensor. */
 void grad_build(Graph *g);
+/* f'(x) of the activation node `y` (an IR_ACT), as its VJP uses it: from y
+ * alone where it can be (so autodiff and the contractive term share it). */
+int grad_act_prime(Graph *g, int y);
 
 /* --------------------------------------------------------------- fuse.c */
 
 typedef enum {
     K_GEMM, /* one cblas call for node `gemm` */
     K_LOOP, /* one loop nest over `domain` computing `nodes` */
+    K_NEST, /* one NEST node (`gemm`): its own loop nest, see codegen's nest_kernel */
 } KernelKind;
 
 typedef struct Kernel {
     KernelKind kind;
-    int gemm;          /* K_GEMM: the node */
+    int gemm;          /* K_GEMM, K_NEST: the node */
     IrType domain;     /* K_LOOP: rows (batch or 1) x n */
     int *nodes;        /* K_LOOP: member nodes in order */
     int nnodes;
@@ -393,7 +464,8 @@ typedef struct BufLoc {
 typedef struct Plan {
     const Fusion *fusion;
     BufLoc *loc;              /* per node */
-    BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums */
+    BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums; per conv
+                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
     long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 
@@ -427,7 +499,12 @@ const char *cg_prefix(const Codegen *cg);
 
 /* The whole pipeline for the command line: each returns an exit status. */
 int driver_check(const char *spec, const char *dump, bool allow_unsupported);
-int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt);
+/* emit: NULL (a trainer), "obj" (+ header), "asm" or "llvm"; weights: a
+ * safetensors file to embed (--embed-weights), or NULL. */
+int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt,
+                 const char *weights);
+/* `aec run`: JIT the trainer and run it on argv (the arguments after `--`). */
+int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv);
 /* Front end only: parse and check; NULL after reporting errors. */
 Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported);
 char *model_symbol_prefix(Arena *a, const Model *m); /* C identifier from the model name */

@@ -47,6 +47,19 @@ static bool act_grad_from_output(int act, double alpha) {
     }
 }
 
+int grad_act_prime(Graph *g, int y) {
+    IrNode n = g->nodes[y];
+    ensure(n.op == IR_ACT);
+    bool from_y = act_grad_from_output(n.act, n.value);
+    return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
+                              .value = n.value, .slot = from_y});
+}
+
+/* An image op of layer `layer` on (a, b), or on a alone (b < 0). */
+static int image2(Graph *g, IrOp op, int a, int b, int layer) {
+    return ir_add(g, (IrNode){.op = op, .in = {a, b < 0 ? 0 : b}, .layer = layer});
+}
+
 /* The VJP of node i given its output gradient d. */
 static void backward(Grad *G, int i, int d) {
     Graph *g = G->g;
@@ -102,14 +115,17 @@ static void backward(Grad *G, int i, int d) {
     case IR_LOG: accumulate(G, a, DIV(d, a)); break;  /* d log a = d/a */
     case IR_EXP: accumulate(G, a, MUL(d, i)); break;  /* d e^a = d*e^a */
     case IR_EXPAND: accumulate(G, a, d); break;       /* reduced back by grad_reduce_to */
-    case IR_ACT: { /* d f(a) = d * f'(a); f' from y = f(a) alone when it can be, so the
-                    * pre-activation need not be kept for the backward pass */
-        bool from_y = act_grad_from_output(n.act, n.value);
-        accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? i : a, i},
-                                                    .act = n.act, .value = n.value, .slot = from_y})));
+    case IR_ACT: /* d f(a) = d * f'(a); f' from y = f(a) alone when it can be, so the
+                  * pre-activation need not be kept for the backward pass */
+        accumulate(G, a, MUL(d, grad_act_prime(g, i)));
         break;
-    }
-    case IR_ACT_GRAD: internal_error("second derivative of an activation");
+    case IR_ACT_GRAD: /* the contractive term's f'(z): d f'(x) = d * f''(x), sent to x whole
+                       * (y = f(x) is x's function); from y alone, d f'/dy to y */
+        if (n.act == ACT_RELU || n.act == ACT_LEAKY_RELU) break; /* f'' = 0 */
+        accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD2, .in = {a, b}, .act = n.act,
+                                                    .value = n.value, .slot = n.slot})));
+        break;
+    case IR_ACT_GRAD2: internal_error("third derivative of an activation");
     case IR_BCE: /* d bce(p, t)/dp; the target is data */
         if (G->needs[a]) accumulate(G, a, MUL(d, ir_binary(g, IR_BCE_GRAD, a, b)));
         ensure(!G->needs[b]);
@@ -117,6 +133,37 @@ static void backward(Grad *G, int i, int d) {
     case IR_BCE_GRAD: internal_error("second derivative of bce");
     case IR_SUM_ROWS: /* broadcast back over the batch */
     case IR_SUM_ALL: accumulate(G, a, d); break; /* broadcast back over everything */
+    case IR_RAND: break; /* no inputs: noise is data */
+    case IR_TILE: /* each copy's gradient summed back */
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_SUM_TILES, .in = {d}, .m = n.m}));
+        break;
+    case IR_SUM_TILES: /* copied back to every tile */
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_TILE, .in = {d}, .m = n.m}));
+        break;
+    /* Image ops: each adjoint is an op of the same geometry (same layer). */
+    case IR_CONV: /* y = W·im2col(x): dx = col2im(Wᵀ·dy), dW = Σ dy·im2col(x)ᵀ */
+        if (G->needs[a]) accumulate(G, a, image2(g, IR_CONV_T, d, b, n.layer));
+        if (G->needs[b]) accumulate(G, b, image2(g, IR_CONV_W, d, a, n.layer));
+        break;
+    case IR_CONV_T: /* y = col2im(Wᵀ·x): dx = W·im2col(dy), dW = Σ x·im2col(dy)ᵀ */
+        if (G->needs[a]) accumulate(G, a, image2(g, IR_CONV, d, b, n.layer));
+        if (G->needs[b]) accumulate(G, b, image2(g, IR_CONV_W, a, d, n.layer));
+        break;
+    case IR_CONV_W: internal_error("second derivative of a convolution");
+    case IR_MAXPOOL: /* dy goes to the (first) maximum of each window */
+        accumulate(G, a, image2(g, IR_MAXPOOL_GRAD, a, d, n.layer));
+        break;
+    case IR_MAXPOOL_GRAD: internal_error("second derivative of maxpool");
+    case IR_AVGPOOL: accumulate(G, a, image2(g, IR_AVGPOOL_GRAD, d, -1, n.layer)); break;
+    case IR_AVGPOOL_GRAD: accumulate(G, a, image2(g, IR_AVGPOOL, d, -1, n.layer)); break;
+    case IR_UPSAMPLE: accumulate(G, a, image2(g, IR_UPSAMPLE_GRAD, d, -1, n.layer)); break;
+    case IR_UPSAMPLE_GRAD: accumulate(G, a, image2(g, IR_UPSAMPLE, d, -1, n.layer)); break;
+    case IR_CHAN_EXPAND: /* summed back over each channel's positions */
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_CHAN_SUM, .in = {d}, .hw = n.hw}));
+        break;
+    case IR_CHAN_SUM: /* spread back over the positions */
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_CHAN_EXPAND, .in = {d}, .hw = n.hw}));
+        break;
     case IR_OP_COUNT: internal_error("bad op");
     }
 #undef MUL
@@ -138,16 +185,23 @@ void grad_build(Graph *g) {
         const IrNode *node = &g->nodes[i];
         G.grad[i] = -1;
         G.needs[i] = node->op == IR_PARAM && node->tensor >= 0 &&
-                     m->tensors[node->tensor].kind != AEC_TENSOR_BUFFER;
+                     lower_trains(m, g->stage, node->tensor);
         for (int j = 0; j < ir_op_nin[node->op]; j++) G.needs[i] |= G.needs[node->in[j]];
     }
     G.grad[loss] = ir_const(g, 1.0);
-    for (int i = loss; i >= 0; i--)
-        if (G.grad[i] >= 0) backward(&G, i, G.grad[i]);
+    for (int i = loss; i >= 0; i--) {
+        if (G.grad[i] < 0) continue;
+        int first = g->nnodes;
+        backward(&G, i, G.grad[i]);
+        /* A node's backward pass comes from its spec line too (for -g). */
+        for (int j = first; j < g->nnodes; j++)
+            if (!g->nodes[j].loc.line) g->nodes[j].loc = g->nodes[i].loc;
+    }
 
-    /* One output per trainable tensor; an unused tensor gets a zero gradient. */
+    /* One output per trainable tensor (a pretraining stage's own); an unused
+     * tensor gets a zero gradient. */
     for (int t = 0; t < m->ntensors; t++) {
-        if (m->tensors[t].kind == AEC_TENSOR_BUFFER) continue;
+        if (!lower_trains(m, g->stage, t)) continue;
         int p = ir_add(g, (IrNode){.op = IR_PARAM, .tensor = t});
         int d = p < n && G.grad[p] >= 0 ? G.grad[p] : ir_const(g, 0);
         d = grad_reduce_to(g, d, g->nodes[p].type);

@@ -36,24 +36,6 @@ const char *const act_names[ACT_COUNT] = {
  * is a located error "'X' is not supported yet" (unless allowed, for `aec
  * check`); enabling a construct is deleting its line. */
 static const char *const not_supported_yet[] = {
-    "conv",
-    "deconv",
-    "maxpool",
-    "avgpool",
-    "upsample",
-    "batchnorm",
-    "dropout",
-    "latent gaussian",
-    "corrupt gaussian",
-    "corrupt mask",
-    "corrupt saltpepper",
-    "l2 weights",
-    "l1 weights",
-    "l1 code",
-    "kl_sparsity",
-    "contractive",
-    "kl",
-    "pretrain layerwise",
     "loss masked",
 };
 
@@ -844,7 +826,7 @@ static void term_l1(Checker *c, const AstStmt *s) {
     const char *what = t == 0 ? "l1 weights" : "l1 code";
     if (!first_use(t == 0 ? &c->seen_l1w : &c->seen_l1c, s, what)) return;
     if (a.npos > 1)
-        get_real(c, a.pos[1]->value, "the l1 weight", R_NONNEG,
+        get_real(c, a.pos[1]->value, t == 0 ? "the l1 weight" : "the l1 code weight", R_NONNEG,
                  t == 0 ? &c->m->l1_weights : &c->m->l1_code);
     need_support(c, what, s->loc);
 }
@@ -1034,9 +1016,9 @@ static void set_pretrain(Checker *c, const AstStmt *s) {
     static const char *const kinds[] = {"layerwise"};
     Args a = check_form(c, s, &f);
     c->pretrain_stmt = s;
-    if (a.npos > 0) get_word(c, a.pos[0]->value, "pretraining", kinds, 1);
+    bool kind_ok = a.npos > 0 && get_word(c, a.pos[0]->value, "pretraining", kinds, 1) == 0;
     int epochs;
-    if (a.npos > 1 && get_int(c, a.pos[1]->value, "the pretraining epochs", 1, &epochs))
+    if (a.npos > 1 && get_int(c, a.pos[1]->value, "the pretraining epochs", 1, &epochs) && kind_ok)
         c->m->train.pretrain_epochs = epochs;
     need_support(c, "pretrain layerwise", s->loc);
 }
@@ -1552,6 +1534,110 @@ static void assemble(Checker *c) {
     }
 }
 
+/* ------------------------------------------------ terms that need a kind of model */
+
+/* "the code's activation is relu" and the like: the last encoder layer that
+ * computes or activates (views pass through), or NULL. */
+static const Layer *code_layer(const Checker *c) {
+    for (int i = c->enc.n - 1; i >= 0; i--) {
+        const Layer *l = &c->enc.items[i].l;
+        if (l->kind != LY_FLATTEN && l->kind != LY_RESHAPE) return l;
+    }
+    return NULL;
+}
+
+static void check_kl_sparsity(Checker *c) {
+    const AstStmt *s = c->seen_kls;
+    if (c->m->latent_gaussian) {
+        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code of "
+                           "'latent gaussian' (mu) is unbounded");
+        diag_note(c->latent_stmt->loc, "the variational code is declared here");
+        return;
+    }
+    const Layer *l = code_layer(c);
+    if (!l || ((has_act_field(l->kind) || l->kind == LY_ACT) && l->act == ACT_SIGMOID)) return;
+    const char *what = layer_text(c->arena, l, true);
+    if (has_act_field(l->kind) && l->act == ACT_LINEAR)
+        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code comes from "
+                           "'%s' with no activation (end the encoder with sigmoid)", what);
+    else if (has_act_field(l->kind) || l->kind == LY_ACT)
+        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code's "
+                           "activation is %s (use sigmoid)", act_names[l->act]);
+    else
+        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code comes from "
+                           "'%s' (end the encoder with a sigmoid)", what);
+    diag_note(l->loc, "the code is this layer's output");
+}
+
+/* The contractive term differentiates the encoder twice, in closed form for
+ * dense layers and their activations (lower.c): nothing else may be in it. */
+static void check_contractive(Checker *c) {
+    bool dense_seen = false;
+    for (int i = 0; i < c->enc.n; i++) {
+        const Layer *l = &c->enc.items[i].l;
+        const char *why = NULL;
+        if (l->kind == LY_DENSE) dense_seen = true;
+        else if (l->kind == LY_ACT && !dense_seen) why = "an activation of the input itself";
+        else if (l->kind != LY_ACT && l->kind != LY_FLATTEN && l->kind != LY_RESHAPE)
+            why = l->kind == LY_DROPOUT ? "random, so the Jacobian is not defined" : "not dense";
+        if (!why) continue;
+        diag_error(c->seen_contractive->loc,
+                   "'contractive' needs an encoder of dense layers, activations and views: "
+                   "'%s' is %s", layer_text(c->arena, l, true), why);
+        diag_note(l->loc, "this encoder layer");
+        return;
+    }
+}
+
+/* Each encoder dense k pairs with decoder dense K+1-k, which must give back
+ * its input's size. */
+static void check_pretrain(Checker *c) {
+    const AstStmt *s = c->pretrain_stmt;
+    if (c->m->latent_gaussian) {
+        diag_error(s->loc, "'pretrain layerwise' needs a deterministic code, not 'latent gaussian'");
+        return;
+    }
+    for (int i = 0; i < c->enc.n + c->dec.n; i++) {
+        LayerKind k = (i < c->enc.n ? c->enc.items[i] : c->dec.items[i - c->enc.n]).l.kind;
+        if (k == LY_CONV || k == LY_DECONV) return; /* reported in pass 1 */
+    }
+    int ne = 0, nd = 0, enc[256], dec[256];
+    for (int i = 0; i < c->enc.n; i++)
+        if (c->enc.items[i].l.kind == LY_DENSE && ne < 256) enc[ne++] = i;
+    for (int i = 0; i < c->dec.n; i++)
+        if (c->dec.items[i].l.kind == LY_DENSE && nd < 256) dec[nd++] = i;
+    if (nd == 0) return; /* no decoder: reported already */
+    if (ne != nd) {
+        diag_error(s->loc, "'pretrain layerwise' pairs each encoder dense layer with a decoder "
+                           "one, but the encoder has %d and the decoder %d", ne, nd);
+        return;
+    }
+    for (int k = 0; k < ne; k++) {
+        const Layer *e = &c->enc.items[enc[k]].l, *d = &c->dec.items[dec[ne - 1 - k]].l;
+        long want = shape_numel(e->in);
+        if (e->in.ndim == 0 || want == d->units) continue;
+        diag_error(s->loc, "'pretrain layerwise' pairs encoder '%s' (input %ld) with decoder '%s', "
+                           "which does not give back %ld values",
+                   layer_text(c->arena, e, false), want, layer_text(c->arena, d, false), want);
+        diag_note(d->loc, "the decoder layer");
+        return;
+    }
+}
+
+/* Terms and settings that only some models can have, once shapes are known. */
+static void check_objective(Checker *c) {
+    if (c->seen_kls && c->m->kl_beta_sparsity > 0) check_kl_sparsity(c);
+    if (c->seen_contractive && c->m->contractive > 0) check_contractive(c);
+    if (c->pretrain_stmt && c->m->train.pretrain_epochs > 0 && c->enc.n > 0) check_pretrain(c);
+    if (c->m->latent_gaussian && c->m->loss == AEC_LOSS_RMSE) {
+        const AstStmt *loss = c->seen_model[5]; /* model_keywords: "loss" */
+        ensure(loss && !strcmp(loss->keyword, "loss"));
+        diag_error(loss->loc, "'loss rmse' is not a sum over features, which the negative ELBO of "
+                              "'latent gaussian' needs (use mse, mae or bce)");
+        diag_note(c->latent_stmt->loc, "the variational code is declared here");
+    }
+}
+
 /* ------------------------------------------------------------- the model */
 
 static void defaults(Model *m) {
@@ -1640,6 +1726,7 @@ Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported) {
 
     /* Pass 2: shapes, only where pass 1 left something to infer. */
     if (c->enc.n > 0) infer_model(c);
+    check_objective(c);
     if (diag_error_count() > errors) return NULL;
     assemble(c);
     return m;

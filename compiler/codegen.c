@@ -3,7 +3,9 @@
  * Takes the checked Model; lowers, differentiates, fuses and plans each
  * graph (train, optim, eval, encode, decode) and emits one LLVM module:
  * an internal function per graph that runs its kernels in order (GEMMs as
- * cblas calls, loop kernels as counted loop nests), the public entry points
+ * cblas calls, loop kernels as counted loop nests, NEST kernels — the
+ * image layers — as loop nests of their own around cblas calls: see "image
+ * kernels" and docs/internals.md), the public entry points
  * of DESIGN §4 that check their arguments and call them, `init`, and the
  * constant `<name>_model` table of runtime/aec.h. The module is verified
  * (a failure is an internal error) and optimized for the target CPU.
@@ -13,6 +15,8 @@
  */
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
+#include <llvm-c/ErrorHandling.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
 #include <llvm-c/Target.h>
@@ -40,6 +44,14 @@ struct Codegen {
     LLVMValueRef fn;           /* the function being built */
     long trainable;            /* elements of the trainable block */
     long xhat_scratch;         /* eval's reconstruction when the caller passes none */
+    /* -g: DWARF for the spec; every function gets a subprogram, and the
+     * builder's location follows the IR node being emitted. NULL without -g. */
+    LLVMDIBuilderRef dib;
+    LLVMMetadataRef di_file, di_fn_type, di_scope; /* di_scope: the current function's */
+    int fn_line;               /* the current function's line: the default location */
+    LLVMValueRef embedded;     /* --embed-weights: NAME_embedded_params, else NULL */
+    LLVMValueRef *rows;        /* per tensor: an embedded weight's transpose, made on first use */
+    LLVMValueRef *im2col;      /* per layer, [2·layer + add]: its im2col/col2im function */
 };
 
 /* ------------------------------------------------------------ builder layer */
@@ -167,6 +179,19 @@ static LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name) {
     return slot;
 }
 
+/* With -g, what follows is attributed to spec line `loc` (the function's
+ * own line when loc has none): gdb steps and perf annotates by spec line. */
+static void cg_debug_loc(Codegen *cg, Loc loc) {
+    if (!cg->dib) return;
+    int line = loc.line > 0 ? loc.line : cg->fn_line;
+    LLVMMetadataRef md = LLVMDIBuilderCreateDebugLocation(cg->ctx, (unsigned)line,
+                                                          (unsigned)(loc.line > 0 ? loc.col : 0),
+                                                          cg->di_scope, NULL);
+    LLVMSetCurrentDebugLocation2(cg->b, md);
+}
+
+/* A new function, the builder at its entry block. With -g it gets a
+ * subprogram at the model's line, which is also its default location. */
 static LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
                                 int n, bool internal) {
     LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)n, 0);
@@ -174,6 +199,15 @@ static LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, 
     if (internal) LLVMSetLinkage(f, LLVMInternalLinkage);
     cg->fn = f;
     LLVMPositionBuilderAtEnd(cg->b, cg_block(cg, "entry"));
+    if (cg->dib) {
+        cg->fn_line = cg->model->loc.line > 0 ? cg->model->loc.line : 1;
+        cg->di_scope = LLVMDIBuilderCreateFunction(
+            cg->dib, cg->di_file, name, strlen(name), name, strlen(name), cg->di_file,
+            (unsigned)cg->fn_line, cg->di_fn_type, internal, 1, (unsigned)cg->fn_line,
+            LLVMDIFlagPrototyped, cg->opt.opt_level > 0);
+        LLVMSetSubprogram(f, cg->di_scope);
+        cg_debug_loc(cg, (Loc){0});
+    }
     return f;
 }
 
@@ -197,6 +231,46 @@ static LLVMValueRef cg_uniform(Codegen *cg, LLVMValueRef seed, LLVMValueRef stre
     return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""), LLVMConstReal(cg->f64, 0x1p-53), "");
 }
 
+/* A libm function of doubles, whatever the element type (noise is drawn in f64). */
+static LLVMValueRef cg_math_f64(Codegen *cg, const char *name, LLVMValueRef x) {
+    LLVMTypeRef fty = LLVMFunctionType(cg->f64, &cg->f64, 1, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+    if (!f) f = LLVMAddFunction(cg->mod, name, fty);
+    return LLVMBuildCall2(cg->b, fty, f, &x, 1, "");
+}
+
+/* The top 53 of 64 random bits as a double in [0, 1). */
+static LLVMValueRef cg_unit(Codegen *cg, LLVMValueRef bits) {
+    LLVMValueRef u = LLVMBuildLShr(cg->b, bits, cg_i64(cg, 11), "");
+    return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""), LLVMConstReal(cg->f64, 0x1p-53), "");
+}
+
+/* Element `index` of RAND node n at this step: aec_rng_noise(seed, stream,
+ * step, counter) of runtime/rng.c, bit for bit. The key is loop-invariant
+ * (LLVM hoists it), so an element costs one mix64, two for a normal. */
+static LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueRef index) {
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef seed = LLVMConstInt(cg->i64, cg->model->train.seed, 0);
+    LLVMValueRef stream = LLVMConstInt(cg->i64, IR_STREAM_NOISE + (unsigned)n->slot, 0);
+    LLVMValueRef key = cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, seed), stream, "")), step, ""));
+    LLVMValueRef v;
+    if (n->act == RAND_NORMAL) { /* Box–Muller: √(−2 ln(1−u1))·cos(2π u2) */
+        LLVMValueRef i2 = LLVMBuildShl(b, index, cg_i64(cg, 1), "");
+        LLVMValueRef u1 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, i2, "")));
+        LLVMValueRef u2 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, LLVMBuildOr(b, i2, cg_i64(cg, 1), ""), "")));
+        LLVMValueRef r = cg_math_f64(cg, "llvm.log.f64", LLVMBuildFSub(b, LLVMConstReal(cg->f64, 1), u1, ""));
+        r = cg_math_f64(cg, "llvm.sqrt.f64", LLVMBuildFMul(b, LLVMConstReal(cg->f64, -2), r, ""));
+        LLVMValueRef c = cg_math_f64(cg, "llvm.cos.f64", LLVMBuildFMul(b, u2, LLVMConstReal(cg->f64, 2 * M_PI), ""));
+        v = LLVMBuildFMul(b, r, c, "");
+    } else {
+        v = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, index, "")));
+        if (n->act == RAND_BERNOULLI)
+            return cg_select(cg, LLVMBuildFCmp(b, LLVMRealOLT, v, LLVMConstReal(cg->f64, n->value), ""),
+                             cg_real(cg, 1), cg_real(cg, 0));
+    }
+    return cg->opt.f64 ? v : LLVMBuildFPTrunc(b, v, cg->T, "");
+}
+
 /* ----------------------------------------------------------- graph bodies */
 
 /* The argument list every graph body takes; unused ones are NULL. */
@@ -209,6 +283,7 @@ typedef struct Body {
     const Plan *p;
     LLVMValueRef base[BASE_LOSS + 1];
     LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
+    LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND) */
     LLVMValueRef *val;   /* per node: its value in the current loop iteration */
     LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
     int kernel;
@@ -287,6 +362,38 @@ static LLVMValueRef activation_grad(Codegen *cg, ActKind act, double alpha, LLVM
     }
 }
 
+/* The derivative of f' (the contractive term's gradient): f''(x) from x and
+ * y = f(x); from y alone (from_y), d f'/dy, as f' was written in y. */
+static LLVMValueRef activation_grad2(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
+                                     LLVMValueRef y, bool from_y) {
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1), two = cg_real(cg, 2);
+    switch (act) {
+    case ACT_LINEAR:
+    case ACT_RELU:
+    case ACT_LEAKY_RELU: return zero;
+    case ACT_SIGMOID: { /* f' = y(1-y): d/dy = 1-2y; f'' = y(1-y)(1-2y) */
+        LLVMValueRef d = cg_sub(cg, one, cg_mul(cg, two, y));
+        return from_y ? d : cg_mul(cg, cg_mul(cg, y, cg_sub(cg, one, y)), d);
+    }
+    case ACT_TANH: { /* f' = 1-y²: d/dy = -2y; f'' = -2y(1-y²) */
+        LLVMValueRef d = cg_mul(cg, cg_real(cg, -2), y);
+        return from_y ? d : cg_mul(cg, d, cg_sub(cg, one, cg_mul(cg, y, y)));
+    }
+    case ACT_ELU: /* f' = 1 or y+α: d/dy = 0 or 1; f'' = 0 or y+α */
+        return cg_select(cg, cg_gt0(cg, x), zero, from_y ? one : cg_add(cg, y, cg_real(cg, alpha)));
+    case ACT_SOFTPLUS: { /* f' = σ(x): f'' = σ(1-σ) */
+        LLVMValueRef s = cg_sigmoid(cg, x);
+        return cg_mul(cg, s, cg_sub(cg, one, s));
+    }
+    case ACT_GELU: { /* f' = Φ + xφ: f'' = φ(x)(2 - x²) */
+        LLVMValueRef pdf = cg_mul(cg, cg_real(cg, 0.3989422804014327),
+                                  cg_exp(cg, cg_mul(cg, cg_real(cg, -0.5), cg_mul(cg, x, x))));
+        return cg_mul(cg, pdf, cg_sub(cg, two, cg_mul(cg, x, x)));
+    }
+    default: internal_error("activation %d", act);
+    }
+}
+
 static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b) {
     Codegen *cg = B->cg;
     LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
@@ -321,33 +428,142 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
         LLVMValueRef den = cg_max(cg, cg_mul(cg, a, cg_sub(cg, one, a)), cg_real(cg, 1e-12));
         return cg_div(cg, cg_sub(cg, a, b), den);
     }
+    case IR_RAND: ensure(B->index); return cg_rand(cg, n, B->step, B->index);
+    case IR_ACT_GRAD2: return activation_grad2(cg, n->act, n->value, a, b, n->slot);
+    case IR_TILE: return a; /* loop_kernel loaded the repeated element */
     default: internal_error("%s is not elementwise", ir_op_names[n->op]);
     }
 }
 
-/* One cblas ?gemm call, row-major: C = op(A)·op(B). */
+/* A cblas function of the element type, declared on first use. */
+static LLVMValueRef cg_blas(Codegen *cg, const char *base, LLVMTypeRef *params, int n,
+                            LLVMTypeRef *fty) {
+    char name[32];
+    snprintf(name, sizeof name, "cblas_%c%s", cg->opt.f64 ? 'd' : 's', base);
+    *fty = LLVMFunctionType(cg->void_t, params, (unsigned)n, 0);
+    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
+    return f ? f : LLVMAddFunction(cg->mod, name, *fty);
+}
+
+static LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
+                                 bool exported);
+static void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count);
+
+/* The k x n matrix op(B) of an inference GEMM whose B is an embedded weight,
+ * as constant rows: the weight itself when op(B) is it (a tied decoder's
+ * W), a transposed copy made at compile time when op(B) is Wᵀ. NULL when B
+ * is not one whole 2-D weight. */
+static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
+    Codegen *cg = B->cg;
+    const IrNode *w = &B->g->nodes[n->in[1]];
+    if (!cg->embedded || w->op != IR_PARAM || w->tensor < 0) return NULL;
+    const ParamTensor *t = &cg->model->tensors[w->tensor];
+    long rows = n->tb ? t->shape[1] : t->shape[0], cols = n->tb ? t->shape[0] : t->shape[1];
+    if (t->ndim != 2 || n->k != rows || n->n != cols) return NULL;
+    if (!n->tb) return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
+    if (!cg->rows) cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)cg->model->ntensors);
+    if (!cg->rows[w->tensor]) {
+        size_t el = cg->opt.f64 ? 8 : 4;
+        const char *src = (const char *)cg->opt.embed + (size_t)t->offset * el;
+        char *wt = malloc((size_t)t->numel * el);
+        if (!wt) internal_error("out of memory transposing %s", t->name);
+        for (long r = 0; r < rows; r++) /* wt[r][c] = W[c][r] */
+            for (long c = 0; c < cols; c++) memcpy(wt + (size_t)(r * cols + c) * el, src + (size_t)(c * rows + r) * el, el);
+        char name[300];
+        snprintf(name, sizeof name, "%s.T", t->name);
+        cg->rows[w->tensor] = LLVMConstBitCast(embed_global(cg, name, wt, (size_t)t->numel, false), cg->T_ptr);
+        free(wt);
+    }
+    return cg->rows[w->tensor];
+}
+
+/* c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows, skipping a_i = 0:
+ * batch 1 with embedded weights. ReLU outputs and image backgrounds are
+ * about half zeros, so about half the weights are never read (a batch-1
+ * encode is bound by reading them); the loop over a row has no reduction,
+ * so it vectorizes as written, and the sum's order is fixed (row by row),
+ * whatever the target or BLAS. NaN inputs are not skipped. */
+static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k, long n) {
+    Codegen *cg = B->cg;
+    cg_zero(cg, c, cg_i64(cg, n));
+    Loop li = cg_loop_begin(cg, cg_i64(cg, k), "srow");
+    LLVMValueRef ai = cg_load(cg, a, li.index, "a");
+    LLVMBasicBlockRef add = cg_block(cg, "saxpy"), next = cg_block(cg, "");
+    LLVMBuildCondBr(cg->b, LLVMBuildFCmp(cg->b, LLVMRealUNE, ai, cg_real(cg, 0), ""), add, next);
+    LLVMPositionBuilderAtEnd(cg->b, add);
+    LLVMValueRef row = cg_gep(cg, rows, LLVMBuildMul(cg->b, li.index, cg_i64(cg, n), ""), "row");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "scol");
+    cg_store(cg, cg_add(cg, cg_load(cg, c, lj.index, ""), cg_mul(cg, ai, cg_load(cg, row, lj.index, ""))), c,
+             lj.index);
+    cg_loop_end(cg, &lj);
+    LLVMBuildBr(cg->b, next);
+    LLVMPositionBuilderAtEnd(cg->b, next);
+    cg_loop_end(cg, &li);
+}
+
+/* One cblas ?gemm call, row-major: C = op(A)·op(B). When C's rows are the
+ * batch and the batch is 1 at run time, a ?gemv instead: BLAS's gemm packs
+ * op(B) on every call, which makes a batch-1 encode several times slower
+ * than the matrix-vector product it is. And at batch 1 with the embedded
+ * weights (an inference graph whose params are NAME_embedded_params),
+ * sparse_rows over constant rows instead of either. */
 static void gemm_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
+    cg_debug_loc(cg, n->loc);
     LLVMValueRef dim[3];
     const long d[3] = {n->m, n->n, n->k};
     for (int j = 0; j < 3; j++)
-        dim[j] = d[j] == IR_BATCH_DIM ? LLVMBuildTrunc(cg->b, B->batch, cg->i32, "") : cg_i32(cg, d[j]);
+        dim[j] = d[j] < 0 ? LLVMBuildTrunc(cg->b, LLVMBuildMul(cg->b, B->batch, cg_i64(cg, -d[j]), ""), cg->i32, "")
+                          : cg_i32(cg, d[j]); /* -r: r rows per sample */
     /* Leading dimensions: the row length of each operand as stored. */
     LLVMValueRef lda = n->ta ? dim[0] : dim[2], ldb = n->tb ? dim[2] : dim[1], ldc = dim[1];
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
+    LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
+    enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+    LLVMBasicBlockRef join = NULL;
+    if (n->m == IR_BATCH_DIM) {
+        /* With one row, op(A) is a contiguous vector (stored 1 x k, or k x 1)
+         * and C's row is op(B)ᵀ·a: B as stored, transposed unless tb. */
+        LLVMBasicBlockRef gemv = cg_block(cg, "gemv"), gemm = cg_block(cg, "gemm");
+        join = cg_block(cg, "");
+        LLVMValueRef one_row = LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), "");
+        LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM ? NULL : embedded_rows(B, n);
+        if (rows) {
+            LLVMBasicBlockRef sparse = cg_block(cg, "sparse"), other = cg_block(cg, "");
+            LLVMValueRef mine = LLVMBuildICmp(cg->b, LLVMIntEQ, B->base[BASE_PARAMS],
+                                              LLVMConstBitCast(cg->embedded, cg->T_ptr), "");
+            LLVMBuildCondBr(cg->b, LLVMBuildAnd(cg->b, one_row, mine, ""), sparse, other);
+            LLVMPositionBuilderAtEnd(cg->b, sparse);
+            sparse_rows(B, a, rows, c, n->k, n->n);
+            LLVMBuildBr(cg->b, join);
+            LLVMPositionBuilderAtEnd(cg->b, other);
+        }
+        LLVMBuildCondBr(cg->b, one_row, gemv, gemm);
+        LLVMPositionBuilderAtEnd(cg->b, gemv);
+        LLVMTypeRef params[12] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->T, cg->T_ptr,
+                                  cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
+        LLVMTypeRef fty;
+        LLVMValueRef f = cg_blas(cg, "gemv", params, 12, &fty);
+        LLVMValueRef args[12] = {cg_i32(cg, ROW_MAJOR), cg_i32(cg, n->tb ? NO_TRANS : TRANS),
+                                 n->tb ? dim[1] : dim[2], n->tb ? dim[2] : dim[1], cg_real(cg, 1),
+                                 b, ldb, a, cg_i32(cg, 1), cg_real(cg, 0), c, cg_i32(cg, 1)};
+        LLVMBuildCall2(cg->b, fty, f, args, 12, "");
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, gemm);
+    }
     LLVMTypeRef params[14] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->T,
                               cg->T_ptr, cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
-    const char *name = cg->opt.f64 ? "cblas_dgemm" : "cblas_sgemm";
-    LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, 14, 0);
-    LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
-    if (!f) f = LLVMAddFunction(cg->mod, name, fty);
-    enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+    LLVMTypeRef fty;
+    LLVMValueRef f = cg_blas(cg, "gemm", params, 14, &fty);
     LLVMValueRef args[14] = {cg_i32(cg, ROW_MAJOR), cg_i32(cg, n->ta ? TRANS : NO_TRANS),
                              cg_i32(cg, n->tb ? TRANS : NO_TRANS), dim[0], dim[1], dim[2],
-                             cg_real(cg, 1), buf_ptr(B, B->p->loc[n->in[0]]), lda,
-                             buf_ptr(B, B->p->loc[n->in[1]]), ldb, cg_real(cg, 0),
-                             buf_ptr(B, B->p->loc[i]), ldc};
+                             cg_real(cg, 1), a, lda, b, ldb, cg_real(cg, 0), c, ldc};
     LLVMBuildCall2(cg->b, fty, f, args, 14, "");
+    if (join) {
+        LLVMBuildBr(cg->b, join);
+        LLVMPositionBuilderAtEnd(cg->b, join);
+    }
 }
 
 /* Zero `count` elements at p. */
@@ -357,6 +573,32 @@ static void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count) {
     cg_loop_end(cg, &l);
 }
 
+/* Where column j of row r of a [B, m·n] loop meets its [B, n] tile: r·n + j mod n. */
+static LLVMValueRef tile_index(Body *B, LLVMValueRef row, LLVMValueRef j, long n) {
+    LLVMBuilderRef b = B->cg->b;
+    return LLVMBuildAdd(b, LLVMBuildMul(b, row, cg_i64(B->cg, n), ""),
+                        LLVMBuildURem(b, j, cg_i64(B->cg, n), ""), "");
+}
+
+/* The positions per channel of a kernel that reads a CHAN_EXPAND or
+ * computes a CHAN_SUM (its columns then loop as channel x position, so a
+ * channel's value is loop-invariant in the inner loop); 1 for none. */
+static long kernel_hw(const Graph *g, const Kernel *k) {
+    for (int m = 0; m < k->nnodes; m++) {
+        const IrNode *node = &g->nodes[k->nodes[m]];
+        if (node->op == IR_CHAN_SUM) return node->hw;
+        for (int q = 0; q < ir_op_nin[node->op]; q++)
+            if (g->nodes[node->in[q]].op == IR_CHAN_EXPAND) return g->nodes[node->in[q]].hw;
+    }
+    return 1;
+}
+
+/* Column j's channel for `hw` positions per channel: the channel loop's
+ * index when hw is the kernel's, else j / hw. */
+static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw, long kernel_hw) {
+    return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
+}
+
 /* One loop nest over the kernel's domain computing all its nodes. */
 static void loop_kernel(Body *B, const Kernel *k) {
     Codegen *cg = B->cg;
@@ -364,6 +606,7 @@ static void loop_kernel(Body *B, const Kernel *k) {
     long n = k->domain.n;
     LLVMValueRef ncols = cg_i64(cg, n);
     memset(B->scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    cg_debug_loc(cg, g->nodes[k->nodes[0]].loc); /* the loops: the kernel's first node */
 
     /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
     LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
@@ -373,28 +616,46 @@ static void loop_kernel(Body *B, const Kernel *k) {
         for (int j = 0; j < ir_op_nin[node->op]; j++) {
             int u = node->in[j];
             if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) continue;
+            if (g->nodes[u].op == IR_CHAN_EXPAND) u = g->nodes[u].in[0]; /* loaded per channel */
             if (ir_is_scalar(g->nodes[u].type)) scalar_value(B, u);
             else if (!ptr[u]) ptr[u] = buf_ptr(B, B->p->loc[u]);
         }
         if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
         if (node->op == IR_SUM_ROWS) cg_zero(cg, ptr[i], ncols);
+        if (node->op == IR_SUM_TILES)
+            cg_zero(cg, ptr[i], LLVMBuildMul(cg->b, B->batch, cg_i64(cg, g->nodes[i].type.n), ""));
         if (node->op == IR_SUM_ALL) cg_zero(cg, buf_ptr(B, B->p->partial[i]), ncols);
+        if (node->op == IR_CHAN_SUM) cg_zero(cg, ptr[i], cg_i64(cg, node->type.n));
     }
 
     LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
-    Loop outer = cg_loop_begin(cg, rows, "row");
+    long hw = kernel_hw(g, k);
+    Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
     LLVMValueRef row_start = LLVMBuildMul(cg->b, outer.index, ncols, "");
-    Loop inner = cg_loop_begin(cg, ncols, "col");
-    LLVMValueRef j = inner.index, idx = LLVMBuildAdd(cg->b, row_start, j, "i");
+    if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
+    Loop inner = cg_loop_begin(cg, hw > 1 ? cg_i64(cg, hw) : ncols, "col");
+    LLVMValueRef j = hw > 1 ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
+                                           inner.index, "j")
+                            : inner.index;
+    LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
+    B->index = idx;
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
+        cg_debug_loc(cg, node->loc);
         LLVMValueRef in[2] = {0};
         for (int q = 0; q < ir_op_nin[node->op]; q++) {
             int u = node->in[q];
             IrType t = g->nodes[u].type;
             if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) in[q] = B->val[u];
             else if (ir_is_scalar(t)) in[q] = scalar_value(B, u);
+            else if (g->nodes[u].op == IR_CHAN_EXPAND) { /* [C] at the column's channel */
+                int v = g->nodes[u].in[0];
+                in[q] = ir_is_scalar(g->nodes[v].type)
+                            ? scalar_value(B, v)
+                            : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw), "");
+            } else if (node->op == IR_TILE) /* row r, column j mod n of the stored input */
+                in[q] = cg_load(cg, ptr[u], tile_index(B, outer.index, j, t.n), "");
             else in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
         }
         LLVMValueRef v;
@@ -402,9 +663,19 @@ static void loop_kernel(Body *B, const Kernel *k) {
             cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], j, ""), in[0]), ptr[i], j);
             continue;
         }
+        if (node->op == IR_SUM_TILES) {
+            LLVMValueRef at = tile_index(B, outer.index, j, g->nodes[i].type.n);
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], at, ""), in[0]), ptr[i], at);
+            continue;
+        }
         if (node->op == IR_SUM_ALL) {
             LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
             cg_store(cg, cg_add(cg, cg_load(cg, part, j, ""), in[0]), part, j);
+            continue;
+        }
+        if (node->op == IR_CHAN_SUM) {
+            LLVMValueRef c = chan_index(cg, j, chan.index, node->hw, hw);
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], c, ""), in[0]), ptr[i], c);
             continue;
         }
         v = elementwise(B, node, in[0], in[1]);
@@ -412,7 +683,9 @@ static void loop_kernel(Body *B, const Kernel *k) {
         if (B->f->info[i].materialized) cg_store(cg, v, ptr[i], k->domain.batched ? idx : j);
     }
     cg_loop_end(cg, &inner);
+    if (hw > 1) cg_loop_end(cg, &chan);
     cg_loop_end(cg, &outer);
+    B->index = NULL;
 
     /* After the loops: fold each full reduction's column sums, in order. */
     for (int m = 0; m < k->nnodes; m++) {
@@ -428,6 +701,264 @@ static void loop_kernel(Body *B, const Kernel *k) {
     }
 }
 
+/* ------------------------------------------------------------ image kernels
+ * NEST ops are kernels of their own: loop nests written out here, over the
+ * geometry of their layer (ConvGeom). A convolution runs sample by sample:
+ * im2col of one sample into the plan's scratch (`partial`, reused for every
+ * sample, so it stays in cache), then one gemm giving that sample's NCHW
+ * output; its adjoint is the gemm, then col2im. A 1x1 convolution with
+ * stride 1 and no padding needs neither. */
+
+static LLVMValueRef cg_iadd(Codegen *cg, LLVMValueRef a, long b) {
+    return b ? LLVMBuildAdd(cg->b, a, cg_i64(cg, b), "") : a;
+}
+static LLVMValueRef cg_imul(Codegen *cg, LLVMValueRef a, long b) {
+    return b == 1 ? a : LLVMBuildMul(cg->b, a, cg_i64(cg, b), "");
+}
+/* base + index (elements) */
+static LLVMValueRef cg_at(Codegen *cg, LLVMValueRef base, LLVMValueRef index) {
+    return cg_gep(cg, base, index, "");
+}
+
+/* C = op(A)·op(B) + beta·C, row-major, through cblas. */
+static void cg_gemm_call(Codegen *cg, bool ta, bool tb, long m, long n, long k, LLVMValueRef a,
+                         long lda, LLVMValueRef b, long ldb, LLVMValueRef beta, LLVMValueRef c,
+                         long ldc) {
+    enum { ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112 };
+    LLVMTypeRef params[14] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->T,
+                              cg->T_ptr, cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
+    LLVMTypeRef fty;
+    LLVMValueRef f = cg_blas(cg, "gemm", params, 14, &fty);
+    LLVMValueRef args[14] = {cg_i32(cg, ROW_MAJOR), cg_i32(cg, ta ? TRANS : NO_TRANS),
+                             cg_i32(cg, tb ? TRANS : NO_TRANS), cg_i32(cg, m), cg_i32(cg, n),
+                             cg_i32(cg, k), cg_real(cg, 1), a, cg_i32(cg, lda), b, cg_i32(cg, ldb),
+                             beta, c, cg_i32(cg, ldc)};
+    LLVMBuildCall2(cg->b, fty, f, args, 14, "");
+}
+
+/* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
+ * lies inside [0, size); outside it the window sees padding. */
+static void valid_range(long off, long stride, long size, long outs, long *lo, long *hi) {
+    *lo = off < 0 ? (-off + stride - 1) / stride : 0;
+    *hi = size - 1 - off < 0 ? 0 : (size - 1 - off) / stride + 1;
+    if (*hi > outs) *hi = outs;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* im2col of one sample: cols[(c·KH + i)·KW + j][y·OW + x] =
+ * img[c][y·S − pad_h + i][x·S − pad_w + j] where that is inside the image;
+ * the positions that see padding are left alone (the caller zeroed them
+ * once, they never change). With `add`, its adjoint col2im: img[...] +=
+ * cols[...] over the same pairs (img zeroed by the caller). The window
+ * offsets (i, j) are unrolled, so every range is a constant and the copies
+ * are plain loops that vectorize. */
+static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols, bool add) {
+    long P = (long)q->oh * q->ow, S = q->stride;
+    Loop lc = cg_loop_begin(cg, cg_i64(cg, q->c), "chan");
+    LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, lc.index, (long)q->h * q->w));
+    LLVMValueRef cols_c = cg_at(cg, cols, cg_imul(cg, lc.index, (long)q->kh * q->kw * P));
+    for (int i = 0; i < q->kh; i++)
+        for (int j = 0; j < q->kw; j++) {
+            LLVMValueRef row = cg_at(cg, cols_c, cg_i64(cg, ((long)i * q->kw + j) * P));
+            long y0, y1, x0, x1;
+            valid_range(i - q->pad_h, S, q->h, q->oh, &y0, &y1);
+            valid_range(j - q->pad_w, S, q->w, q->ow, &x0, &x1);
+            if (y1 <= y0 || x1 <= x0) continue;
+            Loop ly = cg_loop_begin(cg, cg_i64(cg, y1 - y0), "y");
+            LLVMValueRef y = cg_iadd(cg, ly.index, y0);
+            LLVMValueRef dst = cg_at(cg, row, cg_imul(cg, y, q->ow));
+            /* the input row y·S − pad_h + i, from its column −pad_w + j */
+            LLVMValueRef src = cg_at(cg, img_c, cg_iadd(cg, cg_imul(cg, y, S * q->w),
+                                                        (long)(i - q->pad_h) * q->w + j - q->pad_w));
+            Loop lx = cg_loop_begin(cg, cg_i64(cg, x1 - x0), "x");
+            LLVMValueRef x = cg_iadd(cg, lx.index, x0), at = cg_imul(cg, x, S);
+            if (add) cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
+            else cg_store(cg, cg_load(cg, src, at, ""), dst, x);
+            cg_loop_end(cg, &lx);
+            cg_loop_end(cg, &ly);
+        }
+    cg_loop_end(cg, &lc);
+}
+
+/* The call of layer `layer`'s im2col (or col2im) on one sample: a function
+ * of its own, made on first use, so that the unrolled loops are compiled
+ * once per layer rather than in every kernel and graph that use them. */
+static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
+                        bool add) {
+    LLVMValueRef *fn = &cg->im2col[2 * layer + add];
+    LLVMTypeRef params[2] = {cg->T_ptr, cg->T_ptr};
+    if (!*fn) {
+        /* Build it aside, then come back to the function being built. */
+        LLVMValueRef caller = cg->fn;
+        LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
+        LLVMMetadataRef scope = cg->di_scope;
+        char name[256];
+        snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, add ? "col2im" : "im2col", layer);
+        *fn = cg_function(cg, name, cg->void_t, params, 2, true);
+        LLVMAddAttributeAtIndex(*fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+        emit_im2col_body(cg, q, LLVMGetParam(*fn, 0), LLVMGetParam(*fn, 1), add);
+        LLVMBuildRetVoid(cg->b);
+        cg->fn = caller;
+        cg->di_scope = scope;
+        LLVMPositionBuilderAtEnd(cg->b, at);
+        if (cg->dib) cg_debug_loc(cg, (Loc){0});
+    }
+    LLVMValueRef args[2] = {img, cols};
+    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 2, 0), *fn, args, 2, "");
+}
+
+/* CONV, CONV_T, CONV_W: a loop over the samples, each an im2col/col2im and a gemm. */
+static void conv_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    long img = (long)q.c * q.h * q.w, P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
+    long cols = (long)q.r * P;
+    bool id = conv_geom_is_identity(&q);
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), w = buf_ptr(B, B->p->loc[n->in[1]]);
+    LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    /* The padding's columns stay zero from sample to sample. */
+    if (!id && n->op != IR_CONV_T) cg_zero(cg, scratch, cg_i64(cg, ckk * P));
+    Loop lb = cg_loop_begin(cg, B->batch, "sample");
+    LLVMValueRef s = lb.index;
+    switch (n->op) {
+    case IR_CONV: { /* y_s [R, P] = W [R, CKK] · im2col(x_s) [CKK, P] */
+        LLVMValueRef x = cg_at(cg, a, cg_imul(cg, s, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        cg_gemm_call(cg, false, false, q.r, P, ckk, w, ckk, id ? x : scratch, P, zero,
+                     cg_at(cg, out, cg_imul(cg, s, cols)), P);
+        break;
+    }
+    case IR_CONV_T: { /* y_s = col2im(Wᵀ [CKK, R] · d_s [R, P]) */
+        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), y = cg_at(cg, out, cg_imul(cg, s, img));
+        cg_gemm_call(cg, true, false, ckk, P, q.r, w, ckk, d, P, zero, id ? y : scratch, P);
+        if (!id) {
+            cg_zero(cg, y, cg_i64(cg, img));
+            emit_im2col(cg, n->layer, &q, y, scratch, true);
+        }
+        break;
+    }
+    case IR_CONV_W: { /* dW [R, CKK] = Σ_s d_s [R, P] · im2col(x_s)ᵀ [P, CKK] */
+        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), x = cg_at(cg, w, cg_imul(cg, s, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        LLVMValueRef beta = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, s, cg_i64(cg, 0), ""), zero, one);
+        cg_gemm_call(cg, false, true, q.r, ckk, P, d, P, id ? x : scratch, P, beta, out, ckk);
+        break;
+    }
+    default: internal_error("%s is not a convolution", ir_op_names[n->op]);
+    }
+    cg_loop_end(cg, &lb);
+}
+
+/* A stack variable of v's type in the entry block (mem2reg makes it a
+ * register), initialized to v here. */
+static LLVMValueRef cg_var(Codegen *cg, const char *name, LLVMValueRef v) {
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, entry);
+    LLVMValueRef slot = LLVMBuildAlloca(tmp, LLVMTypeOf(v), name);
+    LLVMDisposeBuilder(tmp);
+    LLVMBuildStore(cg->b, v, slot);
+    return slot;
+}
+
+/* Pooling, upsampling and their adjoints: loops over the batch's planes
+ * (samples x channels) and the output positions, the window inside. */
+static void pool_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    LLVMBuilderRef b = cg->b;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    long in_plane = (long)q.h * q.w, out_plane = (long)q.oh * q.ow, S = q.stride;
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), out = buf_ptr(B, B->p->loc[i]);
+    LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
+    bool adjoint = n->op == IR_MAXPOOL_GRAD || n->op == IR_AVGPOOL_GRAD;
+    if (adjoint) cg_zero(cg, out, cg_imul(cg, planes, in_plane));
+    if (n->op == IR_UPSAMPLE || n->op == IR_UPSAMPLE_GRAD) {
+        /* the big plane is the output (upsample) or the input (its adjoint) */
+        bool up = n->op == IR_UPSAMPLE;
+        long K = q.stride;
+        Loop lp = cg_loop_begin(cg, planes, "plane");
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, q.h), "y");
+        Loop lx = cg_loop_begin(cg, cg_i64(cg, q.w), "x");
+        LLVMValueRef small = LLVMBuildAdd(b, LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
+                                                           cg_imul(cg, ly.index, q.w), ""), lx.index, "");
+        LLVMValueRef big0 = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
+                                         LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q.ow), cg_imul(cg, lx.index, K), ""), "");
+        LLVMValueRef v = up ? cg_load(cg, a, small, "") : NULL, acc = up ? NULL : cg_var(cg, "acc", cg_real(cg, 0));
+        Loop li = cg_loop_begin(cg, cg_i64(cg, K), "i");
+        Loop lj = cg_loop_begin(cg, cg_i64(cg, K), "j");
+        LLVMValueRef big = LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q.ow), lj.index, ""), "");
+        if (up) cg_store(cg, v, out, big);
+        else LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, big, "")), acc);
+        cg_loop_end(cg, &lj);
+        cg_loop_end(cg, &li);
+        if (!up) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, small);
+        cg_loop_end(cg, &lx);
+        cg_loop_end(cg, &ly);
+        cg_loop_end(cg, &lp);
+        return;
+    }
+    /* pooling: x is the first input of every op but AVGPOOL_GRAD (dy alone) */
+    LLVMValueRef x = n->op == IR_AVGPOOL_GRAD ? NULL : a;
+    LLVMValueRef dy = n->op == IR_MAXPOOL_GRAD ? buf_ptr(B, B->p->loc[n->in[1]]) : a;
+    LLVMValueRef inv = cg_real(cg, 1.0 / (q.kh * q.kw));
+    Loop lp = cg_loop_begin(cg, planes, "plane");
+    Loop ly = cg_loop_begin(cg, cg_i64(cg, q.oh), "y");
+    Loop lx = cg_loop_begin(cg, cg_i64(cg, q.ow), "x");
+    LLVMValueRef o = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
+                                  LLVMBuildAdd(b, cg_imul(cg, ly.index, q.ow), lx.index, ""), "o");
+    LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
+                                       LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q.w), cg_imul(cg, lx.index, S), ""), "");
+    LLVMValueRef acc = NULL, best_at = NULL, g = NULL;
+    if (n->op == IR_MAXPOOL || n->op == IR_MAXPOOL_GRAD) { /* the first maximum, as PyTorch */
+        acc = cg_var(cg, "best", cg_load(cg, x, corner, ""));
+        best_at = cg_var(cg, "best_at", corner);
+    } else if (n->op == IR_AVGPOOL) {
+        acc = cg_var(cg, "sum", cg_real(cg, 0));
+    } else {
+        g = cg_mul(cg, cg_load(cg, dy, o, ""), inv);
+    }
+    Loop li = cg_loop_begin(cg, cg_i64(cg, q.kh), "i");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, q.kw), "j");
+    LLVMValueRef at = LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q.w), lj.index, ""), "");
+    if (best_at) {
+        LLVMValueRef v = cg_load(cg, x, at, ""), cur = LLVMBuildLoad2(b, cg->T, acc, "");
+        LLVMValueRef better = LLVMBuildFCmp(b, LLVMRealOGT, v, cur, "");
+        LLVMBuildStore(b, cg_select(cg, better, v, cur), acc);
+        LLVMBuildStore(b, cg_select(cg, better, at, LLVMBuildLoad2(b, cg->i64, best_at, "")), best_at);
+    } else if (acc) {
+        LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, at, "")), acc);
+    } else {
+        cg_store(cg, cg_add(cg, cg_load(cg, out, at, ""), g), out, at);
+    }
+    cg_loop_end(cg, &lj);
+    cg_loop_end(cg, &li);
+    if (n->op == IR_MAXPOOL) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, o);
+    if (n->op == IR_AVGPOOL) cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
+    if (n->op == IR_MAXPOOL_GRAD) {
+        LLVMValueRef to = LLVMBuildLoad2(b, cg->i64, best_at, "");
+        cg_store(cg, cg_add(cg, cg_load(cg, out, to, ""), cg_load(cg, dy, o, "")), out, to);
+    }
+    cg_loop_end(cg, &lx);
+    cg_loop_end(cg, &ly);
+    cg_loop_end(cg, &lp);
+}
+
+static void nest_kernel(Body *B, int i) {
+    cg_debug_loc(B->cg, B->g->nodes[i].loc);
+    switch (B->g->nodes[i].op) {
+    case IR_CONV:
+    case IR_CONV_T:
+    case IR_CONV_W: conv_kernel(B, i); break;
+    default: pool_kernel(B, i); break;
+    }
+}
+
 /* The internal function computing one graph. */
 static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_out) {
     const Fusion *f = fuse_graph(cg->arena, g);
@@ -437,7 +968,8 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
     params[ARG_BATCH] = params[ARG_STEP] = cg->i64;
     char name[256];
-    snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
+    if (g->stage) snprintf(name, sizeof name, "%s__%s_stage%d", cg->prefix, ir_graph_name(g->kind), g->stage);
+    else snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
     static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step"};
     for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
@@ -456,10 +988,12 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     B.batch = LLVMGetParam(fn, ARG_BATCH);
     B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
     B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
+    B.step = LLVMGetParam(fn, ARG_STEP);
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;
         if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].gemm);
+        else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].gemm);
         else loop_kernel(&B, &f->kernels[k]);
     }
     /* Inline scalar outputs (the loss), from the stored reductions. */
@@ -467,8 +1001,13 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     B.kernel = f->nkernels;
     for (int o = 0; o < g->nouts; o++) {
         int i = g->outs[o].node;
-        if (f->info[i].inline_scalar) LLVMBuildStore(cg->b, scalar_value(&B, i), buf_ptr(&B, p->loc[i]));
+        if (f->info[i].inline_scalar && g->outs[o].kind != OUT_METRIC)
+            LLVMBuildStore(cg->b, scalar_value(&B, i), buf_ptr(&B, p->loc[i]));
     }
+    /* The loss's terms, after it: loss[index]. */
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].kind == OUT_METRIC)
+            cg_store(cg, scalar_value(&B, g->outs[o].node), B.base[BASE_LOSS], cg_i64(cg, g->outs[o].index));
     LLVMBuildRetVoid(cg->b);
     return fn;
 }
@@ -477,8 +1016,31 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
 
 typedef struct Bodies {
     LLVMValueRef train, optim, eval, encode, decode;
+    LLVMValueRef *stage_train, *stage_optim; /* pretraining stage k at [k - 1] */
+    int nstages;
     long ws_batch, ws_const; /* the largest plan, elements */
+    const Plan *train_plan;  /* where the train graph leaves its OUT_BUFFER values */
 } Bodies;
+
+/* Copy the train graph's new running statistics (OUT_BUFFER, in the plan's
+ * workspace) into their tensors in the params block. */
+static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef params, LLVMValueRef plan,
+                         LLVMValueRef batch) {
+    const Graph *g = p->fusion->graph;
+    for (int o = 0; o < g->nouts; o++) {
+        if (g->outs[o].kind != OUT_BUFFER) continue;
+        BufLoc l = p->loc[g->outs[o].node];
+        ensure(l.base == BASE_WS);
+        LLVMValueRef off = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, l.off_batch), ""),
+                                        cg_i64(cg, l.off_const), "");
+        LLVMValueRef src = cg_gep(cg, plan, off, "");
+        const ParamTensor *t = &cg->model->tensors[g->outs[o].index];
+        LLVMValueRef dst = cg_gep(cg, params, cg_i64(cg, t->offset), t->name);
+        Loop l2 = cg_loop_begin(cg, cg_i64(cg, t->numel), "buffer");
+        cg_store(cg, cg_load(cg, src, l2.index, ""), dst, l2.index);
+        cg_loop_end(cg, &l2);
+    }
+}
 
 static LLVMValueRef call_body(Codegen *cg, LLVMValueRef body, LLVMValueRef *args) {
     return LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(body), body, args, N_ARGS, "");
@@ -560,6 +1122,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", loss, true),
                                                  cg_real(cg, INFINITY), ""), "");
     cg_return_if(cg, bad, AEC_ENONFINITE);
+    copy_buffers(cg, bo->train_plan, LLVMGetParam(fn, 0), plan, b64);
     LLVMValueRef oargs[N_ARGS] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), null, grads, plan, null, null,
                                   null, b64, LLVMGetParam(fn, 5)};
     call_body(cg, bo->optim, oargs);
@@ -616,6 +1179,43 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     }
 }
 
+/* int NAME_stage_step(stage, params, opt, x, mask, batch, step, loss, ws):
+ * train_step for layer-wise pretraining stage `stage` (1..n_stages), which
+ * updates only that stage's tensors; AEC_EUNSUPPORTED for another stage. */
+static void emit_stage_step(Codegen *cg, const Bodies *bo) {
+    char name[256];
+    snprintf(name, sizeof name, "%s_stage_step", cg->prefix);
+    LLVMTypeRef Tp = cg->T_ptr, ts[9] = {cg->i32, Tp, Tp, Tp, Tp, cg->i32, cg->i64, Tp, cg->i8_ptr};
+    LLVMValueRef fn = cg_function(cg, name, cg->i32, ts, 9, false), null = LLVMConstNull(Tp);
+    LLVMValueRef stage = LLVMGetParam(fn, 0), batch = LLVMGetParam(fn, 5);
+    check_batch(cg, batch);
+    for (int a = 1; a < 9; a++)
+        if (a == 1 || a == 3 || a == 7 || a == 8 || (a == 2 && lower_opt_slots(cg->model) > 0))
+            check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
+    LLVMValueRef b64 = LLVMBuildSExt(cg->b, batch, cg->i64, "");
+    LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 8));
+    LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
+    LLVMValueRef params = LLVMGetParam(fn, 1), opt = LLVMGetParam(fn, 2), step = LLVMGetParam(fn, 6);
+    LLVMValueRef loss = LLVMGetParam(fn, 7);
+    for (int s = 1; s <= bo->nstages; s++) {
+        LLVMBasicBlockRef here = cg_block(cg, "stage"), next = cg_block(cg, "");
+        LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), ""), here, next);
+        LLVMPositionBuilderAtEnd(cg->b, here);
+        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, loss, b64, step};
+        call_body(cg, bo->stage_train[s - 1], args);
+        LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->T, loss, "loss");
+        LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, l, l, "");
+        bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", l, true),
+                                                     cg_real(cg, INFINITY), ""), "");
+        cg_return_if(cg, bad, AEC_ENONFINITE);
+        LLVMValueRef oargs[N_ARGS] = {params, opt, null, grads, plan, null, null, null, b64, step};
+        call_body(cg, bo->stage_optim[s - 1], oargs);
+        LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+        LLVMPositionBuilderAtEnd(cg->b, next);
+    }
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_EUNSUPPORTED));
+}
+
 /* int NAME_init(params, seed): weights from the spec's `init`, biases 0,
  * batch-norm variances 1. Uniform/normal draws come from the counter-based
  * generator, stream "INIT" + tensor index, counter = element index. */
@@ -634,7 +1234,7 @@ static void emit_init(Codegen *cg) {
         Loop l = cg_loop_begin(cg, cg_i64(cg, pt->numel), "init");
         LLVMValueRef v;
         bool is_var = strstr(pt->name, "running_var") != NULL;
-        bool is_bn_weight = pt->kind == AEC_TENSOR_WEIGHT && pt->ndim == 1;
+        bool is_bn_weight = m->layers[pt->layer].kind == LY_BATCHNORM && m->layers[pt->layer].weight == t;
         if (pt->kind != AEC_TENSOR_WEIGHT || is_bn_weight) {
             v = LLVMConstReal(cg->f64, is_var || is_bn_weight ? 1.0 : 0.0);
         } else if (m->init == INIT_XAVIER) { /* U(-a, a), a = √(6 / (fan_in + fan_out)) */
@@ -669,6 +1269,62 @@ static void emit_init(Codegen *cg) {
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 }
 
+/* ------------------------------------------------------- embedded weights */
+
+/* `count` values of the element type as a constant, AEC_ALIGN-aligned
+ * global, in the target's byte order (data is in the host's, which the
+ * runtime requires be little-endian); exported or private to the object. */
+static LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
+                                 bool exported) {
+    size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
+    const char *src = data;
+    char *swapped = NULL;
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    if (LLVMByteOrder(td) == LLVMBigEndian) {
+        swapped = malloc(bytes);
+        if (!swapped) internal_error("out of memory embedding %zu bytes", bytes);
+        for (size_t i = 0; i < bytes; i++) swapped[i] = src[i / el * el + (el - 1 - i % el)];
+        src = swapped;
+    }
+    LLVMDisposeTargetData(td);
+    ensure(bytes < (1ull << 32)); /* LLVMConstStringInContext takes an unsigned length */
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, src, (unsigned)bytes, 1);
+    free(swapped);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetAlignment(g, AEC_ALIGN);
+    if (!exported) LLVMSetLinkage(g, LLVMPrivateLinkage);
+    return g;
+}
+
+/* `const T NAME_embedded_params[param_count]`: the trained parameters as
+ * read-only data, AEC_ALIGN-aligned, in the target's byte order; and entry
+ * points that use it, without a params argument:
+ *   NAME_encode_embedded(x, code, batch, ws)
+ *   NAME_decode_embedded(code, x_hat, batch, ws)
+ *   NAME_eval_embedded(x, mask, batch, loss, x_hat, ws)
+ * Each is its params-taking twin's call with the constant block, so the two
+ * give the same results bit for bit. */
+static void emit_embedded(Codegen *cg) {
+    LLVMValueRef g = cg->embedded;
+    char name[256];
+    static const char *const twins[] = {"encode", "decode", "eval"};
+    for (int t = 0; t < countof(twins); t++) {
+        snprintf(name, sizeof name, "%s_%s", cg->prefix, twins[t]);
+        LLVMValueRef twin = LLVMGetNamedFunction(cg->mod, name);
+        LLVMTypeRef tty = LLVMGlobalGetValueType(twin), types[8];
+        unsigned n = LLVMCountParamTypes(tty);
+        ensure(n <= countof(types));
+        LLVMGetParamTypes(tty, types);
+        snprintf(name, sizeof name, "%s_%s_embedded", cg->prefix, twins[t]);
+        LLVMValueRef fn = cg_function(cg, name, cg->i32, types + 1, (int)n - 1, false);
+        LLVMValueRef args[8] = {LLVMConstBitCast(g, cg->T_ptr)};
+        for (unsigned a = 1; a < n; a++) args[a] = LLVMGetParam(fn, a - 1);
+        LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, tty, twin, args, n, ""));
+    }
+}
+
 /* ------------------------------------------------------- the model table */
 
 static LLVMValueRef const_str(Codegen *cg, const char *s, const char *name) {
@@ -691,6 +1347,20 @@ static LLVMValueRef fn_ptr(Codegen *cg, const char *suffix) {
     char name[256];
     snprintf(name, sizeof name, "%s_%s", cg->prefix, suffix);
     return LLVMConstBitCast(LLVMGetNamedFunction(cg->mod, name), cg->i8_ptr);
+}
+
+/* The names of the values written to `loss`: a constant array of strings. */
+static LLVMValueRef metric_names(Codegen *cg) {
+    const char *names[LOWER_MAX_METRICS];
+    int n = lower_metrics(cg->model, names);
+    LLVMValueRef v[LOWER_MAX_METRICS];
+    for (int i = 0; i < n; i++) v[i] = const_str(cg, names[i], "metric_name");
+    LLVMValueRef arr = LLVMConstArray(cg->i8_ptr, v, (unsigned)n);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "metric_names");
+    LLVMSetInitializer(g, arr);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    return LLVMConstBitCast(g, cg->i8_ptr);
 }
 
 /* `const aec_model NAME_model`, laid out exactly as runtime/aec.h. */
@@ -728,7 +1398,8 @@ static void emit_model_table(Codegen *cg, const char *summary) {
                               LLVMConstReal(f64, tc->min_delta)};
 
     LLVMTypeRef model_fields[] = {i32, i32, i8p, i32, arr4, i32, i64, i64, i64, i64, i64, i32, i32, i8p,
-                                  train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p};
+                                  train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p,
+                                  i32, i32, i8p, i32, i32, i8p};
     LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, countof(model_fields), 0);
     LLVMValueRef model_v[] = {
         cg_i32(cg, AEC_ABI_VERSION), cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32),
@@ -739,7 +1410,10 @@ static void emit_model_table(Codegen *cg, const char *summary) {
         cg_i32(cg, m->ntensors), cg_i32(cg, 0), LLVMConstBitCast(tglob, i8p),
         LLVMConstNamedStruct(train_t, train_v, countof(train_v)), const_str(cg, summary, "summary"),
         fn_ptr(cg, "workspace_size"), fn_ptr(cg, "init"), fn_ptr(cg, "encode"), fn_ptr(cg, "decode"),
-        fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval")};
+        fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval"),
+        cg->embedded ? LLVMConstBitCast(cg->embedded, i8p) : LLVMConstNull(i8p),
+        cg_i32(cg, lower_metrics(m, NULL)), cg_i32(cg, lower_stage_count(m)), metric_names(cg),
+        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step")};
     char name[256];
     snprintf(name, sizeof name, "%s_model", cg->prefix);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, name);
@@ -747,9 +1421,43 @@ static void emit_model_table(Codegen *cg, const char *summary) {
     LLVMSetGlobalConstant(g, 1);
 }
 
+/* -------------------------------------------------------------- debug info */
+
+/* -g: a compile unit whose file is the spec (absolute, so gdb finds it from
+ * anywhere); functions get subprograms in cg_function, and instructions the
+ * line of the IR node they compute (IrNode.loc, from Layer.loc). */
+static void debug_begin(Codegen *cg) {
+    const char *path = cg->model->loc.file ? cg->model->loc.file : cg->model->name;
+    char *full = realpath(path, NULL);
+    const char *p = full ? full : path, *slash = strrchr(p, '/');
+    const char *file = slash ? slash + 1 : p;
+    const char *dir = !slash ? "." : slash == p ? "/" : p;
+    size_t dirlen = !slash ? 1 : slash == p ? 1 : (size_t)(slash - p);
+    cg->dib = LLVMCreateDIBuilder(cg->mod);
+    cg->di_file = LLVMDIBuilderCreateFile(cg->dib, file, strlen(file), dir, dirlen);
+    free(full);
+    LLVMDIBuilderCreateCompileUnit(cg->dib, LLVMDWARFSourceLanguageC99, cg->di_file, "aec", 3,
+                                   cg->opt.opt_level > 0, "", 0, 0, "", 0, LLVMDWARFEmissionFull, 0,
+                                   0, 0, "", 0, "", 0);
+    cg->di_fn_type =
+        LLVMDIBuilderCreateSubroutineType(cg->dib, cg->di_file, NULL, 0, LLVMDIFlagZero);
+    LLVMAddModuleFlag(cg->mod, LLVMModuleFlagBehaviorWarning, "Debug Info Version", 18,
+                      LLVMValueAsMetadata(cg_i32(cg, LLVMDebugMetadataVersion())));
+    LLVMAddModuleFlag(cg->mod, LLVMModuleFlagBehaviorWarning, "Dwarf Version", 13,
+                      LLVMValueAsMetadata(cg_i32(cg, 4)));
+}
+
 /* ------------------------------------------------------------------ driver */
 
+/* LLVM's fatal errors (a target that cannot compile what it was asked)
+ * end aec with a message, as its own errors do, not with an abort. */
+static void llvm_fatal(const char *reason) {
+    fprintf(stderr, "aec: error: LLVM: %s\n", reason);
+    exit(1);
+}
+
 static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
+    LLVMInstallFatalErrorHandler(llvm_fatal);
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
@@ -762,9 +1470,14 @@ static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **tri
         LLVMDisposeMessage(err);
         return NULL;
     }
-    /* The host CPU name can be "generic" on new CPUs: pass its features too. */
-    char *cpu = opt->cpu ? strdup(opt->cpu) : opt->triple ? strdup("generic") : LLVMGetHostCPUName();
-    char *features = opt->features ? strdup(opt->features) : opt->triple ? strdup("") : LLVMGetHostCPUFeatures();
+    /* The host CPU name can be "generic" on new CPUs: pass its features too.
+     * A named CPU or another target gets its own features (plus --features);
+     * an empty CPU is the target's baseline (RISC-V refuses "generic"). */
+    bool host = !opt->cpu && !opt->triple;
+    char *cpu = opt->cpu ? strdup(opt->cpu) : host ? LLVMGetHostCPUName() : strdup("");
+    char *features = opt->features ? strdup(opt->features)
+                     : host        ? LLVMGetHostCPUFeatures()
+                                   : strdup("");
     LLVMCodeGenOptLevel level = opt->opt_level >= 3 ? LLVMCodeGenLevelAggressive
                                 : opt->opt_level == 0 ? LLVMCodeGenLevelNone : LLVMCodeGenLevelDefault;
     LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
@@ -805,6 +1518,11 @@ Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
     cg->void_t = LLVMVoidTypeInContext(cg->ctx);
     cg->trainable = m->trainable_count;
     cg->xhat_scratch = round16(shape_numel(m->input));
+    cg->im2col = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(2 * m->nlayers + 1));
+    if (opt->debug) debug_begin(cg);
+    if (opt->embed) /* before the bodies: their batch-1 GEMMs test for it */
+        cg->embedded = embed_global(cg, arena_printf(cg->arena, "%s_embedded_params", cg->prefix),
+                                    opt->embed, (size_t)m->param_count, true);
 
     Bodies bo = {0};
     const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
@@ -814,10 +1532,25 @@ Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
         if (kinds[k] == GRAPH_TRAIN) grad_build(g);
         const Plan *p;
         *slots[k] = graph_body(cg, g, &p);
+        if (kinds[k] == GRAPH_TRAIN) bo.train_plan = p;
         if (p->ws_batch > bo.ws_batch) bo.ws_batch = p->ws_batch;
         if (p->ws_const > bo.ws_const) bo.ws_const = p->ws_const;
     }
+    bo.nstages = lower_stage_count(m);
+    bo.stage_train = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(bo.nstages + 1));
+    bo.stage_optim = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(bo.nstages + 1));
+    for (int s = 1; s <= bo.nstages; s++)
+        for (int k = 0; k < 2; k++) {
+            Graph *g = lower_model_stage(cg->arena, m, k ? GRAPH_OPTIM : GRAPH_TRAIN, s);
+            if (!k) grad_build(g);
+            const Plan *p;
+            (k ? bo.stage_optim : bo.stage_train)[s - 1] = graph_body(cg, g, &p);
+            if (p->ws_batch > bo.ws_batch) bo.ws_batch = p->ws_batch;
+            if (p->ws_const > bo.ws_const) bo.ws_const = p->ws_const;
+        }
     emit_entry_points(cg, &bo);
+    emit_stage_step(cg, &bo);
+    if (opt->embed) emit_embedded(cg);
     emit_init(cg);
 
     char *summary = NULL;
@@ -828,6 +1561,11 @@ Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
     emit_model_table(cg, summary);
     free(summary);
 
+    if (cg->dib) { /* nothing is emitted after this */
+        LLVMDIBuilderFinalize(cg->dib);
+        LLVMDisposeDIBuilder(cg->dib);
+        cg->dib = NULL;
+    }
     char *err = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
         LLVMDumpModule(cg->mod);

@@ -9,12 +9,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "aec.h"
+#include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
 
 #ifndef AEC_RUNTIME_DIR
 #define AEC_RUNTIME_DIR "build"
@@ -123,60 +125,217 @@ static int run(char *const argv[]) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The C header of DESIGN §4 beside an emitted object. */
-static int write_header(const Model *m, const char *prefix, const char *obj_path, bool f64) {
-    size_t n = strlen(obj_path);
-    char *path = malloc(n + 3);
+/* The C header of DESIGN §4 beside an emitted object: FILE.o gets FILE.h.
+ * The person embedding the model reads it, so it says all that calling the
+ * model takes: sizes, buffer layouts, the parameter tensors, workspaces and
+ * threads, errors, how to compile and link, an example. In the templates
+ * below $p is the symbol prefix, $P the same upper-cased, $T the element
+ * type and $O the object's file name. */
+static void put_template(FILE *f, const char *text, const char *const sub[4]) {
+    static const char keys[] = "pPTO";
+    for (const char *c = text; *c; c++) {
+        const char *k = *c == '$' && c[1] ? strchr(keys, c[1]) : NULL;
+        if (k) {
+            fputs(sub[k - keys], f);
+            c++;
+        } else fputc(*c, f);
+    }
+}
+
+static const char header_intro[] =
+    " *\n"
+    " * An autoencoder: $p_encode maps inputs to their codes, $p_decode codes back\n"
+    " * to inputs, $p_eval reconstructs inputs and scores them, $p_train_step\n"
+    " * trains. Build: the object needs only libc, libm and a CBLAS (OpenBLAS):\n"
+    " *     cc -I" AEC_INCLUDE_DIR " app.c $O -lopenblas -lm\n"
+    " * (aec.h is aec's small public runtime header, in that directory of its\n"
+    " * source; it defines aec_model, the AEC_E* codes and aec_strerror.)\n"
+    " *\n"
+    " * Buffers: x is [batch][$P_INPUT_SIZE] and code [batch][$P_CODE_SIZE] $T,\n"
+    " * row-major, one sample after another (an image is CxHxW, channel-major).\n"
+    " * params is the whole parameter block, $P_PARAM_COUNT values: the tensors\n"
+    " * listed below at their offsets, with PyTorch nn.Sequential names and\n"
+    " * layouts (a dense weight is [out, in]), as aec's safetensors checkpoints\n"
+    " * store them. Align params and opt_state to AEC_ALIGN bytes for speed.\n"
+    " *\n"
+    " * Workspace: every call takes ws, $p_workspace_size(batch) bytes at any\n"
+    " * alignment; one sized for a batch of N serves every batch up to N. Its\n"
+    " * contents need not survive between calls.\n"
+    " *\n"
+    " * Threads: the model writes no globals, allocates nothing and starts no\n"
+    " * threads; the caller owns every buffer. Calls with different workspaces\n"
+    " * may run at the same time (one workspace per thread, params shared\n"
+    " * read-only). BLAS may run its own threads (OPENBLAS_NUM_THREADS=1: none;\n"
+    " * OpenBLAS's threaded GEMM also mallocs a job table per call).\n"
+    " *\n"
+    " * Errors: each function returns AEC_OK (0) or an AEC_E* code and never\n"
+    " * aborts: AEC_EBATCH for a batch below 1 or above $P_MAX_BATCH, AEC_ENULL\n"
+    " * for a missing buffer, AEC_ENONFINITE when training meets a non-finite loss\n"
+    " * (the parameters are then left as they were). aec_strerror names a code.\n"
+    " *\n"
+    " * Results are deterministic: the same weights, inputs and batch size give\n"
+    " * the same bits on every call, in every thread, and the same bits as the\n"
+    " * trainer's encode/decode/reconstruct (batches of 256) with as many BLAS\n"
+    " * threads. Another batch size or BLAS thread count may change the last\n"
+    " * bits, as BLAS then splits the products differently.\n";
+
+static const char header_decls[] =
+    "/* Bytes of workspace a call with this batch needs (any alignment). */\n"
+    "size_t $p_workspace_size(int batch);\n\n"
+    "/* Fills all $P_PARAM_COUNT parameters as the spec's `init` says (random\n"
+    " * weights from seed, zero biases); the same seed gives the same bits on\n"
+    " * every machine. */\n"
+    "int $p_init($T *params, uint64_t seed);\n\n"
+    "/* x [batch][$P_INPUT_SIZE] -> code [batch][$P_CODE_SIZE], in inference mode\n"
+    " * (no dropout or noise; batch norm from its running statistics; the mean\n"
+    " * of a variational code). */\n"
+    "int $p_encode(const $T *params, const $T *x, $T *code, int batch, void *ws);\n\n"
+    "/* code [batch][$P_CODE_SIZE] -> x_hat [batch][$P_INPUT_SIZE], inference mode. */\n"
+    "int $p_decode(const $T *params, const $T *code, $T *x_hat, int batch, void *ws);\n\n"
+    "/* The reconstruction x_hat [batch][$P_INPUT_SIZE] (x_hat may be NULL) and\n"
+    " * the loss, in inference mode: loss[0] is the spec's objective averaged\n"
+    " * over the batch (with batch 1, that sample's reconstruction error: an\n"
+    " * anomaly score); loss has room for $P_N_METRICS values. mask\n"
+    " * is NULL, or [batch][$P_INPUT_SIZE] with 1 where x is present and 0 where\n"
+    " * it is missing (`loss ... masked`). */\n"
+    "int $p_eval(const $T *params, const $T *x, const $T *mask, int batch, $T *loss,\n"
+    "    $T *x_hat, void *ws);\n\n"
+    "/* One optimizer step on a batch: the training-mode loss into loss[], then\n"
+    " * params and opt_state ($P_OPT_STATE_COUNT values, zeroed before the first\n"
+    " * step; NULL when that is 0) updated. step counts steps from 1; it keys the\n"
+    " * random noise and dropout masks, and Adam's bias correction. mask as for\n"
+    " * $p_eval. */\n"
+    "int $p_train_step($T *params, $T *opt_state, const $T *x, const $T *mask, int batch,\n"
+    "    uint64_t step, $T *loss, void *ws);\n\n"
+    "/* The training-mode loss and its gradient grad [$P_TRAINABLE_COUNT] (the\n"
+    " * trainable tensors come first in params), without an update. */\n"
+    "int $p_loss_grad(const $T *params, const $T *x, const $T *mask, int batch, uint64_t step,\n"
+    "    $T *loss, $T *grad, void *ws);\n\n"
+    "/* The symbol table (aec.h): the tensors' names, shapes, offsets and kinds,\n"
+    " * the training settings, the layer table, and the entry points above. */\n"
+    "extern const aec_model $p_model;\n";
+
+static const char header_stages[] =
+    "/* train_step for pretraining stage 1..$P_N_STAGES: updates only that stage's\n"
+    " * encoder/decoder dense pair, trained as a shallow autoencoder of the codes\n"
+    " * below it (frozen, inference mode); writes loss[0]. Start each stage with a\n"
+    " * zeroed opt_state and step 1; fine-tune with $p_train_step afterwards. */\n"
+    "int $p_stage_step(int stage, $T *params, $T *opt_state, const $T *x, const $T *mask,\n"
+    "    int batch, uint64_t step, $T *loss, void *ws);\n";
+
+static const char header_embedded[] =
+    "\n/* --embed-weights: the trained parameters, read-only data in the object\n"
+    " * ($p_model.embedded_params points to them too). The functions below are\n"
+    " * the ones above called with them as params, bit for bit. At batch 1 these\n"
+    " * weights take a faster path, which skips zero inputs and sums in a fixed\n"
+    " * order: the same bits on every machine, to rounding those of the same\n"
+    " * weights passed in from elsewhere. */\n"
+    "#define $P_EMBEDDED 1\n"
+    "extern const $T $p_embedded_params[$P_PARAM_COUNT];\n"
+    "int $p_encode_embedded(const $T *x, $T *code, int batch, void *ws);\n"
+    "int $p_decode_embedded(const $T *code, $T *x_hat, int batch, void *ws);\n"
+    "int $p_eval_embedded(const $T *x, const $T *mask, int batch, $T *loss, $T *x_hat,\n"
+    "    void *ws);\n";
+
+static const char header_example[] =
+    "\n/* Example: the code of one input.\n"
+    " *     void *ws = malloc($p_workspace_size(1));\n"
+    " *     $T code[$P_CODE_SIZE];\n"
+    " *     int err = %s;\n"
+    " *     if (err) fprintf(stderr, \"encode: %%s\\n\", aec_strerror(err));\n"
+    " */\n";
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* m.o -> m.h; m -> m.h. */
+static char *header_path(Arena *a, const char *obj_path) {
+    char *path = arena_alloc(a, strlen(obj_path) + 3);
     strcpy(path, obj_path);
     char *dot = strrchr(path, '.');
     if (dot && !strchr(dot, '/')) strcpy(dot, ".h");
     else strcat(path, ".h");
+    return path;
+}
+
+static int write_header(Arena *a, const Model *m, const char *prefix, const char *obj_path,
+                        const char *spec, const CodegenOptions *opt, const char *weights) {
+    char *path = header_path(a, obj_path);
     FILE *f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "aec: error: cannot write %s: %s\n", path, strerror(errno));
-        free(path);
         return 1;
     }
-    char up[256];
-    snprintf(up, sizeof up, "%s", prefix);
+    char *up = arena_strdup(a, prefix);
     for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
-    const char *T = f64 ? "double" : "float";
-    fprintf(f, "/* %s — generated by aec from model '%s'. Do not edit.\n", path, m->name);
-    fprintf(f, " * Every function returns 0 or an AEC_E* code (aec_strerror names it) and never\n"
-               " * aborts; none allocates, writes globals or starts threads, so calls on\n"
-               " * different workspaces may run concurrently. Buffers hold %s; params\n"
-               " * and opt_state should be aligned to AEC_ALIGN bytes. */\n", T);
-    fprintf(f, "#ifndef %s_AEC_H\n#define %s_AEC_H\n#include \"aec.h\"\n\n", up, up);
-    fprintf(f, "#define %s_INPUT_SIZE %ld\n#define %s_CODE_SIZE %ld\n", up, shape_numel(m->input), up,
-            shape_numel(m->code));
-    fprintf(f, "#define %s_PARAM_COUNT %ld\n#define %s_TRAINABLE_COUNT %ld\n", up, m->param_count, up,
-            m->trainable_count);
-    fprintf(f, "#define %s_OPT_STATE_COUNT %ld\n", up, (long)lower_opt_slots(m) * m->trainable_count);
-    fprintf(f, "#define %s_ALIGN AEC_ALIGN\n#define %s_MAX_BATCH AEC_MAX_BATCH\n\n", up, up);
-    fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n");
-    fprintf(f, "/* Bytes of workspace a call with this batch needs (any alignment). */\n");
-    fprintf(f, "size_t %s_workspace_size(int batch);\n", prefix);
-    fprintf(f, "/* Initialize all %s_PARAM_COUNT parameters from the spec's `init`. */\n", up);
-    fprintf(f, "int %s_init(%s *params, uint64_t seed);\n", prefix, T);
-    fprintf(f, "/* x [batch][%s_INPUT_SIZE] -> code [batch][%s_CODE_SIZE] (inference mode). */\n", up, up);
-    fprintf(f, "int %s_encode(const %s *params, const %s *x, %s *code, int batch, void *ws);\n", prefix, T, T, T);
-    fprintf(f, "/* code [batch][%s_CODE_SIZE] -> x_hat [batch][%s_INPUT_SIZE]. */\n", up, up);
-    fprintf(f, "int %s_decode(const %s *params, const %s *code, %s *x_hat, int batch, void *ws);\n", prefix, T,
-            T, T);
-    fprintf(f, "/* One optimizer step on a batch; *loss receives the batch loss. step counts from 1. */\n");
-    fprintf(f, "int %s_train_step(%s *params, %s *opt_state, const %s *x, const %s *mask, int batch,\n"
-               "                  uint64_t step, %s *loss, void *ws);\n", prefix, T, T, T, T, T);
-    fprintf(f, "/* Training-mode loss and gradient [%s_TRAINABLE_COUNT], no update. */\n", up);
-    fprintf(f, "int %s_loss_grad(const %s *params, const %s *x, const %s *mask, int batch, uint64_t step,\n"
-               "                 %s *loss, %s *grad, void *ws);\n", prefix, T, T, T, T, T);
-    fprintf(f, "/* Inference-mode loss and reconstruction (x_hat may be NULL). */\n");
-    fprintf(f, "int %s_eval(const %s *params, const %s *x, const %s *mask, int batch, %s *loss, %s *x_hat,\n"
-               "            void *ws);\n", prefix, T, T, T, T, T);
-    fprintf(f, "/* The symbol table: names, shapes, offsets, settings and entry points. */\n");
-    fprintf(f, "extern const aec_model %s_model;\n", prefix);
-    fprintf(f, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
-    fclose(f);
-    free(path);
+    const char *sub[4] = {prefix, up, opt->f64 ? "double" : "float", base_name(obj_path)};
+
+    fprintf(f, "/* %s — model '%s' of %s, compiled by aec into %s.\n", base_name(path), m->name,
+            base_name(spec), base_name(obj_path));
+    fprintf(f, " * Generated: do not edit; rebuild with `aec build SPEC --emit obj`.\n");
+    if (opt->triple || opt->cpu)
+        fprintf(f, " * Target: %s%s%s.\n", opt->triple ? opt->triple : "host",
+                opt->cpu ? ", cpu " : "", opt->cpu ? opt->cpu : "");
+    if (weights) fprintf(f, " * Weights: %s, embedded.\n", base_name(weights));
+    put_template(f, header_intro, sub);
+
+    fprintf(f, " *\n * Layers (as `aec check` prints them):\n");
+    char *table = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&table, &len);
+    check_print_table(mem, m);
+    fclose(mem);
+    for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n"))
+        fprintf(f, " *   %s\n", line);
+    free(table);
+    fprintf(f, " *\n * Tensors in params (offsets and sizes in values):\n");
+    for (int t = 0; t < m->ntensors; t++) {
+        const ParamTensor *pt = &m->tensors[t];
+        char shape[64] = "[";
+        for (int k = 0; k < pt->ndim; k++)
+            snprintf(shape + strlen(shape), sizeof shape - strlen(shape), k ? ", %d" : "%d",
+                     pt->shape[k]);
+        strcat(shape, "]");
+        fprintf(f, " *   %-24s %-18s at %9ld, %9ld%s\n", pt->name, shape, pt->offset, pt->numel,
+                pt->kind == AEC_TENSOR_BUFFER ? " (a buffer, not trained)" : "");
+    }
+    fprintf(f, " */\n#ifndef %s_AEC_H\n#define %s_AEC_H\n\n", up, up);
+    fprintf(f, "#include <stddef.h>\n#include <stdint.h>\n\n#include \"aec.h\"\n\n");
+    fprintf(f, "#define %s_INPUT_SIZE %ld /* values per sample (%s) */\n", up,
+            shape_numel(m->input), shape_str(a, m->input));
+    fprintf(f, "#define %s_CODE_SIZE %ld /* values per code */\n", up, shape_numel(m->code));
+    fprintf(f, "#define %s_PARAM_COUNT %ld /* values in params, trainable first */\n", up,
+            m->param_count);
+    fprintf(f, "#define %s_TRAINABLE_COUNT %ld\n", up, m->trainable_count);
+    fprintf(f, "#define %s_OPT_STATE_COUNT %ld /* optimizer state values */\n", up,
+            (long)lower_opt_slots(m) * m->trainable_count);
+    fprintf(f, "#define %s_ALIGN AEC_ALIGN /* bytes; the alignment params should have */\n", up);
+    fprintf(f, "#define %s_MAX_BATCH AEC_MAX_BATCH /* the largest batch a call accepts */\n", up);
+    /* What train_step, loss_grad and eval write to loss[]. */
+    const char *names[LOWER_MAX_METRICS];
+    int nmetrics = lower_metrics(m, names);
+    fprintf(f, "#define %s_N_METRICS %d /* values written to loss[]:", up, nmetrics);
+    for (int i = 0; i < nmetrics; i++) fprintf(f, "%s %s", i ? "," : "", names[i]);
+    fprintf(f, " */\n\n");
+    fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
+    put_template(f, header_decls, sub);
+    if (lower_stage_count(m) > 0) {
+        fprintf(f, "\n#define %s_N_STAGES %d /* greedy layer-wise pretraining stages */\n", up,
+                lower_stage_count(m));
+        put_template(f, header_stages, sub);
+    }
+    if (weights) put_template(f, header_embedded, sub);
+    char *call = arena_printf(a, weights ? "%s_encode_embedded(x, code, 1, ws)"
+                                         : "%s_encode(params, x, code, 1, ws)", prefix);
+    char *example = arena_printf(a, header_example, call);
+    put_template(f, example, sub);
+    fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
+    if (fclose(f)) {
+        fprintf(stderr, "aec: error: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -211,11 +370,68 @@ static int link_trainer(const char *prefix, const char *obj, const char *out) {
     return st ? 1 : 0;
 }
 
-int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt) {
+/* The runtime's description of a checked model, as much of it as the
+ * safetensors reader (aec_ckpt_load) consults: the tensors and counts. */
+static aec_model runtime_view(Arena *a, const Model *m, bool f64) {
+    aec_tensor_info *t = arena_alloc(a, sizeof *t * (size_t)(m->ntensors + 1));
+    for (int i = 0; i < m->ntensors; i++) {
+        const ParamTensor *pt = &m->tensors[i];
+        t[i] = (aec_tensor_info){.name = pt->name, .ndim = pt->ndim, .kind = pt->kind,
+                                 .offset = pt->offset, .numel = pt->numel};
+        for (int k = 0; k < pt->ndim; k++) t[i].shape[k] = pt->shape[k];
+    }
+    return (aec_model){.abi_version = AEC_ABI_VERSION, .dtype = f64 ? AEC_F64 : AEC_F32,
+                       .name = m->name, .max_batch = AEC_MAX_BATCH,
+                       .input_size = shape_numel(m->input), .code_size = shape_numel(m->code),
+                       .param_count = m->param_count, .trainable_count = m->trainable_count,
+                       .opt_state_count = (long)lower_opt_slots(m) * m->trainable_count,
+                       .n_tensors = m->ntensors, .tensors = t, .train = m->train};
+}
+
+/* --embed-weights: the params block from a safetensors file, which must
+ * hold exactly the model's tensors (names, shapes; F32 or F64) with finite
+ * values; NULL after saying what does not match. */
+static void *load_weights(Arena *a, const Model *m, const char *path, bool f64) {
+    aec_model view = runtime_view(a, m, f64);
+    size_t el = f64 ? sizeof(double) : sizeof(float);
+    void *w = arena_alloc(a, (size_t)m->param_count * el + 1);
+    int st = aec_ckpt_load(path, &view, w, NULL, NULL, NULL, NULL);
+    for (int t = 0; !st && t < m->ntensors; t++) {
+        const ParamTensor *pt = &m->tensors[t];
+        for (long i = 0; i < pt->numel; i++) {
+            double v = aec_get(w, view.dtype, pt->offset + i);
+            if (!isfinite(v)) {
+                fprintf(stderr, "error: %s: tensor %s holds %g at element %ld\n", path, pt->name,
+                        v, i);
+                st = AEC_EFORMAT;
+                break;
+            }
+        }
+    }
+    if (!st) return w;
+    fprintf(stderr, "aec: error: cannot embed %s in model '%s' of %s\n", path, m->name,
+            m->loc.file);
+    return NULL;
+}
+
+int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt_in,
+                 const char *weights) {
+    if (emit && strcmp(emit, "obj") && strcmp(emit, "asm") && strcmp(emit, "llvm")) {
+        fprintf(stderr, "aec: error: unknown --emit '%s' (obj, asm, llvm)\n", emit);
+        return 2;
+    }
     Arena *a = arena_new();
+    if (emit && !strcmp(emit, "obj") && !strcmp(header_path(a, out), out)) {
+        fprintf(stderr, "aec: error: -o %s: the header would overwrite the object\n", out);
+        arena_free(a);
+        return 2;
+    }
+    CodegenOptions opt = *opt_in;
     Model *m = driver_load(a, spec, false);
     int status = 1;
-    Codegen *cg = m ? cg_model(m, opt) : NULL;
+    Codegen *cg = NULL;
+    if (m && weights && !(opt.embed = load_weights(a, m, weights, opt.f64))) goto done;
+    if (m) cg = cg_model(m, &opt);
     if (!cg) goto done;
     char *prefix = model_symbol_prefix(a, m);
     if (!emit) {
@@ -228,21 +444,44 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
         unlink(obj);
     } else if (!strcmp(emit, "obj")) {
         status = cg_emit_file(cg, out, false);
-        if (!status) status = write_header(m, prefix, out, opt->f64);
+        if (!status) status = write_header(a, m, prefix, out, spec, &opt, weights);
     } else if (!strcmp(emit, "asm")) {
         status = cg_emit_file(cg, out, true);
-    } else if (!strcmp(emit, "llvm")) {
+    } else {
         FILE *f = fopen(out, "w");
         if (!f) fprintf(stderr, "aec: error: cannot write %s: %s\n", out, strerror(errno));
         else {
             cg_dump_llvm(f, cg);
             status = fclose(f) ? 1 : 0;
         }
-    } else {
-        fprintf(stderr, "aec: error: unknown --emit '%s' (obj, asm, llvm)\n", emit);
-        status = 2;
     }
 done:
+    cg_free(cg);
+    arena_free(a);
+    return status;
+}
+
+/* `aec run SPEC -- ARGS`: the trainer of SPEC, JIT-compiled in this process
+ * (ORC LLJIT) and run as the built trainer would be: the runtime's aec_main,
+ * linked into aec, given the JIT's model table. Writes no files of its own;
+ * the same code as `aec build` (same passes, CPU and features), so the same
+ * results bit for bit. */
+int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv) {
+    Arena *a = arena_new();
+    Model *m = driver_load(a, spec, false);
+    Codegen *cg = m ? cg_model(m, opt) : NULL;
+    int status = 1;
+    const aec_model *table =
+        cg ? cg_jit_lookup(cg, arena_printf(a, "%s_model", cg_prefix(cg))) : NULL;
+    if (table) {
+        /* argv[0] names the program in the trainer's messages: the model. */
+        char **args = arena_alloc(a, sizeof(char *) * (size_t)(argc + 2));
+        args[0] = arena_strdup(a, m->name);
+        for (int i = 0; i < argc; i++) args[i + 1] = argv[i];
+        fflush(stdout);
+        status = aec_main(table, argc + 1, args);
+    }
+    fflush(stdout);
     cg_free(cg);
     arena_free(a);
     return status;

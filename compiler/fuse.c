@@ -6,7 +6,10 @@
  * plus per-node facts (which kernel, stored or kept in registers).
  *
  * Rules, applied greedily in node order (which is topological):
- * - a GEMM is a kernel of its own;
+ * - a GEMM is a kernel of its own, and so is a NEST op (convolution,
+ *   pooling, upsampling: a loop nest of its own);
+ * - a CHAN_EXPAND is no kernel: a loop reading it loads its [C] input at
+ *   the channel of the position (so that input is stored);
  * - scalar elementwise nodes are never kernels: they are recomputed where
  *   used (they are loop-invariant, LLVM hoists them);
  * - an elementwise or reduction node joins the open loop kernel when its
@@ -32,7 +35,9 @@ static bool reads_reduction_of(const Graph *g, const NodeInfo *info, int i, int 
     for (int j = 0; j < ir_op_nin[n->op]; j++) {
         int u = n->in[j];
         if (ir_op_class[g->nodes[u].op] == OPC_RED && info[u].kernel == k) return true;
-        if (info[u].inline_scalar && reads_reduction_of(g, info, u, k)) return true;
+        if ((info[u].inline_scalar || g->nodes[u].op == IR_CHAN_EXPAND) &&
+            reads_reduction_of(g, info, u, k))
+            return true;
     }
     return false;
 }
@@ -58,7 +63,7 @@ static bool is_output(const Graph *g, int i) {
 static void note_use(const Graph *g, NodeInfo *info, int u, int k) {
     if (info[u].last_use < k) info[u].last_use = k;
     if (info[u].kernel >= 0 && info[u].kernel != k) info[u].materialized = true;
-    if (info[u].inline_scalar)
+    if (info[u].inline_scalar || g->nodes[u].op == IR_CHAN_EXPAND)
         for (int j = 0; j < ir_op_nin[g->nodes[u].op]; j++) note_use(g, info, g->nodes[u].in[j], k);
 }
 
@@ -79,8 +84,9 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
             info->inline_scalar = true;
             continue;
         }
-        if (n->op == IR_GEMM) {
-            Kernel k = {.kind = K_GEMM, .gemm = i};
+        if (n->op == IR_CHAN_EXPAND) continue; /* loaded where used */
+        if (n->op == IR_GEMM || ir_op_class[n->op] == OPC_NEST) {
+            Kernel k = {.kind = n->op == IR_GEMM ? K_GEMM : K_NEST, .gemm = i};
             ARRAY_PUSH(a, f->kernels, f->nkernels, cap, k);
             info->kernel = f->nkernels - 1;
             open = -1;
@@ -103,10 +109,14 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
     /* Which values must be stored: read by another kernel, or an output. */
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
-        int count = kn->kind == K_GEMM ? 1 : kn->nnodes;
+        int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
-            const IrNode *n = &g->nodes[kn->kind == K_GEMM ? kn->gemm : kn->nodes[m]];
-            for (int j = 0; j < ir_op_nin[n->op]; j++) note_use(g, f->info, n->in[j], k);
+            const IrNode *n = &g->nodes[kn->kind != K_LOOP ? kn->gemm : kn->nodes[m]];
+            for (int j = 0; j < ir_op_nin[n->op]; j++) {
+                /* Only a loop can read a CHAN_EXPAND (as a load). */
+                ensure(kn->kind == K_LOOP || g->nodes[n->in[j]].op != IR_CHAN_EXPAND);
+                note_use(g, f->info, n->in[j], k);
+            }
         }
     }
     for (int i = 0; i < g->nnodes; i++) {
@@ -115,7 +125,8 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
         if (is_output(g, i)) info->last_use = f->nkernels; /* read after the last kernel */
         if (is_output(g, i) && info->kernel >= 0) info->materialized = true;
         /* GEMM results and reductions always live in memory. */
-        if (ir_op_class[g->nodes[i].op] == OPC_GEMM || ir_op_class[g->nodes[i].op] == OPC_RED)
+        if (ir_op_class[g->nodes[i].op] == OPC_GEMM || ir_op_class[g->nodes[i].op] == OPC_RED ||
+            ir_op_class[g->nodes[i].op] == OPC_NEST)
             info->materialized = true;
         /* Inline scalar outputs are stored once, after the kernels. */
         if (is_output(g, i) && info->inline_scalar) note_use(g, f->info, i, f->nkernels);
@@ -128,8 +139,8 @@ void fuse_dump(FILE *out, const Fusion *f) {
     fprintf(out, "kernels of %s: %d\n", ir_graph_name(g->kind), f->nkernels);
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
-        if (kn->kind == K_GEMM) {
-            fprintf(out, "  k%d gemm %%%d\n", k, kn->gemm);
+        if (kn->kind != K_LOOP) {
+            fprintf(out, "  k%d %s %%%d\n", k, ir_op_names[g->nodes[kn->gemm].op], kn->gemm);
             continue;
         }
         fprintf(out, "  k%d loop [%s%ld]:", k, kn->domain.batched ? "B," : "", kn->domain.n);

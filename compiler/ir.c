@@ -51,10 +51,71 @@ static bool broadcast(IrType a, IrType b, IrType *out) {
     return true;
 }
 
-/* The matrix an operand of a GEMM must be, rows x cols, given its type. */
+/* The matrix an operand of a GEMM must be, rows x cols, given its type:
+ * rows -r (r·B) are r rows of every sample of a batched value. */
 static bool gemm_operand_ok(IrType t, long rows, long cols) {
-    if (rows == IR_BATCH_DIM) return t.batched && t.n == cols;
+    if (rows < 0) return t.batched && t.n == -rows * cols;
     return !t.batched && t.n == rows * cols;
+}
+
+/* ------------------------------------------------------ image geometry */
+
+ConvGeom conv_geom(const Layer *l) {
+    ConvGeom g = {.kh = l->kh, .kw = l->kw, .stride = l->stride, .pad_h = l->pad, .pad_w = l->pad_w};
+    /* A deconv is the adjoint of the conv from its output to its input. */
+    const Shape *img = l->kind == LY_DECONV ? &l->out : &l->in;
+    const Shape *other = l->kind == LY_DECONV ? &l->in : &l->out;
+    g.c = img->dim[0], g.h = img->dim[1], g.w = img->dim[2];
+    g.r = other->dim[0], g.oh = other->dim[1], g.ow = other->dim[2];
+    if (l->kind != LY_CONV && l->kind != LY_DECONV) g.pad_h = g.pad_w = 0;
+    return g;
+}
+
+bool conv_geom_is_identity(const ConvGeom *g) {
+    return g->kh == 1 && g->kw == 1 && g->stride == 1 && g->pad_h == 0 && g->pad_w == 0 &&
+           g->oh == g->h && g->ow == g->w;
+}
+
+/* The type of an image op, checking its operands against its layer's geometry. */
+static IrType image_type(const Graph *g, const IrNode *n, IrType a, IrType b) {
+    ensure(n->layer >= 0 && n->layer < g->model->nlayers);
+    ConvGeom q = conv_geom(&g->model->layers[n->layer]);
+    long img = (long)q.c * q.h * q.w, cols = (long)q.r * q.oh * q.ow;
+    long wsize = (long)q.r * q.c * q.kh * q.kw;
+    bool ok;
+    IrType t;
+    switch (n->op) {
+    case IR_CONV: /* image, weight -> r channels */
+        ok = a.batched && a.n == img && !b.batched && b.n == wsize, t = (IrType){true, cols};
+        break;
+    case IR_CONV_T: /* r channels, weight -> image */
+        ok = a.batched && a.n == cols && !b.batched && b.n == wsize, t = (IrType){true, img};
+        break;
+    case IR_CONV_W: /* r channels, image -> weight */
+        ok = a.batched && a.n == cols && b.batched && b.n == img, t = (IrType){false, wsize};
+        break;
+    case IR_MAXPOOL_GRAD:
+        ok = a.batched && a.n == img && b.batched && b.n == (long)q.c * q.oh * q.ow;
+        t = (IrType){true, img};
+        break;
+    case IR_MAXPOOL:
+    case IR_AVGPOOL:
+    case IR_UPSAMPLE: ok = a.batched && a.n == img, t = (IrType){true, (long)q.c * q.oh * q.ow}; break;
+    default: /* the adjoints of pooling and upsampling */
+        ok = a.batched && a.n == (long)q.c * q.oh * q.ow, t = (IrType){true, img};
+        break;
+    }
+    if (!ok)
+        internal_error("%s: operands [%s%ld], [%s%ld] do not fit layer %d", ir_op_names[n->op],
+                       a.batched ? "B," : "", a.n, b.batched ? "B," : "", b.n, n->layer);
+    return t;
+}
+
+/* Per-channel values: [C] expanded over hw positions, or summed back. */
+static IrType chan_type(const IrNode *n, IrType a) {
+    if (a.batched || n->hw < 1 || (n->op == IR_CHAN_SUM && a.n % n->hw))
+        internal_error("%s of [%s%ld] by %ld", ir_op_names[n->op], a.batched ? "B," : "", a.n, n->hw);
+    return (IrType){false, n->op == IR_CHAN_SUM ? a.n / n->hw : a.n * n->hw};
 }
 
 static IrType infer_type(const Graph *g, const IrNode *n) {
@@ -68,22 +129,41 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     case IR_PARAM:
         return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
     case IR_GRADIN:
-    case IR_OPTSTATE: return (IrType){false, m->trainable_count};
+    case IR_OPTSTATE:
+        return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
     case IR_CONST:
     case IR_BATCH:
     case IR_STEP: return (IrType){false, 1};
     case IR_GEMM: {
         long ar = n->ta ? n->k : n->m, ac = n->ta ? n->m : n->k;
         long br = n->tb ? n->n : n->k, bc = n->tb ? n->k : n->n;
-        if (!gemm_operand_ok(a, ar, ac) || !gemm_operand_ok(b, br, bc) || n->n == IR_BATCH_DIM)
+        if (!gemm_operand_ok(a, ar, ac) || !gemm_operand_ok(b, br, bc) || n->n < 0)
             internal_error("gemm operands do not match m=%ld n=%ld k=%ld", n->m, n->n, n->k);
-        return n->m == IR_BATCH_DIM ? (IrType){true, n->n} : (IrType){false, n->m * n->n};
+        return n->m < 0 ? (IrType){true, -n->m * n->n} : (IrType){false, n->m * n->n};
     }
-    case IR_EXPAND: return n->type; /* given by the caller */
+    case IR_EXPAND:
+    case IR_RAND: return n->type; /* given by the caller */
+    case IR_TILE:
+        if (!a.batched || n->m < 1) internal_error("tile of an unbatched value");
+        return (IrType){true, a.n * n->m};
+    case IR_SUM_TILES:
+        if (!a.batched || n->m < 1 || a.n % n->m) internal_error("sum_tiles of %ld by %ld", a.n, n->m);
+        return (IrType){true, a.n / n->m};
     case IR_SUM_ROWS:
         if (!a.batched) internal_error("sum_rows of an unbatched value");
         return (IrType){false, a.n};
     case IR_SUM_ALL: return (IrType){false, 1};
+    case IR_CONV:
+    case IR_CONV_T:
+    case IR_CONV_W:
+    case IR_MAXPOOL:
+    case IR_MAXPOOL_GRAD:
+    case IR_AVGPOOL:
+    case IR_AVGPOOL_GRAD:
+    case IR_UPSAMPLE:
+    case IR_UPSAMPLE_GRAD: return image_type(g, n, a, b);
+    case IR_CHAN_EXPAND:
+    case IR_CHAN_SUM: return chan_type(n, a);
     default: break;
     }
     if (ir_op_nin[n->op] == 1) return a;
@@ -96,7 +176,8 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
 static unsigned node_hash(const IrNode *n) {
     uint64_t h = 1469598103934665603ull;
     const long v[] = {n->op,    n->in[0], n->in[1], n->tensor, n->slot, n->act, n->ta,
-                      n->tb,    n->m,     n->n,     n->k,      n->type.batched, n->type.n};
+                      n->tb,    n->m,     n->n,     n->k,      n->type.batched, n->type.n,
+                      n->layer, n->hw};
     for (int i = 0; i < countof(v); i++) h = (h ^ (uint64_t)v[i]) * 1099511628211ull;
     uint64_t bits;
     memcpy(&bits, &n->value, sizeof bits);
@@ -108,7 +189,8 @@ static bool node_same(const IrNode *a, const IrNode *b) {
     return a->op == b->op && a->in[0] == b->in[0] && a->in[1] == b->in[1] &&
            a->tensor == b->tensor && a->slot == b->slot && a->act == b->act &&
            a->value == b->value && a->ta == b->ta && a->tb == b->tb && a->m == b->m &&
-           a->n == b->n && a->k == b->k && type_eq(a->type, b->type);
+           a->n == b->n && a->k == b->k && type_eq(a->type, b->type) && a->layer == b->layer &&
+           a->hw == b->hw;
 }
 
 static void rehash(Graph *g) {
@@ -177,9 +259,13 @@ int ir_gemm(Graph *g, int a, int b, int ta, int tb, long m, long n, long k) {
                               .k = k});
 }
 
-void ir_output(Graph *g, OutKind kind, int node, int index) {
-    GraphOutput o = {kind, node, index};
+void ir_output_tensor(Graph *g, OutKind kind, int node, int index, int tensor) {
+    GraphOutput o = {kind, node, index, tensor};
     ARRAY_PUSH(g->arena, g->outs, g->nouts, g->outs_cap, o);
+}
+
+void ir_output(Graph *g, OutKind kind, int node, int index) {
+    ir_output_tensor(g, kind, node, index, -1);
 }
 
 void ir_verify(const Graph *g) {
@@ -200,11 +286,14 @@ const char *ir_graph_name(GraphKind k) {
 
 static void print_dim(FILE *out, long d) {
     if (d == IR_BATCH_DIM) fputc('B', out);
+    else if (d < 0) fprintf(out, "%ldB", -d);
     else fprintf(out, "%ld", d);
 }
 
 void ir_dump(FILE *out, const Graph *g) {
-    static const char *const out_names[] = {"loss", "code", "x_hat", "grad", "params", "optstate"};
+    static const char *const out_names[] = {"loss",   "code",     "x_hat", "grad",
+                                            "params", "optstate", "metric", "buffer"};
+    static const char *const rand_names[] = {"uniform", "normal", "bernoulli"};
     fprintf(out, "graph %s (%d nodes, %d forward)\n", ir_graph_name(g->kind), g->nnodes,
             g->n_forward);
     for (int i = 0; i < g->nnodes; i++) {
@@ -217,10 +306,31 @@ void ir_dump(FILE *out, const Graph *g) {
             else fprintf(out, " trainable");
             break;
         case IR_INPUT: fprintf(out, " %s", n->slot == INPUT_CODE ? "code" : "x"); break;
-        case IR_OPTSTATE: fprintf(out, " slot=%d", n->slot); break;
+        case IR_OPTSTATE: fprintf(out, " slot=%d", n->slot); /* fall through */
+        case IR_GRADIN:
+            if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
+            break;
+        case IR_RAND:
+            fprintf(out, " %s stream=%d", rand_names[n->act], n->slot);
+            if (n->act == RAND_BERNOULLI) fprintf(out, " p=%g", n->value);
+            break;
+        case IR_TILE:
+        case IR_SUM_TILES: fprintf(out, " x%ld", n->m); break;
+        case IR_CONV:
+        case IR_CONV_T:
+        case IR_CONV_W:
+        case IR_MAXPOOL:
+        case IR_MAXPOOL_GRAD:
+        case IR_AVGPOOL:
+        case IR_AVGPOOL_GRAD:
+        case IR_UPSAMPLE:
+        case IR_UPSAMPLE_GRAD: fprintf(out, " layer=%d", n->layer); break;
+        case IR_CHAN_EXPAND:
+        case IR_CHAN_SUM: fprintf(out, " hw=%ld", n->hw); break;
         case IR_CONST: fprintf(out, " %.9g", n->value); break;
         case IR_ACT:
         case IR_ACT_GRAD:
+        case IR_ACT_GRAD2:
             fprintf(out, " %s", act_names[n->act]);
             if (n->value != 0) fprintf(out, "=%g", n->value);
             break;
@@ -241,8 +351,11 @@ void ir_dump(FILE *out, const Graph *g) {
     for (int i = 0; i < g->nouts; i++) {
         const GraphOutput *o = &g->outs[i];
         fprintf(out, "  out %s", out_names[o->kind]);
-        if (o->kind == OUT_GRAD) fprintf(out, " %s", g->model->tensors[o->index].name);
-        if (o->kind == OUT_OPTSTATE) fprintf(out, " %d", o->index);
+        if (o->kind == OUT_GRAD || o->kind == OUT_BUFFER)
+            fprintf(out, " %s", g->model->tensors[o->index].name);
+        if (o->kind == OUT_OPTSTATE || o->kind == OUT_METRIC) fprintf(out, " %d", o->index);
+        if ((o->kind == OUT_PARAMS || o->kind == OUT_OPTSTATE) && o->tensor >= 0)
+            fprintf(out, " %s", g->model->tensors[o->tensor].name);
         fprintf(out, " = %%%d\n", o->node);
     }
 }

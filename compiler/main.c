@@ -1,4 +1,4 @@
-/* main.c — the `aec` command line: check, build (run comes with the JIT).
+/* main.c — the `aec` command line: check, build, run.
  * Parses arguments and hands them to the driver; usage errors exit 2. */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,9 @@ static const char usage[] =
     "usage: aec check SPEC [--dump=tokens|ast|shapes|ir|grad|kernels|llvm]\n"
     "       aec build SPEC -o PROG                  a standalone trainer\n"
     "       aec build SPEC --emit obj|asm|llvm -o FILE  (obj also writes FILE's .h)\n"
-    "             [--target TRIPLE] [--cpu NAME] [--features LIST] [--dtype f32|f64] [-O0..-O3]\n"
+    "             [--embed-weights W.safetensors] [--target TRIPLE] [--cpu NAME]\n"
+    "             [--features LIST] [--dtype f32|f64] [-O0..-O3] [-g]\n"
+    "       aec run SPEC -- ARGS                    the trainer, JIT-compiled: ARGS as for PROG\n"
     "Specs are .ae files; see docs/language.md.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -34,10 +36,19 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1], *spec = NULL, *dump = NULL, *out = NULL, *emit = NULL, *v;
+    const char *weights = NULL;
     bool allow_unsupported = false;
     CodegenOptions opt = {.opt_level = 3};
+    int run_argc = 0; /* aec run: the trainer's arguments, after `--` */
+    char **run_argv = NULL;
     for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--") && !strcmp(cmd, "run")) {
+            run_argc = argc - i - 1;
+            run_argv = argv + i + 1;
+            break;
+        }
         if ((v = option_value(argc, argv, &i, "--dump"))) dump = v;
+        else if ((v = option_value(argc, argv, &i, "--embed-weights"))) weights = v;
         else if ((v = option_value(argc, argv, &i, "--emit"))) emit = v;
         else if ((v = option_value(argc, argv, &i, "--target"))) opt.triple = v;
         else if ((v = option_value(argc, argv, &i, "--cpu"))) opt.cpu = v;
@@ -48,6 +59,7 @@ int main(int argc, char **argv) {
         } else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strncmp(argv[i], "-O", 2) && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3])
             opt.opt_level = argv[i][2] - '0';
+        else if (!strcmp(argv[i], "-g")) opt.debug = true;
         else if (!strcmp(argv[i], "--allow-unsupported")) allow_unsupported = true;
         else if (argv[i][0] == '-') return usage_error("unknown option '%s'", argv[i]);
         else if (!spec) spec = argv[i];
@@ -57,7 +69,13 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "check")) return driver_check(spec, dump, allow_unsupported);
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
-        return driver_build(spec, out, emit, &opt);
+        if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");
+        return driver_build(spec, out, emit, &opt, weights);
     }
-    return usage_error("unknown command '%s' (check, build)", cmd);
+    if (!strcmp(cmd, "run")) {
+        if (out || emit || weights || opt.triple)
+            return usage_error("%s", "run takes no -o, --emit, --embed-weights or --target");
+        return driver_run(spec, &opt, run_argc, run_argv);
+    }
+    return usage_error("unknown command '%s' (check, build, run)", cmd);
 }

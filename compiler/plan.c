@@ -50,8 +50,11 @@ static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     switch (n->op) {
     case IR_INPUT: return (BufLoc){BASE_X, 0, 0};
     case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
-    case IR_GRADIN: return (BufLoc){BASE_GRADS, 0, 0};
-    case IR_OPTSTATE: return (BufLoc){BASE_OPT, 0, (long)n->slot * m->trainable_count};
+    case IR_GRADIN: return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
+    case IR_OPTSTATE:
+        return (BufLoc){BASE_OPT, 0,
+                        (long)n->slot * m->trainable_count +
+                            (n->tensor >= 0 ? m->tensors[n->tensor].offset : 0)};
     default: return (BufLoc){BASE_NONE, 0, 0};
     }
 }
@@ -62,15 +65,18 @@ static bool output_loc(const Graph *g, int node, BufLoc *loc) {
     for (int o = 0; o < g->nouts; o++) {
         const GraphOutput *out = &g->outs[o];
         if (out->node != node) continue;
+        long range = out->tensor >= 0 ? m->tensors[out->tensor].offset : 0; /* a tensor's range */
         switch (out->kind) {
         case OUT_LOSS: *loc = (BufLoc){BASE_LOSS, 0, 0}; return true;
         case OUT_CODE: *loc = (BufLoc){BASE_CODE, 0, 0}; return true;
         case OUT_XHAT: *loc = (BufLoc){BASE_XHAT, 0, 0}; return true;
         case OUT_GRAD: *loc = (BufLoc){BASE_GRADS, 0, m->tensors[out->index].offset}; return true;
-        case OUT_PARAMS: *loc = (BufLoc){BASE_PARAMS, 0, 0}; return true;
+        case OUT_PARAMS: *loc = (BufLoc){BASE_PARAMS, 0, range}; return true;
         case OUT_OPTSTATE:
-            *loc = (BufLoc){BASE_OPT, 0, (long)out->index * m->trainable_count};
+            *loc = (BufLoc){BASE_OPT, 0, (long)out->index * m->trainable_count + range};
             return true;
+        case OUT_METRIC: continue; /* copied to loss[index] after the kernels */
+        case OUT_BUFFER: continue; /* in the workspace; train_step copies it to the params */
         }
     }
     return false;
@@ -89,9 +95,9 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
 
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
-        int count = kn->kind == K_GEMM ? 1 : kn->nnodes;
+        int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
-            int i = kn->kind == K_GEMM ? kn->gemm : kn->nodes[m];
+            int i = kn->kind != K_LOOP ? kn->gemm : kn->nodes[m];
             const NodeInfo *info = &f->info[i];
             if (!info->materialized) continue;
             if (!output_loc(g, i, &p->loc[i]))
@@ -99,11 +105,20 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             /* A full reduction sums per column first: vectorizable, deterministic. */
             if (g->nodes[i].op == IR_SUM_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
+            /* A convolution's im2col columns of one sample, reused sample by sample. */
+            IrOp op = g->nodes[i].op;
+            if (op == IR_CONV || op == IR_CONV_T || op == IR_CONV_W) {
+                ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
+                if (!conv_geom_is_identity(&q))
+                    p->partial[i] = take(&P, (IrType){false, (long)q.c * q.kh * q.kw * q.oh * q.ow}, k, k);
+            }
         }
     }
     /* Inline scalar outputs (the loss) are written after the last kernel. */
     for (int o = 0; o < g->nouts; o++)
-        if (f->info[g->outs[o].node].inline_scalar) output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]);
+        if (f->info[g->outs[o].node].inline_scalar && !output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]) &&
+            g->outs[o].kind == OUT_BUFFER) /* kept in the workspace for the caller to copy */
+            p->loc[g->outs[o].node] = take(&P, g->nodes[g->outs[o].node].type, f->nkernels, f->nkernels);
     p->ws_batch = P.end_b;
     p->ws_const = P.end_c;
     return p;

@@ -23,7 +23,7 @@
 extern "C" {
 #endif
 
-#define AEC_ABI_VERSION 1
+#define AEC_ABI_VERSION 3 /* 2: aec_model.embedded_params; 3: metrics, stages, variational */
 #define AEC_ALIGN 64 /* bytes: params and opt state should be aligned so (the
                            workspace may be anywhere: the model aligns it) */
 #define AEC_MAX_BATCH 65536 /* the largest batch any entry point accepts */
@@ -111,6 +111,28 @@ typedef struct aec_model {
     /* Inference-mode reconstruction and loss (x_hat may be NULL). */
     int (*eval)(const void *params, const void *x, const void *mask, int batch, void *loss,
                 void *x_hat, void *ws);
+
+    /* ABI 2. With `--embed-weights`, the trained params block (param_count
+     * values, constant data in the object, AEC_ALIGN-aligned), usable as
+     * the params argument of the entry points above; NULL otherwise. */
+    const void *embedded_params;
+
+    /* ABI 3. `loss` of train_step, loss_grad and eval points to n_metrics
+     * values: loss[0] is the objective; when it has more than one term,
+     * loss[1] is the reconstruction loss and the others each regularizer or
+     * KL term, unweighted, as metric_names names them ("loss", "recon",
+     * "kl", "l1_code", "kl_sparsity", "contractive", "l2_weights",
+     * "l1_weights"). A model with one term has n_metrics 1. */
+    int32_t n_metrics;
+    int32_t n_stages;      /* greedy layer-wise pretraining stages (0: none) */
+    const char *const *metric_names;
+    int32_t variational;   /* `latent gaussian`: the code is μ, and z ~ N(0, I) decodes to samples */
+    int32_t reserved3;
+    /* train_step for pretraining stage 1..n_stages: trains that stage's
+     * encoder/decoder layer pair only, as a shallow autoencoder of the codes
+     * below it; writes loss[0]. AEC_EUNSUPPORTED for another stage. */
+    int (*stage_step)(int stage, void *params, void *opt_state, const void *x, const void *mask,
+                      int batch, uint64_t step, void *loss, void *ws);
 } aec_model;
 
 /* A message for a status code. Inline, so a program that links only model

@@ -1,7 +1,8 @@
 /* cli.c — the trainer program's command line: `aec_main`.
  *
  * Takes a model table and argv; runs one subcommand (train, eval, encode,
- * decode, reconstruct, summary) and returns the exit status: 0 on success,
+ * decode, reconstruct, sample, interpolate, summary) and returns the exit
+ * status: 0 on success,
  * 1 when the work failed (the error was printed where it was found), 2 for
  * a usage error (printed here, with a pointer to --help).
  *
@@ -23,11 +24,11 @@ enum { EXIT_USAGE = 2 };
 
 typedef struct Args {
     const char *data, *val, *out, *resume, *weights, *codes, *png;
-    int32_t epochs, batch, n, rows, cols, scale, early_stop;
-    int64_t limit;
+    int32_t epochs, batch, n, rows, cols, scale, early_stop, steps, pretrain_epochs;
+    int64_t limit, from, to;
     uint64_t seed;
     double min_delta;
-    int has_seed, has_early_stop, has_min_delta, json, quiet, help;
+    int has_seed, has_early_stop, has_min_delta, has_to, has_pretrain_epochs, json, quiet, help;
 } Args;
 
 typedef enum OptKind {
@@ -62,6 +63,8 @@ static const Option options[] = {
      "stop after N epochs without validation improvement (0: off)"},
     {"--min-delta", NULL, OPT_REAL, FIELD(min_delta), HAS(has_min_delta), "D",
      "an improvement must lower the validation loss by more than D"},
+    {"--pretrain-epochs", NULL, OPT_COUNT, FIELD(pretrain_epochs), HAS(has_pretrain_epochs), "N",
+     "epochs per layer-wise pretraining stage (0: none); default: the spec's"},
     {"--out", "-o", OPT_STR, FIELD(out), -1, "FILE", "output file"},
     {"--resume", NULL, OPT_STR, FIELD(resume), -1, "CKPT",
      "continue the run that wrote this checkpoint, exactly"},
@@ -69,7 +72,11 @@ static const Option options[] = {
     {"--codes", NULL, OPT_STR, FIELD(codes), -1, "FILE", "codes to decode (.npy, CSV, IDX)"},
     {"--png", NULL, OPT_STR, FIELD(png), -1, "FILE",
      "a PNG grid: originals, and their reconstructions below"},
-    {"--n", NULL, OPT_POSITIVE, FIELD(n), -1, "N", "images in the PNG grid (default 10)"},
+    {"--n", "-n", OPT_POSITIVE, FIELD(n), -1, "N", "images in the PNG grid (default 10)"},
+    {"--from", NULL, OPT_COUNT, FIELD(from), -1, "I", "interpolate from sample I (default 0)"},
+    {"--to", NULL, OPT_COUNT, FIELD(to), HAS(has_to), "J", "interpolate to sample J (default 1)"},
+    {"--steps", NULL, OPT_POSITIVE, FIELD(steps), -1, "K",
+     "points on the line, both ends included (default 10)"},
     {"--cols", NULL, OPT_POSITIVE, FIELD(cols), -1, "N", "images per PNG row (default 10)"},
     {"--rows", NULL, OPT_POSITIVE, FIELD(rows), -1, "N",
      "pairs of PNG rows (sets --n to rows x cols)"},
@@ -93,11 +100,14 @@ static int cmd_encode(const aec_model *m, const Args *a);
 static int cmd_decode(const aec_model *m, const Args *a);
 static int cmd_reconstruct(const aec_model *m, const Args *a);
 static int cmd_summary(const aec_model *m, const Args *a);
+static int cmd_sample(const aec_model *m, const Args *a);
+static int cmd_interpolate(const aec_model *m, const Args *a);
+static const Command *find_command(const char *name);
 
 static const Command commands[] = {
     {"train", "--data X [options]", "Train the model; a checkpoint is written after every epoch.",
-     "--data --val --epochs --batch --seed --early-stop --min-delta --out --resume --limit "
-     "--json --quiet --help",
+     "--data --val --epochs --batch --seed --early-stop --min-delta --pretrain-epochs --out "
+     "--resume --limit --json --quiet --help",
      cmd_train},
     {"eval", "--data X --weights W [options]",
      "The model's loss, the MSE and the PSNR (for data in [0, 1]) on a data set.",
@@ -111,6 +121,12 @@ static const Command commands[] = {
      "Reconstruct every sample; optionally draw the first ones as a PNG grid.",
      "--data --weights --out --png --n --rows --cols --scale --limit --json --quiet --help",
      cmd_reconstruct},
+    {"sample", "-n N --weights W [-o out.npy] [--png grid.png] [--seed S]",
+     "Decode N codes drawn from N(0, I): new samples of a variational model.",
+     "--weights --n --out --png --cols --scale --seed --quiet --help", cmd_sample},
+    {"interpolate", "--data X --weights W [--from I] [--to J] [--steps K] [-o out.npy] [--png F]",
+     "Decode the straight line between the codes of samples I and J of X.",
+     "--data --weights --from --to --steps --out --png --scale --quiet --help", cmd_interpolate},
     {"summary", "", "The model: layers, sizes, parameters, training settings.", "--help",
      cmd_summary},
 };
@@ -275,6 +291,8 @@ static int cmd_train(const aec_model *m, const Args *a) {
         .has_early_stop = a->has_early_stop,
         .min_delta = a->min_delta,
         .has_min_delta = a->has_min_delta,
+        .pretrain_epochs = a->pretrain_epochs,
+        .has_pretrain_epochs = a->has_pretrain_epochs,
         .json = a->json,
         .quiet = a->quiet,
     };
@@ -332,9 +350,12 @@ static double mse_of(const aec_data *d, const void *x_hat) {
     return count ? sum / (double)count : NAN;
 }
 
-/* eval's result always prints; reconstruct's is a by-product that --quiet hides. */
-static void report_metrics(const Args *a, int always, const aec_data *d, double loss, double mse) {
-    double psnr = mse > 0 ? 10 * log10(1 / mse) : INFINITY;
+/* eval's result always prints; reconstruct's is a by-product that --quiet
+ * hides. metrics: the loss, then its terms (aec_model.n_metrics). */
+static void report_metrics(const aec_model *m, const Args *a, int always, const aec_data *d,
+                           const double *metrics, double mse) {
+    double psnr = mse > 0 ? 10 * log10(1 / mse) : INFINITY, loss = metrics[0];
+    double elbo = aec_elbo(m, metrics);
     if (a->json) {
         json_object *o = json_object_new_object();
         json_object_object_add(o, "samples", json_object_new_int64(d->n));
@@ -342,11 +363,18 @@ static void report_metrics(const Args *a, int always, const aec_data *d, double 
         const char *k[] = {"loss", "mse", "psnr"};
         for (int i = 0; i < 3; i++)
             json_object_object_add(o, k[i], isfinite(v[i]) ? json_object_new_double(v[i]) : NULL);
+        for (int i = 1; i < m->n_metrics; i++)
+            json_object_object_add(o, m->metric_names[i], isfinite(metrics[i])
+                                                              ? json_object_new_double(metrics[i])
+                                                              : NULL);
+        if (!isnan(elbo)) json_object_object_add(o, "elbo", json_object_new_double(elbo));
         puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
         json_object_put(o);
     } else if (always || !a->quiet) {
-        printf("loss %.6g  mse %.6g  psnr %.2f dB  (%lld samples)\n", loss, mse, psnr,
-               (long long)d->n);
+        printf("loss %.6g", loss);
+        for (int i = 1; i < m->n_metrics; i++) printf("  %s %.6g", m->metric_names[i], metrics[i]);
+        if (!isnan(elbo)) printf("  elbo %.6g", elbo);
+        printf("  mse %.6g  psnr %.2f dB  (%lld samples)\n", mse, psnr, (long long)d->n);
     }
 }
 
@@ -354,10 +382,10 @@ static int cmd_eval(const aec_model *m, const Args *a) {
     const Command *c = &commands[1];
     if (require(c, a->data, "--data") || require(c, a->weights, "--weights")) return EXIT_USAGE;
     Infer f;
-    double loss = NAN;
+    double metrics[AEC_MAX_METRICS];
     int st = infer_setup(m, a, a->data, 0, m->input_size, &f);
-    if (!st) st = aec_eval_data(m, f.params, &f.data, f.batch, f.ws, f.out, &loss);
-    if (!st) report_metrics(a, 1, &f.data, loss, mse_of(&f.data, f.out));
+    if (!st) st = aec_eval_metrics(m, f.params, &f.data, f.batch, f.ws, f.out, metrics);
+    if (!st) report_metrics(m, a, 1, &f.data, metrics, mse_of(&f.data, f.out));
     infer_free(&f);
     return exit_status(st);
 }
@@ -435,12 +463,134 @@ static int cmd_reconstruct(const aec_model *m, const Args *a) {
     if (!a->out && !a->png)
         return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
     Infer f;
-    double loss = NAN;
+    double metrics[AEC_MAX_METRICS];
     int st = infer_setup(m, a, a->data, 0, m->input_size, &f);
-    if (!st) st = aec_eval_data(m, f.params, &f.data, f.batch, f.ws, f.out, &loss);
+    if (!st) st = aec_eval_metrics(m, f.params, &f.data, f.batch, f.ws, f.out, metrics);
     if (!st && a->out) st = aec_npy_write(a->out, m->dtype, f.out, f.data.n, m->input_size);
     if (!st && a->png) st = write_grid(m, a, &f);
-    if (!st) report_metrics(a, 0, &f.data, loss, mse_of(&f.data, f.out));
+    if (!st) report_metrics(m, a, 0, &f.data, metrics, mse_of(&f.data, f.out));
+    infer_free(&f);
+    return exit_status(st);
+}
+
+/* n images of x in rows of `cols`, as a PNG. */
+static int write_images(const aec_model *m, const Args *a, const void *x, int64_t n, int cols) {
+    aec_grid g;
+    aec_grid_for_model(&g, m);
+    if (a->scale) g.scale = a->scale;
+    if (cols > n) cols = (int)n;
+    g.cols = cols;
+    g.rows = (int)((n + cols - 1) / cols);
+    const void **rows = calloc((size_t)g.rows, sizeof *rows);
+    int *counts = calloc((size_t)g.rows, sizeof *counts);
+    int st = rows && counts ? AEC_OK : AEC_ENOMEM;
+    size_t image = (size_t)m->input_size * aec_dtype_size(m->dtype);
+    for (int r = 0; !st && r < g.rows; r++) {
+        rows[r] = (const char *)x + (size_t)r * (size_t)cols * image;
+        counts[r] = (int)(n - (int64_t)r * cols < cols ? n - (int64_t)r * cols : cols);
+    }
+    if (!st) st = aec_write_png_grid(a->png, &g, rows, counts);
+    free(rows);
+    free(counts);
+    return st;
+}
+
+/* Decodes n codes (n x code_size) into out, in batches. */
+static int decode_all(const aec_model *m, const void *params, const void *codes, int64_t n, void *out) {
+    int batch = m->max_batch < 256 ? m->max_batch : 256;
+    if (n < batch) batch = (int)n;
+    void *ws = aec_alloc(m->workspace_size(batch));
+    if (!ws) return AEC_ENOMEM;
+    size_t el = aec_dtype_size(m->dtype);
+    int st = AEC_OK;
+    for (int64_t i = 0; !st && i < n; i += batch) {
+        int bs = (int)(n - i < batch ? n - i : batch);
+        st = m->decode(params, (const char *)codes + (size_t)(i * m->code_size) * el,
+                       (char *)out + (size_t)(i * m->input_size) * el, bs, ws);
+        if (st) aec_error("decode: %s", aec_strerror(st));
+    }
+    free(ws);
+    return st;
+}
+
+/* Writes -o and/or --png of n decoded images. */
+static int write_outputs(const aec_model *m, const Args *a, const void *x, int64_t n, int cols) {
+    int st = a->out ? aec_npy_write(a->out, m->dtype, x, n, m->input_size) : AEC_OK;
+    if (!st && a->png) st = write_images(m, a, x, n, cols);
+    if (!st && !a->quiet) {
+        if (a->out) fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)n, (long long)m->input_size);
+        if (a->png) fprintf(stderr, "wrote %s\n", a->png);
+    }
+    return st;
+}
+
+/* z ~ N(0, I) from (seed, "SAMPL", element index), decoded. */
+static int cmd_sample(const aec_model *m, const Args *a) {
+    const Command *c = find_command("sample");
+    if (require(c, a->weights, "--weights")) return EXIT_USAGE;
+    if (!a->out && !a->png) return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
+    if (!m->variational) {
+        aec_error("model %s has no 'latent gaussian' code, so there is no prior N(0, I) to sample "
+                  "(interpolate works for any model)", m->name);
+        return 1;
+    }
+    int64_t n = a->n ? a->n : 10;
+    uint64_t seed = a->has_seed ? a->seed : m->train.seed;
+    size_t el = aec_dtype_size(m->dtype);
+    void *params = aec_alloc((size_t)m->param_count * el);
+    void *z = malloc((size_t)(n * m->code_size) * el + 1), *x = malloc((size_t)(n * m->input_size) * el + 1);
+    int st = params && z && x ? AEC_OK : AEC_ENOMEM;
+    if (st) aec_error("out of memory for %lld samples", (long long)n);
+    if (!st) st = aec_ckpt_load(a->weights, m, params, NULL, NULL, NULL, NULL);
+    for (int64_t i = 0; !st && i < n * m->code_size; i++)
+        aec_set(z, m->dtype, i, aec_rng_normal(seed, AEC_STREAM_SAMPLE, (uint64_t)i));
+    if (!st) st = decode_all(m, params, z, n, x);
+    if (!st) st = write_outputs(m, a, x, n, a->cols ? a->cols : 10);
+    free(params);
+    free(z);
+    free(x);
+    return exit_status(st);
+}
+
+/* The codes of samples I and J, the K points (1-t)·a + t·b for t = 0, 1/(K-1), ..., 1, decoded. */
+static int cmd_interpolate(const aec_model *m, const Args *a) {
+    const Command *c = find_command("interpolate");
+    if (require(c, a->data, "--data") || require(c, a->weights, "--weights")) return EXIT_USAGE;
+    if (!a->out && !a->png) return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
+    int64_t from = a->from, to = a->has_to ? a->to : 1;
+    int32_t k = a->steps ? a->steps : 10;
+    if (k < 2) return usage_error(c->name, "%s", "--steps must be at least 2", NULL);
+    Infer f;
+    int st = infer_setup(m, a, a->data, 0, m->code_size, &f);
+    if (!st && (from >= f.data.n || to >= f.data.n)) {
+        aec_error("%s has %lld samples: --from %lld and --to %lld must be below that", a->data,
+                  (long long)f.data.n, (long long)from, (long long)to);
+        st = AEC_EMISMATCH;
+    }
+    size_t el = aec_dtype_size(m->dtype);
+    void *codes = NULL, *line = NULL, *x = NULL;
+    if (!st) {
+        codes = malloc(2 * (size_t)m->code_size * el);
+        line = malloc((size_t)(k * m->code_size) * el);
+        x = malloc((size_t)(k * m->input_size) * el);
+        if (!codes || !line || !x) st = AEC_ENOMEM;
+    }
+    for (int e = 0; !st && e < 2; e++) { /* the encoder in inference mode (mu for a VAE) */
+        const char *row = (const char *)f.data.x + (size_t)((e ? to : from) * m->input_size) * el;
+        st = m->encode(f.params, row, (char *)codes + (size_t)(e * m->code_size) * el, 1, f.ws);
+        if (st) aec_error("encode: %s", aec_strerror(st));
+    }
+    for (int32_t s = 0; !st && s < k; s++) {
+        double t = (double)s / (k - 1);
+        for (int64_t j = 0; j < m->code_size; j++)
+            aec_set(line, m->dtype, s * m->code_size + j,
+                    (1 - t) * aec_get(codes, m->dtype, j) + t * aec_get(codes, m->dtype, m->code_size + j));
+    }
+    if (!st) st = decode_all(m, f.params, line, k, x);
+    if (!st) st = write_outputs(m, a, x, k, k);
+    free(codes);
+    free(line);
+    free(x);
     infer_free(&f);
     return exit_status(st);
 }
@@ -479,7 +629,13 @@ static int cmd_summary(const aec_model *m, const Args *a) {
            t->epochs, (unsigned long long)t->seed);
     if (t->validation > 0) printf(", validation %g", t->validation);
     if (t->early_stop > 0) printf(", early_stop %d min_delta=%g", t->early_stop, t->min_delta);
-    if (t->pretrain_epochs > 0) printf(", pretrain layerwise %d", t->pretrain_epochs);
+    if (t->pretrain_epochs > 0)
+        printf(", pretrain layerwise %d (%d stages)", t->pretrain_epochs, m->n_stages);
+    if (m->n_metrics > 1) {
+        printf("\nobjective  loss =");
+        for (int i = 1; i < m->n_metrics; i++) printf(" %s%s", i > 1 ? "+ w*" : "", m->metric_names[i]);
+        printf("%s", m->variational ? " (the negative ELBO; code z ~ N(mu, sigma^2))" : "");
+    }
     printf("\nmax batch  %d\n\ntensors:\n", m->max_batch);
     for (int i = 0; i < m->n_tensors; i++) {
         const aec_tensor_info *ti = &m->tensors[i];

@@ -132,6 +132,68 @@ static void json_add_double(json_object *o, const char *key, double v) {
     json_object_object_add(o, key, isfinite(v) ? json_object_new_double(v) : NULL);
 }
 
+void aec_progress_terms(aec_progress *p, const aec_model *m, const double *train,
+                        const double *val) {
+    p->terms_of = m->n_metrics > 1 ? m : NULL;
+    p->has_val_terms = val != NULL;
+    for (int i = 0; i < m->n_metrics && i < AEC_MAX_METRICS; i++) {
+        p->terms[i] = train[i];
+        p->val_terms[i] = val ? val[i] : NAN;
+    }
+}
+
+/* "  (recon 25.3  kl 4.1  elbo -29.4)" after the loss. */
+static void terms_text(const aec_progress *p, char *buf, size_t size) {
+    const aec_model *m = p->terms_of;
+    if (!m) return;
+    size_t n = (size_t)snprintf(buf, size, "  (");
+    for (int i = 1; i < m->n_metrics && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%s %.6g", i > 1 ? "  " : "", m->metric_names[i],
+                              p->terms[i]);
+    double elbo = aec_elbo(m, p->terms);
+    if (!isnan(elbo) && n < size) n += (size_t)snprintf(buf + n, size - n, "  elbo %.6g", elbo);
+    if (n < size) snprintf(buf + n, size - n, ")");
+}
+
+static void terms_json(const aec_progress *p, json_object *o) {
+    const aec_model *m = p->terms_of;
+    if (!m) return;
+    for (int v = 0; v < 1 + p->has_val_terms; v++) {
+        const double *x = v ? p->val_terms : p->terms;
+        json_object *t = json_object_new_object();
+        for (int i = 1; i < m->n_metrics; i++)
+            json_object_object_add(t, m->metric_names[i],
+                                   isfinite(x[i]) ? json_object_new_double(x[i]) : NULL);
+        json_object_object_add(o, v ? "val_terms" : "terms", t);
+        double elbo = aec_elbo(m, x);
+        if (!isnan(elbo)) json_add_double(o, v ? "val_elbo" : "elbo", elbo);
+    }
+}
+
+void aec_progress_stage(aec_progress *p, int32_t stage, int32_t stages, int32_t epoch,
+                        int32_t epochs, double loss, double seconds) {
+    if (!p->quiet) {
+        char took[32];
+        format_duration(took, sizeof took, seconds);
+        fprintf(stderr, "pretrain stage %d/%d  epoch %d/%d  loss %.6g  %s\n", stage, stages, epoch,
+                epochs, loss, took);
+        fflush(stderr);
+    }
+    if (p->json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "event", json_object_new_string("pretrain"));
+        json_object_object_add(o, "stage", json_object_new_int(stage));
+        json_object_object_add(o, "stages", json_object_new_int(stages));
+        json_object_object_add(o, "epoch", json_object_new_int(epoch));
+        json_object_object_add(o, "epochs", json_object_new_int(epochs));
+        json_add_double(o, "train_loss", loss);
+        json_add_double(o, "seconds", seconds);
+        puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        fflush(stdout);
+        json_object_put(o);
+    }
+}
+
 void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double train_loss,
                         double val_loss, const char *note) {
     double now = aec_now();
@@ -145,10 +207,11 @@ void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double tra
         aec_progress_clear(p);
         char val[64] = "";
         if (!isnan(val_loss)) snprintf(val, sizeof val, "  val_loss %.6g", val_loss);
-        char took[32];
+        char took[32], terms[512] = "";
         format_duration(took, sizeof took, secs);
-        fprintf(stderr, "epoch %d/%d  loss %.6g%s  %s  %.0f samples/s%s%s%s%s\n", epoch, p->epochs,
-                train_loss, val, took, rate, epoch < p->epochs ? "  ETA " : "",
+        terms_text(p, terms, sizeof terms);
+        fprintf(stderr, "epoch %d/%d  loss %.6g%s%s  %s  %.0f samples/s%s%s%s%s\n", epoch,
+                p->epochs, train_loss, terms, val, took, rate, epoch < p->epochs ? "  ETA " : "",
                 epoch < p->epochs ? eta : "", note && *note ? "  " : "", note ? note : "");
         fflush(stderr);
     }
@@ -160,6 +223,7 @@ void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double tra
         json_object_object_add(o, "step", json_object_new_int64(step));
         json_add_double(o, "train_loss", train_loss);
         json_add_double(o, "val_loss", val_loss);
+        terms_json(p, o);
         json_add_double(o, "seconds", secs);
         json_add_double(o, "samples_per_s", rate);
         if (note && *note) json_object_object_add(o, "note", json_object_new_string(note));

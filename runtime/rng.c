@@ -5,6 +5,8 @@
  * code implements the same three functions, so these must stay bit for bit
  * as they are: changing one changes every trained model.
  */
+#include <math.h>
+
 #include "rt.h"
 
 /* splitmix64 (Steele, Lea, Flood 2014): advance by the golden gamma, then
@@ -25,6 +27,15 @@ uint64_t aec_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter) {
 /* The top 53 bits make every double in [0, 1) with spacing 2^-53 equally likely. */
 double aec_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
     return (double)(aec_rng_u64(seed, stream, counter) >> 11) * 0x1.0p-53;
+}
+
+uint64_t aec_rng_noise(uint64_t seed, uint64_t stream, uint64_t step, uint64_t counter) {
+    return aec_mix64(aec_rng_u64(seed, stream, step) ^ counter);
+}
+
+double aec_rng_normal(uint64_t seed, uint64_t stream, uint64_t i) {
+    double u1 = aec_rng_uniform(seed, stream, 2 * i), u2 = aec_rng_uniform(seed, stream, 2 * i + 1);
+    return sqrt(-2 * log(1 - u1)) * cos(2 * M_PI * u2);
 }
 
 /* Counter i draws the partner of position i, so the permutation depends only

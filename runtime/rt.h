@@ -23,6 +23,8 @@
 #error "the runtime reads and writes little-endian files by copying memory"
 #endif
 
+#define AEC_MAX_METRICS 16 /* room for aec_model.n_metrics values (the compiler writes <= 8) */
+
 /* Model values, whatever the element type. */
 static inline size_t aec_dtype_size(int dtype) {
     return dtype == AEC_F64 ? sizeof(double) : sizeof(float);
@@ -51,6 +53,19 @@ double aec_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter); /* in 
 /* Streams the runtime draws from (the model's own streams are disjoint). */
 #define AEC_STREAM_SHUFFLE 0x5348554646000000ull /* "SHUFF" + epoch index (from 0) */
 #define AEC_STREAM_VALID 0x56414C4944000000ull   /* "VALID": the validation split */
+#define AEC_STREAM_PRETRAIN 0x5052455452000000ull /* "PRETR" + stage << 24 + epoch index */
+#define AEC_STREAM_SAMPLE 0x53414D504C000000ull  /* "SAMPL": `sample`'s codes z ~ N(0, I) */
+/* The model's noise (corruption, dropout, the VAE's ε): "NOISE" + the RAND
+ * stream (the graph's stage << 16 | a layer index or a fixed use), equal to
+ * the compiler's IR_STREAM_NOISE. */
+#define AEC_STREAM_NOISE 0x4E4F495345000000ull
+
+/* Element `counter` of a stream at optimizer step `step`, as generated code
+ * draws it: aec_mix64(aec_rng_u64(seed, stream, step) ^ counter). The seed
+ * is the spec's `seed`, compiled into the model. */
+uint64_t aec_rng_noise(uint64_t seed, uint64_t stream, uint64_t step, uint64_t counter);
+/* N(0, 1) from counters 2i and 2i+1 of (seed, stream) by Box–Muller, as init does. */
+double aec_rng_normal(uint64_t seed, uint64_t stream, uint64_t i);
 
 /* Fisher-Yates: for i = n-1 down to 1, j = floor(uniform(seed, stream, i) * (i+1)),
  * swap idx[i] and idx[j]. */
@@ -175,6 +190,9 @@ double aec_now(void);                 /* seconds, monotonic */
 
 typedef struct aec_progress {
     int tty, quiet, json;
+    const aec_model *terms_of; /* aec_progress_terms: the model, or NULL for none */
+    double terms[AEC_MAX_METRICS], val_terms[AEC_MAX_METRICS];
+    int has_val_terms;
     int32_t epochs;
     int64_t batches, samples; /* per epoch */
     int64_t samples_done;     /* this run (since start or resume) */
@@ -191,6 +209,14 @@ void aec_progress_batch(aec_progress *p, int32_t epoch, int64_t b, int bs, doubl
  * val_loss is NAN without validation; `note` is appended ("best", ...). */
 void aec_progress_epoch(aec_progress *p, int32_t epoch, int64_t step, double train_loss,
                         double val_loss, const char *note);
+/* The loss's terms for the next aec_progress_epoch (a model with n_metrics
+ * > 1): shown after the loss, and in JSON as "terms"/"val_terms" objects;
+ * elbo (NAN unless variational) as "elbo". val may be NULL. */
+void aec_progress_terms(aec_progress *p, const aec_model *m, const double *train,
+                        const double *val);
+/* One epoch of a layer-wise pretraining stage: a line, and JSON "pretrain". */
+void aec_progress_stage(aec_progress *p, int32_t stage, int32_t stages, int32_t epoch,
+                        int32_t epochs, double loss, double seconds);
 void aec_progress_clear(aec_progress *p); /* ends a live line before other output */
 
 /* ------------------------------------------------------------ train.c */
@@ -203,6 +229,8 @@ typedef struct aec_train_opts {
     int has_seed;
     int32_t early_stop; /* patience; used when has_early_stop */
     int has_early_stop;
+    int32_t pretrain_epochs; /* per stage; used when has_pretrain_epochs (0: no pretraining) */
+    int has_pretrain_epochs;
     double min_delta;
     int has_min_delta;
     int json, quiet;
@@ -215,6 +243,12 @@ int aec_model_masked(const aec_model *m);
  * in batches of `batch`, weighted by batch size; ws sized for `batch`. */
 int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
                   void *x_hat, double *loss);
+/* The same, with every metric: metrics[0 .. n_metrics-1] (the loss, then its
+ * terms, each weighted by batch size as the loss is). */
+int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
+                     void *ws, void *x_hat, double *metrics);
+/* A variational model's ELBO, -(recon + kl), from its metrics; NAN otherwise. */
+double aec_elbo(const aec_model *m, const double *metrics);
 int aec_train(const aec_model *m, const aec_train_opts *o);
 
 /* ------------------------------------------------------------ cli.c */

@@ -14,7 +14,12 @@
  *     that never stopped.
  *   - The training loss of an epoch is the mean of the batch losses weighted
  *     by batch size (the last batch may be smaller); the validation loss is
- *     the inference-mode loss, weighted the same way.
+ *     the inference-mode loss, weighted the same way. So are the loss's
+ *     terms (aec_model.n_metrics), reported beside it.
+ *   - With `pretrain layerwise E`, a fresh run first trains each stage for E
+ *     epochs (stage_step; its own order of samples, a fresh optimizer state
+ *     and step count per stage), then fine-tunes the whole model from a
+ *     fresh optimizer. Resuming skips pretraining: the checkpoint has it.
  */
 #include <json-c/json.h>
 #include <math.h>
@@ -41,14 +46,34 @@ int aec_model_masked(const aec_model *m) {
     return 0;
 }
 
+double aec_elbo(const aec_model *m, const double *metrics) {
+    if (!m->variational) return NAN;
+    double recon = NAN, kl = NAN;
+    for (int i = 1; i < m->n_metrics; i++) {
+        if (!strcmp(m->metric_names[i], "recon")) recon = metrics[i];
+        if (!strcmp(m->metric_names[i], "kl")) kl = metrics[i];
+    }
+    return -(recon + kl);
+}
+
 int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
                   void *x_hat, double *loss) {
+    double metrics[AEC_MAX_METRICS];
+    int status = aec_eval_metrics(m, params, d, batch, ws, x_hat, metrics);
+    *loss = metrics[0];
+    return status;
+}
+
+int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
+                     void *ws, void *x_hat, double *metrics) {
+    int nm = m->n_metrics;
+    for (int k = 0; k < nm; k++) metrics[k] = NAN;
     if (!m->eval) {
         aec_error("model %s has no eval entry point", m->name);
         return AEC_EUNSUPPORTED;
     }
     size_t row = (size_t)d->dim * aec_dtype_size(m->dtype);
-    double sum = 0, value[1]; /* room for one float or double */
+    double sum[AEC_MAX_METRICS] = {0}, value[AEC_MAX_METRICS]; /* floats or doubles */
     for (int64_t i = 0; i < d->n; i += batch) {
         int bs = (int)(d->n - i < batch ? d->n - i : batch);
         int status = m->eval(params, (const char *)d->x + i * row,
@@ -59,9 +84,9 @@ int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int
                       aec_strerror(status));
             return status;
         }
-        sum += aec_get(value, m->dtype, 0) * bs;
+        for (int k = 0; k < nm; k++) sum[k] += aec_get(value, m->dtype, k) * bs;
     }
-    *loss = d->n ? sum / (double)d->n : NAN;
+    for (int k = 0; k < nm; k++) metrics[k] = d->n ? sum[k] / (double)d->n : NAN;
     return AEC_OK;
 }
 
@@ -79,7 +104,8 @@ typedef struct Run {
     int64_t *train_idx; /* rows of data to train on, ascending */
     int64_t *perm;      /* this epoch's order of train_idx */
     int64_t n_train;
-    void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks */
+    void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks; loss: n_metrics */
+    double terms[AEC_MAX_METRICS];                    /* the last epoch's metrics */
     aec_train_state st;
 } Run;
 
@@ -167,7 +193,7 @@ static int alloc_step_buffers(Run *r) {
     r->ws = aec_alloc(ws);
     r->xb = aec_alloc((size_t)train_bs * (size_t)m->input_size * el);
     r->mb = r->data.mask ? aec_alloc((size_t)train_bs * (size_t)m->input_size * el) : NULL;
-    r->loss = aec_alloc(sizeof(double));
+    r->loss = aec_alloc(sizeof(double) * AEC_MAX_METRICS);
     if (!r->ws || !r->xb || (r->data.mask && !r->mb) || !r->loss) {
         aec_error("out of memory for a %zu-byte workspace and a batch of %d", ws, train_bs);
         return AEC_ENOMEM;
@@ -235,7 +261,7 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
     int32_t e = r->st.epoch; /* epochs done before this one: the shuffle's stream offset */
     memcpy(r->perm, r->train_idx, (size_t)r->n_train * sizeof *r->perm);
     aec_shuffle(r->perm, r->n_train, r->seed, AEC_STREAM_SHUFFLE + (uint64_t)e);
-    double sum = 0;
+    double sum = 0, terms[AEC_MAX_METRICS] = {0};
     int64_t b = 0;
     for (int64_t i = 0; i < r->n_train; i += r->batch) {
         int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
@@ -252,9 +278,46 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
             return status;
         }
         sum += loss * bs;
+        for (int k = 0; k < m->n_metrics; k++) terms[k] += aec_get(r->loss, m->dtype, k) * bs;
         aec_progress_batch(p, e + 1, ++b, bs, sum / (double)(i + bs));
     }
     *train_loss = sum / (double)r->n_train;
+    for (int k = 0; k < m->n_metrics; k++) r->terms[k] = terms[k] / (double)r->n_train;
+    return AEC_OK;
+}
+
+/* Greedy layer-wise pretraining: stage s trains its layer pair for E epochs
+ * (Hinton & Salakhutdinov 2006; Bengio et al. 2007), each stage with a fresh
+ * optimizer state and step count, in orders of (seed, stage, epoch). */
+static int pretrain(Run *r, aec_progress *p, int32_t epochs) {
+    const aec_model *m = r->m;
+    size_t opt_bytes = (size_t)m->opt_state_count * aec_dtype_size(m->dtype);
+    for (int32_t s = 1; s <= m->n_stages; s++) {
+        memset(r->opt, 0, opt_bytes);
+        uint64_t step = 0;
+        for (int32_t e = 0; e < epochs; e++) {
+            double t0 = aec_now(), sum = 0;
+            memcpy(r->perm, r->train_idx, (size_t)r->n_train * sizeof *r->perm);
+            aec_shuffle(r->perm, r->n_train, r->seed,
+                        AEC_STREAM_PRETRAIN + ((uint64_t)s << 24) + (uint64_t)e);
+            for (int64_t i = 0; i < r->n_train; i += r->batch) {
+                int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
+                gather(r, r->perm + i, bs);
+                int status = m->stage_step(s, r->params, r->opt, r->xb, r->mb, bs, ++step, r->loss, r->ws);
+                double loss = aec_get(r->loss, m->dtype, 0);
+                if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
+                if (status) {
+                    aec_error("pretraining stage %d, epoch %d (step %llu): %s", s, e + 1,
+                              (unsigned long long)step, aec_strerror(status));
+                    return status;
+                }
+                sum += loss * bs;
+            }
+            aec_progress_stage(p, s, m->n_stages, e + 1, epochs, sum / (double)r->n_train,
+                               aec_now() - t0);
+        }
+    }
+    memset(r->opt, 0, opt_bytes); /* fine-tuning starts afresh */
     return AEC_OK;
 }
 
@@ -403,12 +466,22 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
     if (r.st.epoch >= r.epochs && !o->quiet)
         fprintf(stderr, "%s already has %d epochs; raise --epochs to train on\n", o->resume,
                 r.st.epoch);
+    int32_t pre = o->has_pretrain_epochs ? o->pretrain_epochs : m->train.pretrain_epochs;
+    if (!status && !o->resume && pre > 0 && m->n_stages > 0 && m->stage_step) {
+        if (!o->quiet)
+            fprintf(stderr, "pretraining %d stages layer-wise, %d epoch%s each\n", m->n_stages, pre,
+                    pre == 1 ? "" : "s");
+        status = pretrain(&r, &p, pre);
+        p.t_start = p.t_epoch = p.t_print = aec_now(); /* rates and ETAs of fine-tuning alone */
+    }
     while (!status && !stopped && r.st.epoch < r.epochs) {
-        double train_loss, val_loss = NAN;
+        double train_loss, val_loss = NAN, val_terms[AEC_MAX_METRICS];
         status = train_epoch(&r, &p, &train_loss);
         if (!status && r.val.n)
-            status = aec_eval_data(m, r.params, &r.val, r.eval_batch, r.ws, NULL, &val_loss);
+            status = aec_eval_metrics(m, r.params, &r.val, r.eval_batch, r.ws, NULL, val_terms);
         if (status) break;
+        if (r.val.n) val_loss = val_terms[0];
+        aec_progress_terms(&p, m, r.terms, r.val.n ? val_terms : NULL);
         r.st.epoch++;
         r.st.train_loss = train_loss;
         r.st.val_loss = val_loss;

@@ -1,0 +1,95 @@
+/* embed_latency.c — batch-1 latency of the model with its weights compiled in.
+ *
+ * Linked against the object and header of
+ *   aec build specs/fmnist_dense.ae --emit obj --embed-weights W -o DIR/fmnist_dense.o
+ * (the anomaly-detection use of examples/embed: no weights to pass or load),
+ * it times, on the first 5000 Fashion-MNIST training images in turn, after
+ * 200 warm-up calls:
+ *   - fmnist_dense_encode_embedded, one image: median and 99th percentile;
+ *   - fmnist_dense_eval_embedded, one image: its reconstruction error (the
+ *     anomaly score), median.
+ * As bench_aec.c times fmnist_dense_encode, so the figures compare. Threads
+ * are OpenBLAS's own (OPENBLAS_NUM_THREADS). Prints one JSON line.
+ * Usage: embed_latency [train-images-idx3-ubyte.gz]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "fmnist_dense.h"
+
+#define CALLS 5000
+#define WARMUP 200
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile (0.5: the median) of n values, sorting them. */
+static double quantile(double *v, int n, double q) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[(int)(q * (n - 1) + 0.5)];
+}
+
+/* The first `n` images of an IDX3 ubyte file (gzip or plain), in [0, 1]. */
+static float *load_images(const char *path, int n) {
+    gzFile f = gzopen(path, "rb");
+    unsigned char h[16];
+    size_t size = (size_t)n * FMNIST_DENSE_INPUT_SIZE;
+    unsigned char *raw = malloc(size);
+    float *x = aligned_alloc(AEC_ALIGN, (size * sizeof(float) + AEC_ALIGN - 1) / AEC_ALIGN * AEC_ALIGN);
+    if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3 || !raw || !x ||
+        gzread(f, raw, (unsigned)size) != (int)size) {
+        fprintf(stderr, "embed_latency: %s: not an IDX3 ubyte file of %d images\n", path, n);
+        exit(1);
+    }
+    for (size_t i = 0; i < size; i++) x[i] = raw[i] / 255.0f;
+    free(raw);
+    gzclose(f);
+    return x;
+}
+
+int main(int argc, char **argv) {
+    float *data = load_images(argc > 1 ? argv[1] : DEFAULT_DATA, CALLS);
+    void *ws = malloc(fmnist_dense_workspace_size(1));
+    float code[FMNIST_DENSE_CODE_SIZE], loss[FMNIST_DENSE_N_METRICS];
+    static double enc[CALLS], score[CALLS];
+    for (int i = 0; i < WARMUP; i++) {
+        int st = fmnist_dense_encode_embedded(data, code, 1, ws);
+        if (!st) st = fmnist_dense_eval_embedded(data, NULL, 1, loss, NULL, ws);
+        if (st) {
+            fprintf(stderr, "embed_latency: %s\n", aec_strerror(st));
+            return 1;
+        }
+    }
+    for (int i = 0; i < CALLS; i++) {
+        const float *x = data + (size_t)i * FMNIST_DENSE_INPUT_SIZE;
+        double t0 = now();
+        fmnist_dense_encode_embedded(x, code, 1, ws);
+        enc[i] = now() - t0;
+    }
+    for (int i = 0; i < CALLS; i++) {
+        const float *x = data + (size_t)i * FMNIST_DENSE_INPUT_SIZE;
+        double t0 = now();
+        fmnist_dense_eval_embedded(x, NULL, 1, loss, NULL, ws);
+        score[i] = now() - t0;
+    }
+    printf("{\"impl\": \"aec-embedded\", \"calls\": %d, \"embedded_encode_us\": %.2f, "
+           "\"embedded_encode_p99_us\": %.2f, \"embedded_score_us\": %.2f}\n",
+           CALLS, 1e6 * quantile(enc, CALLS, 0.5), 1e6 * quantile(enc, CALLS, 0.99),
+           1e6 * quantile(score, CALLS, 0.5));
+    free(ws);
+    free(data);
+    return 0;
+}

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# End to end for shipping a model (docs/abi.md): object files and headers,
+# embedded weights, several models in one program, cross-compilation, debug
+# info, and the trainer through the JIT (`aec run`).
+#
+# The C programs it links (emit_check.c, two_models.c, examples/embed) say
+# what they check. Bit-for-bit comparisons run with one BLAS thread: OpenBLAS
+# partitions a GEMM by its thread count, which can change the last bits, and
+# its threaded GEMM allocates a job table per call (the model never does).
+set -u
+B=${1:-build}
+AEC="$B/aec"
+ROOT=$(pwd)
+E2E=$ROOT/tests/e2e
+DATA=/usr/share/datasets/fashion-mnist
+TRAIN="$DATA/train-images-idx3-ubyte.gz"
+X="$DATA/t10k-images-idx3-ubyte.gz"
+CC=${CC:-cc}
+RT=("$B/libaecrt.a" -lopenblas -lpng -ljson-c -lz -lm -lpthread)
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OPENBLAS_NUM_THREADS=1
+fails=0 passes=0
+ok()   { passes=$((passes + 1)); echo "ok - $1"; }
+fail() { fails=$((fails + 1)); echo "not ok - $1"; }
+expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+# Runs a program that prints ok/not ok lines itself, counting them.
+tally() {
+    local out st
+    out=$("$@" 2>&1); st=$?
+    printf '%s\n' "$out" | grep -v '^ok - \|^not ok - \|^#' | sed 's/^/# /'
+    printf '%s\n' "$out" | grep '^ok - \|^not ok - '
+    passes=$((passes + $(printf '%s\n' "$out" | grep -c '^ok - ')))
+    fails=$((fails + $(printf '%s\n' "$out" | grep -c '^not ok - ')))
+    [ $st -eq 0 ] || [ "$(printf '%s\n' "$out" | grep -c '^not ok - ')" -gt 0 ] || fail "$1 exited $st"
+}
+
+FM=specs/fmnist_dense.ae
+"$AEC" build $FM -o "$T/fm" || { echo "not ok - build"; exit 1; }
+"$T/fm" train --data "$TRAIN" --limit 2000 --epochs 1 --quiet --out "$T/w.safetensors"
+
+# aec run: the same trainer through the JIT, no files of its own.
+(cd "$T" && "$ROOT/$AEC" run "$ROOT/$FM" -- train --data "$TRAIN" --limit 2000 --epochs 1 --quiet \
+    --out jit.safetensors)
+expect "aec run trains the same weights as the built trainer, bit for bit" \
+    'cmp -s "$T/w.safetensors" "$T/jit.safetensors"'
+expect "aec run writes nothing but what the trainer was asked to" '[ "$(ls "$T" | wc -l)" -eq 3 ]'
+"$AEC" run $FM -- encode --data "$X" --limit 300 --weights "$T/w.safetensors" -o "$T/jit_codes.npy" --quiet
+"$T/fm" encode --data "$X" --limit 300 --weights "$T/w.safetensors" -o "$T/codes300.npy" --quiet
+expect "aec run encodes as the built trainer does" 'cmp -s "$T/jit_codes.npy" "$T/codes300.npy"'
+"$AEC" run $FM -- bogus 2> "$T/err"; st=$?
+expect "aec run passes the trainer's usage errors on (exit 2)" '[ $st -eq 2 ] && grep -q "unknown command" "$T/err"'
+
+# The trainer's view of 600 test images (batches 256, 256, 88).
+"$T/fm" encode --data "$X" --limit 600 --weights "$T/w.safetensors" -o "$T/codes.npy" --quiet
+"$T/fm" reconstruct --data "$X" --limit 600 --weights "$T/w.safetensors" -o "$T/rec.npy" --quiet
+
+# Objects and headers: with parameters passed in, and with them embedded.
+"$AEC" build $FM --emit obj -o "$T/m.o"
+"$AEC" build $FM --emit obj --embed-weights "$T/w.safetensors" -o "$T/fm.o"
+expect "--emit obj writes the object and its header" '[ -s "$T/m.o" ] && [ -s "$T/m.h" ] && [ -s "$T/fm.h" ]'
+expect "the header declares the ABI" \
+    'grep -q "int fmnist_dense_encode(const float \*params" "$T/m.h" && grep -q "FMNIST_DENSE_INPUT_SIZE 784" "$T/m.h" &&
+     grep -q "extern const aec_model fmnist_dense_model;" "$T/m.h" && ! grep -q _embedded "$T/m.h"'
+expect "the embedded header declares the _embedded entry points" \
+    'grep -q "int fmnist_dense_encode_embedded(const float \*x" "$T/fm.h" && grep -q "FMNIST_DENSE_EMBEDDED 1" "$T/fm.h"'
+for h in m fm; do
+    printf '#include "%s.h"\nint main(void) { return 0; }\n' $h > "$T/inc_$h.c"
+    $CC -std=c99 -pedantic -Wall -Wextra -Werror -I runtime -I "$T" -c "$T/inc_$h.c" -o "$T/inc_$h.o" ||
+        fail "$h.h compiles alone as C99 with -pedantic -Werror"
+done
+ok "the headers compile alone as C99 with -pedantic -Wall -Wextra -Werror"
+if command -v c++ > /dev/null; then
+    printf '#include "fm.h"\nint main() { return fmnist_dense_model.n_tensors > 0 ? 0 : 1; }\n' > "$T/inc.cc"
+    expect "the header compiles as C++" 'c++ -Wall -Werror -I runtime -I "$T" -c "$T/inc.cc" -o "$T/inc_cc.o"'
+fi
+writable() { objdump -h "$1" | awk '$2 ~ /^\.(data|bss)$/ && $3 !~ /^0+$/' | wc -l; }
+expect "the objects have no writable data (.data, .bss)" '[ "$(writable "$T/m.o")" -eq 0 ] && [ "$(writable "$T/fm.o")" -eq 0 ]'
+expect "the embedded weights are read-only data" \
+    'objdump -t "$T/fm.o" | grep -q "\.rodata.*fmnist_dense_embedded_params"'
+
+for v in m fm; do
+    def=(-DHEADER="\"$v.h\"" -DPREFIX=fmnist_dense)
+    [ $v = fm ] && def+=(-DEMBEDDED)
+    $CC -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -I runtime -I "$T" "${def[@]}" "$E2E/emit_check.c" \
+        "$T/$v.o" "${RT[@]}" -o "$T/check_$v" || fail "emit_check builds against $v.o"
+done
+echo "# $T/m.o, weights passed in:"
+tally "$T/check_m" "$X" 600 "$T/w.safetensors" "$T/codes.npy" "$T/rec.npy"
+echo "# $T/fm.o, weights embedded:"
+tally "$T/check_fm" "$X" 600 "$T/w.safetensors" "$T/codes.npy" "$T/rec.npy"
+
+# valgrind: no invalid reads or writes, no uninitialized values, in one
+# thread or two (a few samples: it is slow). Its CPU has no AVX-512, so the
+# object is built for x86-64-v3 (AVX2) on x86 hosts.
+VG_CPU=()
+[ "$(uname -m)" = x86_64 ] && VG_CPU=(--cpu x86-64-v3)
+if command -v valgrind > /dev/null; then
+    mkdir -p "$T/vg"
+    "$AEC" build $FM --emit obj --embed-weights "$T/w.safetensors" "${VG_CPU[@]}" -o "$T/vg/fm.o"
+    $CC -std=c11 -O2 -g -D_GNU_SOURCE -I runtime -I "$T/vg" -DHEADER='"fm.h"' -DPREFIX=fmnist_dense -DEMBEDDED \
+        -DNO_MALLOC_HOOK "$E2E/emit_check.c" "$T/vg/fm.o" "${RT[@]}" -o "$T/check_vg"
+    "$T/fm" encode --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/c8.npy" --quiet
+    "$T/fm" reconstruct --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/r8.npy" --quiet
+    valgrind -q --error-exitcode=99 "$T/check_vg" "$X" 4 "$T/w.safetensors" "$T/c8.npy" "$T/r8.npy" \
+        > "$T/vg.out" 2> "$T/vg.err"; st=$?
+    expect "valgrind reports no errors in the embedded model's calls" '[ $st -eq 0 ]'
+    [ $st -eq 0 ] || sed 's/^/# /' "$T/vg.err" | head -30
+fi
+
+# Two models in one program, with only libc, libm and BLAS.
+"$AEC" build specs/linear.ae --emit obj -o "$T/lin.o"
+$CC -std=c11 -O2 -Wall -Wextra -Werror -I runtime -I "$T" "$E2E/two_models.c" "$T/lin.o" "$T/fm.o" \
+    -lopenblas -lm -o "$T/two" && ok "two models link into one program with only -lopenblas -lm" ||
+    fail "two models link into one program with only -lopenblas -lm"
+[ -x "$T/two" ] && tally "$T/two"
+
+# Weights that do not match the spec are refused, naming the mismatch.
+"$AEC" run specs/linear.ae -- train --data "$TRAIN" --limit 300 --epochs 1 --quiet --out "$T/lin.safetensors"
+"$AEC" build $FM --emit obj --embed-weights "$T/lin.safetensors" -o "$T/bad.o" 2> "$T/err"; st=$?
+expect "another model's weights are refused (exit 1), naming the tensor" \
+    '[ $st -eq 1 ] && grep -q "encoder.1.weight" "$T/err" && [ ! -e "$T/bad.o" ]'
+head -c 5000 "$T/w.safetensors" > "$T/trunc.safetensors"
+"$AEC" build $FM --emit obj --embed-weights "$T/trunc.safetensors" -o "$T/bad.o" 2> "$T/err"; st=$?
+expect "truncated weights are refused" '[ $st -eq 1 ] && grep -q "trunc.safetensors" "$T/err"'
+"$AEC" build $FM --embed-weights "$T/w.safetensors" -o "$T/bad" 2> /dev/null; st=$?
+expect "--embed-weights without --emit is a usage error" '[ $st -eq 2 ]'
+
+# --emit asm and llvm; cross-compilation.
+"$AEC" build $FM --emit asm -o "$T/m.s"
+expect "--emit asm writes assembly" 'grep -q "^fmnist_dense_encode:" "$T/m.s"'
+"$AEC" build $FM --emit llvm -o "$T/m.ll"
+expect "--emit llvm writes LLVM IR" 'grep -q "define i32 @fmnist_dense_encode(" "$T/m.ll"'
+"$AEC" build $FM --emit obj --target aarch64-linux-gnu --embed-weights "$T/w.safetensors" -o "$T/a64.o"
+expect "an aarch64 object is produced and file recognizes it" 'file "$T/a64.o" | grep -q "ARM aarch64"'
+"$AEC" build $FM --emit asm --target aarch64-linux-gnu --cpu cortex-a72 --features +neon -o "$T/a64.s"
+expect "aarch64 assembly for a named CPU uses NEON" 'grep -q "fadd.*v[0-9]*\.4s" "$T/a64.s"'
+"$AEC" build $FM --emit obj --target x86_64-linux-gnu --cpu x86-64-v2 -o "$T/x64.o"
+expect "an x86-64 object for another CPU level" 'file "$T/x64.o" | grep -q "x86-64"'
+"$AEC" build $FM --emit obj --target riscv64-linux-gnu -o "$T/rv.o" 2> /dev/null &&
+    expect "a riscv64 object too" 'file "$T/rv.o" | grep -q "RISC-V"'
+"$AEC" build $FM --emit obj --target nonsense-cpu-none -o "$T/bad.o" 2> "$T/err"; st=$?
+expect "an unknown target is refused" '[ $st -ne 0 ] && grep -q "unknown target" "$T/err"'
+
+# -g: the generated code maps to the spec's lines.
+"$AEC" build $FM --emit obj -g --embed-weights "$T/w.safetensors" -o "$T/g.o"
+lines=$(objdump --dwarf=decodedline "$T/g.o" | awk '$1 == "fmnist_dense.ae" { print $2 }' | sort -un | tr '\n' ' ')
+expect "-g: the line table maps code to the layers' lines 8, 9, 10, 12 ($lines)" \
+    'for l in 8 9 10 12; do case " $lines" in *" $l "*) ;; *) exit 1;; esac; done'
+expect "without -g there is no line table" \
+    '! objdump --dwarf=decodedline "$T/m.o" | grep -q "fmnist_dense.ae"'
+if command -v gdb > /dev/null; then
+    printf '#include <stdlib.h>\n#include "g.h"\nint main(void) { float x[784] = {0}, c[32];\n'\
+'  void *ws = malloc(fmnist_dense_workspace_size(1));\n  return fmnist_dense_encode_embedded(x, c, 1, ws); }\n' > "$T/g.c"
+    $CC -g -I runtime -I "$T" "$T/g.c" "$T/g.o" -lopenblas -lm -o "$T/g"
+    gdb -batch -nx -ex 'break fmnist_dense.ae:9' -ex run -ex bt "$T/g" > "$T/gdb.out" 2>&1
+    expect "gdb stops at a spec line, shows it, and has it in the backtrace" \
+        'grep -q "^#0 .* at .*fmnist_dense.ae:9" "$T/gdb.out" && grep -q "dense 128 relu" "$T/gdb.out"'
+fi
+
+# examples/embed, built with its own Makefile, scores inputs from stdin.
+if make -s -C examples/embed O="$T/ex" AEC="$ROOT/$AEC" WEIGHTS="$T/w.safetensors" AECFLAGS="${VG_CPU[*]}" \
+    > "$T/ex.log" 2>&1; then
+    ok "examples/embed builds with its own Makefile"
+    img() { zcat "$X" | tail -c +17 | head -c $((784 * 20)) | od -An -v -tu1 -w784; }
+    normal=$(img | "$T/ex/score" --scale 255 2> /dev/null | awk '{ s += $2 } END { print s / NR }')
+    noise=$(head -c $((784 * 20)) /dev/urandom | od -An -v -tu1 -w784 | "$T/ex/score" --scale 255 2> /dev/null |
+        awk '{ s += $2 } END { print s / NR }')
+    expect "the scorer rates noise as more anomalous than test images ($noise > $normal)" \
+        'awk -v a="$noise" -v b="$normal" "BEGIN { exit !(a > b) }"'
+    if command -v valgrind > /dev/null; then
+        img | head -n 3 | valgrind -q --error-exitcode=99 "$T/ex/score" --scale 255 > /dev/null 2> "$T/vg2.err"
+        st=$?
+        expect "valgrind reports no errors in the scorer" '[ $st -eq 0 ]'
+        [ $st -eq 0 ] || sed 's/^/# /' "$T/vg2.err" | head -30
+    fi
+    echo "1 2 3" | "$T/ex/score" > /dev/null 2> "$T/err"; st=$?
+    expect "the scorer refuses a short input line" '[ $st -eq 1 ] && grep -q "expected 784" "$T/err"'
+else
+    fail "examples/embed builds with its own Makefile"
+    sed 's/^/# /' "$T/ex.log"
+fi
+
+echo "emit: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]

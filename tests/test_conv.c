@@ -1,0 +1,466 @@
+/* test_conv.c — the image layers: conv, deconv, pooling, upsampling,
+ * batchnorm (over channels and over features).
+ *
+ * - Gradients: every layer, with strides, paddings (same, valid, pixels),
+ *   non-square kernels and odd sizes, compiled through the whole pipeline
+ *   with --dtype f64; loss_grad must match central differences of the loss
+ *   to a relative error (2-norm over all parameters) of at most 1e-6.
+ * - Forward values against independent direct loops on random data: conv
+ *   and deconv (PyTorch's Conv2d / ConvTranspose2d definitions, weights
+ *   [out, in, kh, kw] / [in, out, kh, kw]), max/avg pooling, upsampling.
+ * - Batchnorm as PyTorch's: batch statistics in training, the running
+ *   statistics updated with momentum (variance unbiased) by train_step and
+ *   kept in the params block, and used by eval/encode; loss_grad leaves them.
+ * - Learning: specs/conv_small.ae trained on a Fashion-MNIST subset lowers
+ *   its test MSE by a measured factor.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "rt.h"
+#include "testutil.h"
+
+enum { BATCH = 3 };
+
+typedef struct Fixture {
+    Arena *arena;
+    Codegen *cg;
+    const aec_model *m;
+    double *params, *grad, *x;
+    void *ws;
+} Fixture;
+
+static void setup_model(Fixture *f, const char *spec, bool f64) {
+    f->arena = arena_new();
+    f->m = tu_jit(f->arena, spec, f64, &f->cg);
+    if (!f->m) fail_msg("does not compile:\n%s", spec);
+    f->params = tu_alloc(sizeof(double) * (size_t)f->m->param_count);
+    f->grad = tu_alloc(sizeof(double) * (size_t)f->m->trainable_count);
+    f->x = tu_alloc(sizeof(double) * (size_t)(BATCH * f->m->input_size));
+    f->ws = malloc(f->m->workspace_size(BATCH));
+    assert_int_equal(f->m->init(f->params, 7), AEC_OK);
+    /* Biases (and batchnorm's gamma, beta) away from their initial values. */
+    uint64_t s = 42;
+    for (int t = 0; t < f->m->n_tensors; t++)
+        if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
+            for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
+                f->params[f->m->tensors[t].offset + i] += 0.2 * (tu_rand(&s) - 0.5);
+    for (int64_t i = 0; i < BATCH * f->m->input_size; i++) f->x[i] = 0.05 + 0.9 * tu_rand(&s);
+}
+
+static void teardown_model(Fixture *f) {
+    free(f->params);
+    free(f->grad);
+    free(f->x);
+    free(f->ws);
+    cg_free(f->cg);
+    arena_free(f->arena);
+}
+
+static double loss_at(Fixture *f, double *grad) {
+    double loss;
+    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 1, &loss, grad, f->ws), AEC_OK);
+    return loss;
+}
+
+/* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
+static void check_gradient(const char *spec) {
+    Fixture f;
+    setup_model(&f, spec, true);
+    double loss = loss_at(&f, f.grad);
+    assert_true(isfinite(loss));
+    double *scratch = tu_alloc(sizeof(double) * (size_t)f.m->trainable_count);
+    double diff = 0, na = 0, nn = 0;
+    for (int64_t i = 0; i < f.m->trainable_count; i++) {
+        double p = f.params[i], h = 1e-6 * fmax(1.0, fabs(p));
+        f.params[i] = p + h;
+        double up = loss_at(&f, scratch);
+        f.params[i] = p - h;
+        double down = loss_at(&f, scratch);
+        f.params[i] = p;
+        double numeric = (up - down) / (2 * h);
+        diff += (f.grad[i] - numeric) * (f.grad[i] - numeric);
+        na += f.grad[i] * f.grad[i];
+        nn += numeric * numeric;
+    }
+    free(scratch);
+    teardown_model(&f);
+    if (!(na > 0)) fail_msg("zero gradient for:\n%s", spec);
+    double err = sqrt(diff) / fmax(sqrt(na), sqrt(nn));
+    if (!(err <= 1e-6)) fail_msg("relative gradient error %.3g for:\n%s", err, spec);
+}
+
+/* A model around `layers` (encoder) and `decoder`, mse loss. */
+static void check_layers(const char *input, const char *encoder, const char *decoder) {
+    char spec[2048];
+    snprintf(spec, sizeof spec, "model g {\n input %s\n encoder { %s }\n decoder { %s }\n}\n", input,
+             encoder, decoder);
+    check_gradient(spec);
+}
+
+static void test_conv_gradients(void **state) {
+    (void)state;
+    /* same with stride 2 on odd sizes (asymmetric padding), pixels, valid,
+     * a non-square kernel, 1x1 (no im2col), one output channel (a scalar bias) */
+    check_layers("2x5x7", "conv 3 3x3 stride=2 pad=same tanh; flatten; dense 4",
+                 "dense 70; reshape 2x5x7");
+    check_layers("2x6x5", "conv 2 3x2 pad=1 stride=2 elu; conv 3 2x2 pad=valid; flatten; dense 3",
+                 "dense 60; reshape 2x6x5");
+    check_layers("3x4x4", "conv 2 1x1 sigmoid; conv 1 1x1; flatten", "dense 48; reshape 3x4x4");
+    check_layers("1x6x6", "conv 2 4x4 stride=2 pad=same; flatten", "dense 36; reshape 1x6x6");
+}
+
+static void test_deconv_gradients(void **state) {
+    (void)state;
+    check_layers("1x5x5", "flatten; dense 8", "reshape 2x2x2; deconv 3 3x3 stride=2 pad=same tanh; "
+                                              "deconv 1 2x2 pad=valid; flatten; dense 25; reshape 1x5x5");
+    check_layers("2x7x7", "flatten; dense 6", "reshape 1x2x3; deconv 2 3x3 stride=3 pad=1; "
+                                              "flatten; dense 98; reshape 2x7x7");
+    check_layers("2x4x4", "flatten; dense 8", "reshape 2x2x2; deconv 2 4x4 stride=2 pad=1");
+}
+
+static void test_pool_gradients(void **state) {
+    (void)state;
+    /* odd sizes (a row and a column left out), overlapping windows */
+    check_layers("2x5x5", "conv 2 2x2 pad=1 tanh; maxpool 2; flatten; dense 3", "dense 50; reshape 2x5x5");
+    check_layers("1x6x5", "conv 2 3x3 pad=same; maxpool 3 stride=1; flatten", "dense 30; reshape 1x6x5");
+    check_layers("2x5x5", "conv 2 2x2 tanh; avgpool 2 stride=1; avgpool 3 stride=2; flatten",
+                 "dense 50; reshape 2x5x5");
+    check_layers("1x6x6", "flatten; dense 9", "reshape 1x3x3; upsample 2; conv 1 3x3 pad=same");
+    check_layers("2x6x6", "conv 2 3x3 stride=3; upsample 3; flatten; dense 4", "dense 72; reshape 2x6x6");
+}
+
+static void test_batchnorm_gradients(void **state) {
+    (void)state;
+    check_layers("2x3x4", "conv 3 3x3 pad=same; batchnorm; relu; flatten; dense 4",
+                 "dense 24; reshape 2x3x4");
+    check_layers("1x4x3", "conv 1 3x3 pad=same; batchnorm eps=0.1; flatten", "dense 12; reshape 1x4x3");
+    check_layers("6", "dense 5; batchnorm; tanh; dense 3; batchnorm momentum=0.5", "dense 6 sigmoid");
+}
+
+static void test_mirror_and_tied_gradients(void **state) {
+    (void)state;
+    check_gradient("model m {\n input 1x6x6\n encoder { conv 3 3x3 stride=2 pad=same relu; batchnorm;\n"
+                   " conv 2 3x3 pad=1 tanh; maxpool 3 }\n decoder mirror\n output sigmoid\n loss bce\n}\n");
+    check_gradient("model t {\n input 2x5x5\n encoder { conv 3 3x3 stride=2 tanh; conv 2 1x1 }\n"
+                   " decoder tied\n loss mae\n}\n");
+}
+
+/* ---------------------------------------------------- forward vs direct loops */
+
+/* PyTorch's Conv2d on one sample: x [C, H, W], w [R, C, KH, KW] -> y [R, OH, OW]. */
+static void direct_conv(const double *x, const double *w, const double *bias, double *y, int C, int H,
+                        int W, int R, int KH, int KW, int S, int PH, int PW, int OH, int OW) {
+    for (int r = 0; r < R; r++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double acc = bias[r];
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < KH; i++)
+                        for (int j = 0; j < KW; j++) {
+                            int iy = oy * S - PH + i, ix = ox * S - PW + j;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                acc += w[((r * C + c) * KH + i) * KW + j] * x[(c * H + iy) * W + ix];
+                        }
+                y[(r * OH + oy) * OW + ox] = acc;
+            }
+}
+
+/* PyTorch's ConvTranspose2d: x [C, H, W], w [C, R, KH, KW] -> y [R, OH, OW],
+ * y[r, iy·S − P + i, ix·S − P + j] += w[c, r, i, j]·x[c, iy, ix]. */
+static void direct_deconv(const double *x, const double *w, const double *bias, double *y, int C, int H,
+                          int W, int R, int KH, int KW, int S, int PH, int PW, int OH, int OW) {
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < OH * OW; i++) y[r * OH * OW + i] = bias[r];
+    for (int c = 0; c < C; c++)
+        for (int iy = 0; iy < H; iy++)
+            for (int ix = 0; ix < W; ix++)
+                for (int r = 0; r < R; r++)
+                    for (int i = 0; i < KH; i++)
+                        for (int j = 0; j < KW; j++) {
+                            int oy = iy * S - PH + i, ox = ix * S - PW + j;
+                            if (oy >= 0 && oy < OH && ox >= 0 && ox < OW)
+                                y[(r * OH + oy) * OW + ox] +=
+                                    w[((c * R + r) * KH + i) * KW + j] * x[(c * H + iy) * W + ix];
+                        }
+}
+
+/* Encode random samples with the encoder of `spec` and compare with the
+ * direct loops applied layer by layer. */
+typedef void RefFn(const Model *m, const Layer *l, const double *params, const double *x, double *y);
+static RefFn *ref_of(LayerKind kind);
+
+static void check_forward(const char *spec) {
+    Arena *a = arena_new();
+    Model *model = tu_model(a, "fwd.ae", spec);
+    assert_non_null(model);
+    Fixture f;
+    setup_model(&f, spec, true);
+    uint64_t s = 9;
+    for (int64_t i = 0; i < f.m->param_count; i++) f.params[i] = 2 * tu_rand(&s) - 1;
+    for (int64_t i = 0; i < BATCH * f.m->input_size; i++) f.x[i] = 2 * tu_rand(&s) - 1;
+    int64_t nc = f.m->code_size;
+    double *code = tu_alloc(sizeof(double) * (size_t)(BATCH * nc));
+    assert_int_equal(f.m->encode(f.params, f.x, code, BATCH, f.ws), AEC_OK);
+    for (int b = 0; b < BATCH; b++) {
+        double *cur = tu_alloc(sizeof(double) * (size_t)f.m->input_size);
+        memcpy(cur, f.x + b * f.m->input_size, sizeof(double) * (size_t)f.m->input_size);
+        for (int k = 0; k < model->n_encoder; k++) {
+            const Layer *l = &model->layers[k];
+            double *next = tu_alloc(sizeof(double) * (size_t)shape_numel(l->out));
+            ref_of(l->kind)(model, l, f.params, cur, next);
+            free(cur);
+            cur = next;
+        }
+        for (int64_t i = 0; i < nc; i++)
+            if (fabs(code[b * nc + i] - cur[i]) > 1e-12 * fmax(1, fabs(cur[i])))
+                fail_msg("%s\nsample %d, output %ld: %.17g, the direct loops give %.17g", spec, b, (long)i,
+                         code[b * nc + i], cur[i]);
+        free(cur);
+    }
+    free(code);
+    teardown_model(&f);
+    arena_free(a);
+}
+
+static void ref_conv(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+    const ParamTensor *w = &m->tensors[l->weight], *b = &m->tensors[l->bias];
+    direct_conv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2], l->units, l->kh,
+                l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1], l->out.dim[2]);
+}
+
+static void ref_deconv(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+    const ParamTensor *w = &m->tensors[l->weight], *b = &m->tensors[l->bias];
+    direct_deconv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2], l->units,
+                  l->kh, l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1], l->out.dim[2]);
+}
+
+static void ref_pool(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+    (void)m, (void)p;
+    int C = l->in.dim[0], H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
+    for (int c = 0; c < C; c++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                double best = -INFINITY, sum = 0;
+                for (int i = 0; i < l->kh; i++)
+                    for (int j = 0; j < l->kw; j++) {
+                        double v = x[(c * H + oy * l->stride + i) * W + ox * l->stride + j];
+                        best = fmax(best, v);
+                        sum += v;
+                    }
+                y[(c * OH + oy) * OW + ox] = l->kind == LY_MAXPOOL ? best : sum / (l->kh * l->kw);
+            }
+}
+
+static void ref_upsample(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+    (void)m, (void)p;
+    int C = l->in.dim[0], H = l->in.dim[1], W = l->in.dim[2], K = l->kh;
+    for (int c = 0; c < C; c++)
+        for (int oy = 0; oy < H * K; oy++)
+            for (int ox = 0; ox < W * K; ox++) y[(c * H * K + oy) * W * K + ox] = x[(c * H + oy / K) * W + ox / K];
+}
+
+static RefFn *ref_of(LayerKind kind) {
+    switch (kind) {
+    case LY_CONV: return ref_conv;
+    case LY_DECONV: return ref_deconv;
+    case LY_MAXPOOL:
+    case LY_AVGPOOL: return ref_pool;
+    case LY_UPSAMPLE: return ref_upsample;
+    default: fail_msg("no direct loop for layer kind %d", kind);
+    }
+    return NULL;
+}
+
+static void test_forward_against_direct_loops(void **state) {
+    (void)state;
+    static const struct {
+        const char *input, *layers;
+    } cases[] = {
+        /* same (stride 1, 2 with an even kernel), pixels with stride 3, 1x1, valid */
+        {"3x9x8", "conv 4 3x3 pad=same; conv 3 4x4 stride=2 pad=same; conv 5 3x2 stride=3 pad=2; "
+                  "conv 2 1x1; conv 3 2x2 pad=valid"},
+        {"3x2x3", "deconv 2 2x2 stride=2; deconv 2 3x3 stride=2 pad=same; deconv 2 4x4 stride=2 pad=1; "
+                  "deconv 3 3x2 stride=3 pad=1; deconv 2 1x1"},
+        {"2x7x9", "maxpool 3 stride=1; avgpool 3 stride=2; upsample 2; maxpool 2"},
+    };
+    for (int i = 0; i < countof(cases); i++) {
+        char spec[512];
+        int c, h, w;
+        sscanf(cases[i].input, "%dx%dx%d", &c, &h, &w);
+        /* The decoder only has to give the input's shape back. */
+        snprintf(spec, sizeof spec, "model f {\n input %s\n encoder { %s }\n decoder { flatten; dense 4; "
+                                    "dense %d; reshape %s }\n}\n",
+                 cases[i].input, cases[i].layers, c * h * w, cases[i].input);
+        check_forward(spec);
+    }
+}
+
+/* ------------------------------------------------------------- batchnorm */
+
+/* PyTorch's BatchNorm over channels: y = (x − mean)/√(var + eps)·γ + β with
+ * the batch's biased variance; running = (1 − m)·running + m·stat, the
+ * variance unbiased. Checked on encode after one train_step (eval mode),
+ * against the statistics computed here. */
+static void test_batchnorm_semantics(void **state) {
+    (void)state;
+    const char *spec = "model bn {\n input 2x3x2\n encoder { batchnorm momentum=0.3 eps=0.01 }\n"
+                       " decoder { conv 2 1x1 }\n train { optimizer sgd lr=1e-12 }\n}\n";
+    Fixture f;
+    setup_model(&f, spec, true);
+    const aec_tensor_info *t = f.m->tensors;
+    /* weight, bias, then decoder weight, bias, then the buffers */
+    assert_string_equal(t[0].name, "encoder.0.weight");
+    assert_int_equal(t[0].kind, AEC_TENSOR_BIAS);
+    assert_string_equal(t[f.m->n_tensors - 2].name, "encoder.0.running_mean");
+    assert_string_equal(t[f.m->n_tensors - 1].name, "encoder.0.running_var");
+    double init[4];
+    double fresh[64];
+    assert_int_equal(f.m->init(fresh, 3), AEC_OK);
+    init[0] = fresh[t[0].offset], init[1] = fresh[t[1].offset];
+    init[2] = fresh[t[f.m->n_tensors - 2].offset], init[3] = fresh[t[f.m->n_tensors - 1].offset];
+    assert_true(init[0] == 1 && init[1] == 0 && init[2] == 0 && init[3] == 1); /* γ 1, β 0, mean 0, var 1 */
+
+    double *rm = f.params + t[f.m->n_tensors - 2].offset, *rv = f.params + t[f.m->n_tensors - 1].offset;
+    rm[0] = 0.5, rm[1] = -0.25, rv[0] = 2, rv[1] = 0.5;
+    double before[4] = {rm[0], rm[1], rv[0], rv[1]};
+
+    /* loss_grad does not move the running statistics */
+    loss_at(&f, f.grad);
+    assert_true(rm[0] == before[0] && rv[1] == before[3]);
+
+    double *opt = tu_alloc(sizeof(double) * (size_t)(f.m->opt_state_count + 1)), loss;
+    assert_int_equal(f.m->train_step(f.params, opt, f.x, NULL, BATCH, 1, &loss, f.ws), AEC_OK);
+    for (int c = 0; c < 2; c++) {
+        double sum = 0, sq = 0;
+        int n = BATCH * 6;
+        for (int b = 0; b < BATCH; b++)
+            for (int i = 0; i < 6; i++) sum += f.x[b * 12 + c * 6 + i];
+        double mean = sum / n;
+        for (int b = 0; b < BATCH; b++)
+            for (int i = 0; i < 6; i++) sq += pow(f.x[b * 12 + c * 6 + i] - mean, 2);
+        double want_m = 0.7 * before[c] + 0.3 * mean, want_v = 0.7 * before[2 + c] + 0.3 * sq / (n - 1);
+        if (fabs(rm[c] - want_m) > 1e-12 || fabs(rv[c] - want_v) > 1e-12)
+            fail_msg("channel %d: running mean %.17g var %.17g, PyTorch's %.17g %.17g", c, rm[c], rv[c], want_m,
+                     want_v);
+    }
+    /* encode (eval mode) normalizes with the running statistics */
+    double code[BATCH * 12];
+    assert_int_equal(f.m->encode(f.params, f.x, code, BATCH, f.ws), AEC_OK);
+    const double *gamma = f.params + t[0].offset, *beta = f.params + t[1].offset;
+    for (int b = 0; b < BATCH; b++)
+        for (int c = 0; c < 2; c++)
+            for (int i = 0; i < 6; i++) {
+                double x = f.x[b * 12 + c * 6 + i];
+                double want = (x - rm[c]) / sqrt(rv[c] + 0.01) * gamma[c] + beta[c];
+                assert_true(fabs(code[b * 12 + c * 6 + i] - want) < 1e-12);
+            }
+    free(opt);
+    teardown_model(&f);
+}
+
+/* A dense batchnorm (over features) trained in f32 moves its running
+ * statistics towards the data's and keeps training finite with a batch of 1. */
+static void test_batchnorm_dense_f32(void **state) {
+    (void)state;
+    Arena *a = arena_new();
+    Codegen *cg;
+    const aec_model *m = tu_jit(a,
+                                "model bnd {\n input 4\n encoder { batchnorm }\n decoder { dense 4 }\n"
+                                " train { optimizer adam lr=0.01 }\n}\n",
+                                false, &cg);
+    assert_non_null(m);
+    float *p = tu_alloc(sizeof(float) * (size_t)m->param_count);
+    float *opt = tu_alloc(sizeof(float) * (size_t)m->opt_state_count), x[8 * 4], loss;
+    void *ws = malloc(m->workspace_size(8));
+    assert_int_equal(m->init(p, 1), AEC_OK);
+    uint64_t s = 5;
+    for (int i = 0; i < 32; i++) x[i] = (float)(3 + tu_rand(&s)); /* mean 3.5, var 1/12 */
+    for (int step = 1; step <= 60; step++)
+        assert_int_equal(m->train_step(p, opt, x, NULL, 8, (uint64_t)step, &loss, ws), AEC_OK);
+    const float *rm = p + m->tensors[m->n_tensors - 2].offset, *rv = p + m->tensors[m->n_tensors - 1].offset;
+    for (int c = 0; c < 4; c++) {
+        assert_true(fabs(rm[c] - 3.5) < 0.4);
+        assert_true(rv[c] > 0.02 && rv[c] < 0.2);
+    }
+    /* One sample: a variance of 0, still a finite loss and running variance. */
+    assert_int_equal(m->train_step(p, opt, x, NULL, 1, 61, &loss, ws), AEC_OK);
+    assert_true(isfinite(loss) && isfinite(rv[0]));
+    free(p), free(opt), free(ws);
+    cg_free(cg);
+    arena_free(a);
+}
+
+/* ------------------------------------------------------------- learning */
+
+static double test_mse(const aec_model *m, const float *params, const aec_data *d, void *ws, int batch) {
+    double sum = 0;
+    for (int64_t i = 0; i < d->n; i += batch) {
+        int bs = (int)(d->n - i < batch ? d->n - i : batch);
+        float loss;
+        assert_int_equal(m->eval(params, (const float *)d->x + i * d->dim, NULL, bs, &loss, NULL, ws), AEC_OK);
+        sum += (double)loss * bs;
+    }
+    return sum / (double)d->n;
+}
+
+static void test_conv_small_learns(void **state) {
+    (void)state;
+    enum { BS = 128, EPOCHS = 4 };
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    char path[256];
+    aec_data train, test;
+    snprintf(path, sizeof path, "%s/train-images-idx3-ubyte.gz", dir);
+    assert_int_equal(aec_data_load(path, AEC_F32, 4096, 0, &train), 0);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", dir);
+    assert_int_equal(aec_data_load(path, AEC_F32, 1024, 0, &test), 0);
+    snprintf(path, sizeof path, "%s/specs/conv_small.ae", AEC_SOURCE_DIR);
+    char *spec = read_file_text(path, NULL);
+    assert_non_null(spec);
+    Arena *a = arena_new();
+    Codegen *cg;
+    const aec_model *m = tu_jit(a, spec, false, &cg);
+    free(spec);
+    assert_non_null(m);
+    assert_int_equal(train.dim, m->input_size);
+    float *p = tu_alloc(sizeof(float) * (size_t)m->param_count);
+    float *opt = tu_alloc(sizeof(float) * (size_t)m->opt_state_count);
+    void *ws = malloc(m->workspace_size(BS));
+    assert_int_equal(m->init(p, 1), AEC_OK);
+    double before = test_mse(m, p, &test, ws, BS);
+    uint64_t step = 1;
+    double t0 = aec_now();
+    for (int e = 0; e < EPOCHS; e++)
+        for (int64_t i = 0; i + BS <= train.n; i += BS) {
+            float loss;
+            assert_int_equal(m->train_step(p, opt, (const float *)train.x + i * train.dim, NULL, BS, step++, &loss, ws),
+                             AEC_OK);
+        }
+    double secs = aec_now() - t0, after = test_mse(m, p, &test, ws, BS);
+    print_message("conv_small on 4096 images, %d epochs (%.0f images/s): test MSE %.4f -> %.4f (factor %.1f)\n",
+                  EPOCHS, EPOCHS * 4096 / secs, before, after, before / after);
+    assert_true(after < before / 4); /* measured: 6.1 */
+    free(p), free(opt), free(ws);
+    cg_free(cg);
+    arena_free(a);
+    aec_data_free(&train);
+    aec_data_free(&test);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_gradients),
+        cmocka_unit_test(test_deconv_gradients),
+        cmocka_unit_test(test_pool_gradients),
+        cmocka_unit_test(test_batchnorm_gradients),
+        cmocka_unit_test(test_mirror_and_tied_gradients),
+        cmocka_unit_test(test_forward_against_direct_loops),
+        cmocka_unit_test(test_batchnorm_semantics),
+        cmocka_unit_test(test_batchnorm_dense_f32),
+        cmocka_unit_test(test_conv_small_learns),
+    };
+    return cmocka_run_group_tests_name("conv", tests, NULL, NULL);
+}
