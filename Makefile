@@ -8,7 +8,8 @@
 #   make asan     build with -fsanitize=address,undefined into build-asan/
 
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
-                libjson-c-dev libpng-dev dataset-fashion-mnist
+                libjson-c-dev libpng-dev dataset-fashion-mnist \
+                python3-numpy python3-matplotlib # examples/latent_scatter.py
 BENCH_PACKAGES := python3-torch python3-numpy
 
 B ?= build

@@ -1558,14 +1558,16 @@ static void check_kl_sparsity(Checker *c) {
     if (!l || ((has_act_field(l->kind) || l->kind == LY_ACT) && l->act == ACT_SIGMOID)) return;
     const char *what = layer_text(c->arena, l, true);
     if (has_act_field(l->kind) && l->act == ACT_LINEAR)
-        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code comes from "
-                           "'%s' with no activation (end the encoder with sigmoid)", what);
+        diag_error(s->loc,
+                   "'kl_sparsity' needs code activations in (0, 1), but the code comes from '%s' "
+                   "with no activation (end the encoder with sigmoid)", what);
     else if (has_act_field(l->kind) || l->kind == LY_ACT)
         diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code's "
                            "activation is %s (use sigmoid)", act_names[l->act]);
     else
-        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code comes from "
-                           "'%s' (end the encoder with a sigmoid)", what);
+        diag_error(s->loc,
+                   "'kl_sparsity' needs code activations in (0, 1), but the code comes from '%s' "
+                   "(end the encoder with a sigmoid)", what);
     diag_note(l->loc, "the code is this layer's output");
 }
 
@@ -1594,7 +1596,8 @@ static void check_contractive(Checker *c) {
 static void check_pretrain(Checker *c) {
     const AstStmt *s = c->pretrain_stmt;
     if (c->m->latent_gaussian) {
-        diag_error(s->loc, "'pretrain layerwise' needs a deterministic code, not 'latent gaussian'");
+        diag_error(s->loc,
+                   "'pretrain layerwise' needs a deterministic code, not 'latent gaussian'");
         return;
     }
     for (int i = 0; i < c->enc.n + c->dec.n; i++) {

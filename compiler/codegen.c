@@ -7,8 +7,12 @@
  * image layers — as loop nests of their own around cblas calls: see "image
  * kernels" and docs/internals.md), the public entry points
  * of DESIGN §4 that check their arguments and call them, `init`, and the
- * constant `<name>_model` table of runtime/aec.h. The module is verified
- * (a failure is an internal error) and optimized for the target CPU.
+ * constant `<name>_model` table of runtime/aec.h. With --embed-weights, the
+ * parameters as constant data and `_embedded` entry points (batch 1 with
+ * them takes sparse_rows); with -g, DWARF mapping instructions to the spec
+ * lines in IrNode.loc. The module is verified (a failure is an internal
+ * error) and optimized for the target (the host's CPU and features unless
+ * --target/--cpu/--features say otherwise).
  *
  * The thin builder layer at the top (cg_*) owns the context, module,
  * builder and types, so kernel code reads as loops and arithmetic.
@@ -241,8 +245,8 @@ static LLVMValueRef cg_math_f64(Codegen *cg, const char *name, LLVMValueRef x) {
 
 /* The top 53 of 64 random bits as a double in [0, 1). */
 static LLVMValueRef cg_unit(Codegen *cg, LLVMValueRef bits) {
-    LLVMValueRef u = LLVMBuildLShr(cg->b, bits, cg_i64(cg, 11), "");
-    return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""), LLVMConstReal(cg->f64, 0x1p-53), "");
+    LLVMValueRef u = LLVMBuildUIToFP(cg->b, LLVMBuildLShr(cg->b, bits, cg_i64(cg, 11), ""), cg->f64, "");
+    return LLVMBuildFMul(cg->b, u, LLVMConstReal(cg->f64, 0x1p-53), "");
 }
 
 /* Element `index` of RAND node n at this step: aec_rng_noise(seed, stream,
@@ -252,21 +256,25 @@ static LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLV
     LLVMBuilderRef b = cg->b;
     LLVMValueRef seed = LLVMConstInt(cg->i64, cg->model->train.seed, 0);
     LLVMValueRef stream = LLVMConstInt(cg->i64, IR_STREAM_NOISE + (unsigned)n->slot, 0);
-    LLVMValueRef key = cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, seed), stream, "")), step, ""));
-    LLVMValueRef v;
+    /* aec_rng_u64(seed, stream, step): mix64(mix64(mix64(seed) ^ stream) ^ step) */
+    LLVMValueRef key = cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, seed), stream, ""));
+    key = cg_mix64(cg, LLVMBuildXor(b, key, step, ""));
+    LLVMValueRef v, one = LLVMConstReal(cg->f64, 1);
     if (n->act == RAND_NORMAL) { /* Box–Muller: √(−2 ln(1−u1))·cos(2π u2) */
         LLVMValueRef i2 = LLVMBuildShl(b, index, cg_i64(cg, 1), "");
+        LLVMValueRef i2p1 = LLVMBuildOr(b, i2, cg_i64(cg, 1), "");
         LLVMValueRef u1 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, i2, "")));
-        LLVMValueRef u2 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, LLVMBuildOr(b, i2, cg_i64(cg, 1), ""), "")));
-        LLVMValueRef r = cg_math_f64(cg, "llvm.log.f64", LLVMBuildFSub(b, LLVMConstReal(cg->f64, 1), u1, ""));
+        LLVMValueRef u2 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, i2p1, "")));
+        LLVMValueRef r = cg_math_f64(cg, "llvm.log.f64", LLVMBuildFSub(b, one, u1, ""));
         r = cg_math_f64(cg, "llvm.sqrt.f64", LLVMBuildFMul(b, LLVMConstReal(cg->f64, -2), r, ""));
-        LLVMValueRef c = cg_math_f64(cg, "llvm.cos.f64", LLVMBuildFMul(b, u2, LLVMConstReal(cg->f64, 2 * M_PI), ""));
-        v = LLVMBuildFMul(b, r, c, "");
+        LLVMValueRef angle = LLVMBuildFMul(b, u2, LLVMConstReal(cg->f64, 2 * M_PI), "");
+        v = LLVMBuildFMul(b, r, cg_math_f64(cg, "llvm.cos.f64", angle), "");
     } else {
         v = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, index, "")));
-        if (n->act == RAND_BERNOULLI)
-            return cg_select(cg, LLVMBuildFCmp(b, LLVMRealOLT, v, LLVMConstReal(cg->f64, n->value), ""),
-                             cg_real(cg, 1), cg_real(cg, 0));
+        if (n->act == RAND_BERNOULLI) {
+            LLVMValueRef hit = LLVMBuildFCmp(b, LLVMRealOLT, v, LLVMConstReal(cg->f64, n->value), "");
+            return cg_select(cg, hit, cg_real(cg, 1), cg_real(cg, 0));
+        }
     }
     return cg->opt.f64 ? v : LLVMBuildFPTrunc(b, v, cg->T, "");
 }
@@ -514,8 +522,10 @@ static void gemm_kernel(Body *B, int i) {
     LLVMValueRef dim[3];
     const long d[3] = {n->m, n->n, n->k};
     for (int j = 0; j < 3; j++)
-        dim[j] = d[j] < 0 ? LLVMBuildTrunc(cg->b, LLVMBuildMul(cg->b, B->batch, cg_i64(cg, -d[j]), ""), cg->i32, "")
-                          : cg_i32(cg, d[j]); /* -r: r rows per sample */
+        if (d[j] >= 0) dim[j] = cg_i32(cg, d[j]);
+        else /* -r: r rows per sample */
+            dim[j] = LLVMBuildTrunc(cg->b, LLVMBuildMul(cg->b, B->batch, cg_i64(cg, -d[j]), ""),
+                                    cg->i32, "");
     /* Leading dimensions: the row length of each operand as stored. */
     LLVMValueRef lda = n->ta ? dim[0] : dim[2], ldb = n->tb ? dim[2] : dim[1], ldc = dim[1];
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
@@ -968,8 +978,10 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
     params[ARG_BATCH] = params[ARG_STEP] = cg->i64;
     char name[256];
-    if (g->stage) snprintf(name, sizeof name, "%s__%s_stage%d", cg->prefix, ir_graph_name(g->kind), g->stage);
-    else snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
+    if (g->stage)
+        snprintf(name, sizeof name, "%s__%s_stage%d", cg->prefix, ir_graph_name(g->kind), g->stage);
+    else
+        snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
     static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step"};
     for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
@@ -1007,7 +1019,8 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     /* The loss's terms, after it: loss[index]. */
     for (int o = 0; o < g->nouts; o++)
         if (g->outs[o].kind == OUT_METRIC)
-            cg_store(cg, scalar_value(&B, g->outs[o].node), B.base[BASE_LOSS], cg_i64(cg, g->outs[o].index));
+            cg_store(cg, scalar_value(&B, g->outs[o].node), B.base[BASE_LOSS],
+                     cg_i64(cg, g->outs[o].index));
     LLVMBuildRetVoid(cg->b);
     return fn;
 }
@@ -1199,7 +1212,8 @@ static void emit_stage_step(Codegen *cg, const Bodies *bo) {
     LLVMValueRef loss = LLVMGetParam(fn, 7);
     for (int s = 1; s <= bo->nstages; s++) {
         LLVMBasicBlockRef here = cg_block(cg, "stage"), next = cg_block(cg, "");
-        LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), ""), here, next);
+        LLVMValueRef is = LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), "");
+        LLVMBuildCondBr(cg->b, is, here, next);
         LLVMPositionBuilderAtEnd(cg->b, here);
         LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, loss, b64, step};
         call_body(cg, bo->stage_train[s - 1], args);

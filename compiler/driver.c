@@ -2,10 +2,13 @@
  *
  *   parse → check → lower → autodiff → fuse → plan → codegen → emit
  *
- * Takes a spec path and what to produce; returns an exit status (0 ok, 1 for
- * errors in the user's input, which were reported). The front end reports
- * its own located errors; this file only reports files it cannot read or
- * write, and a failing link.
+ * Takes a spec path and what to produce — a trainer (linked with the
+ * runtime), an object and its documented header, assembly or LLVM IR,
+ * optionally with weights embedded (checked with the runtime's safetensors
+ * reader), or, for `aec run`, the trainer JIT-compiled and run in process —
+ * and returns an exit status (0 ok, 1 for errors in the user's input, which
+ * were reported). The front end reports its own located errors; this file
+ * only reports files it cannot read or write, and a failing link.
  */
 #include <ctype.h>
 #include <errno.h>

@@ -147,7 +147,8 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
         if (!a.batched || n->m < 1) internal_error("tile of an unbatched value");
         return (IrType){true, a.n * n->m};
     case IR_SUM_TILES:
-        if (!a.batched || n->m < 1 || a.n % n->m) internal_error("sum_tiles of %ld by %ld", a.n, n->m);
+        if (!a.batched || n->m < 1 || a.n % n->m)
+            internal_error("sum_tiles of %ld by %ld", a.n, n->m);
         return (IrType){true, a.n / n->m};
     case IR_SUM_ROWS:
         if (!a.batched) internal_error("sum_rows of an unbatched value");

@@ -305,8 +305,9 @@ static int per_sample_mean(Lower *L, int v) { /* sum over the batch / B */
 /* KL(N(μ, σ²) ‖ N(0, I)) = -½ Σ_j (1 + log σ_j² − μ_j² − σ_j²), batch mean. */
 static int vae_kl(Lower *L, int mu, int logvar) {
     Graph *g = L->g;
+    int mu2 = ir_binary(g, IR_MUL, mu, mu), var = ir_unary(g, IR_EXP, logvar);
     int t = ir_binary(g, IR_SUB, ir_binary(g, IR_ADD, ir_const(g, 1), logvar),
-                      ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, mu, mu), ir_unary(g, IR_EXP, logvar)));
+                      ir_binary(g, IR_ADD, mu2, var));
     return per_sample_mean(L, ir_binary(g, IR_MUL, ir_const(g, -0.5), t));
 }
 
@@ -317,12 +318,14 @@ static int vae_kl(Lower *L, int mu, int logvar) {
 static int kl_sparsity(Lower *L, int code) {
     Graph *g = L->g;
     double rho = L->m->kl_rho;
-    int rho_hat = ir_binary(g, IR_DIV, ir_unary(g, IR_SUM_ROWS, code), ir_add(g, (IrNode){.op = IR_BATCH}));
+    int batch = ir_add(g, (IrNode){.op = IR_BATCH});
+    int rho_hat = ir_binary(g, IR_DIV, ir_unary(g, IR_SUM_ROWS, code), batch);
     int one_minus = ir_binary(g, IR_SUB, ir_const(g, 1), rho_hat);
-    int kl = ir_binary(g, IR_SUB, ir_const(g, rho * log(rho) + (1 - rho) * log(1 - rho)),
-                       ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, ir_const(g, rho), ir_unary(g, IR_LOG, rho_hat)),
-                                 ir_binary(g, IR_MUL, ir_const(g, 1 - rho), ir_unary(g, IR_LOG, one_minus))));
-    return ir_unary(g, IR_SUM_ALL, kl);
+    int on = ir_binary(g, IR_MUL, ir_const(g, rho), ir_unary(g, IR_LOG, rho_hat));
+    int off = ir_binary(g, IR_MUL, ir_const(g, 1 - rho), ir_unary(g, IR_LOG, one_minus));
+    int cross = ir_binary(g, IR_ADD, on, off);
+    int entropy = ir_const(g, rho * log(rho) + (1 - rho) * log(1 - rho));
+    return ir_unary(g, IR_SUM_ALL, ir_binary(g, IR_SUB, entropy, cross));
 }
 
 /* Σ w² (or Σ |w|) over every weight tensor (not biases). */
@@ -374,15 +377,17 @@ static int contractive(Lower *L) {
     long hl = units[n - 1];
     int M = w[n - 1];
     for (int l = n - 2; l >= 0; l--) {
-        if (d[l] >= 0) /* scale M's columns by d_l, per sample */
-            M = ir_binary(g, IR_MUL, M, hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .m = hl}));
+        if (d[l] >= 0) { /* scale M's columns by d_l, per sample */
+            int tiled = hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .m = hl});
+            M = ir_binary(g, IR_MUL, M, tiled);
+        }
         bool batched = g->nodes[M].type.batched;
         M = ir_gemm(g, M, w[l], 0, 0, batched ? -hl : hl, in[l], units[l]);
     }
     bool batched = g->nodes[M].type.batched;
     int ones = ir_add(g, (IrNode){.op = IR_EXPAND, .in = {ir_const(g, 1)}, .type = {false, in[0]}});
     int rows = ir_gemm(g, ir_binary(g, IR_MUL, M, M), ones, 0, 0, batched ? -hl : hl, 1, in[0]);
-    if (d[n - 1] < 0 && !batched) return ir_unary(g, IR_SUM_ALL, rows); /* the same for every sample */
+    if (d[n - 1] < 0 && !batched) return ir_unary(g, IR_SUM_ALL, rows); /* all samples' */
     int dd = d[n - 1] < 0 ? -1 : ir_binary(g, IR_MUL, d[n - 1], d[n - 1]);
     return per_sample_mean(L, dd < 0 ? rows : ir_binary(g, IR_MUL, dd, rows));
 }
@@ -394,18 +399,20 @@ enum { T_KL, T_L1_CODE, T_KL_SPARSITY, T_CONTRACTIVE, T_L2_WEIGHTS, T_L1_WEIGHTS
 static const char *const term_names[T_COUNT] = {"kl",          "l1_code",    "kl_sparsity",
                                                 "contractive", "l2_weights", "l1_weights"};
 
-/* A term's weight in the loss; whether it is in the model at all. */
+/* A term's weight in the loss, and whether the model has it at all: a
+ * regularizer of weight 0 is left out, the VAE's KL is always reported. */
 static double term_weight(const Model *m, int t, bool *on) {
-    static const double zero = 0;
-    const double *w = t == T_KL           ? &m->kl_beta
-                      : t == T_L1_CODE     ? &m->l1_code
-                      : t == T_KL_SPARSITY ? &m->kl_beta_sparsity
-                      : t == T_CONTRACTIVE ? &m->contractive
-                      : t == T_L2_WEIGHTS  ? &m->l2_weights
-                      : t == T_L1_WEIGHTS  ? &m->l1_weights
-                                           : &zero;
-    *on = t == T_KL ? m->latent_gaussian : *w > 0;
-    return *w;
+    double w = 0;
+    switch (t) {
+    case T_KL: w = m->kl_beta; break;
+    case T_L1_CODE: w = m->l1_code; break;
+    case T_KL_SPARSITY: w = m->kl_beta_sparsity; break;
+    case T_CONTRACTIVE: w = m->contractive; break;
+    case T_L2_WEIGHTS: w = m->l2_weights; break;
+    case T_L1_WEIGHTS: w = m->l1_weights; break;
+    }
+    *on = t == T_KL ? m->latent_gaussian : w > 0;
+    return w;
 }
 
 int lower_metrics(const Model *m, const char **names) {
@@ -439,7 +446,8 @@ static void model_objective(Lower *L) {
         if (L->training) { /* the reparameterization trick */
             int sigma = ir_unary(g, IR_EXP, ir_binary(g, IR_MUL, ir_const(g, 0.5), logvar));
             int eps = rand_node(L, g->nodes[mu].type, RAND_NORMAL, 0, STREAM_EPS);
-            z = set_loc(L, ir_binary(g, IR_ADD, mu, ir_binary(g, IR_MUL, sigma, eps)), m->layers[m->latent_mu].loc);
+            z = ir_binary(g, IR_ADD, mu, ir_binary(g, IR_MUL, sigma, eps));
+            set_loc(L, z, m->layers[m->latent_mu].loc);
         } else {
             z = mu;
         }

@@ -50,7 +50,8 @@ static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     switch (n->op) {
     case IR_INPUT: return (BufLoc){BASE_X, 0, 0};
     case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
-    case IR_GRADIN: return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
+    case IR_GRADIN:
+        return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_OPTSTATE:
         return (BufLoc){BASE_OPT, 0,
                         (long)n->slot * m->trainable_count +

@@ -496,7 +496,8 @@ static int write_images(const aec_model *m, const Args *a, const void *x, int64_
 }
 
 /* Decodes n codes (n x code_size) into out, in batches. */
-static int decode_all(const aec_model *m, const void *params, const void *codes, int64_t n, void *out) {
+static int decode_all(const aec_model *m, const void *params, const void *codes, int64_t n,
+                      void *out) {
     int batch = m->max_batch < 256 ? m->max_batch : 256;
     if (n < batch) batch = (int)n;
     void *ws = aec_alloc(m->workspace_size(batch));
@@ -518,7 +519,9 @@ static int write_outputs(const aec_model *m, const Args *a, const void *x, int64
     int st = a->out ? aec_npy_write(a->out, m->dtype, x, n, m->input_size) : AEC_OK;
     if (!st && a->png) st = write_images(m, a, x, n, cols);
     if (!st && !a->quiet) {
-        if (a->out) fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)n, (long long)m->input_size);
+        if (a->out)
+            fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)n,
+                    (long long)m->input_size);
         if (a->png) fprintf(stderr, "wrote %s\n", a->png);
     }
     return st;
@@ -528,7 +531,8 @@ static int write_outputs(const aec_model *m, const Args *a, const void *x, int64
 static int cmd_sample(const aec_model *m, const Args *a) {
     const Command *c = find_command("sample");
     if (require(c, a->weights, "--weights")) return EXIT_USAGE;
-    if (!a->out && !a->png) return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
+    if (!a->out && !a->png)
+        return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
     if (!m->variational) {
         aec_error("model %s has no 'latent gaussian' code, so there is no prior N(0, I) to sample "
                   "(interpolate works for any model)", m->name);
@@ -538,7 +542,8 @@ static int cmd_sample(const aec_model *m, const Args *a) {
     uint64_t seed = a->has_seed ? a->seed : m->train.seed;
     size_t el = aec_dtype_size(m->dtype);
     void *params = aec_alloc((size_t)m->param_count * el);
-    void *z = malloc((size_t)(n * m->code_size) * el + 1), *x = malloc((size_t)(n * m->input_size) * el + 1);
+    void *z = malloc((size_t)(n * m->code_size) * el + 1);
+    void *x = malloc((size_t)(n * m->input_size) * el + 1);
     int st = params && z && x ? AEC_OK : AEC_ENOMEM;
     if (st) aec_error("out of memory for %lld samples", (long long)n);
     if (!st) st = aec_ckpt_load(a->weights, m, params, NULL, NULL, NULL, NULL);
@@ -552,11 +557,13 @@ static int cmd_sample(const aec_model *m, const Args *a) {
     return exit_status(st);
 }
 
-/* The codes of samples I and J, the K points (1-t)·a + t·b for t = 0, 1/(K-1), ..., 1, decoded. */
+/* The codes a, b of samples I and J; the K points (1-t)·a + t·b for t = 0,
+ * 1/(K-1), ..., 1, decoded. */
 static int cmd_interpolate(const aec_model *m, const Args *a) {
     const Command *c = find_command("interpolate");
     if (require(c, a->data, "--data") || require(c, a->weights, "--weights")) return EXIT_USAGE;
-    if (!a->out && !a->png) return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
+    if (!a->out && !a->png)
+        return usage_error(c->name, "%s", "needs -o FILE and/or --png FILE", NULL);
     int64_t from = a->from, to = a->has_to ? a->to : 1;
     int32_t k = a->steps ? a->steps : 10;
     if (k < 2) return usage_error(c->name, "%s", "--steps must be at least 2", NULL);
@@ -584,7 +591,8 @@ static int cmd_interpolate(const aec_model *m, const Args *a) {
         double t = (double)s / (k - 1);
         for (int64_t j = 0; j < m->code_size; j++)
             aec_set(line, m->dtype, s * m->code_size + j,
-                    (1 - t) * aec_get(codes, m->dtype, j) + t * aec_get(codes, m->dtype, m->code_size + j));
+                    (1 - t) * aec_get(codes, m->dtype, j) +
+                        t * aec_get(codes, m->dtype, m->code_size + j));
     }
     if (!st) st = decode_all(m, f.params, line, k, x);
     if (!st) st = write_outputs(m, a, x, k, k);
@@ -633,7 +641,8 @@ static int cmd_summary(const aec_model *m, const Args *a) {
         printf(", pretrain layerwise %d (%d stages)", t->pretrain_epochs, m->n_stages);
     if (m->n_metrics > 1) {
         printf("\nobjective  loss =");
-        for (int i = 1; i < m->n_metrics; i++) printf(" %s%s", i > 1 ? "+ w*" : "", m->metric_names[i]);
+        for (int i = 1; i < m->n_metrics; i++)
+            printf(" %s%s", i > 1 ? "+ w*" : "", m->metric_names[i]);
         printf("%s", m->variational ? " (the negative ELBO; code z ~ N(mu, sigma^2))" : "");
     }
     printf("\nmax batch  %d\n\ntensors:\n", m->max_batch);

@@ -303,7 +303,8 @@ static int pretrain(Run *r, aec_progress *p, int32_t epochs) {
             for (int64_t i = 0; i < r->n_train; i += r->batch) {
                 int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
                 gather(r, r->perm + i, bs);
-                int status = m->stage_step(s, r->params, r->opt, r->xb, r->mb, bs, ++step, r->loss, r->ws);
+                int status =
+                    m->stage_step(s, r->params, r->opt, r->xb, r->mb, bs, ++step, r->loss, r->ws);
                 double loss = aec_get(r->loss, m->dtype, 0);
                 if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
                 if (status) {
@@ -467,6 +468,9 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         fprintf(stderr, "%s already has %d epochs; raise --epochs to train on\n", o->resume,
                 r.st.epoch);
     int32_t pre = o->has_pretrain_epochs ? o->pretrain_epochs : m->train.pretrain_epochs;
+    if (!status && pre > 0 && m->n_stages == 0)
+        aec_warn("--pretrain-epochs: model %s has no pretraining stages (its spec has no "
+                 "'pretrain layerwise'); it is ignored", m->name);
     if (!status && !o->resume && pre > 0 && m->n_stages > 0 && m->stage_step) {
         if (!o->quiet)
             fprintf(stderr, "pretraining %d stages layer-wise, %d epoch%s each\n", m->n_stages, pre,

@@ -15,10 +15,11 @@
  * Subsets and epochs are small so that the suite takes seconds; the numbers
  * are printed (docs/regularizers.md quotes them).
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "rt.h"
@@ -105,15 +106,17 @@ static double train_epoch(Trained *t) {
     for (int64_t i = 0; i < train_set.n; i += BATCH) {
         int bs = (int)(train_set.n - i < BATCH ? train_set.n - i : BATCH);
         float loss[AEC_MAX_METRICS];
-        assert_int_equal(t->m->train_step(t->params, t->opt, x + i * dim, NULL, bs, ++t->step, loss, t->ws),
-                         AEC_OK);
+        assert_int_equal(
+            t->m->train_step(t->params, t->opt, x + i * dim, NULL, bs, ++t->step, loss, t->ws),
+            AEC_OK);
         sum += loss[0] * bs;
     }
     return sum / (double)train_set.n;
 }
 
 static void train(Trained *t, int epochs) {
-    for (int e = 0; e < epochs; e++) train_epoch(t);
+    for (int e = 0; e < epochs; e++)
+        train_epoch(t);
 }
 
 /* The codes of the test images (n x code_size, malloc'd). */
@@ -125,7 +128,8 @@ static float *codes_of(Trained *t, const float *x, int64_t n) {
 
 static double mean_of(const float *v, int64_t n, bool absolute) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += absolute ? fabs(v[i]) : v[i];
+    for (int64_t i = 0; i < n; i++)
+        s += absolute ? fabs(v[i]) : v[i];
     return s / (double)n;
 }
 
@@ -138,7 +142,8 @@ static double recon_of(Trained *t) {
 
 static double psnr(const float *a, const float *b, int64_t n) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (a[i] - b[i]) * (a[i] - b[i]);
+    for (int64_t i = 0; i < n; i++)
+        s += (a[i] - b[i]) * (a[i] - b[i]);
     return 10 * log10((double)n / s);
 }
 
@@ -154,10 +159,13 @@ static void test_sparse_l1(void **state) {
     float *cw = codes_of(&with, test_set.x, n), *co = codes_of(&without, test_set.x, n);
     double mw = mean_of(cw, n * cs, true), mo = mean_of(co, n * cs, true);
     double zw = 0, zo = 0; /* fraction of exactly-zero code units */
-    for (int64_t i = 0; i < n * cs; i++) zw += cw[i] == 0, zo += co[i] == 0;
-    print_message("sparse_l1: mean |h| %.4f with l1 code, %.4f without (%.1fx lower); zero units %.1f%% "
-                  "vs %.1f%%; test MSE %.4f vs %.4f\n", mw, mo, mo / mw, 100 * zw / (double)(n * cs),
-                  100 * zo / (double)(n * cs), recon_of(&with), recon_of(&without));
+    for (int64_t i = 0; i < n * cs; i++)
+        zw += cw[i] == 0, zo += co[i] == 0;
+    print_message(
+        "sparse_l1: mean |h| %.4f with l1 code, %.4f without (%.1fx lower); zero units %.1f%% "
+        "vs %.1f%%; test MSE %.4f vs %.4f\n",
+        mw, mo, mo / mw, 100 * zw / (double)(n * cs), 100 * zo / (double)(n * cs), recon_of(&with),
+        recon_of(&without));
     assert_true(mw < mo / 2);
     free(cw), free(co), free(a), free(b);
     model_close(&with);
@@ -175,8 +183,10 @@ static void test_sparse_kl(void **state) {
     int64_t n = test_set.n, cs = with.m->code_size;
     float *cw = codes_of(&with, test_set.x, n), *co = codes_of(&without, test_set.x, n);
     double mw = mean_of(cw, n * cs, false), mo = mean_of(co, n * cs, false);
-    print_message("sparse_kl: mean code activation %.4f with kl_sparsity 0.05, %.4f without; test MSE "
-                  "%.4f vs %.4f\n", mw, mo, recon_of(&with), recon_of(&without));
+    print_message(
+        "sparse_kl: mean code activation %.4f with kl_sparsity 0.05, %.4f without; test MSE "
+        "%.4f vs %.4f\n",
+        mw, mo, recon_of(&with), recon_of(&without));
     assert_true(mw < mo / 2);
     assert_true(fabs(mw - 0.05) < 0.025);
     free(cw), free(co), free(a), free(b);
@@ -189,7 +199,8 @@ static void test_sparse_kl(void **state) {
 static double jacobian_norm(Trained *t, int n) {
     int64_t dim = t->m->input_size, cs = t->m->code_size;
     const float h = 1e-2f;
-    float *xs = malloc(sizeof(float) * (size_t)(2 * dim * dim)), *cs2 = malloc(sizeof(float) * (size_t)(2 * dim * cs));
+    float *xs = malloc(sizeof(float) * (size_t)(2 * dim * dim)),
+          *cs2 = malloc(sizeof(float) * (size_t)(2 * dim * cs));
     void *ws = malloc(t->m->workspace_size((int)(2 * dim)));
     double total = 0;
     for (int k = 0; k < n; k++) {
@@ -223,9 +234,10 @@ static void test_contractive(void **state) {
     float loss[AEC_MAX_METRICS];
     assert_int_equal(with.m->eval(with.params, test_set.x, NULL, 10, loss, NULL, with.ws), AEC_OK);
     assert_string_equal(with.m->metric_names[2], "contractive");
-    print_message("contractive: ||dh/dx||_F^2 on 10 test images %.3f with the penalty, %.3f without "
-                  "(%.1fx lower); the model's own term %.3f; test MSE %.4f vs %.4f\n", jw, jo, jo / jw,
-                  loss[2], recon_of(&with), recon_of(&without));
+    print_message(
+        "contractive: ||dh/dx||_F^2 on 10 test images %.3f with the penalty, %.3f without "
+        "(%.1fx lower); the model's own term %.3f; test MSE %.4f vs %.4f\n",
+        jw, jo, jo / jw, loss[2], recon_of(&with), recon_of(&without));
     assert_true(jw < jo / 2);
     assert_true(fabs(loss[2] - jw) < 0.02 * jw); /* the compiled term is the Jacobian's norm */
     free(a), free(b);
@@ -250,13 +262,17 @@ static void test_denoising(void **state) {
         noisy[i] = aec_rng_uniform(12345, 1, (uint64_t)i) < 0.5 ? 0 : clean[i];
     float loss;
     assert_int_equal(with.m->eval(with.params, noisy, NULL, N_TEST, &loss, yw, with.ws), AEC_OK);
-    assert_int_equal(without.m->eval(without.params, noisy, NULL, N_TEST, &loss, yo, without.ws), AEC_OK);
-    double p_noisy = psnr(noisy, clean, n), p_with = psnr(yw, clean, n), p_without = psnr(yo, clean, n);
+    assert_int_equal(without.m->eval(without.params, noisy, NULL, N_TEST, &loss, yo, without.ws),
+                     AEC_OK);
+    double p_noisy = psnr(noisy, clean, n), p_with = psnr(yw, clean, n),
+           p_without = psnr(yo, clean, n);
     float *cw = malloc(sizeof(float) * (size_t)n);
     assert_int_equal(with.m->eval(with.params, clean, NULL, N_TEST, &loss, cw, with.ws), AEC_OK);
-    print_message("denoising: PSNR to the clean test images, half their pixels masked: masked input "
-                  "%.2f dB, denoising model %.2f dB, plain model %.2f dB (clean input: denoising "
-                  "model %.2f dB)\n", p_noisy, p_with, p_without, psnr(cw, clean, n));
+    print_message(
+        "denoising: PSNR to the clean test images, half their pixels masked: masked input "
+        "%.2f dB, denoising model %.2f dB, plain model %.2f dB (clean input: denoising "
+        "model %.2f dB)\n",
+        p_noisy, p_with, p_without, psnr(cw, clean, n));
     assert_true(p_with > p_noisy + 3);
     assert_true(p_with > p_without + 1.5);
     free(noisy), free(yw), free(yo), free(cw), free(a), free(b);
@@ -285,13 +301,16 @@ static void test_vae(void **state) {
     }
     /* Samples: decode z ~ N(0, I); the data's shape and range. */
     enum { NS = 200 };
-    float *z = malloc(sizeof(float) * NS * (size_t)m->code_size), *x = malloc(sizeof(float) * NS * 784);
-    for (int64_t i = 0; i < NS * m->code_size; i++) z[i] = (float)aec_rng_normal(9, AEC_STREAM_SAMPLE, (uint64_t)i);
+    float *z = malloc(sizeof(float) * NS * (size_t)m->code_size),
+          *x = malloc(sizeof(float) * NS * 784);
+    for (int64_t i = 0; i < NS * m->code_size; i++)
+        z[i] = (float)aec_rng_normal(9, AEC_STREAM_SAMPLE, (uint64_t)i);
     assert_int_equal(m->input_size, 784);
     assert_int_equal(m->decode(t.params, z, x, NS, t.ws), AEC_OK);
     double lo = INFINITY, hi = -INFINITY, mean = mean_of(x, NS * 784, false);
     double data_mean = mean_of(test_set.x, test_set.n * 784, false);
-    for (int64_t i = 0; i < NS * 784; i++) lo = fmin(lo, x[i]), hi = fmax(hi, x[i]);
+    for (int64_t i = 0; i < NS * 784; i++)
+        lo = fmin(lo, x[i]), hi = fmax(hi, x[i]);
     /* Border pixels are background in the data; samples keep that. */
     double border = 0, center = 0;
     for (int s = 0; s < NS; s++)
@@ -299,8 +318,10 @@ static void test_vae(void **state) {
             border += x[s * 784 + r * 28] / (NS * 28.0);
             center += x[s * 784 + r * 28 + 14] / (NS * 28.0);
         }
-    print_message("vae samples: values in [%.3f, %.3f], mean %.3f (test images %.3f); left column %.3f, "
-                  "middle column %.3f\n", lo, hi, mean, data_mean, border, center);
+    print_message(
+        "vae samples: values in [%.3f, %.3f], mean %.3f (test images %.3f); left column %.3f, "
+        "middle column %.3f\n",
+        lo, hi, mean, data_mean, border, center);
     assert_true(lo >= 0 && hi <= 1);
     assert_true(fabs(mean - data_mean) < 0.5 * data_mean);
     assert_true(center > 3 * border);
@@ -327,14 +348,18 @@ static void test_pretraining(void **state) {
             for (int64_t i = 0; i < n; i += BATCH) {
                 int bs = (int)(n - i < BATCH ? n - i : BATCH);
                 float loss[AEC_MAX_METRICS];
-                assert_int_equal(m->stage_step(s, t.params, t.opt, (const float *)train_set.x + i * dim, NULL, bs,
-                                               ++step, loss, t.ws), AEC_OK);
+                assert_int_equal(m->stage_step(s, t.params, t.opt,
+                                               (const float *)train_set.x + i * dim, NULL, bs,
+                                               ++step, loss, t.ws),
+                                 AEC_OK);
                 sum += loss[0] * bs;
             }
             double mean = sum / (double)n;
             print_message("pretrain stage %d epoch %d: loss %.5f\n", s, e + 1, mean);
-            if (e == 0) first = mean;
-            else assert_true(mean < last);
+            if (e == 0)
+                first = mean;
+            else
+                assert_true(mean < last);
             last = mean;
         }
         assert_true(last < 0.8 * first);
@@ -344,7 +369,8 @@ static void test_pretraining(void **state) {
     Trained scratch;
     model_open(&scratch, text);
     double fresh = train_epoch(&scratch);
-    print_message("first fine-tuning epoch: loss %.5f after pretraining, %.5f from scratch\n", tuned, fresh);
+    print_message("first fine-tuning epoch: loss %.5f after pretraining, %.5f from scratch\n",
+                  tuned, fresh);
     assert_true(tuned < fresh);
     free(text);
     model_close(&t);
@@ -353,9 +379,9 @@ static void test_pretraining(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sparse_l1),  cmocka_unit_test(test_sparse_kl),
+        cmocka_unit_test(test_sparse_l1),   cmocka_unit_test(test_sparse_kl),
         cmocka_unit_test(test_contractive), cmocka_unit_test(test_denoising),
-        cmocka_unit_test(test_vae),        cmocka_unit_test(test_pretraining),
+        cmocka_unit_test(test_vae),         cmocka_unit_test(test_pretraining),
     };
     return cmocka_run_group_tests_name("reg_effects", tests, load_data, free_data);
 }

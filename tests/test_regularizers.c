@@ -11,17 +11,19 @@
  * - Each term's value against an independent computation in this file
  *   (the contractive term against the Jacobian by finite differences).
  * - Modes: dropout and corruption act in training only, and exactly as
- *   defined (the masks of aec_rng_noise, the 1/(1-p) scale); inference is
- *   deterministic; the metrics are reported as documented.
+ *   defined (the masks of aec_rng_noise, the 1/(1-p) scale), also with batch
+ *   norm before or after dropout; inference is deterministic; the metrics
+ *   are reported as documented.
  * - Layer-wise pretraining stages update only their own tensors.
  * Models are JIT-compiled without LLVM's optimizations (the compile is most
  * of a tiny model's test time); one test checks that the optimized build of
  * the combined model computes the same loss and gradient.
  */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "rt.h"
@@ -64,10 +66,13 @@ static void setup_model_at(Fixture *f, const char *spec, int opt) {
         if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
             for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
                 f->params[f->m->tensors[t].offset + i] = 0.2 * (tu_rand(&s) - 0.5);
-    for (int64_t i = 0; i < BATCH * f->m->input_size; i++) f->x[i] = 0.05 + 0.9 * tu_rand(&s);
+    for (int64_t i = 0; i < BATCH * f->m->input_size; i++)
+        f->x[i] = 0.05 + 0.9 * tu_rand(&s);
 }
 
-static void setup_model(Fixture *f, const char *spec) { setup_model_at(f, spec, 0); }
+static void setup_model(Fixture *f, const char *spec) {
+    setup_model_at(f, spec, 0);
+}
 
 static void teardown_model(Fixture *f) {
     free(f->params);
@@ -82,7 +87,8 @@ static void teardown_model(Fixture *f) {
 static double loss_at(Fixture *f, double *grad, double *metrics) {
     double local[AEC_MAX_METRICS];
     if (!metrics) metrics = local;
-    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 3, metrics, grad, f->ws), AEC_OK);
+    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 3, metrics, grad, f->ws),
+                     AEC_OK);
     return metrics[0];
 }
 
@@ -120,8 +126,8 @@ static void check_spec(const char *spec) {
 /* A spec around an encoder and a body of extra statements. */
 static void check_with(const char *encoder, const char *decoder, const char *extra) {
     char spec[1024];
-    snprintf(spec, sizeof spec, "model g {\n input 7\n encoder { %s }\n decoder %s\n%s\n}\n", encoder,
-             decoder, extra);
+    snprintf(spec, sizeof spec, "model g {\n input 7\n encoder { %s }\n decoder %s\n%s\n}\n",
+             encoder, decoder, extra);
     check_spec(spec);
 }
 
@@ -129,8 +135,9 @@ static void test_grad_weight_terms(void **state) {
     (void)state;
     check_with("dense 5 tanh; dense 3", "mirror", " regularize { l2 weights 0.3 }");
     check_with("dense 5 tanh; dense 3", "mirror", " regularize { l1 weights 0.2 }");
-    check_with("dense 5 tanh; dense 3", "tied", " output sigmoid\n loss bce\n"
-                                                " regularize { l2 weights 0.1; l1 weights 0.05 }");
+    check_with("dense 5 tanh; dense 3", "tied",
+               " output sigmoid\n loss bce\n"
+               " regularize { l2 weights 0.1; l1 weights 0.05 }");
 }
 
 static void test_grad_sparsity(void **state) {
@@ -147,10 +154,12 @@ static void test_grad_contractive(void **state) {
     (void)state;
     check_with("dense 4 sigmoid", "mirror", " output sigmoid\n regularize { contractive 0.8 }");
     check_with("dense 4 softplus", "mirror", " regularize { contractive 0.8 }");
-    check_with("dense 6 sigmoid; dense 5 tanh; dense 3 elu", "mirror", " regularize { contractive 0.3 }");
+    check_with("dense 6 sigmoid; dense 5 tanh; dense 3 elu", "mirror",
+               " regularize { contractive 0.3 }");
     check_with("dense 6 elu=0.5; dense 5 softplus; dense 4 gelu; dense 3 leaky_relu=0.3", "mirror",
                " regularize { contractive 0.3 }");
-    check_with("dense 6 tanh; dense 5 sigmoid; dense 2", "mirror", " regularize { contractive 0.5 }");
+    check_with("dense 6 tanh; dense 5 sigmoid; dense 2", "mirror",
+               " regularize { contractive 0.5 }");
     check_with("dense 6; tanh; elu; dense 5; dense 3 softplus", "mirror",
                " regularize { contractive 0.5 }");
     check_with("dense 5", "mirror", " regularize { contractive 1; l1 code 0.1 }");
@@ -164,7 +173,8 @@ static void test_grad_noise_and_dropout(void **state) {
     check_with("dense 5 tanh; dropout 0.3; dense 3", "{ dense 5 tanh; dropout 0.5; dense 7 }", "");
     check_with("dense 5 tanh; dense 3", "mirror", " corrupt gaussian 0.3");
     check_with("dense 5 tanh; dense 3", "mirror", " corrupt mask 0.25");
-    check_with("dense 5 tanh; dense 3", "mirror", " output sigmoid\n loss bce\n corrupt saltpepper 0.2");
+    check_with("dense 5 tanh; dense 3", "mirror",
+               " output sigmoid\n loss bce\n corrupt saltpepper 0.2");
 }
 
 static void test_grad_variational(void **state) {
@@ -184,11 +194,13 @@ static void test_grad_variational(void **state) {
 /* Everything at once: every term and layer in one model. */
 static void test_grad_combined(void **state) {
     (void)state;
-    check_with("dense 6 tanh; dropout 0.2; dense 4 sigmoid", "mirror",
-               " output sigmoid\n loss bce\n corrupt gaussian 0.1\n"
-               " regularize { l2 weights 0.01; l1 weights 0.01; l1 code 0.1; kl_sparsity 0.1 0.5 }");
+    check_with(
+        "dense 6 tanh; dropout 0.2; dense 4 sigmoid", "mirror",
+        " output sigmoid\n loss bce\n corrupt gaussian 0.1\n"
+        " regularize { l2 weights 0.01; l1 weights 0.01; l1 code 0.1; kl_sparsity 0.1 0.5 }");
     check_with("dense 6 tanh; dense 4 tanh", "{ dense 6 tanh; dropout 0.3; dense 7 sigmoid }",
-               " loss mse\n corrupt mask 0.2\n regularize { contractive 0.2; l2 weights 0.05; l1 code 0.1 }");
+               " loss mse\n corrupt mask 0.2\n regularize { contractive 0.2; l2 weights 0.05; l1 "
+               "code 0.1 }");
     check_with("dense 6 tanh; dense 4 softplus", "{ dense 4 tanh; dropout 0.1; dense 7 sigmoid }",
                " latent gaussian 3\n loss bce\n corrupt saltpepper 0.1\n"
                " regularize { kl 0.5; l1 code 0.2; l2 weights 0.01; contractive 0.3 }");
@@ -207,7 +219,8 @@ static void test_optimized_agrees(void **state) {
     double m0[AEC_MAX_METRICS], m2[AEC_MAX_METRICS];
     loss_at(&f0, f0.grad, m0);
     loss_at(&f2, f2.grad, m2);
-    for (int i = 0; i < f0.m->n_metrics; i++) assert_true(fabs(m0[i] - m2[i]) <= 1e-12 * fmax(1, fabs(m0[i])));
+    for (int i = 0; i < f0.m->n_metrics; i++)
+        assert_true(fabs(m0[i] - m2[i]) <= 1e-12 * fmax(1, fabs(m0[i])));
     for (int64_t i = 0; i < f0.m->trainable_count; i++)
         assert_true(fabs(f0.grad[i] - f2.grad[i]) <= 1e-12 * fmax(1, fabs(f0.grad[i])));
     teardown_model(&f0);
@@ -226,17 +239,19 @@ static void test_term_values(void **state) {
                     " regularize { l2 weights 0.3; l1 weights 0.2; l1 code 0.7; kl_sparsity 0.1 2;"
                     " contractive 0.5 }\n}\n");
     const aec_model *m = f.m;
-    const char *want[] = {"loss", "recon", "l1_code", "kl_sparsity", "contractive", "l2_weights",
-                          "l1_weights"};
+    const char *want[] = {"loss",        "recon",      "l1_code",   "kl_sparsity",
+                          "contractive", "l2_weights", "l1_weights"};
     assert_int_equal(m->n_metrics, countof(want));
-    for (int i = 0; i < countof(want); i++) assert_string_equal(m->metric_names[i], want[i]);
+    for (int i = 0; i < countof(want); i++)
+        assert_string_equal(m->metric_names[i], want[i]);
     double mt[AEC_MAX_METRICS], ev[AEC_MAX_METRICS];
     loss_at(&f, f.grad, mt);
     assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev, NULL, f.ws), AEC_OK);
     for (int i = 0; i < m->n_metrics; i++) /* no noise or dropout: train == eval */
         assert_true(fabs(mt[i] - ev[i]) <= 1e-12 * fmax(1, fabs(mt[i])));
     double w[] = {0, 1, 0.7, 2, 0.5, 0.3, 0.2}, sum = 0;
-    for (int i = 1; i < m->n_metrics; i++) sum += w[i] * mt[i];
+    for (int i = 1; i < m->n_metrics; i++)
+        sum += w[i] * mt[i];
     assert_true(fabs(sum - mt[0]) < 1e-12);
 
     /* The code, the weights. */
@@ -249,10 +264,12 @@ static void test_term_values(void **state) {
                 l2 += v * v, l1 += fabs(v);
             }
     double l1c = 0, kls = 0;
-    for (int i = 0; i < BATCH * 3; i++) l1c += fabs(code[i]) / BATCH;
+    for (int i = 0; i < BATCH * 3; i++)
+        l1c += fabs(code[i]) / BATCH;
     for (int j = 0; j < 3; j++) {
         double r = 0;
-        for (int b = 0; b < BATCH; b++) r += code[b * 3 + j] / BATCH;
+        for (int b = 0; b < BATCH; b++)
+            r += code[b * 3 + j] / BATCH;
         kls += 0.1 * log(0.1 / r) + 0.9 * log(0.9 / (1 - r));
     }
     /* The Jacobian of encode by central differences, one sample at a time. */
@@ -265,7 +282,8 @@ static void test_term_values(void **state) {
             assert_int_equal(m->encode(f.params, xb, up, 1, f.ws), AEC_OK);
             xb[i] -= 2 * h;
             assert_int_equal(m->encode(f.params, xb, down, 1, f.ws), AEC_OK);
-            for (int j = 0; j < 3; j++) jac += pow((up[j] - down[j]) / (2 * h), 2) / BATCH;
+            for (int j = 0; j < 3; j++)
+                jac += pow((up[j] - down[j]) / (2 * h), 2) / BATCH;
         }
     print_message("terms: l1_code %.6g (direct %.6g), kl_sparsity %.6g (%.6g), contractive %.6g "
                   "(finite differences %.6g), l2 %.6g (%.6g), l1 %.6g (%.6g)\n",
@@ -282,8 +300,9 @@ static void test_term_values(void **state) {
 static void test_contractive_deep_value(void **state) {
     (void)state;
     Fixture f;
-    setup_model(&f, "model cd {\n input 7\n encoder { dense 6 gelu; dense 5 tanh; dense 4 elu; dense 3 }\n"
-                    " decoder mirror\n regularize { contractive 1 }\n}\n");
+    setup_model(
+        &f, "model cd {\n input 7\n encoder { dense 6 gelu; dense 5 tanh; dense 4 elu; dense 3 }\n"
+            " decoder mirror\n regularize { contractive 1 }\n}\n");
     double mt[AEC_MAX_METRICS], jac = 0, h = 1e-5;
     loss_at(&f, f.grad, mt);
     for (int b = 0; b < BATCH; b++)
@@ -294,7 +313,8 @@ static void test_contractive_deep_value(void **state) {
             assert_int_equal(f.m->encode(f.params, xb, up, 1, f.ws), AEC_OK);
             xb[i] -= 2 * h;
             assert_int_equal(f.m->encode(f.params, xb, down, 1, f.ws), AEC_OK);
-            for (int j = 0; j < 3; j++) jac += pow((up[j] - down[j]) / (2 * h), 2) / BATCH;
+            for (int j = 0; j < 3; j++)
+                jac += pow((up[j] - down[j]) / (2 * h), 2) / BATCH;
         }
     assert_string_equal(f.m->metric_names[2], "contractive");
     print_message("4-layer contractive %.9g, finite differences %.9g\n", mt[2], jac);
@@ -330,12 +350,14 @@ static void test_variational_values(void **state) {
         double hdn[5];
         for (int j = 0; j < 5; j++) {
             double z = f.params[m->tensors[eb].offset + j];
-            for (int i = 0; i < 7; i++) z += f.params[m->tensors[ew].offset + j * 7 + i] * f.x[b * 7 + i];
+            for (int i = 0; i < 7; i++)
+                z += f.params[m->tensors[ew].offset + j * 7 + i] * f.x[b * 7 + i];
             hdn[j] = tanh(z);
         }
         for (int k = 0; k < 2; k++) {
             double lv = f.params[m->tensors[tb].offset + k];
-            for (int j = 0; j < 5; j++) lv += f.params[m->tensors[tw].offset + k * 5 + j] * hdn[j];
+            for (int j = 0; j < 5; j++)
+                lv += f.params[m->tensors[tw].offset + k * 5 + j] * hdn[j];
             double u = mu[b * 2 + k];
             kl += -0.5 * (1 + lv - u * u - exp(lv)) / BATCH;
         }
@@ -344,8 +366,8 @@ static void test_variational_values(void **state) {
             recon -= (t * log(p) + (1 - t) * log(1 - p)) / BATCH;
         }
     }
-    print_message("vae eval: recon %.9g (direct %.9g), kl %.9g (direct %.9g), loss %.9g\n", ev[1], recon,
-                  ev[2], kl, ev[0]);
+    print_message("vae eval: recon %.9g (direct %.9g), kl %.9g (direct %.9g), loss %.9g\n", ev[1],
+                  recon, ev[2], kl, ev[0]);
     assert_true(fabs(ev[1] - recon) < 1e-9 * recon);
     assert_true(fabs(ev[2] - kl) < 1e-12 + 1e-9 * kl);
     assert_true(fabs(ev[0] - (recon + 0.5 * kl)) < 1e-9 * ev[0]);
@@ -376,35 +398,43 @@ static void test_dropout_and_corruption_modes(void **state) {
         memset(f.params, 0, sizeof(double) * (size_t)m->param_count);
         for (int t = 0; t < m->n_tensors; t++)
             if (m->tensors[t].kind == AEC_TENSOR_WEIGHT)
-                for (int i = 0; i < 6; i++) f.params[m->tensors[t].offset + i * 6 + i] = 1;
+                for (int i = 0; i < 6; i++)
+                    f.params[m->tensors[t].offset + i * 6 + i] = 1;
         /* Training loss = mean((x̃ − x)²): compare with the masks recomputed here. */
         for (uint64_t step = 1; step <= 3; step++) {
             double loss[AEC_MAX_METRICS], want = 0;
-            assert_int_equal(m->loss_grad(f.params, f.x, NULL, BATCH, step, loss, f.grad, f.ws), AEC_OK);
+            assert_int_equal(m->loss_grad(f.params, f.x, NULL, BATCH, step, loss, f.grad, f.ws),
+                             AEC_OK);
             for (int i = 0; i < BATCH * 6; i++) {
                 double x = f.x[i], xt;
                 uint64_t base = AEC_STREAM_NOISE;
                 if (drop) { /* layer 1 of the model: stream 1 */
-                    double u = (double)(aec_rng_noise(99, base + 1, step, (uint64_t)i) >> 11) * 0x1p-53;
+                    double u =
+                        (double)(aec_rng_noise(99, base + 1, step, (uint64_t)i) >> 11) * 0x1p-53;
                     xt = u < 0.6 ? x / 0.6 : 0;
                 } else if (c == 1) {
-                    double u = (double)(aec_rng_noise(99, base + 0x8000, step, (uint64_t)i) >> 11) * 0x1p-53;
+                    double u = (double)(aec_rng_noise(99, base + 0x8000, step, (uint64_t)i) >> 11) *
+                               0x1p-53;
                     xt = u < 0.7 ? x : 0;
                 } else if (c == 2) {
-                    double u = (double)(aec_rng_noise(99, base + 0x8000, step, (uint64_t)i) >> 11) * 0x1p-53;
-                    double s = (double)(aec_rng_noise(99, base + 0x8001, step, (uint64_t)i) >> 11) * 0x1p-53;
+                    double u = (double)(aec_rng_noise(99, base + 0x8000, step, (uint64_t)i) >> 11) *
+                               0x1p-53;
+                    double s = (double)(aec_rng_noise(99, base + 0x8001, step, (uint64_t)i) >> 11) *
+                               0x1p-53;
                     xt = u < 0.7 ? x : s < 0.5 ? 1 : 0;
                 } else {
                     uint64_t i2 = 2 * (uint64_t)i;
-                    double u1 = (double)(aec_rng_noise(99, base + 0x8000, step, i2) >> 11) * 0x1p-53;
-                    double u2 = (double)(aec_rng_noise(99, base + 0x8000, step, i2 + 1) >> 11) * 0x1p-53;
+                    double u1 =
+                        (double)(aec_rng_noise(99, base + 0x8000, step, i2) >> 11) * 0x1p-53;
+                    double u2 =
+                        (double)(aec_rng_noise(99, base + 0x8000, step, i2 + 1) >> 11) * 0x1p-53;
                     xt = x + 0.5 * sqrt(-2 * log(1 - u1)) * cos(2 * M_PI * u2);
                 }
                 want += (xt - x) * (xt - x) / (BATCH * 6);
             }
             if (fabs(loss[0] - want) > 1e-12 * fmax(1, want))
-                fail_msg("%s, step %d: training loss %.17g, the masks give %.17g", cases[c], (int)step,
-                         loss[0], want);
+                fail_msg("%s, step %d: training loss %.17g, the masks give %.17g", cases[c],
+                         (int)step, loss[0], want);
             assert_true(want > 0);
         }
         /* Inference: the identity, so the loss is 0, the same on every call. */
@@ -423,15 +453,92 @@ static void test_dropout_statistics(void **state) {
     (void)state;
     int64_t kept = 0, n = 200000, same = 0;
     for (int64_t i = 0; i < n; i++) {
-        double u = (double)(aec_rng_noise(5, AEC_STREAM_NOISE + 3, 17, (uint64_t)i) >> 11) * 0x1p-53;
-        double v = (double)(aec_rng_noise(5, AEC_STREAM_NOISE + 3, 18, (uint64_t)i) >> 11) * 0x1p-53;
+        double u =
+            (double)(aec_rng_noise(5, AEC_STREAM_NOISE + 3, 17, (uint64_t)i) >> 11) * 0x1p-53;
+        double v =
+            (double)(aec_rng_noise(5, AEC_STREAM_NOISE + 3, 18, (uint64_t)i) >> 11) * 0x1p-53;
         kept += u >= 0.25;
         same += (u >= 0.25) == (v >= 0.25);
     }
     double rate = (double)kept / (double)n;
-    print_message("dropout 0.25: kept %.4f; two steps agree on %.4f\n", rate, (double)same / (double)n);
+    print_message("dropout 0.25: kept %.4f; two steps agree on %.4f\n", rate,
+                  (double)same / (double)n);
     assert_true(fabs(rate - 0.75) < 0.005);
     assert_true(fabs((double)same / (double)n - (0.75 * 0.75 + 0.25 * 0.25)) < 0.005);
+}
+
+/* Dropout with batch norm, in both orders: training normalizes with the
+ * batch's statistics of what reaches it (after dropout's scaling when
+ * dropout comes first) and drops with the generator's mask; inference
+ * normalizes with the running statistics and keeps everything, the same on
+ * every call. Identity dense layers make the values visible. */
+static void test_dropout_with_batchnorm(void **state) {
+    (void)state;
+    const char *encoders[] = {"dense 6; batchnorm; dropout 0.4", "dense 6; dropout 0.4; batchnorm"};
+    for (int c = 0; c < 2; c++) {
+        char spec[512];
+        snprintf(
+            spec, sizeof spec,
+            "model db {\n input 6\n encoder { %s }\n decoder { dense 6 }\n train { seed 5 }\n}\n",
+            encoders[c]);
+        Fixture f;
+        setup_model(&f, spec);
+        const aec_model *m = f.m;
+        memset(f.params, 0, sizeof(double) * (size_t)m->param_count);
+        for (int t = 0; t < m->n_tensors; t++) {
+            const aec_tensor_info *ti = &m->tensors[t];
+            if (ti->kind == AEC_TENSOR_WEIGHT)
+                for (int i = 0; i < 6; i++)
+                    f.params[ti->offset + i * 6 + i] = 1;
+            if (ti->ndim == 1 && (strstr(ti->name, ".weight") || strstr(ti->name, "running_var")))
+                for (int i = 0; i < 6; i++)
+                    f.params[ti->offset + i] = 1; /* gamma, running var */
+        }
+        int drop_layer = c == 0 ? 2 : 1; /* the dropout's stream: its layer index */
+        for (uint64_t step = 1; step <= 2; step++) {
+            double loss[AEC_MAX_METRICS], y[BATCH * 6], want = 0;
+            for (int i = 0; i < BATCH * 6; i++) {
+                uint64_t bits =
+                    aec_rng_noise(5, AEC_STREAM_NOISE + (uint64_t)drop_layer, step, (uint64_t)i);
+                y[i] = (double)(bits >> 11) * 0x1p-53 < 0.6 ? 1 / 0.6 : 0; /* the mask */
+                if (c == 1) y[i] *= f.x[i];                                /* dropout first */
+            }
+            for (int j = 0; j < 6; j++) { /* batch norm of feature j */
+                double mean = 0, var = 0;
+                for (int b = 0; b < BATCH; b++)
+                    mean += (c ? y[b * 6 + j] : f.x[b * 6 + j]) / BATCH;
+                for (int b = 0; b < BATCH; b++)
+                    var += pow((c ? y[b * 6 + j] : f.x[b * 6 + j]) - mean, 2) / BATCH;
+                for (int b = 0; b < BATCH; b++) {
+                    double in = c ? y[b * 6 + j] : f.x[b * 6 + j];
+                    double bn = (in - mean) / sqrt(var + 1e-5);
+                    double out = c ? bn : bn * y[b * 6 + j];
+                    want += pow(out - f.x[b * 6 + j], 2) / (BATCH * 6);
+                }
+            }
+            assert_int_equal(m->loss_grad(f.params, f.x, NULL, BATCH, step, loss, f.grad, f.ws),
+                             AEC_OK);
+            if (fabs(loss[0] - want) > 1e-12 * want)
+                fail_msg("%s, step %d: training loss %.17g, by hand %.17g", encoders[c], (int)step,
+                         loss[0], want);
+        }
+        double ev[AEC_MAX_METRICS], ev2[AEC_MAX_METRICS], xhat[BATCH * 6], xhat2[BATCH * 6];
+        assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev, xhat, f.ws), AEC_OK);
+        assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev2, xhat2, f.ws), AEC_OK);
+        for (int i = 0; i < BATCH * 6; i++) { /* running mean 0, variance 1; no dropout */
+            double v = f.x[i] / sqrt(1 + 1e-5);
+            if (fabs(xhat[i] - v) > 1e-15)
+                fail_msg("%s: eval gives %.17g, not %.17g", encoders[c], xhat[i], v);
+        }
+        assert_true(ev[0] == ev2[0]);
+        assert_memory_equal(xhat, xhat2, sizeof xhat);
+        teardown_model(&f);
+        /* And the gradient of the combination, from ordinary weights. */
+        snprintf(spec, sizeof spec,
+                 "model dbg {\n input 7\n encoder { %s; tanh; dense 3 }\n decoder mirror\n}\n",
+                 encoders[c]);
+        check_spec(spec);
+    }
 }
 
 /* ------------------------------------------------------------ pretraining */
@@ -443,7 +550,8 @@ static void test_pretraining_stages(void **state) {
     (void)state;
     Fixture f;
     setup_model(&f, "model st {\n input 7\n encoder { dense 5 tanh; dense 3 }\n decoder mirror\n"
-                    " output sigmoid\n loss bce\n train { optimizer adamw lr=0.01; pretrain layerwise 2 }\n}\n");
+                    " output sigmoid\n loss bce\n train { optimizer adamw lr=0.01; pretrain "
+                    "layerwise 2 }\n}\n");
     const aec_model *m = f.m;
     assert_int_equal(m->n_stages, 2);
     double *opt = tu_alloc(sizeof(double) * (size_t)(m->opt_state_count + 1));
@@ -460,15 +568,18 @@ static void test_pretraining_stages(void **state) {
         assert_true(isfinite(loss[0]) && loss[0] > 0);
         for (int t = 0; t < m->n_tensors; t++) {
             bool own = false;
-            for (int k = 0; k < 4; k++) own |= !strcmp(m->tensors[t].name, stage_tensors[s - 1][k]);
+            for (int k = 0; k < 4; k++)
+                own |= !strcmp(m->tensors[t].name, stage_tensors[s - 1][k]);
             bool changed = memcmp(before + m->tensors[t].offset, f.params + m->tensors[t].offset,
                                   sizeof(double) * (size_t)m->tensors[t].numel) != 0;
             if (own != changed)
-                fail_msg("stage %d: %s %s", s, m->tensors[t].name, changed ? "changed" : "did not change");
+                fail_msg("stage %d: %s %s", s, m->tensors[t].name,
+                         changed ? "changed" : "did not change");
         }
     }
     double loss[AEC_MAX_METRICS];
-    assert_int_equal(m->stage_step(3, f.params, opt, f.x, NULL, BATCH, 1, loss, f.ws), AEC_EUNSUPPORTED);
+    assert_int_equal(m->stage_step(3, f.params, opt, f.x, NULL, BATCH, 1, loss, f.ws),
+                     AEC_EUNSUPPORTED);
     free(opt);
     free(before);
     teardown_model(&f);
@@ -494,7 +605,8 @@ static void test_pretraining_stage_gradient(void **state) {
         assert_int_equal(m->stage_step(s, f.params, NULL, f.x, NULL, BATCH, 2, loss, f.ws), AEC_OK);
         for (int64_t i = 0; i < m->trainable_count; i++) {
             int t = 0;
-            while (i >= m->tensors[t].offset + m->tensors[t].numel) t++;
+            while (i >= m->tensors[t].offset + m->tensors[t].numel)
+                t++;
             if (!memcmp(p0 + m->tensors[t].offset, f.params + m->tensors[t].offset,
                         sizeof(double) * (size_t)m->tensors[t].numel))
                 continue; /* not this stage's */
@@ -536,6 +648,7 @@ int main(void) {
         cmocka_unit_test(test_variational_values),
         cmocka_unit_test(test_dropout_and_corruption_modes),
         cmocka_unit_test(test_dropout_statistics),
+        cmocka_unit_test(test_dropout_with_batchnorm),
         cmocka_unit_test(test_pretraining_stages),
         cmocka_unit_test(test_pretraining_stage_gradient),
     };

@@ -35,7 +35,7 @@
 #define CAT(a, b) CAT_(a, b)
 #define F(name) CAT(PREFIX, name) /* F(_encode) is NAME_encode */
 
-enum { TRAINER_BATCH = 256, THREADS = 2 };
+enum { TRAINER_BATCH = 256, THREADS = 2, MAX_METRICS = 16 /* room for loss[n_metrics] */ };
 
 static int fails;
 static void check(int cond, const char *what) {
@@ -97,13 +97,13 @@ static int run_all(int eval, int batch, float *out, void *ws) {
     int64_t in = M->input_size, width = eval ? in : M->code_size;
     for (int64_t i = 0; i < n_samples; i += batch) {
         int bs = (int)(n_samples - i < batch ? n_samples - i : batch);
-        float loss;
+        float loss[MAX_METRICS];
         int st;
 #ifdef EMBEDDED
-        st = eval ? F(_eval_embedded)(x + i * in, NULL, bs, &loss, out + i * width, ws)
+        st = eval ? F(_eval_embedded)(x + i * in, NULL, bs, loss, out + i * width, ws)
                   : F(_encode_embedded)(x + i * in, out + i * width, bs, ws);
 #else
-        st = eval ? F(_eval)(params, x + i * in, NULL, bs, &loss, out + i * width, ws)
+        st = eval ? F(_eval)(params, x + i * in, NULL, bs, loss, out + i * width, ws)
                   : F(_encode)(params, x + i * in, out + i * width, bs, ws);
 #endif
         if (st) return st;
@@ -168,7 +168,8 @@ int main(int argc, char **argv) {
     void *ws = malloc(M->workspace_size(TRAINER_BATCH));
 
     /* First calls, counted: nothing before them has run the model. */
-    float loss;
+    float loss[MAX_METRICS];
+    check(M->n_metrics <= MAX_METRICS, "the loss has at most MAX_METRICS values");
     atomic_store(&counting, 1);
     int st = run_all(0, 1, code, ws);
     if (!st) st = run_all(0, TRAINER_BATCH, code, ws);
@@ -176,7 +177,7 @@ int main(int argc, char **argv) {
     if (!st)
         st = F(_decode)(params, code, dec,
                         n_samples < TRAINER_BATCH ? (int)n_samples : TRAINER_BATCH, ws);
-    if (!st) st = F(_eval)(params, x, NULL, 1, &loss, NULL, ws);
+    if (!st) st = F(_eval)(params, x, NULL, 1, loss, NULL, ws);
     atomic_store(&counting, 0);
     check(st == AEC_OK, "encode, eval and decode succeed");
 #ifndef NO_MALLOC_HOOK
