@@ -1088,13 +1088,34 @@ static LLVMValueRef aligned_ws(Codegen *cg, LLVMValueRef ws) {
 
 static long round16(long n) { return (n + 15) / 16 * 16; }
 
-/* Workspace layout: [gradient block][eval's x_hat scratch][the plan's buffers]. */
+/* Workspace layout: [the loss and its terms][gradient block][eval's x_hat
+ * scratch][the plan's buffers]. The graphs write every metric to the first
+ * region; the entry points copy loss[0] out, so the caller's `loss` is one
+ * value as DESIGN §4 says, and `metrics` reads the rest. */
+enum { WS_METRICS = 16, WS_REGION_METRICS = -1 };
 static LLVMValueRef ws_region(Codegen *cg, LLVMValueRef ws, LLVMValueRef batch64, int region) {
     long grads = round16(cg->trainable);
+    if (region == WS_REGION_METRICS) return ws;
+    ws = cg_gep(cg, ws, cg_i64(cg, WS_METRICS), "");
     if (region == 0) return ws;
     if (region == 1) return cg_gep(cg, ws, cg_i64(cg, grads), "");
     LLVMValueRef off = LLVMBuildAdd(cg->b, cg_i64(cg, grads), LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->xhat_scratch), ""), "");
     return cg_gep(cg, ws, off, "plan");
+}
+
+/* *loss = metrics[0]; returns the value. */
+static LLVMValueRef copy_loss(Codegen *cg, LLVMValueRef metrics, LLVMValueRef loss) {
+    LLVMValueRef v = cg_load(cg, metrics, cg_i64(cg, 0), "loss");
+    cg_store(cg, v, loss, cg_i64(cg, 0));
+    return v;
+}
+
+/* Return AEC_ENONFINITE unless v is finite. */
+static void check_finite(Codegen *cg, LLVMValueRef v) {
+    LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, v, v, "");
+    bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", v, true),
+                                                 cg_real(cg, INFINITY), ""), "");
+    cg_return_if(cg, bad, AEC_ENONFINITE);
 }
 
 static void emit_entry_points(Codegen *cg, const Bodies *bo) {
@@ -1108,7 +1129,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     LLVMValueRef fn = cg_function(cg, name, i64, &i32, 1, false);
     LLVMValueRef b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 0), i64, "");
     LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, bo->ws_batch + cg->xhat_scratch), ""),
-                                      cg_i64(cg, bo->ws_const + round16(cg->trainable)), "");
+                                      cg_i64(cg, bo->ws_const + round16(cg->trainable) + WS_METRICS), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
 
@@ -1126,15 +1147,12 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     b64 = LLVMBuildSExt(cg->b, batch, i64, "");
     ws = aligned_ws(cg, LLVMGetParam(fn, 7));
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
+    LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef args[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 2), grads, plan, null, null,
-                                 LLVMGetParam(fn, 6), b64, LLVMGetParam(fn, 5)};
+                                 metrics, b64, LLVMGetParam(fn, 5)};
     call_body(cg, bo->train, args);
     /* A non-finite loss leaves the parameters as they were. */
-    LLVMValueRef loss = LLVMBuildLoad2(cg->b, cg->T, LLVMGetParam(fn, 6), "loss");
-    LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, loss, loss, "");
-    bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", loss, true),
-                                                 cg_real(cg, INFINITY), ""), "");
-    cg_return_if(cg, bad, AEC_ENONFINITE);
+    check_finite(cg, copy_loss(cg, metrics, LLVMGetParam(fn, 6)));
     copy_buffers(cg, bo->train_plan, LLVMGetParam(fn, 0), plan, b64);
     LLVMValueRef oargs[N_ARGS] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), null, grads, plan, null, null,
                                   null, b64, LLVMGetParam(fn, 5)};
@@ -1150,10 +1168,12 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
         if (a != 2 && a != 3 && a != 4) check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
     b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
     ws = aligned_ws(cg, LLVMGetParam(fn, 7));
+    metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef largs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), LLVMGetParam(fn, 6),
-                                  ws_region(cg, ws, b64, 2), null, null, LLVMGetParam(fn, 5), b64,
+                                  ws_region(cg, ws, b64, 2), null, null, metrics, b64,
                                   LLVMGetParam(fn, 4)};
     call_body(cg, bo->train, largs);
+    copy_loss(cg, metrics, LLVMGetParam(fn, 5));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
     /* int NAME_eval(params, x, mask, batch, loss, x_hat (may be NULL), ws) */
@@ -1169,9 +1189,11 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     ws = aligned_ws(cg, LLVMGetParam(fn, 6));
     LLVMValueRef xhat = LLVMGetParam(fn, 5);
     xhat = cg_select(cg, LLVMBuildIsNull(cg->b, xhat, ""), ws_region(cg, ws, b64, 1), xhat);
+    metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef eargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
-                                  null, xhat, LLVMGetParam(fn, 4), b64, cg_i64(cg, 0)};
+                                  null, xhat, metrics, b64, cg_i64(cg, 0)};
     call_body(cg, bo->eval, eargs);
+    copy_loss(cg, metrics, LLVMGetParam(fn, 4));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
     /* int NAME_encode(params, x, code, batch, ws) / NAME_decode(params, code, x_hat, batch, ws) */
@@ -1192,6 +1214,21 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     }
 }
 
+/* int NAME_metrics(ws, out): the loss and its terms (n_metrics values) of
+ * the last train_step, loss_grad, eval or stage_step on this workspace. */
+static void emit_metrics(Codegen *cg) {
+    char name[256];
+    snprintf(name, sizeof name, "%s_metrics", cg->prefix);
+    LLVMTypeRef ps[2] = {cg->i8_ptr, cg->T_ptr};
+    LLVMValueRef fn = cg_function(cg, name, cg->i32, ps, 2, false);
+    check_nonnull(cg, LLVMGetParam(fn, 0));
+    check_nonnull(cg, LLVMGetParam(fn, 1));
+    LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 0));
+    for (int i = 0; i < lower_metrics(cg->model, NULL); i++)
+        cg_store(cg, cg_load(cg, ws, cg_i64(cg, i), ""), LLVMGetParam(fn, 1), cg_i64(cg, i));
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+}
+
 /* int NAME_stage_step(stage, params, opt, x, mask, batch, step, loss, ws):
  * train_step for layer-wise pretraining stage `stage` (1..n_stages), which
  * updates only that stage's tensors; AEC_EUNSUPPORTED for another stage. */
@@ -1209,19 +1246,15 @@ static void emit_stage_step(Codegen *cg, const Bodies *bo) {
     LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 8));
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
     LLVMValueRef params = LLVMGetParam(fn, 1), opt = LLVMGetParam(fn, 2), step = LLVMGetParam(fn, 6);
-    LLVMValueRef loss = LLVMGetParam(fn, 7);
+    LLVMValueRef loss = LLVMGetParam(fn, 7), metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     for (int s = 1; s <= bo->nstages; s++) {
         LLVMBasicBlockRef here = cg_block(cg, "stage"), next = cg_block(cg, "");
         LLVMValueRef is = LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), "");
         LLVMBuildCondBr(cg->b, is, here, next);
         LLVMPositionBuilderAtEnd(cg->b, here);
-        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, loss, b64, step};
+        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, metrics, b64, step};
         call_body(cg, bo->stage_train[s - 1], args);
-        LLVMValueRef l = LLVMBuildLoad2(cg->b, cg->T, loss, "loss");
-        LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, l, l, "");
-        bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", l, true),
-                                                     cg_real(cg, INFINITY), ""), "");
-        cg_return_if(cg, bad, AEC_ENONFINITE);
+        check_finite(cg, copy_loss(cg, metrics, loss));
         LLVMValueRef oargs[N_ARGS] = {params, opt, null, grads, plan, null, null, null, b64, step};
         call_body(cg, bo->stage_optim[s - 1], oargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -1413,7 +1446,7 @@ static void emit_model_table(Codegen *cg, const char *summary) {
 
     LLVMTypeRef model_fields[] = {i32, i32, i8p, i32, arr4, i32, i64, i64, i64, i64, i64, i32, i32, i8p,
                                   train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p,
-                                  i32, i32, i8p, i32, i32, i8p};
+                                  i32, i32, i8p, i32, i32, i8p, i8p};
     LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, countof(model_fields), 0);
     LLVMValueRef model_v[] = {
         cg_i32(cg, AEC_ABI_VERSION), cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32),
@@ -1427,7 +1460,7 @@ static void emit_model_table(Codegen *cg, const char *summary) {
         fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval"),
         cg->embedded ? LLVMConstBitCast(cg->embedded, i8p) : LLVMConstNull(i8p),
         cg_i32(cg, lower_metrics(m, NULL)), cg_i32(cg, lower_stage_count(m)), metric_names(cg),
-        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step")};
+        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step"), fn_ptr(cg, "metrics")};
     char name[256];
     snprintf(name, sizeof name, "%s_model", cg->prefix);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, name);
@@ -1564,6 +1597,7 @@ Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
         }
     emit_entry_points(cg, &bo);
     emit_stage_step(cg, &bo);
+    emit_metrics(cg);
     if (opt->embed) emit_embedded(cg);
     emit_init(cg);
 

@@ -198,12 +198,12 @@ static const char header_decls[] =
     "/* The reconstruction x_hat [batch][$P_INPUT_SIZE] (x_hat may be NULL) and\n"
     " * the loss, in inference mode: loss[0] is the spec's objective averaged\n"
     " * over the batch (with batch 1, that sample's reconstruction error: an\n"
-    " * anomaly score); loss has room for $P_N_METRICS values. mask\n"
+    " * anomaly score); *loss is that one value (its terms: $p_metrics). mask\n"
     " * is NULL, or [batch][$P_INPUT_SIZE] with 1 where x is present and 0 where\n"
     " * it is missing (`loss ... masked`). */\n"
     "int $p_eval(const $T *params, const $T *x, const $T *mask, int batch, $T *loss,\n"
     "    $T *x_hat, void *ws);\n\n"
-    "/* One optimizer step on a batch: the training-mode loss into loss[], then\n"
+    "/* One optimizer step on a batch: the training-mode loss into *loss, then\n"
     " * params and opt_state ($P_OPT_STATE_COUNT values, zeroed before the first\n"
     " * step; NULL when that is 0) updated. step counts steps from 1; it keys the\n"
     " * random noise and dropout masks, and Adam's bias correction. mask as for\n"
@@ -214,6 +214,9 @@ static const char header_decls[] =
     " * trainable tensors come first in params), without an update. */\n"
     "int $p_loss_grad(const $T *params, const $T *x, const $T *mask, int batch, uint64_t step,\n"
     "    $T *loss, $T *grad, void *ws);\n\n"
+    "/* The $P_N_METRICS values of the objective (the loss, then each term) of\n"
+    " * the last train_step, loss_grad, eval or stage_step call on this ws. */\n"
+    "int $p_metrics(const void *ws, $T *out);\n\n"
     "/* The symbol table (aec.h): the tensors' names, shapes, offsets and kinds,\n"
     " * the training settings, the layer table, and the entry points above. */\n"
     "extern const aec_model $p_model;\n";
@@ -316,10 +319,10 @@ static int write_header(Arena *a, const Model *m, const char *prefix, const char
             (long)lower_opt_slots(m) * m->trainable_count);
     fprintf(f, "#define %s_ALIGN AEC_ALIGN /* bytes; the alignment params should have */\n", up);
     fprintf(f, "#define %s_MAX_BATCH AEC_MAX_BATCH /* the largest batch a call accepts */\n", up);
-    /* What train_step, loss_grad and eval write to loss[]. */
+    /* What $p_metrics reads back after train_step, loss_grad and eval. */
     const char *names[LOWER_MAX_METRICS];
     int nmetrics = lower_metrics(m, names);
-    fprintf(f, "#define %s_N_METRICS %d /* values written to loss[]:", up, nmetrics);
+    fprintf(f, "#define %s_N_METRICS %d /* values %s_metrics gives:", up, nmetrics, prefix);
     for (int i = 0; i < nmetrics; i++) fprintf(f, "%s %s", i ? "," : "", names[i]);
     fprintf(f, " */\n\n");
     fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");

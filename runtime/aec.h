@@ -23,7 +23,8 @@
 extern "C" {
 #endif
 
-#define AEC_ABI_VERSION 3 /* 2: aec_model.embedded_params; 3: metrics, stages, variational */
+#define AEC_ABI_VERSION 4 /* 2: aec_model.embedded_params; 3: metric names, stages,
+                             variational; 4: metrics(), loss is one value */
 #define AEC_ALIGN 64 /* bytes: params and opt state should be aligned so (the
                            workspace may be anywhere: the model aligns it) */
 #define AEC_MAX_BATCH 65536 /* the largest batch any entry point accepts */
@@ -117,10 +118,10 @@ typedef struct aec_model {
      * the params argument of the entry points above; NULL otherwise. */
     const void *embedded_params;
 
-    /* ABI 3. `loss` of train_step, loss_grad and eval points to n_metrics
-     * values: loss[0] is the objective; when it has more than one term,
-     * loss[1] is the reconstruction loss and the others each regularizer or
-     * KL term, unweighted, as metric_names names them ("loss", "recon",
+    /* ABI 3. The objective's terms, read with metrics() below: [0] is the
+     * objective; when it has more than one term, [1] is the reconstruction
+     * loss and the others each regularizer or KL term, unweighted, as
+     * metric_names names them ("loss", "recon",
      * "kl", "l1_code", "kl_sparsity", "contractive", "l2_weights",
      * "l1_weights"). A model with one term has n_metrics 1. */
     int32_t n_metrics;
@@ -133,6 +134,10 @@ typedef struct aec_model {
      * below it; writes loss[0]. AEC_EUNSUPPORTED for another stage. */
     int (*stage_step)(int stage, void *params, void *opt_state, const void *x, const void *mask,
                       int batch, uint64_t step, void *loss, void *ws);
+    /* ABI 4. The n_metrics values (the loss, then its terms) of the last
+     * train_step, loss_grad, eval or stage_step call on workspace `ws`;
+     * those calls write only loss[0] to their `loss` argument. */
+    int (*metrics)(const void *ws, void *out);
 } aec_model;
 
 /* A message for a status code. Inline, so a program that links only model

@@ -79,6 +79,7 @@ int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, 
         int status = m->eval(params, (const char *)d->x + i * row,
                              d->mask ? (const char *)d->mask + i * row : NULL, bs, value,
                              x_hat ? (char *)x_hat + i * row : NULL, ws);
+        if (!status && nm > 1) status = m->metrics(ws, value); /* the terms beside the loss */
         if (status) {
             aec_error("eval of samples %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
                       aec_strerror(status));
@@ -268,6 +269,7 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
         gather(r, r->perm + i, bs);
         r->st.step++;
         int status = m->train_step(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss, r->ws);
+        if (!status && m->n_metrics > 1) status = m->metrics(r->ws, r->loss);
         double loss = aec_get(r->loss, m->dtype, 0);
         if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
         if (status) {

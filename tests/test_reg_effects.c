@@ -233,6 +233,7 @@ static void test_contractive(void **state) {
     double jw = jacobian_norm(&with, 10), jo = jacobian_norm(&without, 10);
     float loss[AEC_MAX_METRICS];
     assert_int_equal(with.m->eval(with.params, test_set.x, NULL, 10, loss, NULL, with.ws), AEC_OK);
+    assert_int_equal(with.m->metrics(with.ws, loss), AEC_OK);
     assert_string_equal(with.m->metric_names[2], "contractive");
     print_message(
         "contractive: ||dh/dx||_F^2 on 10 test images %.3f with the penalty, %.3f without "

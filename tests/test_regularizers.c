@@ -89,7 +89,10 @@ static double loss_at(Fixture *f, double *grad, double *metrics) {
     if (!metrics) metrics = local;
     assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 3, metrics, grad, f->ws),
                      AEC_OK);
-    return metrics[0];
+    double loss = metrics[0];
+    assert_int_equal(f->m->metrics(f->ws, metrics), AEC_OK);
+    assert_true(metrics[0] == loss);
+    return loss;
 }
 
 /* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
@@ -247,6 +250,7 @@ static void test_term_values(void **state) {
     double mt[AEC_MAX_METRICS], ev[AEC_MAX_METRICS];
     loss_at(&f, f.grad, mt);
     assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev, NULL, f.ws), AEC_OK);
+    assert_int_equal(m->metrics(f.ws, ev), AEC_OK);
     for (int i = 0; i < m->n_metrics; i++) /* no noise or dropout: train == eval */
         assert_true(fabs(mt[i] - ev[i]) <= 1e-12 * fmax(1, fabs(mt[i])));
     double w[] = {0, 1, 0.7, 2, 0.5, 0.3, 0.2}, sum = 0;
@@ -335,6 +339,7 @@ static void test_variational_values(void **state) {
     assert_int_equal(m->code_size, 2);
     double ev[AEC_MAX_METRICS], xhat[BATCH * 7], mu[BATCH * 2];
     assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev, xhat, f.ws), AEC_OK);
+    assert_int_equal(m->metrics(f.ws, ev), AEC_OK);
     assert_int_equal(m->encode(f.params, f.x, mu, BATCH, f.ws), AEC_OK);
     /* logvar = the logvar head on the encoder's output */
     int tw = -1, tb = -1, ew = -1, eb = -1;

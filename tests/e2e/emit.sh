@@ -48,16 +48,17 @@ expect "aec run writes nothing but what the trainer was asked to" '[ "$(ls "$T" 
 "$AEC" run $FM -- encode --data "$X" --limit 300 --weights "$T/w.safetensors" -o "$T/jit_codes.npy" --quiet
 "$T/fm" encode --data "$X" --limit 300 --weights "$T/w.safetensors" -o "$T/codes300.npy" --quiet
 expect "aec run encodes as the built trainer does" 'cmp -s "$T/jit_codes.npy" "$T/codes300.npy"'
-"$AEC" run $FM -- bogus 2> "$T/err"; st=$?
+"$AEC" run specs/linear.ae -- bogus 2> "$T/err"; st=$?
 expect "aec run passes the trainer's usage errors on (exit 2)" '[ $st -eq 2 ] && grep -q "unknown command" "$T/err"'
 
 # The trainer's view of 600 test images (batches 256, 256, 88).
 "$T/fm" encode --data "$X" --limit 600 --weights "$T/w.safetensors" -o "$T/codes.npy" --quiet
 "$T/fm" reconstruct --data "$X" --limit 600 --weights "$T/w.safetensors" -o "$T/rec.npy" --quiet
 
-# Objects and headers: with parameters passed in, and with them embedded.
+# Objects and headers: with parameters passed in, and with them embedded
+# (and -g, which the checks below show changes nothing computed).
 "$AEC" build $FM --emit obj -o "$T/m.o"
-"$AEC" build $FM --emit obj --embed-weights "$T/w.safetensors" -o "$T/fm.o"
+"$AEC" build $FM --emit obj -g --embed-weights "$T/w.safetensors" -o "$T/fm.o"
 expect "--emit obj writes the object and its header" '[ -s "$T/m.o" ] && [ -s "$T/m.h" ] && [ -s "$T/fm.h" ]'
 expect "the header declares the ABI" \
     'grep -q "int fmnist_dense_encode(const float \*params" "$T/m.h" && grep -q "FMNIST_DENSE_INPUT_SIZE 784" "$T/m.h" &&
@@ -86,7 +87,7 @@ for v in m fm; do
 done
 echo "# $T/m.o, weights passed in:"
 tally "$T/check_m" "$X" 600 "$T/w.safetensors" "$T/codes.npy" "$T/rec.npy"
-echo "# $T/fm.o, weights embedded:"
+echo "# $T/fm.o, weights embedded, -g:"
 tally "$T/check_fm" "$X" 600 "$T/w.safetensors" "$T/codes.npy" "$T/rec.npy"
 
 # A convolutional model, embedded and with -g: im2col, pooling and
@@ -168,16 +169,15 @@ expect "--emit asm writes assembly, for aarch64 with NEON" \
 expect "an unknown target is refused" '[ $st -ne 0 ] && grep -q "unknown target" "$T/err"'
 
 # -g: the generated code maps to the spec's lines.
-"$AEC" build $FM --emit obj -g --embed-weights "$T/w.safetensors" -o "$T/g.o"
-lines=" $(objdump --dwarf=decodedline "$T/g.o" | awk '$1 == "fmnist_dense.ae" { print $2 }' | sort -un | tr '\n' ' ')"
+lines=" $(objdump --dwarf=decodedline "$T/fm.o" | awk '$1 == "fmnist_dense.ae" { print $2 }' | sort -un | tr '\n' ' ')"
 has_lines() { for l in "$@"; do case "$lines" in *" $l "*) ;; *) return 1 ;; esac; done; }
 expect "-g: the line table maps code to the layers' lines 8, 9, 10, 12 (it has:$lines)" 'has_lines 8 9 10 12'
 expect "without -g there is no line table" \
     '! objdump --dwarf=decodedline "$T/m.o" | grep -q "fmnist_dense.ae"'
 if command -v gdb > /dev/null; then
-    printf '#include <stdlib.h>\n#include "g.h"\nint main(void) { float x[784] = {0}, c[32];\n'\
+    printf '#include <stdlib.h>\n#include "fm.h"\nint main(void) { float x[784] = {0}, c[32];\n'\
 '  void *ws = malloc(fmnist_dense_workspace_size(1));\n  return fmnist_dense_encode_embedded(x, c, 1, ws); }\n' > "$T/g.c"
-    $CC -g -I runtime -I "$T" "$T/g.c" "$T/g.o" -lopenblas -lm -o "$T/g"
+    $CC -g -I runtime -I "$T" "$T/g.c" "$T/fm.o" -lopenblas -lm -o "$T/g"
     gdb -batch -nx -ex 'break fmnist_dense.ae:9' -ex run -ex bt "$T/g" > "$T/gdb.out" 2>&1
     expect "gdb stops at a spec line, shows it, and has it in the backtrace" \
         'grep -q "^#0 .* at .*fmnist_dense.ae:9" "$T/gdb.out" && grep -q "dense 128 relu" "$T/gdb.out"'
