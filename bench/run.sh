@@ -99,6 +99,9 @@ if [ -z "$torch_why" ]; then
     t1=$(set -- $THREADS; echo "$1")
     printf 'last-epoch loss (sanity): aec %s, PyTorch %s\n' "$(field "$TMP/aec.$t1" last_epoch_loss)" \
         "$(field "$TMP/torch.$t1" last_epoch_loss)"
+    ca=$(field "$TMP/aec.$t1" samples_per_cpu_s) cp=$(field "$TMP/torch.$t1" samples_per_cpu_s)
+    printf '%s thr, img per CPU-second (less disturbed by other load): aec %.0f, PyTorch %.0f: %.2fx\n' \
+        "$t1" "$ca" "$cp" "$(echo "$ca $cp" | awk '{print $1/$2}')"
 else
     printf 'headline: aec %.0f img/s (%s thr), encode %.1f us; no PyTorch comparison.\n' "$best_a" "$best_at" "$lat_a"
     echo "why: $torch_why"
