@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: compile the default Fashion-MNIST autoencoder, train it, print
-# the test-set reconstruction error and write originals over
-# reconstructions to out/fmnist_dense.png.
+# the test-set reconstruction error, write originals over reconstructions
+# to out/fmnist_dense.png and the test set's codes, projected to 2-D and
+# coloured by class, to out/fmnist_dense_latent.png.
 set -euo pipefail
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -16,5 +17,12 @@ out/fmnist_dense train --data "$DATA/train-images-idx3-ubyte.gz" --out out/fmnis
 echo "== test set"
 out/fmnist_dense eval --data "$DATA/t10k-images-idx3-ubyte.gz" --weights out/fmnist_dense.safetensors
 out/fmnist_dense reconstruct --data "$DATA/t10k-images-idx3-ubyte.gz" \
-    --weights out/fmnist_dense.safetensors --png out/fmnist_dense.png
+    --weights out/fmnist_dense.safetensors --png out/fmnist_dense.png --quiet
+out/fmnist_dense encode --data "$DATA/t10k-images-idx3-ubyte.gz" \
+    --weights out/fmnist_dense.safetensors -o out/fmnist_dense_codes.npy
+python3=/usr/bin/python3
+[ -x "$python3" ] || python3=python3
+"$python3" examples/latent_scatter.py out/fmnist_dense_codes.npy \
+    "$DATA/t10k-labels-idx1-ubyte.gz" -o out/fmnist_dense_latent.png
 echo "== wrote out/fmnist_dense.png (top: test images, bottom: reconstructions)"
+echo "   and out/fmnist_dense_latent.png (the test set's codes, PCA to 2-D, one colour per class)"
