@@ -25,71 +25,12 @@
 
 enum { BATCH = 3 };
 
-typedef struct Fixture {
-    Arena *arena;
-    Codegen *cg;
-    const aec_model *m;
-    double *params, *grad, *x;
-    void *ws;
-} Fixture;
-
-static void setup_model(Fixture *f, const char *spec, bool f64) {
-    f->arena = arena_new();
-    f->m = tu_jit(f->arena, spec, f64, &f->cg);
-    if (!f->m) fail_msg("does not compile:\n%s", spec);
-    f->params = tu_alloc(sizeof(double) * (size_t)f->m->param_count);
-    f->grad = tu_alloc(sizeof(double) * (size_t)f->m->trainable_count);
-    f->x = tu_alloc(sizeof(double) * (size_t)(BATCH * f->m->input_size));
-    f->ws = malloc(f->m->workspace_size(BATCH));
-    assert_int_equal(f->m->init(f->params, 7), AEC_OK);
-    /* Biases (and batchnorm's gamma, beta) away from their initial values. */
-    uint64_t s = 42;
-    for (int t = 0; t < f->m->n_tensors; t++)
-        if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
-            for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
-                f->params[f->m->tensors[t].offset + i] += 0.2 * (tu_rand(&s) - 0.5);
-    for (int64_t i = 0; i < BATCH * f->m->input_size; i++) f->x[i] = 0.05 + 0.9 * tu_rand(&s);
-}
-
-static void teardown_model(Fixture *f) {
-    free(f->params);
-    free(f->grad);
-    free(f->x);
-    free(f->ws);
-    cg_free(f->cg);
-    arena_free(f->arena);
-}
-
-static double loss_at(Fixture *f, double *grad) {
-    double loss;
-    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 1, &loss, grad, f->ws), AEC_OK);
-    return loss;
-}
-
 /* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
 static void check_gradient(const char *spec) {
-    Fixture f;
-    setup_model(&f, spec, true);
-    double loss = loss_at(&f, f.grad);
-    assert_true(isfinite(loss));
-    double *scratch = tu_alloc(sizeof(double) * (size_t)f.m->trainable_count);
-    double diff = 0, na = 0, nn = 0;
-    for (int64_t i = 0; i < f.m->trainable_count; i++) {
-        double p = f.params[i], h = 1e-6 * fmax(1.0, fabs(p));
-        f.params[i] = p + h;
-        double up = loss_at(&f, scratch);
-        f.params[i] = p - h;
-        double down = loss_at(&f, scratch);
-        f.params[i] = p;
-        double numeric = (up - down) / (2 * h);
-        diff += (f.grad[i] - numeric) * (f.grad[i] - numeric);
-        na += f.grad[i] * f.grad[i];
-        nn += numeric * numeric;
-    }
-    free(scratch);
-    teardown_model(&f);
-    if (!(na > 0)) fail_msg("zero gradient for:\n%s", spec);
-    double err = sqrt(diff) / fmax(sqrt(na), sqrt(nn));
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 2);
+    double err = tu_gradient_error(&f, tu_loss);
+    tu_close(&f);
     if (!(err <= 1e-6)) fail_msg("relative gradient error %.3g for:\n%s", err, spec);
 }
 
@@ -197,8 +138,8 @@ static void check_forward(const char *spec) {
     Arena *a = arena_new();
     Model *model = tu_model(a, "fwd.ae", spec);
     assert_non_null(model);
-    Fixture f;
-    setup_model(&f, spec, true);
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 2);
     uint64_t s = 9;
     for (int64_t i = 0; i < f.m->param_count; i++) f.params[i] = 2 * tu_rand(&s) - 1;
     for (int64_t i = 0; i < BATCH * f.m->input_size; i++) f.x[i] = 2 * tu_rand(&s) - 1;
@@ -222,7 +163,7 @@ static void check_forward(const char *spec) {
         free(cur);
     }
     free(code);
-    teardown_model(&f);
+    tu_close(&f);
     arena_free(a);
 }
 
@@ -309,8 +250,8 @@ static void test_batchnorm_semantics(void **state) {
     (void)state;
     const char *spec = "model bn {\n input 2x3x2\n encoder { batchnorm momentum=0.3 eps=0.01 }\n"
                        " decoder { conv 2 1x1 }\n train { optimizer sgd lr=1e-12 }\n}\n";
-    Fixture f;
-    setup_model(&f, spec, true);
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 2);
     const aec_tensor_info *t = f.m->tensors;
     /* weight, bias, then decoder weight, bias, then the buffers */
     assert_string_equal(t[0].name, "encoder.0.weight");
@@ -329,7 +270,7 @@ static void test_batchnorm_semantics(void **state) {
     double before[4] = {rm[0], rm[1], rv[0], rv[1]};
 
     /* loss_grad does not move the running statistics */
-    loss_at(&f, f.grad);
+    tu_loss(&f, f.grad);
     assert_true(rm[0] == before[0] && rv[1] == before[3]);
 
     double *opt = tu_alloc(sizeof(double) * (size_t)(f.m->opt_state_count + 1)), loss;
@@ -359,7 +300,7 @@ static void test_batchnorm_semantics(void **state) {
                 assert_true(fabs(code[b * 12 + c * 6 + i] - want) < 1e-12);
             }
     free(opt);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 /* A dense batchnorm (over features) trained in f32 moves its running

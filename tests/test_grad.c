@@ -18,72 +18,13 @@
 
 enum { BATCH = 3 };
 
-typedef struct Fixture {
-    Arena *arena;
-    Codegen *cg;
-    const aec_model *m;
-    double *params, *grad, *x;
-    void *ws;
-} Fixture;
-
-static void setup_model(Fixture *f, const char *spec) {
-    f->arena = arena_new();
-    f->m = tu_jit(f->arena, spec, true, &f->cg);
-    assert_non_null(f->m);
-    assert_int_equal(f->m->dtype, AEC_F64);
-    f->params = tu_alloc(sizeof(double) * (size_t)f->m->param_count);
-    f->grad = tu_alloc(sizeof(double) * (size_t)f->m->trainable_count);
-    f->x = tu_alloc(sizeof(double) * (size_t)(BATCH * f->m->input_size));
-    f->ws = malloc(f->m->workspace_size(BATCH));
-    assert_int_equal(f->m->init(f->params, 7), AEC_OK);
-    /* Biases away from zero and data inside (0, 1), so bce is defined. */
-    uint64_t s = 42;
-    for (int t = 0; t < f->m->n_tensors; t++)
-        if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
-            for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
-                f->params[f->m->tensors[t].offset + i] = 0.2 * (tu_rand(&s) - 0.5);
-    for (int64_t i = 0; i < BATCH * f->m->input_size; i++) f->x[i] = 0.05 + 0.9 * tu_rand(&s);
-}
-
-static void teardown_model(Fixture *f) {
-    free(f->params);
-    free(f->grad);
-    free(f->x);
-    free(f->ws);
-    cg_free(f->cg);
-    arena_free(f->arena);
-}
-
-static double loss_at(Fixture *f, double *scratch) {
-    double loss;
-    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 1, &loss, scratch, f->ws), AEC_OK);
-    return loss;
-}
-
-/* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
+/* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) for a spec. */
 static double gradient_error(const char *spec) {
-    Fixture f;
-    setup_model(&f, spec);
-    double loss = loss_at(&f, f.grad);
-    assert_true(isfinite(loss));
-    double *scratch = tu_alloc(sizeof(double) * (size_t)f.m->trainable_count);
-    double diff = 0, na = 0, nn = 0;
-    for (int64_t i = 0; i < f.m->trainable_count; i++) {
-        double p = f.params[i], h = 1e-6 * fmax(1.0, fabs(p));
-        f.params[i] = p + h;
-        double up = loss_at(&f, scratch);
-        f.params[i] = p - h;
-        double down = loss_at(&f, scratch);
-        f.params[i] = p;
-        double numeric = (up - down) / (2 * h);
-        diff += (f.grad[i] - numeric) * (f.grad[i] - numeric);
-        na += f.grad[i] * f.grad[i];
-        nn += numeric * numeric;
-    }
-    free(scratch);
-    teardown_model(&f);
-    assert_true(na > 0); /* a zero gradient would pass trivially */
-    return sqrt(diff) / fmax(sqrt(na), sqrt(nn));
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 2);
+    double err = tu_gradient_error(&f, tu_loss);
+    tu_close(&f);
+    return err;
 }
 
 static void check_spec(const char *spec) {
@@ -176,8 +117,8 @@ static void test_optimizers(void **state) {
                  "model opt {\n input 5\n encoder { dense 3 tanh }\n decoder mirror\n output sigmoid\n"
                  " train { %s }\n}\n",
                  opts[o].settings);
-        Fixture f;
-        setup_model(&f, spec);
+        TuFixture f;
+        tu_open(&f, spec, BATCH, 2);
         int64_t n = f.m->trainable_count;
         double *state_blk = tu_alloc(sizeof(double) * (size_t)(f.m->opt_state_count + 1));
         double *ref = tu_alloc(sizeof(double) * (size_t)n), *s0 = tu_alloc(sizeof(double) * (size_t)n),
@@ -198,7 +139,7 @@ static void test_optimizers(void **state) {
         free(ref);
         free(s0);
         free(s1);
-        teardown_model(&f);
+        tu_close(&f);
     }
 }
 
@@ -213,10 +154,10 @@ static void test_f32_matches_f64(void **state) {
                  "model prec {\n input 64\n encoder { dense 64 %s }\n decoder { dense 64 %s }\n"
                  " train { init normal=1 }\n}\n",
                  acts[a], acts[a]);
-        Fixture f;
-        setup_model(&f, spec);
+        TuFixture f;
+        tu_open(&f, spec, BATCH, 2);
         Arena *a32 = arena_new();
-        Codegen *cg32;
+        Codegen *cg32 = NULL;
         const aec_model *m32 = tu_jit(a32, spec, false, &cg32);
         assert_non_null(m32);
         int64_t np = f.m->param_count, nx = 4 * 64;
@@ -235,15 +176,15 @@ static void test_f32_matches_f64(void **state) {
         free(p32), free(x32), free(x64), free(y64), free(y32), free(ws32), free(ws64);
         cg_free(cg32);
         arena_free(a32);
-        teardown_model(&f);
+        tu_close(&f);
     }
 }
 
 /* Entry points refuse bad arguments with a status, never a crash. */
 static void test_entry_point_errors(void **state) {
     (void)state;
-    Fixture f;
-    setup_model(&f, "model e {\n input 4\n encoder { dense 2 }\n decoder mirror\n}\n");
+    TuFixture f;
+    tu_open(&f, "model e {\n input 4\n encoder { dense 2 }\n decoder mirror\n}\n", BATCH, 2);
     double loss, code[8];
     assert_int_equal(f.m->encode(f.params, f.x, code, 0, f.ws), AEC_EBATCH);
     assert_int_equal(f.m->encode(f.params, f.x, code, AEC_MAX_BATCH + 1, f.ws), AEC_EBATCH);
@@ -259,7 +200,7 @@ static void test_entry_point_errors(void **state) {
     assert_memory_equal(before, f.params, sizeof(double) * (size_t)f.m->param_count);
     free(before);
     free(opt);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 int main(void) {

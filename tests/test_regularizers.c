@@ -31,60 +31,8 @@
 
 enum { BATCH = 4 };
 
-typedef struct Fixture {
-    Arena *arena;
-    Codegen *cg;
-    const aec_model *m;
-    double *params, *grad, *x;
-    void *ws;
-} Fixture;
-
-/* tu_jit at LLVM opt level `opt`. */
-static const aec_model *jit_at(Arena *a, const char *text, int opt, Codegen **cg) {
-    Model *m = tu_model(a, "test.ae", text);
-    if (!m) return NULL;
-    CodegenOptions o = {.f64 = true, .opt_level = opt};
-    *cg = cg_model(m, &o);
-    if (!*cg) return NULL;
-    char sym[256];
-    snprintf(sym, sizeof sym, "%s_model", cg_prefix(*cg));
-    return cg_jit_lookup(*cg, sym);
-}
-
-static void setup_model_at(Fixture *f, const char *spec, int opt) {
-    diag_reset();
-    f->arena = arena_new();
-    f->m = jit_at(f->arena, spec, opt, &f->cg);
-    if (!f->m) fail_msg("does not compile:\n%s", spec);
-    f->params = tu_alloc(sizeof(double) * (size_t)f->m->param_count);
-    f->grad = tu_alloc(sizeof(double) * (size_t)(f->m->trainable_count + 1));
-    f->x = tu_alloc(sizeof(double) * (size_t)(BATCH * f->m->input_size));
-    f->ws = malloc(f->m->workspace_size(BATCH));
-    assert_int_equal(f->m->init(f->params, 7), AEC_OK);
-    uint64_t s = 42;
-    for (int t = 0; t < f->m->n_tensors; t++)
-        if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
-            for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
-                f->params[f->m->tensors[t].offset + i] = 0.2 * (tu_rand(&s) - 0.5);
-    for (int64_t i = 0; i < BATCH * f->m->input_size; i++)
-        f->x[i] = 0.05 + 0.9 * tu_rand(&s);
-}
-
-static void setup_model(Fixture *f, const char *spec) {
-    setup_model_at(f, spec, 0);
-}
-
-static void teardown_model(Fixture *f) {
-    free(f->params);
-    free(f->grad);
-    free(f->x);
-    free(f->ws);
-    cg_free(f->cg);
-    arena_free(f->arena);
-}
-
 /* The loss and its metrics at step 3 (any fixed step: the same noise). */
-static double loss_at(Fixture *f, double *grad, double *metrics) {
+static double loss_at(TuFixture *f, double *grad, double *metrics) {
     double local[AEC_MAX_METRICS];
     if (!metrics) metrics = local;
     assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, BATCH, 3, metrics, grad, f->ws),
@@ -95,34 +43,13 @@ static double loss_at(Fixture *f, double *grad, double *metrics) {
     return loss;
 }
 
-/* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
-static double gradient_error(Fixture *f) {
-    double loss = loss_at(f, f->grad, NULL);
-    assert_true(isfinite(loss));
-    double *scratch = tu_alloc(sizeof(double) * (size_t)(f->m->trainable_count + 1));
-    double diff = 0, na = 0, nn = 0;
-    for (int64_t i = 0; i < f->m->trainable_count; i++) {
-        double p = f->params[i], h = 1e-6 * fmax(1.0, fabs(p));
-        f->params[i] = p + h;
-        double up = loss_at(f, scratch, NULL);
-        f->params[i] = p - h;
-        double down = loss_at(f, scratch, NULL);
-        f->params[i] = p;
-        double numeric = (up - down) / (2 * h);
-        diff += (f->grad[i] - numeric) * (f->grad[i] - numeric);
-        na += f->grad[i] * f->grad[i];
-        nn += numeric * numeric;
-    }
-    free(scratch);
-    assert_true(na > 0);
-    return sqrt(diff) / fmax(sqrt(na), sqrt(nn));
-}
+static double loss_step3(TuFixture *f, double *grad) { return loss_at(f, grad, NULL); }
 
 static void check_spec(const char *spec) {
-    Fixture f;
-    setup_model(&f, spec);
-    double err = gradient_error(&f);
-    teardown_model(&f);
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 0);
+    double err = tu_gradient_error(&f, loss_step3);
+    tu_close(&f);
     if (err > 1e-6) fail_msg("relative gradient error %.3g for:\n%s", err, spec);
 }
 
@@ -216,9 +143,9 @@ static void test_optimized_agrees(void **state) {
                        " decoder { dense 6 tanh; dropout 0.3; dense 7 sigmoid }\n loss bce\n"
                        " corrupt gaussian 0.1\n regularize { contractive 0.2; l2 weights 0.05;"
                        " l1 code 0.1; kl_sparsity 0.1 0.5 }\n}\n";
-    Fixture f0, f2;
-    setup_model_at(&f0, spec, 0);
-    setup_model_at(&f2, spec, 2);
+    TuFixture f0, f2;
+    tu_open(&f0, spec, BATCH, 0);
+    tu_open(&f2, spec, BATCH, 2);
     double m0[AEC_MAX_METRICS], m2[AEC_MAX_METRICS];
     loss_at(&f0, f0.grad, m0);
     loss_at(&f2, f2.grad, m2);
@@ -226,8 +153,8 @@ static void test_optimized_agrees(void **state) {
         assert_true(fabs(m0[i] - m2[i]) <= 1e-12 * fmax(1, fabs(m0[i])));
     for (int64_t i = 0; i < f0.m->trainable_count; i++)
         assert_true(fabs(f0.grad[i] - f2.grad[i]) <= 1e-12 * fmax(1, fabs(f0.grad[i])));
-    teardown_model(&f0);
-    teardown_model(&f2);
+    tu_close(&f0);
+    tu_close(&f2);
 }
 
 /* ------------------------------------------------------------ the values */
@@ -236,11 +163,11 @@ static void test_optimized_agrees(void **state) {
  * term equals a direct computation from the parameters and the codes. */
 static void test_term_values(void **state) {
     (void)state;
-    Fixture f;
-    setup_model(&f, "model tv {\n input 7\n encoder { dense 5 tanh; dense 3 sigmoid }\n"
+    TuFixture f;
+    tu_open(&f, "model tv {\n input 7\n encoder { dense 5 tanh; dense 3 sigmoid }\n"
                     " decoder mirror\n output sigmoid\n loss mse\n"
                     " regularize { l2 weights 0.3; l1 weights 0.2; l1 code 0.7; kl_sparsity 0.1 2;"
-                    " contractive 0.5 }\n}\n");
+                    " contractive 0.5 }\n}\n", BATCH, 0);
     const aec_model *m = f.m;
     const char *want[] = {"loss",        "recon",      "l1_code",   "kl_sparsity",
                           "contractive", "l2_weights", "l1_weights"};
@@ -297,16 +224,16 @@ static void test_term_values(void **state) {
     assert_true(fabs(mt[4] - jac) < 1e-7 * jac);
     assert_true(fabs(mt[5] - l2) < 1e-12);
     assert_true(fabs(mt[6] - l1) < 1e-12);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 /* The deep contractive term equals the Jacobian by finite differences. */
 static void test_contractive_deep_value(void **state) {
     (void)state;
-    Fixture f;
-    setup_model(
+    TuFixture f;
+    tu_open(
         &f, "model cd {\n input 7\n encoder { dense 6 gelu; dense 5 tanh; dense 4 elu; dense 3 }\n"
-            " decoder mirror\n regularize { contractive 1 }\n}\n");
+            " decoder mirror\n regularize { contractive 1 }\n}\n", BATCH, 0);
     double mt[AEC_MAX_METRICS], jac = 0, h = 1e-5;
     loss_at(&f, f.grad, mt);
     for (int b = 0; b < BATCH; b++)
@@ -323,15 +250,15 @@ static void test_contractive_deep_value(void **state) {
     assert_string_equal(f.m->metric_names[2], "contractive");
     print_message("4-layer contractive %.9g, finite differences %.9g\n", mt[2], jac);
     assert_true(fabs(mt[2] - jac) < 1e-7 * jac);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 /* The VAE's metrics: recon summed over features, KL of N(mu, sigma²). */
 static void test_variational_values(void **state) {
     (void)state;
-    Fixture f;
-    setup_model(&f, "model vv {\n input 7\n encoder { dense 5 tanh }\n latent gaussian 2\n"
-                    " decoder mirror\n output sigmoid\n loss bce\n regularize { kl 0.5 }\n}\n");
+    TuFixture f;
+    tu_open(&f, "model vv {\n input 7\n encoder { dense 5 tanh }\n latent gaussian 2\n"
+                    " decoder mirror\n output sigmoid\n loss bce\n regularize { kl 0.5 }\n}\n", BATCH, 0);
     const aec_model *m = f.m;
     assert_int_equal(m->variational, 1);
     assert_int_equal(m->n_metrics, 3);
@@ -377,7 +304,7 @@ static void test_variational_values(void **state) {
     assert_true(fabs(ev[2] - kl) < 1e-12 + 1e-9 * kl);
     assert_true(fabs(ev[0] - (recon + 0.5 * kl)) < 1e-9 * ev[0]);
     assert_true(kl > 0);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 /* ------------------------------------------------------------- the modes */
@@ -396,8 +323,8 @@ static void test_dropout_and_corruption_modes(void **state) {
         snprintf(spec, sizeof spec,
                  "model dm {\n input 6\n %s\n decoder { dense 6 }\n%s\n train { seed 99 }\n}\n",
                  drop ? cases[0] : "encoder { dense 6 }", drop ? "" : cases[c]);
-        Fixture f;
-        setup_model(&f, spec);
+        TuFixture f;
+        tu_open(&f, spec, BATCH, 0);
         const aec_model *m = f.m;
         /* Identity weights, zero biases: encoder and decoder pass x through. */
         memset(f.params, 0, sizeof(double) * (size_t)m->param_count);
@@ -448,7 +375,7 @@ static void test_dropout_and_corruption_modes(void **state) {
         assert_int_equal(m->eval(f.params, f.x, NULL, BATCH, ev2, NULL, f.ws), AEC_OK);
         assert_true(ev[0] < 1e-28 && ev[0] == ev2[0]);
         assert_memory_equal(xhat, f.x, sizeof xhat);
-        teardown_model(&f);
+        tu_close(&f);
     }
 }
 
@@ -486,8 +413,8 @@ static void test_dropout_with_batchnorm(void **state) {
             spec, sizeof spec,
             "model db {\n input 6\n encoder { %s }\n decoder { dense 6 }\n train { seed 5 }\n}\n",
             encoders[c]);
-        Fixture f;
-        setup_model(&f, spec);
+        TuFixture f;
+        tu_open(&f, spec, BATCH, 0);
         const aec_model *m = f.m;
         memset(f.params, 0, sizeof(double) * (size_t)m->param_count);
         for (int t = 0; t < m->n_tensors; t++) {
@@ -537,7 +464,7 @@ static void test_dropout_with_batchnorm(void **state) {
         }
         assert_true(ev[0] == ev2[0]);
         assert_memory_equal(xhat, xhat2, sizeof xhat);
-        teardown_model(&f);
+        tu_close(&f);
         /* And the gradient of the combination, from ordinary weights. */
         snprintf(spec, sizeof spec,
                  "model dbg {\n input 7\n encoder { %s; tanh; dense 3 }\n decoder mirror\n}\n",
@@ -553,10 +480,10 @@ static void test_dropout_with_batchnorm(void **state) {
  * autoencoder's, computed here. */
 static void test_pretraining_stages(void **state) {
     (void)state;
-    Fixture f;
-    setup_model(&f, "model st {\n input 7\n encoder { dense 5 tanh; dense 3 }\n decoder mirror\n"
+    TuFixture f;
+    tu_open(&f, "model st {\n input 7\n encoder { dense 5 tanh; dense 3 }\n decoder mirror\n"
                     " output sigmoid\n loss bce\n train { optimizer adamw lr=0.01; pretrain "
-                    "layerwise 2 }\n}\n");
+                    "layerwise 2 }\n}\n", BATCH, 0);
     const aec_model *m = f.m;
     assert_int_equal(m->n_stages, 2);
     double *opt = tu_alloc(sizeof(double) * (size_t)(m->opt_state_count + 1));
@@ -587,7 +514,7 @@ static void test_pretraining_stages(void **state) {
                      AEC_EUNSUPPORTED);
     free(opt);
     free(before);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 /* Stage k's gradient, through the same VJP rules, is what SGD's update
@@ -597,10 +524,10 @@ static void test_pretraining_stages(void **state) {
 static void test_pretraining_stage_gradient(void **state) {
     (void)state;
     const double lr = 1e-3;
-    Fixture f;
-    setup_model(&f, "model sg {\n input 7\n encoder { dense 5 tanh; dropout 0.2; dense 3 elu }\n"
+    TuFixture f;
+    tu_open(&f, "model sg {\n input 7\n encoder { dense 5 tanh; dropout 0.2; dense 3 elu }\n"
                     " decoder mirror\n output sigmoid\n loss bce\n corrupt gaussian 0.1\n"
-                    " train { optimizer sgd lr=0.001; pretrain layerwise 1 }\n}\n");
+                    " train { optimizer sgd lr=0.001; pretrain layerwise 1 }\n}\n", BATCH, 0);
     const aec_model *m = f.m;
     double *p0 = tu_alloc(sizeof(double) * (size_t)m->param_count);
     memcpy(p0, f.params, sizeof(double) * (size_t)m->param_count);
@@ -636,7 +563,7 @@ static void test_pretraining_stage_gradient(void **state) {
         assert_true(err < 1e-6); /* the update is the gradient times lr, to rounding */
     }
     free(p0);
-    teardown_model(&f);
+    tu_close(&f);
 }
 
 int main(void) {
