@@ -69,13 +69,13 @@ int main(int argc, char **argv) {
             return 1;
         }
         /* eval with a batch of 1: the loss (mse) is this input's score. */
-        float loss[FMNIST_DENSE_N_METRICS];
-        int err = fmnist_dense_eval_embedded(x, NULL, 1, loss, NULL, ws);
+        float loss;
+        int err = fmnist_dense_eval_embedded(x, NULL, 1, &loss, NULL, ws);
         if (err) {
             fprintf(stderr, "score: %s\n", aec_strerror(err));
             return 1;
         }
-        float score = loss[0];
+        float score = loss;
         count++;
         sum += score;
         if (score > max) max = score;

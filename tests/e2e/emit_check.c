@@ -35,7 +35,7 @@
 #define CAT(a, b) CAT_(a, b)
 #define F(name) CAT(PREFIX, name) /* F(_encode) is NAME_encode */
 
-enum { TRAINER_BATCH = 256, THREADS = 2, MAX_METRICS = 16 /* room for loss[n_metrics] */ };
+enum { TRAINER_BATCH = 256, THREADS = 2, MAX_METRICS = 16 /* room for m_metrics' values */ };
 
 static int fails;
 static void check(int cond, const char *what) {
