@@ -299,7 +299,7 @@ typedef struct IrType {
     long n;
 } IrType;
 
-typedef enum { INPUT_X, INPUT_CODE } InputRole;
+typedef enum { INPUT_X, INPUT_CODE, INPUT_MASK /* 1 where x is present (`loss ... masked`) */ } InputRole;
 
 typedef struct IrNode {
     IrOp op;
@@ -454,6 +454,7 @@ typedef enum {
     BASE_CODE,   /* the code output argument */
     BASE_XHAT,   /* the reconstruction output argument */
     BASE_LOSS,   /* the loss output argument */
+    BASE_MASK,   /* the mask argument (ones when the caller passes none) */
 } BufBase;
 
 typedef struct BufLoc {

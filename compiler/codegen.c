@@ -48,6 +48,7 @@ struct Codegen {
     LLVMValueRef fn;           /* the function being built */
     long trainable;            /* elements of the trainable block */
     long xhat_scratch;         /* eval's reconstruction when the caller passes none */
+    long ws_batch, ws_const;   /* the largest plan, elements (a masked model's ones follow it) */
     /* -g: DWARF for the spec; every function gets a subprogram, and the
      * builder's location follows the IR node being emitted. NULL without -g. */
     LLVMDIBuilderRef dib;
@@ -282,14 +283,14 @@ static LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLV
 /* ----------------------------------------------------------- graph bodies */
 
 /* The argument list every graph body takes; unused ones are NULL. */
-enum { ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP, N_ARGS };
+enum { ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP, ARG_MASK, N_ARGS };
 
 typedef struct Body {
     Codegen *cg;
     const Graph *g;
     const Fusion *f;
     const Plan *p;
-    LLVMValueRef base[BASE_LOSS + 1];
+    LLVMValueRef base[BASE_MASK + 1];
     LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
     LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND) */
     LLVMValueRef *val;   /* per node: its value in the current loop iteration */
@@ -983,7 +984,7 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     else
         snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
-    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step"};
+    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step", "mask"};
     for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
 
     Body B = {.cg = cg, .g = g, .f = f, .p = p};
@@ -997,6 +998,7 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
     B.base[BASE_CODE] = LLVMGetParam(fn, ARG_CODE);
     B.base[BASE_XHAT] = LLVMGetParam(fn, ARG_XHAT);
     B.base[BASE_LOSS] = LLVMGetParam(fn, ARG_LOSS);
+    B.base[BASE_MASK] = LLVMGetParam(fn, ARG_MASK);
     B.batch = LLVMGetParam(fn, ARG_BATCH);
     B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
     B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
@@ -1103,6 +1105,22 @@ static LLVMValueRef ws_region(Codegen *cg, LLVMValueRef ws, LLVMValueRef batch64
     return cg_gep(cg, ws, off, "plan");
 }
 
+/* A masked model's mask argument: the caller's, or when it passes NULL, a
+ * workspace region after the plan filled with ones (nothing missing).
+ * NULL for a model without `loss ... masked`, which never reads it. */
+static LLVMValueRef mask_arg(Codegen *cg, LLVMValueRef mask, LLVMValueRef ws, LLVMValueRef batch64) {
+    if (!cg->model->masked) return LLVMConstNull(cg->T_ptr);
+    LLVMValueRef ones = cg_gep(cg, ws_region(cg, ws, batch64, 2),
+                               LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->ws_batch), ""),
+                                            cg_i64(cg, cg->ws_const), ""), "ones");
+    LLVMValueRef none = LLVMBuildIsNull(cg->b, mask, "");
+    LLVMValueRef count = LLVMBuildMul(cg->b, batch64, cg_i64(cg, shape_numel(cg->model->input)), "");
+    Loop l = cg_loop_begin(cg, cg_select(cg, none, count, cg_i64(cg, 0)), "ones");
+    cg_store(cg, cg_real(cg, 1), ones, l.index);
+    cg_loop_end(cg, &l);
+    return cg_select(cg, none, ones, mask);
+}
+
 /* *loss = metrics[0]; returns the value. */
 static LLVMValueRef copy_loss(Codegen *cg, LLVMValueRef metrics, LLVMValueRef loss) {
     LLVMValueRef v = cg_load(cg, metrics, cg_i64(cg, 0), "loss");
@@ -1128,7 +1146,8 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     snprintf(name, sizeof name, "%s_workspace_size", P);
     LLVMValueRef fn = cg_function(cg, name, i64, &i32, 1, false);
     LLVMValueRef b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 0), i64, "");
-    LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, bo->ws_batch + cg->xhat_scratch), ""),
+    long ones = cg->model->masked ? round16(shape_numel(cg->model->input)) : 0;
+    LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, bo->ws_batch + cg->xhat_scratch + ones), ""),
                                       cg_i64(cg, bo->ws_const + round16(cg->trainable) + WS_METRICS), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
@@ -1149,13 +1168,13 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
     LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef args[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 2), grads, plan, null, null,
-                                 metrics, b64, LLVMGetParam(fn, 5)};
+                                 metrics, b64, LLVMGetParam(fn, 5), mask_arg(cg, LLVMGetParam(fn, 3), ws, b64)};
     call_body(cg, bo->train, args);
     /* A non-finite loss leaves the parameters as they were. */
     check_finite(cg, copy_loss(cg, metrics, LLVMGetParam(fn, 6)));
     copy_buffers(cg, bo->train_plan, LLVMGetParam(fn, 0), plan, b64);
     LLVMValueRef oargs[N_ARGS] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), null, grads, plan, null, null,
-                                  null, b64, LLVMGetParam(fn, 5)};
+                                  null, b64, LLVMGetParam(fn, 5), null};
     call_body(cg, bo->optim, oargs);
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
@@ -1171,7 +1190,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef largs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), LLVMGetParam(fn, 6),
                                   ws_region(cg, ws, b64, 2), null, null, metrics, b64,
-                                  LLVMGetParam(fn, 4)};
+                                  LLVMGetParam(fn, 4), mask_arg(cg, LLVMGetParam(fn, 2), ws, b64)};
     call_body(cg, bo->train, largs);
     copy_loss(cg, metrics, LLVMGetParam(fn, 5));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -1191,7 +1210,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     xhat = cg_select(cg, LLVMBuildIsNull(cg->b, xhat, ""), ws_region(cg, ws, b64, 1), xhat);
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     LLVMValueRef eargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
-                                  null, xhat, metrics, b64, cg_i64(cg, 0)};
+                                  null, xhat, metrics, b64, cg_i64(cg, 0), mask_arg(cg, LLVMGetParam(fn, 2), ws, b64)};
     call_body(cg, bo->eval, eargs);
     copy_loss(cg, metrics, LLVMGetParam(fn, 4));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -1208,7 +1227,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
         ws = aligned_ws(cg, LLVMGetParam(fn, 4));
         LLVMValueRef dargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
                                       dec ? null : LLVMGetParam(fn, 2), dec ? LLVMGetParam(fn, 2) : null, null,
-                                      b64, cg_i64(cg, 0)};
+                                      b64, cg_i64(cg, 0), null};
         call_body(cg, dec ? bo->decode : bo->encode, dargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
     }
@@ -1252,10 +1271,10 @@ static void emit_stage_step(Codegen *cg, const Bodies *bo) {
         LLVMValueRef is = LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), "");
         LLVMBuildCondBr(cg->b, is, here, next);
         LLVMPositionBuilderAtEnd(cg->b, here);
-        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, metrics, b64, step};
+        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, metrics, b64, step, mask_arg(cg, LLVMGetParam(fn, 4), ws, b64)};
         call_body(cg, bo->stage_train[s - 1], args);
         check_finite(cg, copy_loss(cg, metrics, loss));
-        LLVMValueRef oargs[N_ARGS] = {params, opt, null, grads, plan, null, null, null, b64, step};
+        LLVMValueRef oargs[N_ARGS] = {params, opt, null, grads, plan, null, null, null, b64, step, null};
         call_body(cg, bo->stage_optim[s - 1], oargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
         LLVMPositionBuilderAtEnd(cg->b, next);
@@ -1446,7 +1465,7 @@ static void emit_model_table(Codegen *cg, const char *summary) {
 
     LLVMTypeRef model_fields[] = {i32, i32, i8p, i32, arr4, i32, i64, i64, i64, i64, i64, i32, i32, i8p,
                                   train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p,
-                                  i32, i32, i8p, i32, i32, i8p, i8p};
+                                  i32, i32, i8p, i32, i32, i8p, i8p, i32, i32};
     LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, countof(model_fields), 0);
     LLVMValueRef model_v[] = {
         cg_i32(cg, AEC_ABI_VERSION), cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32),
@@ -1460,7 +1479,8 @@ static void emit_model_table(Codegen *cg, const char *summary) {
         fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval"),
         cg->embedded ? LLVMConstBitCast(cg->embedded, i8p) : LLVMConstNull(i8p),
         cg_i32(cg, lower_metrics(m, NULL)), cg_i32(cg, lower_stage_count(m)), metric_names(cg),
-        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step"), fn_ptr(cg, "metrics")};
+        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step"), fn_ptr(cg, "metrics"),
+        cg_i32(cg, m->masked), cg_i32(cg, 0)};
     char name[256];
     snprintf(name, sizeof name, "%s_model", cg->prefix);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, name);
@@ -1595,6 +1615,8 @@ Codegen *cg_model(const Model *m, const CodegenOptions *opt) {
             if (p->ws_batch > bo.ws_batch) bo.ws_batch = p->ws_batch;
             if (p->ws_const > bo.ws_const) bo.ws_const = p->ws_const;
         }
+    cg->ws_batch = bo.ws_batch;
+    cg->ws_const = bo.ws_const;
     emit_entry_points(cg, &bo);
     emit_stage_step(cg, &bo);
     emit_metrics(cg);

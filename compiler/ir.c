@@ -126,6 +126,7 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     switch (n->op) {
     case IR_INPUT:
         return (IrType){true, n->slot == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
+        /* INPUT_X and INPUT_MASK are both input-sized */
     case IR_PARAM:
         return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
     case IR_GRADIN:
@@ -306,7 +307,9 @@ void ir_dump(FILE *out, const Graph *g) {
             if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
             else fprintf(out, " trainable");
             break;
-        case IR_INPUT: fprintf(out, " %s", n->slot == INPUT_CODE ? "code" : "x"); break;
+        case IR_INPUT:
+            fprintf(out, " %s", n->slot == INPUT_CODE ? "code" : n->slot == INPUT_MASK ? "mask" : "x");
+            break;
         case IR_OPTSTATE: fprintf(out, " slot=%d", n->slot); /* fall through */
         case IR_GRADIN:
             if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);

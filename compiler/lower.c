@@ -193,11 +193,18 @@ static int layers(Lower *L, int x, int from, int to) {
 /* The loss `kind` (AEC_LOSS_*) of y against target: the mean over every
  * element of the batch, as PyTorch's reduction='mean': sum / (batch * n);
  * with `summed`, the negative ELBO's convention: summed over a sample's
- * features, averaged over the batch (the checker refuses rmse there). */
-static int loss(Lower *L, int kind, int y, int target, bool summed) {
+ * features, averaged over the batch (the checker refuses rmse there).
+ * `masked` (loss ... masked): elements whose mask is 0 are left out, so the
+ * mean is over the present elements only (the sum over a sample's present
+ * features, with `summed`); a batch with none present has loss 0. */
+static int loss(Lower *L, int kind, int y, int target, bool summed, bool masked) {
     Graph *g = L->g;
     long n = summed ? 1 : g->nodes[target].type.n;
     int inv = ir_binary(g, IR_DIV, ir_const(g, 1.0 / (double)n), ir_add(g, (IrNode){.op = IR_BATCH}));
+    int mask = masked ? ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_MASK}) : -1;
+    if (masked && !summed) /* 1 / (present + tiny): exact for any count >= 1, 0 loss for none */
+        inv = ir_binary(g, IR_DIV, ir_const(g, 1),
+                        ir_binary(g, IR_ADD, ir_unary(g, IR_SUM_ALL, mask), ir_const(g, 1e-30)));
     int d = ir_binary(g, IR_SUB, y, target), per_elem;
     switch (kind) {
     case AEC_LOSS_MSE:
@@ -206,6 +213,7 @@ static int loss(Lower *L, int kind, int y, int target, bool summed) {
     case AEC_LOSS_BCE: per_elem = ir_binary(g, IR_BCE, y, target); break;
     default: internal_error("unknown loss %d", kind);
     }
+    if (masked) per_elem = ir_binary(g, IR_MUL, per_elem, mask);
     int mean = ir_binary(g, IR_MUL, ir_unary(g, IR_SUM_ALL, per_elem), inv);
     return kind == AEC_LOSS_RMSE ? ir_unary(g, IR_SQRT, mean) : mean;
 }
@@ -453,7 +461,7 @@ static void model_objective(Lower *L) {
         }
     }
     int y = layers(L, z, m->n_encoder, m->n_encoder + m->n_decoder);
-    int recon = loss(L, m->loss, y, x, m->latent_gaussian), total = recon;
+    int recon = loss(L, m->loss, y, x, m->latent_gaussian, m->masked), total = recon;
     int metric = 1;
     bool any = false;
     for (int t = 0; t < T_COUNT; t++) {
@@ -534,7 +542,7 @@ static void stage_objective(Lower *L, int k) {
     L->training = g->kind == GRAPH_TRAIN;
     int c = layers(L, L->training ? corrupt(L, h) : h, s.enc_from, s.enc_to);
     int y = layers(L, c, s.dec_from, s.dec_to);
-    ir_output(g, OUT_LOSS, loss(L, k == 1 ? L->m->loss : AEC_LOSS_MSE, y, h, false), 0);
+    ir_output(g, OUT_LOSS, loss(L, k == 1 ? L->m->loss : AEC_LOSS_MSE, y, h, false, k == 1 && L->m->masked), 0);
 }
 
 /* ------------------------------------------------------------ entry */

@@ -48,7 +48,7 @@ static BufLoc take(Planner *P, IrType t, int now, int until) {
 static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     const Model *m = g->model;
     switch (n->op) {
-    case IR_INPUT: return (BufLoc){BASE_X, 0, 0};
+    case IR_INPUT: return (BufLoc){n->slot == INPUT_MASK ? BASE_MASK : BASE_X, 0, 0};
     case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_GRADIN:
         return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
@@ -126,7 +126,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
 }
 
 void plan_dump(FILE *out, const Plan *p) {
-    static const char *const bases[] = {"-", "ws", "x", "params", "grads", "opt", "code", "x_hat", "loss"};
+    static const char *const bases[] = {"-", "ws", "x", "params", "grads", "opt", "code", "x_hat", "loss", "mask"};
     const Graph *g = p->fusion->graph;
     fprintf(out, "plan of %s: workspace %ld*B + %ld elements\n", ir_graph_name(g->kind),
             p->ws_batch, p->ws_const);

@@ -23,8 +23,8 @@
 extern "C" {
 #endif
 
-#define AEC_ABI_VERSION 4 /* 2: aec_model.embedded_params; 3: metric names, stages,
-                             variational; 4: metrics(), loss is one value */
+#define AEC_ABI_VERSION 5 /* 2: aec_model.embedded_params; 3: metric names, stages,
+                             variational; 4: metrics(), loss is one value; 5: masked */
 #define AEC_ALIGN 64 /* bytes: params and opt state should be aligned so (the
                            workspace may be anywhere: the model aligns it) */
 #define AEC_MAX_BATCH 65536 /* the largest batch any entry point accepts */
@@ -138,6 +138,11 @@ typedef struct aec_model {
      * train_step, loss_grad, eval or stage_step call on workspace `ws`;
      * those calls write only loss[0] to their `loss` argument. */
     int (*metrics)(const void *ws, void *out);
+    /* ABI 5. `loss ... masked`: NaN inputs are missing values; pass a mask
+     * (1 present, 0 missing) and x zero-filled where it is 0 — the missing
+     * elements are left out of the loss. A NULL mask means none missing. */
+    int32_t masked;
+    int32_t reserved5;
 } aec_model;
 
 /* A message for a status code. Inline, so a program that links only model

@@ -39,11 +39,10 @@ void *aec_alloc(size_t bytes) {
     return p;
 }
 
-/* ABI v1's model table has no flag for `loss ... masked` yet, so NaN inputs
- * are refused; the mask plumbing below is ready for when it has one. */
+/* `loss ... masked` (ABI 5): NaN inputs are missing values, zero-filled and
+ * masked out of the loss; any other model refuses NaN in its data. */
 int aec_model_masked(const aec_model *m) {
-    (void)m;
-    return 0;
+    return m->abi_version >= 5 && m->masked;
 }
 
 double aec_elbo(const aec_model *m, const double *metrics) {

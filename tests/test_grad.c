@@ -180,6 +180,63 @@ static void test_f32_matches_f64(void **state) {
     }
 }
 
+/* `loss ... masked`: elements whose mask is 0 are left out of the loss, the
+ * mean is over the present ones, the gradient follows, and a NULL mask
+ * means nothing is missing. */
+static const double *test_mask;
+static double masked_loss(TuFixture *f, double *grad) {
+    double loss;
+    assert_int_equal(f->m->loss_grad(f->params, f->x, test_mask, f->batch, 1, &loss, grad, f->ws), AEC_OK);
+    return loss;
+}
+
+static void test_masked_loss(void **state) {
+    (void)state;
+    const char *losses[] = {"mse", "rmse", "mae", "bce"};
+    for (int l = 0; l < countof(losses); l++) {
+        char spec[512];
+        snprintf(spec, sizeof spec,
+                 "model masked {\n input 7\n encoder { dense 4 tanh; dense 3 }\n decoder mirror\n"
+                 " output sigmoid\n loss %s masked\n}\n", losses[l]);
+        TuFixture f;
+        tu_open(&f, spec, BATCH, 2);
+        assert_int_equal(f.m->masked, 1);
+        double mask[BATCH * 7], ones[BATCH * 7], xhat[BATCH * 7], loss, eval_loss;
+        int present = 0;
+        for (int i = 0; i < BATCH * 7; i++) {
+            mask[i] = (i * 5) % 3 != 0; /* a third missing */
+            ones[i] = 1;
+            present += mask[i] != 0;
+            if (!mask[i]) f.x[i] = 0; /* missing values are zero-filled */
+        }
+        test_mask = mask;
+        double err = tu_gradient_error(&f, masked_loss);
+        if (err > 1e-6) fail_msg("%s masked: relative gradient error %.3g", losses[l], err);
+
+        /* The loss is the mean over the present elements of the reconstruction. */
+        assert_int_equal(f.m->loss_grad(f.params, f.x, mask, BATCH, 1, &loss, f.grad, f.ws), AEC_OK);
+        assert_int_equal(f.m->eval(f.params, f.x, mask, BATCH, &eval_loss, xhat, f.ws), AEC_OK);
+        double sum = 0;
+        for (int i = 0; i < BATCH * 7; i++) {
+            if (!mask[i]) continue;
+            double p = xhat[i], t = f.x[i], d = p - t;
+            if (l == 0 || l == 1) sum += d * d;
+            else if (l == 2) sum += fabs(d);
+            else sum += -(t * fmax(log(p), -100) + (1 - t) * fmax(log(1 - p), -100));
+        }
+        double want = l == 1 ? sqrt(sum / present) : sum / present;
+        if (fabs(loss - want) > 1e-12 * want || fabs(eval_loss - want) > 1e-12 * want)
+            fail_msg("%s masked: loss %.17g, eval %.17g, by hand %.17g", losses[l], loss, eval_loss, want);
+
+        /* No mask is an all-ones mask. */
+        double with_ones, without;
+        assert_int_equal(f.m->loss_grad(f.params, f.x, ones, BATCH, 1, &with_ones, f.grad, f.ws), AEC_OK);
+        assert_int_equal(f.m->loss_grad(f.params, f.x, NULL, BATCH, 1, &without, f.grad, f.ws), AEC_OK);
+        assert_true(with_ones == without && without != loss);
+        tu_close(&f);
+    }
+}
+
 /* Entry points refuse bad arguments with a status, never a crash. */
 static void test_entry_point_errors(void **state) {
     (void)state;
@@ -211,6 +268,7 @@ int main(void) {
         cmocka_unit_test(test_views_and_activation_layers),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_f32_matches_f64),
+        cmocka_unit_test(test_masked_loss),
         cmocka_unit_test(test_entry_point_errors),
     };
     return cmocka_run_group_tests_name("grad", tests, NULL, NULL);
