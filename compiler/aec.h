@@ -409,14 +409,14 @@ int grad_act_prime(Graph *g, int y);
 /* --------------------------------------------------------------- fuse.c */
 
 typedef enum {
-    K_GEMM, /* one cblas call for node `gemm` */
+    K_GEMM, /* one cblas call for `node` */
     K_LOOP, /* one loop nest over `domain` computing `nodes` */
-    K_NEST, /* one NEST node (`gemm`): its own loop nest, see codegen's nest_kernel */
+    K_NEST, /* one NEST `node`: its own loop nest, see codegen's nest_kernel */
 } KernelKind;
 
 typedef struct Kernel {
     KernelKind kind;
-    int gemm;          /* K_GEMM, K_NEST: the node */
+    int node;          /* K_GEMM, K_NEST: the node it computes */
     IrType domain;     /* K_LOOP: rows (batch or 1) x n */
     int *nodes;        /* K_LOOP: member nodes in order */
     int nnodes;

@@ -1006,8 +1006,8 @@ static LLVMValueRef graph_body(Codegen *cg, const Graph *g, const Plan **plan_ou
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;
-        if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].gemm);
-        else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].gemm);
+        if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].node);
+        else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].node);
         else loop_kernel(&B, &f->kernels[k]);
     }
     /* Inline scalar outputs (the loss), from the stored reductions. */

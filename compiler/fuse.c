@@ -86,7 +86,7 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
         }
         if (n->op == IR_CHAN_EXPAND) continue; /* loaded where used */
         if (n->op == IR_GEMM || ir_op_class[n->op] == OPC_NEST) {
-            Kernel k = {.kind = n->op == IR_GEMM ? K_GEMM : K_NEST, .gemm = i};
+            Kernel k = {.kind = n->op == IR_GEMM ? K_GEMM : K_NEST, .node = i};
             ARRAY_PUSH(a, f->kernels, f->nkernels, cap, k);
             info->kernel = f->nkernels - 1;
             open = -1;
@@ -111,7 +111,7 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
         const Kernel *kn = &f->kernels[k];
         int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
-            const IrNode *n = &g->nodes[kn->kind != K_LOOP ? kn->gemm : kn->nodes[m]];
+            const IrNode *n = &g->nodes[kn->kind != K_LOOP ? kn->node : kn->nodes[m]];
             for (int j = 0; j < ir_op_nin[n->op]; j++) {
                 /* Only a loop can read a CHAN_EXPAND (as a load). */
                 ensure(kn->kind == K_LOOP || g->nodes[n->in[j]].op != IR_CHAN_EXPAND);
@@ -140,7 +140,7 @@ void fuse_dump(FILE *out, const Fusion *f) {
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
         if (kn->kind != K_LOOP) {
-            fprintf(out, "  k%d %s %%%d\n", k, ir_op_names[g->nodes[kn->gemm].op], kn->gemm);
+            fprintf(out, "  k%d %s %%%d\n", k, ir_op_names[g->nodes[kn->node].op], kn->node);
             continue;
         }
         fprintf(out, "  k%d loop [%s%ld]:", k, kn->domain.batched ? "B," : "", kn->domain.n);

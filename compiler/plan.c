@@ -98,7 +98,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
         const Kernel *kn = &f->kernels[k];
         int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
-            int i = kn->kind != K_LOOP ? kn->gemm : kn->nodes[m];
+            int i = kn->kind != K_LOOP ? kn->node : kn->nodes[m];
             const NodeInfo *info = &f->info[i];
             if (!info->materialized) continue;
             if (!output_loc(g, i, &p->loc[i]))
