@@ -1120,7 +1120,8 @@ static LLVMValueRef aligned_ws(Codegen *cg, LLVMValueRef ws) {
 static long round16(long n) { return (n + 15) / 16 * 16; }
 
 /* Workspace layout: [the loss and its terms][gradient block][eval's x_hat
- * scratch][the plan's buffers]. The graphs write every metric to the first
+ * scratch][the plan's buffers][a masked model's ones, see mask_arg]. The
+ * graphs write every metric to the first
  * region; the entry points copy loss[0] out, so the caller's `loss` is one
  * value as DESIGN §4 says, and `metrics` reads the rest. */
 enum { WS_METRICS = 16, WS_REGION_METRICS = -1 };
@@ -1272,6 +1273,7 @@ static void emit_metrics(Codegen *cg) {
     check_nonnull(cg, LLVMGetParam(fn, 0));
     check_nonnull(cg, LLVMGetParam(fn, 1));
     LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 0));
+    ensure(lower_metrics(cg->model, NULL) <= WS_METRICS);
     for (int i = 0; i < lower_metrics(cg->model, NULL); i++)
         cg_store(cg, cg_load(cg, ws, cg_i64(cg, i), ""), LLVMGetParam(fn, 1), cg_i64(cg, i));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
