@@ -123,6 +123,7 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     IrType a = n->in[0] >= 0 && ir_op_nin[n->op] > 0 ? g->nodes[n->in[0]].type : (IrType){0};
     IrType b = ir_op_nin[n->op] > 1 ? g->nodes[n->in[1]].type : (IrType){0};
     IrType t;
+    if (ir_op_class[n->op] == OPC_NEST) return image_type(g, n, a, b); /* shapes of its layer */
     switch (n->op) {
     case IR_INPUT:
         return (IrType){true, n->slot == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
@@ -155,15 +156,6 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
         if (!a.batched) internal_error("sum_rows of an unbatched value");
         return (IrType){false, a.n};
     case IR_SUM_ALL: return (IrType){false, 1};
-    case IR_CONV:
-    case IR_CONV_T:
-    case IR_CONV_W:
-    case IR_MAXPOOL:
-    case IR_MAXPOOL_GRAD:
-    case IR_AVGPOOL:
-    case IR_AVGPOOL_GRAD:
-    case IR_UPSAMPLE:
-    case IR_UPSAMPLE_GRAD: return image_type(g, n, a, b);
     case IR_CHAN_EXPAND:
     case IR_CHAN_SUM: return chan_type(n, a);
     default: break;
@@ -302,6 +294,7 @@ void ir_dump(FILE *out, const Graph *g) {
         const IrNode *n = &g->nodes[i];
         fprintf(out, "  %%%d = %s", i, ir_op_names[n->op]);
         for (int j = 0; j < ir_op_nin[n->op]; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
+        if (ir_op_class[n->op] == OPC_NEST) fprintf(out, " layer=%d", n->layer);
         switch (n->op) {
         case IR_PARAM:
             if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
@@ -320,15 +313,6 @@ void ir_dump(FILE *out, const Graph *g) {
             break;
         case IR_TILE:
         case IR_SUM_TILES: fprintf(out, " x%ld", n->m); break;
-        case IR_CONV:
-        case IR_CONV_T:
-        case IR_CONV_W:
-        case IR_MAXPOOL:
-        case IR_MAXPOOL_GRAD:
-        case IR_AVGPOOL:
-        case IR_AVGPOOL_GRAD:
-        case IR_UPSAMPLE:
-        case IR_UPSAMPLE_GRAD: fprintf(out, " layer=%d", n->layer); break;
         case IR_CHAN_EXPAND:
         case IR_CHAN_SUM: fprintf(out, " hw=%ld", n->hw); break;
         case IR_CONST: fprintf(out, " %.9g", n->value); break;
