@@ -24,8 +24,8 @@
 #include <sys/resource.h>
 
 #include "rt.h"
+#include "tmpdir.h"
 
-static char dir[256];
 
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
@@ -46,17 +46,12 @@ static int expect_error(const char *a, const char *b) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/aec_test_ckpt_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    aec_set_quiet_errors(1);
-    return 0;
+    return tmpdir_setup("ckpt");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return tmpdir_teardown();
 }
 
 /* encoder.0 (3 <- 4), decoder.0 (4 <- 3), and a batch-norm buffer. */

@@ -21,8 +21,8 @@
 #include <zlib.h>
 
 #include "rt.h"
+#include "tmpdir.h"
 
-static char dir[256];
 
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
@@ -68,17 +68,12 @@ static int expect_error(const char *a, const char *b, const char *c) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/aec_test_data_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    aec_set_quiet_errors(1);
-    return 0;
+    return tmpdir_setup("data");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return tmpdir_teardown();
 }
 
 static const unsigned char pixels[12] = {0, 51, 102, 153, 204, 255, 0, 0, 255, 255, 1, 2};

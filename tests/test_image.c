@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "rt.h"
+#include "tmpdir.h"
 
-static char dir[256];
 
 static const char *tmp_path(const char *name) {
     static char buf[512];
@@ -28,17 +28,12 @@ static const char *tmp_path(const char *name) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/aec_test_image_XXXXXX");
-    if (!mkdtemp(dir)) return -1;
-    aec_set_quiet_errors(1);
-    return 0;
+    return tmpdir_setup("image");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    return tmpdir_teardown();
 }
 
 /* Reads a PNG into 8-bit pixels of `format`; the caller frees. */
