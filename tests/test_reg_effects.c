@@ -147,14 +147,22 @@ static double psnr(const float *a, const float *b, int64_t n) {
     return 10 * log10((double)n / s);
 }
 
+/* The shipped spec `name` and the same spec without its `drop` line, each
+ * opened and trained for `epochs` on the training subset. */
+static void train_both(Trained *with, Trained *without, const char *name, const char *drop,
+                       int epochs) {
+    char *a = spec_text(name, NULL), *b = spec_text(name, drop);
+    model_open(with, a);
+    model_open(without, b);
+    train(with, epochs);
+    train(without, epochs);
+    free(a), free(b);
+}
+
 static void test_sparse_l1(void **state) {
     (void)state;
     Trained with, without;
-    char *a = spec_text("sparse_l1", NULL), *b = spec_text("sparse_l1", "regularize");
-    model_open(&with, a);
-    model_open(&without, b);
-    train(&with, 3);
-    train(&without, 3);
+    train_both(&with, &without, "sparse_l1", "regularize", 3);
     int64_t n = test_set.n, cs = with.m->code_size;
     float *cw = codes_of(&with, test_set.x, n), *co = codes_of(&without, test_set.x, n);
     double mw = mean_of(cw, n * cs, true), mo = mean_of(co, n * cs, true);
@@ -167,7 +175,7 @@ static void test_sparse_l1(void **state) {
         mw, mo, mo / mw, 100 * zw / (double)(n * cs), 100 * zo / (double)(n * cs), recon_of(&with),
         recon_of(&without));
     assert_true(mw < mo / 2);
-    free(cw), free(co), free(a), free(b);
+    free(cw), free(co);
     model_close(&with);
     model_close(&without);
 }
@@ -175,11 +183,7 @@ static void test_sparse_l1(void **state) {
 static void test_sparse_kl(void **state) {
     (void)state;
     Trained with, without;
-    char *a = spec_text("sparse_kl", NULL), *b = spec_text("sparse_kl", "regularize");
-    model_open(&with, a);
-    model_open(&without, b);
-    train(&with, 3);
-    train(&without, 3);
+    train_both(&with, &without, "sparse_kl", "regularize", 3);
     int64_t n = test_set.n, cs = with.m->code_size;
     float *cw = codes_of(&with, test_set.x, n), *co = codes_of(&without, test_set.x, n);
     double mw = mean_of(cw, n * cs, false), mo = mean_of(co, n * cs, false);
@@ -189,7 +193,7 @@ static void test_sparse_kl(void **state) {
         mw, mo, recon_of(&with), recon_of(&without));
     assert_true(mw < mo / 2);
     assert_true(fabs(mw - 0.05) < 0.025);
-    free(cw), free(co), free(a), free(b);
+    free(cw), free(co);
     model_close(&with);
     model_close(&without);
 }
@@ -225,11 +229,7 @@ static double jacobian_norm(Trained *t, int n) {
 static void test_contractive(void **state) {
     (void)state;
     Trained with, without;
-    char *a = spec_text("contractive", NULL), *b = spec_text("contractive", "regularize");
-    model_open(&with, a);
-    model_open(&without, b);
-    train(&with, 3);
-    train(&without, 3);
+    train_both(&with, &without, "contractive", "regularize", 3);
     double jw = jacobian_norm(&with, 10), jo = jacobian_norm(&without, 10);
     float loss[AEC_MAX_METRICS];
     assert_int_equal(with.m->eval(with.params, test_set.x, NULL, 10, loss, NULL, with.ws), AEC_OK);
@@ -241,7 +241,6 @@ static void test_contractive(void **state) {
         jw, jo, jo / jw, loss[2], recon_of(&with), recon_of(&without));
     assert_true(jw < jo / 2);
     assert_true(fabs(loss[2] - jw) < 0.02 * jw); /* the compiled term is the Jacobian's norm */
-    free(a), free(b);
     model_close(&with);
     model_close(&without);
 }
@@ -249,12 +248,10 @@ static void test_contractive(void **state) {
 static void test_denoising(void **state) {
     (void)state;
     Trained with, without;
-    char *a = spec_text("denoising", NULL), *b = spec_text("denoising", "corrupt");
-    assert_non_null(strstr(a, "\n    corrupt mask 0.5\n")); /* the noise made below */
-    model_open(&with, a);
-    model_open(&without, b);
-    train(&with, 4);
-    train(&without, 4);
+    char *text = spec_text("denoising", NULL);
+    assert_non_null(strstr(text, "\n    corrupt mask 0.5\n")); /* the noise made below */
+    free(text);
+    train_both(&with, &without, "denoising", "corrupt", 4);
     int64_t n = test_set.n * test_set.dim;
     const float *clean = test_set.x;
     float *noisy = malloc(sizeof(float) * (size_t)n), *yw = malloc(sizeof(float) * (size_t)n),
@@ -276,7 +273,7 @@ static void test_denoising(void **state) {
         p_noisy, p_with, p_without, psnr(cw, clean, n));
     assert_true(p_with > p_noisy + 3);
     assert_true(p_with > p_without + 1.5);
-    free(noisy), free(yw), free(yo), free(cw), free(a), free(b);
+    free(noisy), free(yw), free(yo), free(cw);
     model_close(&with);
     model_close(&without);
 }
