@@ -125,9 +125,9 @@ if command -v valgrind > /dev/null; then
     "$AEC" build $FM --emit obj --embed-weights "$T/w.safetensors" "${VG_CPU[@]}" -o "$T/vg/fm.o"
     $CC -std=c11 -O2 -g -D_GNU_SOURCE -I runtime -I "$T/vg" -DHEADER='"fm.h"' -DPREFIX=fmnist_dense -DEMBEDDED \
         -DNO_MALLOC_HOOK "$E2E/emit_check.c" "$T/vg/fm.o" "${RT[@]}" -o "$T/check_vg"
-    "$T/fm" encode --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/c8.npy" --quiet
-    "$T/fm" reconstruct --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/r8.npy" --quiet
-    valgrind -q --error-exitcode=99 "$T/check_vg" "$X" 4 "$T/w.safetensors" "$T/c8.npy" "$T/r8.npy" \
+    OPENBLAS_CORETYPE=Haswell "$T/fm" encode --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/c8.npy" --quiet
+    OPENBLAS_CORETYPE=Haswell "$T/fm" reconstruct --data "$X" --limit 4 --weights "$T/w.safetensors" -o "$T/r8.npy" --quiet
+    OPENBLAS_CORETYPE=Haswell valgrind -q --error-exitcode=99 "$T/check_vg" "$X" 4 "$T/w.safetensors" "$T/c8.npy" "$T/r8.npy" \
         > "$T/vg.out" 2> "$T/vg.err"; st=$?
     expect "valgrind reports no errors in the embedded model's calls" '[ $st -eq 0 ]'
     [ $st -eq 0 ] || sed 's/^/# /' "$T/vg.err" | head -30
