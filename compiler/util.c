@@ -11,13 +11,13 @@
  * - Internal errors are aec's bugs: they say where in aec and exit 70
  *   (EX_SOFTWARE), never looking like the user's mistake.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "aec.h"
+#include "../runtime/rt.h" /* aec_edit_distance: the runtime is linked in */
 
 /* ---------------------------------------------------------------- arena */
 
@@ -197,37 +197,13 @@ void diag_note(Loc loc, const char *fmt, ...) {
 
 /* ----------------------------------------------------------- suggestion */
 
-/* Optimal-string-alignment distance, case-insensitive: insertions,
- * deletions, substitutions and swaps of neighbours (`rleu` -> `relu`) cost 1. */
-static int edit_distance(const char *a, const char *b) {
-    int n = (int)strlen(a), m = (int)strlen(b);
-    if (n > 63 || m > 63) return 1000;
-    int d[64][64];
-    for (int i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (int j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (int i = 1; i <= n; i++) {
-        for (int j = 1; j <= m; j++) {
-            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-            int best = d[i - 1][j - 1] + (ca != cb);
-            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
-                best = d[i - 2][j - 2] + 1;
-            d[i][j] = best;
-        }
-    }
-    return d[n][m];
-}
-
 const char *suggest(const char *word, const char *const *candidates, int n) {
     const char *best = NULL;
     int best_d = 1000;
     for (int i = 0; i < n; i++) {
         if (!candidates[i]) continue;
-        int d = edit_distance(word, candidates[i]);
+        /* The runtime's distance: case-insensitive, a swap of neighbours costs 1. */
+        int d = aec_edit_distance(word, candidates[i], AEC_EDIT_SWAP | AEC_EDIT_NOCASE);
         /* Close means: a third of the candidate's letters at most (one for
          * short words), and not a rewrite of the whole word. */
         int len = (int)strlen(candidates[i]);

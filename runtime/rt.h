@@ -71,6 +71,15 @@ double aec_rng_normal(uint64_t seed, uint64_t stream, uint64_t i);
  * swap idx[i] and idx[j]. */
 void aec_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 
+/* ------------------------------------------------------------ suggest.c */
+
+/* Edit distance for "did you mean": insertions, deletions and substitutions
+ * cost 1; with AEC_EDIT_SWAP so does a swap of neighbours (`rleu` -> `relu`,
+ * the optimal-string-alignment distance), with AEC_EDIT_NOCASE letters
+ * compare case-insensitively. A word over 63 characters is AEC_EDIT_FAR. */
+enum { AEC_EDIT_SWAP = 1, AEC_EDIT_NOCASE = 2, AEC_EDIT_FAR = 1000 };
+int aec_edit_distance(const char *a, const char *b, int flags);
+
 /* ------------------------------------------------------------ data.c */
 
 /* A data set in memory: n samples of dim values, row-major, one block. */

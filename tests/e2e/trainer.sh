@@ -49,5 +49,22 @@ head -c 1000 "$T/a.safetensors" > "$T/trunc.safetensors"
 "$T/fm" eval --data "$X" --limit 10 --weights "$T/trunc.safetensors" 2> "$T/err"; st=$?
 expect "a truncated checkpoint is refused" '[ $st -eq 1 ] && grep -q trunc.safetensors "$T/err"'
 
+# The command line is generated from the command and option tables
+# (runtime/commands.c): the command list and every command's --help are
+# pinned, so a table edit that changes what users see shows up here.
+# AEC_UPDATE_GOLDEN=1 rewrites the golden file.
+help_text() {
+    "$T/fm" --help
+    for c in $("$T/fm" --help | sed -n 's/^  \([a-z]*\) .*/\1/p'); do echo; "$T/fm" "$c" --help; done
+}
+GOLDEN=tests/golden/trainer/help.txt
+if [ "${AEC_UPDATE_GOLDEN:-}" = 1 ]; then mkdir -p "$(dirname $GOLDEN)"; help_text > "$GOLDEN"; fi
+help_text > "$T/help.txt"
+expect "the command list and every command's --help match $GOLDEN" 'diff -u "$GOLDEN" "$T/help.txt"'
+"$T/fm" trian 2> "$T/err"; st=$?
+expect "an unknown command exits 2 with a suggestion" '[ $st -eq 2 ] && grep -q "did you mean .train." "$T/err"'
+"$T/fm" train --epcohs 3 2> "$T/err"; st=$?
+expect "an unknown option exits 2 with a suggestion" '[ $st -eq 2 ] && grep -q "did you mean .--epochs." "$T/err"'
+
 echo "trainer: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]

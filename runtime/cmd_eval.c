@@ -1,0 +1,17 @@
+/* cmd_eval.c — `eval`: the model's loss, its terms, the MSE and the PSNR on a data set.
+ *
+ * Takes --data and --weights; prints one line, or one JSON object with --json.
+ */
+#include "cli.h"
+
+int aec_cmd_eval(const aec_command *c, const aec_model *m, const aec_args *a) {
+    if (aec_require(c, a->data, "--data") || aec_require(c, a->weights, "--weights"))
+        return AEC_EXIT_USAGE;
+    aec_infer f;
+    double metrics[AEC_MAX_METRICS];
+    int st = aec_infer_setup(m, a, a->data, 0, m->input_size, &f);
+    if (!st) st = aec_eval_metrics(m, f.params, &f.data, f.batch, f.ws, f.out, metrics);
+    if (!st) aec_report_metrics(m, a, 1, &f.data, metrics, aec_mse_of(&f.data, f.out));
+    aec_infer_free(&f);
+    return aec_exit_status(st);
+}
