@@ -509,5 +509,8 @@ int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **arg
 /* Front end only: parse and check; NULL after reporting errors. */
 Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported);
 char *model_symbol_prefix(Arena *a, const Model *m); /* C identifier from the model name */
+/* The runtime library's directory and the directory of its aec.h (each
+ * PATH_MAX bytes): beside an installed aec, else the build tree's. */
+bool driver_runtime_paths(char *lib, char *inc);
 
 #endif

@@ -12,24 +12,17 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "aec.h"
+#include "config.h" /* generated: AEC_RT_LIBS, AEC_BUILD_LIB_DIR, AEC_BUILD_INCLUDE_DIR */
 #include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
-
-#ifndef AEC_RUNTIME_DIR
-#define AEC_RUNTIME_DIR "build"
-#endif
-#ifndef AEC_INCLUDE_DIR
-#define AEC_INCLUDE_DIR "runtime"
-#endif
-#ifndef AEC_RT_LIBS
-#define AEC_RT_LIBS "-lopenblas -lpng -ljson-c -lz -lm -lpthread"
-#endif
 
 Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported) {
     size_t len;
@@ -134,8 +127,8 @@ static int run(char *const argv[]) {
  * threads, errors, how to compile and link, an example. In the templates
  * below $p is the symbol prefix, $P the same upper-cased, $T the element
  * type and $O the object's file name. */
-static void put_template(FILE *f, const char *text, const char *const sub[4]) {
-    static const char keys[] = "pPTO";
+static void put_template(FILE *f, const char *text, const char *const sub[5]) {
+    static const char keys[] = "pPTOI";
     for (const char *c = text; *c; c++) {
         const char *k = *c == '$' && c[1] ? strchr(keys, c[1]) : NULL;
         if (k) {
@@ -150,9 +143,11 @@ static const char header_intro[] =
     " * An autoencoder: $p_encode maps inputs to their codes, $p_decode codes back\n"
     " * to inputs, $p_eval reconstructs inputs and scores them, $p_train_step\n"
     " * trains. Build: the object needs only libc, libm and a CBLAS (OpenBLAS):\n"
-    " *     cc -I" AEC_INCLUDE_DIR " app.c $O -lopenblas -lm\n"
-    " * (aec.h is aec's small public runtime header, in that directory of its\n"
-    " * source; it defines aec_model, the AEC_E* codes and aec_strerror.)\n"
+    " *     cc app.c $O $(pkg-config --cflags --libs aec)\n"
+    " * with aec installed (`make install`), or from aec's source tree\n"
+    " *     cc -I$I app.c $O " AEC_MODEL_LIBS "\n"
+    " * (aec.h is aec's small public runtime header; it defines aec_model, the\n"
+    " * AEC_E* codes and aec_strerror.)\n"
     " *\n"
     " * Buffers: x is [batch][$P_INPUT_SIZE] and code [batch][$P_CODE_SIZE] $T,\n"
     " * row-major, one sample after another (an image is CxHxW, channel-major).\n"
@@ -276,7 +271,9 @@ static int write_header(Arena *a, const Model *m, const char *prefix, const char
     }
     char *up = arena_strdup(a, prefix);
     for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
-    const char *sub[4] = {prefix, up, opt->f64 ? "double" : "float", base_name(obj_path)};
+    char lib[PATH_MAX], inc[PATH_MAX];
+    driver_runtime_paths(lib, inc); /* for the header's build line only */
+    const char *sub[5] = {prefix, up, opt->f64 ? "double" : "float", base_name(obj_path), inc};
 
     fprintf(f, "/* %s — model '%s' of %s, compiled by aec into %s.\n", base_name(path), m->name,
             base_name(spec), base_name(obj_path));
@@ -345,8 +342,51 @@ static int write_header(Arena *a, const Model *m, const char *prefix, const char
     return 0;
 }
 
-/* Link the model object with the runtime's generic trainer into PROG. */
+static bool is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Where the runtime library (libaecrt.a) and its header (aec.h) are. An
+ * installed aec (`make install`: PREFIX/bin/aec) finds them beside itself,
+ * in PREFIX/lib and PREFIX/include/aec, so a moved or relocated prefix keeps
+ * working and the source tree is not needed; otherwise aec runs from its
+ * build tree (or is linked into a test) and uses the paths the build
+ * recorded. False when neither has them (then lib and inc are the build
+ * tree's paths). */
+bool driver_runtime_paths(char *lib, char *inc) {
+    char exe[PATH_MAX - 32]; /* room for the suffixes below */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0; /* PREFIX/bin */
+        snprintf(lib, PATH_MAX, "%s/../lib", exe);
+        snprintf(inc, PATH_MAX, "%s/../include/aec", exe);
+        char a[PATH_MAX + 16], h[PATH_MAX + 16];
+        snprintf(a, sizeof a, "%s/libaecrt.a", lib);
+        snprintf(h, sizeof h, "%s/aec.h", inc);
+        if (is_file(a) && is_file(h)) return true;
+    }
+    snprintf(lib, PATH_MAX, "%s", AEC_BUILD_LIB_DIR);
+    snprintf(inc, PATH_MAX, "%s", AEC_BUILD_INCLUDE_DIR);
+    return is_file(AEC_BUILD_LIB_DIR "/libaecrt.a") && is_file(AEC_BUILD_INCLUDE_DIR "/aec.h");
+}
+
+/* Link the model object with the runtime's generic trainer into PROG, with
+ * the libraries the build recorded (the same RT_LIBS as aec.pc's Libs). */
 static int link_trainer(const char *prefix, const char *obj, const char *out) {
+    char lib[PATH_MAX], inc[PATH_MAX];
+    if (!driver_runtime_paths(lib, inc)) {
+        fprintf(stderr,
+                "aec: error: cannot find the runtime (libaecrt.a and aec.h): not in ../lib and "
+                "../include/aec beside the aec program, nor in its build tree %s\n",
+                AEC_BUILD_LIB_DIR);
+        return 1;
+    }
+    char inc_flag[PATH_MAX + 2], archive[PATH_MAX + 16];
+    snprintf(inc_flag, sizeof inc_flag, "-I%s", inc);
+    snprintf(archive, sizeof archive, "%s/libaecrt.a", lib);
     char stub[] = "/tmp/aec-main-XXXXXX.c";
     int fd = mkstemps(stub, 2);
     if (fd < 0) return 1;
@@ -361,10 +401,10 @@ static int link_trainer(const char *prefix, const char *obj, const char *out) {
     int n = 0;
     argv[n++] = (char *)cc;
     argv[n++] = "-O2";
-    argv[n++] = "-I" AEC_INCLUDE_DIR;
+    argv[n++] = inc_flag;
     argv[n++] = stub;
     argv[n++] = (char *)obj;
-    argv[n++] = AEC_RUNTIME_DIR "/libaecrt.a";
+    argv[n++] = archive;
     char libs[] = AEC_RT_LIBS;
     for (char *tok = strtok(libs, " "); tok && n < 60; tok = strtok(NULL, " ")) argv[n++] = tok;
     argv[n++] = "-o";

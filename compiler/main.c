@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "aec.h"
+#include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
 
 static const char usage[] =
     "usage: aec check SPEC [--dump=tokens|ast|shapes|ir|grad|kernels|llvm]\n"
@@ -12,6 +13,7 @@ static const char usage[] =
     "             [--embed-weights W.safetensors] [--target TRIPLE] [--cpu NAME]\n"
     "             [--features LIST] [--dtype f32|f64] [-O0..-O3] [-g]\n"
     "       aec run SPEC -- ARGS                    the trainer, JIT-compiled: ARGS as for PROG\n"
+    "       aec --version                           version, LLVM version, GEMM backend\n"
     "Specs are .ae files; see docs/language.md.\n";
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -34,6 +36,10 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("aec %s\nLLVM %s\nGEMM %s\n", AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT);
+        return 0;
     }
     const char *cmd = argv[1], *spec = NULL, *dump = NULL, *out = NULL, *emit = NULL, *v;
     const char *weights = NULL;

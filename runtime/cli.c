@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
 
 static const char *prog = "aec-model";
 
@@ -167,6 +168,11 @@ int aec_main(const aec_model *m, int argc, char **argv) {
         return AEC_EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (!strcmp(name, "--version")) {
+        printf("%s: model %s, trainer of aec %s\nLLVM %s\nGEMM %s\n", prog, m->name, AEC_VERSION,
+               AEC_LLVM_VERSION, AEC_GEMM_DEFAULT);
+        return 0;
+    }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         const aec_command *c = argc > 2 ? aec_find_command(argv[2]) : NULL;
         if (c)
