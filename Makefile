@@ -39,7 +39,8 @@ INCLUDEDIR := $(PREFIX)/include
 DATADIR := $(PREFIX)/share
 MANDIR := $(DATADIR)/man
 DOCDIR := $(DATADIR)/doc/aec
-MAN_PAGES := $(B)/man/aec.1 $(B)/man/aec.5
+MAN_PAGES := $(B)/man/aec.1 $(B)/man/aec.5 $(B)/man/aec-trainer.1
+GENERATED := $(B)/share/bash-completion/aec
 
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 RUNTIME_SRC := $(wildcard runtime/*.c)
@@ -48,7 +49,7 @@ RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
 .PHONY: all deps bench-deps test demo bench asan clean install uninstall FORCE
-all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES)
+all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -161,21 +162,36 @@ $(B)/man/aec.5: docs/language.md
 	@mkdir -p $(dir $@)
 	$(LOWDOWN) -M title=aec -M section=5 $< > $@
 
+# aecgen writes what is generated from aec's own tables (tools/aecgen.c).
+$(B)/aecgen: tools/aecgen.c $(B)/libaecc.a $(B)/libaecrt.a
+	$(CC) $(CFLAGS) -Icompiler -Iruntime -I$(B) $< $(B)/libaecc.a $(B)/libaecrt.a \
+	    $(LLVM_LIBS) $(RT_LIBS) -o $@
+$(B)/man/aec-trainer.1: $(B)/aecgen
+	@mkdir -p $(dir $@)
+	$(B)/aecgen man-trainer > $@
+$(B)/share/bash-completion/aec: $(B)/aecgen
+	@mkdir -p $(dir $@)
+	$(B)/aecgen bash > $@
+
 # ------------------------------------------------------------------ install
 DOCS := README.md $(wildcard docs/*.md)
 INSTALLED := $(BINDIR)/aec $(LIBDIR)/libaecrt.a $(INCLUDEDIR)/aec/aec.h \
     $(LIBDIR)/pkgconfig/aec.pc $(MANDIR)/man1/aec.1 $(MANDIR)/man5/aec.5 \
+    $(MANDIR)/man1/aec-trainer.1 $(DATADIR)/bash-completion/completions/aec \
     $(addprefix $(DOCDIR)/,$(notdir $(DOCS)))
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/aec \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions
 	install -m 755 $(B)/aec $(DESTDIR)$(BINDIR)/aec
 	install -m 644 $(B)/libaecrt.a $(DESTDIR)$(LIBDIR)/libaecrt.a
 	install -m 644 runtime/aec.h $(DESTDIR)$(INCLUDEDIR)/aec/aec.h
 	install -m 644 $(B)/aec.pc $(DESTDIR)$(LIBDIR)/pkgconfig/aec.pc
 	install -m 644 $(B)/man/aec.1 $(DESTDIR)$(MANDIR)/man1/aec.1
 	install -m 644 $(B)/man/aec.5 $(DESTDIR)$(MANDIR)/man5/aec.5
+	install -m 644 $(B)/man/aec-trainer.1 $(DESTDIR)$(MANDIR)/man1/aec-trainer.1
+	install -m 644 $(B)/share/bash-completion/aec $(DESTDIR)$(DATADIR)/bash-completion/completions/aec
 	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 uninstall:

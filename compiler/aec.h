@@ -496,6 +496,38 @@ void cg_free(Codegen *cg);
 void *cg_jit_lookup(Codegen *cg, const char *symbol);
 const char *cg_prefix(const Codegen *cg);
 
+/* ------------------------------------------------------------ options.c */
+
+/* The `aec` command line as data (main.c parses it; completion is generated
+ * from it). */
+typedef enum CliCommandId { CLI_CHECK, CLI_BUILD, CLI_RUN, CLI_N_COMMANDS } CliCommandId;
+typedef struct CliCommand {
+    const char *name, *args, *summary;
+} CliCommand;
+typedef enum CliOptionId {
+    CLI_OPT_DUMP,
+    CLI_OPT_OUT,
+    CLI_OPT_EMIT,
+    CLI_OPT_EMBED_WEIGHTS,
+    CLI_OPT_TARGET,
+    CLI_OPT_CPU,
+    CLI_OPT_FEATURES,
+    CLI_OPT_DTYPE,
+    CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
+    CLI_OPT_DEBUG, /* -g */
+    CLI_OPT_ALLOW_UNSUPPORTED,
+    CLI_N_OPTIONS
+} CliOptionId;
+typedef struct CliOption {
+    const char *name;     /* "--emit", "-o" */
+    const char *metavar;  /* NULL: a flag */
+    const char *values;   /* the words it takes, space-separated; "FILE"; NULL: free */
+    const char *commands; /* the commands that take it, space-separated */
+    const char *help;
+} CliOption;
+extern const CliCommand cli_commands[CLI_N_COMMANDS];
+extern const CliOption cli_options[CLI_N_OPTIONS];
+
 /* ------------------------------------------------------------- driver.c */
 
 /* The whole pipeline for the command line: each returns an exit status. */

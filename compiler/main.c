@@ -1,50 +1,82 @@
-/* main.c — the `aec` command line: check, build, run.
- * Parses arguments and hands them to the driver; usage errors exit 2. */
+/* main.c — the `aec` command line: check, build, run, --version.
+ * Parses arguments by the tables of options.c and hands them to the
+ * driver; usage errors exit 2. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "aec.h"
 #include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
 
-static const char usage[] =
-    "usage: aec check SPEC [--dump=tokens|ast|shapes|ir|grad|kernels|llvm]\n"
-    "       aec build SPEC -o PROG                  a standalone trainer\n"
-    "       aec build SPEC --emit obj|asm|llvm -o FILE  (obj also writes FILE's .h)\n"
-    "             [--embed-weights W.safetensors] [--target TRIPLE] [--cpu NAME]\n"
-    "             [--features LIST] [--dtype f32|f64] [-O0..-O3] [-g]\n"
-    "       aec run SPEC -- ARGS                    the trainer, JIT-compiled: ARGS as for PROG\n"
-    "       aec --version                           version, LLVM version, GEMM backend\n"
-    "Specs are .ae files; see docs/language.md.\n";
+static void print_usage(FILE *f) {
+    for (int c = 0; c < CLI_N_COMMANDS; c++)
+        fprintf(f, "%s aec %s %s\n          %s\n", c ? "      " : "usage:", cli_commands[c].name,
+                cli_commands[c].args, cli_commands[c].summary);
+    fprintf(f, "       aec --version\n\noptions:\n");
+    for (int o = 0; o < CLI_N_OPTIONS; o++) {
+        const CliOption *opt = &cli_options[o];
+        /* The value: its words when it has a list (obj|asm|llvm), else the metavar. */
+        char value[64] = "";
+        if (opt->values && strcmp(opt->values, "FILE"))
+            for (const char *v = opt->values; *v && strlen(value) < sizeof value - 1; v++)
+                value[strlen(value)] = *v == ' ' ? '|' : *v;
+        else if (opt->metavar) snprintf(value, sizeof value, "%s", opt->metavar);
+        char head[96];
+        snprintf(head, sizeof head, "%s%s%s", opt->name,
+                 !opt->metavar || o == CLI_OPT_OPT ? "" : o == CLI_OPT_OUT ? " " : "=", value);
+        fprintf(f, "  %-26s %s (%s)\n", head, opt->help, opt->commands);
+    }
+    fprintf(f, "Specs are .ae files: aec(5), docs/language.md; the trainer: aec-trainer(1).\n");
+}
 
 static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "aec: error: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage);
+    fprintf(stderr, "\n");
+    print_usage(stderr);
     return 2;
 }
 
-/* `--key=value` or `--key value`: the value, advancing *i as needed. */
-static const char *option_value(int argc, char **argv, int *i, const char *key) {
-    size_t n = strlen(key);
-    if (strncmp(argv[*i], key, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] == 0 && *i + 1 < argc) return argv[++*i];
-    return NULL;
+/* `--key=value` or `--key value` (`-O3`: attached), or a flag: the index of
+ * the option argv[*i] is, its value in *value (advancing *i), or -1. */
+static int match_option(int argc, char **argv, int *i, const char **value) {
+    for (int o = 0; o < CLI_N_OPTIONS; o++) {
+        const char *name = cli_options[o].name, *arg = argv[*i];
+        size_t n = strlen(name);
+        if (strncmp(arg, name, n)) continue;
+        if (!cli_options[o].metavar) {
+            if (arg[n]) continue;
+            *value = "";
+        } else if (o == CLI_OPT_OPT) {
+            if (!arg[n]) continue;
+            *value = arg + n;
+        } else if (arg[n] == '=') {
+            *value = arg + n + 1;
+        } else if (arg[n] == 0 && *i + 1 < argc) {
+            *value = argv[++*i];
+        } else continue;
+        return o;
+    }
+    return -1;
+}
+
+/* Whether `word` is one of the space-separated `words`. */
+static bool one_of(const char *word, const char *words) {
+    size_t n = strlen(word);
+    for (const char *w = strstr(words, word); w; w = strstr(w + 1, word))
+        if ((w == words || w[-1] == ' ') && (w[n] == ' ' || w[n] == 0)) return true;
+    return false;
 }
 
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(usage, argc < 2 ? stderr : stdout);
+        print_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
         printf("aec %s\nLLVM %s\nGEMM %s\n", AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT);
         return 0;
     }
-    const char *cmd = argv[1], *spec = NULL, *dump = NULL, *out = NULL, *emit = NULL, *v;
-    const char *weights = NULL;
-    bool allow_unsupported = false;
-    CodegenOptions opt = {.opt_level = 3};
+    const char *cmd = argv[1], *spec = NULL, *val[CLI_N_OPTIONS] = {0};
     int run_argc = 0; /* aec run: the trainer's arguments, after `--` */
     char **run_argv = NULL;
     for (int i = 2; i < argc; i++) {
@@ -53,26 +85,32 @@ int main(int argc, char **argv) {
             run_argv = argv + i + 1;
             break;
         }
-        if ((v = option_value(argc, argv, &i, "--dump"))) dump = v;
-        else if ((v = option_value(argc, argv, &i, "--embed-weights"))) weights = v;
-        else if ((v = option_value(argc, argv, &i, "--emit"))) emit = v;
-        else if ((v = option_value(argc, argv, &i, "--target"))) opt.triple = v;
-        else if ((v = option_value(argc, argv, &i, "--cpu"))) opt.cpu = v;
-        else if ((v = option_value(argc, argv, &i, "--features"))) opt.features = v;
-        else if ((v = option_value(argc, argv, &i, "--dtype"))) {
-            if (strcmp(v, "f32") && strcmp(v, "f64")) return usage_error("unknown dtype '%s' (f32, f64)", v);
-            opt.f64 = !strcmp(v, "f64");
-        } else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strncmp(argv[i], "-O", 2) && argv[i][2] >= '0' && argv[i][2] <= '3' && !argv[i][3])
-            opt.opt_level = argv[i][2] - '0';
-        else if (!strcmp(argv[i], "-g")) opt.debug = true;
-        else if (!strcmp(argv[i], "--allow-unsupported")) allow_unsupported = true;
-        else if (argv[i][0] == '-') return usage_error("unknown option '%s'", argv[i]);
+        const char *v;
+        int o = match_option(argc, argv, &i, &v);
+        if (o >= 0) {
+            const CliOption *opt = &cli_options[o];
+            if (opt->values && strcmp(opt->values, "FILE") && !one_of(v, opt->values)) {
+                fprintf(stderr, "aec: error: unknown %s '%s' (%s)\n", opt->name, v, opt->values);
+                return 2;
+            }
+            val[o] = v;
+        } else if (argv[i][0] == '-') return usage_error("unknown option '%s'", argv[i]);
         else if (!spec) spec = argv[i];
         else return usage_error("unexpected argument '%s'", argv[i]);
     }
+    CodegenOptions opt = {
+        .opt_level = val[CLI_OPT_OPT] ? val[CLI_OPT_OPT][0] - '0' : 3,
+        .triple = val[CLI_OPT_TARGET],
+        .cpu = val[CLI_OPT_CPU],
+        .features = val[CLI_OPT_FEATURES],
+        .f64 = val[CLI_OPT_DTYPE] && !strcmp(val[CLI_OPT_DTYPE], "f64"),
+        .debug = val[CLI_OPT_DEBUG] != NULL,
+    };
+    const char *out = val[CLI_OPT_OUT], *emit = val[CLI_OPT_EMIT];
+    const char *weights = val[CLI_OPT_EMBED_WEIGHTS];
     if (!spec) return usage_error("%s needs a SPEC", cmd);
-    if (!strcmp(cmd, "check")) return driver_check(spec, dump, allow_unsupported);
+    if (!strcmp(cmd, "check"))
+        return driver_check(spec, val[CLI_OPT_DUMP], val[CLI_OPT_ALLOW_UNSUPPORTED] != NULL);
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
         if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");

@@ -29,7 +29,8 @@ rm -rf "$T/src"
 expect "the source tree and its build are gone" '[ ! -e "$T/src" ]'
 AEC="$P/bin/aec"
 for f in bin/aec lib/libaecrt.a include/aec/aec.h lib/pkgconfig/aec.pc share/man/man1/aec.1 \
-         share/man/man5/aec.5 share/doc/aec/README.md share/doc/aec/language.md; do
+         share/man/man5/aec.5 share/man/man1/aec-trainer.1 share/doc/aec/README.md \
+         share/doc/aec/language.md share/bash-completion/completions/aec; do
     expect "installs $f" '[ -f "$P/$f" ]'
 done
 
@@ -101,6 +102,42 @@ for page in $(cd "$P/share/man" && ls man*/*); do
 done
 expect "man -M finds aec(1)" 'MANPATH= man -M "$P/share/man" -w 1 aec | grep -q "man1/aec.1"'
 expect "man -M finds aec(5)" 'MANPATH= man -M "$P/share/man" -w 5 aec | grep -q "man5/aec.5"'
+# The man pages say what the programs' own tables say: every option of
+# `aec --help` is in aec(1), every command and option of the trainer's
+# --help is in aec-trainer(1) (generated from the same table).
+MANWIDTH=200 man -l "$P/share/man/man1/aec.1" 2>/dev/null > "$T/aec.1.txt"
+MANWIDTH=200 man -l "$P/share/man/man1/aec-trainer.1" 2>/dev/null > "$T/trainer.1.txt"
+missing=""
+for o in $("$AEC" --help | grep -o -- '^  -[-a-zA-Z]*' | sed 's/^ *//; s/^-O$/-O/'); do
+    grep -q -- "$o" "$T/aec.1.txt" || missing="$missing $o"
+done
+expect "aec(1) documents every option of aec --help${missing:+ (missing:$missing)}" '[ -z "$missing" ]'
+missing=""
+for c in $("$T/lin" --help | sed -n '/^commands:/,/^$/p' | awk 'NR > 1 && NF {print $1}'); do
+    grep -Eq "^ *$c( |\$)" "$T/trainer.1.txt" || missing="$missing $c"
+    for o in $("$T/lin" "$c" --help | grep -o -- '^  -[-a-z]*' | sed 's/^ *//'); do
+        grep -q -- "$o" "$T/trainer.1.txt" || missing="$missing $c:$o"
+    done
+done
+expect "aec-trainer(1) has every command and option of PROG --help${missing:+ (missing:$missing)}" \
+    '[ -z "$missing" ]'
+
+# Bash completion, installed where bash-completion looks: aec's commands,
+# option words, and a trainer's commands and options.
+cat > "$T/comp.sh" <<'SH'
+source "$1"
+comp() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); "$F"; echo "${COMPREPLY[*]}"; }
+F=_aec; comp aec ""; comp aec build x.ae --emit ""; comp aec check --dump = ""
+comp aec run x.ae -- rec
+F=_aec_trainer; comp fm enc; comp fm encode --w
+SH
+bash "$T/comp.sh" "$P/share/bash-completion/completions/aec" > "$T/comp.out" 2>&1
+expect "bash completes aec's commands" 'sed -n 1p "$T/comp.out" | grep -q "check build run"'
+expect "bash completes --emit's words" '[ "$(sed -n 2p "$T/comp.out")" = "obj asm llvm" ]'
+expect "bash completes --dump=STAGE" 'sed -n 3p "$T/comp.out" | grep -q "tokens ast shapes"'
+expect "bash completes the trainer after aec run SPEC --" '[ "$(sed -n 4p "$T/comp.out")" = reconstruct ]'
+expect "bash completes a trainer's commands" '[ "$(sed -n 5p "$T/comp.out")" = encode ]'
+expect "bash completes a trainer command's options" '[ "$(sed -n 6p "$T/comp.out")" = --weights ]'
 
 # DESTDIR staging, then uninstall removes every file.
 cd "$ROOT"
