@@ -146,6 +146,7 @@ static int decode_block(const char *path, const unsigned char *src, ElemType t, 
     }
     double scale = (t == EL_U8 && !(flags & AEC_DATA_RAW)) ? 1.0 / 255.0 : 1.0;
     int size = elem_size[t];
+    d->elem_bytes = size;
     for (int64_t i = 0; i < count; i++)
         aec_set(d->x, d->dtype, i, read_elem(src + i * size, t, big_endian) * scale);
     return AEC_OK;

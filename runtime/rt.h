@@ -55,6 +55,8 @@ double aec_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter); /* in 
 #define AEC_STREAM_VALID 0x56414C4944000000ull   /* "VALID": the validation split */
 #define AEC_STREAM_PRETRAIN 0x5052455452000000ull /* "PRETR" + stage << 24 + epoch index */
 #define AEC_STREAM_SAMPLE 0x53414D504C000000ull  /* "SAMPL": `sample`'s codes z ~ N(0, I) */
+#define AEC_STREAM_DENOISE 0x44454E4F49000000ull /* "DENOI": `denoise`'s corruption */
+#define AEC_STREAM_SPLIT 0x53504C4954000000ull   /* "SPLIT": `train --ratings --split` */
 /* The model's noise (corruption, dropout, the VAE's ε): "NOISE" + the RAND
  * stream (the graph's stage << 16 | a layer index or a fixed use), equal to
  * the compiler's IR_STREAM_NOISE. */
@@ -91,6 +93,7 @@ typedef struct aec_data {
     int32_t ndim;  /* per-sample shape as the file stores it (dim = its product) */
     int64_t shape[4];
     const char *format; /* "IDX", "npy" or "CSV", for messages */
+    int32_t elem_bytes; /* bytes per value as the file stores them (IDX, npy); 0 for CSV */
 } aec_data;
 
 enum {

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# The application commands end to end, each checked against an independent
+# computation in NumPy: score's AUC and average precision, search's
+# neighbours against brute force, the .aez container read by its documented
+# layout, denoise's PSNRs, compare-pca against NumPy's SVD, AutoRec against
+# the per-item mean, and the PNGs plot draws.
+set -u
+B=${1:-build}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+DATA=/usr/share/datasets/fashion-mnist
+fails=0 passes=0
+expect() { if eval "$2"; then passes=$((passes + 1)); echo "ok - $1"; else fails=$((fails + 1)); echo "not ok - $1"; fi; }
+py() { "$PY" - "$T" "$@"; }
+
+# 3000 training images of classes 0-4 (the normal ones), 1000 test images of all ten.
+py "$DATA" <<'PYEOF'
+import gzip, sys
+import numpy as np
+t, data = sys.argv[1], sys.argv[2]
+def read(name, off):
+    with gzip.open(f"{data}/{name}") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=off)
+x = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 784)
+y = read("train-labels-idx1-ubyte.gz", 8)
+xt = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 784)[:1000]
+yt = read("t10k-labels-idx1-ubyte.gz", 8)[:1000]
+np.save(f"{t}/normal.npy", (x[y < 5][:3000] / np.float32(255)).astype(np.float32))
+np.save(f"{t}/train.npy", (x[:3000] / np.float32(255)).astype(np.float32))
+np.save(f"{t}/train_labels.npy", y[:3000].astype(np.int64))
+np.save(f"{t}/test.npy", (xt / np.float32(255)).astype(np.float32))
+np.save(f"{t}/test_labels.npy", yt.astype(np.int64))
+PYEOF
+
+"$B"/aec build specs/fmnist_dense.ae -o "$T/fd" || { echo "not ok - build"; exit 1; }
+"$T/fd" train --data "$T/normal.npy" --epochs 3 --out "$T/normal.safetensors" --quiet
+"$T/fd" train --data "$T/train.npy" --epochs 3 --out "$T/all.safetensors" --quiet
+expect "the models train" '[ -s "$T/normal.safetensors" ] && [ -s "$T/all.safetensors" ]'
+
+# ---- score
+"$T/fd" score --data "$T/test.npy" --weights "$T/normal.safetensors" --labels "$T/test_labels.npy" \
+    --normal 0,1,2,3,4 --calibrate "$T/normal.npy" --quantile 0.95 -o "$T/scores.csv" --json > "$T/score.json"
+"$T/fd" score --data "$T/normal.npy" --weights "$T/normal.safetensors" -o "$T/cal.npy" --quiet
+"$T/fd" reconstruct --data "$T/test.npy" --weights "$T/normal.safetensors" -o "$T/rec.npy" --quiet
+py > "$T/score.out" <<'PYEOF'
+import json, sys
+import numpy as np
+t = sys.argv[1]
+j = json.load(open(f"{t}/score.json"))
+table = np.loadtxt(f"{t}/scores.csv", delimiter=",", skiprows=1)
+s, flag = table[:, 0], table[:, 1]
+x, rec = np.load(f"{t}/test.npy"), np.load(f"{t}/rec.npy")
+anom = np.load(f"{t}/test_labels.npy") >= 5
+# The AUC by the rank formula: mean ranks of tied scores (Mann-Whitney).
+order = np.argsort(s, kind="stable")
+ranks = np.empty(len(s))
+ranks[order] = np.arange(1, len(s) + 1)
+for v in np.unique(s):
+    ranks[s == v] = ranks[s == v].mean()
+P, N = anom.sum(), (~anom).sum()
+auc = (ranks[anom].sum() - P * (P + 1) / 2) / (P * N)
+# Average precision over distinct thresholds.
+ap, prev = 0.0, 0.0
+for v in np.sort(np.unique(s))[::-1]:
+    sel = s >= v
+    rec_v, prec_v = (sel & anom).sum() / P, (sel & anom).sum() / sel.sum()
+    ap += (rec_v - prev) * prec_v
+    prev = rec_v
+cal = np.load(f"{t}/cal.npy")[:, 0]
+thr = np.quantile(cal, 0.95)
+mse = ((rec.astype(np.float64) - x) ** 2).mean(axis=1)
+ok = [abs(j["auc"] - auc) < 1e-12, abs(j["ap"] - ap) < 1e-12,
+      np.abs(mse - s).max() < 1e-5 * mse.max(),
+      abs(j["threshold"] - thr) < 1e-6 * thr, j["flagged"] == int((s > j["threshold"]).sum()),
+      (flag == (s > j["threshold"])).all()]
+print(" ".join("1" if o else "0" for o in ok), f"{j['auc']:.4f} {auc:.4f} {j['ap']:.4f} {ap:.4f}")
+PYEOF
+read auc_ok ap_ok mse_ok thr_ok flag_ok col_ok auc_num < "$T/score.out"
+echo "score: AUC/AP (ours, numpy): $(cut -d' ' -f7- "$T/score.out")"
+expect "score: AUC equals NumPy's rank formula" '[ "$auc_ok" = 1 ]'
+expect "score: average precision equals NumPy's" '[ "$ap_ok" = 1 ]'
+expect "score: a score is the sample's own MSE (reconstruct)" '[ "$mse_ok" = 1 ]'
+expect "score: --calibrate's threshold is the quantile of those scores" '[ "$thr_ok" = 1 ]'
+expect "score: flagged = scores above the threshold" '[ "$flag_ok" = 1 ] && [ "$col_ok" = 1 ]'
+expect "score: classes 5-9 score above 0-4 (AUC > 0.7)" \
+    '"$PY" -c "import json,sys; sys.exit(not json.load(open(\"$T/score.json\"))[\"auc\"] > 0.7)"'
+"$T/fd" score --data "$T/test.npy" --weights "$T/normal.safetensors" --labels "$T/test_labels.npy" 2>/dev/null
+expect "score: --labels without --normal is a usage error" '[ $? -eq 2 ]'
+
+# ---- search
+"$T/fd" encode --data "$T/train.npy" --weights "$T/all.safetensors" -o "$T/zi.npy" --quiet
+"$T/fd" encode --data "$T/test.npy" --weights "$T/all.safetensors" -o "$T/zq.npy" --quiet
+"$T/fd" search --index "$T/train.npy" --query "$T/test.npy" --weights "$T/all.safetensors" -k 7 \
+    --labels "$T/train_labels.npy" --query-labels "$T/test_labels.npy" -o "$T/nb.csv" \
+    --png "$T/nb.png" --json > "$T/search.json"
+"$T/fd" search --index-codes "$T/zi.npy" --query-codes "$T/zq.npy" -k 7 --metric cosine \
+    -o "$T/nbc.csv" --quiet > /dev/null
+py > "$T/search.out" <<'PYEOF'
+import json, sys
+import numpy as np
+t = sys.argv[1]
+zi, zq = np.load(f"{t}/zi.npy").astype(np.float64), np.load(f"{t}/zq.npy").astype(np.float64)
+li, lq = np.load(f"{t}/train_labels.npy"), np.load(f"{t}/test_labels.npy")
+def check(file, d):
+    got = np.loadtxt(file, delimiter=",", skiprows=1)
+    k = 7
+    idx, dist = got[:, 2].astype(int).reshape(-1, k), got[:, 3].reshape(-1, k)
+    bad = 0
+    for q in range(len(zq)):
+        order = np.lexsort((np.arange(len(zi)), d[q]))[:k]
+        for r in range(k):
+            if idx[q, r] != order[r] and abs(d[q, idx[q, r]] - d[q, order[r]]) > 1e-4 * (1 + d[q, order[r]]):
+                bad += 1
+        if np.abs(dist[q] - d[q, order]).max() > 1e-3 * (1 + d[q, order].max()):
+            bad += 1
+    return bad, idx
+l2 = np.sqrt(((zq[:, None, :] - zi[None, :, :]) ** 2).sum(-1))
+bad_l2, idx = check(f"{t}/nb.csv", l2)
+n = lambda z: z / np.linalg.norm(z, axis=1, keepdims=True)
+bad_cos, _ = check(f"{t}/nbc.csv", 1 - n(zq) @ n(zi).T)
+prec = (li[idx] == lq[:, None]).mean()
+j = json.load(open(f"{t}/search.json"))
+print(bad_l2, bad_cos, int(abs(prec - j["precision_at_k"]) < 1e-12), f"{prec:.4f}")
+PYEOF
+read bad_l2 bad_cos prec_ok prec < "$T/search.out"
+echo "search: precision@7 $prec (1000 test queries, 3000 training items)"
+expect "search: l2 neighbours equal brute force ($bad_l2 differ)" '[ "$bad_l2" = 0 ]'
+expect "search: cosine neighbours equal brute force ($bad_cos differ)" '[ "$bad_cos" = 0 ]'
+expect "search: precision@k as NumPy counts it" '[ "$prec_ok" = 1 ]'
+expect "search: precision@k well above chance (0.1)" '"$PY" -c "import sys; sys.exit(not $prec > 0.5)"'
+expect "search: --png writes a PNG" '[ "$(head -c 4 "$T/nb.png" | od -An -tx1 | tr -d " ")" = 89504e47 ]'
+
+# ---- compress / decompress
+"$T/fd" compress --data "$T/test.npy" --weights "$T/all.safetensors" -o "$T/t.aez" --json > "$T/comp.json"
+"$T/fd" compress --data "$T/test.npy" --weights "$T/all.safetensors" -o "$T/t4.aez" --bits 4 --quiet > /dev/null
+"$T/fd" decompress "$T/t.aez" --weights "$T/all.safetensors" -o "$T/dec.npy" --png "$T/dec.png" --quiet
+py > "$T/aez.out" <<'PYEOF'
+import json, struct, sys, zlib
+import numpy as np
+t = sys.argv[1]
+z = np.load(f"{t}/zq.npy").astype(np.float64)
+def read(path):
+    b = open(path, "rb").read()
+    assert b[:8] == b"\x89AEZ\r\n\x1a\n"
+    version, lhash, n, c, bits, L = struct.unpack_from("<IIQIIH", b, 8)
+    name = b[34:34 + L].decode()
+    r = np.frombuffer(b, "<f4", 2 * c, 34 + L).reshape(c, 2).astype(np.float64)
+    body = np.frombuffer(b, np.uint8, len(b) - 4 - (34 + L + 8 * c), 34 + L + 8 * c)
+    bitsarr = np.unpackbits(body, bitorder="little")[: n * c * bits].reshape(n * c, bits)
+    q = (bitsarr * (1 << np.arange(bits))).sum(1).reshape(n, c)
+    step = (r[:, 1] - r[:, 0]) / (2 ** bits - 1)
+    crc_ok = zlib.crc32(b[:-4]) == struct.unpack("<I", b[-4:])[0]
+    return name, n, c, bits, r[:, 0] + q * step, step, crc_ok
+worst = []
+for f in ("t.aez", "t4.aez"):
+    name, n, c, bits, deq, step, crc_ok = read(f"{t}/{f}")
+    err = np.abs(deq - z)
+    worst.append(f"{(err / (step / 2 + 1e-7 * np.abs(z).max())).max():.3f}")
+    ok = crc_ok and name == "fmnist_dense" and n == len(z) and c == z.shape[1]
+    worst.append("1" if ok and (err <= step / 2 + 1e-6 * (1 + np.abs(z).max())).all() else "0")
+    np.save(f"{t}/deq_{bits}.npy", deq.astype(np.float32))
+j = json.load(open(f"{t}/comp.json"))
+x, dec = np.load(f"{t}/test.npy").astype(np.float64), np.load(f"{t}/dec.npy")
+psnr = 10 * np.log10(1 / ((dec - x) ** 2).mean())
+print(*worst, int(abs(psnr - j["psnr"]) < 1e-3), int(j["bytes_in"] == x.size * 4), f"{j['ratio']:.1f} {psnr:.2f}")
+PYEOF
+read w8 ok8 w4 ok4 psnr_ok bytes_ok ratio psnr < "$T/aez.out"
+echo "compress: ratio $ratio (float32 .npy in), PSNR $psnr dB; worst code error / half step: $w8 (8 bits), $w4 (4 bits)"
+expect "compress: the file follows its documented layout and CRC, codes within half a step (8 bits)" '[ "$ok8" = 1 ]'
+expect "compress: the same at 4 bits" '[ "$ok4" = 1 ]'
+"$T/fd" decode --codes "$T/deq_8.npy" --weights "$T/all.safetensors" -o "$T/dec_ref.npy" --quiet
+expect "decompress: equals decode of the dequantized codes" \
+    'py <<<"import sys, numpy as np; t=sys.argv[1]; sys.exit(not np.abs(np.load(t+\"/dec.npy\")-np.load(t+\"/dec_ref.npy\")).max() < 1e-5)"'
+expect "compress: PSNR and bytes in as reported" '[ "$psnr_ok" = 1 ] && [ "$bytes_ok" = 1 ]'
+expect "decompress: --png writes a PNG" '[ "$(head -c 4 "$T/dec.png" | od -An -tx1 | tr -d " ")" = 89504e47 ]'
+cp "$T/t.aez" "$T/flip.aez"
+printf '\x01' | dd of="$T/flip.aez" bs=1 seek=300 conv=notrunc 2>/dev/null
+"$T/fd" decompress "$T/flip.aez" --weights "$T/all.safetensors" -o "$T/x.npy" 2> "$T/err"; st=$?
+expect "decompress: refuses a flipped byte (CRC-32)" '[ $st -eq 1 ] && grep -q "corrupt: CRC-32" "$T/err"'
+head -c 999 "$T/t.aez" > "$T/cut.aez"
+"$T/fd" decompress "$T/cut.aez" --weights "$T/all.safetensors" -o "$T/x.npy" 2> "$T/err"; st=$?
+expect "decompress: refuses a truncated file" '[ $st -eq 1 ] && grep -q "truncated" "$T/err"'
+"$B"/aec build specs/linear.ae -o "$T/lin"
+"$T/lin" train --data "$T/test.npy" --epochs 1 --out "$T/lin.safetensors" --quiet
+"$T/lin" decompress "$T/t.aez" --weights "$T/lin.safetensors" -o "$T/x.npy" 2> "$T/err"; st=$?
+expect "decompress: refuses another model's file, naming both" \
+    '[ $st -eq 1 ] && grep -q "model fmnist_dense" "$T/err" && grep -q "model linear" "$T/err"'
+
+echo "apps: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
