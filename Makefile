@@ -25,7 +25,7 @@ CFLAGS += -std=c11 $(OPT) -g -D_GNU_SOURCE $(WARN) $(SAN)
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//')
 LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes analysis target \
               bitwriter 2>/dev/null) $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
-RT_LIBS := -lopenblas -lpng -ljson-c -lz -lm -lpthread
+RT_LIBS := -lopenblas -llapacke -lpng -ljson-c -lz -lm -lpthread
 # What a model object alone needs (DESIGN §4: libc, libm and a CBLAS).
 MODEL_LIBS := -lopenblas -lm
 GEMM_DEFAULT := blas

@@ -109,13 +109,13 @@ void aec_aez_free(aec_aez *z);
 
 /* ------------------------------------------------------------ pca.c */
 
-/* PCA of x (n, d) doubles: the mean (d), the top k principal directions
+/* PCA of x (n, d) of dtype: the mean (d), the top k principal directions
  * (k, d) as rows, and every eigenvalue of the covariance (d, descending).
  * Through the covariance matrix (cblas_dsyrk) and LAPACKE_dsyevd. */
-int aec_pca_fit(const double *x, int64_t n, int64_t d, int64_t k, double *mean, double *dirs,
-                double *eigenvalues);
-/* MSE of the rank-k PCA reconstruction of x (n, d). */
-double aec_pca_mse(const double *x, int64_t n, int64_t d, int64_t k, const double *mean,
+int aec_pca_fit(const void *x, int dtype, int64_t n, int64_t d, int64_t k, double *mean,
+                double *dirs, double *eigenvalues);
+/* MSE of the rank-k PCA reconstruction of x (n, d) of dtype. */
+double aec_pca_mse(const void *x, int dtype, int64_t n, int64_t d, int64_t k, const double *mean,
                    const double *dirs);
 /* Principal angles (degrees, ascending) between the spans of the rows of
  * a (k, d) and b (k, d). */

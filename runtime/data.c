@@ -635,3 +635,21 @@ int aec_npy_write(const char *path, int dtype, const void *x, int64_t n, int64_t
     fwrite(x, aec_dtype_size(dtype), (size_t)(n * dim), a.f);
     return aec_atomic_commit(&a);
 }
+
+int aec_csv_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim,
+                  const char *prefix) {
+    aec_atomic a;
+    int st = aec_atomic_begin(&a, path);
+    if (st) return st;
+    for (int64_t j = 0; j < dim; j++)
+        fprintf(a.f, "%s%s%lld", j ? "," : "", prefix, (long long)j);
+    fputc('\n', a.f);
+    /* %.9g and %.17g print a float and a double exactly (they read back bit for bit). */
+    const char *fmt = dtype == AEC_F64 ? "%.17g" : "%.9g";
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < dim; j++) {
+            fprintf(a.f, fmt, aec_get(x, dtype, i * dim + j));
+            fputc(j + 1 < dim ? ',' : '\n', a.f);
+        }
+    return aec_atomic_commit(&a);
+}

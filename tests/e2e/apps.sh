@@ -42,7 +42,7 @@ expect "the models train" '[ -s "$T/normal.safetensors" ] && [ -s "$T/all.safete
 # ---- score
 "$T/fd" score --data "$T/test.npy" --weights "$T/normal.safetensors" --labels "$T/test_labels.npy" \
     --normal 0,1,2,3,4 --calibrate "$T/normal.npy" --quantile 0.95 -o "$T/scores.csv" --json > "$T/score.json"
-"$T/fd" score --data "$T/normal.npy" --weights "$T/normal.safetensors" -o "$T/cal.npy" --quiet
+"$T/fd" score --data "$T/normal.npy" --weights "$T/normal.safetensors" -o "$T/cal.npy" --quiet > /dev/null
 "$T/fd" reconstruct --data "$T/test.npy" --weights "$T/normal.safetensors" -o "$T/rec.npy" --quiet
 py > "$T/score.out" <<'PYEOF'
 import json, sys
@@ -187,6 +187,87 @@ expect "decompress: refuses a truncated file" '[ $st -eq 1 ] && grep -q "truncat
 "$T/lin" decompress "$T/t.aez" --weights "$T/lin.safetensors" -o "$T/x.npy" 2> "$T/err"; st=$?
 expect "decompress: refuses another model's file, naming both" \
     '[ $st -eq 1 ] && grep -q "model fmnist_dense" "$T/err" && grep -q "model linear" "$T/err"'
+
+# ---- denoise
+"$B"/aec build specs/denoising.ae -o "$T/dn" || { echo "not ok - build denoising"; exit 1; }
+"$T/dn" train --data "$T/train.npy" --epochs 3 --out "$T/dn.safetensors" --quiet
+for noise in gaussian=0.3 mask=0.5 saltpepper=0.2; do
+    "$T/dn" denoise --data "$T/test.npy" --weights "$T/dn.safetensors" --noise $noise \
+        -o "$T/den_${noise%%=*}.npy" --json > "$T/den_${noise%%=*}.json"
+done
+"$T/dn" denoise --data "$T/test.npy" --weights "$T/dn.safetensors" --noise gaussian=0.3 \
+    -o "$T/den_again.npy" --png "$T/den.png" --quiet > /dev/null
+"$T/dn" denoise --data "$T/test.npy" --weights "$T/dn.safetensors" --noise gaussian=0.3 --seed 99 \
+    -o "$T/den_seed.npy" --quiet > /dev/null
+py > "$T/den.out" <<'PYEOF'
+import json, sys
+import numpy as np
+t = sys.argv[1]
+x = np.load(f"{t}/test.npy").astype(np.float64)
+ok, figures = [], []
+for kind, expect_noisy in (("gaussian", -20 * np.log10(0.3)),
+                           ("mask", 10 * np.log10(1 / (0.5 * (x ** 2).mean()))), ("saltpepper", None)):
+    j = json.load(open(f"{t}/den_{kind}.json"))
+    out = np.load(f"{t}/den_{kind}.npy")
+    psnr = 10 * np.log10(1 / ((out - x) ** 2).mean())
+    ok.append(abs(psnr - j["psnr_denoised"]) < 1e-3)
+    if expect_noisy is not None:           # the noise has the strength asked for
+        ok.append(abs(j["psnr_noisy"] - expect_noisy) < 0.1)
+    figures.append(f"{kind} {j['psnr_noisy']:.2f}->{j['psnr_denoised']:.2f}")
+g = json.load(open(f"{t}/den_gaussian.json"))
+mk = json.load(open(f"{t}/den_mask.json"))
+ok.append(g["psnr_denoised"] > g["psnr_noisy"] + 1 and mk["psnr_denoised"] > mk["psnr_noisy"] + 3)
+ok.append((np.load(f"{t}/den_again.npy") == np.load(f"{t}/den_gaussian.npy")).all())
+ok.append(not (np.load(f"{t}/den_seed.npy") == np.load(f"{t}/den_gaussian.npy")).all())
+print(int(all(ok)), " ".join(str(int(o)) for o in ok), ", ".join(figures))
+PYEOF
+read den_ok den_detail < "$T/den.out"
+echo "denoise: PSNR noisy->denoised (dB): $(cut -d' ' -f3- "$T/den.out")"
+expect "denoise: PSNRs as NumPy measures them, noise of the asked strength, denoised by > 1 dB (gaussian) and > 3 dB (mask), reproducible per seed" '[ "$den_ok" = 1 ]'
+expect "denoise: --png writes a PNG" '[ "$(head -c 4 "$T/den.png" | od -An -tx1 | tr -d " ")" = 89504e47 ]'
+
+# ---- compare-pca
+"$T/lin" train --data "$T/train.npy" --epochs 4 --out "$T/lin.safetensors" --quiet
+"$T/lin" compare-pca --data "$T/train.npy" --test "$T/test.npy" --weights "$T/lin.safetensors" --json > "$T/pca.json"
+"$T/fd" compare-pca --data "$T/train.npy" --weights "$T/all.safetensors" --json > "$T/pca_fd.json"
+"$T/lin" eval --data "$T/train.npy" --weights "$T/lin.safetensors" --json > "$T/lin_eval.json"
+py > "$T/pca.out" <<'PYEOF'
+import json, struct, sys
+import numpy as np
+t = sys.argv[1]
+j, fd, ev = (json.load(open(f"{t}/{f}")) for f in ("pca.json", "pca_fd.json", "lin_eval.json"))
+x, xt = np.load(f"{t}/train.npy").astype(np.float64), np.load(f"{t}/test.npy").astype(np.float64)
+k = j["k"]
+mu = x.mean(0)
+u, s, vt = np.linalg.svd(x - mu, full_matrices=False)
+mse = (s[k:] ** 2).sum() / x.size
+v = vt[:k]
+test_mse = (((xt - mu) - (xt - mu) @ v.T @ v) ** 2).mean()
+explained = (s[:k] ** 2).sum() / (s ** 2).sum()
+b = open(f"{t}/lin.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+e = h["decoder.0.weight"]
+w = np.frombuffer(b, "<f4", int(np.prod(e["shape"])), 8 + n + e["data_offsets"][0]).reshape(e["shape"])
+qa, _ = np.linalg.qr(w.astype(np.float64))
+cos = np.linalg.svd(qa.T @ v.T, compute_uv=False)
+angles = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+rel = lambda a, b: abs(a - b) / abs(b)
+ok = [rel(j["pca_mse"], mse) < 1e-4, rel(j["pca_test_mse"], test_mse) < 1e-4,
+      rel(j["pca_explained_variance"], explained) < 1e-6,
+      j["ae_mse"] >= j["pca_mse"] * (1 - 1e-6), rel(j["ae_mse"], ev["mse"]) < 1e-6,
+      j["principal_angles_deg"] is not None and np.abs(np.array(j["principal_angles_deg"]) - angles).max() < 0.05,
+      fd["principal_angles_deg"] is None]
+print(int(all(ok)), "".join(str(int(o)) for o in ok), f"AE {j['ae_mse']:.5f} PCA {j['pca_mse']:.5f} (numpy {mse:.5f})")
+PYEOF
+read pca_ok pca_detail pca_fig < "$T/pca.out"
+echo "compare-pca: $pca_fig; checks $pca_detail"
+expect "compare-pca: PCA's MSE, test MSE and explained variance equal NumPy's SVD; the linear AE is no better; principal angles as NumPy's; none for a nonlinear decoder" '[ "$pca_ok" = 1 ]'
+
+# ---- encode CSV
+"$T/fd" encode --data "$T/test.npy" --weights "$T/all.safetensors" -o "$T/codes.csv" --quiet
+expect "encode -o codes.csv: a header and the same codes as .npy" \
+    'py <<<"import sys, numpy as np; t=sys.argv[1]; c=np.loadtxt(t+\"/codes.csv\", delimiter=\",\", skiprows=1); sys.exit(not (open(t+\"/codes.csv\").readline().startswith(\"z0,z1\") and (c.astype(np.float32) == np.load(t+\"/zq.npy\")).all()))"'
 
 echo "apps: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
