@@ -209,8 +209,8 @@ int aec_aez_read(const char *path, const aec_model *m, aec_aez *z) {
     z->code_size = (int64_t)get_le(b + 24, 4);
     z->bits = (int32_t)get_le(b + 28, 4);
     size_t name = (size_t)get_le(b + 32, 2);
-    if (z->bits < 1 || z->bits > 16 || z->n < 0 || z->n > ((int64_t)1 << 40) ||
-        z->code_size < 1 || z->code_size > (1 << 24)) {
+    if (z->bits < 1 || z->bits > 16 || z->n < 0 || z->n > ((int64_t)1 << 40) || z->code_size < 1 ||
+        z->code_size > (1 << 24)) {
         aec_error("%s: header out of range at offset 16..31: %lld samples, code size %lld, "
                   "%d bits",
                   path, (long long)z->n, (long long)z->code_size, z->bits);
@@ -225,10 +225,11 @@ int aec_aez_read(const char *path, const aec_model *m, aec_aez *z) {
                   (long long)z->code_size, z->bits, want, size);
         goto done;
     }
-    uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(size - 4)), stored = (uint32_t)get_le(b + size - 4, 4);
+    uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(size - 4)),
+             stored = (uint32_t)get_le(b + size - 4, 4);
     if (crc != stored) {
-        aec_error("%s: corrupt: CRC-32 %08x of bytes 0..%zu, the file says %08x (offset %zu)",
-                  path, crc, size - 5, stored, size - 4);
+        aec_error("%s: corrupt: CRC-32 %08x of bytes 0..%zu, the file says %08x (offset %zu)", path,
+                  crc, size - 5, stored, size - 4);
         goto done;
     }
     snprintf(z->model, sizeof z->model, "%.*s", (int)name, (const char *)b + HEADER_FIXED);

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "apps.h"
 
@@ -27,14 +26,7 @@ int aec_infer_open(const aec_model *m, const char *weights, const char *data, in
     return AEC_OK;
 }
 
-void aec_infer_close(aec_infer *f) {
-    aec_data_free(&f->data);
-    free(f->params);
-    free(f->ws);
-    memset(f, 0, sizeof *f);
-}
-
-int aec_encode_all(const aec_model *m, const aec_infer *f, const aec_data *d, void *codes) {
+int aec_encode_batches(const aec_model *m, const aec_infer *f, const aec_data *d, void *codes) {
     size_t el = aec_dtype_size(m->dtype);
     for (int64_t i = 0; i < d->n; i += f->batch) {
         int bs = (int)(d->n - i < f->batch ? d->n - i : f->batch);
@@ -49,8 +41,8 @@ int aec_encode_all(const aec_model *m, const aec_infer *f, const aec_data *d, vo
     return AEC_OK;
 }
 
-int aec_decode_all(const aec_model *m, const aec_infer *f, const void *codes, int64_t n,
-                   void *out) {
+int aec_decode_batches(const aec_model *m, const aec_infer *f, const void *codes, int64_t n,
+                       void *out) {
     size_t el = aec_dtype_size(m->dtype);
     for (int64_t i = 0; i < n; i += f->batch) {
         int bs = (int)(n - i < f->batch ? n - i : f->batch);
@@ -85,11 +77,6 @@ int aec_png_rows(const char *path, const aec_model *m, const void *const *rows, 
     g.rows = nrows;
     g.cols = cols;
     return aec_write_png_grid(path, &g, rows, counts);
-}
-
-int aec_has_ext(const char *path, const char *ext) {
-    size_t n = strlen(path), k = strlen(ext);
-    return n >= k && strcasecmp(path + n - k, ext) == 0;
 }
 
 int aec_table_write(const char *path, const double *x, int64_t n, int64_t dim,

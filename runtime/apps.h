@@ -2,9 +2,8 @@
  * the numeric modules under them (internal to the runtime).
  *
  * The commands (score, search, compress/decompress, denoise, compare-pca,
- * recommend, plot) take the model table and the parsed command line, and
- * return 0, 1 (the work failed; the error was printed) or 2 (usage). The
- * numeric modules are pure functions of their inputs, tested on their own
+ * recommend, plot; declared in cli.h, one cmd_*.c each) share the helpers
+ * of apps.c. The numeric modules are pure functions of their inputs, tested on their own
  * (tests/test_apps.c). Sections follow the files that define what follows.
  */
 #ifndef AEC_APPS_H
@@ -12,40 +11,20 @@
 
 #include <stdint.h>
 
-#include "rt.h"
-
-/* The options the application commands take, as the command line sets them. */
-typedef struct aec_app_args {
-    const char *data, *weights, *out, *png, *input; /* input: the positional argument */
-    const char *labels, *normal, *calibrate, *index, *query, *query_labels, *index_codes,
-        *query_codes, *metric, *noise, *test, *ratings, *known, *by, *plot;
-    const char *users[64];
-    int n_users, all;
-    int32_t k, bits;
-    int64_t limit;
-    uint64_t seed;
-    double threshold, quantile, split;
-    int has_threshold, has_quantile, has_seed, has_split, json, quiet;
-} aec_app_args;
+#include "cli.h"
 
 /* ------------------------------------------------------------ apps.c */
 
-/* Data, weights and a workspace for inference in batches. */
-typedef struct aec_infer {
-    aec_data data;
-    void *params, *ws;
-    int batch;
-} aec_infer;
 /* Loads the weights (and `data` unless NULL) and a workspace for batches of
- * up to 256 (within the model's maximum). */
+ * up to 256 (within the model's maximum); f->out stays NULL. aec_infer_free
+ * releases it. */
 int aec_infer_open(const aec_model *m, const char *weights, const char *data, int64_t limit,
                    aec_infer *f);
-void aec_infer_close(aec_infer *f);
 /* Codes (n, code_size) of d's rows, in batches; out is of the model's dtype. */
-int aec_encode_all(const aec_model *m, const aec_infer *f, const aec_data *d, void *codes);
-/* Decodings (n, input_size) of n codes. */
-int aec_decode_all(const aec_model *m, const aec_infer *f, const void *codes, int64_t n,
-                   void *out);
+int aec_encode_batches(const aec_model *m, const aec_infer *f, const aec_data *d, void *codes);
+/* Decodings (n, input_size) of n codes, in batches on f's workspace. */
+int aec_decode_batches(const aec_model *m, const aec_infer *f, const void *codes, int64_t n,
+                       void *out);
 /* Mean squared error of a against b over n values (both of dtype), and its
  * PSNR for data in [0, 1]: 10·log10(1/MSE). */
 double aec_mse(int dtype, const void *a, const void *b, int64_t n);
@@ -56,8 +35,6 @@ int aec_png_rows(const char *path, const aec_model *m, const void *const *rows, 
 /* Writes (n, dim) doubles as .npy or (by extension .csv) CSV with a header. */
 int aec_table_write(const char *path, const double *x, int64_t n, int64_t dim,
                     const char *const *header);
-/* Whether a file name ends with `ext` (".csv"), case-insensitively. */
-int aec_has_ext(const char *path, const char *ext);
 
 /* ------------------------------------------------------------ rank.c */
 
@@ -91,8 +68,8 @@ typedef struct aec_aez {
     uint32_t layout_hash;
     int64_t n, code_size;
     int32_t bits;
-    float *lo, *hi;  /* (code_size): each dimension's range */
-    uint16_t *q;     /* (n, code_size): the quantized codes, 0 .. 2^bits − 1 */
+    float *lo, *hi; /* (code_size): each dimension's range */
+    uint16_t *q;    /* (n, code_size): the quantized codes, 0 .. 2^bits − 1 */
 } aec_aez;
 /* The hash of a model's parameter layout: CRC-32 of its dtype, input shape,
  * code size and every tensor's name and shape. */
@@ -120,15 +97,5 @@ double aec_pca_mse(const void *x, int dtype, int64_t n, int64_t d, int64_t k, co
 /* Principal angles (degrees, ascending) between the spans of the rows of
  * a (k, d) and b (k, d). */
 int aec_principal_angles(const double *a, const double *b, int64_t k, int64_t d, double *deg);
-
-/* ------------------------------------------------------------ commands */
-
-int aec_cmd_score(const aec_model *m, const aec_app_args *a);
-int aec_cmd_search(const aec_model *m, const aec_app_args *a);
-int aec_cmd_compress(const aec_model *m, const aec_app_args *a);
-int aec_cmd_decompress(const aec_model *m, const aec_app_args *a);
-int aec_cmd_denoise(const aec_model *m, const aec_app_args *a);
-int aec_cmd_compare_pca(const aec_model *m, const aec_app_args *a);
-int aec_cmd_plot(const aec_model *m, const aec_app_args *a);
 
 #endif

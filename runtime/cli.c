@@ -105,10 +105,15 @@ static const char *closest(const char *word, const char *const *names, size_t n,
     return hint;
 }
 
-/* `--name value`, `--name=value`, `-o value`; no positional arguments. */
+/* `--name value`, `--name=value`, `-o value`; one positional argument for a
+ * command that takes one (aec_command.positional). */
 static int parse_args(const aec_command *c, int argc, char **argv, aec_args *a) {
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
+        if ((arg[0] != '-' || !arg[1]) && c->positional && !a->input) {
+            a->input = arg;
+            continue;
+        }
         if (arg[0] != '-' || !arg[1])
             return aec_usage_error(c, "unexpected argument '%s'", arg, NULL);
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
@@ -121,6 +126,15 @@ static int parse_args(const aec_command *c, int argc, char **argv, aec_args *a) 
                 names[n++] = (*p)->name;
             return aec_usage_error(c, "unknown option '%s'", arg,
                                    closest(arg, names, n, sizeof names[0]));
+        }
+        if (o->kind == AEC_OPT_LIST) {
+            const char *value = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (!value) return aec_usage_error(c, "%s needs a value", o->name, NULL);
+            int *count = (int *)((char *)a + o->has);
+            if (*count == (int)(o->size / sizeof(char *)))
+                return aec_usage_error(c, "%s is given too many times", o->name, NULL);
+            ((const char **)((char *)a + o->at))[(*count)++] = value;
+            continue;
         }
         if (o->kind == AEC_OPT_FLAG) {
             if (eq) return aec_usage_error(c, "%s takes no value", o->name, NULL);

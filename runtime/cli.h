@@ -29,6 +29,15 @@ typedef struct aec_args {
     uint64_t seed;
     double min_delta;
     int has_seed, has_early_stop, has_min_delta, has_to, has_pretrain_epochs, json, quiet, help;
+    /* the application commands (apps.h) */
+    const char *input; /* the positional argument of a command that takes one */
+    const char *labels, *normal, *calibrate, *index, *query, *query_labels, *index_codes,
+        *query_codes, *metric, *noise, *test, *ratings, *known, *by, *plot;
+    const char *users[64]; /* --user, each time it is given */
+    int n_users, all;
+    int32_t k, bits;
+    double threshold, quantile, split;
+    int has_threshold, has_quantile, has_split;
 } aec_args;
 
 typedef enum aec_opt_kind {
@@ -38,6 +47,7 @@ typedef enum aec_opt_kind {
     AEC_OPT_COUNT,    /* an int32 or int64 >= 0 (size says which) */
     AEC_OPT_U64,      /* an unsigned 64-bit number (decimal, 0x hex or 0 octal) */
     AEC_OPT_REAL,     /* a double >= 0 */
+    AEC_OPT_LIST,     /* a string each time it is given, appended to an array (has: the count) */
 } aec_opt_kind;
 
 typedef struct aec_option {
@@ -74,6 +84,28 @@ typedef enum aec_opt_id {
     AEC_OPT_JSON,
     AEC_OPT_QUIET,
     AEC_OPT_HELP,
+    AEC_OPT_LABELS,
+    AEC_OPT_NORMAL,
+    AEC_OPT_THRESHOLD,
+    AEC_OPT_CALIBRATE,
+    AEC_OPT_QUANTILE,
+    AEC_OPT_INDEX,
+    AEC_OPT_QUERY,
+    AEC_OPT_INDEX_CODES,
+    AEC_OPT_QUERY_CODES,
+    AEC_OPT_QUERY_LABELS,
+    AEC_OPT_K,
+    AEC_OPT_METRIC,
+    AEC_OPT_BITS,
+    AEC_OPT_NOISE,
+    AEC_OPT_TEST,
+    AEC_OPT_RATINGS,
+    AEC_OPT_KNOWN,
+    AEC_OPT_BY,
+    AEC_OPT_SPLIT,
+    AEC_OPT_PLOT,
+    AEC_OPT_USER,
+    AEC_OPT_ALL,
     AEC_N_OPTIONS
 } aec_opt_id;
 
@@ -88,6 +120,7 @@ struct aec_command {
      * (and "did you mean" prefers on a tie). */
     const aec_option *const *options;
     aec_cmd_fn *run;
+    int positional; /* takes one argument without an option name, into aec_args.input */
 };
 
 /* ------------------------------------------------------------ commands.c */
@@ -142,5 +175,8 @@ int aec_write_outputs(const aec_model *m, const aec_args *a, const void *x, int6
 
 aec_cmd_fn aec_cmd_train, aec_cmd_eval, aec_cmd_encode, aec_cmd_decode, aec_cmd_reconstruct,
     aec_cmd_sample, aec_cmd_interpolate, aec_cmd_summary;
+/* What a trained autoencoder is for (apps.h has what they share). */
+aec_cmd_fn aec_cmd_score, aec_cmd_search, aec_cmd_compress, aec_cmd_decompress, aec_cmd_denoise,
+    aec_cmd_compare_pca;
 
 #endif

@@ -14,16 +14,14 @@
 
 #include "apps.h"
 
-int aec_cmd_compress(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_compress(const aec_command *c, const aec_model *m, const aec_args *a) {
     if (!a->data || !a->weights || !a->out) {
-        aec_error("compress: --data, --weights and -o F.aez are required");
-        return 2;
+        return aec_usage_error(c, "%s", "--data, --weights and -o F.aez are required", NULL);
     }
     int bits = a->bits ? a->bits : 8;
-    if (bits > 16) {
-        aec_error("compress: --bits %d: at most 16 (4, 8 or 16 are the usual choices)", bits);
-        return 2;
-    }
+    if (bits > 16)
+        return aec_usage_error(c, "%s", "--bits: at most 16 (4, 8 or 16 are the usual choices)",
+                               NULL);
     aec_infer f;
     aec_aez z = {0};
     size_t el = aec_dtype_size(m->dtype);
@@ -36,12 +34,12 @@ int aec_cmd_compress(const aec_model *m, const aec_app_args *a) {
         x = malloc((size_t)(n * m->input_size) * el + 1);
         st = codes && back && x ? AEC_OK : AEC_ENOMEM;
     }
-    if (!st) st = aec_encode_all(m, &f, &f.data, codes);
+    if (!st) st = aec_encode_batches(m, &f, &f.data, codes);
     if (!st) st = aec_aez_quantize(m, codes, n, bits, &z);
     if (!st) st = aec_aez_write(a->out, &z, &bytes_out);
     /* The PSNR is of what decompress will produce: the quantized codes decoded. */
     if (!st) aec_aez_dequantize(&z, m->dtype, back);
-    if (!st) st = aec_decode_all(m, &f, back, n, x);
+    if (!st) st = aec_decode_batches(m, &f, back, n, x);
     if (!st) {
         /* CSV holds text: count its values as float32, the smallest exact binary form. */
         int64_t bytes_in = n * f.data.dim * (f.data.elem_bytes ? f.data.elem_bytes : 4);
@@ -68,14 +66,14 @@ int aec_cmd_compress(const aec_model *m, const aec_app_args *a) {
     free(back);
     free(x);
     aec_aez_free(&z);
-    aec_infer_close(&f);
-    return st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }
 
-int aec_cmd_decompress(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_decompress(const aec_command *c, const aec_model *m, const aec_args *a) {
     if (!a->input || !a->weights || (!a->out && !a->png)) {
-        aec_error("decompress: F.aez, --weights and -o out.npy and/or --png P are required");
-        return 2;
+        return aec_usage_error(c, "%s",
+                               "F.aez, --weights and -o out.npy and/or --png P are required", NULL);
     }
     aec_infer f;
     aec_aez z = {0};
@@ -89,7 +87,7 @@ int aec_cmd_decompress(const aec_model *m, const aec_app_args *a) {
         st = codes && x ? AEC_OK : AEC_ENOMEM;
     }
     if (!st) aec_aez_dequantize(&z, m->dtype, codes);
-    if (!st) st = aec_decode_all(m, &f, codes, z.n, x);
+    if (!st) st = aec_decode_batches(m, &f, codes, z.n, x);
     if (!st && a->out) st = aec_npy_write(a->out, m->dtype, x, z.n, m->input_size);
     if (!st && a->png) {
         int cols = 10, rows = (int)((z.n < 100 ? z.n : 100) + cols - 1) / cols;
@@ -108,6 +106,6 @@ int aec_cmd_decompress(const aec_model *m, const aec_app_args *a) {
     free(codes);
     free(x);
     aec_aez_free(&z);
-    aec_infer_close(&f);
-    return st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }

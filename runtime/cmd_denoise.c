@@ -18,7 +18,7 @@
 
 typedef enum Noise { NOISE_GAUSSIAN, NOISE_MASK, NOISE_SALTPEPPER } Noise;
 
-static int parse_noise(const char *s, Noise *kind, double *v) {
+static int parse_noise(const aec_command *c, const char *s, Noise *kind, double *v) {
     static const char *names[] = {"gaussian=", "mask=", "saltpepper="};
     for (int k = 0; k < 3; k++) {
         size_t len = strlen(names[k]);
@@ -29,10 +29,10 @@ static int parse_noise(const char *s, Noise *kind, double *v) {
         *kind = (Noise)k;
         return 0;
     }
-    aec_error("denoise: --noise %s: expected gaussian=S (S >= 0), mask=P or saltpepper=P "
-              "(0 <= P <= 1)",
-              s);
-    return 2;
+    return aec_usage_error(c,
+                           "--noise %s: expected gaussian=S (S >= 0), mask=P or saltpepper=P "
+                           "(0 <= P <= 1)",
+                           s, NULL);
 }
 
 static void corrupt(aec_data *d, Noise kind, double v, uint64_t seed) {
@@ -47,14 +47,13 @@ static void corrupt(aec_data *d, Noise kind, double v, uint64_t seed) {
     }
 }
 
-int aec_cmd_denoise(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_denoise(const aec_command *c, const aec_model *m, const aec_args *a) {
     if (!a->data || !a->weights || !a->noise) {
-        aec_error("denoise: --data, --weights and --noise are required");
-        return 2;
+        return aec_usage_error(c, "%s", "--data, --weights and --noise are required", NULL);
     }
-    Noise kind;
-    double v;
-    if (parse_noise(a->noise, &kind, &v)) return 2;
+    Noise kind = NOISE_GAUSSIAN;
+    double v = 0;
+    if (parse_noise(c, a->noise, &kind, &v)) return AEC_EXIT_USAGE;
     aec_infer f;
     aec_data noisy;
     size_t el = aec_dtype_size(m->dtype);
@@ -98,6 +97,6 @@ int aec_cmd_denoise(const aec_model *m, const aec_app_args *a) {
     }
     free(clean);
     free(out);
-    aec_infer_close(&f);
-    return st == 2 ? 2 : st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }

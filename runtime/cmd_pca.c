@@ -46,7 +46,7 @@ static int decoder_subspace(const aec_model *m, const aec_infer *f, double *dirs
         aec_set(z, m->dtype, (k + 2) * k + j, z2);
         aec_set(z, m->dtype, (k + 3) * k + j, 0.3 * z1 + 0.7 * z2);
     }
-    int st = aec_decode_all(m, f, z, rows, x);
+    int st = aec_decode_batches(m, f, z, rows, x);
     double err = 0, scale = 0;
     for (int64_t j = 0; !st && j < d; j++) {
         double mix = 0.3 * aec_get(x, m->dtype, (k + 1) * d + j) +
@@ -66,10 +66,9 @@ static json_object *num(double v) {
     return isfinite(v) ? json_object_new_double(v) : NULL;
 }
 
-int aec_cmd_compare_pca(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_compare_pca(const aec_command *c, const aec_model *m, const aec_args *a) {
     if (!a->data || !a->weights) {
-        aec_error("compare-pca: --data and --weights are required");
-        return 2;
+        return aec_usage_error(c, "%s", "--data and --weights are required", NULL);
     }
     int64_t k = m->code_size, d = m->input_size;
     if (k > d) {
@@ -93,7 +92,7 @@ int aec_cmd_compare_pca(const aec_model *m, const aec_app_args *a) {
     if (!st) {
         codes = malloc((size_t)(f.data.n * k) * aec_dtype_size(m->dtype) + 1);
         double t0 = aec_now();
-        st = codes ? aec_encode_all(m, &f, &f.data, codes) : AEC_ENOMEM;
+        st = codes ? aec_encode_batches(m, &f, &f.data, codes) : AEC_ENOMEM;
         ae_seconds = aec_now() - t0;
     }
     if (!st) {
@@ -164,6 +163,6 @@ int aec_cmd_compare_pca(const aec_model *m, const aec_app_args *a) {
     free(angles);
     free(codes);
     aec_data_free(&test);
-    aec_infer_close(&f);
-    return st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }

@@ -17,8 +17,7 @@
 
 /* One eval call per sample: the model's loss is a batch mean, so a batch of
  * one is the sample's own loss, exactly as training and eval define it. */
-static int sample_scores(const aec_model *m, const aec_infer *f, const aec_data *d,
-                         double *score) {
+static int sample_scores(const aec_model *m, const aec_infer *f, const aec_data *d, double *score) {
     size_t row = (size_t)d->dim * aec_dtype_size(m->dtype);
     double loss[AEC_MAX_METRICS], metrics[AEC_MAX_METRICS]; /* room for either dtype */
     /* A model with regularizer terms scores by its reconstruction term alone
@@ -65,19 +64,20 @@ static json_object *num(double v) {
     return isfinite(v) ? json_object_new_double(v) : NULL;
 }
 
-int aec_cmd_score(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_score(const aec_command *c, const aec_model *m, const aec_args *a) {
     if (!a->data || !a->weights) {
-        aec_error("score: --data and --weights are required");
-        return 2;
+        return aec_usage_error(c, "%s", "--data and --weights are required", NULL);
     }
     if ((a->labels != NULL) != (a->normal != NULL)) {
-        aec_error("score: --labels and --normal go together (the normal class(es) of the labels)");
-        return 2;
+        return aec_usage_error(
+            c, "%s", "--labels and --normal go together (the normal class(es) of the labels)",
+            NULL);
     }
     if (a->has_threshold && a->calibrate) {
-        aec_error("score: give --threshold or --calibrate, not both");
-        return 2;
+        return aec_usage_error(c, "%s", "give --threshold or --calibrate, not both", NULL);
     }
+    if (a->has_quantile && (a->quantile > 1 || !a->calibrate))
+        return aec_usage_error(c, "%s", "--quantile Q needs --calibrate, and Q in [0, 1]", NULL);
     aec_infer f;
     double *score = NULL, *cal = NULL, *table = NULL;
     int *positive = NULL;
@@ -103,18 +103,14 @@ int aec_cmd_score(const aec_model *m, const aec_app_args *a) {
     }
     double threshold = a->has_threshold ? a->threshold : NAN;
     if (!st && a->calibrate) {
-        aec_data c;
-        st = aec_data_load_for(a->calibrate, m, 0, 0, &c);
+        aec_data normal;
+        st = aec_data_load_for(a->calibrate, m, 0, 0, &normal);
         if (!st) {
-            cal = malloc((size_t)(c.n ? c.n : 1) * sizeof *cal);
-            st = cal ? sample_scores(m, &f, &c, cal) : AEC_ENOMEM;
-            if (!st) threshold = aec_quantile(cal, c.n, a->has_quantile ? a->quantile : 0.99);
-            aec_data_free(&c);
+            cal = malloc((size_t)(normal.n ? normal.n : 1) * sizeof *cal);
+            st = cal ? sample_scores(m, &f, &normal, cal) : AEC_ENOMEM;
+            if (!st) threshold = aec_quantile(cal, normal.n, a->has_quantile ? a->quantile : 0.99);
+            aec_data_free(&normal);
         }
-    }
-    if (!st && a->has_quantile && (a->quantile > 1 || !a->calibrate)) {
-        aec_error("score: --quantile %g needs --calibrate and a value in [0, 1]", a->quantile);
-        st = 2;
     }
 
     double auc = NAN, ap = NAN, precision = NAN, recall = NAN, f1 = NAN, mean = 0;
@@ -163,7 +159,8 @@ int aec_cmd_score(const aec_model *m, const aec_app_args *a) {
             json_object_object_add(o, "auc", num(auc));
             json_object_object_add(o, "ap", num(ap));
             json_object_object_add(o, "threshold", num(threshold));
-            json_object_object_add(o, "flagged", flagged >= 0 ? json_object_new_int64(flagged) : NULL);
+            json_object_object_add(o, "flagged",
+                                   flagged >= 0 ? json_object_new_int64(flagged) : NULL);
             json_object_object_add(o, "precision", num(precision));
             json_object_object_add(o, "recall", num(recall));
             json_object_object_add(o, "f1", num(f1));
@@ -190,6 +187,6 @@ int aec_cmd_score(const aec_model *m, const aec_app_args *a) {
     free(table);
     free(positive);
     free(labels);
-    aec_infer_close(&f);
-    return st == 2 ? 2 : st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }

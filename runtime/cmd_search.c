@@ -26,7 +26,7 @@ static int codes_of(const aec_model *m, const aec_infer *f, const char *data, co
         aec_error("out of memory for %lld codes", (long long)d->n);
         return AEC_ENOMEM;
     }
-    st = data ? aec_encode_all(m, f, d, z) : AEC_OK;
+    st = data ? aec_encode_batches(m, f, d, z) : AEC_OK;
     const void *src = data ? z : d->x;
     for (int64_t i = 0; !st && i < d->n * m->code_size; i++)
         (*out)[i] = (float)aec_get(src, m->dtype, i);
@@ -35,7 +35,7 @@ static int codes_of(const aec_model *m, const aec_infer *f, const char *data, co
 }
 
 /* Rows of the PNG: query i's image, then its k neighbours' images. */
-static int write_png(const aec_model *m, const aec_app_args *a, const aec_data *index,
+static int write_png(const aec_model *m, const aec_args *a, const aec_data *index,
                      const aec_data *query, const int64_t *nbr, int64_t q, int k) {
     int rows = q < 16 ? (int)q : 16, cols = k + 1;
     size_t image = (size_t)m->input_size * aec_dtype_size(m->dtype);
@@ -53,31 +53,29 @@ static int write_png(const aec_model *m, const aec_app_args *a, const aec_data *
         counts[r] = cols;
     }
     if (!st) st = aec_png_rows(a->png, m, ptr, counts, rows, cols);
-    if (!st && !a->quiet) fprintf(stderr, "wrote %s: %d queries and their neighbours\n", a->png, rows);
+    if (!st && !a->quiet)
+        fprintf(stderr, "wrote %s: %d queries and their neighbours\n", a->png, rows);
     free(cells);
     free(ptr);
     free(counts);
     return st;
 }
 
-int aec_cmd_search(const aec_model *m, const aec_app_args *a) {
+int aec_cmd_search(const aec_command *c, const aec_model *m, const aec_args *a) {
     if ((!a->index == !a->index_codes) || (!a->query == !a->query_codes)) {
-        aec_error("search: give --index X or --index-codes Z, and --query Q or --query-codes Z");
-        return 2;
+        return aec_usage_error(
+            c, "%s", "give --index X or --index-codes Z, and --query Q or --query-codes Z", NULL);
     }
     if ((a->index || a->query) && !a->weights) {
-        aec_error("search: --weights is required to encode --index/--query");
-        return 2;
+        return aec_usage_error(c, "%s", "--weights is required to encode --index/--query", NULL);
     }
     if (a->png && (!a->index || !a->query)) {
-        aec_error("search: --png draws images, so it needs --index and --query data (not codes)");
-        return 2;
+        return aec_usage_error(
+            c, "%s", "--png draws images, so it needs --index and --query data (not codes)", NULL);
     }
     int k = a->k ? a->k : 10, metric = AEC_KNN_L2;
-    if (a->metric && strcmp(a->metric, "l2") && strcmp(a->metric, "cosine")) {
-        aec_error("search: --metric %s: expected l2 or cosine", a->metric);
-        return 2;
-    }
+    if (a->metric && strcmp(a->metric, "l2") && strcmp(a->metric, "cosine"))
+        return aec_usage_error(c, "--metric %s: expected l2 or cosine", a->metric, NULL);
     if (a->metric && !strcmp(a->metric, "cosine")) metric = AEC_KNN_COSINE;
     aec_infer f;
     memset(&f, 0, sizeof f);
@@ -124,7 +122,8 @@ int aec_cmd_search(const aec_model *m, const aec_app_args *a) {
                         (long long)nbr[i], (double)dist[i]);
             st = aec_atomic_commit(&w);
         }
-        if (!st && !a->quiet) fprintf(stderr, "wrote %s: %lld x %d neighbours\n", a->out, (long long)q, k);
+        if (!st && !a->quiet)
+            fprintf(stderr, "wrote %s: %lld x %d neighbours\n", a->out, (long long)q, k);
     }
     if (!st && a->png) st = write_png(m, a, &index, &query, nbr, q, k);
     if (!st && a->json) {
@@ -151,6 +150,6 @@ int aec_cmd_search(const aec_model *m, const aec_app_args *a) {
     free(dist);
     free(li);
     free(lq);
-    aec_infer_close(&f);
-    return st == 2 ? 2 : st ? 1 : 0;
+    aec_infer_free(&f);
+    return aec_exit_status(st);
 }

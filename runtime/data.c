@@ -636,6 +636,11 @@ int aec_npy_write(const char *path, int dtype, const void *x, int64_t n, int64_t
     return aec_atomic_commit(&a);
 }
 
+int aec_has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), k = strlen(ext);
+    return n >= k && strcasecmp(path + n - k, ext) == 0;
+}
+
 int aec_csv_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim,
                   const char *prefix) {
     aec_atomic a;

@@ -110,7 +110,10 @@ int aec_map_batches(const aec_command *c, const aec_model *m, const aec_args *a,
             aec_error("%s of samples %lld..%lld: %s", c->name, (long long)i,
                       (long long)(i + bs - 1), aec_strerror(st));
     }
-    if (!st) st = aec_npy_write(a->out, m->dtype, f.out, f.data.n, out_dim);
+    if (!st)
+        st = aec_has_ext(a->out, ".csv")
+                 ? aec_csv_write(a->out, m->dtype, f.out, f.data.n, out_dim, decode ? "x" : "z")
+                 : aec_npy_write(a->out, m->dtype, f.out, f.data.n, out_dim);
     if (!st && !a->quiet)
         fprintf(stderr, "wrote %s: %lld x %lld\n", a->out, (long long)f.data.n, (long long)out_dim);
     aec_infer_free(&f);

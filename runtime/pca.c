@@ -45,14 +45,14 @@ int aec_pca_fit(const void *x, int dtype, int64_t n, int64_t d, int64_t k, doubl
         int64_t rows = n - i < ROW_BLOCK ? n - i : ROW_BLOCK;
         centred_block(x, dtype, i, rows, d, mean, blk);
         /* cov (upper) += blkᵀ · blk */
-        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0, blk, (int)d,
-                    1.0, cov, (int)d);
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)d, (int)rows, 1.0, blk, (int)d, 1.0,
+                    cov, (int)d);
     }
     for (int64_t j = 0; j < d * d; j++)
         cov[j] /= (double)(n > 1 ? n - 1 : 1);
     double *w = malloc((size_t)d * sizeof *w);
-    int info = w ? LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)d, cov, (lapack_int)d, w)
-                 : -1;
+    int info =
+        w ? LAPACKE_dsyevd(LAPACK_ROW_MAJOR, 'V', 'U', (lapack_int)d, cov, (lapack_int)d, w) : -1;
     if (info != 0) {
         aec_error("PCA: LAPACKE_dsyevd failed (info %d)", info);
         free(cov);
@@ -107,7 +107,8 @@ static int orthonormal(const double *a, int64_t k, int64_t d, double *q) {
             q[j * k + i] = a[i * d + j];
     double *tau = malloc((size_t)k * sizeof *tau);
     if (!tau) return -1;
-    int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, q, (lapack_int)k, tau);
+    int info =
+        LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, q, (lapack_int)k, tau);
     if (!info)
         info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)d, (lapack_int)k, (lapack_int)k, q,
                               (lapack_int)k, tau);

@@ -119,6 +119,8 @@ int aec_labels_load(const char *path, int64_t *n, int32_t **labels);
 /* Writes a (n, dim) array of dtype as .npy (<f4 or <f8), atomically. */
 int aec_npy_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim);
 
+/* Whether a file name ends with `ext` (".csv"), ignoring case. */
+int aec_has_ext(const char *path, const char *ext);
 /* The same as CSV, one sample per line, after a header line of column
  * names PREFIX0, PREFIX1, ... (so other tools and our reader skip it). */
 int aec_csv_write(const char *path, int dtype, const void *x, int64_t n, int64_t dim,

@@ -85,7 +85,9 @@ static void test_knn_equals_brute_force(void **state) {
                     aa += (double)q[i * D + c] * q[i * D + c];
                     bb += (double)x[j * D + c] * x[j * D + c];
                 }
-                d[j] = metric == AEC_KNN_L2 ? sqrt(s) : aa > 0 && bb > 0 ? 1 - ab / sqrt(aa * bb) : 1;
+                d[j] = metric == AEC_KNN_L2 ? sqrt(s)
+                       : aa > 0 && bb > 0   ? 1 - ab / sqrt(aa * bb)
+                                            : 1;
             }
             for (int r = 0; r < K; r++) { /* the r-th nearest, the lowest index among ties */
                 int best = -1;
