@@ -147,7 +147,16 @@ typedef struct ParamTensor {
     long offset;       /* elements into the params block; trainable tensors come first */
     int fan_in, fan_out; /* for init */
     int layer;         /* owning layer index */
+    int stage;         /* the pretraining stage that trains it (1..Model.nstages), 0: none */
 } ParamTensor;
+
+/* Greedy layer-wise pretraining stage k pairs encoder dense k with decoder
+ * dense K+1-k (the checker made sure the sizes match): layers [0, in_to)
+ * give its input (frozen, inference mode), [enc_from, enc_to) and
+ * [dec_from, dec_to) are trained. */
+typedef struct ModelStage {
+    int in_to, enc_from, enc_to, dec_from, dec_to;
+} ModelStage;
 
 typedef enum { CORRUPT_NONE, CORRUPT_GAUSSIAN, CORRUPT_MASK, CORRUPT_SALTPEPPER } CorruptKind;
 typedef enum { INIT_XAVIER, INIT_HE, INIT_NORMAL } InitKind;
@@ -178,7 +187,13 @@ typedef struct Model {
     int ntensors;
     long param_count, trainable_count;
     long flops;             /* forward FLOPs per sample */
+    const char *symbol;     /* the C symbol prefix of its entry points, from the name */
+    int nstages;            /* `pretrain layerwise` stages, 0 without */
+    ModelStage *stages;     /* stage k at [k - 1] */
 } Model;
+
+/* Whether `stage` (0: the whole model) trains tensor `tensor`. */
+bool model_trains(const Model *m, int stage, int tensor);
 
 /* Check a parsed spec. Reports every error it finds through diag_error and
  * returns NULL if there was any; otherwise the checked model. */
@@ -378,6 +393,9 @@ bool ir_is_scalar(IrType t);
 void ir_verify(const Graph *g); /* internal error on a malformed graph */
 void ir_dump(FILE *out, const Graph *g);
 const char *ir_graph_name(GraphKind k);
+/* f'(x) of the activation node `y` (an IR_ACT), as its VJP uses it: from y
+ * alone where it can be (so autodiff and the contractive term share it). */
+int ir_act_prime(Graph *g, int y);
 
 /* -------------------------------------------------------------- lower.c */
 
@@ -385,12 +403,10 @@ const char *ir_graph_name(GraphKind k);
  * gets the forward pass and the loss; autodiff adds the rest. */
 Graph *lower_model(Arena *a, const Model *m, GraphKind kind);
 int lower_opt_slots(const Model *m); /* optimizer state slots, each trainable_count long */
-/* Greedy layer-wise pretraining: stage k >= 1 of lower_stage_count(m) trains
+/* Greedy layer-wise pretraining: stage k >= 1 of Model.nstages trains
  * encoder dense k and its mirrored decoder dense as a shallow autoencoder of
  * the (frozen, inference-mode) codes below it; GRAPH_TRAIN and GRAPH_OPTIM only. */
 Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage);
-int lower_stage_count(const Model *m); /* 0 without `pretrain layerwise` */
-bool lower_trains(const Model *m, int stage, int tensor); /* trained in that stage (0: the model) */
 /* The values train/eval graphs write to `loss`: "loss", then (when the loss
  * has more than one term) "recon" and each term, unweighted. names may be
  * NULL; returns the count (at most LOWER_MAX_METRICS). */
@@ -402,9 +418,6 @@ int lower_metrics(const Model *m, const char **names);
 /* Append the backward pass of the loss to a GRAPH_TRAIN graph: one VJP rule
  * per op, and an OUT_GRAD output for every trainable tensor. */
 void grad_build(Graph *g);
-/* f'(x) of the activation node `y` (an IR_ACT), as its VJP uses it: from y
- * alone where it can be (so autodiff and the contractive term share it). */
-int grad_act_prime(Graph *g, int y);
 
 /* --------------------------------------------------------------- fuse.c */
 
@@ -472,8 +485,41 @@ typedef struct Plan {
 
 Plan *plan_memory(Arena *a, const Fusion *f);
 void plan_dump(FILE *out, const Plan *p);
+/* Internal error unless the plan is sound: every value a kernel reads was
+ * written by an earlier kernel (or is a leaf) and is still live there, and
+ * no two workspace buffers live at the same time overlap, at any batch. */
+void plan_verify(const Plan *p);
 
-/* ------------------------------------------------------------ codegen.c */
+/* ----------------------------------------------------------- pipeline.c */
+
+/* One entry point's graph after every pass. */
+typedef struct Entry {
+    GraphKind kind;
+    int stage;      /* 0, or the pretraining stage k >= 1 (train and optim only) */
+    Graph *graph;   /* lowered; a training graph with its backward pass */
+    Fusion *fusion;
+    Plan *plan;
+} Entry;
+
+/* A compiled model: every entry point's graph, fused and planned, and the
+ * facts of it that codegen and the driver print or lay out. */
+typedef struct Program {
+    const Model *model;
+    Entry *entries;  /* train, optim, eval, encode, decode; then train, optim per stage */
+    int nentries;
+    long ws_batch, ws_const; /* the largest plan's workspace, elements */
+    int opt_slots;           /* optimizer state slots, each trainable_count long */
+    int nmetrics;            /* the values train/eval write to `loss` (lower_metrics) */
+    const char *metric_names[LOWER_MAX_METRICS];
+    const char *summary;     /* the layer table `aec check` prints */
+} Program;
+
+/* The pass list: for each entry point lower -> autodiff (training graphs)
+ * -> verify -> fuse -> plan -> verify the plan. */
+Program *compile_model(Arena *a, const Model *m);
+const Entry *program_entry(const Program *p, GraphKind kind, int stage);
+
+/* ---------------------------- codegen: cg, cg_math, kernels, nest, abi, emit (cg.h) */
 
 typedef struct CodegenOptions {
     bool f64;              /* element type double instead of float */
@@ -487,8 +533,9 @@ typedef struct CodegenOptions {
 } CodegenOptions;
 
 typedef struct Codegen Codegen;
-/* Generate every entry point of the model into one LLVM module. */
-Codegen *cg_model(const Model *m, const CodegenOptions *opt);
+/* Emit every entry point of the Program into one LLVM module (the Program
+ * need not outlive the call); NULL after reporting an unknown target. */
+Codegen *cg_program(const Program *p, const CodegenOptions *opt);
 void cg_dump_llvm(FILE *out, Codegen *cg);
 int cg_emit_file(Codegen *cg, const char *path, bool assembly); /* 0 on success */
 void cg_free(Codegen *cg);
@@ -540,7 +587,6 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
 int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv);
 /* Front end only: parse and check; NULL after reporting errors. */
 Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported);
-char *model_symbol_prefix(Arena *a, const Model *m); /* C identifier from the model name */
 /* The runtime library's directory and the directory of its aec.h (each
  * PATH_MAX bytes): beside an installed aec, else the build tree's. */
 bool driver_runtime_paths(char *lib, char *inc);

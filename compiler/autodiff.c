@@ -34,27 +34,6 @@ static void accumulate(Grad *G, int node, int d) {
     G->grad[node] = G->grad[node] < 0 ? d : ir_binary(G->g, IR_ADD, G->grad[node], d);
 }
 
-/* Whether f'(x) is a function of y = f(x): relu, leaky relu and elu with a
- * positive slope/alpha (y > 0 exactly when x > 0), sigmoid, tanh. */
-static bool act_grad_from_output(int act, double alpha) {
-    switch (act) {
-    case ACT_RELU:
-    case ACT_SIGMOID:
-    case ACT_TANH: return true;
-    case ACT_LEAKY_RELU:
-    case ACT_ELU: return alpha > 0;
-    default: return false;
-    }
-}
-
-int grad_act_prime(Graph *g, int y) {
-    IrNode n = g->nodes[y];
-    ensure(n.op == IR_ACT);
-    bool from_y = act_grad_from_output(n.act, n.value);
-    return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
-                              .value = n.value, .slot = from_y});
-}
-
 /* An image op of layer `layer` on (a, b), or on a alone (b < 0). */
 static int image2(Graph *g, IrOp op, int a, int b, int layer) {
     return ir_add(g, (IrNode){.op = op, .in = {a, b < 0 ? 0 : b}, .layer = layer});
@@ -117,7 +96,7 @@ static void backward(Grad *G, int i, int d) {
     case IR_EXPAND: accumulate(G, a, d); break;       /* reduced back by grad_reduce_to */
     case IR_ACT: /* d f(a) = d * f'(a); f' from y = f(a) alone when it can be, so the
                   * pre-activation need not be kept for the backward pass */
-        accumulate(G, a, MUL(d, grad_act_prime(g, i)));
+        accumulate(G, a, MUL(d, ir_act_prime(g, i)));
         break;
     case IR_ACT_GRAD: /* the contractive term's f'(z): d f'(x) = d * f''(x), sent to x whole
                        * (y = f(x) is x's function); from y alone, d f'/dy to y */
@@ -185,7 +164,7 @@ void grad_build(Graph *g) {
         const IrNode *node = &g->nodes[i];
         G.grad[i] = -1;
         G.needs[i] = node->op == IR_PARAM && node->tensor >= 0 &&
-                     lower_trains(m, g->stage, node->tensor);
+                     model_trains(m, g->stage, node->tensor);
         for (int j = 0; j < ir_op_nin[node->op]; j++) G.needs[i] |= G.needs[node->in[j]];
     }
     G.grad[loss] = ir_const(g, 1.0);
@@ -201,7 +180,7 @@ void grad_build(Graph *g) {
     /* One output per trainable tensor (a pretraining stage's own); an unused
      * tensor gets a zero gradient. */
     for (int t = 0; t < m->ntensors; t++) {
-        if (!lower_trains(m, g->stage, t)) continue;
+        if (!model_trains(m, g->stage, t)) continue;
         int p = ir_add(g, (IrNode){.op = IR_PARAM, .tensor = t});
         int d = p < n && G.grad[p] >= 0 ? G.grad[p] : ir_const(g, 0);
         d = grad_reduce_to(g, d, g->nodes[p].type);

@@ -19,6 +19,7 @@
  * bias), then buffers, each offset the running sum of numel; names and
  * layouts are PyTorch nn.Sequential's (docs/language.md).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -1484,6 +1485,50 @@ static int walk_order(const Model *m, int k) {
     return k - nh;
 }
 
+/* The index of the k-th (from 1) dense layer in [from, to), or `to`. */
+static int nth_dense(const Model *m, int from, int to, int k) {
+    for (int i = from; i < to; i++)
+        if (m->layers[i].kind == LY_DENSE && --k == 0) return i;
+    return to;
+}
+
+/* What later stages ask of the model: its symbol prefix (a C identifier
+ * from the name), the layer-wise pretraining stages and which tensors each
+ * trains. */
+static void derive_facts(Checker *c) {
+    Model *m = c->m;
+    char *s = arena_strdup(c->arena, m->name);
+    for (char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p)) *p = '_';
+    if (isdigit((unsigned char)s[0])) s = arena_printf(c->arena, "m_%s", s);
+    m->symbol = s;
+
+    m->nstages = 0;
+    if (m->train.pretrain_epochs > 0)
+        for (int i = 0; i < m->n_encoder; i++) m->nstages += m->layers[i].kind == LY_DENSE;
+    int K = m->nstages, dec0 = m->n_encoder, dec_end = m->n_encoder + m->n_decoder;
+    m->stages = arena_alloc(c->arena, sizeof(ModelStage) * (size_t)(K + 1));
+    for (int k = 1; k <= K; k++) {
+        ModelStage *st = &m->stages[k - 1];
+        st->in_to = st->enc_from = nth_dense(m, 0, m->n_encoder, k);
+        st->enc_to = nth_dense(m, 0, m->n_encoder, k + 1);
+        st->dec_from = nth_dense(m, dec0, dec_end, K + 1 - k);
+        st->dec_to = k > 1 ? nth_dense(m, dec0, dec_end, K + 2 - k) : dec_end;
+        ensure(st->dec_from < dec_end);
+        for (int t = 0; t < m->ntensors; t++) {
+            int l = m->tensors[t].layer;
+            if (m->tensors[t].kind != AEC_TENSOR_BUFFER &&
+                ((l >= st->enc_from && l < st->enc_to) || (l >= st->dec_from && l < st->dec_to)))
+                m->tensors[t].stage = k;
+        }
+    }
+}
+
+bool model_trains(const Model *m, int stage, int tensor) {
+    if (m->tensors[tensor].kind == AEC_TENSOR_BUFFER) return false;
+    return stage == 0 || m->tensors[tensor].stage == stage;
+}
+
 static void assemble(Checker *c) {
     Model *m = c->m;
     Arena *A = c->arena;
@@ -1532,6 +1577,7 @@ static void assemble(Checker *c) {
         if (l->tied_to >= 0) l->params = l->units; /* only the bias is its own */
         m->flops += l->flops;
     }
+    derive_facts(c);
 }
 
 /* ------------------------------------------------ terms that need a kind of model */

@@ -1,6 +1,7 @@
 /* driver.c — the pipeline, stage by stage, for the command line.
  *
- *   parse → check → lower → autodiff → fuse → plan → codegen → emit
+ *   parse → check → compile_model (pipeline.c: lower → autodiff → verify →
+ *   fuse → plan → verify the plan) → codegen → emit
  *
  * Takes a spec path and what to produce — a trainer (linked with the
  * runtime), an object and its documented header, assembly or LLVM IR,
@@ -38,24 +39,15 @@ Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported) {
     return check_model_ex(a, ast, allow_unsupported);
 }
 
-char *model_symbol_prefix(Arena *a, const Model *m) {
-    char *s = arena_strdup(a, m->name);
-    for (char *p = s; *p; p++)
-        if (!isalnum((unsigned char)*p)) *p = '_';
-    if (isdigit((unsigned char)s[0])) s = arena_printf(a, "m_%s", s);
-    return s;
-}
-
-static void dump_graph(FILE *out, Arena *a, const Model *m, GraphKind kind, const char *what) {
-    Graph *g = lower_model(a, m, kind);
-    if (kind == GRAPH_TRAIN) grad_build(g);
+/* --dump=ir|grad|kernels: what the pipeline made of one entry point. */
+static void dump_entry(FILE *out, const Program *p, GraphKind kind, const char *what) {
+    const Entry *e = program_entry(p, kind, 0);
     if (!strcmp(what, "ir") || !strcmp(what, "grad")) {
-        ir_dump(out, g);
+        ir_dump(out, e->graph);
         return;
     }
-    Fusion *f = fuse_graph(a, g);
-    fuse_dump(out, f);
-    plan_dump(out, plan_memory(a, f));
+    fuse_dump(out, e->fusion);
+    plan_dump(out, e->plan);
 }
 
 int driver_check(const char *spec, const char *dump, bool allow_unsupported) {
@@ -88,15 +80,17 @@ int driver_check(const char *spec, const char *dump, bool allow_unsupported) {
     else if (!dump) check_print_table(stdout, m);
     else if (!strcmp(dump, "shapes")) check_dump_shapes(stdout, m);
     else if (!strcmp(dump, "ir")) {
-        dump_graph(stdout, a, m, GRAPH_EVAL, "ir");
-        dump_graph(stdout, a, m, GRAPH_OPTIM, "ir");
-    } else if (!strcmp(dump, "grad")) dump_graph(stdout, a, m, GRAPH_TRAIN, "grad");
+        Program *p = compile_model(a, m);
+        dump_entry(stdout, p, GRAPH_EVAL, "ir");
+        dump_entry(stdout, p, GRAPH_OPTIM, "ir");
+    } else if (!strcmp(dump, "grad")) dump_entry(stdout, compile_model(a, m), GRAPH_TRAIN, "grad");
     else if (!strcmp(dump, "kernels")) {
+        Program *p = compile_model(a, m);
         const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
-        for (int k = 0; k < countof(kinds); k++) dump_graph(stdout, a, m, kinds[k], "kernels");
+        for (int k = 0; k < countof(kinds); k++) dump_entry(stdout, p, kinds[k], "kernels");
     } else if (!strcmp(dump, "llvm")) {
         CodegenOptions opt = {.opt_level = 3};
-        Codegen *cg = cg_model(m, &opt);
+        Codegen *cg = cg_program(compile_model(a, m), &opt);
         if (cg) cg_dump_llvm(stdout, cg);
         else status = 1;
         cg_free(cg);
@@ -261,8 +255,10 @@ static char *header_path(Arena *a, const char *obj_path) {
     return path;
 }
 
-static int write_header(Arena *a, const Model *m, const char *prefix, const char *obj_path,
-                        const char *spec, const CodegenOptions *opt, const char *weights) {
+static int write_header(Arena *a, const Program *prog, const char *obj_path, const char *spec,
+                        const CodegenOptions *opt, const char *weights) {
+    const Model *m = prog->model;
+    const char *prefix = m->symbol;
     char *path = header_path(a, obj_path);
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -285,14 +281,9 @@ static int write_header(Arena *a, const Model *m, const char *prefix, const char
     put_template(f, header_intro, sub);
 
     fprintf(f, " *\n * Layers (as `aec check` prints them):\n");
-    char *table = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&table, &len);
-    check_print_table(mem, m);
-    fclose(mem);
+    char *table = arena_strdup(a, prog->summary);
     for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n"))
         fprintf(f, " *   %s\n", line);
-    free(table);
     fprintf(f, " *\n * Tensors in params (offsets and sizes in values):\n");
     for (int t = 0; t < m->ntensors; t++) {
         const ParamTensor *pt = &m->tensors[t];
@@ -313,20 +304,18 @@ static int write_header(Arena *a, const Model *m, const char *prefix, const char
             m->param_count);
     fprintf(f, "#define %s_TRAINABLE_COUNT %ld\n", up, m->trainable_count);
     fprintf(f, "#define %s_OPT_STATE_COUNT %ld /* optimizer state values */\n", up,
-            (long)lower_opt_slots(m) * m->trainable_count);
+            (long)prog->opt_slots * m->trainable_count);
     fprintf(f, "#define %s_ALIGN AEC_ALIGN /* bytes; the alignment params should have */\n", up);
     fprintf(f, "#define %s_MAX_BATCH AEC_MAX_BATCH /* the largest batch a call accepts */\n", up);
     /* What $p_metrics reads back after train_step, loss_grad and eval. */
-    const char *names[LOWER_MAX_METRICS];
-    int nmetrics = lower_metrics(m, names);
-    fprintf(f, "#define %s_N_METRICS %d /* values %s_metrics gives:", up, nmetrics, prefix);
-    for (int i = 0; i < nmetrics; i++) fprintf(f, "%s %s", i ? "," : "", names[i]);
+    fprintf(f, "#define %s_N_METRICS %d /* values %s_metrics gives:", up, prog->nmetrics, prefix);
+    for (int i = 0; i < prog->nmetrics; i++) fprintf(f, "%s %s", i ? "," : "", prog->metric_names[i]);
     fprintf(f, " */\n\n");
     fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     put_template(f, header_decls, sub);
-    if (lower_stage_count(m) > 0) {
+    if (m->nstages > 0) {
         fprintf(f, "\n#define %s_N_STAGES %d /* greedy layer-wise pretraining stages */\n", up,
-                lower_stage_count(m));
+                m->nstages);
         put_template(f, header_stages, sub);
     }
     if (weights) put_template(f, header_embedded, sub);
@@ -418,7 +407,8 @@ static int link_trainer(const char *prefix, const char *obj, const char *out) {
 
 /* The runtime's description of a checked model, as much of it as the
  * safetensors reader (aec_ckpt_load) consults: the tensors and counts. */
-static aec_model runtime_view(Arena *a, const Model *m, bool f64) {
+static aec_model runtime_view(Arena *a, const Program *p, bool f64) {
+    const Model *m = p->model;
     aec_tensor_info *t = arena_alloc(a, sizeof *t * (size_t)(m->ntensors + 1));
     for (int i = 0; i < m->ntensors; i++) {
         const ParamTensor *pt = &m->tensors[i];
@@ -430,15 +420,16 @@ static aec_model runtime_view(Arena *a, const Model *m, bool f64) {
                        .name = m->name, .max_batch = AEC_MAX_BATCH,
                        .input_size = shape_numel(m->input), .code_size = shape_numel(m->code),
                        .param_count = m->param_count, .trainable_count = m->trainable_count,
-                       .opt_state_count = (long)lower_opt_slots(m) * m->trainable_count,
+                       .opt_state_count = (long)p->opt_slots * m->trainable_count,
                        .n_tensors = m->ntensors, .tensors = t, .train = m->train};
 }
 
 /* --embed-weights: the params block from a safetensors file, which must
  * hold exactly the model's tensors (names, shapes; F32 or F64) with finite
  * values; NULL after saying what does not match. */
-static void *load_weights(Arena *a, const Model *m, const char *path, bool f64) {
-    aec_model view = runtime_view(a, m, f64);
+static void *load_weights(Arena *a, const Program *p, const char *path, bool f64) {
+    const Model *m = p->model;
+    aec_model view = runtime_view(a, p, f64);
     size_t el = f64 ? sizeof(double) : sizeof(float);
     void *w = arena_alloc(a, (size_t)m->param_count * el + 1);
     int st = aec_ckpt_load(path, &view, w, NULL, NULL, NULL, NULL);
@@ -476,10 +467,11 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
     Model *m = driver_load(a, spec, false);
     int status = 1;
     Codegen *cg = NULL;
-    if (m && weights && !(opt.embed = load_weights(a, m, weights, opt.f64))) goto done;
-    if (m) cg = cg_model(m, &opt);
+    Program *prog = m ? compile_model(a, m) : NULL;
+    if (prog && weights && !(opt.embed = load_weights(a, prog, weights, opt.f64))) goto done;
+    if (prog) cg = cg_program(prog, &opt);
     if (!cg) goto done;
-    char *prefix = model_symbol_prefix(a, m);
+    const char *prefix = m->symbol;
     if (!emit) {
         char obj[] = "/tmp/aec-model-XXXXXX.o";
         int fd = mkstemps(obj, 2);
@@ -490,7 +482,7 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
         unlink(obj);
     } else if (!strcmp(emit, "obj")) {
         status = cg_emit_file(cg, out, false);
-        if (!status) status = write_header(a, m, prefix, out, spec, &opt, weights);
+        if (!status) status = write_header(a, prog, out, spec, &opt, weights);
     } else if (!strcmp(emit, "asm")) {
         status = cg_emit_file(cg, out, true);
     } else {
@@ -515,7 +507,7 @@ done:
 int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv) {
     Arena *a = arena_new();
     Model *m = driver_load(a, spec, false);
-    Codegen *cg = m ? cg_model(m, opt) : NULL;
+    Codegen *cg = m ? cg_program(compile_model(a, m), opt) : NULL;
     int status = 1;
     const aec_model *table =
         cg ? cg_jit_lookup(cg, arena_printf(a, "%s_model", cg_prefix(cg))) : NULL;

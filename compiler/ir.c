@@ -347,3 +347,24 @@ void ir_dump(FILE *out, const Graph *g) {
         fprintf(out, " = %%%d\n", o->node);
     }
 }
+
+/* Whether f'(x) is a function of y = f(x): relu, leaky relu and elu with a
+ * positive slope/alpha (y > 0 exactly when x > 0), sigmoid, tanh. */
+static bool act_grad_from_output(int act, double alpha) {
+    switch (act) {
+    case ACT_RELU:
+    case ACT_SIGMOID:
+    case ACT_TANH: return true;
+    case ACT_LEAKY_RELU:
+    case ACT_ELU: return alpha > 0;
+    default: return false;
+    }
+}
+
+int ir_act_prime(Graph *g, int y) {
+    IrNode n = g->nodes[y];
+    ensure(n.op == IR_ACT);
+    bool from_y = act_grad_from_output(n.act, n.value);
+    return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
+                              .value = n.value, .slot = from_y});
+}

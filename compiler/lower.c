@@ -377,7 +377,7 @@ static int contractive(Lower *L) {
         }
         if (i < m->n_encoder && L->act[i] >= 0) { /* an activation: a factor of D */
             ensure(n > 0); /* the checker refuses an activation before the first dense */
-            int prime = grad_act_prime(g, L->act[i]);
+            int prime = ir_act_prime(g, L->act[i]);
             d[n - 1] = d[n - 1] < 0 ? prime : ir_binary(g, IR_MUL, d[n - 1], prime);
         }
     }
@@ -489,45 +489,12 @@ static void model_objective(Lower *L) {
 
 /* ------------------------------------------------ layer-wise pretraining */
 
-/* Stage k pairs encoder dense k with decoder dense K+1-k (the checker made
- * sure the sizes match): layers [0, in_to) give its input (frozen,
- * inference mode), [enc_from, enc_to) and [dec_from, dec_to) are trained. */
-typedef struct Stage {
-    int in_to, enc_from, enc_to, dec_from, dec_to;
-} Stage;
-
-/* The index of the k-th (from 1) dense layer in [from, to), or `to`. */
-static int nth_dense(const Model *m, int from, int to, int k) {
-    for (int i = from; i < to; i++)
-        if (m->layers[i].kind == LY_DENSE && --k == 0) return i;
-    return to;
-}
-
-int lower_stage_count(const Model *m) {
-    if (m->train.pretrain_epochs <= 0) return 0;
-    int k = 0;
-    for (int i = 0; i < m->n_encoder; i++) k += m->layers[i].kind == LY_DENSE;
-    return k;
-}
-
-static Stage stage_of(const Model *m, int k) {
-    int K = lower_stage_count(m), dec0 = m->n_encoder, dec_end = m->n_encoder + m->n_decoder;
-    ensure(k >= 1 && k <= K);
-    Stage s;
-    s.in_to = s.enc_from = nth_dense(m, 0, m->n_encoder, k);
-    s.enc_to = nth_dense(m, 0, m->n_encoder, k + 1);
-    s.dec_from = nth_dense(m, dec0, dec_end, K + 1 - k);
-    s.dec_to = k > 1 ? nth_dense(m, dec0, dec_end, K + 2 - k) : dec_end;
-    ensure(s.dec_from < dec_end);
-    return s;
-}
-
-bool lower_trains(const Model *m, int stage, int tensor) {
-    if (m->tensors[tensor].kind == AEC_TENSOR_BUFFER) return false;
-    if (stage == 0) return true;
-    Stage s = stage_of(m, stage);
-    int l = m->tensors[tensor].layer;
-    return (l >= s.enc_from && l < s.enc_to) || (l >= s.dec_from && l < s.dec_to);
+/* Stage k (Model.stages, from the checker): layers [0, in_to) give its
+ * input (frozen, inference mode), [enc_from, enc_to) and [dec_from,
+ * dec_to) are trained. */
+static ModelStage stage_of(const Model *m, int k) {
+    ensure(k >= 1 && k <= m->nstages);
+    return m->stages[k - 1];
 }
 
 /* Stage k's shallow autoencoder: its input h (the data for stage 1),
@@ -535,7 +502,7 @@ bool lower_trains(const Model *m, int stage, int tensor) {
  * two layers, against h; the spec's loss on the data, mse on codes. */
 static void stage_objective(Lower *L, int k) {
     Graph *g = L->g;
-    Stage s = stage_of(L->m, k);
+    ModelStage s = stage_of(L->m, k);
     int x = ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_X});
     L->training = false;
     int h = layers(L, x, 0, s.in_to);
@@ -575,7 +542,7 @@ Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage) {
     case GRAPH_OPTIM:
         if (!stage) optimizer(&L, -1);
         for (int t = 0; stage && t < m->ntensors; t++)
-            if (lower_trains(m, stage, t)) optimizer(&L, t);
+            if (model_trains(m, stage, t)) optimizer(&L, t);
         break;
     }
     g->n_forward = g->nnodes;

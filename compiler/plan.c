@@ -139,3 +139,107 @@ void plan_dump(FILE *out, const Plan *p) {
         fputc('\n', out);
     }
 }
+
+/* ------------------------------------------------------------ verify */
+
+/* The kernel that writes node i's stored value (after the kernels for an
+ * inline scalar output), or -1 for a leaf. */
+static int written_by(const Fusion *f, int i) {
+    if (ir_op_class[f->graph->nodes[i].op] == OPC_LEAF) return -1;
+    return f->info[i].inline_scalar ? f->nkernels : f->info[i].kernel;
+}
+
+/* Kernel k reads node u: from memory unless it is a leaf scalar, an inline
+ * scalar (then what it reads) or a CHAN_EXPAND (then its input). */
+static void check_read(const Plan *p, int k, int u) {
+    const Fusion *f = p->fusion;
+    const Graph *g = f->graph;
+    const IrNode *n = &g->nodes[u];
+    if (n->op == IR_CONST || n->op == IR_BATCH || n->op == IR_STEP) return;
+    if (f->info[u].inline_scalar || n->op == IR_CHAN_EXPAND) {
+        for (int j = 0; j < ir_op_nin[n->op]; j++) check_read(p, k, n->in[j]);
+        return;
+    }
+    if (p->loc[u].base == BASE_NONE)
+        internal_error("plan of %s: kernel %d reads %%%d, which has no place", ir_graph_name(g->kind), k, u);
+    int w = written_by(f, u);
+    if (w >= k) internal_error("plan of %s: kernel %d reads %%%d before kernel %d writes it",
+                               ir_graph_name(g->kind), k, u, w);
+    if (p->loc[u].base == BASE_WS && f->info[u].last_use < k)
+        internal_error("plan of %s: kernel %d reads %%%d after its buffer was freed (kernel %d)",
+                       ir_graph_name(g->kind), k, u, f->info[u].last_use);
+}
+
+/* A workspace buffer: elements [off(B), off(B) + size(B)), live during
+ * kernels [from, to]. */
+typedef struct Span {
+    int node, from, to;
+    long off_b, off_c, size_b, size_c;
+} Span;
+
+static bool before(const Span *x, const Span *y, long batch) { /* x ends where y starts, or earlier */
+    return (x->off_b + x->size_b) * batch + x->off_c + x->size_c <= y->off_b * batch + y->off_c;
+}
+
+static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, IrType t, int from, int to) {
+    if (l.base != BASE_WS) return;
+    Span sp = {node, from, to, l.off_batch, l.off_const, t.batched ? t.n : 0, t.batched ? 0 : t.n};
+    ARRAY_PUSH(a, *s, *n, *cap, sp);
+}
+
+void plan_verify(const Plan *p) {
+    const Fusion *f = p->fusion;
+    const Graph *g = f->graph;
+    for (int k = 0; k < f->nkernels; k++) {
+        const Kernel *kn = &f->kernels[k];
+        int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
+        for (int m = 0; m < count; m++) {
+            int i = kn->kind != K_LOOP ? kn->node : kn->nodes[m];
+            const IrNode *n = &g->nodes[i];
+            for (int j = 0; j < ir_op_nin[n->op]; j++) {
+                int u = n->in[j];
+                /* a loop's own elementwise values stay in registers */
+                if (f->info[u].kernel == k && kn->kind == K_LOOP && ir_op_class[g->nodes[u].op] != OPC_RED)
+                    continue;
+                check_read(p, k, u);
+            }
+            if (f->info[i].materialized && p->loc[i].base == BASE_NONE)
+                internal_error("plan of %s: %%%d is stored but has no place", ir_graph_name(g->kind), i);
+        }
+    }
+    for (int o = 0; o < g->nouts; o++) check_read(p, f->nkernels, g->outs[o].node);
+
+    /* Workspace buffers live at the same time must not overlap, at the
+     * smallest and the largest batch (offsets are linear in it, so then
+     * at every batch in between). */
+    Arena *a = arena_new();
+    Span *spans = NULL;
+    int n = 0, cap = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        if (ir_op_class[g->nodes[i].op] == OPC_LEAF) continue;
+        int w = written_by(f, i);
+        if (w < 0) continue;
+        add_span(a, &spans, &n, &cap, i, p->loc[i], g->nodes[i].type, w,
+                 f->info[i].last_use > w ? f->info[i].last_use : w);
+        if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
+            IrType t = {false, 0};
+            if (g->nodes[i].op == IR_SUM_ALL) t.n = f->kernels[w].domain.n;
+            else {
+                ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
+                t.n = (long)q.c * q.kh * q.kw * q.oh * q.ow;
+            }
+            add_span(a, &spans, &n, &cap, i, p->partial[i], t, w, w);
+        }
+    }
+    for (int x = 0; x < n; x++)
+        for (int y = x + 1; y < n; y++) {
+            const Span *s = &spans[x], *t = &spans[y];
+            if (s->to < t->from || t->to < s->from) continue;
+            bool apart = (before(s, t, 1) && before(s, t, AEC_MAX_BATCH)) ||
+                         (before(t, s, 1) && before(t, s, AEC_MAX_BATCH));
+            if (!apart)
+                internal_error("plan of %s: the buffers of %%%d and %%%d overlap while both are live",
+                               ir_graph_name(g->kind), s->node, t->node);
+        }
+    arena_free(a);
+}

@@ -44,7 +44,7 @@ typedef int (*eval_embedded_fn)(const void *, const void *, int, void *, void *,
 static const aec_model *jit(Arena *a, const char *text, const CodegenOptions *opt, Codegen **cg) {
     Model *m = tu_model(a, "test.ae", text);
     assert_non_null(m);
-    *cg = cg_model(m, opt);
+    *cg = cg_program(compile_model(a, m), opt);
     assert_non_null(*cg);
     const aec_model *table = cg_jit_lookup(*cg, arena_printf(a, "%s_model", cg_prefix(*cg)));
     assert_non_null(table);

@@ -24,7 +24,7 @@ static inline const aec_model *tu_jit_at(Arena *a, const char *text, bool f64, i
     Model *m = tu_model(a, "test.ae", text);
     if (!m) return NULL;
     CodegenOptions opt = {.f64 = f64, .opt_level = opt_level};
-    *cg = cg_model(m, &opt);
+    *cg = cg_program(compile_model(a, m), &opt);
     if (!*cg) return NULL;
     char sym[256];
     snprintf(sym, sizeof sym, "%s_model", cg_prefix(*cg));

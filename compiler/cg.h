@@ -1,0 +1,195 @@
+/* cg.h — what the code generator's files share (not the compiler's API:
+ * that is the codegen section of aec.h).
+ *
+ * codegen emits a Program (pipeline.c) as one LLVM module; its files, in
+ * the order a module is built:
+ *   cg.c       builder verbs over the LLVM C API: constants, arithmetic,
+ *              loads/stores, loops, if/else, functions, the BLAS calls
+ *   cg_math.c  inline math (exp, tanh, expm1, activations and their
+ *              derivatives) and the counter-based RNG (Box–Muller once)
+ *   kernels.c  a graph's body: its loop and GEMM kernels in order
+ *   nest.c     the NEST kernels: convolutions, pooling, upsampling
+ *   abi.c      the public entry points, init, and the model table
+ *   emit.c     target setup, the module's life, emission and the JIT
+ * Each uses only the files above it, aec.h's ir/fuse/plan/util sections
+ * and the Program.
+ */
+#ifndef AEC_CG_H
+#define AEC_CG_H
+
+#include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+
+#include "aec.h"
+
+struct Codegen {
+    const Program *prog;       /* while the module is built (cg_program) */
+    const Model *model;
+    CodegenOptions opt;
+    Arena *arena;
+    const char *prefix;        /* C symbol prefix: the model's name */
+    LLVMOrcThreadSafeContextRef tsc; /* owns ctx, so the module can be JIT-compiled */
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;                /* NULL once handed to the JIT */
+    LLVMOrcLLJITRef jit;
+    LLVMBuilderRef b;
+    LLVMTargetMachineRef tm;
+    LLVMTypeRef T, T_ptr, i8_ptr, i32, i64, f64, void_t;
+    LLVMValueRef fn;           /* the function being built */
+    long trainable;            /* elements of the trainable block */
+    long xhat_scratch;         /* eval's reconstruction when the caller passes none */
+    long ws_batch, ws_const;   /* the largest plan, elements (a masked model's ones follow it) */
+    /* -g: DWARF for the spec; every function gets a subprogram, and the
+     * builder's location follows the IR node being emitted. NULL without -g. */
+    LLVMDIBuilderRef dib;
+    LLVMMetadataRef di_file, di_fn_type, di_scope; /* di_scope: the current function's */
+    int fn_line;               /* the current function's line: the default location */
+    LLVMValueRef embedded;     /* --embed-weights: NAME_embedded_params, else NULL */
+    LLVMValueRef *rows;        /* per tensor: an embedded weight's transpose, made on first use */
+    LLVMValueRef *im2col;      /* per layer, [2·layer + add]: its im2col/col2im function */
+};
+
+/* ------------------------------------------------------------------ cg.c */
+
+static inline LLVMValueRef cg_i64(Codegen *cg, long v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+static inline LLVMValueRef cg_i32(Codegen *cg, long v) { return LLVMConstInt(cg->i32, (unsigned long long)v, 1); }
+static inline LLVMValueRef cg_real(Codegen *cg, double v) { return LLVMConstReal(cg->T, v); }
+static inline LLVMValueRef cg_add(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
+static inline LLVMValueRef cg_sub(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
+static inline LLVMValueRef cg_mul(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
+static inline LLVMValueRef cg_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(cg->b, a, b, ""); }
+static inline LLVMValueRef cg_select(Codegen *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(cg->b, c, a, b, "");
+}
+static inline LLVMValueRef cg_gt0(Codegen *cg, LLVMValueRef x) {
+    return LLVMBuildFCmp(cg->b, LLVMRealOGT, x, cg_real(cg, 0), "");
+}
+static inline LLVMValueRef cg_max(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOGT, a, b, ""), a, b);
+}
+/* i64 index arithmetic with a constant; no instruction for + 0 or · 1. */
+static inline LLVMValueRef cg_iadd(Codegen *cg, LLVMValueRef a, long b) {
+    return b ? LLVMBuildAdd(cg->b, a, cg_i64(cg, b), "") : a;
+}
+static inline LLVMValueRef cg_imul(Codegen *cg, LLVMValueRef a, long b) {
+    return b == 1 ? a : LLVMBuildMul(cg->b, a, cg_i64(cg, b), "");
+}
+
+/* Workspace regions start on 16-element boundaries. */
+static inline long round16(long n) { return (n + 15) / 16 * 16; }
+
+LLVMValueRef cg_gep(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name);
+LLVMValueRef cg_at(Codegen *cg, LLVMValueRef base, LLVMValueRef index); /* base + index elements */
+LLVMValueRef cg_load(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name);
+void cg_store(Codegen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index);
+void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count); /* count elements at p */
+
+/* Call an LLVM intrinsic or libm function on the element type. */
+LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args, bool intrinsic);
+LLVMValueRef cg_math1(Codegen *cg, const char *name, LLVMValueRef x, bool intrinsic);
+/* A function of one double, whatever the element type (noise is drawn in f64). */
+LLVMValueRef cg_math_f64(Codegen *cg, const char *name, LLVMValueRef x);
+
+LLVMBasicBlockRef cg_block(Codegen *cg, const char *name);
+/* A counted loop `for (i = 0; i < end; i++)`: cg_loop_begin leaves the
+ * builder in the body; cg_loop_end closes it and continues after. */
+typedef struct Loop {
+    LLVMValueRef index, end;
+    LLVMBasicBlockRef head, body;
+} Loop;
+Loop cg_loop_begin(Codegen *cg, LLVMValueRef end, const char *name);
+void cg_loop_end(Codegen *cg, Loop *l);
+/* A stack slot of the element type in the entry block (mem2reg makes it a register). */
+LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name);
+/* The same of v's type, initialized to v here. */
+LLVMValueRef cg_var(Codegen *cg, const char *name, LLVMValueRef v);
+/* if (cond) { ... } [else { ... }]: cg_if leaves the builder in the
+ * then-branch (block `name`), cg_else in the else-branch, cg_end_if after
+ * both. A branch may end in a return. */
+typedef struct If {
+    LLVMBasicBlockRef then, rest, join; /* rest: the else-branch, or what follows */
+} If;
+If cg_if(Codegen *cg, LLVMValueRef cond, const char *name);
+void cg_else(Codegen *cg, If *c);
+void cg_end_if(Codegen *cg, If *c);
+/* Return `code` from the function when `cond` holds. */
+void cg_return_if(Codegen *cg, LLVMValueRef cond, int code);
+
+/* With -g, what follows is attributed to spec line `loc`. */
+void cg_debug_loc(Codegen *cg, Loc loc);
+/* A new function, the builder at its entry block (with -g, a subprogram). */
+LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int n,
+                         bool internal);
+
+/* The BLAS calls of the element type, row-major: C = alpha·op(A)·op(B) +
+ * beta·C (dimensions and leading dimensions i32), and y = op(A)·x. */
+void cg_gemm_call(Codegen *cg, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
+                  LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b, LLVMValueRef ldb,
+                  LLVMValueRef beta, LLVMValueRef c, LLVMValueRef ldc);
+void cg_gemv_call(Codegen *cg, bool ta, LLVMValueRef m, LLVMValueRef n, LLVMValueRef a,
+                  LLVMValueRef lda, LLVMValueRef x, LLVMValueRef y);
+
+/* ------------------------------------------------------------- cg_math.c */
+
+LLVMValueRef cg_exp(Codegen *cg, LLVMValueRef x);
+LLVMValueRef cg_tanh(Codegen *cg, LLVMValueRef x);
+LLVMValueRef cg_expm1(Codegen *cg, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(Codegen *cg, LLVMValueRef x);
+LLVMValueRef cg_activation(Codegen *cg, ActKind act, double alpha, LLVMValueRef x);
+/* f'(x), given x and y = f(x). */
+LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x, LLVMValueRef y);
+/* f''(x) from x and y; from y alone (from_y), d f'/dy. */
+LLVMValueRef cg_activation_grad2(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
+                                 LLVMValueRef y, bool from_y);
+/* aec_rng_u64(seed, stream, counter) of runtime/rng.c as a double in [0, 1). */
+LLVMValueRef cg_uniform(Codegen *cg, LLVMValueRef seed, LLVMValueRef stream, LLVMValueRef counter);
+/* N(0, 1) from two uniform doubles: √(−2 ln(1−u1))·cos(2π u2). */
+LLVMValueRef cg_box_muller(Codegen *cg, LLVMValueRef u1, LLVMValueRef u2);
+/* Element `index` of RAND node n at this step, in the element type. */
+LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueRef index);
+
+/* ------------------------------------------------------------- kernels.c */
+
+/* The argument list every graph body takes; unused ones are NULL. */
+enum { ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP, ARG_MASK, N_ARGS };
+
+typedef struct Body {
+    Codegen *cg;
+    const Graph *g;
+    const Fusion *f;
+    const Plan *p;
+    LLVMValueRef base[BASE_MASK + 1];
+    LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
+    LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND) */
+    LLVMValueRef *val;   /* per node: its value in the current loop iteration */
+    LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
+    int kernel;
+} Body;
+
+/* The address of a planned buffer. */
+LLVMValueRef buf_ptr(Body *B, BufLoc l);
+/* The internal function computing one entry point's graph. */
+LLVMValueRef graph_body(Codegen *cg, const Entry *e);
+
+/* ---------------------------------------------------------------- nest.c */
+
+/* A NEST op (conv, pooling, upsampling and their adjoints): its loop nest. */
+void nest_kernel(Body *B, int i);
+
+/* ----------------------------------------------------------------- abi.c */
+
+/* The internal function of every entry point of the Program, in order. */
+typedef struct Bodies {
+    LLVMValueRef *fn; /* per Program entry */
+} Bodies;
+void emit_abi(Codegen *cg, const Bodies *bo);
+
+/* ---------------------------------------------------------------- emit.c */
+
+/* `count` values of the element type as a constant, AEC_ALIGN-aligned global. */
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, bool exported);
+
+#endif

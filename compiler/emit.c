@@ -1,0 +1,263 @@
+/* emit.c — a Program as one LLVM module, and that module's life.
+ *
+ * Takes a Program and the CodegenOptions; produces a Codegen owning an
+ * LLVM module for the target (the host's CPU and features unless
+ * --target/--cpu/--features say otherwise): every entry point's graph body
+ * (kernels.c), the public functions and model table (abi.c), with
+ * --embed-weights the parameters as constant data, with -g DWARF mapping
+ * instructions to the spec lines in IrNode.loc. The module is verified (a
+ * failure is an internal error) and optimized (`default<O3>` and the like),
+ * then printed, written as an object or assembly, or JIT-compiled in
+ * process with ORC LLJIT.
+ */
+#include <llvm-c/Analysis.h>
+#include <llvm-c/ErrorHandling.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* ------------------------------------------------------- embedded weights */
+
+/* `count` values of the element type as a constant, AEC_ALIGN-aligned
+ * global, in the target's byte order (data is in the host's, which the
+ * runtime requires be little-endian); exported or private to the object. */
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
+                                 bool exported) {
+    size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
+    const char *src = data;
+    char *swapped = NULL;
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    if (LLVMByteOrder(td) == LLVMBigEndian) {
+        swapped = malloc(bytes);
+        if (!swapped) internal_error("out of memory embedding %zu bytes", bytes);
+        for (size_t i = 0; i < bytes; i++) swapped[i] = src[i / el * el + (el - 1 - i % el)];
+        src = swapped;
+    }
+    LLVMDisposeTargetData(td);
+    ensure(bytes < (1ull << 32)); /* LLVMConstStringInContext takes an unsigned length */
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, src, (unsigned)bytes, 1);
+    free(swapped);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetAlignment(g, AEC_ALIGN);
+    if (!exported) LLVMSetLinkage(g, LLVMPrivateLinkage);
+    return g;
+}
+
+/* -------------------------------------------------------------- debug info */
+
+/* -g: a compile unit whose file is the spec (absolute, so gdb finds it from
+ * anywhere); functions get subprograms in cg_function, and instructions the
+ * line of the IR node they compute (IrNode.loc, from Layer.loc). */
+static void debug_begin(Codegen *cg) {
+    const char *path = cg->model->loc.file ? cg->model->loc.file : cg->model->name;
+    char *full = realpath(path, NULL);
+    const char *p = full ? full : path, *slash = strrchr(p, '/');
+    const char *file = slash ? slash + 1 : p;
+    const char *dir = !slash ? "." : slash == p ? "/" : p;
+    size_t dirlen = !slash ? 1 : slash == p ? 1 : (size_t)(slash - p);
+    cg->dib = LLVMCreateDIBuilder(cg->mod);
+    cg->di_file = LLVMDIBuilderCreateFile(cg->dib, file, strlen(file), dir, dirlen);
+    free(full);
+    LLVMDIBuilderCreateCompileUnit(cg->dib, LLVMDWARFSourceLanguageC99, cg->di_file, "aec", 3,
+                                   cg->opt.opt_level > 0, "", 0, 0, "", 0, LLVMDWARFEmissionFull, 0,
+                                   0, 0, "", 0, "", 0);
+    cg->di_fn_type =
+        LLVMDIBuilderCreateSubroutineType(cg->dib, cg->di_file, NULL, 0, LLVMDIFlagZero);
+    LLVMAddModuleFlag(cg->mod, LLVMModuleFlagBehaviorWarning, "Debug Info Version", 18,
+                      LLVMValueAsMetadata(cg_i32(cg, LLVMDebugMetadataVersion())));
+    LLVMAddModuleFlag(cg->mod, LLVMModuleFlagBehaviorWarning, "Dwarf Version", 13,
+                      LLVMValueAsMetadata(cg_i32(cg, 4)));
+}
+
+/* ------------------------------------------------------------ the module */
+
+/* LLVM's fatal errors (a target that cannot compile what it was asked)
+ * end aec with a message, as its own errors do, not with an abort. */
+static void llvm_fatal(const char *reason) {
+    fprintf(stderr, "aec: error: LLVM: %s\n", reason);
+    exit(1);
+}
+
+static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
+    LLVMInstallFatalErrorHandler(llvm_fatal);
+    LLVMInitializeAllTargetInfos();
+    LLVMInitializeAllTargets();
+    LLVMInitializeAllTargetMCs();
+    LLVMInitializeAllAsmPrinters();
+    char *triple = opt->triple ? LLVMNormalizeTargetTriple(opt->triple) : LLVMGetDefaultTargetTriple();
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        fprintf(stderr, "aec: error: unknown target '%s': %s\n", triple, err);
+        LLVMDisposeMessage(err);
+        return NULL;
+    }
+    /* The host CPU name can be "generic" on new CPUs: pass its features too.
+     * A named CPU or another target gets its own features (plus --features);
+     * an empty CPU is the target's baseline (RISC-V refuses "generic"). */
+    bool host = !opt->cpu && !opt->triple;
+    char *cpu = opt->cpu ? strdup(opt->cpu) : host ? LLVMGetHostCPUName() : strdup("");
+    char *features = opt->features ? strdup(opt->features)
+                     : host        ? LLVMGetHostCPUFeatures()
+                                   : strdup("");
+    LLVMCodeGenOptLevel level = opt->opt_level >= 3 ? LLVMCodeGenLevelAggressive
+                                : opt->opt_level == 0 ? LLVMCodeGenLevelNone : LLVMCodeGenLevelDefault;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
+                                                      LLVMCodeModelDefault);
+    free(cpu);
+    free(features);
+    *triple_out = triple;
+    return tm;
+}
+
+Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
+    const Model *m = prog->model;
+    Codegen *cg = calloc(1, sizeof *cg);
+    cg->prog = prog;
+    cg->model = m;
+    cg->opt = *opt;
+    cg->arena = arena_new();
+    cg->prefix = arena_strdup(cg->arena, m->symbol);
+    char *triple;
+    cg->tm = target_machine(opt, &triple);
+    if (!cg->tm) {
+        cg_free(cg);
+        return NULL;
+    }
+    cg->tsc = LLVMOrcCreateNewThreadSafeContext();
+    cg->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
+    cg->mod = LLVMModuleCreateWithNameInContext(m->name, cg->ctx);
+    LLVMSetTarget(cg->mod, triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(cg->tm);
+    LLVMSetModuleDataLayout(cg->mod, layout);
+    LLVMDisposeTargetData(layout);
+    LLVMDisposeMessage(triple);
+    cg->b = LLVMCreateBuilderInContext(cg->ctx);
+    cg->T = opt->f64 ? LLVMDoubleTypeInContext(cg->ctx) : LLVMFloatTypeInContext(cg->ctx);
+    cg->T_ptr = LLVMPointerType(cg->T, 0);
+    cg->i8_ptr = LLVMPointerType(LLVMInt8TypeInContext(cg->ctx), 0);
+    cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+    cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+    cg->f64 = LLVMDoubleTypeInContext(cg->ctx);
+    cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+    cg->trainable = m->trainable_count;
+    cg->xhat_scratch = round16(shape_numel(m->input));
+    cg->im2col = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(2 * m->nlayers + 1));
+    if (opt->debug) debug_begin(cg);
+    if (opt->embed) /* before the bodies: their batch-1 GEMMs test for it */
+        cg->embedded = embed_global(cg, arena_printf(cg->arena, "%s_embedded_params", cg->prefix),
+                                    opt->embed, (size_t)m->param_count, true);
+
+    /* One internal function per entry, in the Program's order, then the
+     * public functions that call them. */
+    Bodies bo = {arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)prog->nentries)};
+    for (int e = 0; e < prog->nentries; e++) bo.fn[e] = graph_body(cg, &prog->entries[e]);
+    cg->ws_batch = prog->ws_batch;
+    cg->ws_const = prog->ws_const;
+    emit_abi(cg, &bo);
+    cg->prog = NULL; /* the Program may go before the Codegen */
+
+    if (cg->dib) { /* nothing is emitted after this */
+        LLVMDIBuilderFinalize(cg->dib);
+        LLVMDisposeDIBuilder(cg->dib);
+        cg->dib = NULL;
+    }
+    char *err = NULL;
+    if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err)) {
+        LLVMDumpModule(cg->mod);
+        internal_error("generated module does not verify: %s", err);
+    }
+    LLVMDisposeMessage(err);
+
+    if (opt->opt_level > 0) {
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
+        LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
+        LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+        char pipeline[32];
+        snprintf(pipeline, sizeof pipeline, "default<O%d>", opt->opt_level > 3 ? 3 : opt->opt_level);
+        LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
+        if (e) {
+            char *msg = LLVMGetErrorMessage(e);
+            internal_error("LLVM passes failed: %s", msg);
+        }
+        LLVMDisposePassBuilderOptions(po);
+    }
+    return cg;
+}
+
+void cg_dump_llvm(FILE *out, Codegen *cg) {
+    char *s = LLVMPrintModuleToString(cg->mod);
+    fputs(s, out);
+    LLVMDisposeMessage(s);
+}
+
+int cg_emit_file(Codegen *cg, const char *path, bool assembly) {
+    char *err = NULL;
+    if (LLVMTargetMachineEmitToFile(cg->tm, cg->mod, (char *)path, assembly ? LLVMAssemblyFile : LLVMObjectFile, &err)) {
+        fprintf(stderr, "aec: error: cannot write %s: %s\n", path, err);
+        LLVMDisposeMessage(err);
+        return 1;
+    }
+    return 0;
+}
+
+static bool jit_failed(LLVMErrorRef e, const char *what) {
+    if (!e) return false;
+    char *msg = LLVMGetErrorMessage(e);
+    fprintf(stderr, "aec: error: JIT %s: %s\n", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return true;
+}
+
+/* Compile the module in process (ORC LLJIT) and return the address of
+ * `symbol`; external symbols (cblas, libm) resolve in this process. */
+void *cg_jit_lookup(Codegen *cg, const char *symbol) {
+    if (!cg->jit) {
+        if (!cg->mod) return NULL;
+        /* The host program may not link OpenBLAS itself: load it globally
+         * so the process symbol search below finds cblas_?gemm. */
+        if (!dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL) &&
+            !dlopen("libopenblas.so", RTLD_NOW | RTLD_GLOBAL) && !dlopen("libblas.so.3", RTLD_NOW | RTLD_GLOBAL)) {
+            fprintf(stderr, "aec: error: JIT: cannot load OpenBLAS: %s\n", dlerror());
+            return NULL;
+        }
+        LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+        char *triple;
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+            builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(target_machine(&cg->opt, &triple)));
+        LLVMDisposeMessage(triple);
+        if (jit_failed(LLVMOrcCreateLLJIT(&cg->jit, builder), "setup")) return NULL;
+        LLVMOrcDefinitionGeneratorRef gen;
+        if (jit_failed(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+                           &gen, LLVMOrcLLJITGetGlobalPrefix(cg->jit), NULL, NULL), "symbols"))
+            return NULL;
+        LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(cg->jit);
+        LLVMOrcJITDylibAddGenerator(dylib, gen);
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(cg->mod, cg->tsc);
+        cg->mod = NULL; /* owned by the JIT now */
+        if (jit_failed(LLVMOrcLLJITAddLLVMIRModule(cg->jit, dylib, tsm), "add module")) return NULL;
+    }
+    LLVMOrcExecutorAddress addr;
+    if (jit_failed(LLVMOrcLLJITLookup(cg->jit, &addr, symbol), "lookup")) return NULL;
+    return (void *)(uintptr_t)addr;
+}
+
+void cg_free(Codegen *cg) {
+    if (!cg) return;
+    if (cg->b) LLVMDisposeBuilder(cg->b);
+    if (cg->mod) LLVMDisposeModule(cg->mod);
+    if (cg->jit) LLVMOrcDisposeLLJIT(cg->jit);
+    if (cg->tsc) LLVMOrcDisposeThreadSafeContext(cg->tsc);
+    if (cg->tm) LLVMDisposeTargetMachine(cg->tm);
+    arena_free(cg->arena);
+    free(cg);
+}
+
+const char *cg_prefix(const Codegen *cg) { return cg->prefix; }

@@ -1,0 +1,367 @@
+/* kernels.c — one entry point's graph as an LLVM function.
+ *
+ * Takes an Entry of the Program (its graph, fusion and plan); produces the
+ * internal function that runs its kernels in order: a GEMM kernel as a
+ * BLAS call (gemm_kernel: at batch 1 a gemv, and with embedded weights
+ * sparse_rows), a loop kernel as one counted loop nest computing all its
+ * nodes (elementwise ops inline, reductions accumulated and folded), a
+ * NEST kernel through nest.c; then the scalar outputs and the loss's terms.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+
+LLVMValueRef buf_ptr(Body *B, BufLoc l) {
+    ensure(l.base != BASE_NONE);
+    LLVMValueRef off = LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
+                                    cg_i64(B->cg, l.off_const), "");
+    return cg_gep(B->cg, B->base[l.base], off, "");
+}
+
+static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b);
+
+/* A loop-invariant scalar: a leaf, a stored reduction, or an inline scalar
+ * expression, emitted once per kernel before its loops. */
+static LLVMValueRef scalar_value(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    if (B->scalar[i]) return B->scalar[i];
+    LLVMValueRef v;
+    if (n->op == IR_CONST) v = cg_real(cg, n->value);
+    else if (n->op == IR_BATCH) v = B->batch_t;
+    else if (n->op == IR_STEP) v = B->step_t;
+    else if (B->f->info[i].inline_scalar) {
+        LLVMValueRef a = scalar_value(B, n->in[0]);
+        LLVMValueRef bb = ir_op_nin[n->op] > 1 ? scalar_value(B, n->in[1]) : NULL;
+        v = elementwise(B, n, a, bb);
+    } else v = LLVMBuildLoad2(cg->b, cg->T, buf_ptr(B, B->p->loc[i]), "");
+    B->scalar[i] = v;
+    return v;
+}
+
+static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b) {
+    Codegen *cg = B->cg;
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    switch (n->op) {
+    case IR_ADD: return cg_add(cg, a, b);
+    case IR_SUB: return cg_sub(cg, a, b);
+    case IR_MUL: return cg_mul(cg, a, b);
+    case IR_DIV: return cg_div(cg, a, b);
+    case IR_POW: {
+        LLVMValueRef args[2] = {a, b};
+        return cg_call_math(cg, "pow", 2, args, true);
+    }
+    case IR_NEG: return LLVMBuildFNeg(cg->b, a, "");
+    case IR_ABS: return cg_math1(cg, "fabs", a, true);
+    case IR_SIGN:
+        return cg_select(cg, cg_gt0(cg, a), one,
+                         cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, zero, ""), cg_real(cg, -1), zero));
+    case IR_SQRT: return cg_math1(cg, "sqrt", a, true);
+    case IR_LOG: return cg_math1(cg, "log", a, true);
+    case IR_EXP: return cg_exp(cg, a);
+    case IR_EXPAND: return a;
+    case IR_ACT: return cg_activation(cg, n->act, n->value, a);
+    case IR_ACT_GRAD: /* from (y, y): the sign tests below read y, which has x's sign */
+        return cg_activation_grad(cg, n->act, n->value, a, b);
+    case IR_BCE: { /* -(t·max(log p, -100) + (1-t)·max(log(1-p), -100)), as PyTorch */
+        LLVMValueRef lo = cg_real(cg, -100);
+        LLVMValueRef lp = cg_max(cg, cg_math1(cg, "log", a, true), lo);
+        LLVMValueRef lq = cg_max(cg, cg_math1(cg, "log", cg_sub(cg, one, a), true), lo);
+        return LLVMBuildFNeg(cg->b, cg_add(cg, cg_mul(cg, b, lp), cg_mul(cg, cg_sub(cg, one, b), lq)), "");
+    }
+    case IR_BCE_GRAD: { /* (p - t) / max(p(1-p), 1e-12) */
+        LLVMValueRef den = cg_max(cg, cg_mul(cg, a, cg_sub(cg, one, a)), cg_real(cg, 1e-12));
+        return cg_div(cg, cg_sub(cg, a, b), den);
+    }
+    case IR_RAND: ensure(B->index); return cg_rand(cg, n, B->step, B->index);
+    case IR_ACT_GRAD2: return cg_activation_grad2(cg, n->act, n->value, a, b, n->slot);
+    case IR_TILE: return a; /* loop_kernel loaded the repeated element */
+    default: internal_error("%s is not elementwise", ir_op_names[n->op]);
+    }
+}
+
+/* ------------------------------------------------------------ GEMM kernels */
+
+/* The k x n matrix op(B) of an inference GEMM whose B is an embedded weight,
+ * as constant rows: the weight itself when op(B) is it (a tied decoder's
+ * W), a transposed copy made at compile time when op(B) is Wᵀ. NULL when B
+ * is not one whole 2-D weight. */
+static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
+    Codegen *cg = B->cg;
+    const IrNode *w = &B->g->nodes[n->in[1]];
+    if (!cg->embedded || w->op != IR_PARAM || w->tensor < 0) return NULL;
+    const ParamTensor *t = &cg->model->tensors[w->tensor];
+    long rows = n->tb ? t->shape[1] : t->shape[0], cols = n->tb ? t->shape[0] : t->shape[1];
+    if (t->ndim != 2 || n->k != rows || n->n != cols) return NULL;
+    if (!n->tb) return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
+    if (!cg->rows) cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)cg->model->ntensors);
+    if (!cg->rows[w->tensor]) {
+        size_t el = cg->opt.f64 ? 8 : 4;
+        const char *src = (const char *)cg->opt.embed + (size_t)t->offset * el;
+        char *wt = malloc((size_t)t->numel * el);
+        if (!wt) internal_error("out of memory transposing %s", t->name);
+        for (long r = 0; r < rows; r++) /* wt[r][c] = W[c][r] */
+            for (long c = 0; c < cols; c++) memcpy(wt + (size_t)(r * cols + c) * el, src + (size_t)(c * rows + r) * el, el);
+        char name[300];
+        snprintf(name, sizeof name, "%s.T", t->name);
+        cg->rows[w->tensor] = LLVMConstBitCast(embed_global(cg, name, wt, (size_t)t->numel, false), cg->T_ptr);
+        free(wt);
+    }
+    return cg->rows[w->tensor];
+}
+
+/* c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows, skipping a_i = 0:
+ * batch 1 with embedded weights. ReLU outputs and image backgrounds are
+ * about half zeros, so about half the weights are never read (a batch-1
+ * encode is bound by reading them); the loop over a row has no reduction,
+ * so it vectorizes as written, and the sum's order is fixed (row by row),
+ * whatever the target or BLAS. NaN inputs are not skipped. */
+static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k, long n) {
+    Codegen *cg = B->cg;
+    cg_zero(cg, c, cg_i64(cg, n));
+    Loop li = cg_loop_begin(cg, cg_i64(cg, k), "srow");
+    LLVMValueRef ai = cg_load(cg, a, li.index, "a");
+    If nonzero = cg_if(cg, LLVMBuildFCmp(cg->b, LLVMRealUNE, ai, cg_real(cg, 0), ""), "saxpy");
+    LLVMValueRef row = cg_gep(cg, rows, LLVMBuildMul(cg->b, li.index, cg_i64(cg, n), ""), "row");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "scol");
+    cg_store(cg, cg_add(cg, cg_load(cg, c, lj.index, ""), cg_mul(cg, ai, cg_load(cg, row, lj.index, ""))), c,
+             lj.index);
+    cg_loop_end(cg, &lj);
+    cg_end_if(cg, &nonzero);
+    cg_loop_end(cg, &li);
+}
+
+/* One cblas ?gemm call, row-major: C = op(A)·op(B). When C's rows are the
+ * batch and the batch is 1 at run time, a ?gemv instead: BLAS's gemm packs
+ * op(B) on every call, which makes a batch-1 encode several times slower
+ * than the matrix-vector product it is. And at batch 1 with the embedded
+ * weights (an inference graph whose params are NAME_embedded_params),
+ * sparse_rows over constant rows instead of either. */
+static void gemm_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    cg_debug_loc(cg, n->loc);
+    LLVMValueRef dim[3];
+    const long d[3] = {n->m, n->n, n->k};
+    for (int j = 0; j < 3; j++)
+        if (d[j] >= 0) dim[j] = cg_i32(cg, d[j]);
+        else /* -r: r rows per sample */
+            dim[j] = LLVMBuildTrunc(cg->b, LLVMBuildMul(cg->b, B->batch, cg_i64(cg, -d[j]), ""),
+                                    cg->i32, "");
+    /* Leading dimensions: the row length of each operand as stored. */
+    LLVMValueRef lda = n->ta ? dim[0] : dim[2], ldb = n->tb ? dim[2] : dim[1], ldc = dim[1];
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
+    LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
+    if (n->m != IR_BATCH_DIM) {
+        cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c, ldc);
+        return;
+    }
+    /* With one row, op(A) is a contiguous vector (stored 1 x k, or k x 1)
+     * and C's row is op(B)ᵀ·a: B as stored, transposed unless tb. */
+    LLVMValueRef one_row = LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), "");
+    LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM ? NULL : embedded_rows(B, n);
+    If sparse = {0};
+    if (rows) {
+        LLVMValueRef mine = LLVMBuildICmp(cg->b, LLVMIntEQ, B->base[BASE_PARAMS],
+                                          LLVMConstBitCast(cg->embedded, cg->T_ptr), "");
+        sparse = cg_if(cg, LLVMBuildAnd(cg->b, one_row, mine, ""), "sparse");
+        sparse_rows(B, a, rows, c, n->k, n->n);
+        cg_else(cg, &sparse);
+    }
+    If gemv = cg_if(cg, one_row, "gemv");
+    cg_gemv_call(cg, !n->tb, n->tb ? dim[1] : dim[2], n->tb ? dim[2] : dim[1], b, ldb, a, c);
+    cg_else(cg, &gemv);
+    cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c, ldc);
+    cg_end_if(cg, &gemv);
+    if (rows) cg_end_if(cg, &sparse);
+}
+
+/* ------------------------------------------------------------ loop kernels */
+
+/* Where column j of row r of a [B, m·n] loop meets its [B, n] tile: r·n + j mod n. */
+static LLVMValueRef tile_index(Body *B, LLVMValueRef row, LLVMValueRef j, long n) {
+    LLVMBuilderRef b = B->cg->b;
+    return LLVMBuildAdd(b, LLVMBuildMul(b, row, cg_i64(B->cg, n), ""),
+                        LLVMBuildURem(b, j, cg_i64(B->cg, n), ""), "");
+}
+
+/* The positions per channel of a kernel that reads a CHAN_EXPAND or
+ * computes a CHAN_SUM (its columns then loop as channel x position, so a
+ * channel's value is loop-invariant in the inner loop); 1 for none. */
+static long kernel_hw(const Graph *g, const Kernel *k) {
+    for (int m = 0; m < k->nnodes; m++) {
+        const IrNode *node = &g->nodes[k->nodes[m]];
+        if (node->op == IR_CHAN_SUM) return node->hw;
+        for (int q = 0; q < ir_op_nin[node->op]; q++)
+            if (g->nodes[node->in[q]].op == IR_CHAN_EXPAND) return g->nodes[node->in[q]].hw;
+    }
+    return 1;
+}
+
+/* Column j's channel for `hw` positions per channel: the channel loop's
+ * index when hw is the kernel's, else j / hw. */
+static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw, long kernel_hw) {
+    return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
+}
+
+/* One loop nest over the kernel's domain computing all its nodes. */
+static void loop_kernel(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    const Graph *g = B->g;
+    long n = k->domain.n;
+    LLVMValueRef ncols = cg_i64(cg, n);
+    memset(B->scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    cg_debug_loc(cg, g->nodes[k->nodes[0]].loc); /* the loops: the kernel's first node */
+
+    /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
+    LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        const IrNode *node = &g->nodes[i];
+        for (int j = 0; j < ir_op_nin[node->op]; j++) {
+            int u = node->in[j];
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) continue;
+            if (g->nodes[u].op == IR_CHAN_EXPAND) u = g->nodes[u].in[0]; /* loaded per channel */
+            if (ir_is_scalar(g->nodes[u].type)) scalar_value(B, u);
+            else if (!ptr[u]) ptr[u] = buf_ptr(B, B->p->loc[u]);
+        }
+        if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
+        if (node->op == IR_SUM_ROWS) cg_zero(cg, ptr[i], ncols);
+        if (node->op == IR_SUM_TILES)
+            cg_zero(cg, ptr[i], LLVMBuildMul(cg->b, B->batch, cg_i64(cg, g->nodes[i].type.n), ""));
+        if (node->op == IR_SUM_ALL) cg_zero(cg, buf_ptr(B, B->p->partial[i]), ncols);
+        if (node->op == IR_CHAN_SUM) cg_zero(cg, ptr[i], cg_i64(cg, node->type.n));
+    }
+
+    LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
+    long hw = kernel_hw(g, k);
+    Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
+    LLVMValueRef row_start = LLVMBuildMul(cg->b, outer.index, ncols, "");
+    if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
+    Loop inner = cg_loop_begin(cg, hw > 1 ? cg_i64(cg, hw) : ncols, "col");
+    LLVMValueRef j = hw > 1 ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
+                                           inner.index, "j")
+                            : inner.index;
+    LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
+    B->index = idx;
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        const IrNode *node = &g->nodes[i];
+        cg_debug_loc(cg, node->loc);
+        LLVMValueRef in[2] = {0};
+        for (int q = 0; q < ir_op_nin[node->op]; q++) {
+            int u = node->in[q];
+            IrType t = g->nodes[u].type;
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) in[q] = B->val[u];
+            else if (ir_is_scalar(t)) in[q] = scalar_value(B, u);
+            else if (g->nodes[u].op == IR_CHAN_EXPAND) { /* [C] at the column's channel */
+                int v = g->nodes[u].in[0];
+                in[q] = ir_is_scalar(g->nodes[v].type)
+                            ? scalar_value(B, v)
+                            : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw), "");
+            } else if (node->op == IR_TILE) /* row r, column j mod n of the stored input */
+                in[q] = cg_load(cg, ptr[u], tile_index(B, outer.index, j, t.n), "");
+            else in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
+        }
+        LLVMValueRef v;
+        if (node->op == IR_SUM_ROWS) {
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], j, ""), in[0]), ptr[i], j);
+            continue;
+        }
+        if (node->op == IR_SUM_TILES) {
+            LLVMValueRef at = tile_index(B, outer.index, j, g->nodes[i].type.n);
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], at, ""), in[0]), ptr[i], at);
+            continue;
+        }
+        if (node->op == IR_SUM_ALL) {
+            LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
+            cg_store(cg, cg_add(cg, cg_load(cg, part, j, ""), in[0]), part, j);
+            continue;
+        }
+        if (node->op == IR_CHAN_SUM) {
+            LLVMValueRef c = chan_index(cg, j, chan.index, node->hw, hw);
+            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], c, ""), in[0]), ptr[i], c);
+            continue;
+        }
+        v = elementwise(B, node, in[0], in[1]);
+        B->val[i] = v;
+        if (B->f->info[i].materialized) cg_store(cg, v, ptr[i], k->domain.batched ? idx : j);
+    }
+    cg_loop_end(cg, &inner);
+    if (hw > 1) cg_loop_end(cg, &chan);
+    cg_loop_end(cg, &outer);
+    B->index = NULL;
+
+    /* After the loops: fold each full reduction's column sums, in order. */
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        if (g->nodes[i].op != IR_SUM_ALL) continue;
+        LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
+        LLVMValueRef acc = cg_alloca_entry(cg, "acc");
+        LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
+        Loop l = cg_loop_begin(cg, ncols, "fold");
+        LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")), acc);
+        cg_loop_end(cg, &l);
+        cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), ptr[i], cg_i64(cg, 0));
+    }
+}
+
+/* ------------------------------------------------------------ the body */
+
+/* The internal function computing one graph. */
+LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
+    const Graph *g = e->graph;
+    const Fusion *f = e->fusion;
+    const Plan *p = e->plan;
+    LLVMTypeRef params[N_ARGS];
+    for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
+    params[ARG_BATCH] = params[ARG_STEP] = cg->i64;
+    char name[256];
+    if (g->stage)
+        snprintf(name, sizeof name, "%s__%s_stage%d", cg->prefix, ir_graph_name(g->kind), g->stage);
+    else
+        snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
+    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
+    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step", "mask"};
+    for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
+
+    Body B = {.cg = cg, .g = g, .f = f, .p = p};
+    B.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.base[BASE_WS] = LLVMGetParam(fn, ARG_WS);
+    B.base[BASE_X] = LLVMGetParam(fn, ARG_X);
+    B.base[BASE_PARAMS] = LLVMGetParam(fn, ARG_PARAMS);
+    B.base[BASE_GRADS] = LLVMGetParam(fn, ARG_GRADS);
+    B.base[BASE_OPT] = LLVMGetParam(fn, ARG_OPT);
+    B.base[BASE_CODE] = LLVMGetParam(fn, ARG_CODE);
+    B.base[BASE_XHAT] = LLVMGetParam(fn, ARG_XHAT);
+    B.base[BASE_LOSS] = LLVMGetParam(fn, ARG_LOSS);
+    B.base[BASE_MASK] = LLVMGetParam(fn, ARG_MASK);
+    B.batch = LLVMGetParam(fn, ARG_BATCH);
+    B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
+    B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
+    B.step = LLVMGetParam(fn, ARG_STEP);
+
+    for (int k = 0; k < f->nkernels; k++) {
+        B.kernel = k;
+        if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].node);
+        else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].node);
+        else loop_kernel(&B, &f->kernels[k]);
+    }
+    /* Inline scalar outputs (the loss), from the stored reductions. */
+    memset(B.scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.kernel = f->nkernels;
+    for (int o = 0; o < g->nouts; o++) {
+        int i = g->outs[o].node;
+        if (f->info[i].inline_scalar && g->outs[o].kind != OUT_METRIC)
+            LLVMBuildStore(cg->b, scalar_value(&B, i), buf_ptr(&B, p->loc[i]));
+    }
+    /* The loss's terms, after it: loss[index]. */
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].kind == OUT_METRIC)
+            cg_store(cg, scalar_value(&B, g->outs[o].node), B.base[BASE_LOSS],
+                     cg_i64(cg, g->outs[o].index));
+    LLVMBuildRetVoid(cg->b);
+    return fn;
+}

@@ -1,0 +1,230 @@
+/* nest.c — the NEST kernels: image layers as loop nests of their own.
+ *
+ * Takes a NEST node of a graph body (CONV, CONV_T, CONV_W, MAXPOOL(_GRAD),
+ * AVGPOOL(_GRAD), UPSAMPLE(_GRAD)) and its layer's geometry (ConvGeom);
+ * produces its loop nest. A convolution runs sample by sample: im2col of
+ * one sample into the plan's scratch (`partial`, reused for every sample,
+ * so it stays in cache), then one gemm giving that sample's NCHW output;
+ * its adjoint is the gemm, then col2im. A 1x1 convolution with stride 1 and
+ * no padding needs neither. Pooling and upsampling loop over the batch's
+ * planes and the output positions, the window inside.
+ */
+#include <stdio.h>
+
+#include "cg.h"
+
+/* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
+ * lies inside [0, size); outside it the window sees padding. */
+/* C = op(A)·op(B) + beta·C with compile-time dimensions. */
+static void gemm(Codegen *cg, bool ta, bool tb, long m, long n, long k, LLVMValueRef a, long lda,
+                 LLVMValueRef b, long ldb, LLVMValueRef beta, LLVMValueRef c, long ldc) {
+    cg_gemm_call(cg, ta, tb, cg_i32(cg, m), cg_i32(cg, n), cg_i32(cg, k), a, cg_i32(cg, lda), b,
+                 cg_i32(cg, ldb), beta, c, cg_i32(cg, ldc));
+}
+
+static void valid_range(long off, long stride, long size, long outs, long *lo, long *hi) {
+    *lo = off < 0 ? (-off + stride - 1) / stride : 0;
+    *hi = size - 1 - off < 0 ? 0 : (size - 1 - off) / stride + 1;
+    if (*hi > outs) *hi = outs;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* im2col of one sample: cols[(c·KH + i)·KW + j][y·OW + x] =
+ * img[c][y·S − pad_h + i][x·S − pad_w + j] where that is inside the image;
+ * the positions that see padding are left alone (the caller zeroed them
+ * once, they never change). With `add`, its adjoint col2im: img[...] +=
+ * cols[...] over the same pairs (img zeroed by the caller). The window
+ * offsets (i, j) are unrolled, so every range is a constant and the copies
+ * are plain loops that vectorize. */
+static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols, bool add) {
+    long P = (long)q->oh * q->ow, S = q->stride;
+    Loop lc = cg_loop_begin(cg, cg_i64(cg, q->c), "chan");
+    LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, lc.index, (long)q->h * q->w));
+    LLVMValueRef cols_c = cg_at(cg, cols, cg_imul(cg, lc.index, (long)q->kh * q->kw * P));
+    for (int i = 0; i < q->kh; i++)
+        for (int j = 0; j < q->kw; j++) {
+            LLVMValueRef row = cg_at(cg, cols_c, cg_i64(cg, ((long)i * q->kw + j) * P));
+            long y0, y1, x0, x1;
+            valid_range(i - q->pad_h, S, q->h, q->oh, &y0, &y1);
+            valid_range(j - q->pad_w, S, q->w, q->ow, &x0, &x1);
+            if (y1 <= y0 || x1 <= x0) continue;
+            Loop ly = cg_loop_begin(cg, cg_i64(cg, y1 - y0), "y");
+            LLVMValueRef y = cg_iadd(cg, ly.index, y0);
+            LLVMValueRef dst = cg_at(cg, row, cg_imul(cg, y, q->ow));
+            /* the input row y·S − pad_h + i, from its column −pad_w + j */
+            LLVMValueRef src = cg_at(cg, img_c, cg_iadd(cg, cg_imul(cg, y, S * q->w),
+                                                        (long)(i - q->pad_h) * q->w + j - q->pad_w));
+            Loop lx = cg_loop_begin(cg, cg_i64(cg, x1 - x0), "x");
+            LLVMValueRef x = cg_iadd(cg, lx.index, x0), at = cg_imul(cg, x, S);
+            if (add) cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
+            else cg_store(cg, cg_load(cg, src, at, ""), dst, x);
+            cg_loop_end(cg, &lx);
+            cg_loop_end(cg, &ly);
+        }
+    cg_loop_end(cg, &lc);
+}
+
+/* The call of layer `layer`'s im2col (or col2im) on one sample: a function
+ * of its own, made on first use, so that the unrolled loops are compiled
+ * once per layer rather than in every kernel and graph that use them. */
+static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
+                        bool add) {
+    LLVMValueRef *fn = &cg->im2col[2 * layer + add];
+    LLVMTypeRef params[2] = {cg->T_ptr, cg->T_ptr};
+    if (!*fn) {
+        /* Build it aside, then come back to the function being built. */
+        LLVMValueRef caller = cg->fn;
+        LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
+        LLVMMetadataRef scope = cg->di_scope;
+        char name[256];
+        snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, add ? "col2im" : "im2col", layer);
+        *fn = cg_function(cg, name, cg->void_t, params, 2, true);
+        LLVMAddAttributeAtIndex(*fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+        emit_im2col_body(cg, q, LLVMGetParam(*fn, 0), LLVMGetParam(*fn, 1), add);
+        LLVMBuildRetVoid(cg->b);
+        cg->fn = caller;
+        cg->di_scope = scope;
+        LLVMPositionBuilderAtEnd(cg->b, at);
+        if (cg->dib) cg_debug_loc(cg, (Loc){0});
+    }
+    LLVMValueRef args[2] = {img, cols};
+    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 2, 0), *fn, args, 2, "");
+}
+
+/* CONV, CONV_T, CONV_W: a loop over the samples, each an im2col/col2im and a gemm. */
+static void conv_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    long img = (long)q.c * q.h * q.w, P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
+    long cols = (long)q.r * P;
+    bool id = conv_geom_is_identity(&q);
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), w = buf_ptr(B, B->p->loc[n->in[1]]);
+    LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
+    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
+    /* The padding's columns stay zero from sample to sample. */
+    if (!id && n->op != IR_CONV_T) cg_zero(cg, scratch, cg_i64(cg, ckk * P));
+    Loop lb = cg_loop_begin(cg, B->batch, "sample");
+    LLVMValueRef s = lb.index;
+    switch (n->op) {
+    case IR_CONV: { /* y_s [R, P] = W [R, CKK] · im2col(x_s) [CKK, P] */
+        LLVMValueRef x = cg_at(cg, a, cg_imul(cg, s, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        gemm(cg, false, false, q.r, P, ckk, w, ckk, id ? x : scratch, P, zero,
+             cg_at(cg, out, cg_imul(cg, s, cols)), P);
+        break;
+    }
+    case IR_CONV_T: { /* y_s = col2im(Wᵀ [CKK, R] · d_s [R, P]) */
+        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), y = cg_at(cg, out, cg_imul(cg, s, img));
+        gemm(cg, true, false, ckk, P, q.r, w, ckk, d, P, zero, id ? y : scratch, P);
+        if (!id) {
+            cg_zero(cg, y, cg_i64(cg, img));
+            emit_im2col(cg, n->layer, &q, y, scratch, true);
+        }
+        break;
+    }
+    case IR_CONV_W: { /* dW [R, CKK] = Σ_s d_s [R, P] · im2col(x_s)ᵀ [P, CKK] */
+        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), x = cg_at(cg, w, cg_imul(cg, s, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        LLVMValueRef beta = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, s, cg_i64(cg, 0), ""), zero, one);
+        gemm(cg, false, true, q.r, ckk, P, d, P, id ? x : scratch, P, beta, out, ckk);
+        break;
+    }
+    default: internal_error("%s is not a convolution", ir_op_names[n->op]);
+    }
+    cg_loop_end(cg, &lb);
+}
+
+/* Pooling, upsampling and their adjoints: loops over the batch's planes
+ * (samples x channels) and the output positions, the window inside. */
+static void pool_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    LLVMBuilderRef b = cg->b;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    long in_plane = (long)q.h * q.w, out_plane = (long)q.oh * q.ow, S = q.stride;
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), out = buf_ptr(B, B->p->loc[i]);
+    LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
+    bool adjoint = n->op == IR_MAXPOOL_GRAD || n->op == IR_AVGPOOL_GRAD;
+    if (adjoint) cg_zero(cg, out, cg_imul(cg, planes, in_plane));
+    if (n->op == IR_UPSAMPLE || n->op == IR_UPSAMPLE_GRAD) {
+        /* the big plane is the output (upsample) or the input (its adjoint) */
+        bool up = n->op == IR_UPSAMPLE;
+        long K = q.stride;
+        Loop lp = cg_loop_begin(cg, planes, "plane");
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, q.h), "y");
+        Loop lx = cg_loop_begin(cg, cg_i64(cg, q.w), "x");
+        LLVMValueRef small = LLVMBuildAdd(b, LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
+                                                           cg_imul(cg, ly.index, q.w), ""), lx.index, "");
+        LLVMValueRef big0 = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
+                                         LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q.ow), cg_imul(cg, lx.index, K), ""), "");
+        LLVMValueRef v = up ? cg_load(cg, a, small, "") : NULL, acc = up ? NULL : cg_var(cg, "acc", cg_real(cg, 0));
+        Loop li = cg_loop_begin(cg, cg_i64(cg, K), "i");
+        Loop lj = cg_loop_begin(cg, cg_i64(cg, K), "j");
+        LLVMValueRef big = LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q.ow), lj.index, ""), "");
+        if (up) cg_store(cg, v, out, big);
+        else LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, big, "")), acc);
+        cg_loop_end(cg, &lj);
+        cg_loop_end(cg, &li);
+        if (!up) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, small);
+        cg_loop_end(cg, &lx);
+        cg_loop_end(cg, &ly);
+        cg_loop_end(cg, &lp);
+        return;
+    }
+    /* pooling: x is the first input of every op but AVGPOOL_GRAD (dy alone) */
+    LLVMValueRef x = n->op == IR_AVGPOOL_GRAD ? NULL : a;
+    LLVMValueRef dy = n->op == IR_MAXPOOL_GRAD ? buf_ptr(B, B->p->loc[n->in[1]]) : a;
+    LLVMValueRef inv = cg_real(cg, 1.0 / (q.kh * q.kw));
+    Loop lp = cg_loop_begin(cg, planes, "plane");
+    Loop ly = cg_loop_begin(cg, cg_i64(cg, q.oh), "y");
+    Loop lx = cg_loop_begin(cg, cg_i64(cg, q.ow), "x");
+    LLVMValueRef o = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
+                                  LLVMBuildAdd(b, cg_imul(cg, ly.index, q.ow), lx.index, ""), "o");
+    LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
+                                       LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q.w), cg_imul(cg, lx.index, S), ""), "");
+    LLVMValueRef acc = NULL, best_at = NULL, g = NULL;
+    if (n->op == IR_MAXPOOL || n->op == IR_MAXPOOL_GRAD) { /* the first maximum, as PyTorch */
+        acc = cg_var(cg, "best", cg_load(cg, x, corner, ""));
+        best_at = cg_var(cg, "best_at", corner);
+    } else if (n->op == IR_AVGPOOL) {
+        acc = cg_var(cg, "sum", cg_real(cg, 0));
+    } else {
+        g = cg_mul(cg, cg_load(cg, dy, o, ""), inv);
+    }
+    Loop li = cg_loop_begin(cg, cg_i64(cg, q.kh), "i");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, q.kw), "j");
+    LLVMValueRef at = LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q.w), lj.index, ""), "");
+    if (best_at) {
+        LLVMValueRef v = cg_load(cg, x, at, ""), cur = LLVMBuildLoad2(b, cg->T, acc, "");
+        LLVMValueRef better = LLVMBuildFCmp(b, LLVMRealOGT, v, cur, "");
+        LLVMBuildStore(b, cg_select(cg, better, v, cur), acc);
+        LLVMBuildStore(b, cg_select(cg, better, at, LLVMBuildLoad2(b, cg->i64, best_at, "")), best_at);
+    } else if (acc) {
+        LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, at, "")), acc);
+    } else {
+        cg_store(cg, cg_add(cg, cg_load(cg, out, at, ""), g), out, at);
+    }
+    cg_loop_end(cg, &lj);
+    cg_loop_end(cg, &li);
+    if (n->op == IR_MAXPOOL) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, o);
+    if (n->op == IR_AVGPOOL) cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
+    if (n->op == IR_MAXPOOL_GRAD) {
+        LLVMValueRef to = LLVMBuildLoad2(b, cg->i64, best_at, "");
+        cg_store(cg, cg_add(cg, cg_load(cg, out, to, ""), cg_load(cg, dy, o, "")), out, to);
+    }
+    cg_loop_end(cg, &lx);
+    cg_loop_end(cg, &ly);
+    cg_loop_end(cg, &lp);
+}
+
+void nest_kernel(Body *B, int i) {
+    cg_debug_loc(B->cg, B->g->nodes[i].loc);
+    switch (B->g->nodes[i].op) {
+    case IR_CONV:
+    case IR_CONV_T:
+    case IR_CONV_W: conv_kernel(B, i); break;
+    default: pool_kernel(B, i); break;
+    }
+}
