@@ -116,10 +116,10 @@ $(B)/runtime/%.o: runtime/%.c runtime/*.h
 	$(CC) $(CFLAGS) -Iruntime -I$(B) -c $< -o $@
 
 $(B)/libaecc.a: $(COMPILER_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/libaecrt.a: $(RUNTIME_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 # aec links the runtime too: `aec run` JIT-compiles a model and calls the
 # trainer's aec_main in process, and --embed-weights reads safetensors with it.
