@@ -8,6 +8,7 @@
 #   make asan     build with -fsanitize=address,undefined into build-asan/
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
+#   make layers   check that the runtime's modules use each other in layers, with no cycle
 
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
                 libjson-c-dev libpng-dev dataset-fashion-mnist \
@@ -48,7 +49,7 @@ COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/p
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps bench-deps test demo bench asan clean install uninstall FORCE
+.PHONY: all deps bench-deps test demo bench asan layers clean install uninstall FORCE
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 
 deps:
@@ -147,6 +148,10 @@ bench: bench-deps
 
 asan:
 	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='-fsanitize=address,undefined' all
+
+# What each runtime object uses, read with nm (tests/layers.sh).
+layers: $(RUNTIME_OBJ)
+	@tests/layers.sh $(B)
 
 clean:
 	rm -rf $(B) build-asan

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "aec.h"
+#include "../runtime/metrics.h" /* the metric names, shared with the runtime */
 
 typedef struct Lower {
     Graph *g;
@@ -402,24 +403,22 @@ static int contractive(Lower *L) {
 
 /* ------------------------------------------------------------- the objective */
 
-/* The terms beyond the reconstruction, in the order lower_metrics names them. */
-enum { T_KL, T_L1_CODE, T_KL_SPARSITY, T_CONTRACTIVE, T_L2_WEIGHTS, T_L1_WEIGHTS, T_COUNT };
-static const char *const term_names[T_COUNT] = {"kl",          "l1_code",    "kl_sparsity",
-                                                "contractive", "l2_weights", "l1_weights"};
-
-/* A term's weight in the loss, and whether the model has it at all: a
- * regularizer of weight 0 is left out, the VAE's KL is always reported. */
+/* The terms beyond the reconstruction are the rows of the metric table
+ * shared with the runtime (runtime/metrics.h) from AEC_METRIC_FIRST_TERM
+ * on, in that order. A term's weight in the loss, and whether the model has
+ * it at all: a regularizer of weight 0 is left out, the VAE's KL is always
+ * reported. */
 static double term_weight(const Model *m, int t, bool *on) {
     double w = 0;
     switch (t) {
-    case T_KL: w = m->kl_beta; break;
-    case T_L1_CODE: w = m->l1_code; break;
-    case T_KL_SPARSITY: w = m->kl_beta_sparsity; break;
-    case T_CONTRACTIVE: w = m->contractive; break;
-    case T_L2_WEIGHTS: w = m->l2_weights; break;
-    case T_L1_WEIGHTS: w = m->l1_weights; break;
+    case AEC_METRIC_KL: w = m->kl_beta; break;
+    case AEC_METRIC_L1_CODE: w = m->l1_code; break;
+    case AEC_METRIC_KL_SPARSITY: w = m->kl_beta_sparsity; break;
+    case AEC_METRIC_CONTRACTIVE: w = m->contractive; break;
+    case AEC_METRIC_L2_WEIGHTS: w = m->l2_weights; break;
+    case AEC_METRIC_L1_WEIGHTS: w = m->l1_weights; break;
     }
-    *on = t == T_KL ? m->latent_gaussian : w > 0;
+    *on = t == AEC_METRIC_KL ? m->latent_gaussian : w > 0;
     return w;
 }
 
@@ -427,12 +426,12 @@ int lower_metrics(const Model *m, const char **names) {
     int n = 0;
     const char *local[LOWER_MAX_METRICS];
     if (!names) names = local;
-    names[n++] = "loss";
-    names[n++] = "recon";
-    for (int t = 0; t < T_COUNT; t++) {
+    names[n++] = aec_metric_name(AEC_METRIC_LOSS);
+    names[n++] = aec_metric_name(AEC_METRIC_RECON);
+    for (int t = AEC_METRIC_FIRST_TERM; t < AEC_N_METRIC_NAMES; t++) {
         bool on;
         term_weight(m, t, &on);
-        if (on) names[n++] = term_names[t];
+        if (on) names[n++] = aec_metric_name(t);
     }
     ensure(n <= LOWER_MAX_METRICS);
     return n == 2 ? 1 : n; /* the reconstruction alone is the loss */
@@ -464,17 +463,17 @@ static void model_objective(Lower *L) {
     int recon = loss(L, m->loss, y, x, m->latent_gaussian, m->masked), total = recon;
     int metric = 1;
     bool any = false;
-    for (int t = 0; t < T_COUNT; t++) {
+    for (int t = AEC_METRIC_FIRST_TERM; t < AEC_N_METRIC_NAMES; t++) {
         bool on;
         double w = term_weight(m, t, &on);
         if (!on) continue;
         int v;
         switch (t) {
-        case T_KL: v = vae_kl(L, mu, logvar); break;
-        case T_L1_CODE: v = per_sample_mean(L, ir_unary(g, IR_ABS, code)); break;
-        case T_KL_SPARSITY: v = kl_sparsity(L, code); break;
-        case T_CONTRACTIVE: v = contractive(L); break;
-        case T_L2_WEIGHTS: v = weight_norm(L, false); break;
+        case AEC_METRIC_KL: v = vae_kl(L, mu, logvar); break;
+        case AEC_METRIC_L1_CODE: v = per_sample_mean(L, ir_unary(g, IR_ABS, code)); break;
+        case AEC_METRIC_KL_SPARSITY: v = kl_sparsity(L, code); break;
+        case AEC_METRIC_CONTRACTIVE: v = contractive(L); break;
+        case AEC_METRIC_L2_WEIGHTS: v = weight_norm(L, false); break;
         default: v = weight_norm(L, true); break;
         }
         if (!any) ir_output(g, OUT_METRIC, recon, metric++);

@@ -3,10 +3,11 @@
  * The trainer program (`aec_main`, cli.c) runs one command. Every command is
  * one row of `aec_commands` (commands.c): its name, a one-line usage, a
  * summary, the options it takes (a list of rows of `aec_options`) and its
- * handler, which lives in its own file, runtime/cmd_<name>.c. Parsing,
- * `--help`, "did you mean" — and, generated from the same two tables, shell
- * completion and man pages — all follow the tables, so a command or an
- * option is written down once. docs/internals.md says how to add one.
+ * handler, which lives in its own file, runtime/cmd_<name>.c. Parsing
+ * (args.c), `--help`, "did you mean" — and, generated from the same two
+ * tables, shell completion and man pages — all follow the tables, so a
+ * command or an option is written down once. docs/internals.md says how to
+ * add one.
  *
  * A handler gets the parsed options (aec_args) and returns the exit status:
  * 0, 1 when the work failed (the error was printed where it was found,
@@ -129,14 +130,26 @@ extern const aec_option aec_options[AEC_N_OPTIONS];
 extern const aec_command aec_commands[];
 extern const size_t aec_n_commands;
 
-/* ------------------------------------------------------------ cli.c */
+/* ------------------------------------------------------------ args.c */
 
-const aec_command *aec_find_command(const char *name);
+void aec_set_prog(const char *name); /* the program's name in messages (aec_main sets it) */
+const char *aec_prog(void);
+/* Parses argv (argc of them, after the command's name) into *a from the
+ * command's options; 0, or AEC_EXIT_USAGE after printing why. */
+int aec_parse_args(const aec_command *c, int argc, char **argv, aec_args *a);
 /* Prints "PROG CMD: <fmt with arg>[ (did you mean 'HINT'?)]" and a pointer
  * to --help on stderr; returns AEC_EXIT_USAGE. */
 int aec_usage_error(const aec_command *c, const char *fmt, const char *arg, const char *hint);
 /* 0 if `value` is set, else the usage error "NAME is required". */
 int aec_require(const aec_command *c, const char *value, const char *name);
+/* The closest of `names` (n strings, `stride` bytes apart) to `word` within
+ * an edit distance of 2 (exact letters, no swaps), the first on a tie; or
+ * NULL. */
+const char *aec_closest(const char *word, const char *const *names, size_t n, size_t stride);
+
+/* ------------------------------------------------------------ cli.c */
+
+const aec_command *aec_find_command(const char *name);
 
 /* A runtime status as an exit status. */
 static inline int aec_exit_status(int status) {

@@ -1,7 +1,6 @@
-/* progress.c — what the trainer tells the person running it.
+/* progress.c — what the trainer tells the person running it while it trains.
  *
- * Errors and warnings go to stderr as "error: ..." (the text of the last
- * error is kept, for tests). While training, a progress line — epoch, batch
+ * A progress line — epoch, batch
  * i/n, running loss, samples/s, ETA — goes to stderr: on a terminal one line
  * rewritten with \r at most 10 times a second, otherwise plain lines (one per
  * epoch, and one every ~10 s within a long epoch) so logs stay readable.
@@ -10,56 +9,12 @@
  */
 #include <json-c/json.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rt.h"
-
-static _Thread_local char last_error[1024];
-static int quiet_errors;
-
-static void vreport(const char *kind, const char *fmt, va_list ap) {
-    va_list copy;
-    va_copy(copy, ap);
-    vsnprintf(last_error, sizeof last_error, fmt, copy);
-    va_end(copy);
-    if (!quiet_errors) fprintf(stderr, "%s: %s\n", kind, last_error);
-}
-
-void aec_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vreport("error", fmt, ap);
-    va_end(ap);
-}
-
-/* Warnings do not replace the last error. */
-void aec_warn(const char *fmt, ...) {
-    if (quiet_errors) return;
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("warning: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-const char *aec_last_error(void) {
-    return last_error;
-}
-
-void aec_set_quiet_errors(int quiet) {
-    quiet_errors = quiet;
-}
-
-double aec_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* "1:02:03", "4:05", "17s" or "0.4s". */
 static void format_duration(char *buf, size_t size, double s) {

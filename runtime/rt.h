@@ -3,7 +3,15 @@
  * The runtime is the generic trainer program (`aec_main`) and what it needs:
  * data loading, checkpoints, images, progress, the training loop. It links
  * into other people's programs, so everything it exports is `aec_`/`AEC_`.
- * Sections follow the files that define what follows them.
+ * Sections follow the files that define what follows them, bottom layer
+ * first; a module uses only modules of the layers below its own, so they
+ * form no cycle (`make layers` checks it on the objects):
+ *
+ *   log, suggest, rng  <-  file  <-  model  <-  data, ckpt, image, progress
+ *     <-  train  <-  infer, cmd_*  <-  commands  <-  cli
+ *
+ * (The command line's own types are in cli.h, which only the top layers
+ * include.)
  *
  * Conventions: functions return 0 (AEC_OK) or an AEC_E* status and never
  * exit; an error is reported once, where it is found, through aec_error()
@@ -18,6 +26,7 @@
 #include <stdio.h>
 
 #include "aec.h"
+#include "metrics.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the runtime reads and writes little-endian files by copying memory"
@@ -41,6 +50,29 @@ static inline void aec_set(void *p, int dtype, int64_t i, double v) {
     else
         ((float *)p)[i] = (float)v;
 }
+
+/* ------------------------------------------------------------ log.c */
+
+/* Messages: "error: ..." / "warning: ..." on stderr. The last error's text is
+ * kept so tests can check it. */
+void aec_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void aec_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *aec_last_error(void);
+void aec_set_quiet_errors(int quiet); /* tests: keep errors off stderr */
+double aec_now(void);                 /* seconds, monotonic */
+
+/* ------------------------------------------------------------ file.c */
+
+/* Files that replace an old one only once complete: write to
+ * `path.tmp.PID` beside it, flush, fsync, rename over `path`. */
+typedef struct aec_atomic {
+    FILE *f;
+    char *tmp; /* the temporary's name */
+    const char *path;
+} aec_atomic;
+int aec_atomic_begin(aec_atomic *a, const char *path);
+int aec_atomic_commit(aec_atomic *a); /* checks every write's error; on failure, aborts */
+void aec_atomic_abort(aec_atomic *a); /* removes the temporary; the old file stays */
 
 /* ------------------------------------------------------------ rng.c */
 
@@ -82,7 +114,7 @@ void aec_shuffle(int64_t *idx, int64_t n, uint64_t seed, uint64_t stream);
 enum { AEC_EDIT_SWAP = 1, AEC_EDIT_NOCASE = 2, AEC_EDIT_FAR = 1000 };
 int aec_edit_distance(const char *a, const char *b, int flags);
 
-/* ------------------------------------------------------------ data.c */
+/* ------------------------------------------------------------ model.c */
 
 /* A data set in memory: n samples of dim values, row-major, one block. */
 typedef struct aec_data {
@@ -95,6 +127,22 @@ typedef struct aec_data {
     const char *format; /* "IDX", "npy" or "CSV", for messages */
     int32_t elem_bytes; /* bytes per value as the file stores them (IDX, npy); 0 for CSV */
 } aec_data;
+
+void *aec_alloc(size_t bytes); /* zeroed, AEC_ALIGN-aligned; free() it */
+/* Whether NaN inputs are missing values the model masks out (loss ... masked). */
+int aec_model_masked(const aec_model *m);
+/* The model's inference loss over a data set (x_hat: NULL or (n, input_size)),
+ * in batches of `batch`, weighted by batch size; ws sized for `batch`. */
+int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
+                  void *x_hat, double *loss);
+/* The same, with every metric: metrics[0 .. n_metrics-1] (the loss, then its
+ * terms, each weighted by batch size as the loss is). */
+int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
+                     void *ws, void *x_hat, double *metrics);
+/* A variational model's ELBO, -(recon + kl), from its metrics; NAN otherwise. */
+double aec_elbo(const aec_model *m, const double *metrics);
+
+/* ------------------------------------------------------------ data.c */
 
 enum {
     AEC_DATA_RAW = 1, /* keep bytes as 0..255 (labels); default scales ubyte by 1/255 */
@@ -130,17 +178,6 @@ int aec_csv_write(const char *path, int dtype, const void *x, int64_t n, int64_t
 void aec_shape_str(char *buf, size_t size, int ndim, const int32_t *shape);
 
 /* ------------------------------------------------------------ ckpt.c */
-
-/* Files that replace an old one only once complete: write to
- * `path.tmp.PID` beside it, flush, fsync, rename over `path`. */
-typedef struct aec_atomic {
-    FILE *f;
-    char *tmp; /* the temporary's name */
-    const char *path;
-} aec_atomic;
-int aec_atomic_begin(aec_atomic *a, const char *path);
-int aec_atomic_commit(aec_atomic *a); /* checks every write's error; on failure, aborts */
-void aec_atomic_abort(aec_atomic *a); /* removes the temporary; the old file stays */
 
 /* The training state a checkpoint carries (its safetensors metadata), so
  * that `--resume` continues exactly where the run stopped. */
@@ -199,14 +236,6 @@ int aec_write_png_grid(const char *path, const aec_grid *g, const void *const *r
 
 /* ------------------------------------------------------------ progress.c */
 
-/* Messages: "error: ..." / "warning: ..." on stderr. The last error's text is
- * kept so tests can check it. */
-void aec_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void aec_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *aec_last_error(void);
-void aec_set_quiet_errors(int quiet); /* tests: keep errors off stderr */
-double aec_now(void);                 /* seconds, monotonic */
-
 typedef struct aec_progress {
     int tty, quiet, json;
     const aec_model *terms_of; /* aec_progress_terms: the model, or NULL for none */
@@ -255,19 +284,6 @@ typedef struct aec_train_opts {
     int json, quiet;
 } aec_train_opts;
 
-void *aec_alloc(size_t bytes); /* zeroed, AEC_ALIGN-aligned; free() it */
-/* Whether NaN inputs are missing values the model masks out (loss ... masked). */
-int aec_model_masked(const aec_model *m);
-/* The model's inference loss over a data set (x_hat: NULL or (n, input_size)),
- * in batches of `batch`, weighted by batch size; ws sized for `batch`. */
-int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
-                  void *x_hat, double *loss);
-/* The same, with every metric: metrics[0 .. n_metrics-1] (the loss, then its
- * terms, each weighted by batch size as the loss is). */
-int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
-                     void *ws, void *x_hat, double *metrics);
-/* A variational model's ELBO, -(recon + kl), from its metrics; NAN otherwise. */
-double aec_elbo(const aec_model *m, const double *metrics);
 int aec_train(const aec_model *m, const aec_train_opts *o);
 
 /* ------------------------------------------------------------ cli.c */
