@@ -8,10 +8,11 @@
  * form no cycle (`make layers` checks it on the objects):
  *
  *   log, suggest, rng  <-  file  <-  model  <-  data, ckpt, image, progress
- *     <-  train  <-  infer, cmd_*  <-  commands  <-  cli
+ *     <-  aez, knn, pca, rank  <-  train  <-  args  <-  infer, apps
+ *     <-  cmd_*  <-  commands  <-  cli
  *
- * (The command line's own types are in cli.h, which only the top layers
- * include.)
+ * (The command line's own types are in cli.h and the applications' in
+ * apps.h, which only the layers from args up include.)
  *
  * Conventions: functions return 0 (AEC_OK) or an AEC_E* status and never
  * exit; an error is reported once, where it is found, through aec_error()

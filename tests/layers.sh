@@ -22,9 +22,10 @@ LAYERS=(
     "file"                     # atomic file writes
     "model"                    # helpers over a model table: alloc, eval, ELBO
     "data ckpt image progress" # data sets, checkpoints, PNG grids, progress lines
+    "aez knn pca rank"         # the applications' numeric modules and .aez files (apps.h)
     "train"                    # the training loop
     "args"                     # the command line's option parsing and usage errors
-    "infer"                    # what the inference commands share
+    "infer apps"               # what the inference and the application commands share
     "cmd_*"                    # one file per command
     "commands"                 # the command and option tables
     "cli"                      # aec_main
