@@ -9,12 +9,17 @@
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
 #   make layers   check that the runtime's modules use each other in layers, with no cycle
+#   make fuzz     run each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS under ASan+UBSan
+#                 (installs FUZZ_PACKAGES; builds into build-fuzz/; docs/reliability.md)
 
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
                 libjson-c-dev libpng-dev dataset-fashion-mnist \
                 python3-numpy python3-matplotlib \
                 lowdown # man pages from docs/*.md (aec(1), aec(5))
 BENCH_PACKAGES := python3-torch python3-numpy
+# Only `make fuzz` needs these (clang's libFuzzer and sanitizer runtimes), so
+# `make test` does not install them.
+FUZZ_PACKAGES := clang libclang-rt-14-dev
 
 VERSION := 0.1.0
 B ?= build
@@ -49,7 +54,7 @@ COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/p
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps bench-deps test demo bench asan layers clean install uninstall FORCE
+.PHONY: all deps bench-deps test demo bench asan layers clean install uninstall FORCE fuzz-deps fuzz
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 
 deps:
@@ -62,8 +67,10 @@ deps:
 	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
-bench-deps: deps
-	@missing=""; for p in $(BENCH_PACKAGES); do \
+fuzz-deps: PKGS = $(FUZZ_PACKAGES)
+bench-deps: PKGS = $(BENCH_PACKAGES)
+fuzz-deps bench-deps: deps
+	@missing=""; for p in $(PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -152,9 +159,25 @@ asan:
 # What each runtime object uses, read with nm (tests/layers.sh).
 layers: $(RUNTIME_OBJ)
 	@tests/layers.sh $(B)
+# libFuzzer targets: the libraries built by clang with coverage
+# instrumentation and ASan+UBSan (every UB report fatal), each target linked
+# with -fsanitize=fuzzer. tests/fuzz/run.sh runs them on the seed corpora.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fsanitize=fuzzer-no-link
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(B)/libaecc.a $(B)/libaecrt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LLVM_CFLAGS) -Icompiler -Iruntime -I$(B)/grammar \
+	    $< $(B)/libaecc.a $(B)/libaecrt.a $(LLVM_LIBS) $(RT_LIBS) -o $@
+
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory B=build-fuzz CC=clang OPT=-O1 SAN='$(FUZZ_SAN)' \
+	    $(FUZZ_TARGETS:%=build-fuzz/fuzz/%)
+	@tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(B) build-asan
+	rm -rf $(B) build-asan build-fuzz
 
 # ---------------------------------------------------------------- man pages
 # aec(1) and aec(5) are docs/aec.md and docs/language.md, converted by

@@ -40,8 +40,10 @@ static int slurp(const char *path, Bytes *b) {
         aec_error("%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
         return AEC_EIO;
     }
-    gzbuffer(g, 1 << 17);
-    size_t cap = 1 << 20, n = 0;
+    /* Buffers start small (below the allocators' mmap threshold) and grow
+     * by doubling: a small file costs no page faults (the fuzzer's speed). */
+    gzbuffer(g, 1 << 16);
+    size_t cap = 1 << 16, n = 0;
     unsigned char *p = malloc(cap + 1);
     for (;;) {
         if (!p) {
@@ -173,18 +175,32 @@ static int set_shape(const char *path, aec_data *d, int ndim, const int64_t *dim
     return AEC_OK;
 }
 
+/* n·dim·size bytes, or INT64_MAX when that overflows (a header's sizes
+ * are the file's claim, not yet checked against its length). */
+static long long bytes_of(int64_t n, int64_t dim, size_t size) {
+    int64_t v;
+    if (__builtin_mul_overflow(n, dim, &v) || __builtin_mul_overflow(v, (int64_t)size, &v))
+        return INT64_MAX;
+    return v;
+}
+
 /* The data must hold all of the (possibly limited) samples. */
 static int check_length(const char *path, const Bytes *b, size_t header, ElemType t, int64_t n_file,
                         const aec_data *d) {
-    long long want = (long long)(d->n * d->dim * elem_size[t]);
+    long long want = bytes_of(d->n, d->dim, elem_size[t]);
     long long have = (long long)(b->n - header);
+    if (want == INT64_MAX) {
+        aec_error("%s: %lld samples of %lld values claim more bytes than a file can hold", path,
+                  (long long)d->n, (long long)d->dim);
+        return AEC_EFORMAT;
+    }
     if (have < want) {
         aec_error("%s: truncated: %lld samples of %lld values need %lld bytes of data after the "
                   "%zu-byte header, got %lld",
                   path, (long long)d->n, (long long)d->dim, want, header, have);
         return AEC_EFORMAT;
     }
-    long long full = (long long)(n_file * d->dim * elem_size[t]);
+    long long full = bytes_of(n_file, d->dim, elem_size[t]);
     if (have > full)
         aec_warn("%s: %lld bytes after the data (at byte %lld) are ignored", path, have - full,
                  (long long)header + full);
@@ -379,6 +395,10 @@ static int csv_number(const char *s, const char *end, double *v) {
 static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d) {
     int64_t cap = 0, count = 0, rows = 0, width = 0, width_line = 0;
     int header_seen = 0;
+    /* The header's first field that is not a number: named if no sample follows. */
+    int64_t header_line = 0, header_field = 0;
+    const char *header_text = NULL;
+    int header_len = 0;
     size_t el = aec_dtype_size(d->dtype);
     d->format = "CSV";
     const char *s = (const char *)b->p, *end = s + b->n;
@@ -400,6 +420,10 @@ static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d
             double v;
             if (!csv_number(f, fend, &v)) {
                 if (rows == 0 && !header_seen) { /* the first line names the columns */
+                    header_line = line;
+                    header_field = fields + 1;
+                    header_text = f;
+                    header_len = (int)(fend - f > 40 ? 40 : fend - f);
                     count = start;
                     fields = -1;
                     break;
@@ -409,7 +433,7 @@ static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d
                 return AEC_EFORMAT;
             }
             if (count == cap) {
-                cap = cap ? 2 * cap : 1 << 16;
+                cap = cap ? 2 * cap : 1 << 12;
                 void *grown = realloc(d->x, (size_t)cap * el);
                 if (!grown) {
                     aec_error("%s:%lld: out of memory", path, (long long)line);
@@ -436,6 +460,14 @@ static int load_csv(const char *path, const Bytes *b, int64_t limit, aec_data *d
         }
         rows++;
         s = next;
+    }
+    if (rows == 0 && header_seen) {
+        /* A lone line with a word in it is a header to the rule above, but
+         * more likely a sample with a bad field: say which. */
+        aec_error("%s:%lld: field %lld is '%.*s', expected a number (a first line of column "
+                  "names needs samples after it; none follow)",
+                  path, (long long)header_line, (long long)header_field, header_len, header_text);
+        return AEC_EFORMAT;
     }
     d->n = rows;
     d->dim = width;

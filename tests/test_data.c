@@ -222,6 +222,14 @@ static void test_idx_errors(void **state) {
     write_file(tmp_path("cut.gz"), z, zn / 2);
     assert_int_equal(aec_data_load(tmp_path("cut.gz"), AEC_F32, 0, 0, &d), AEC_EFORMAT);
     assert_true(expect_error("cut.gz", "truncated or corrupt", NULL));
+
+    /* Found by fuzz_data: dimensions whose product fits but whose byte
+     * count (n·dim·4) overflows int64 (was signed overflow in check_length). */
+    uint32_t huge[] = {0x40000000, 0x10000, 0x10000};
+    n = make_idx(buf, 0x0D, 3, huge, pixels, 12);
+    write_file(tmp_path("huge.idx"), buf, n);
+    assert_int_equal(aec_data_load(tmp_path("huge.idx"), AEC_F32, 0, 0, &d), AEC_EFORMAT);
+    assert_true(expect_error("huge.idx", "1073741824 samples", "more bytes than a file can hold"));
 }
 
 /* A .npy file of the given version with a header dict and data. */
@@ -353,6 +361,15 @@ static void test_csv_errors(void **state) {
     write_text(tmp_path("hdr2.csv"), "a,b\nc,d\n1,2\n");
     assert_int_equal(aec_data_load(tmp_path("hdr2.csv"), AEC_F32, 0, 0, &d), AEC_EFORMAT);
     assert_true(expect_error("hdr2.csv:2:", "'c'", NULL));
+
+    /* One line ending in a word: taken as a header, so no sample follows it.
+     * The message names the line and the field (fuzzing's weak message). */
+    write_text(tmp_path("one.csv"), "0.5,0.25,x7\n");
+    assert_int_equal(aec_data_load(tmp_path("one.csv"), AEC_F32, 0, 0, &d), AEC_EFORMAT);
+    assert_true(expect_error("one.csv:1:", "field 3 is 'x7'", "expected a number"));
+    write_text(tmp_path("names.csv"), "\n# only names\na,b\n");
+    assert_int_equal(aec_data_load(tmp_path("names.csv"), AEC_F32, 0, 0, &d), AEC_EFORMAT);
+    assert_true(expect_error("names.csv:3:", "field 1 is 'a'", "none follow"));
 }
 
 /* A model table with only what data checks read. */
@@ -386,8 +403,11 @@ static void test_size_mismatch(void **state) {
     assert_true(expect_error("t.idx", "the model's code needs 32", NULL));
 
     write_text(tmp_path("empty.csv"), "a,b\n");
-    assert_int_equal(aec_data_load_for(tmp_path("empty.csv"), &m, 0, 0, &d), AEC_EMISMATCH);
-    assert_true(expect_error("empty.csv", "no samples", NULL));
+    assert_int_equal(aec_data_load_for(tmp_path("empty.csv"), &m, 0, 0, &d), AEC_EFORMAT);
+    assert_true(expect_error("empty.csv:1:", "field 1 is 'a'", "none follow"));
+    write_text(tmp_path("blank.csv"), "\n# nothing\n");
+    assert_int_equal(aec_data_load_for(tmp_path("blank.csv"), &m, 0, 0, &d), AEC_EMISMATCH);
+    assert_true(expect_error("blank.csv", "no samples", NULL));
 }
 
 static void test_nan(void **state) {
