@@ -213,9 +213,17 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
         if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
         if (status) {
             aec_progress_clear(p);
-            aec_error("epoch %d, batch %lld (step %llu): %s%s; %s holds epoch %d", e + 1,
-                      (long long)b + 1, (unsigned long long)r->st.step, aec_strerror(status),
-                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out, e);
+            /* The checkpoint is left as the last good epoch wrote it (or
+             * resumed from it); a first epoch has none to keep. */
+            char kept[64];
+            if (e > 0 || r->o->resume)
+                snprintf(kept, sizeof kept, " holds epoch %d", e);
+            else
+                snprintf(kept, sizeof kept, ": no checkpoint was written");
+            aec_error("epoch %d, batch %lld (step %llu): %s%s; %s%s", e + 1, (long long)b + 1,
+                      (unsigned long long)r->st.step, aec_strerror(status),
+                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out,
+                      kept);
             return status;
         }
         sum += loss * bs;
