@@ -1,8 +1,9 @@
 /* fuzz_spec.c — libFuzzer target: a spec through every stage before LLVM.
  *
  * Takes arbitrary bytes as the text of a spec and runs what `aec build`
- * runs before code generation: parse → check → lower (every entry point and
- * every pretraining stage) → autodiff → fuse → plan. Produces nothing; a
+ * runs before code generation: parse → check → compile_model (pipeline.c:
+ * for every entry point and pretraining stage, lower → autodiff → verify →
+ * fuse → plan → verify the plan). Produces nothing; a
  * crash, a sanitizer report, an internal error (exit 70) or a leak is a
  * finding. Errors in the spec are expected and go to /dev/null.
  * Built and run by `make fuzz` (docs/reliability.md).
@@ -14,13 +15,6 @@
 #include "aec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void pipeline(Arena *a, const Model *m, GraphKind kind, int stage) {
-    Graph *g = stage ? lower_model_stage(a, m, kind, stage) : lower_model(a, m, kind);
-    if (kind == GRAPH_TRAIN) grad_build(g);
-    ir_verify(g);
-    plan_memory(a, fuse_graph(a, g));
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static FILE *devnull;
@@ -34,14 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     diag_reset();
     AstModel *ast = parse_spec(a, "fuzz.ae", text);
     Model *m = ast && !diag_error_count() ? check_model_ex(a, ast, false) : NULL;
-    if (m) {
-        const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
-        for (int k = 0; k < countof(kinds); k++) pipeline(a, m, kinds[k], 0);
-        for (int s = 1; s <= lower_stage_count(m); s++) {
-            pipeline(a, m, GRAPH_TRAIN, s);
-            pipeline(a, m, GRAPH_OPTIM, s);
-        }
-    }
+    if (m) compile_model(a, m); /* every entry point: lower .. plan, each verified */
     arena_free(a);
     return 0;
 }
