@@ -55,3 +55,21 @@ put("ckpt", "train_f32", safetensors([("encoder.0.weight", w), ("encoder.0.bias"
                                       ("optimizer.state", np.zeros(32)), ("train.params", np.ones(16))], meta))
 put("ckpt", "train_f64", safetensors([("encoder.0.weight", w), ("encoder.0.bias", b),
                                       ("optimizer.state", np.zeros(32))], meta, "F64"))
+
+# .aez (runtime/aez.c): magic, version, layout hash, n, c, bits, name, ranges, packed codes, CRC-32.
+import zlib
+def aez(n, c, bits, name=b"fuzz"):
+    rng = np.random.default_rng(bits)
+    q = rng.integers(0, 2 ** bits, size=n * c)
+    bitstr = 0
+    for i, v in enumerate(q):
+        bitstr |= int(v) << (i * bits)
+    packed = bitstr.to_bytes((n * c * bits + 7) // 8, "little")
+    ranges = b"".join(struct.pack("<ff", -1.0 - j, 1.0 + j) for j in range(c))
+    body = (bytes([0x89]) + b"AEZ\r\n\x1a\n" + struct.pack("<IIqiiH", 1, 0x12345678, n, c, bits, len(name))
+            + name + ranges + packed)
+    return body + struct.pack("<I", zlib.crc32(body))
+put("aez", "bits4", aez(3, 4, 4))
+put("aez", "bits8", aez(2, 3, 8))
+put("aez", "bits16", aez(2, 2, 16))
+put("aez", "bits1", aez(5, 3, 1))
