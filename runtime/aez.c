@@ -209,15 +209,19 @@ int aec_aez_read(const char *path, const aec_model *m, aec_aez *z) {
     z->code_size = (int64_t)get_le(b + 24, 4);
     z->bits = (int32_t)get_le(b + 28, 4);
     size_t name = (size_t)get_le(b + 32, 2);
+    /* The value count n·c is bounded too: n and c at their limits overflow
+     * int64 (found by review of fuzz_aez: signed overflow computing `want`). */
+    int64_t values;
     if (z->bits < 1 || z->bits > 16 || z->n < 0 || z->n > ((int64_t)1 << 40) || z->code_size < 1 ||
-        z->code_size > (1 << 24)) {
+        z->code_size > (1 << 24) || __builtin_mul_overflow(z->n, z->code_size, &values) ||
+        values > ((int64_t)1 << 40)) {
         aec_error("%s: header out of range at offset 16..31: %lld samples, code size %lld, "
                   "%d bits",
                   path, (long long)z->n, (long long)z->code_size, z->bits);
         goto done;
     }
     size_t want = HEADER_FIXED + name + 8 * (size_t)z->code_size +
-                  packed_bytes(z->n * z->code_size, z->bits) + 4;
+                  packed_bytes(values, z->bits) + 4;
     if (size != want) {
         aec_error("%s: %s: the header (%lld samples x %lld values x %d bits) needs %zu bytes, the "
                   "file has %zu",

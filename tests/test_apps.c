@@ -168,6 +168,16 @@ static void test_aez_round_trip_and_refusals(void **state) {
     fclose(f);
     assert_int_equal(aec_aez_read(bad, &m, &r), AEC_EFORMAT);
     assert_non_null(strstr(aec_last_error(), "truncated"));
+    /* A header whose sample count and code size are each in range but
+     * whose product overflows int64 (2^40 x 2^24) is refused as out of
+     * range (was signed overflow before the size check). */
+    memcpy(buf + 16, (const unsigned char[8]){0, 0, 0, 0, 0, 1, 0, 0}, 8); /* n = 2^40 */
+    memcpy(buf + 24, (const unsigned char[4]){0, 0, 0, 1}, 4);             /* c = 2^24 */
+    f = fopen(bad, "wb");
+    fwrite(buf, 1, n, f);
+    fclose(f);
+    assert_int_equal(aec_aez_read(bad, &m, &r), AEC_EFORMAT);
+    assert_non_null(strstr(aec_last_error(), "header out of range"));
 }
 
 static int setup(void **state) {
