@@ -8,6 +8,7 @@
  * --help). The command list, `--help` and "did you mean" all follow the
  * two tables.
  */
+#include <signal.h>
 #include <string.h>
 
 #include "cli.h"
@@ -43,6 +44,10 @@ const aec_command *aec_find_command(const char *name) {
 }
 
 int aec_main(const aec_model *m, int argc, char **argv) {
+    /* A write beyond the file-size limit (ulimit -f) fails with EFBIG, which
+     * the atomic writer reports keeping the old file, instead of SIGXFSZ
+     * killing the trainer mid-checkpoint. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc > 0 && argv[0]) {
         const char *slash = strrchr(argv[0], '/');
         aec_set_prog(slash ? slash + 1 : argv[0]);
