@@ -13,6 +13,72 @@
 
 #include "cg.h"
 
+/* ------------------------------------------------------------ the ABI table */
+
+/* aec.h's AEC_MODEL_FIELDS as data. */
+#define STRIP_(...) __VA_ARGS__
+#define ARG_(type_, name_) {ABI_##type_, #name_}
+#define FIELD_(type_, name_) {.kind = ABI_##type_, .name = #name_},
+#define ENTRY_(name_, ret_, args_)                                                                 \
+    {.kind = ABI_ENTRY, .name = #name_, .ret = ABI_RET_##ret_,                                     \
+     .args = (const AbiArg[]){STRIP_ args_},                                                       \
+     .nargs = (int)(sizeof((const AbiArg[]){STRIP_ args_}) / sizeof(AbiArg))},
+const AbiField abi_fields[] = {AEC_MODEL_FIELDS(FIELD_, ENTRY_, ARG_)};
+const int abi_nfields = countof(abi_fields);
+#undef STRIP_
+#undef ARG_
+#undef FIELD_
+#undef ENTRY_
+
+const AbiField *abi_entry(const char *name) {
+    for (int i = 0; i < abi_nfields; i++)
+        if (abi_fields[i].kind == ABI_ENTRY && !strcmp(abi_fields[i].name, name)) return &abi_fields[i];
+    internal_error("no entry point %s in aec.h's AEC_MODEL_FIELDS", name);
+}
+
+int abi_arg(const AbiField *e, const char *name) {
+    for (int i = 0; i < e->nargs; i++)
+        if (!strcmp(e->args[i].name, name)) return i;
+    internal_error("entry point %s has no argument %s", e->name, name);
+}
+
+static LLVMTypeRef abi_type(Codegen *cg, AbiType t) {
+    switch (t) {
+    case ABI_BUF:
+    case ABI_CBUF: return cg->T_ptr;
+    case ABI_INT: return cg->i32;
+    case ABI_U64: return cg->i64;
+    case ABI_WS:
+    case ABI_CWS:
+    case ABI_EXEC: return cg->i8_ptr;
+    default: internal_error("abi type %d is not an argument", t);
+    }
+}
+
+/* A public entry point, its signature from the table; the builder at its entry. */
+typedef struct Fn {
+    const AbiField *e;
+    LLVMValueRef fn;
+} Fn;
+
+static Fn entry_function(Codegen *cg, const char *entry) {
+    Fn f = {abi_entry(entry), NULL};
+    LLVMTypeRef params[16];
+    ensure(f.e->nargs <= countof(params));
+    for (int i = 0; i < f.e->nargs; i++) params[i] = abi_type(cg, f.e->args[i].type);
+    char name[256];
+    snprintf(name, sizeof name, "%s_%s", cg->prefix, entry);
+    f.fn = cg_function(cg, name, f.e->ret == ABI_RET_SIZE ? cg->i64 : cg->i32, params, f.e->nargs, false);
+    for (int i = 0; i < f.e->nargs; i++)
+        LLVMSetValueName2(LLVMGetParam(f.fn, (unsigned)i), f.e->args[i].name, strlen(f.e->args[i].name));
+    return f;
+}
+
+/* The argument `name` of the entry point being built. */
+static LLVMValueRef arg(const Fn *f, const char *name) {
+    return LLVMGetParam(f->fn, (unsigned)abi_arg(f->e, name));
+}
+
 /* The body of the Program's entry (kind, stage). */
 static LLVMValueRef body_of(Codegen *cg, const Bodies *bo, GraphKind kind, int stage) {
     return bo->fn[program_entry(cg->prog, kind, stage) - cg->prog->entries];
@@ -38,8 +104,25 @@ static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef params, LLVMVa
     }
 }
 
+/* Call a graph body; the arguments not given (NULL) are null pointers or 0. */
 static LLVMValueRef call_body(Codegen *cg, LLVMValueRef body, LLVMValueRef *args) {
-    return LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(body), body, args, N_ARGS, "");
+    LLVMTypeRef fty = LLVMGlobalGetValueType(body), types[N_ARGS];
+    LLVMGetParamTypes(fty, types);
+    for (int a = 0; a < N_ARGS; a++)
+        if (!args[a]) args[a] = LLVMConstNull(types[a]);
+    return LLVMBuildCall2(cg->b, fty, body, args, N_ARGS, "");
+}
+
+/* exec->row_offset, or 0 for a NULL exec. */
+static LLVMValueRef row_offset(Codegen *cg, LLVMValueRef exec) {
+    LLVMTypeRef fields[] = {cg->i8_ptr, cg->i8_ptr, cg->i64}; /* parallel_for, pool, row_offset */
+    LLVMTypeRef exec_t = LLVMStructTypeInContext(cg->ctx, fields, countof(fields), 0);
+    LLVMValueRef v = cg_var(cg, "row_offset", cg_i64(cg, 0));
+    If given = cg_if(cg, LLVMBuildIsNotNull(cg->b, exec, ""), "exec");
+    LLVMValueRef p = LLVMBuildBitCast(cg->b, exec, LLVMPointerType(exec_t, 0), "");
+    LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildStructGEP2(cg->b, exec_t, p, 2, ""), ""), v);
+    cg_end_if(cg, &given);
+    return LLVMBuildLoad2(cg->b, cg->i64, v, "row_offset");
 }
 
 static void check_batch(Codegen *cg, LLVMValueRef batch32) {
@@ -107,116 +190,140 @@ static void check_finite(Codegen *cg, LLVMValueRef v) {
     cg_return_if(cg, bad, AEC_ENONFINITE);
 }
 
-static void emit_entry_points(Codegen *cg, const Bodies *bo) {
-    const char *P = cg->prefix;
-    LLVMTypeRef Tp = cg->T_ptr, i32 = cg->i32, i64 = cg->i64;
-    char name[256];
-    LLVMValueRef null = LLVMConstNull(Tp);
+/* The checks every entry point makes: the batch in range (when it takes
+ * one), no NULL among the named buffers. */
+static void check_args(Codegen *cg, const Fn *f, const char *const *nonnull) {
+    for (int i = 0; i < f->e->nargs; i++)
+        if (!strcmp(f->e->args[i].name, "batch")) check_batch(cg, arg(f, "batch"));
+    for (; *nonnull; nonnull++) check_nonnull(cg, arg(f, *nonnull));
+}
 
+static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     /* size_t NAME_workspace_size(int batch) */
-    snprintf(name, sizeof name, "%s_workspace_size", P);
-    LLVMValueRef fn = cg_function(cg, name, i64, &i32, 1, false);
-    LLVMValueRef b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 0), i64, "");
+    Fn f = entry_function(cg, "workspace_size");
+    LLVMValueRef b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
     long ones = cg->model->masked ? round16(shape_numel(cg->model->input)) : 0;
     LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->prog->ws_batch + cg->xhat_scratch + ones), ""),
                                       cg_i64(cg, cg->prog->ws_const + round16(cg->trainable) + WS_METRICS), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
+    bool opt = cg->prog->opt_slots > 0;
 
-    /* int NAME_train_step(params, opt, x, mask, batch, step, loss, ws) */
-    snprintf(name, sizeof name, "%s_train_step", P);
-    LLVMTypeRef ts[8] = {Tp, Tp, Tp, Tp, i32, i64, Tp, cg->i8_ptr};
-    fn = cg_function(cg, name, i32, ts, 8, false);
-    LLVMValueRef batch = LLVMGetParam(fn, 4), ws;
-    check_batch(cg, batch);
-    check_nonnull(cg, LLVMGetParam(fn, 0));
-    check_nonnull(cg, LLVMGetParam(fn, 2));
-    check_nonnull(cg, LLVMGetParam(fn, 6));
-    check_nonnull(cg, LLVMGetParam(fn, 7));
-    if (cg->prog->opt_slots > 0) check_nonnull(cg, LLVMGetParam(fn, 1));
-    b64 = LLVMBuildSExt(cg->b, batch, i64, "");
-    ws = aligned_ws(cg, LLVMGetParam(fn, 7));
+    /* train_step_ex: the train graph, then (the loss finite) the optimizer. */
+    f = entry_function(cg, "train_step_ex");
+    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "ws", opt ? "opt_state" : NULL, NULL});
+    b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+    LLVMValueRef ws = aligned_ws(cg, arg(&f, "ws")), exec = arg(&f, "exec");
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
-    LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
-    LLVMValueRef args[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 2), grads, plan, null, null,
-                                 metrics, b64, LLVMGetParam(fn, 5), mask_arg(cg, LLVMGetParam(fn, 3), ws, b64)};
-    call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), args);
+    LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS), row0 = row_offset(cg, exec);
+    LLVMValueRef targs[N_ARGS] = {
+        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = grads,
+        [ARG_WS] = plan, [ARG_LOSS] = metrics, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"),
+        [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64), [ARG_EXEC] = exec, [ARG_ROW0] = row0};
+    call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), targs);
     /* A non-finite loss leaves the parameters as they were. */
-    check_finite(cg, copy_loss(cg, metrics, LLVMGetParam(fn, 6)));
-    copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, LLVMGetParam(fn, 0), plan, b64);
-    LLVMValueRef oargs[N_ARGS] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), null, grads, plan, null, null,
-                                  null, b64, LLVMGetParam(fn, 5), null};
+    check_finite(cg, copy_loss(cg, metrics, arg(&f, "loss")));
+    copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, arg(&f, "params"), plan, b64);
+    LLVMValueRef oargs[N_ARGS] = {
+        [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"), [ARG_GRADS] = grads,
+        [ARG_WS] = plan, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"), [ARG_EXEC] = exec};
     call_body(cg, body_of(cg, bo, GRAPH_OPTIM, 0), oargs);
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
-    /* int NAME_loss_grad(params, x, mask, batch, step, loss, grad, ws) */
-    snprintf(name, sizeof name, "%s_loss_grad", P);
-    LLVMTypeRef lg[8] = {Tp, Tp, Tp, i32, i64, Tp, Tp, cg->i8_ptr};
-    fn = cg_function(cg, name, i32, lg, 8, false);
-    check_batch(cg, LLVMGetParam(fn, 3));
-    for (int a = 0; a < 8; a++)
-        if (a != 2 && a != 3 && a != 4) check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
-    b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
-    ws = aligned_ws(cg, LLVMGetParam(fn, 7));
+    /* loss_grad_ex: the train graph alone, the gradient into the caller's grad. */
+    f = entry_function(cg, "loss_grad_ex");
+    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "grad", "ws", NULL});
+    b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+    ws = aligned_ws(cg, arg(&f, "ws"));
+    exec = arg(&f, "exec");
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
-    LLVMValueRef largs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), LLVMGetParam(fn, 6),
-                                  ws_region(cg, ws, b64, 2), null, null, metrics, b64,
-                                  LLVMGetParam(fn, 4), mask_arg(cg, LLVMGetParam(fn, 2), ws, b64)};
+    row0 = row_offset(cg, exec);
+    LLVMValueRef largs[N_ARGS] = {
+        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = arg(&f, "grad"),
+        [ARG_WS] = ws_region(cg, ws, b64, 2), [ARG_LOSS] = metrics, [ARG_BATCH] = b64,
+        [ARG_STEP] = arg(&f, "step"), [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64),
+        [ARG_EXEC] = exec, [ARG_ROW0] = row0};
     call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), largs);
-    copy_loss(cg, metrics, LLVMGetParam(fn, 5));
+    copy_loss(cg, metrics, arg(&f, "loss"));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
-    /* int NAME_eval(params, x, mask, batch, loss, x_hat (may be NULL), ws) */
-    snprintf(name, sizeof name, "%s_eval", P);
-    LLVMTypeRef ev[7] = {Tp, Tp, Tp, i32, Tp, Tp, cg->i8_ptr};
-    fn = cg_function(cg, name, i32, ev, 7, false);
-    check_batch(cg, LLVMGetParam(fn, 3));
-    check_nonnull(cg, LLVMGetParam(fn, 0));
-    check_nonnull(cg, LLVMGetParam(fn, 1));
-    check_nonnull(cg, LLVMGetParam(fn, 4));
-    check_nonnull(cg, LLVMGetParam(fn, 6));
-    b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
-    ws = aligned_ws(cg, LLVMGetParam(fn, 6));
-    LLVMValueRef xhat = LLVMGetParam(fn, 5);
+    /* apply_grad: the optimizer from the caller's gradient. Its graph is
+     * over the trainable block, not the batch: its workspace is batch 1's. */
+    f = entry_function(cg, "apply_grad");
+    check_args(cg, &f, (const char *const[]){"params", "grad", "ws", opt ? "opt_state" : NULL, NULL});
+    ws = aligned_ws(cg, arg(&f, "ws"));
+    LLVMValueRef aargs[N_ARGS] = {
+        [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"),
+        [ARG_GRADS] = arg(&f, "grad"), [ARG_WS] = ws_region(cg, ws, cg_i64(cg, 1), 2),
+        [ARG_BATCH] = cg_i64(cg, 1), [ARG_STEP] = arg(&f, "step"), [ARG_EXEC] = arg(&f, "exec")};
+    call_body(cg, body_of(cg, bo, GRAPH_OPTIM, 0), aargs);
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+
+    /* eval_ex: x_hat may be NULL (then the workspace's scratch). */
+    f = entry_function(cg, "eval_ex");
+    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "ws", NULL});
+    b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+    ws = aligned_ws(cg, arg(&f, "ws"));
+    LLVMValueRef xhat = arg(&f, "x_hat");
     xhat = cg_select(cg, LLVMBuildIsNull(cg->b, xhat, ""), ws_region(cg, ws, b64, 1), xhat);
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
-    LLVMValueRef eargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
-                                  null, xhat, metrics, b64, cg_i64(cg, 0), mask_arg(cg, LLVMGetParam(fn, 2), ws, b64)};
+    exec = arg(&f, "exec");
+    LLVMValueRef eargs[N_ARGS] = {
+        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_WS] = ws_region(cg, ws, b64, 2),
+        [ARG_XHAT] = xhat, [ARG_LOSS] = metrics, [ARG_BATCH] = b64,
+        [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64), [ARG_EXEC] = exec,
+        [ARG_ROW0] = row_offset(cg, exec)};
     call_body(cg, body_of(cg, bo, GRAPH_EVAL, 0), eargs);
-    copy_loss(cg, metrics, LLVMGetParam(fn, 4));
+    copy_loss(cg, metrics, arg(&f, "loss"));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
-    /* int NAME_encode(params, x, code, batch, ws) / NAME_decode(params, code, x_hat, batch, ws) */
+    /* encode_ex(params, x, code, batch, ws, exec), decode_ex(params, code, x_hat, ...) */
     for (int dec = 0; dec < 2; dec++) {
-        snprintf(name, sizeof name, "%s_%s", P, dec ? "decode" : "encode");
-        LLVMTypeRef ed[5] = {Tp, Tp, Tp, i32, cg->i8_ptr};
-        fn = cg_function(cg, name, i32, ed, 5, false);
-        check_batch(cg, LLVMGetParam(fn, 3));
-        for (int a = 0; a < 5; a++)
-            if (a != 3) check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
-        b64 = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 3), i64, "");
-        ws = aligned_ws(cg, LLVMGetParam(fn, 4));
-        LLVMValueRef dargs[N_ARGS] = {LLVMGetParam(fn, 0), null, LLVMGetParam(fn, 1), null, ws_region(cg, ws, b64, 2),
-                                      dec ? null : LLVMGetParam(fn, 2), dec ? LLVMGetParam(fn, 2) : null, null,
-                                      b64, cg_i64(cg, 0), null};
+        f = entry_function(cg, dec ? "decode_ex" : "encode_ex");
+        const char *in = dec ? "code" : "x", *out = dec ? "x_hat" : "code";
+        check_args(cg, &f, (const char *const[]){"params", in, out, "ws", NULL});
+        b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+        ws = aligned_ws(cg, arg(&f, "ws"));
+        exec = arg(&f, "exec");
+        LLVMValueRef dargs[N_ARGS] = {
+            [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, in), [ARG_WS] = ws_region(cg, ws, b64, 2),
+            [ARG_BATCH] = b64, [ARG_EXEC] = exec, [ARG_ROW0] = row_offset(cg, exec)};
+        dargs[dec ? ARG_XHAT : ARG_CODE] = arg(&f, out);
         call_body(cg, body_of(cg, bo, dec ? GRAPH_DECODE : GRAPH_ENCODE, 0), dargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+    }
+
+    /* Each entry point X with an X_ex is X_ex with a NULL exec. */
+    for (int i = 0; i < abi_nfields; i++) {
+        const AbiField *ex = &abi_fields[i];
+        size_t len = strlen(ex->name);
+        if (ex->kind != ABI_ENTRY || len < 4 || strcmp(ex->name + len - 3, "_ex")) continue;
+        char base[64], name[256];
+        snprintf(base, sizeof base, "%.*s", (int)(len - 3), ex->name);
+        snprintf(name, sizeof name, "%s_%s", cg->prefix, ex->name);
+        LLVMValueRef target = LLVMGetNamedFunction(cg->mod, name);
+        f = entry_function(cg, base);
+        ensure(target && f.e->nargs == ex->nargs - 1 && ex->args[ex->nargs - 1].type == ABI_EXEC);
+        LLVMValueRef args[16];
+        for (int a = 0; a < f.e->nargs; a++) {
+            ensure(f.e->args[a].type == ex->args[a].type);
+            args[a] = LLVMGetParam(f.fn, (unsigned)a);
+        }
+        args[f.e->nargs] = LLVMConstNull(cg->i8_ptr);
+        LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(target), target, args,
+                                           (unsigned)ex->nargs, ""));
     }
 }
 
 /* int NAME_metrics(ws, out): the loss and its terms (n_metrics values) of
  * the last train_step, loss_grad, eval or stage_step on this workspace. */
 static void emit_metrics(Codegen *cg) {
-    char name[256];
-    snprintf(name, sizeof name, "%s_metrics", cg->prefix);
-    LLVMTypeRef ps[2] = {cg->i8_ptr, cg->T_ptr};
-    LLVMValueRef fn = cg_function(cg, name, cg->i32, ps, 2, false);
-    check_nonnull(cg, LLVMGetParam(fn, 0));
-    check_nonnull(cg, LLVMGetParam(fn, 1));
-    LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 0));
+    Fn f = entry_function(cg, "metrics");
+    check_args(cg, &f, (const char *const[]){"ws", "out", NULL});
+    LLVMValueRef ws = aligned_ws(cg, arg(&f, "ws"));
     ensure(cg->prog->nmetrics <= WS_METRICS);
     for (int i = 0; i < cg->prog->nmetrics; i++)
-        cg_store(cg, cg_load(cg, ws, cg_i64(cg, i), ""), LLVMGetParam(fn, 1), cg_i64(cg, i));
+        cg_store(cg, cg_load(cg, ws, cg_i64(cg, i), ""), arg(&f, "out"), cg_i64(cg, i));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 }
 
@@ -224,26 +331,24 @@ static void emit_metrics(Codegen *cg) {
  * train_step for layer-wise pretraining stage `stage` (1..n_stages), which
  * updates only that stage's tensors; AEC_EUNSUPPORTED for another stage. */
 static void emit_stage_step(Codegen *cg, const Bodies *bo) {
-    char name[256];
-    snprintf(name, sizeof name, "%s_stage_step", cg->prefix);
-    LLVMTypeRef Tp = cg->T_ptr, ts[9] = {cg->i32, Tp, Tp, Tp, Tp, cg->i32, cg->i64, Tp, cg->i8_ptr};
-    LLVMValueRef fn = cg_function(cg, name, cg->i32, ts, 9, false), null = LLVMConstNull(Tp);
-    LLVMValueRef stage = LLVMGetParam(fn, 0), batch = LLVMGetParam(fn, 5);
-    check_batch(cg, batch);
-    for (int a = 1; a < 9; a++)
-        if (a == 1 || a == 3 || a == 7 || a == 8 || (a == 2 && cg->prog->opt_slots > 0))
-            check_nonnull(cg, LLVMGetParam(fn, (unsigned)a));
-    LLVMValueRef b64 = LLVMBuildSExt(cg->b, batch, cg->i64, "");
-    LLVMValueRef ws = aligned_ws(cg, LLVMGetParam(fn, 8));
+    Fn f = entry_function(cg, "stage_step");
+    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "ws",
+                                             cg->prog->opt_slots > 0 ? "opt_state" : NULL, NULL});
+    LLVMValueRef b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+    LLVMValueRef ws = aligned_ws(cg, arg(&f, "ws"));
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
-    LLVMValueRef params = LLVMGetParam(fn, 1), opt = LLVMGetParam(fn, 2), step = LLVMGetParam(fn, 6);
-    LLVMValueRef loss = LLVMGetParam(fn, 7), metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
+    LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     for (int s = 1; s <= cg->model->nstages; s++) {
-        If is = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, stage, cg_i32(cg, s), ""), "stage");
-        LLVMValueRef args[N_ARGS] = {params, null, LLVMGetParam(fn, 3), grads, plan, null, null, metrics, b64, step, mask_arg(cg, LLVMGetParam(fn, 4), ws, b64)};
+        If is = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, arg(&f, "stage"), cg_i32(cg, s), ""), "stage");
+        LLVMValueRef args[N_ARGS] = {
+            [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = grads,
+            [ARG_WS] = plan, [ARG_LOSS] = metrics, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"),
+            [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64)};
         call_body(cg, body_of(cg, bo, GRAPH_TRAIN, s), args);
-        check_finite(cg, copy_loss(cg, metrics, loss));
-        LLVMValueRef oargs[N_ARGS] = {params, opt, null, grads, plan, null, null, null, b64, step, null};
+        check_finite(cg, copy_loss(cg, metrics, arg(&f, "loss")));
+        LLVMValueRef oargs[N_ARGS] = {
+            [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"), [ARG_GRADS] = grads,
+            [ARG_WS] = plan, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step")};
         call_body(cg, body_of(cg, bo, GRAPH_OPTIM, s), oargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
         cg_end_if(cg, &is);
@@ -256,12 +361,9 @@ static void emit_stage_step(Codegen *cg, const Bodies *bo) {
  * generator, stream "INIT" + tensor index, counter = element index. */
 static void emit_init(Codegen *cg) {
     const Model *m = cg->model;
-    char name[256];
-    snprintf(name, sizeof name, "%s_init", cg->prefix);
-    LLVMTypeRef ps[2] = {cg->T_ptr, cg->i64};
-    LLVMValueRef fn = cg_function(cg, name, cg->i32, ps, 2, false);
-    check_nonnull(cg, LLVMGetParam(fn, 0));
-    LLVMValueRef params = LLVMGetParam(fn, 0), seed = LLVMGetParam(fn, 1);
+    Fn f = entry_function(cg, "init");
+    check_args(cg, &f, (const char *const[]){"params", NULL});
+    LLVMValueRef params = arg(&f, "params"), seed = arg(&f, "seed");
     for (int t = 0; t < m->ntensors; t++) {
         const ParamTensor *pt = &m->tensors[t];
         LLVMValueRef base = cg_gep(cg, params, cg_i64(cg, pt->offset), pt->name);
@@ -357,6 +459,86 @@ static LLVMValueRef metric_names(Codegen *cg) {
     return LLVMConstBitCast(g, cg->i8_ptr);
 }
 
+/* aec_train_config as an LLVM struct. */
+static LLVMTypeRef train_type(Codegen *cg) {
+    LLVMTypeRef i32 = cg->i32, i64 = cg->i64, f64 = cg->f64;
+    LLVMTypeRef fields[] = {i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, i64, f64, i32, i32, f64};
+    return LLVMStructTypeInContext(cg->ctx, fields, countof(fields), 0);
+}
+
+/* The LLVM type of each kind of field in the model table. */
+static LLVMTypeRef field_type(Codegen *cg, AbiType t) {
+    switch (t) {
+    case ABI_U32:
+    case ABI_I32: return cg->i32;
+    case ABI_I64: return cg->i64;
+    case ABI_I32X4: return LLVMArrayType(cg->i32, 4);
+    case ABI_TRAIN: return train_type(cg);
+    case ABI_STR:
+    case ABI_STRS:
+    case ABI_TENSORS:
+    case ABI_CPTR:
+    case ABI_ENTRY: return cg->i8_ptr;
+    default: internal_error("abi type %d is not a field", t);
+    }
+}
+
+/* aec_model as an LLVM struct, from the table. */
+static LLVMTypeRef table_type(Codegen *cg) {
+    LLVMTypeRef *fields = arena_alloc(cg->arena, sizeof(LLVMTypeRef) * (size_t)abi_nfields);
+    for (int i = 0; i < abi_nfields; i++) fields[i] = field_type(cg, abi_fields[i].kind);
+    return LLVMStructTypeInContext(cg->ctx, fields, (unsigned)abi_nfields, 0);
+}
+
+long cg_table_offset(Codegen *cg, int field) {
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    long off = (long)LLVMOffsetOfElement(td, table_type(cg), (unsigned)field);
+    LLVMDisposeTargetData(td);
+    return off;
+}
+
+long cg_table_size(Codegen *cg) {
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    long size = (long)LLVMABISizeOfType(td, table_type(cg));
+    LLVMDisposeTargetData(td);
+    return size;
+}
+
+/* The value of model-table field f. */
+static LLVMValueRef field_value(Codegen *cg, const AbiField *f, LLVMValueRef tensors,
+                                LLVMValueRef train, const char *summary) {
+    const Model *m = cg->model;
+    const char *n = f->name;
+    LLVMValueRef v = NULL;
+    if (f->kind == ABI_ENTRY) v = fn_ptr(cg, n);
+    else if (!strncmp(n, "reserved", 8)) v = cg_i32(cg, 0);
+    else if (!strcmp(n, "abi_version")) v = cg_i32(cg, AEC_ABI_VERSION);
+    else if (!strcmp(n, "dtype")) v = cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32);
+    else if (!strcmp(n, "name")) v = const_str(cg, m->name, "model_name");
+    else if (!strcmp(n, "input_ndim")) v = cg_i32(cg, m->input.ndim);
+    else if (!strcmp(n, "input_shape")) v = const_i32_array(cg, m->input.dim, m->input.ndim);
+    else if (!strcmp(n, "max_batch")) v = cg_i32(cg, AEC_MAX_BATCH);
+    else if (!strcmp(n, "input_size")) v = cg_i64(cg, shape_numel(m->input));
+    else if (!strcmp(n, "code_size")) v = cg_i64(cg, shape_numel(m->code));
+    else if (!strcmp(n, "param_count")) v = cg_i64(cg, m->param_count);
+    else if (!strcmp(n, "trainable_count")) v = cg_i64(cg, m->trainable_count);
+    else if (!strcmp(n, "opt_state_count")) v = cg_i64(cg, (long)cg->prog->opt_slots * m->trainable_count);
+    else if (!strcmp(n, "n_tensors")) v = cg_i32(cg, m->ntensors);
+    else if (!strcmp(n, "tensors")) v = LLVMConstBitCast(tensors, cg->i8_ptr);
+    else if (!strcmp(n, "train")) v = train;
+    else if (!strcmp(n, "summary")) v = const_str(cg, summary, "summary");
+    else if (!strcmp(n, "embedded_params"))
+        v = cg->embedded ? LLVMConstBitCast(cg->embedded, cg->i8_ptr) : LLVMConstNull(cg->i8_ptr);
+    else if (!strcmp(n, "n_metrics")) v = cg_i32(cg, cg->prog->nmetrics);
+    else if (!strcmp(n, "n_stages")) v = cg_i32(cg, m->nstages);
+    else if (!strcmp(n, "metric_names")) v = metric_names(cg);
+    else if (!strcmp(n, "variational")) v = cg_i32(cg, m->latent_gaussian);
+    else if (!strcmp(n, "masked")) v = cg_i32(cg, m->masked);
+    if (!v) internal_error("model table field %s has no value", n);
+    ensure(LLVMTypeOf(v) == field_type(cg, f->kind));
+    return v;
+}
+
 /* `const aec_model NAME_model`, laid out exactly as runtime/aec.h. */
 static void emit_model_table(Codegen *cg, const char *summary) {
     const Model *m = cg->model;
@@ -381,8 +563,7 @@ static void emit_model_table(Codegen *cg, const char *summary) {
     LLVMSetLinkage(tglob, LLVMPrivateLinkage);
 
     const aec_train_config *tc = &m->train;
-    LLVMTypeRef train_fields[] = {i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, i64, f64, i32, i32, f64};
-    LLVMTypeRef train_t = LLVMStructTypeInContext(c, train_fields, countof(train_fields), 0);
+    LLVMTypeRef train_t = train_type(cg);
     LLVMValueRef train_v[] = {cg_i32(cg, tc->optimizer), cg_i32(cg, tc->loss), LLVMConstReal(f64, tc->lr),
                               LLVMConstReal(f64, tc->momentum), LLVMConstReal(f64, tc->beta1),
                               LLVMConstReal(f64, tc->beta2), LLVMConstReal(f64, tc->eps),
@@ -391,28 +572,19 @@ static void emit_model_table(Codegen *cg, const char *summary) {
                               cg_i32(cg, tc->early_stop), cg_i32(cg, tc->pretrain_epochs),
                               LLVMConstReal(f64, tc->min_delta)};
 
-    LLVMTypeRef model_fields[] = {i32, i32, i8p, i32, arr4, i32, i64, i64, i64, i64, i64, i32, i32, i8p,
-                                  train_t, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p, i8p,
-                                  i32, i32, i8p, i32, i32, i8p, i8p, i32, i32};
-    LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, countof(model_fields), 0);
-    LLVMValueRef model_v[] = {
-        cg_i32(cg, AEC_ABI_VERSION), cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32),
-        const_str(cg, m->name, "model_name"), cg_i32(cg, m->input.ndim),
-        const_i32_array(cg, m->input.dim, m->input.ndim), cg_i32(cg, AEC_MAX_BATCH),
-        cg_i64(cg, shape_numel(m->input)), cg_i64(cg, shape_numel(m->code)), cg_i64(cg, m->param_count),
-        cg_i64(cg, m->trainable_count), cg_i64(cg, (long)cg->prog->opt_slots * m->trainable_count),
-        cg_i32(cg, m->ntensors), cg_i32(cg, 0), LLVMConstBitCast(tglob, i8p),
-        LLVMConstNamedStruct(train_t, train_v, countof(train_v)), const_str(cg, summary, "summary"),
-        fn_ptr(cg, "workspace_size"), fn_ptr(cg, "init"), fn_ptr(cg, "encode"), fn_ptr(cg, "decode"),
-        fn_ptr(cg, "train_step"), fn_ptr(cg, "loss_grad"), fn_ptr(cg, "eval"),
-        cg->embedded ? LLVMConstBitCast(cg->embedded, i8p) : LLVMConstNull(i8p),
-        cg_i32(cg, cg->prog->nmetrics), cg_i32(cg, m->nstages), metric_names(cg),
-        cg_i32(cg, m->latent_gaussian), cg_i32(cg, 0), fn_ptr(cg, "stage_step"), fn_ptr(cg, "metrics"),
-        cg_i32(cg, m->masked), cg_i32(cg, 0)};
+    LLVMValueRef train = LLVMConstNamedStruct(train_t, train_v, countof(train_v));
+    LLVMTypeRef *model_fields = arena_alloc(cg->arena, sizeof(LLVMTypeRef) * (size_t)abi_nfields);
+    LLVMValueRef *model_v = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)abi_nfields);
+    for (int i = 0; i < abi_nfields; i++) {
+        model_v[i] = field_value(cg, &abi_fields[i], tglob, train, summary);
+        model_fields[i] = LLVMTypeOf(model_v[i]);
+    }
+    LLVMTypeRef model_t = LLVMStructTypeInContext(c, model_fields, (unsigned)abi_nfields, 0);
+    ensure(model_t == table_type(cg));
     char name[256];
     snprintf(name, sizeof name, "%s_model", cg->prefix);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, name);
-    LLVMSetInitializer(g, LLVMConstNamedStruct(model_t, model_v, countof(model_v)));
+    LLVMSetInitializer(g, LLVMConstNamedStruct(model_t, model_v, (unsigned)abi_nfields));
     LLVMSetGlobalConstant(g, 1);
 }
 

@@ -532,6 +532,32 @@ typedef struct CodegenOptions {
                               element type) to embed as constant data, or NULL */
 } CodegenOptions;
 
+/* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as
+ * data: each field's type and name, an entry point's return and arguments.
+ * abi.c builds the LLVM table and signatures from it, header.c the
+ * declarations of m.h. */
+typedef enum {
+    ABI_U32, ABI_I32, ABI_I64, ABI_I32X4, ABI_STR, ABI_STRS, ABI_TENSORS, ABI_TRAIN, ABI_CPTR,
+    ABI_ENTRY, /* a field that is an entry point */
+    ABI_BUF, ABI_CBUF, ABI_WS, ABI_CWS, ABI_INT, ABI_U64, ABI_EXEC, /* argument types */
+} AbiType;
+typedef enum { ABI_RET_INT, ABI_RET_SIZE } AbiRet;
+typedef struct AbiArg {
+    AbiType type;
+    const char *name;
+} AbiArg;
+typedef struct AbiField {
+    AbiType kind;
+    const char *name;
+    AbiRet ret;          /* ABI_ENTRY: */
+    const AbiArg *args;
+    int nargs;
+} AbiField;
+extern const AbiField abi_fields[];
+extern const int abi_nfields;
+const AbiField *abi_entry(const char *name); /* internal error when there is none */
+int abi_arg(const AbiField *entry, const char *name); /* its index; internal error when none */
+
 typedef struct Codegen Codegen;
 /* Emit every entry point of the Program into one LLVM module (the Program
  * need not outlive the call); NULL after reporting an unknown target. */
@@ -542,6 +568,22 @@ void cg_free(Codegen *cg);
 /* JIT-compile the module in this process; the address of `symbol` or NULL. */
 void *cg_jit_lookup(Codegen *cg, const char *symbol);
 const char *cg_prefix(const Codegen *cg);
+/* Where field `field` of abi_fields lies in the model table codegen lays
+ * out for this target, in bytes; and the table's size (tests compare them
+ * with offsetof and sizeof of aec_model). */
+long cg_table_offset(Codegen *cg, int field);
+long cg_table_size(Codegen *cg);
+
+/* ------------------------------------------------------------- header.c */
+
+/* Write the header of the object at obj_path (its name with .h: header_path);
+ * inc (the directory of the runtime's aec.h) and libs (what a model object
+ * links with) are for its build line. 0 on success, 1 after saying what
+ * could not be written. */
+int header_write(Arena *a, const Program *p, const char *obj_path, const char *spec,
+                 const CodegenOptions *opt, const char *weights, const char *inc,
+                 const char *libs);
+char *header_path(Arena *a, const char *obj_path); /* m.o -> m.h; m -> m.h */
 
 /* ------------------------------------------------------------ options.c */
 

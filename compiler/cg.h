@@ -154,7 +154,13 @@ LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueR
 /* ------------------------------------------------------------- kernels.c */
 
 /* The argument list every graph body takes; unused ones are NULL. */
-enum { ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP, ARG_MASK, N_ARGS };
+enum {
+    ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP,
+    ARG_MASK,
+    ARG_EXEC, /* the caller's aec_exec (i8*), or NULL */
+    ARG_ROW0, /* i64: the batch's first row in the global batch (exec->row_offset) */
+    N_ARGS
+};
 
 typedef struct Body {
     Codegen *cg;
@@ -163,7 +169,10 @@ typedef struct Body {
     const Plan *p;
     LLVMValueRef base[BASE_MASK + 1];
     LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
-    LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND) */
+    LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND),
+                                 counted from the global batch's first row */
+    LLVMValueRef row0;        /* i64: ARG_ROW0 */
+    LLVMValueRef exec;        /* i8*: ARG_EXEC, for kernels that run tasks */
     LLVMValueRef *val;   /* per node: its value in the current loop iteration */
     LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
     int kernel;

@@ -244,7 +244,9 @@ static void loop_kernel(Body *B, const Kernel *k) {
                                            inner.index, "j")
                             : inner.index;
     LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
-    B->index = idx;
+    /* Draws are keyed by the row in the global batch (aec_exec.row_offset). */
+    B->index = k->domain.batched ? LLVMBuildAdd(cg->b, idx, LLVMBuildMul(cg->b, B->row0, ncols, ""), "g")
+                                 : idx;
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
@@ -316,14 +318,15 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     const Plan *p = e->plan;
     LLVMTypeRef params[N_ARGS];
     for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
-    params[ARG_BATCH] = params[ARG_STEP] = cg->i64;
+    params[ARG_BATCH] = params[ARG_STEP] = params[ARG_ROW0] = cg->i64;
+    params[ARG_EXEC] = cg->i8_ptr;
     char name[256];
     if (g->stage)
         snprintf(name, sizeof name, "%s__%s_stage%d", cg->prefix, ir_graph_name(g->kind), g->stage);
     else
         snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
-    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step", "mask"};
+    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step", "mask", "exec", "row0"};
     for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
 
     Body B = {.cg = cg, .g = g, .f = f, .p = p};
@@ -342,6 +345,8 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
     B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
     B.step = LLVMGetParam(fn, ARG_STEP);
+    B.row0 = LLVMGetParam(fn, ARG_ROW0);
+    B.exec = LLVMGetParam(fn, ARG_EXEC);
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;

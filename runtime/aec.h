@@ -23,8 +23,9 @@
 extern "C" {
 #endif
 
-#define AEC_ABI_VERSION 5 /* 2: aec_model.embedded_params; 3: metric names, stages,
-                             variational; 4: metrics(), loss is one value; 5: masked */
+#define AEC_ABI_VERSION 6 /* 2: aec_model.embedded_params; 3: metric names, stages,
+                             variational; 4: metrics(), loss is one value; 5: masked;
+                             6: aec_exec, the _ex entry points, apply_grad */
 #define AEC_ALIGN 64 /* bytes: params and opt state should be aligned so (the
                            workspace may be anywhere: the model aligns it) */
 #define AEC_MAX_BATCH 65536 /* the largest batch any entry point accepts */
@@ -79,70 +80,146 @@ typedef struct aec_train_config {
     double min_delta;
 } aec_train_config;
 
+/* ABI 6: how a model runs its tasks and where its rows sit in a larger batch. */
+typedef void (*aec_task_fn)(void *arg, int64_t task);
+typedef struct aec_exec {
+    /* Runs fn(arg, t) for every t in [0, ntasks), on any threads in any
+     * order, and returns when all have finished. NULL (or a NULL exec)
+     * means the model runs the tasks itself, in order. */
+    void (*parallel_for)(void *pool, int64_t ntasks, aec_task_fn fn, void *arg);
+    void *pool;
+    /* This call's first row's index in a larger global batch: random draws
+     * (corruption noise, dropout masks, the VAE's eps) are keyed by the
+     * global row, so a batch split over processes draws what it would draw
+     * whole (data-parallel training). 0 normally. */
+    int64_t row_offset;
+    int64_t reserved[4];
+} aec_exec;
+
+/* The model table, field by field, in order: the one list the struct
+ * below, the compiler's LLVM table and signatures and the per-model header
+ * (m.h) are all generated from. FIELD(type, name) is a value;
+ * ENTRY(name, return, (ARG(type, name), ...)) an entry point. Types:
+ * U32 I32 I64 (integers), I32X4 (int32_t[4]), STR (const char *), STRS
+ * (const char *const *), TENSORS (const aec_tensor_info *), TRAIN
+ * (aec_train_config), CPTR (const void *); arguments BUF / CBUF (a buffer
+ * of the element type, written / read), WS / CWS (the workspace), INT
+ * (int), U64 (uint64_t), EXEC (const aec_exec *); returns INT or SIZE
+ * (size_t). Fields are only ever appended (AEC_ABI_VERSION). */
+#define AEC_MODEL_FIELDS(FIELD, ENTRY, ARG)                                                        \
+    FIELD(U32, abi_version)     /* AEC_ABI_VERSION of the compiler that emitted it */              \
+    FIELD(I32, dtype)           /* AEC_F32 or AEC_F64 */                                           \
+    FIELD(STR, name)            /* the spec's model name */                                        \
+    FIELD(I32, input_ndim)                                                                         \
+    FIELD(I32X4, input_shape)   /* per sample, e.g. {1, 28, 28} */                                 \
+    FIELD(I32, max_batch)                                                                          \
+    FIELD(I64, input_size)      /* elements per sample */                                          \
+    FIELD(I64, code_size)       /* elements of the code per sample */                              \
+    FIELD(I64, param_count)     /* elements of the params block (trainable first) */               \
+    FIELD(I64, trainable_count)                                                                    \
+    FIELD(I64, opt_state_count) /* elements of the optimizer state block */                        \
+    FIELD(I32, n_tensors)                                                                          \
+    FIELD(I32, reserved)                                                                           \
+    FIELD(TENSORS, tensors)                                                                        \
+    FIELD(TRAIN, train)                                                                            \
+    FIELD(STR, summary)         /* the layer table `aec check` prints */                           \
+    /* Entry points. `step` counts optimizer steps from 1; it keys the                          */ \
+    /* counter-based random generator and Adam's bias correction.                               */ \
+    ENTRY(workspace_size, SIZE, (ARG(INT, batch)))                                                 \
+    ENTRY(init, INT, (ARG(BUF, params), ARG(U64, seed)))                                           \
+    ENTRY(encode, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch),          \
+                        ARG(WS, ws)))                                                              \
+    ENTRY(decode, INT, (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch),      \
+                        ARG(WS, ws)))                                                              \
+    ENTRY(train_step, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x), ARG(CBUF, mask),  \
+                            ARG(INT, batch), ARG(U64, step), ARG(BUF, loss), ARG(WS, ws)))         \
+    /* Training-mode loss and its gradient w.r.t. every trainable parameter,                    */ \
+    /* written to grad (trainable_count elements); no update.                                   */ \
+    ENTRY(loss_grad, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),      \
+                           ARG(U64, step), ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws)))           \
+    /* Inference-mode reconstruction and loss (x_hat may be NULL).                              */ \
+    ENTRY(eval, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),           \
+                      ARG(BUF, loss), ARG(BUF, x_hat), ARG(WS, ws)))                               \
+    /* ABI 2. With `--embed-weights`, the trained params block (param_count                     */ \
+    /* values, constant data in the object, AEC_ALIGN-aligned), usable as                       */ \
+    /* the params argument of the entry points above; NULL otherwise.                           */ \
+    FIELD(CPTR, embedded_params)                                                                   \
+    /* ABI 3. The objective's terms, read with metrics() below: [0] is the                      */ \
+    /* objective; when it has more than one term, [1] is the reconstruction                     */ \
+    /* loss and the others each regularizer or KL term, unweighted, as                          */ \
+    /* metric_names names them ("loss", "recon", "kl", "l1_code",                               */ \
+    /* "kl_sparsity", "contractive", "l2_weights", "l1_weights"). A model                       */ \
+    /* with one term has n_metrics 1.                                                           */ \
+    FIELD(I32, n_metrics)                                                                          \
+    FIELD(I32, n_stages)        /* greedy layer-wise pretraining stages (0: none) */               \
+    FIELD(STRS, metric_names)                                                                      \
+    FIELD(I32, variational)     /* `latent gaussian`: the code is mu, z ~ N(0, I) decodes */       \
+    FIELD(I32, reserved3)                                                                          \
+    /* train_step for pretraining stage 1..n_stages: trains that stage's                        */ \
+    /* encoder/decoder layer pair only, as a shallow autoencoder of the codes                   */ \
+    /* below it; writes loss[0]. AEC_EUNSUPPORTED for another stage.                            */ \
+    ENTRY(stage_step, INT, (ARG(INT, stage), ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x),  \
+                            ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step), ARG(BUF, loss),      \
+                            ARG(WS, ws)))                                                          \
+    /* ABI 4. The n_metrics values (the loss, then its terms) of the last                       */ \
+    /* train_step, loss_grad, eval or stage_step call on workspace `ws`;                        */ \
+    /* those calls write only loss[0] to their `loss` argument.                                 */ \
+    ENTRY(metrics, INT, (ARG(CWS, ws), ARG(BUF, out)))                                             \
+    /* ABI 5. `loss ... masked`: NaN inputs are missing values; pass a mask                     */ \
+    /* (1 present, 0 missing) and x zero-filled where it is 0 - the missing                     */ \
+    /* elements are left out of the loss. A NULL mask means none missing.                       */ \
+    FIELD(I32, masked)                                                                             \
+    FIELD(I32, reserved5)                                                                          \
+    /* ABI 6. The entry points above with an aec_exec (NULL: run alone, row                     */ \
+    /* offset 0; the versions without it call these with NULL), and                             */ \
+    /* apply_grad: train_step's update (the optimizer) from a caller's                          */ \
+    /* gradient of trainable_count elements, so loss_grad, an allreduce of                      */ \
+    /* grad, then apply_grad is train_step bit for bit.                                         */ \
+    ENTRY(encode_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch),       \
+                           ARG(WS, ws), ARG(EXEC, exec)))                                          \
+    ENTRY(decode_ex, INT, (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch),   \
+                           ARG(WS, ws), ARG(EXEC, exec)))                                          \
+    ENTRY(eval_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),        \
+                         ARG(BUF, loss), ARG(BUF, x_hat), ARG(WS, ws), ARG(EXEC, exec)))           \
+    ENTRY(train_step_ex, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x),                \
+                               ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step), ARG(BUF, loss),   \
+                               ARG(WS, ws), ARG(EXEC, exec)))                                      \
+    ENTRY(loss_grad_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),   \
+                              ARG(U64, step), ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws),         \
+                              ARG(EXEC, exec)))                                                    \
+    ENTRY(apply_grad, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, grad),                \
+                            ARG(U64, step), ARG(WS, ws), ARG(EXEC, exec)))
+
+/* The C spelling of each type (AEC_C_<type>(name) declares name). */
+#define AEC_C_U32(n) uint32_t n
+#define AEC_C_I32(n) int32_t n
+#define AEC_C_I64(n) int64_t n
+#define AEC_C_I32X4(n) int32_t n[4]
+#define AEC_C_STR(n) const char *n
+#define AEC_C_STRS(n) const char *const *n
+#define AEC_C_TENSORS(n) const aec_tensor_info *n
+#define AEC_C_TRAIN(n) aec_train_config n
+#define AEC_C_CPTR(n) const void *n
+#define AEC_C_BUF(n) void *n
+#define AEC_C_CBUF(n) const void *n
+#define AEC_C_WS(n) void *n
+#define AEC_C_CWS(n) const void *n
+#define AEC_C_INT(n) int n
+#define AEC_C_U64(n) uint64_t n
+#define AEC_C_EXEC(n) const aec_exec *n
+#define AEC_C_RET_INT int
+#define AEC_C_RET_SIZE size_t
+#define AEC_C_ARG_(type, name) AEC_C_##type(name)
+#define AEC_C_NONE_(type, name)
+#define AEC_C_FIELD_(type, name) AEC_C_##type(name);
+#define AEC_C_TYPEDEF_(name, ret, args) typedef AEC_C_RET_##ret (*aec_##name##_fn) args;
+#define AEC_C_ENTRY_(name, ret, args) aec_##name##_fn name;
+
+/* aec_encode_fn, aec_train_step_fn, ...: the type of each entry point. */
+AEC_MODEL_FIELDS(AEC_C_NONE_, AEC_C_TYPEDEF_, AEC_C_ARG_)
+
 typedef struct aec_model {
-    uint32_t abi_version;   /* AEC_ABI_VERSION of the compiler that emitted it */
-    int32_t dtype;          /* AEC_F32 or AEC_F64 */
-    const char *name;       /* the spec's model name */
-    int32_t input_ndim;
-    int32_t input_shape[4]; /* per sample, e.g. {1, 28, 28} */
-    int32_t max_batch;
-    int64_t input_size;     /* elements per sample */
-    int64_t code_size;      /* elements of the code per sample */
-    int64_t param_count;    /* elements of the params block (trainable first) */
-    int64_t trainable_count;
-    int64_t opt_state_count; /* elements of the optimizer state block */
-    int32_t n_tensors;
-    int32_t reserved;
-    const aec_tensor_info *tensors;
-    aec_train_config train;
-    const char *summary;    /* the layer table `aec check` prints */
-
-    /* Entry points. `step` counts optimizer steps from 1; it keys the
-     * counter-based random generator and Adam's bias correction. */
-    size_t (*workspace_size)(int batch);
-    int (*init)(void *params, uint64_t seed);
-    int (*encode)(const void *params, const void *x, void *code, int batch, void *ws);
-    int (*decode)(const void *params, const void *code, void *x_hat, int batch, void *ws);
-    int (*train_step)(void *params, void *opt_state, const void *x, const void *mask, int batch,
-                      uint64_t step, void *loss, void *ws);
-    /* Training-mode loss and its gradient w.r.t. every trainable parameter,
-     * written to grad (trainable_count elements); no update. */
-    int (*loss_grad)(const void *params, const void *x, const void *mask, int batch,
-                     uint64_t step, void *loss, void *grad, void *ws);
-    /* Inference-mode reconstruction and loss (x_hat may be NULL). */
-    int (*eval)(const void *params, const void *x, const void *mask, int batch, void *loss,
-                void *x_hat, void *ws);
-
-    /* ABI 2. With `--embed-weights`, the trained params block (param_count
-     * values, constant data in the object, AEC_ALIGN-aligned), usable as
-     * the params argument of the entry points above; NULL otherwise. */
-    const void *embedded_params;
-
-    /* ABI 3. The objective's terms, read with metrics() below: [0] is the
-     * objective; when it has more than one term, [1] is the reconstruction
-     * loss and the others each regularizer or KL term, unweighted, as
-     * metric_names names them ("loss", "recon",
-     * "kl", "l1_code", "kl_sparsity", "contractive", "l2_weights",
-     * "l1_weights"). A model with one term has n_metrics 1. */
-    int32_t n_metrics;
-    int32_t n_stages;      /* greedy layer-wise pretraining stages (0: none) */
-    const char *const *metric_names;
-    int32_t variational;   /* `latent gaussian`: the code is μ, and z ~ N(0, I) decodes to samples */
-    int32_t reserved3;
-    /* train_step for pretraining stage 1..n_stages: trains that stage's
-     * encoder/decoder layer pair only, as a shallow autoencoder of the codes
-     * below it; writes loss[0]. AEC_EUNSUPPORTED for another stage. */
-    int (*stage_step)(int stage, void *params, void *opt_state, const void *x, const void *mask,
-                      int batch, uint64_t step, void *loss, void *ws);
-    /* ABI 4. The n_metrics values (the loss, then its terms) of the last
-     * train_step, loss_grad, eval or stage_step call on workspace `ws`;
-     * those calls write only loss[0] to their `loss` argument. */
-    int (*metrics)(const void *ws, void *out);
-    /* ABI 5. `loss ... masked`: NaN inputs are missing values; pass a mask
-     * (1 present, 0 missing) and x zero-filled where it is 0 — the missing
-     * elements are left out of the loss. A NULL mask means none missing. */
-    int32_t masked;
-    int32_t reserved5;
+    AEC_MODEL_FIELDS(AEC_C_FIELD_, AEC_C_ENTRY_, AEC_C_ARG_)
 } aec_model;
 
 /* A message for a status code. Inline, so a program that links only model
