@@ -14,6 +14,7 @@
 
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
                 libjson-c-dev libpng-dev dataset-fashion-mnist \
+                libplplot-dev plplot-driver-cairo \
                 python3-numpy python3-matplotlib \
                 lowdown # man pages from docs/*.md (aec(1), aec(5))
 BENCH_PACKAGES := python3-torch python3-numpy
@@ -31,7 +32,7 @@ CFLAGS += -std=c11 $(OPT) -g -D_GNU_SOURCE $(WARN) $(SAN)
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//')
 LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes analysis target \
               bitwriter 2>/dev/null) $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
-RT_LIBS := -lopenblas -llapacke -lpng -ljson-c -lz -lm -lpthread
+RT_LIBS := -lopenblas -llapacke -lplplot -lpng -ljson-c -lz -lm -lpthread
 # What a model object alone needs (DESIGN §4: libc, libm and a CBLAS).
 MODEL_LIBS := -lopenblas -lm
 GEMM_DEFAULT := blas

@@ -84,6 +84,60 @@ int aec_aez_write(const char *path, const aec_aez *z, int64_t *bytes);
 int aec_aez_read(const char *path, const aec_model *m, aec_aez *z);
 void aec_aez_free(aec_aez *z);
 
+/* ------------------------------------------------------------ plot.c */
+
+#define AEC_MAX_CURVES 10
+/* Per-epoch series: y[s][i] is series s at epoch x[i], NaN where absent. */
+typedef struct aec_curves {
+    int64_t n;
+    double *x;
+    int n_series;
+    char *names[AEC_MAX_CURVES]; /* "train_loss", "val_loss", then the terms */
+    double *y[AEC_MAX_CURVES];
+    const char *title;
+} aec_curves;
+/* Draws the series against the epoch into a PNG (PLplot, pngcairo). */
+int aec_plot_curves(const char *path, const aec_curves *c);
+/* The epoch events of a `train --json` log: train_loss, val_loss, terms. */
+int aec_plot_log(const char *log, aec_curves *c);
+void aec_curves_free(aec_curves *c);
+
+/* ------------------------------------------------------------ ratings.c */
+
+typedef struct aec_ratings { /* a ratings file, as read */
+    int64_t n;
+    int64_t *user, *item; /* the ids in the file */
+    double *value;
+} aec_ratings;
+/* Ids to matrix columns: the sorted distinct ids of the training file. */
+typedef struct aec_ratings_map {
+    int by_item; /* a sample is an item's ratings by every user (else a user's) */
+    int64_t n_users, n_items;
+    int64_t *users, *items; /* sorted */
+} aec_ratings_map;
+int aec_ratings_load(const char *path, aec_ratings *r);
+void aec_ratings_free(aec_ratings *r);
+int aec_ratings_map_build(const aec_ratings *r, int by_item, aec_ratings_map *map);
+void aec_ratings_map_free(aec_ratings_map *map);
+/* The column of `id` among ids (n, sorted), or -1. */
+int64_t aec_ratings_column(const int64_t *ids, int64_t n, int64_t id);
+/* The mapping as checkpoint metadata text, and back (path names the checkpoint). */
+char *aec_ratings_map_text(const aec_ratings_map *map);
+int aec_ratings_map_parse(const char *path, const char *text, aec_ratings_map *map);
+/* The matrix of r's ratings under map, NaN where unknown; ratings of ids the
+ * map does not have are counted in *skipped. */
+int aec_ratings_matrix(const aec_ratings *r, const aec_ratings_map *map, int dtype, aec_data *d,
+                       int64_t *skipped);
+/* The model's predictions (d's shape) from the known ratings of file `known`:
+ * d is their matrix (masked), *pred its reconstruction. */
+int aec_ratings_predict(const aec_model *m, const aec_infer *f, const char *known,
+                        const aec_ratings_map *map, aec_data *d, void **pred);
+
+/* cmd_recommend.c: train --ratings and eval --ratings, beside `recommend`. */
+int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *a,
+                      aec_train_opts *o);
+int aec_ratings_eval(const aec_command *c, const aec_model *m, const aec_args *a);
+
 /* ------------------------------------------------------------ pca.c */
 
 /* PCA of x (n, d) of dtype: the mean (d), the top k principal directions

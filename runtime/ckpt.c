@@ -83,6 +83,7 @@ static json_object *metadata(const aec_model *m, const aec_train_state *st) {
     meta_int(meta, "val_samples", st->n_val);
     meta_double(meta, "train_loss", st->train_loss);
     meta_double(meta, "val_loss", st->val_loss);
+    if (st->ratings) json_object_object_add(meta, "ratings", json_object_new_string(st->ratings));
     return meta;
 }
 
@@ -394,5 +395,24 @@ int aec_ckpt_load(const char *path, const aec_model *m, void *weights, void *opt
     free(entries);
     json_object_put(h);
     fclose(f);
+    return status;
+}
+
+int aec_ckpt_meta(const char *path, const char *key, char **value) {
+    *value = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        aec_error("%s: cannot open: %s", path, strerror(errno));
+        return AEC_EIO;
+    }
+    json_object *h = NULL, *meta = NULL;
+    int64_t data_at = 0, data_size = 0;
+    int status = read_header(f, path, &h, &data_at, &data_size);
+    fclose(f);
+    if (status) return status;
+    json_object_object_get_ex(h, "__metadata__", &meta);
+    const char *v = meta_get(meta, key);
+    if (v && !(*value = strdup(v))) status = AEC_ENOMEM;
+    json_object_put(h);
     return status;
 }

@@ -1,10 +1,13 @@
 /* cmd_eval.c — `eval`: the model's loss, its terms, the MSE and the PSNR on a data set.
  *
  * Takes --data and --weights; prints one line, or one JSON object with --json.
+ * With --ratings TEST --known R: an AutoRec model's RMSE and MAE on TEST's
+ * ratings, predicted from R's (cmd_recommend.c).
  */
-#include "cli.h"
+#include "apps.h"
 
 int aec_cmd_eval(const aec_command *c, const aec_model *m, const aec_args *a) {
+    if (a->ratings) return aec_ratings_eval(c, m, a); /* AutoRec: ratings predicted */
     if (aec_require(c, a->data, "--data") || aec_require(c, a->weights, "--weights"))
         return AEC_EXIT_USAGE;
     aec_infer f;

@@ -1,8 +1,8 @@
-/* cmd_train.c — `train`: the options as aec_train_opts, then aec_train (train.c). */
-#include "cli.h"
+/* cmd_train.c — `train`: the options as aec_train_opts, then aec_train (train.c);
+ * with --ratings, AutoRec's data first (ratings.c). */
+#include "apps.h"
 
 int aec_cmd_train(const aec_command *c, const aec_model *m, const aec_args *a) {
-    (void)c;
     aec_train_opts o = {
         .data = a->data,
         .val = a->val,
@@ -21,6 +21,8 @@ int aec_cmd_train(const aec_command *c, const aec_model *m, const aec_args *a) {
         .has_pretrain_epochs = a->has_pretrain_epochs,
         .json = a->json,
         .quiet = a->quiet,
+        .plot = a->plot,
     };
+    if (a->ratings) return aec_ratings_train(c, m, a, &o);
     return aec_exit_status(aec_train(m, &o));
 }

@@ -113,11 +113,13 @@ const aec_option aec_options[AEC_N_OPTIONS] = {
 const aec_command aec_commands[] = {
     {"train", "--data X [options]", "Train the model; a checkpoint is written after every epoch.",
      OPTIONS(O(DATA), O(VAL), O(EPOCHS), O(BATCH), O(SEED), O(EARLY_STOP), O(MIN_DELTA),
-             O(PRETRAIN_EPOCHS), O(OUT), O(RESUME), O(LIMIT), O(JSON), O(QUIET), O(HELP)),
+             O(PRETRAIN_EPOCHS), O(OUT), O(RESUME), O(LIMIT), O(PLOT), O(RATINGS), O(BY), O(SPLIT),
+             O(JSON), O(QUIET), O(HELP)),
      aec_cmd_train, 0},
     {"eval", "--data X --weights W [options]",
      "The model's loss, the MSE and the PSNR (for data in [0, 1]) on a data set.",
-     OPTIONS(O(DATA), O(WEIGHTS), O(LIMIT), O(JSON), O(QUIET), O(HELP)), aec_cmd_eval, 0},
+     OPTIONS(O(DATA), O(WEIGHTS), O(LIMIT), O(RATINGS), O(KNOWN), O(JSON), O(QUIET), O(HELP)),
+     aec_cmd_eval, 0},
     {"encode", "--data X --weights W -o codes.npy|codes.csv",
      "Write the code of every sample (the mean for a variational model).",
      OPTIONS(O(DATA), O(OUT), O(WEIGHTS), O(LIMIT), O(QUIET), O(HELP)), aec_cmd_encode, 0},
@@ -171,6 +173,13 @@ const aec_command aec_commands[] = {
      "The autoencoder against PCA with as many components as the code has values.",
      OPTIONS(O(DATA), O(WEIGHTS), O(TEST), O(LIMIT), O(JSON), O(QUIET), O(HELP)),
      aec_cmd_compare_pca, 0},
+    {"plot", "LOG.jsonl -o curves.png",
+     "Draw the loss curves of a `train --json` log (and the loss's terms) as a PNG.",
+     OPTIONS(O(OUT), O(QUIET), O(HELP)), aec_cmd_plot, 1},
+    {"recommend", "--ratings R.csv --weights W [--user U ... | --all] [-k 10] [-o recs.csv]",
+     "AutoRec: each user's top-k unrated items, by the ratings predicted from R.",
+     OPTIONS(O(RATINGS), O(WEIGHTS), O(USER), O(ALL), O(K), O(OUT), O(QUIET), O(HELP)),
+     aec_cmd_recommend, 0},
 };
 
 const size_t aec_n_commands = sizeof aec_commands / sizeof aec_commands[0];

@@ -192,6 +192,7 @@ typedef struct aec_train_state {
     int32_t bad_epochs; /* epochs since the last improvement */
     int64_t n_train, n_val;
     double train_loss, val_loss; /* of the last epoch, for the record (NAN if none) */
+    const char *ratings; /* NULL, or train --ratings' id mapping, metadata key "ratings" */
 } aec_train_state;
 
 /* What a checkpoint holds (the tensors beyond the model's). */
@@ -204,6 +205,9 @@ enum {
 #define AEC_CKPT_OPT_TENSOR "optimizer.state"
 #define AEC_CKPT_TRAIN_TENSOR "train.params"
 
+/* The string value of metadata key `key` of a checkpoint, malloc'ed (NULL
+ * when absent: *value NULL and AEC_OK). */
+int aec_ckpt_meta(const char *path, const char *key, char **value);
 /* Writes `weights` under the model's tensor names; opt_state (with
  * opt_state_count > 0), live_params and st are optional (NULL). */
 int aec_ckpt_save(const char *path, const aec_model *m, const void *weights, const void *opt_state,
@@ -283,6 +287,10 @@ typedef struct aec_train_opts {
     double min_delta;
     int has_min_delta;
     int json, quiet;
+    const char *plot;        /* NULL, or a PNG redrawn with the loss curves after every epoch */
+    const aec_data *dataset; /* NULL, or the training data itself (instead of the file `data`,
+                              * which then only names it in messages): train --ratings */
+    const char *meta;        /* NULL, or the checkpoint metadata "ratings" (the id mapping) */
 } aec_train_opts;
 
 int aec_train(const aec_model *m, const aec_train_opts *o);

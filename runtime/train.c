@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt.h"
+#include "apps.h"
 
 #define EVAL_BATCH 256 /* samples per eval call when the model allows it */
 
@@ -92,7 +92,16 @@ static int take_rows(const aec_data *src, const int64_t *idx, int64_t n, aec_dat
 static int load_sets(Run *r) {
     const aec_model *m = r->m;
     const aec_train_opts *o = r->o;
-    int status = aec_data_load_for(o->data, m, 0, o->limit, &r->data);
+    int status = AEC_OK;
+    if (o->dataset) { /* already in memory (train --ratings): a copy, which run_free frees */
+        int64_t n = o->dataset->n, *all = malloc((size_t)(n ? n : 1) * sizeof *all);
+        for (int64_t i = 0; all && i < n; i++)
+            all[i] = i;
+        status = all ? take_rows(o->dataset, all, n, &r->data) : AEC_ENOMEM;
+        free(all);
+    } else {
+        status = aec_data_load_for(o->data, m, 0, o->limit, &r->data);
+    }
     if (status) return status;
     int64_t n = r->data.n, n_val = 0;
     int64_t *idx = malloc((size_t)n * sizeof *idx);
@@ -402,6 +411,7 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
     r.st.n_val = r.val.n;
     r.st.batch = r.batch;
     r.st.seed = r.seed;
+    r.st.ratings = o->meta;
     announce(&r);
 
     aec_progress p;
@@ -427,6 +437,19 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         status = pretrain(&r, &p, pre);
         p.t_start = p.t_epoch = p.t_print = aec_now(); /* rates and ETAs of fine-tuning alone */
     }
+    aec_curves curves = {0}; /* --plot: this run's epochs */
+    if (o->plot) {
+        int64_t cap = r.epochs > 0 ? r.epochs : 1;
+        curves.x = malloc((size_t)cap * sizeof *curves.x);
+        for (int s = 0; s < 2; s++) {
+            curves.y[s] = malloc((size_t)cap * sizeof *curves.y[s]);
+            curves.names[s] = strdup(s ? "val_loss" : "train_loss");
+        }
+        curves.n_series = 2;
+        curves.title = m->name;
+        if (!curves.x || !curves.y[0] || !curves.y[1] || !curves.names[0] || !curves.names[1])
+            status = AEC_ENOMEM;
+    }
     while (!status && !stopped && r.st.epoch < r.epochs) {
         double train_loss, val_loss = NAN, val_terms[AEC_MAX_METRICS];
         status = train_epoch(&r, &p, &train_loss);
@@ -444,7 +467,17 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         status = save(&r);
         saved = 1;
         aec_progress_epoch(&p, r.st.epoch, r.st.step, train_loss, val_loss, note);
+        if (o->plot && curves.n_series) {
+            curves.x[curves.n] = r.st.epoch;
+            curves.y[0][curves.n] = train_loss;
+            curves.y[1][curves.n++] = val_loss;
+            if (aec_plot_curves(o->plot, &curves)) { /* a chart is not worth the run */
+                aec_warn("--plot %s: not drawn; training goes on without it", o->plot);
+                aec_curves_free(&curves);
+            }
+        }
     }
+    aec_curves_free(&curves);
     if (!status && !saved) status = save(&r); /* nothing trained: still leave --out */
     if (!status) {
         if (!o->quiet && stopped && saved)

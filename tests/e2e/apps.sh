@@ -269,5 +269,73 @@ expect "compare-pca: PCA's MSE, test MSE and explained variance equal NumPy's SV
 expect "encode -o codes.csv: a header and the same codes as .npy" \
     'py <<<"import sys, numpy as np; t=sys.argv[1]; c=np.loadtxt(t+\"/codes.csv\", delimiter=\",\", skiprows=1); sys.exit(not (open(t+\"/codes.csv\").readline().startswith(\"z0,z1\") and (c.astype(np.float32) == np.load(t+\"/zq.npy\")).all()))"'
 
+# ---- plot, train --plot
+"$T/fd" train --data "$T/train.npy" --epochs 3 --out "$T/plot.safetensors" --plot "$T/live.png" \
+    --json --quiet > "$T/log.jsonl"
+"$T/fd" plot "$T/log.jsonl" -o "$T/curves.png" --quiet
+pngcheck() { py "$1" <<<"import sys, zlib, struct; b = open(sys.argv[2], 'rb').read(); ok = b[:8] == b'\x89PNG\r\n\x1a\n'; w, h = struct.unpack('>II', b[16:24]); sys.exit(not (ok and w >= 400 and h >= 300 and b'IEND' in b[-12:]))"; }
+expect "plot: a PNG of the loss curves from train --json" 'pngcheck "$T/curves.png"'
+expect "train --plot: the PNG is there after training" 'pngcheck "$T/live.png"'
+echo '{"event":"done"}' > "$T/empty.jsonl"
+"$T/fd" plot "$T/empty.jsonl" -o "$T/x.png" 2> "$T/err"; st=$?
+expect "plot: a log without epochs is an error that says so" '[ $st -eq 1 ] && grep -q "no {\"event\":\"epoch\"}" "$T/err"'
+
+# ---- AutoRec: synthetic rank-4 ratings, 1500 users x 200 items, 15 % observed
+py <<'PYEOF'
+import sys
+import numpy as np
+t = sys.argv[1]
+rng = np.random.default_rng(3)
+U, I, R = 1500, 200, 4
+full = 3 + (rng.normal(size=(U, R)) @ rng.normal(size=(I, R)).T) / np.sqrt(R) * 0.9 \
+    + rng.normal(scale=0.2, size=(U, I))
+uu, ii = np.nonzero(rng.random((U, I)) < 0.15)
+vals = full[uu, ii]
+perm = rng.permutation(len(vals))
+cut = int(0.9 * len(vals))
+for name, idx in (("train", perm[:cut]), ("test", perm[cut:])):
+    with open(f"{t}/{name}_ratings.csv", "w") as f:
+        f.write("userId,movieId,rating,timestamp\n")
+        for k in idx:   # ids that are not 0..n-1, to exercise the mapping
+            f.write(f"{uu[k] + 1},{ii[k] * 3 + 7},{vals[k]:.4f},0\n")
+tr, te = perm[:cut], perm[cut:]
+means = np.array([vals[tr][ii[tr] == i].mean() for i in range(I)])
+print(np.sqrt(((means[ii[te]] - vals[te]) ** 2).mean()), file=open(f"{t}/item_mean", "w"))
+PYEOF
+sed 's/input 943/input 1500/; s/dense 500 sigmoid/dense 8/; s/dense 943/dense 1500/; s/l2 weights 1e-4/l2 weights 1e-6/; s/lr=1e-3; batch 32; epochs 100/lr=1e-2; batch 16; epochs 200/' \
+    specs/autorec.ae > "$T/ar.ae"
+"$B"/aec build "$T/ar.ae" -o "$T/ar" || { echo "not ok - build autorec"; exit 1; }
+"$T/ar" train --ratings "$T/train_ratings.csv" --out "$T/ar.safetensors" --quiet
+"$T/ar" eval --ratings "$T/test_ratings.csv" --known "$T/train_ratings.csv" --weights "$T/ar.safetensors" --json > "$T/ar.json"
+read item_mean < "$T/item_mean"
+echo "autorec: held-out $(cat "$T/ar.json"), per-item mean RMSE $item_mean"
+expect "AutoRec (item-based) beats the per-item mean on held-out ratings by a third" \
+    'py <<<"import json, sys; j = json.load(open(sys.argv[1] + \"/ar.json\")); sys.exit(not (j[\"ratings\"] > 4000 and j[\"skipped\"] == 0 and j[\"rmse\"] < 0.67 * $item_mean))"'
+"$T/ar" recommend --ratings "$T/train_ratings.csv" --weights "$T/ar.safetensors" --user 1 --user 2 -k 5 \
+    -o "$T/recs.csv" --quiet
+expect "recommend: top-5 unrated items per user, best first" \
+    'py <<<"
+import sys, numpy as np
+t = sys.argv[1]
+r = np.loadtxt(t + \"/recs.csv\", delimiter=\",\", skiprows=1)
+known = np.loadtxt(t + \"/train_ratings.csv\", delimiter=\",\", skiprows=1)
+rated = {(int(u), int(i)) for u, i in known[:, :2]}
+ok = r.shape == (10, 4) and all((int(u), int(i)) not in rated for u, _, i, _ in r)
+ok = ok and all((np.diff(r[r[:, 0] == u, 3]) <= 0).all() for u in (1, 2))
+sys.exit(not ok)"'
+sed 's/input 943/input 200/; s/dense 500 sigmoid/dense 8/; s/dense 943/dense 200/; s/lr=1e-3; batch 32; epochs 100/lr=1e-2; batch 64; epochs 60/' \
+    specs/autorec.ae > "$T/aru.ae"
+"$B"/aec build "$T/aru.ae" -o "$T/aru"
+"$T/aru" train --ratings "$T/train_ratings.csv" --by user --out "$T/aru.safetensors" --quiet
+"$T/aru" eval --ratings "$T/test_ratings.csv" --known "$T/train_ratings.csv" --weights "$T/aru.safetensors" --json > "$T/aru.json"
+echo "autorec --by user: $(cat "$T/aru.json")"
+expect "AutoRec (user-based) beats the per-item mean too" \
+    'py <<<"import json, sys; sys.exit(not json.load(open(sys.argv[1] + \"/aru.json\"))[\"rmse\"] < $item_mean)"'
+"$T/ar" train --ratings "$T/train_ratings.csv" --by user --out "$T/x.safetensors" --quiet 2> "$T/err"; st=$?
+expect "train --ratings: a spec of the wrong size is refused, naming the input it needs" \
+    '[ $st -eq 1 ] && grep -q "needs .input 200." "$T/err"'
+"$T/fd" train --ratings "$T/train_ratings.csv" --out "$T/x.safetensors" --quiet 2> "$T/err"; st=$?
+expect "train --ratings: a model without 'masked' is refused" '[ $st -eq 1 ] && grep -q "masked" "$T/err"'
+
 echo "apps: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
