@@ -84,24 +84,6 @@ int aec_aez_write(const char *path, const aec_aez *z, int64_t *bytes);
 int aec_aez_read(const char *path, const aec_model *m, aec_aez *z);
 void aec_aez_free(aec_aez *z);
 
-/* ------------------------------------------------------------ plot.c */
-
-#define AEC_MAX_CURVES 10
-/* Per-epoch series: y[s][i] is series s at epoch x[i], NaN where absent. */
-typedef struct aec_curves {
-    int64_t n;
-    double *x;
-    int n_series;
-    char *names[AEC_MAX_CURVES]; /* "train_loss", "val_loss", then the terms */
-    double *y[AEC_MAX_CURVES];
-    const char *title;
-} aec_curves;
-/* Draws the series against the epoch into a PNG (PLplot, pngcairo). */
-int aec_plot_curves(const char *path, const aec_curves *c);
-/* The epoch events of a `train --json` log: train_loss, val_loss, terms. */
-int aec_plot_log(const char *log, aec_curves *c);
-void aec_curves_free(aec_curves *c);
-
 /* ------------------------------------------------------------ ratings.c */
 
 typedef struct aec_ratings { /* a ratings file, as read */
@@ -133,10 +115,16 @@ int aec_ratings_matrix(const aec_ratings *r, const aec_ratings_map *map, int dty
 int aec_ratings_predict(const aec_model *m, const aec_infer *f, const char *known,
                         const aec_ratings_map *map, aec_data *d, void **pred);
 
-/* cmd_recommend.c: train --ratings and eval --ratings, beside `recommend`. */
+/* ------------------------------------------------------------ autorec.c */
+
+/* train --ratings and eval --ratings (cmd_train.c, cmd_eval.c hand over). */
 int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *a,
                       aec_train_opts *o);
 int aec_ratings_eval(const aec_command *c, const aec_model *m, const aec_args *a);
+/* The weights, the mapping in their metadata, the matrix d of the known
+ * ratings in file `known`, and the model's predictions *pred (d's shape). */
+int aec_ratings_open(const aec_model *m, const char *weights, const char *known, aec_infer *f,
+                     aec_ratings_map *map, aec_data *d, void **pred);
 
 /* ------------------------------------------------------------ pca.c */
 

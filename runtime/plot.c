@@ -15,7 +15,7 @@
 
 #include <json-c/json.h>
 
-#include "apps.h"
+#include "rt.h"
 
 /* PLplot's cmap0 colours, one per series: red, blue, green, magenta, ... */
 static const PLINT colours[AEC_MAX_CURVES] = {1, 9, 3, 13, 8, 10, 12, 4, 6, 7};

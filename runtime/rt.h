@@ -8,8 +8,8 @@
  * form no cycle (`make layers` checks it on the objects):
  *
  *   log, suggest, rng  <-  file  <-  model  <-  data, ckpt, image, progress
- *     <-  aez, knn, pca, rank  <-  train  <-  args  <-  infer, apps
- *     <-  cmd_*  <-  commands  <-  cli
+ *     <-  aez, knn, pca, rank, plot, ratings  <-  train  <-  args  <-  infer, apps
+ *     <-  autorec  <-  cmd_*  <-  commands  <-  cli
  *
  * (The command line's own types are in cli.h and the applications' in
  * apps.h, which only the layers from args up include.)
@@ -271,6 +271,24 @@ void aec_progress_terms(aec_progress *p, const aec_model *m, const double *train
 void aec_progress_stage(aec_progress *p, int32_t stage, int32_t stages, int32_t epoch,
                         int32_t epochs, double loss, double seconds);
 void aec_progress_clear(aec_progress *p); /* ends a live line before other output */
+
+/* ------------------------------------------------------------ plot.c */
+
+#define AEC_MAX_CURVES 10
+/* Per-epoch series: y[s][i] is series s at epoch x[i], NaN where absent. */
+typedef struct aec_curves {
+    int64_t n;
+    double *x;
+    int n_series;
+    char *names[AEC_MAX_CURVES]; /* "train_loss", "val_loss", then the terms */
+    double *y[AEC_MAX_CURVES];
+    const char *title;
+} aec_curves;
+/* Draws the series against the epoch into a PNG (PLplot, pngcairo). */
+int aec_plot_curves(const char *path, const aec_curves *c);
+/* The epoch events of a `train --json` log: train_loss, val_loss, terms. */
+int aec_plot_log(const char *log, aec_curves *c);
+void aec_curves_free(aec_curves *c);
 
 /* ------------------------------------------------------------ train.c */
 

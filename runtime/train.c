@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apps.h"
+#include "rt.h"
 
 #define EVAL_BATCH 256 /* samples per eval call when the model allows it */
 

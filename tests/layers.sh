@@ -22,10 +22,12 @@ LAYERS=(
     "file"                     # atomic file writes
     "model"                    # helpers over a model table: alloc, eval, ELBO
     "data ckpt image progress" # data sets, checkpoints, PNG grids, progress lines
-    "aez knn pca rank"         # the applications' numeric modules and .aez files (apps.h)
+    "aez knn pca rank plot ratings" # the applications' numeric modules, .aez files, charts,
+                                    # ratings matrices (apps.h)
     "train"                    # the training loop
     "args"                     # the command line's option parsing and usage errors
     "infer apps"               # what the inference and the application commands share
+    "autorec"                  # train --ratings, eval --ratings (before cmd_train, cmd_eval)
     "cmd_*"                    # one file per command
     "commands"                 # the command and option tables
     "cli"                      # aec_main

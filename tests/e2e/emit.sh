@@ -16,7 +16,9 @@ DATA=/usr/share/datasets/fashion-mnist
 TRAIN="$DATA/train-images-idx3-ubyte.gz"
 X="$DATA/t10k-images-idx3-ubyte.gz"
 CC=${CC:-cc}
-RT=("$B/libaecrt.a" -lopenblas -lpng -ljson-c -lz -lm -lpthread)
+# The runtime's link line, as the Makefile wrote it into the build's config.h.
+read -ra RT_LIBS <<< "$(sed -n 's/^#define AEC_RT_LIBS "\(.*\)"$/\1/p' "$B/config.h")"
+RT=("$B/libaecrt.a" "${RT_LIBS[@]}")
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1

@@ -128,7 +128,7 @@ cat > "$T/comp.sh" <<'SH'
 source "$1"
 comp() { COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=(); "$F"; echo "${COMPREPLY[*]}"; }
 F=_aec; comp aec ""; comp aec build x.ae --emit ""; comp aec check --dump = ""
-comp aec run x.ae -- rec
+comp aec run x.ae -- recon
 F=_aec_trainer; comp fm enc; comp fm encode --w
 SH
 bash "$T/comp.sh" "$P/share/bash-completion/completions/aec" > "$T/comp.out" 2>&1
