@@ -143,9 +143,12 @@ int aec_cmd_compare_pca(const aec_command *c, const aec_model *m, const aec_args
         printf("k = %lld, %lld samples (PCA centres the data, as PCA does; the autoencoder "
                "sees it as is)\n",
                (long long)k, (long long)f.data.n);
+        char at[32] = "", pt[32] = ""; /* the test column, when there is test data */
+        if (a->test)
+            snprintf(at, sizeof at, "%.6g", ae_test), snprintf(pt, sizeof pt, "%.6g", pca_test);
         printf("%-12s %-12s %-12s %s\n", "", "MSE", a->test ? "test MSE" : "", "seconds");
-        printf("%-12s %-12.6g %-12.6g %.3f to encode\n", "autoencoder", ae, ae_test, ae_seconds);
-        printf("%-12s %-12.6g %-12.6g %.3f to fit, %.3f to encode+decode\n", "PCA", pca, pca_test,
+        printf("%-12s %-12.6g %-12s %.3f to encode\n", "autoencoder", ae, at, ae_seconds);
+        printf("%-12s %-12.6g %-12s %.3f to fit, %.3f to encode+decode\n", "PCA", pca, pt,
                pca_seconds, pca_encode_seconds);
         printf("PCA explains %.2f %% of the variance with %lld components\n", 100 * explained,
                (long long)k);
