@@ -1,0 +1,676 @@
+/* gemm.c — shape-specialised matrix products, generated as LLVM IR.
+ *
+ * Takes a GemmSpec (C = op(A)·op(B) row-major, dimensions constant but for
+ * a multiple of the batch) and a GemmTarget; produces one function (see
+ * gemm.h) built as GotoBLAS/BLIS build theirs:
+ *
+ *   phase 1 (tasks): pack op(A) into row panels of mr rows, [panel][k][mr],
+ *                    and op(B) into column panels of nr columns, [panel][k][nr],
+ *                    zero-padded to whole panels;
+ *   phase 2 (tasks): each task owns a block of mc_panels × nc_panels tiles
+ *                    of C and, for each K block of kc, runs the micro-kernel
+ *                    over its tiles: the B panel (kc × nr) stays in L1 while
+ *                    the A panels of the block stream from L2.
+ *
+ * The micro-kernel keeps an mr × nr tile of C in mr·nv vector registers
+ * and, for each k, loads nv vectors of B and broadcasts mr values of A into
+ * mr·nv `llvm.fma` calls — explicit vector values, so what LLVM emits is
+ * what is written here. Tiles that C's edges cut go through a small buffer.
+ *
+ * Invariants: the task grid depends on the shape and batch only, and each
+ * element of C is summed over k in increasing order by one task, so the
+ * bits do not depend on the thread count; nothing is allocated (pack is the
+ * caller's, from the workspace plan; the edge buffer is on the stack).
+ */
+#include "gemm.h"
+
+#include <llvm-c/DebugInfo.h>
+#include <llvm-c/TargetMachine.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- targets */
+
+/* CPUs whose widest vectors are 512 or 256 bits, for a CPU named without a
+ * feature string (`--cpu NAME`). A CPU not listed gets 128-bit vectors:
+ * slower, never wrong — LLVM legalizes any vector width. */
+static const struct { const char *cpu; int bits; } cpu_vectors[] = {
+    {"x86-64-v4", 512},   {"skylake-avx512", 512}, {"cascadelake", 512}, {"cooperlake", 512},
+    {"icelake-client", 512}, {"icelake-server", 512}, {"tigerlake", 512}, {"sapphirerapids", 512},
+    {"rocketlake", 512},  {"cannonlake", 512},     {"znver4", 512},      {"znver5", 512},
+    {"x86-64-v3", 256},   {"haswell", 256},        {"broadwell", 256},   {"skylake", 256},
+    {"alderlake", 256},   {"raptorlake", 256},     {"znver1", 256},      {"znver2", 256},
+    {"znver3", 256},
+};
+
+static bool has_feature(const char *features, const char *f) {
+    size_t n = strlen(f);
+    for (const char *p = features; p && (p = strstr(p, f)); p += n)
+        if (p > features && p[-1] == '+' && (p - 1 == features || p[-2] == ',') && (p[n] == ',' || !p[n]))
+            return true;
+    return false;
+}
+
+GemmTarget gemm_target(const char *triple, const char *cpu, const char *features) {
+    GemmTarget t = {128, 16};
+    char *host_triple = NULL, *host_cpu = NULL, *host_features = NULL;
+    if (!triple && !cpu) {
+        host_cpu = LLVMGetHostCPUName();
+        cpu = host_cpu;
+        if (!features) features = host_features = LLVMGetHostCPUFeatures();
+    }
+    if (!triple) triple = host_triple = LLVMGetDefaultTargetTriple();
+    bool x86 = strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i686", 4) == 0;
+    if (!x86) {
+        /* aarch64 (NEON) and the others: 128-bit vectors; NEON has 32 */
+        if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0) t.registers = 32;
+    } else if (features && has_feature(features, "avx512f")) {
+        t = (GemmTarget){512, 32};
+    } else if (features && (has_feature(features, "avx2") || has_feature(features, "avx"))) {
+        t = (GemmTarget){256, 16};
+    } else if (cpu) {
+        for (size_t i = 0; i < sizeof cpu_vectors / sizeof cpu_vectors[0]; i++)
+            if (strcmp(cpu, cpu_vectors[i].cpu) == 0)
+                t = (GemmTarget){cpu_vectors[i].bits, cpu_vectors[i].bits == 512 ? 32 : 16};
+    }
+    LLVMDisposeMessage(host_triple);
+    LLVMDisposeMessage(host_cpu);
+    LLVMDisposeMessage(host_features);
+    return t;
+}
+
+/* ---------------------------------------------------------------- tiling */
+
+static long ceil_div(long a, long b) { return (a + b - 1) / b; }
+static long dim_hint(long d, int batch) { return d > 0 ? d : -d * (batch > 0 ? batch : 256); }
+
+/* Micro-tiles by vector registers: mr × nv accumulators plus nv for B and
+ * one broadcast must fit. The first fits best when several waste the same. */
+static const struct { int regs, mr, nv; } tiles[] = {
+    {32, 14, 2}, {32, 6, 4}, {32, 8, 3}, {32, 28, 1},
+    {16, 6, 2},  {16, 4, 3}, {16, 12, 1},
+};
+
+GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
+    GemmTiling g = {0};
+    g.vl = t.vector_bits / (s->f64 ? 64 : 32);
+    long m = dim_hint(s->m, s->batch_hint), n = dim_hint(s->n, s->batch_hint);
+    long k = dim_hint(s->k, s->batch_hint);
+    double best = 0;
+    for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
+        if (tiles[i].regs != t.registers) continue;
+        long nr = (long)tiles[i].nv * g.vl;
+        /* padded work over useful work; a narrow matrix prefers narrow tiles */
+        double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) * (double)(ceil_div(n, nr) * nr) /
+                       ((double)m * (double)n);
+        if (!g.mr || waste < best - 1e-9) {
+            best = waste;
+            g.mr = tiles[i].mr;
+            g.nv = tiles[i].nv;
+        }
+    }
+    g.nr = g.nv * g.vl;
+    /* K blocks of at most 256 (f32) equal parts: kc·nr of B stays in L1-L2 */
+    long kc_max = s->f64 ? 128 : 256;
+    g.kc = s->k > 0 ? ceil_div(k, ceil_div(k, kc_max)) : kc_max;
+    /* Task blocks: about 128 rows × 256 columns, so a block of A (mc × kc)
+     * sits in L2 and a W1-sized product splits into a dozen or more tasks. */
+    g.mc_panels = (int)ceil_div(128, g.mr);
+    g.nc_panels = (int)(ceil_div(256, g.nr) > ceil_div(n, g.nr) ? ceil_div(n, g.nr) : ceil_div(256, g.nr));
+    if (g.nc_panels < 1) g.nc_panels = 1;
+    return g;
+}
+
+void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed) {
+    GemmTiling g = gemm_tiling(s, t);
+    /* A: ceil(m/mr)·mr·k ≤ (m + mr − 1)·k; B: k·ceil(n/nr)·nr. A batch
+     * dimension in both m and k would make it quadratic in the batch. */
+    long m = s->m, k = s->k, n = s->n;
+    long np = n > 0 ? ceil_div(n, g.nr) * g.nr : 0;
+    long pb = 0, fx = 0;
+    if (m > 0 && k > 0) fx += (ceil_div(m, g.mr) * g.mr) * k;
+    else if (m < 0 && k > 0) pb += -m * k, fx += (g.mr - 1) * k;
+    else if (m > 0 && k < 0) pb += ceil_div(m, g.mr) * g.mr * -k;
+    else pb = -1; /* both batched: not supported (caller falls back) */
+    if (pb >= 0) {
+        if (n > 0 && k > 0) fx += k * np;
+        else if (n > 0 && k < 0) pb += -k * np;
+        else pb = -1;
+    }
+    *per_batch = pb;
+    *fixed = fx + 16; /* one vector of slack: panels start aligned */
+}
+
+/* ------------------------------------------------------------ IR helpers */
+
+typedef struct Gen {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMTypeRef T, V, T_ptr, V_ptr, i8p, i32, i64, void_t, arg_ty, arg_ptr, task_ty;
+    const GemmSpec *s;
+    GemmTiling g;
+    GemmTarget target;
+    LLVMValueRef fma; /* llvm.fma.vNfT */
+    LLVMTypeRef fma_ty;
+} Gen;
+
+static LLVMValueRef i64c(Gen *G, long v) { return LLVMConstInt(G->i64, (unsigned long long)v, 1); }
+static LLVMValueRef add(Gen *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(G->b, a, b, ""); }
+static LLVMValueRef mul(Gen *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(G->b, a, b, ""); }
+static LLVMValueRef addc(Gen *G, LLVMValueRef a, long c) { return c ? add(G, a, i64c(G, c)) : a; }
+static LLVMValueRef mulc(Gen *G, LLVMValueRef a, long c) { return c == 1 ? a : mul(G, a, i64c(G, c)); }
+static LLVMValueRef imin(Gen *G, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef cdiv(Gen *G, LLVMValueRef a, long b) {
+    return LLVMBuildSDiv(G->b, addc(G, a, b - 1), i64c(G, b), "");
+}
+static LLVMValueRef at(Gen *G, LLVMValueRef base, LLVMValueRef i) {
+    return LLVMBuildGEP2(G->b, G->T, base, &i, 1, "");
+}
+static LLVMValueRef load_t(Gen *G, LLVMValueRef p) {
+    LLVMValueRef v = LLVMBuildLoad2(G->b, G->T, p, "");
+    LLVMSetAlignment(v, G->s->f64 ? 8 : 4);
+    return v;
+}
+static void store_t(Gen *G, LLVMValueRef v, LLVMValueRef p) {
+    LLVMSetAlignment(LLVMBuildStore(G->b, v, p), G->s->f64 ? 8 : 4);
+}
+static LLVMValueRef load_v(Gen *G, LLVMValueRef p, unsigned align) {
+    LLVMValueRef v = LLVMBuildLoad2(G->b, G->V, LLVMBuildBitCast(G->b, p, G->V_ptr, ""), "");
+    LLVMSetAlignment(v, align);
+    return v;
+}
+static void store_v(Gen *G, LLVMValueRef v, LLVMValueRef p) {
+    LLVMSetAlignment(LLVMBuildStore(G->b, v, LLVMBuildBitCast(G->b, p, G->V_ptr, "")),
+                     G->s->f64 ? 8 : 4);
+}
+static LLVMBasicBlockRef block(Gen *G, const char *name) {
+    return LLVMAppendBasicBlockInContext(G->ctx, G->fn, name);
+}
+
+typedef struct Loop {
+    LLVMValueRef index;
+    LLVMBasicBlockRef head, exit;
+} Loop;
+
+/* for (i = from; i < end; i++): leaves the builder in the body. */
+static Loop loop_from(Gen *G, LLVMValueRef from, LLVMValueRef end, const char *name) {
+    Loop l;
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b), body = block(G, name);
+    l.head = block(G, name);
+    l.exit = block(G, "");
+    LLVMBuildBr(G->b, l.head);
+    LLVMPositionBuilderAtEnd(G->b, l.head);
+    l.index = LLVMBuildPhi(G->b, G->i64, name);
+    LLVMAddIncoming(l.index, &from, &pre, 1);
+    LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, l.index, end, ""), body, l.exit);
+    LLVMPositionBuilderAtEnd(G->b, body);
+    return l;
+}
+static Loop loop(Gen *G, LLVMValueRef end, const char *name) { return loop_from(G, i64c(G, 0), end, name); }
+/* Marks the loop whose latch branch is br as not to be unrolled: these
+ * loops are already blocked by hand, and unrolling them again costs more
+ * compile time than it gains. */
+static void no_unroll(Gen *G, LLVMValueRef br) {
+    static const char key[] = "llvm.loop.unroll.disable";
+    LLVMMetadataRef temp = LLVMTemporaryMDNode(G->ctx, NULL, 0);
+    LLVMMetadataRef opt = LLVMMDStringInContext2(G->ctx, key, sizeof key - 1);
+    LLVMMetadataRef opts = LLVMMDNodeInContext2(G->ctx, &opt, 1);
+    LLVMMetadataRef ops[2] = {temp, opts};
+    LLVMMetadataRef self = LLVMMDNodeInContext2(G->ctx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(temp, self);
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(G->ctx, "llvm.loop", 9), LLVMMetadataAsValue(G->ctx, self));
+}
+
+static void loop_end(Gen *G, Loop *l) {
+    LLVMValueRef next = addc(G, l->index, 1);
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
+    LLVMAddIncoming(l->index, &next, &latch, 1);
+    no_unroll(G, LLVMBuildBr(G->b, l->head));
+    LLVMPositionBuilderAtEnd(G->b, l->exit);
+}
+
+/* if (cond) { then } else { other }: returns the blocks; the caller fills
+ * them and calls join. */
+typedef struct If {
+    LLVMBasicBlockRef then, other, join;
+} If;
+static If if_begin(Gen *G, LLVMValueRef cond, const char *name) {
+    If f = {block(G, name), block(G, ""), block(G, "")};
+    LLVMBuildCondBr(G->b, cond, f.then, f.other);
+    LLVMPositionBuilderAtEnd(G->b, f.then);
+    return f;
+}
+static void if_else(Gen *G, If *f) {
+    LLVMBuildBr(G->b, f->join);
+    LLVMPositionBuilderAtEnd(G->b, f->other);
+}
+static void if_end(Gen *G, If *f) {
+    LLVMBuildBr(G->b, f->join);
+    LLVMPositionBuilderAtEnd(G->b, f->join);
+}
+
+static LLVMValueRef new_function(Gen *G, const char *name, LLVMTypeRef ty) {
+    LLVMValueRef f = LLVMAddFunction(G->mod, name, ty);
+    LLVMSetLinkage(f, LLVMInternalLinkage);
+    if (G->target.vector_bits >= 512) {
+        /* keep 512-bit vectors on CPUs tuned to prefer 256 (LLVM splits them otherwise) */
+        const char *keys[] = {"min-legal-vector-width", "prefer-vector-width"};
+        for (int i = 0; i < 2; i++)
+            LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                    LLVMCreateStringAttribute(G->ctx, keys[i], (unsigned)strlen(keys[i]),
+                                                              "512", 3));
+    }
+    G->fn = f;
+    LLVMPositionBuilderAtEnd(G->b, block(G, "entry"));
+    return f;
+}
+
+/* ----------------------------------------------------------- dimensions */
+
+/* The run-time value of a dimension: a constant, or −d·batch. */
+static LLVMValueRef dim(Gen *G, long d, LLVMValueRef batch) { return d > 0 ? i64c(G, d) : mulc(G, batch, -d); }
+
+typedef struct Dims {
+    LLVMValueRef m, n, k, lda, ldb, ldc;
+    LLVMValueRef mp, np;   /* row and column panels */
+    LLVMValueRef a_pack, b_pack; /* T*: the packed panels in `pack` */
+} Dims;
+
+static Dims dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
+    const GemmSpec *s = G->s;
+    Dims d;
+    d.m = dim(G, s->m, batch);
+    d.n = dim(G, s->n, batch);
+    d.k = dim(G, s->k, batch);
+    d.lda = s->lda ? i64c(G, s->lda) : s->ta ? d.m : d.k;
+    d.ldb = s->ldb ? i64c(G, s->ldb) : s->tb ? d.k : d.n;
+    d.ldc = s->ldc ? i64c(G, s->ldc) : d.n;
+    d.mp = cdiv(G, d.m, G->g.mr);
+    d.np = cdiv(G, d.n, G->g.nr);
+    d.a_pack = pack;
+    d.b_pack = at(G, pack, mul(G, mulc(G, d.mp, G->g.mr), d.k));
+    return d;
+}
+
+/* The task argument: everything a task needs, as one struct in the
+ * caller's frame. */
+enum { ARG_A, ARG_B, ARG_C, ARG_BATCH, ARG_PACK, ARG_FIELDS };
+
+static LLVMValueRef arg_field(Gen *G, LLVMValueRef arg, int field) {
+    LLVMValueRef p = LLVMBuildStructGEP2(G->b, G->arg_ty, arg, (unsigned)field, "");
+    LLVMTypeRef ty = field == ARG_BATCH ? G->i64 : G->T_ptr;
+    return LLVMBuildLoad2(G->b, ty, p, "");
+}
+
+/* ---------------------------------------------------------------- packing */
+
+/* Row panel p of op(A): dst[k][i] = op(A)[p·mr + i][k], zero past row m. */
+static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) {
+    int mr = G->g.mr;
+    LLVMValueRef dst = at(G, d->a_pack, mul(G, mulc(G, p, mr), d->k));
+    LLVMValueRef row0 = mulc(G, p, mr);
+    LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, row0, mr), d->m, "");
+    If f = if_begin(G, full, "a_full");
+    if (G->s->ta) { /* A stored k × m: mr contiguous values per k */
+        Loop lk = loop(G, d->k, "pk");
+        LLVMValueRef src = at(G, a, add(G, mul(G, lk.index, d->lda), row0));
+        LLVMValueRef out = at(G, dst, mulc(G, lk.index, mr));
+        for (int i = 0; i < mr; i++) store_t(G, load_t(G, at(G, src, i64c(G, i))), at(G, out, i64c(G, i)));
+        loop_end(G, &lk);
+    } else { /* A stored m × k: row by row, k contiguous */
+        Loop li = loop(G, i64c(G, mr), "pi");
+        LLVMValueRef src = at(G, a, mul(G, add(G, row0, li.index), d->lda));
+        Loop lk = loop(G, d->k, "pk");
+        store_t(G, load_t(G, at(G, src, lk.index)), at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
+        loop_end(G, &lk);
+        loop_end(G, &li);
+    }
+    if_else(G, &f);
+    { /* the last, partial panel: element by element, zeros past m */
+        Loop lk = loop(G, d->k, "pke");
+        Loop li = loop(G, i64c(G, mr), "pie");
+        LLVMValueRef row = add(G, row0, li.index);
+        LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, row, d->m, "");
+        LLVMValueRef idx = G->s->ta ? add(G, mul(G, lk.index, d->lda), row) : add(G, mul(G, row, d->lda), lk.index);
+        idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
+        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, a, idx)), LLVMConstNull(G->T), "");
+        store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
+        loop_end(G, &li);
+        loop_end(G, &lk);
+    }
+    if_end(G, &f);
+}
+
+/* Column panel p of op(B): dst[k][j] = op(B)[k][p·nr + j], zero past n. */
+static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) {
+    int nr = G->g.nr, vl = G->g.vl;
+    LLVMValueRef dst = at(G, d->b_pack, mul(G, mulc(G, p, nr), d->k));
+    LLVMValueRef col0 = mulc(G, p, nr);
+    LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, col0, nr), d->n, "");
+    If f = if_begin(G, full, "b_full");
+    if (!G->s->tb) { /* B stored k × n: nr contiguous values per k, whole vectors */
+        Loop lk = loop(G, d->k, "pk");
+        LLVMValueRef src = at(G, b, add(G, mul(G, lk.index, d->ldb), col0));
+        LLVMValueRef out = at(G, dst, mulc(G, lk.index, nr));
+        for (int v = 0; v < G->g.nv; v++)
+            store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4), at(G, out, i64c(G, v * vl)));
+        loop_end(G, &lk);
+    } else { /* B stored n × k: column j of op(B) is row j, k contiguous */
+        Loop lj = loop(G, i64c(G, nr), "pj");
+        LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));
+        Loop lk = loop(G, d->k, "pk");
+        store_t(G, load_t(G, at(G, src, lk.index)), at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
+        loop_end(G, &lk);
+        loop_end(G, &lj);
+    }
+    if_else(G, &f);
+    {
+        Loop lk = loop(G, d->k, "pke");
+        Loop lj = loop(G, i64c(G, nr), "pje");
+        LLVMValueRef col = add(G, col0, lj.index);
+        LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, col, d->n, "");
+        LLVMValueRef idx = G->s->tb ? add(G, mul(G, col, d->ldb), lk.index) : add(G, mul(G, lk.index, d->ldb), col);
+        idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
+        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, b, idx)), LLVMConstNull(G->T), "");
+        store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
+        loop_end(G, &lj);
+        loop_end(G, &lk);
+    }
+    if_end(G, &f);
+}
+
+/* Panels per packing task: about 64 KB of packed data each. */
+static long pack_group(Gen *G, int width) {
+    long per_panel = (long)width * (G->s->k > 0 ? G->s->k : 256);
+    long g = (16384 + per_panel - 1) / per_panel;
+    return g < 1 ? 1 : g;
+}
+
+/* Phase 1's task t: tasks [0, ta) pack groups of A panels, the rest B's. */
+static LLVMValueRef emit_pack_task(Gen *G, const char *name) {
+    LLVMValueRef f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
+    LLVMValueRef t = LLVMGetParam(f, 1);
+    Dims d = dims(G, arg_field(G, arg, ARG_BATCH), arg_field(G, arg, ARG_PACK));
+    long ga = pack_group(G, G->g.mr), gb = pack_group(G, G->g.nr);
+    LLVMValueRef na = cdiv(G, d.mp, ga);
+    If f_a = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSLT, t, na, ""), "pack_a");
+    {
+        LLVMValueRef p0 = mulc(G, t, ga);
+        Loop lp = loop_from(G, p0, imin(G, addc(G, p0, ga), d.mp), "pa");
+        pack_a_panel(G, &d, arg_field(G, arg, ARG_A), lp.index);
+        loop_end(G, &lp);
+    }
+    if_else(G, &f_a);
+    {
+        LLVMValueRef p0 = mulc(G, LLVMBuildSub(G->b, t, na, ""), gb);
+        Loop lp = loop_from(G, p0, imin(G, addc(G, p0, gb), d.np), "pb");
+        pack_b_panel(G, &d, arg_field(G, arg, ARG_B), lp.index);
+        loop_end(G, &lp);
+    }
+    if_end(G, &f_a);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ------------------------------------------------------------ micro-kernel */
+
+/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k pa[k][i]·pb[k][j]
+ * for k < kc: mr·nv accumulators in registers, k in increasing order. */
+static LLVMValueRef emit_micro_kernel(Gen *G, const char *name) {
+    int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx)};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 6, 0));
+    LLVMValueRef pa = LLVMGetParam(f, 0), pb = LLVMGetParam(f, 1), kc = LLVMGetParam(f, 2);
+    LLVMValueRef c = LLVMGetParam(f, 3), ldc = LLVMGetParam(f, 4), load_c = LLVMGetParam(f, 5);
+    for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
+        if (i != 2) LLVMAddAttributeAtIndex(f, (unsigned)i + 1,
+                                        LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    LLVMValueRef acc[28 * 4];
+    LLVMBasicBlockRef entry = LLVMGetInsertBlock(G->b);
+    LLVMBasicBlockRef from_c = block(G, "load_c"), zero = block(G, "zero"), start = block(G, "start");
+    LLVMBuildCondBr(G->b, load_c, from_c, zero);
+    LLVMPositionBuilderAtEnd(G->b, from_c);
+    LLVMValueRef init_c[28 * 4];
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef row = at(G, c, mulc(G, ldc, i));
+        for (int v = 0; v < nv; v++) init_c[i * nv + v] = load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
+    }
+    LLVMBuildBr(G->b, start);
+    LLVMPositionBuilderAtEnd(G->b, zero);
+    LLVMBuildBr(G->b, start);
+    (void)entry;
+
+    /* start: the accumulators' first values; then the k loop */
+    LLVMPositionBuilderAtEnd(G->b, start);
+    LLVMValueRef first[28 * 4];
+    for (int q = 0; q < mr * nv; q++) {
+        first[q] = LLVMBuildPhi(G->b, G->V, "c0");
+        LLVMValueRef in[2] = {init_c[q], LLVMConstNull(G->V)};
+        LLVMBasicBlockRef from[2] = {from_c, zero};
+        LLVMAddIncoming(first[q], in, from, 2);
+    }
+    LLVMBasicBlockRef head = block(G, "k"), body = block(G, "k.body"), done = block(G, "k.done");
+    LLVMBuildBr(G->b, head);
+    LLVMPositionBuilderAtEnd(G->b, head);
+    LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k");
+    LLVMValueRef zero64 = i64c(G, 0);
+    LLVMAddIncoming(k, &zero64, &start, 1);
+    for (int q = 0; q < mr * nv; q++) {
+        acc[q] = LLVMBuildPhi(G->b, G->V, "acc");
+        LLVMAddIncoming(acc[q], &first[q], &start, 1);
+    }
+    LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, kc, ""), body, done);
+
+    LLVMPositionBuilderAtEnd(G->b, body);
+    LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, mr));
+    LLVMValueRef bv[4];
+    for (int v = 0; v < nv; v++) bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
+    LLVMValueRef next[28 * 4];
+    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef ai = load_t(G, at(G, arow, i64c(G, i)));
+        LLVMValueRef splat = LLVMBuildShuffleVector(
+            G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask, "a");
+        for (int v = 0; v < nv; v++) {
+            LLVMValueRef args[3] = {splat, bv[v], acc[i * nv + v]};
+            next[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
+        }
+    }
+    LLVMValueRef k1 = addc(G, k, 1);
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
+    LLVMAddIncoming(k, &k1, &latch, 1);
+    for (int q = 0; q < mr * nv; q++) LLVMAddIncoming(acc[q], &next[q], &latch, 1);
+    no_unroll(G, LLVMBuildBr(G->b, head));
+
+    LLVMPositionBuilderAtEnd(G->b, done);
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef row = at(G, c, mulc(G, ldc, i));
+        for (int v = 0; v < nv; v++) store_v(G, acc[i * nv + v], at(G, row, i64c(G, v * vl)));
+    }
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ------------------------------------------------------------ compute task */
+
+/* Phase 2's task t: block (t / blocks_n, t mod blocks_n) of tiles. */
+static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef kernel) {
+    int mr = G->g.mr, nr = G->g.nr;
+    LLVMValueRef f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
+    LLVMValueRef t = LLVMGetParam(f, 1);
+    /* the edge buffer, in the entry block */
+    LLVMValueRef edge = LLVMBuildAlloca(G->b, LLVMArrayType(G->T, (unsigned)(mr * nr)), "edge");
+    LLVMSetAlignment(edge, 64);
+    edge = LLVMBuildBitCast(G->b, edge, G->T_ptr, "");
+    LLVMValueRef c = arg_field(G, arg, ARG_C);
+    Dims d = dims(G, arg_field(G, arg, ARG_BATCH), arg_field(G, arg, ARG_PACK));
+    LLVMValueRef blocks_n = cdiv(G, d.np, G->g.nc_panels);
+    LLVMValueRef bm = LLVMBuildSDiv(G->b, t, blocks_n, ""), bn = LLVMBuildSRem(G->b, t, blocks_n, "");
+    LLVMValueRef ip0 = mulc(G, bm, G->g.mc_panels), jp0 = mulc(G, bn, G->g.nc_panels);
+    LLVMValueRef ip1 = imin(G, addc(G, ip0, G->g.mc_panels), d.mp), jp1 = imin(G, addc(G, jp0, G->g.nc_panels), d.np);
+    LLVMTypeRef kern_ty = LLVMGlobalGetValueType(kernel);
+
+    Loop lpc = loop(G, cdiv(G, d.k, G->g.kc), "pc");
+    LLVMValueRef k0 = mulc(G, lpc.index, G->g.kc);
+    LLVMValueRef kc = imin(G, i64c(G, G->g.kc), LLVMBuildSub(G->b, d.k, k0, ""));
+    /* the first K block starts from zero (or C when accumulating) */
+    LLVMValueRef load_c = G->s->accumulate ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
+                                           : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
+    Loop ljp = loop_from(G, jp0, jp1, "jp");
+    LLVMValueRef pb = at(G, d.b_pack, add(G, mul(G, mulc(G, ljp.index, nr), d.k), mulc(G, k0, nr)));
+    LLVMValueRef col0 = mulc(G, ljp.index, nr);
+    LLVMValueRef cols = imin(G, i64c(G, nr), LLVMBuildSub(G->b, d.n, col0, ""));
+    Loop lip = loop_from(G, ip0, ip1, "ip");
+    LLVMValueRef pa = at(G, d.a_pack, add(G, mul(G, mulc(G, lip.index, mr), d.k), mulc(G, k0, mr)));
+    LLVMValueRef row0 = mulc(G, lip.index, mr);
+    LLVMValueRef rows = imin(G, i64c(G, mr), LLVMBuildSub(G->b, d.m, row0, ""));
+    LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
+    LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
+                                      LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
+    If f_whole = if_begin(G, whole, "whole");
+    {
+        LLVMValueRef args[6] = {pa, pb, kc, ctile, d.ldc, load_c};
+        LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+    }
+    if_else(G, &f_whole);
+    { /* an edge tile: through the buffer, copying only C's part */
+        If f_in = if_begin(G, load_c, "edge_in");
+        {
+            Loop li = loop(G, rows, "ei");
+            Loop lj = loop(G, cols, "ej");
+            store_t(G, load_t(G, at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index))),
+                    at(G, edge, add(G, mulc(G, li.index, nr), lj.index)));
+            loop_end(G, &lj);
+            loop_end(G, &li);
+        }
+        if_else(G, &f_in);
+        if_end(G, &f_in);
+        LLVMValueRef args[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
+        LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+        Loop li = loop(G, rows, "eo");
+        Loop lj = loop(G, cols, "ej");
+        store_t(G, load_t(G, at(G, edge, add(G, mulc(G, li.index, nr), lj.index))),
+                at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index)));
+        loop_end(G, &lj);
+        loop_end(G, &li);
+    }
+    if_end(G, &f_whole);
+    loop_end(G, &lip);
+    loop_end(G, &ljp);
+    loop_end(G, &lpc);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
+    LLVMTypeRef T_ptr = LLVMPointerType(f64 ? LLVMDoubleTypeInContext(ctx) : LLVMFloatTypeInContext(ctx), 0);
+    LLVMTypeRef i8p = LLVMPointerType(LLVMInt8TypeInContext(ctx), 0);
+    LLVMTypeRef params[] = {T_ptr, T_ptr, T_ptr, LLVMInt64TypeInContext(ctx), T_ptr, i8p};
+    return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 6, 0);
+}
+
+/* parallel_for(pool, n, task, arg), or the tasks in order without one. */
+static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task, LLVMValueRef arg) {
+    LLVMTypeRef pfor_params[] = {G->i8p, G->i64, LLVMPointerType(G->task_ty, 0), G->i8p};
+    LLVMTypeRef pfor_ty = LLVMFunctionType(G->void_t, pfor_params, 4, 0);
+    LLVMTypeRef pfor_ptr = LLVMPointerType(pfor_ty, 0);
+    /* aec_exec: { parallel_for, pool, row_offset, reserved[4] } */
+    LLVMTypeRef exec_fields[] = {pfor_ptr, G->i8p};
+    LLVMTypeRef exec_ty = LLVMStructTypeInContext(G->ctx, exec_fields, 2, 0);
+    LLVMValueRef ex = LLVMBuildBitCast(G->b, exec, LLVMPointerType(exec_ty, 0), "");
+    LLVMValueRef has_exec = LLVMBuildIsNotNull(G->b, exec, "");
+    If f_ex = if_begin(G, has_exec, "exec");
+    LLVMValueRef pfor = LLVMBuildLoad2(G->b, pfor_ptr, LLVMBuildStructGEP2(G->b, exec_ty, ex, 0, ""), "pfor");
+    LLVMValueRef pool = LLVMBuildLoad2(G->b, G->i8p, LLVMBuildStructGEP2(G->b, exec_ty, ex, 1, ""), "pool");
+    LLVMBasicBlockRef with_exec = LLVMGetInsertBlock(G->b);
+    if_else(G, &f_ex);
+    LLVMBasicBlockRef without = LLVMGetInsertBlock(G->b);
+    if_end(G, &f_ex);
+    LLVMValueRef pf = LLVMBuildPhi(G->b, pfor_ptr, "pfor");
+    LLVMValueRef in[2] = {pfor, LLVMConstNull(pfor_ptr)};
+    LLVMBasicBlockRef from[2] = {with_exec, without};
+    LLVMAddIncoming(pf, in, from, 2);
+    LLVMValueRef pl = LLVMBuildPhi(G->b, G->i8p, "pool");
+    LLVMValueRef in2[2] = {pool, LLVMConstNull(G->i8p)};
+    LLVMAddIncoming(pl, in2, from, 2);
+
+    /* one task needs no threads */
+    LLVMValueRef threaded = LLVMBuildAnd(G->b, LLVMBuildIsNotNull(G->b, pf, ""),
+                                         LLVMBuildICmp(G->b, LLVMIntSGT, n, i64c(G, 1), ""), "");
+    If f_par = if_begin(G, threaded, "parallel");
+    LLVMValueRef args[4] = {pl, n, task, arg};
+    LLVMBuildCall2(G->b, pfor_ty, pf, args, 4, "");
+    if_else(G, &f_par);
+    Loop lt = loop(G, n, "task");
+    LLVMValueRef targs[2] = {arg, lt.index};
+    LLVMBuildCall2(G->b, G->task_ty, task, targs, 2, "");
+    loop_end(G, &lt);
+    if_end(G, &f_par);
+}
+
+LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, const char *name) {
+    Gen G = {0};
+    G.ctx = LLVMGetModuleContext(mod);
+    G.mod = mod;
+    G.b = LLVMCreateBuilderInContext(G.ctx);
+    G.s = s;
+    G.target = target;
+    G.g = gemm_tiling(s, target);
+    G.T = s->f64 ? LLVMDoubleTypeInContext(G.ctx) : LLVMFloatTypeInContext(G.ctx);
+    G.V = LLVMVectorType(G.T, (unsigned)G.g.vl);
+    G.T_ptr = LLVMPointerType(G.T, 0);
+    G.V_ptr = LLVMPointerType(G.V, 0);
+    G.i8p = LLVMPointerType(LLVMInt8TypeInContext(G.ctx), 0);
+    G.i32 = LLVMInt32TypeInContext(G.ctx);
+    G.i64 = LLVMInt64TypeInContext(G.ctx);
+    G.void_t = LLVMVoidTypeInContext(G.ctx);
+    LLVMTypeRef fields[ARG_FIELDS] = {G.T_ptr, G.T_ptr, G.T_ptr, G.i64, G.T_ptr};
+    G.arg_ty = LLVMStructTypeInContext(G.ctx, fields, ARG_FIELDS, 0);
+    G.arg_ptr = LLVMPointerType(G.arg_ty, 0);
+    LLVMTypeRef task_params[] = {G.i8p, G.i64};
+    G.task_ty = LLVMFunctionType(G.void_t, task_params, 2, 0);
+    unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
+    G.fma = LLVMGetIntrinsicDeclaration(mod, fma_id, &G.V, 1);
+    G.fma_ty = LLVMIntrinsicGetType(G.ctx, fma_id, &G.V, 1);
+
+    char sub[256];
+    snprintf(sub, sizeof sub, "%s.kernel", name);
+    LLVMValueRef kernel = emit_micro_kernel(&G, sub);
+    LLVMAddAttributeAtIndex(kernel, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(G.ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    snprintf(sub, sizeof sub, "%s.pack", name);
+    LLVMValueRef pack_task = emit_pack_task(&G, sub);
+    snprintf(sub, sizeof sub, "%s.tile", name);
+    LLVMValueRef compute_task = emit_compute_task(&G, sub, kernel);
+
+    LLVMValueRef f = new_function(&G, name, gemm_function_type(G.ctx, s->f64));
+    LLVMValueRef arg = LLVMBuildAlloca(G.b, G.arg_ty, "arg");
+    LLVMValueRef vals[ARG_FIELDS] = {LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2),
+                                     LLVMGetParam(f, 3), LLVMGetParam(f, 4)};
+    for (int i = 0; i < ARG_FIELDS; i++)
+        LLVMBuildStore(G.b, vals[i], LLVMBuildStructGEP2(G.b, G.arg_ty, arg, (unsigned)i, ""));
+    LLVMValueRef exec = LLVMGetParam(f, 5), argp = LLVMBuildBitCast(G.b, arg, G.i8p, "");
+    Dims d = dims(&G, vals[ARG_BATCH], vals[ARG_PACK]);
+    LLVMValueRef empty = LLVMBuildOr(G.b, LLVMBuildICmp(G.b, LLVMIntSLE, d.m, i64c(&G, 0), ""),
+                                     LLVMBuildICmp(G.b, LLVMIntSLE, d.n, i64c(&G, 0), ""), "");
+    If f_empty = if_begin(&G, empty, "empty");
+    if_else(&G, &f_empty);
+    LLVMValueRef n_pack = add(&G, cdiv(&G, d.mp, pack_group(&G, G.g.mr)), cdiv(&G, d.np, pack_group(&G, G.g.nr)));
+    run_tasks(&G, exec, n_pack, pack_task, argp);
+    LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
+    run_tasks(&G, exec, n_tiles, compute_task, argp);
+    if_end(&G, &f_empty);
+    LLVMBuildRetVoid(G.b);
+    LLVMDisposeBuilder(G.b);
+    return f;
+}

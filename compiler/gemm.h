@@ -1,0 +1,70 @@
+/* gemm.h — the GEMM kernel generator (compiler/gemm.c).
+ *
+ * Takes one matrix product C = op(A)·op(B) (+ C), row-major, with its
+ * dimensions known at compile time except a multiple of the batch, and the
+ * target's vector width; produces one LLVM function that computes it the
+ * way GotoBLAS/BLIS do: A and B packed into contiguous micro-panels
+ * (zero-padded to whole tiles), cache blocking over K, and a
+ * register-blocked micro-kernel of explicit vector FMAs.
+ *
+ * The generated function is
+ *     void name(const T *a, const T *b, T *c, i64 batch, T *pack,
+ *               const aec_exec *exec)
+ * `pack` is scratch of gemm_pack_elems() elements, AEC_ALIGN-aligned;
+ * `exec` may be NULL (then one thread). Work is split into a fixed grid of
+ * tasks that depends on the shape only — never on the thread count — and
+ * each element of C is summed over K by one task in one fixed order, so
+ * the result is bit-identical for any number of threads.
+ */
+#ifndef AEC_GEMM_H
+#define AEC_GEMM_H
+
+#include <llvm-c/Core.h>
+#include <stdbool.h>
+
+/* What the generator needs to know of the target. */
+typedef struct GemmTarget {
+    int vector_bits; /* widest vector register: 512 (AVX-512), 256 (AVX2), 128 (SSE, NEON) */
+    int registers;   /* vector registers: 32 (AVX-512, NEON) or 16 */
+} GemmTarget;
+
+/* The target of a triple, CPU name and feature string (NULLs: the host). */
+GemmTarget gemm_target(const char *triple, const char *cpu, const char *features);
+
+/* One product. A dimension > 0 is a constant; −r means r·batch (r rows
+ * per sample), as IrNode's GEMM dimensions. A leading dimension of 0 is
+ * the operand's row length as stored (lda = ta ? m : k, ldb = tb ? k : n,
+ * ldc = n). */
+typedef struct GemmSpec {
+    long m, n, k;
+    long lda, ldb, ldc;
+    bool ta, tb;      /* op(X) = Xᵀ */
+    bool accumulate;  /* C += op(A)·op(B) (beta 1) instead of C = (beta 0) */
+    bool f64;         /* double instead of float */
+    int batch_hint;   /* the spec's batch, to choose the tiling */
+} GemmSpec;
+
+/* The tiling chosen for a spec on a target (exposed for the tests, the
+ * dumps and the benchmark). */
+typedef struct GemmTiling {
+    int vl;        /* elements per vector */
+    int mr, nv;    /* micro-tile: mr rows × nv vectors (nr = nv·vl columns) */
+    int nr;
+    long kc;       /* K block */
+    int mc_panels; /* row panels (of mr) per task */
+    int nc_panels; /* column panels (of nr) per task */
+} GemmTiling;
+
+GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t);
+
+/* Pack scratch, elements: per_batch·batch + fixed. */
+void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed);
+
+/* Emits the function into mod (internal linkage). exec_ty is the LLVM type
+ * of the aec_exec struct the function's last argument points to. */
+LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget t, const char *name);
+
+/* The LLVM function type gemm_emit produces, for callers. */
+LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);
+
+#endif
