@@ -294,7 +294,11 @@ static Dims dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
     d.mp = cdiv(G, d.m, G->g.mr);
     d.np = cdiv(G, d.n, G->g.nr);
     d.a_pack = pack;
-    d.b_pack = at(G, pack, mul(G, mulc(G, d.mp, G->g.mr), d.k));
+    /* B's panels start on a 64-byte boundary: the micro-kernel's loads of
+     * them are aligned (pack itself is AEC_ALIGN-aligned) */
+    LLVMValueRef a_elems = mul(G, mulc(G, d.mp, G->g.mr), d.k);
+    long per_line = 64 / (s->f64 ? 8 : 4);
+    d.b_pack = at(G, pack, mulc(G, cdiv(G, a_elems, per_line), per_line));
     return d;
 }
 

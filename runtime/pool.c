@@ -1,0 +1,143 @@
+/* pool.c — the trainer's threads: a fixed pool that runs a model's
+ * parallel-for (aec_exec.parallel_for, runtime/aec.h).
+ *
+ * Takes a thread count once; then each parallel_for(pool, n, fn, arg) runs
+ * fn(arg, 0..n−1) on the caller and the pool's workers and returns when all
+ * n are done. Which thread runs which task does not matter: the model splits
+ * its work into a grid that does not depend on the thread count, so results
+ * are the same bits with any pool (or none).
+ *
+ * Workers spin briefly for the next region (a training step issues one
+ * every few microseconds), then sleep on a condition variable. Nothing is
+ * allocated after aec_pool_new.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+enum { SPIN_ROUNDS = 20000 }; /* about 50-100 µs of polling before sleeping */
+
+struct aec_pool {
+    int threads; /* including the caller */
+    pthread_t *workers;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    /* the current region */
+    void (*fn)(void *arg, int64_t task);
+    void *arg;
+    int64_t ntasks;
+    /* (generation << 32) | the next task to take: a worker late from the
+     * last region cannot take a task of the next one */
+    atomic_ullong ticket;
+    atomic_llong finished;  /* tasks done */
+    atomic_uint generation; /* bumped for each region; workers wait for a change */
+    atomic_int sleepers;
+    atomic_bool stop;
+};
+
+/* Take and run tasks of region `gen` until none is left. */
+static void run_region(aec_pool *p, unsigned gen) {
+    int64_t done = 0;
+    unsigned long long v = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    for (;;) {
+        if ((unsigned)(v >> 32) != gen || (int64_t)(v & 0xffffffffu) >= p->ntasks) break;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &v, v + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->fn(p->arg, (int64_t)(v & 0xffffffffu));
+        done++;
+        v = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    }
+    if (done) atomic_fetch_add_explicit(&p->finished, done, memory_order_release);
+}
+
+static void *worker(void *self) {
+    aec_pool *p = self;
+    unsigned seen = atomic_load(&p->generation);
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
+               !atomic_load(&p->stop) && spins < SPIN_ROUNDS)
+            spins++;
+        if (g == seen && !atomic_load(&p->stop)) {
+            pthread_mutex_lock(&p->lock);
+            atomic_fetch_add(&p->sleepers, 1);
+            while ((g = atomic_load(&p->generation)) == seen && !atomic_load(&p->stop))
+                pthread_cond_wait(&p->wake, &p->lock);
+            atomic_fetch_sub(&p->sleepers, 1);
+            pthread_mutex_unlock(&p->lock);
+        }
+        if (atomic_load(&p->stop)) return NULL;
+        seen = g;
+        run_region(p, g);
+    }
+}
+
+aec_pool *aec_pool_new(int threads) {
+    if (threads < 1) threads = 1;
+    aec_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->threads = threads;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->workers = calloc((size_t)threads, sizeof *p->workers);
+    if (!p->workers) {
+        free(p);
+        return NULL;
+    }
+    for (int i = 1; i < threads; i++)
+        if (pthread_create(&p->workers[i], NULL, worker, p)) {
+            p->threads = i; /* run with the threads we got */
+            break;
+        }
+    return p;
+}
+
+int aec_pool_threads(const aec_pool *p) { return p ? p->threads : 1; }
+
+void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task), void *arg) {
+    aec_pool *p = pool;
+    if (!p || p->threads == 1 || ntasks <= 1) {
+        for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
+        return;
+    }
+    if (ntasks > 0xffffffffLL) ntasks = 0xffffffffLL; /* never reached: grids are small */
+    p->fn = fn;
+    p->arg = arg;
+    p->ntasks = ntasks;
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    unsigned gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->ticket, (unsigned long long)gen << 32, memory_order_release);
+    atomic_store_explicit(&p->generation, gen, memory_order_release);
+    if (atomic_load(&p->sleepers)) {
+        pthread_mutex_lock(&p->lock);
+        pthread_cond_broadcast(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    }
+    run_region(p, gen);
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) < ntasks) {
+    }
+}
+
+void aec_pool_free(aec_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->stop, true);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 1; i < p->threads; i++) pthread_join(p->workers[i], NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    free(p->workers);
+    free(p);
+}
+
+int aec_online_cpus(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}

@@ -1,0 +1,231 @@
+/* test_gemm.c — the generated GEMM kernels (compiler/gemm.c) against
+ * OpenBLAS's cblas_sgemm/dgemm: every transposition, f32 and f64, the edge
+ * shapes (M, N, K among 1, 3, 17, 31, 64, 255, 256, 784), a batch-sized
+ * dimension, accumulation into C, and the same bits at 1, 2 and 3 threads.
+ * An element may differ from BLAS's by what two K-term sums can: each is
+ * within K·ε·Σ|a||b| of the exact one.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "gemm_jit.h"
+#include "pool.h"
+
+typedef struct Exec { /* aec_exec's layout */
+    void (*parallel_for)(void *, int64_t, void (*)(void *, int64_t), void *);
+    void *pool;
+    int64_t row_offset, reserved[4];
+} Exec;
+
+static double uniform(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(*s >> 11) / 9007199254740992.0 - 0.5;
+}
+
+typedef struct Case {
+    long m, n, k; /* as run */
+    GemmSpec spec; /* as compiled: a dimension may be −r (r·batch) */
+    long batch;
+} Case;
+
+static void *values(long count, bool f64, uint64_t *seed) {
+    void *p = aligned_alloc(64, ((size_t)count * 8 + 64) / 64 * 64);
+    for (long i = 0; i < count; i++) {
+        double v = uniform(seed);
+        if (f64) ((double *)p)[i] = v;
+        else ((float *)p)[i] = (float)v;
+    }
+    return p;
+}
+static double get(const void *p, bool f64, long i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+
+/* Runs one case through fn and BLAS; returns the worst error over its bound. */
+static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *exec, void **c_out) {
+    const GemmSpec *s = &c->spec;
+    bool f64 = s->f64;
+    uint64_t seed = (uint64_t)(c->m * 1000003 + c->n * 1009 + c->k) ^ (s->ta ? 7 : 0) ^ (s->tb ? 11 : 0);
+    void *a = values(c->m * c->k, f64, &seed), *b = values(c->k * c->n, f64, &seed);
+    void *out = values(c->m * c->n, f64, &seed), *ref = malloc((size_t)(c->m * c->n) * 8);
+    memcpy(ref, out, (size_t)(c->m * c->n) * (f64 ? 8 : 4));
+    long per_batch, fixed;
+    gemm_pack_elems(s, t, &per_batch, &fixed);
+    assert_true(per_batch >= 0);
+    void *pack = aligned_alloc(64, ((size_t)(per_batch * c->batch + fixed) * 8 + 64) / 64 * 64);
+    fn(a, b, out, c->batch, pack, exec);
+    int lda = s->ta ? (int)c->m : (int)c->k, ldb = s->tb ? (int)c->k : (int)c->n;
+    double beta = s->accumulate ? 1 : 0;
+    if (f64)
+        cblas_dgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                    (int)c->m, (int)c->n, (int)c->k, 1, a, lda, b, ldb, beta, ref, (int)c->n);
+    else
+        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                    (int)c->m, (int)c->n, (int)c->k, 1, a, lda, b, ldb, (float)beta, ref, (int)c->n);
+    double eps = f64 ? 2.3e-16 : 1.2e-7, worst = 0;
+    for (long i = 0; i < c->m; i++)
+        for (long j = 0; j < c->n; j++) {
+            double abs_sum = 0;
+            for (long q = 0; q < c->k; q++) {
+                double av = get(a, f64, s->ta ? q * c->m + i : i * c->k + q);
+                double bv = get(b, f64, s->tb ? j * c->k + q : q * c->n + j);
+                abs_sum += fabs(av * bv);
+            }
+            double bound = 2.0 * (double)(c->k + 2) * eps * (abs_sum + 1) + 1e-30;
+            double err = fabs(get(out, f64, i * c->n + j) - get(ref, f64, i * c->n + j));
+            if (err / bound > worst) worst = err / bound;
+        }
+    free(a);
+    free(b);
+    free(ref);
+    free(pack);
+    if (c_out) *c_out = out;
+    else free(out);
+    return worst;
+}
+
+/* Compiles every case into one module for `cpu` (NULL: the host), runs them. */
+static void run_cases(Case *cases, int n, const char *cpu) {
+    GemmJit j;
+    gemm_jit_begin(&j, cpu);
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%d", i);
+        cases[i].spec.batch_hint = 256;
+        gemm_jit_add(&j, &cases[i].spec, name);
+    }
+    assert_int_equal(gemm_jit_finish(&j), 0);
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "g%d", i);
+        gemm_fn fn = gemm_jit_lookup(&j, name);
+        assert_non_null(fn);
+        double worst = check_case(&cases[i], fn, j.target, NULL, NULL);
+        if (worst > 1) {
+            const GemmSpec *s = &cases[i].spec;
+            printf("%s %c%c%s %ldx%ldx%ld: error %.2f x its bound\n", s->f64 ? "f64" : "f32", s->ta ? 'T' : 'N',
+                   s->tb ? 'T' : 'N', s->accumulate ? " +=" : "", cases[i].m, cases[i].n, cases[i].k, worst);
+            failed++;
+        }
+    }
+    gemm_jit_end(&j);
+    assert_int_equal(failed, 0);
+}
+
+static Case fixed_case(long m, long n, long k, bool ta, bool tb, bool f64, bool acc) {
+    return (Case){m, n, k, {.m = m, .n = n, .k = k, .ta = ta, .tb = tb, .f64 = f64, .accumulate = acc}, 1};
+}
+
+/* Every transposition and both types on shapes with every kind of edge. */
+static void test_edges(void **state) {
+    (void)state;
+    static const long sizes[] = {1, 3, 17, 31, 64, 255, 256, 784};
+    Case cases[512];
+    int n = 0;
+    uint64_t seed = 42;
+    for (int f = 0; f < 2; f++)
+        for (int t = 0; t < 4; t++)
+            for (int r = 0; r < 12; r++) { /* shapes drawn from the sizes, the large ones kept rare */
+                long d[3];
+                for (int q = 0; q < 3; q++) {
+                    int pick = (int)((uniform(&seed) + 0.5) * 8);
+                    if (pick > 5 && (uniform(&seed) + 0.5) < 0.6) pick -= 3;
+                    d[q] = sizes[pick];
+                }
+                cases[n++] = fixed_case(d[0], d[1], d[2], t & 1, t & 2, f, r % 5 == 4);
+            }
+    run_cases(cases, n, NULL);
+}
+
+/* The specs' own shapes (fmnist_dense's forward, dW and dX products) and a
+ * dimension that is the batch: m (forward, dX) or k (dW) as r·batch. */
+static void test_model_shapes(void **state) {
+    (void)state;
+    Case cases[] = {
+        fixed_case(256, 512, 784, false, true, false, false),
+        fixed_case(512, 784, 256, true, false, false, false),
+        fixed_case(256, 784, 512, false, false, false, false),
+        fixed_case(256, 32, 128, false, true, false, false),
+        {100, 128, 512, {.m = -1, .n = 128, .k = 512, .tb = true}, 100},
+        {2 * 37, 64, 49, {.m = -2, .n = 64, .k = 49}, 37},
+        {128, 512, 300, {.m = 128, .n = 512, .k = -1, .ta = true}, 300},
+        {128, 512, 3, {.m = 128, .n = 512, .k = -3, .ta = true, .f64 = true}, 1},
+        {1, 512, 784, {.m = -1, .n = 512, .k = 784, .tb = true}, 1},
+    };
+    run_cases(cases, (int)(sizeof cases / sizeof cases[0]), NULL);
+}
+
+/* The other kind of x86 code: AVX2 kernels (16 registers) where the host
+ * has AVX-512, and the reverse only compiles where it can run. */
+static void test_other_target(void **state) {
+    (void)state;
+    Case cases[] = {
+        fixed_case(255, 784, 31, false, true, false, false),
+        fixed_case(64, 17, 256, true, false, false, true),
+        fixed_case(31, 255, 64, false, false, true, false),
+    };
+    run_cases(cases, 3, "x86-64-v3");
+    if (gemm_target(NULL, NULL, NULL).vector_bits == 512) {
+        run_cases(cases, 3, "x86-64-v4");
+    } else { /* AVX-512 code on a host without it: compiles to an object */
+        GemmJit j;
+        gemm_jit_begin(&j, "x86-64-v4");
+        for (int i = 0; i < 3; i++) gemm_jit_add(&j, &cases[i].spec, i ? i == 1 ? "b" : "c" : "a");
+        char *err = NULL;
+        LLVMMemoryBufferRef obj;
+        assert_int_equal(LLVMTargetMachineEmitToMemoryBuffer(j.tm, j.mod, LLVMObjectFile, &err, &obj), 0);
+        assert_true(LLVMGetBufferSize(obj) > 1000);
+        LLVMDisposeMemoryBuffer(obj);
+        gemm_jit_end(&j);
+    }
+    GemmTarget t = gemm_target(NULL, "x86-64-v3", NULL);
+    assert_int_equal(t.vector_bits, 256);
+    assert_int_equal(gemm_target("aarch64-linux-gnu", "", "").vector_bits, 128);
+    assert_int_equal(gemm_target(NULL, "x86-64-v4", NULL).vector_bits, 512);
+}
+
+/* The task grid does not depend on the thread count: the same bits with
+ * none, 1, 2 and 3 threads. */
+static void test_thread_counts_same_bits(void **state) {
+    (void)state;
+    Case c = fixed_case(256, 512, 784, false, true, false, false);
+    Case d = {2 * 100, 784, 512, {.m = -2, .n = 784, .k = 512}, 100};
+    GemmJit j;
+    gemm_jit_begin(&j, NULL);
+    c.spec.batch_hint = d.spec.batch_hint = 256;
+    gemm_jit_add(&j, &c.spec, "c");
+    gemm_jit_add(&j, &d.spec, "d");
+    assert_int_equal(gemm_jit_finish(&j), 0);
+    Case *cs[2] = {&c, &d};
+    const char *names[2] = {"c", "d"};
+    for (int q = 0; q < 2; q++) {
+        void *first = NULL;
+        assert_true(check_case(cs[q], gemm_jit_lookup(&j, names[q]), j.target, NULL, &first) <= 1);
+        for (int threads = 1; threads <= 3; threads++) {
+            aec_pool *pool = aec_pool_new(threads);
+            Exec ex = {aec_pool_parallel_for, pool, 0, {0}};
+            void *out = NULL;
+            check_case(cs[q], gemm_jit_lookup(&j, names[q]), j.target, &ex, &out);
+            assert_memory_equal(out, first, (size_t)(cs[q]->m * cs[q]->n) * 4);
+            free(out);
+            aec_pool_free(pool);
+        }
+        free(first);
+    }
+    gemm_jit_end(&j);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_model_shapes),
+        cmocka_unit_test(test_other_target),
+        cmocka_unit_test(test_thread_counts_same_bits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
