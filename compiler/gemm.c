@@ -130,7 +130,9 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
     long m = s->m, k = s->k, n = s->n;
     long np = n > 0 ? ceil_div(n, g.nr) * g.nr : 0;
     long pb = 0, fx = 0;
-    if (m > 0 && k > 0) fx += (ceil_div(m, g.mr) * g.mr) * k;
+    long lda = s->lda ? s->lda : k;
+    if (!s->ta && lda > 0) fx += g.mr * k; /* direct A: a partial last panel only */
+    else if (m > 0 && k > 0) fx += (ceil_div(m, g.mr) * g.mr) * k;
     else if (m < 0 && k > 0) pb += -m * k, fx += (g.mr - 1) * k;
     else if (m > 0 && k < 0) pb += ceil_div(m, g.mr) * g.mr * -k;
     else pb = -1; /* both batched: not supported (caller falls back) */
@@ -153,6 +155,7 @@ typedef struct Gen {
     LLVMTypeRef T, V, T_ptr, V_ptr, i8p, i32, i64, void_t, arg_ty, arg_ptr, task_ty;
     const GemmSpec *s;
     GemmTiling g;
+    bool direct_a; /* the micro-kernel reads op(A) = A (m × k) where it is, not packed */
     GemmTarget target;
     LLVMValueRef fma; /* llvm.fma.vNfT */
     LLVMTypeRef fma_ty;
@@ -295,8 +298,9 @@ static Dims dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
     d.np = cdiv(G, d.n, G->g.nr);
     d.a_pack = pack;
     /* B's panels start on a 64-byte boundary: the micro-kernel's loads of
-     * them are aligned (pack itself is AEC_ALIGN-aligned) */
-    LLVMValueRef a_elems = mul(G, mulc(G, d.mp, G->g.mr), d.k);
+     * them are aligned (pack itself is AEC_ALIGN-aligned). With direct A,
+     * only a partial last row panel is packed, at panel 0. */
+    LLVMValueRef a_elems = mul(G, G->direct_a ? i64c(G, G->g.mr) : mulc(G, d.mp, G->g.mr), d.k);
     long per_line = 64 / (s->f64 ? 8 : 4);
     d.b_pack = at(G, pack, mulc(G, cdiv(G, a_elems, per_line), per_line));
     return d;
@@ -317,7 +321,7 @@ static LLVMValueRef arg_field(Gen *G, LLVMValueRef arg, int field) {
 /* Row panel p of op(A): dst[k][i] = op(A)[p·mr + i][k], zero past row m. */
 static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) {
     int mr = G->g.mr;
-    LLVMValueRef dst = at(G, d->a_pack, mul(G, mulc(G, p, mr), d->k));
+    LLVMValueRef dst = at(G, d->a_pack, G->direct_a ? i64c(G, 0) : mul(G, mulc(G, p, mr), d->k));
     LLVMValueRef row0 = mulc(G, p, mr);
     LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, row0, mr), d->m, "");
     If f = if_begin(G, full, "a_full");
@@ -396,16 +400,31 @@ static long pack_group(Gen *G, int width) {
     return g < 1 ? 1 : g;
 }
 
-/* Phase 1's task t: tasks [0, ta) pack groups of A panels, the rest B's. */
+/* True when m leaves a partial last row panel. */
+static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
+    return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->m, i64c(G, G->g.mr), ""), i64c(G, 0), "");
+}
+
+/* Tasks that pack A: groups of panels, or with direct A one for a partial
+ * last panel (none when m is a multiple of mr). */
+static LLVMValueRef pack_a_tasks(Gen *G, const Dims *d) {
+    if (G->direct_a) return LLVMBuildZExt(G->b, partial_rows(G, d), G->i64, "");
+    return cdiv(G, d->mp, pack_group(G, G->g.mr));
+}
+
+/* Phase 1's task t: tasks [0, na) pack A, the rest groups of B panels. */
 static LLVMValueRef emit_pack_task(Gen *G, const char *name) {
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
     LLVMValueRef t = LLVMGetParam(f, 1);
     Dims d = dims(G, arg_field(G, arg, ARG_BATCH), arg_field(G, arg, ARG_PACK));
-    long ga = pack_group(G, G->g.mr), gb = pack_group(G, G->g.nr);
-    LLVMValueRef na = cdiv(G, d.mp, ga);
+    long gb = pack_group(G, G->g.nr);
+    LLVMValueRef na = pack_a_tasks(G, &d);
     If f_a = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSLT, t, na, ""), "pack_a");
-    {
+    if (G->direct_a) {
+        pack_a_panel(G, &d, arg_field(G, arg, ARG_A), addc(G, d.mp, -1));
+    } else {
+        long ga = pack_group(G, G->g.mr);
         LLVMValueRef p0 = mulc(G, t, ga);
         Loop lp = loop_from(G, p0, imin(G, addc(G, p0, ga), d.mp), "pa");
         pack_a_panel(G, &d, arg_field(G, arg, ARG_A), lp.index);
@@ -425,9 +444,10 @@ static LLVMValueRef emit_pack_task(Gen *G, const char *name) {
 
 /* ------------------------------------------------------------ micro-kernel */
 
-/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k pa[k][i]·pb[k][j]
- * for k < kc: mr·nv accumulators in registers, k in increasing order. */
-static LLVMValueRef emit_micro_kernel(Gen *G, const char *name) {
+/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
+ * for k < kc: mr·nv accumulators in registers, k in increasing order.
+ * a[i][k] is pa[i·a_row + k·a_k]: a packed panel (1, mr) or A itself (lda, 1). */
+static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, long a_row, long a_k) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
     LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx)};
     LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 6, 0));
@@ -473,13 +493,13 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name) {
     LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, kc, ""), body, done);
 
     LLVMPositionBuilderAtEnd(G->b, body);
-    LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, mr));
+    LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, a_k));
     LLVMValueRef bv[4];
     for (int v = 0; v < nv; v++) bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
     LLVMValueRef next[28 * 4];
     LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
     for (int i = 0; i < mr; i++) {
-        LLVMValueRef ai = load_t(G, at(G, arow, i64c(G, i)));
+        LLVMValueRef ai = load_t(G, at(G, arow, i64c(G, i * a_row)));
         LLVMValueRef splat = LLVMBuildShuffleVector(
             G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask, "a");
         for (int v = 0; v < nv; v++) {
@@ -505,7 +525,7 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name) {
 /* ------------------------------------------------------------ compute task */
 
 /* Phase 2's task t: block (t / blocks_n, t mod blocks_n) of tiles. */
-static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef kernel) {
+static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct) {
     int mr = G->g.mr, nr = G->g.nr;
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
@@ -533,14 +553,18 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
     LLVMValueRef col0 = mulc(G, ljp.index, nr);
     LLVMValueRef cols = imin(G, i64c(G, nr), LLVMBuildSub(G->b, d.n, col0, ""));
     Loop lip = loop_from(G, ip0, ip1, "ip");
-    LLVMValueRef pa = at(G, d.a_pack, add(G, mul(G, mulc(G, lip.index, mr), d.k), mulc(G, k0, mr)));
     LLVMValueRef row0 = mulc(G, lip.index, mr);
     LLVMValueRef rows = imin(G, i64c(G, mr), LLVMBuildSub(G->b, d.m, row0, ""));
+    LLVMValueRef pa = at(G, d.a_pack, add(G, G->direct_a ? i64c(G, 0) : mul(G, row0, d.k), mulc(G, k0, mr)));
     LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
     LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
                                       LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
     If f_whole = if_begin(G, whole, "whole");
-    {
+    if (direct) { /* whole row panels read A in place */
+        LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
+        LLVMValueRef args[6] = {a_in, pb, kc, ctile, d.ldc, load_c};
+        LLVMBuildCall2(G->b, kern_ty, direct, args, 6, "");
+    } else {
         LLVMValueRef args[6] = {pa, pb, kc, ctile, d.ldc, load_c};
         LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
     }
@@ -557,8 +581,19 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
         }
         if_else(G, &f_in);
         if_end(G, &f_in);
-        LLVMValueRef args[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
-        LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+        if (direct) {
+            If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
+            LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
+            LLVMValueRef args[6] = {a_in, pb, kc, edge, i64c(G, nr), load_c};
+            LLVMBuildCall2(G->b, kern_ty, direct, args, 6, "");
+            if_else(G, &f_rows);
+            LLVMValueRef args2[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 6, "");
+            if_end(G, &f_rows);
+        } else {
+            LLVMValueRef args[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+        }
         Loop li = loop(G, rows, "eo");
         Loop lj = loop(G, cols, "ej");
         store_t(G, load_t(G, at(G, edge, add(G, mulc(G, li.index, nr), lj.index))),
@@ -647,15 +682,26 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     G.fma = LLVMGetIntrinsicDeclaration(mod, fma_id, &G.V, 1);
     G.fma_ty = LLVMIntrinsicGetType(G.ctx, fma_id, &G.V, 1);
 
+    /* A (m × k) as stored is read in place when its row length is known:
+     * a micro-kernel's mr rows are mr streams the prefetchers follow. */
+    long lda = s->lda ? s->lda : s->k;
+    G.direct_a = !s->ta && lda > 0;
     char sub[256];
     snprintf(sub, sizeof sub, "%s.kernel", name);
-    LLVMValueRef kernel = emit_micro_kernel(&G, sub);
-    LLVMAddAttributeAtIndex(kernel, LLVMAttributeFunctionIndex,
-                            LLVMCreateEnumAttribute(G.ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMValueRef kernel = emit_micro_kernel(&G, sub, 1, G.g.mr), direct = NULL;
+    if (G.direct_a) {
+        snprintf(sub, sizeof sub, "%s.kernel_a", name);
+        direct = emit_micro_kernel(&G, sub, lda, 1);
+    }
+    LLVMValueRef kernels[2] = {kernel, direct};
+    for (int i = 0; i < 2; i++)
+        if (kernels[i])
+            LLVMAddAttributeAtIndex(kernels[i], LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(G.ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
     snprintf(sub, sizeof sub, "%s.pack", name);
     LLVMValueRef pack_task = emit_pack_task(&G, sub);
     snprintf(sub, sizeof sub, "%s.tile", name);
-    LLVMValueRef compute_task = emit_compute_task(&G, sub, kernel);
+    LLVMValueRef compute_task = emit_compute_task(&G, sub, kernel, direct);
 
     LLVMValueRef f = new_function(&G, name, gemm_function_type(G.ctx, s->f64));
     LLVMValueRef arg = LLVMBuildAlloca(G.b, G.arg_ty, "arg");
@@ -669,7 +715,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
                                      LLVMBuildICmp(G.b, LLVMIntSLE, d.n, i64c(&G, 0), ""), "");
     If f_empty = if_begin(&G, empty, "empty");
     if_else(&G, &f_empty);
-    LLVMValueRef n_pack = add(&G, cdiv(&G, d.mp, pack_group(&G, G.g.mr)), cdiv(&G, d.np, pack_group(&G, G.g.nr)));
+    LLVMValueRef n_pack = add(&G, pack_a_tasks(&G, &d), cdiv(&G, d.np, pack_group(&G, G.g.nr)));
     run_tasks(&G, exec, n_pack, pack_task, argp);
     LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
     run_tasks(&G, exec, n_tiles, compute_task, argp);
