@@ -609,6 +609,160 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
     return f;
 }
 
+/* ------------------------------------------------------------------ GEMV */
+
+/* Horizontal sum of a vector, lanes in a fixed order. */
+static LLVMValueRef hsum(Gen *G, LLVMValueRef v) {
+    LLVMValueRef sum = LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, 0, 0), "");
+    for (int l = 1; l < G->g.vl; l++)
+        sum = LLVMBuildFAdd(G->b, sum, LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, (unsigned)l, 0), ""), "");
+    return sum;
+}
+
+static LLVMValueRef vfma(Gen *G, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
+}
+static LLVMValueRef splat(Gen *G, LLVMValueRef x) {
+    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)G->g.vl));
+    return LLVMBuildShuffleVector(G->b, LLVMBuildInsertElement(G->b, undef, x, LLVMConstInt(G->i32, 0, 0), ""),
+                                  undef, zmask, "");
+}
+
+/* A scalar stack slot in the function's entry block (mem2reg makes it a
+ * register); never inside a loop, where each pass would grow the stack. */
+static LLVMValueRef entry_alloca(Gen *G) {
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(G->ctx);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(G->fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, entry);
+    LLVMValueRef slot = LLVMBuildAlloca(tmp, G->T, "sum");
+    LLVMDisposeBuilder(tmp);
+    return slot;
+}
+
+/* One row of C (m = 1, the batch-1 products of encode and eval): a
+ * matrix-vector product, bound by reading B once — packing it would cost
+ * more than the product. a[k] is op(A)[0][k]. For op(B) = Bᵀ (B stored
+ * n × k) each c[j] is a dot product of a with row j of B: vectors along k,
+ * 4 rows at a time, summed across lanes at the end; for op(B) = B (k × n)
+ * c is Σ_k a[k]·B[k][:]: vectors along n, 4 at a time. Edges element by
+ * element. The order of every sum is fixed. */
+static void emit_gemv(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    int vl = G->g.vl;
+    enum { ROWS = 4 };
+    LLVMValueRef a_stride = G->s->ta ? d->lda : i64c(G, 1); /* op(A)[0][k] = A[k·lda] when ta */
+    if (G->s->tb) {
+        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl); /* whole vectors of k */
+        LLVMValueRef j_full = mulc(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), ROWS);
+        /* for j in whole groups of ROWS, then the rest one by one (group size 1) */
+        for (int pass = 0; pass < 2; pass++) {
+            int rows = pass ? 1 : ROWS;
+            Loop lj = pass ? loop_from(G, j_full, d->n, "gvr") : loop(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), "gv");
+            LLVMValueRef j0 = pass ? lj.index : mulc(G, lj.index, ROWS);
+            LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b);
+            LLVMBasicBlockRef head = block(G, "gk"), body = block(G, "gk.body"), done = block(G, "gk.done");
+            LLVMBuildBr(G->b, head);
+            LLVMPositionBuilderAtEnd(G->b, head);
+            LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k"), acc[ROWS], next[ROWS];
+            LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
+            LLVMAddIncoming(k, &zero, &pre, 1);
+            for (int r = 0; r < rows; r++) {
+                acc[r] = LLVMBuildPhi(G->b, G->V, "acc");
+                LLVMAddIncoming(acc[r], &vzero, &pre, 1);
+            }
+            LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, kv, ""), body, done);
+            LLVMPositionBuilderAtEnd(G->b, body);
+            LLVMValueRef av;
+            if (G->s->ta) { /* strided a: gather it element by element */
+                av = LLVMGetUndef(G->V);
+                for (int l = 0; l < vl; l++)
+                    av = LLVMBuildInsertElement(G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, l), a_stride))),
+                                                LLVMConstInt(G->i32, (unsigned)l, 0), "");
+            } else {
+                av = load_v(G, at(G, a, k), G->s->f64 ? 8 : 4);
+            }
+            for (int r = 0; r < rows; r++) {
+                LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
+                next[r] = vfma(G, av, load_v(G, at(G, row, k), G->s->f64 ? 8 : 4), acc[r]);
+            }
+            LLVMValueRef k1 = addc(G, k, vl);
+            LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
+            LLVMAddIncoming(k, &k1, &latch, 1);
+            for (int r = 0; r < rows; r++) LLVMAddIncoming(acc[r], &next[r], &latch, 1);
+            no_unroll(G, LLVMBuildBr(G->b, head));
+            LLVMPositionBuilderAtEnd(G->b, done);
+            for (int r = 0; r < rows; r++) {
+                LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
+                /* the lanes' sum, then the k past the last whole vector */
+                LLVMValueRef slot = entry_alloca(G);
+                store_t(G, hsum(G, acc[r]), slot);
+                Loop lk = loop_from(G, kv, d->k, "gkt");
+                store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
+                                         LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                                                       load_t(G, at(G, row, lk.index)), ""), ""), slot);
+                loop_end(G, &lk);
+                LLVMValueRef v = load_t(G, slot), dst = at(G, c, addc(G, j0, r));
+                if (G->s->accumulate) v = LLVMBuildFAdd(G->b, load_t(G, dst), v, "");
+                store_t(G, v, dst);
+            }
+            loop_end(G, &lj);
+        }
+        return;
+    }
+    /* op(B) = B: c[j0 .. j0 + 4·vl) over whole blocks, then columns one by one */
+    enum { NVEC = 4 };
+    long block_cols = (long)NVEC * vl;
+    LLVMValueRef jb_full = LLVMBuildSDiv(G->b, d->n, i64c(G, block_cols), "");
+    Loop lj = loop(G, jb_full, "gn");
+    LLVMValueRef j0 = mulc(G, lj.index, block_cols);
+    {
+        LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b);
+        LLVMBasicBlockRef head = block(G, "gk"), body = block(G, "gk.body"), done = block(G, "gk.done");
+        LLVMBuildBr(G->b, head);
+        LLVMPositionBuilderAtEnd(G->b, head);
+        LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k"), acc[NVEC], next[NVEC];
+        LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
+        LLVMAddIncoming(k, &zero, &pre, 1);
+        for (int v = 0; v < NVEC; v++) {
+            acc[v] = LLVMBuildPhi(G->b, G->V, "acc");
+            LLVMAddIncoming(acc[v], &vzero, &pre, 1);
+        }
+        LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, d->k, ""), body, done);
+        LLVMPositionBuilderAtEnd(G->b, body);
+        LLVMValueRef ak = splat(G, load_t(G, at(G, a, mul(G, k, a_stride))));
+        LLVMValueRef row = at(G, b, add(G, mul(G, k, d->ldb), j0));
+        for (int v = 0; v < NVEC; v++)
+            next[v] = vfma(G, ak, load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4), acc[v]);
+        LLVMValueRef k1 = addc(G, k, 1);
+        LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
+        LLVMAddIncoming(k, &k1, &latch, 1);
+        for (int v = 0; v < NVEC; v++) LLVMAddIncoming(acc[v], &next[v], &latch, 1);
+        no_unroll(G, LLVMBuildBr(G->b, head));
+        LLVMPositionBuilderAtEnd(G->b, done);
+        for (int v = 0; v < NVEC; v++) {
+            LLVMValueRef dst = at(G, c, addc(G, j0, v * vl)), val = acc[v];
+            if (G->s->accumulate) val = LLVMBuildFAdd(G->b, load_v(G, dst, G->s->f64 ? 8 : 4), val, "");
+            store_v(G, val, dst);
+        }
+    }
+    loop_end(G, &lj);
+    Loop lc = loop_from(G, mulc(G, jb_full, block_cols), d->n, "gnt");
+    LLVMValueRef slot = entry_alloca(G);
+    store_t(G, LLVMConstNull(G->T), slot);
+    Loop lk = loop(G, d->k, "gkt");
+    store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
+                             LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                                           load_t(G, at(G, b, add(G, mul(G, lk.index, d->ldb), lc.index))), ""), ""),
+            slot);
+    loop_end(G, &lk);
+    LLVMValueRef v = load_t(G, slot), dst = at(G, c, lc.index);
+    if (G->s->accumulate) v = LLVMBuildFAdd(G->b, load_t(G, dst), v, "");
+    store_t(G, v, dst);
+    loop_end(G, &lc);
+}
+
 /* ---------------------------------------------------------------- driver */
 
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
@@ -715,10 +869,24 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
                                      LLVMBuildICmp(G.b, LLVMIntSLE, d.n, i64c(&G, 0), ""), "");
     If f_empty = if_begin(&G, empty, "empty");
     if_else(&G, &f_empty);
+    If f_row = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntEQ, d.m, i64c(&G, 1), ""), "one_row");
+    emit_gemv(&G, &d, vals[ARG_A], vals[ARG_B], vals[ARG_C]);
+    if_else(&G, &f_row);
+    if (!s->accumulate) { /* k = 0: C = 0 (the K loop below runs no block) */
+        If f_k0 = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntSLE, d.k, i64c(&G, 0), ""), "k0");
+        Loop li = loop(&G, d.m, "z");
+        Loop lj = loop(&G, d.n, "zj");
+        store_t(&G, LLVMConstNull(G.T), at(&G, vals[ARG_C], add(&G, mul(&G, li.index, d.ldc), lj.index)));
+        loop_end(&G, &lj);
+        loop_end(&G, &li);
+        if_else(&G, &f_k0);
+        if_end(&G, &f_k0);
+    }
     LLVMValueRef n_pack = add(&G, pack_a_tasks(&G, &d), cdiv(&G, d.np, pack_group(&G, G.g.nr)));
     run_tasks(&G, exec, n_pack, pack_task, argp);
     LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
     run_tasks(&G, exec, n_tiles, compute_task, argp);
+    if_end(&G, &f_row);
     if_end(&G, &f_empty);
     LLVMBuildRetVoid(G.b);
     LLVMDisposeBuilder(G.b);

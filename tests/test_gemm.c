@@ -156,6 +156,13 @@ static void test_model_shapes(void **state) {
         {128, 512, 300, {.m = 128, .n = 512, .k = -1, .ta = true}, 300},
         {128, 512, 3, {.m = 128, .n = 512, .k = -3, .ta = true, .f64 = true}, 1},
         {1, 512, 784, {.m = -1, .n = 512, .k = 784, .tb = true}, 1},
+        /* one row (batch 1): the matrix-vector path, every transposition and edge */
+        {1, 511, 783, {.m = -1, .n = 511, .k = 783, .tb = true}, 1},
+        {1, 785, 513, {.m = -1, .n = 785, .k = 513}, 1},
+        {1, 67, 33, {.m = -1, .n = 67, .k = 33, .accumulate = true}, 1},
+        {1, 3, 5, {.m = -1, .n = 3, .k = 5, .tb = true, .accumulate = true, .f64 = true}, 1},
+        {1, 129, 17, {.m = 1, .n = 129, .k = 17, .ta = true}, 1},
+        {1, 17, 129, {.m = 1, .n = 17, .k = 129, .ta = true, .tb = true}, 1},
     };
     run_cases(cases, (int)(sizeof cases / sizeof cases[0]), NULL);
 }

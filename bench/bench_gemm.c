@@ -1,0 +1,292 @@
+/* bench_gemm.c — the generated GEMM kernels against OpenBLAS and against
+ * the machine's own FMA peak, on fmnist_dense's (W1's) shapes.
+ *
+ * The peak is measured here, not assumed: a generated loop of 24
+ * independent vector FMA chains per thread (enough to cover the FMA
+ * latency on every current core), for the widest vectors the generator
+ * uses, on 1 and on 2 threads at once. Each product is timed as the median
+ * of REPS calls after a warm-up, at 1 and 2 threads: aec's through the
+ * runtime's pool (runtime/pool.c), OpenBLAS's with openblas_set_num_threads.
+ * Prints the CPU, its vector features, OPENBLAS_CORETYPE and OpenBLAS's
+ * kernel, then one line per product with GFLOP/s and percent of peak.
+ *
+ * Usage: bench_gemm [--json]
+ */
+#include <cblas.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "gemm_jit.h"
+#include "pool.h"
+
+enum { REPS = 31, CHAINS = 24 };
+
+void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
+
+typedef struct Exec { /* aec_exec's layout */
+    void (*parallel_for)(void *, int64_t, void (*)(void *, int64_t), void *);
+    void *pool;
+    int64_t row_offset, reserved[4];
+} Exec;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------------- FMA peak */
+
+typedef float (*peak_fn)(int64_t iterations);
+
+/* float peak(i64 n): CHAINS accumulators, each acc = fma(acc, x, y), n times. */
+static void add_peak(GemmJit *j) {
+    LLVMContextRef ctx = j->ctx;
+    int vl = j->target.vector_bits / 32;
+    LLVMTypeRef f32 = LLVMFloatTypeInContext(ctx), V = LLVMVectorType(f32, (unsigned)vl);
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx);
+    LLVMTypeRef fty = LLVMFunctionType(f32, &i64, 1, 0);
+    LLVMValueRef f = LLVMAddFunction(j->mod, "peak", fty);
+    if (j->target.vector_bits >= 512)
+        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                LLVMCreateStringAttribute(ctx, "prefer-vector-width", 19, "512", 3));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, f, "entry");
+    LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, f, "body");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(ctx, f, "done");
+    LLVMPositionBuilderAtEnd(b, entry);
+    LLVMValueRef xs[64], ys[64];
+    for (int i = 0; i < vl; i++) {
+        xs[i] = LLVMConstReal(f32, 0.999999);
+        ys[i] = LLVMConstReal(f32, 1e-7);
+    }
+    LLVMValueRef x = LLVMConstVector(xs, (unsigned)vl);
+    LLVMValueRef y = LLVMConstVector(ys, (unsigned)vl);
+    LLVMBuildBr(b, body);
+    LLVMPositionBuilderAtEnd(b, body);
+    LLVMValueRef i = LLVMBuildPhi(b, i64, "i"), acc[CHAINS], next[CHAINS];
+    LLVMValueRef zero = LLVMConstInt(i64, 0, 0);
+    LLVMAddIncoming(i, &zero, &entry, 1);
+    unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
+    LLVMValueRef fma = LLVMGetIntrinsicDeclaration(j->mod, id, &V, 1);
+    LLVMTypeRef fma_ty = LLVMIntrinsicGetType(ctx, id, &V, 1);
+    for (int c = 0; c < CHAINS; c++) {
+        acc[c] = LLVMBuildPhi(b, V, "acc");
+        LLVMValueRef start = LLVMConstNull(V);
+        LLVMAddIncoming(acc[c], &start, &entry, 1);
+    }
+    for (int c = 0; c < CHAINS; c++) {
+        LLVMValueRef args[3] = {acc[c], x, y};
+        next[c] = LLVMBuildCall2(b, fma_ty, fma, args, 3, "");
+    }
+    LLVMValueRef i1 = LLVMBuildAdd(b, i, LLVMConstInt(i64, 1, 0), "");
+    for (int c = 0; c < CHAINS; c++) LLVMAddIncoming(acc[c], &next[c], &body, 1);
+    LLVMAddIncoming(i, &i1, &body, 1);
+    LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(f, 0), ""), body, done);
+    LLVMPositionBuilderAtEnd(b, done);
+    LLVMValueRef sum = next[0];
+    for (int c = 1; c < CHAINS; c++) sum = LLVMBuildFAdd(b, sum, next[c], "");
+    LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(i64, 0, 0), ""));
+    LLVMDisposeBuilder(b);
+}
+
+typedef struct PeakRun {
+    peak_fn fn;
+    int64_t n;
+    double seconds;
+    float sink;
+} PeakRun;
+
+static void *peak_thread(void *p) {
+    PeakRun *r = p;
+    double t = now();
+    r->sink = r->fn(r->n);
+    r->seconds = now() - t;
+    return NULL;
+}
+
+/* GFLOP/s of `threads` threads each running the loop at once: the median of 5. */
+static double measure_peak(peak_fn fn, int vl, int threads) {
+    double runs[5];
+    int64_t n = 20000000;
+    for (int r = 0; r < 5; r++) {
+        PeakRun pr[8];
+        pthread_t th[8];
+        for (int t = 0; t < threads; t++) {
+            pr[t] = (PeakRun){fn, n, 0, 0};
+            pthread_create(&th[t], NULL, peak_thread, &pr[t]);
+        }
+        double slowest = 0;
+        for (int t = 0; t < threads; t++) {
+            pthread_join(th[t], NULL);
+            if (pr[t].seconds > slowest) slowest = pr[t].seconds;
+        }
+        runs[r] = 2.0 * CHAINS * vl * (double)n * threads / slowest / 1e9;
+    }
+    qsort(runs, 5, sizeof runs[0], cmp_double);
+    return runs[2];
+}
+
+/* --------------------------------------------------------------- products */
+
+typedef struct Shape {
+    const char *what;
+    bool ta, tb;
+    long m, n, k;
+} Shape;
+
+/* W1 = fmnist_dense, 784-512-128-32-128-512-784 at batch 256: its forward
+ * (X·Wᵀ), weight gradient (dYᵀ·X) and input gradient (dY·W) products. */
+static const Shape shapes[] = {
+    {"fwd 784->512", false, true, 256, 512, 784},  {"dW 512x784", true, false, 512, 784, 256},
+    {"dX 512->784", false, false, 256, 784, 512},  {"fwd 512->784", false, true, 256, 784, 512},
+    {"dW 784x512", true, false, 784, 512, 256},    {"fwd 512->128", false, true, 256, 128, 512},
+    {"dW 128x512", true, false, 128, 512, 256},    {"dX 128->512", false, false, 256, 512, 128},
+    {"fwd 128->32", false, true, 256, 32, 128},    {"dW 32x128", true, false, 32, 128, 256},
+};
+enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
+
+static double median_seconds(gemm_fn fn, const Shape *s, const float *a, const float *b, float *c, void *pack,
+                             const Exec *ex, bool blas) {
+    double t[REPS];
+    for (int r = -2; r < REPS; r++) {
+        double t0 = now();
+        if (blas)
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
+                        (int)s->m, (int)s->n, (int)s->k, 1, a, s->ta ? (int)s->m : (int)s->k, b,
+                        s->tb ? (int)s->k : (int)s->n, 0, c, (int)s->n);
+        else
+            fn(a, b, c, 256, pack, ex);
+        if (r >= 0) t[r] = now() - t0;
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    return t[REPS / 2];
+}
+
+static void cpu_model(char *out, size_t n) {
+    snprintf(out, n, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "model name", 10)) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v += 2;
+                v[strcspn(v, "\n")] = 0;
+                snprintf(out, n, "%s", v);
+            }
+            break;
+        }
+    fclose(f);
+}
+
+int main(int argc, char **argv) {
+    bool json = argc > 1 && !strcmp(argv[1], "--json");
+    GemmJit j;
+    gemm_jit_begin(&j, NULL);
+    GemmSpec specs[NSHAPES];
+    for (int i = 0; i < NSHAPES; i++) {
+        /* as the model compiles them: the batch rows are m (forward, dX) or k (dW) */
+        specs[i] = (GemmSpec){.m = shapes[i].ta ? shapes[i].m : -1, .n = shapes[i].n,
+                              .k = shapes[i].ta ? -1 : shapes[i].k, .ta = shapes[i].ta, .tb = shapes[i].tb,
+                              .batch_hint = 256};
+        char name[16];
+        snprintf(name, sizeof name, "g%d", i);
+        gemm_jit_add(&j, &specs[i], name);
+    }
+    add_peak(&j);
+    double t0 = now();
+    if (gemm_jit_finish(&j)) return 1;
+    peak_fn peak = (peak_fn)(uintptr_t)gemm_jit_lookup(&j, "peak");
+    (void)t0;
+
+    char model[256];
+    cpu_model(model, sizeof model);
+    char *features = LLVMGetHostCPUFeatures();
+    bool avx512 = strstr(features, "+avx512f") != NULL, avx2 = strstr(features, "+avx2") != NULL;
+    LLVMDisposeMessage(features);
+    const char *coretype = getenv("OPENBLAS_CORETYPE");
+    int vl = j.target.vector_bits / 32;
+    double peak1 = measure_peak(peak, vl, 1), peak2 = measure_peak(peak, vl, 2);
+    if (!json) {
+        printf("CPU: %s; AVX2 %s, AVX-512 %s; generated vectors %d bits\n", model, avx2 ? "yes" : "no",
+               avx512 ? "yes" : "no", j.target.vector_bits);
+        printf("OPENBLAS_CORETYPE=%s, OpenBLAS kernel %s\n", coretype ? coretype : "(unset)",
+               openblas_get_corename());
+        printf("FMA peak (measured, f32): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", peak1, peak2);
+        printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", "product", "m x n x k", "tile", "aec 1 thr",
+               "OpenBLAS 1 thr", "aec 2 thr", "OpenBLAS 2 thr");
+    } else {
+        printf("{\"cpu\": \"%s\", \"avx2\": %s, \"avx512\": %s, \"openblas_coretype\": \"%s\", "
+               "\"openblas_kernel\": \"%s\", \"peak1\": %.1f, \"peak2\": %.1f, \"products\": [",
+               model, avx2 ? "true" : "false", avx512 ? "true" : "false", coretype ? coretype : "",
+               openblas_get_corename(), peak1, peak2);
+    }
+    aec_pool *pool2 = aec_pool_new(2);
+    Exec ex2 = {aec_pool_parallel_for, pool2, 0, {0}};
+    double sum_flop = 0, sum_t[4] = {0};
+    for (int i = 0; i < NSHAPES; i++) {
+        const Shape *s = &shapes[i];
+        char name[16];
+        snprintf(name, sizeof name, "g%d", i);
+        gemm_fn fn = gemm_jit_lookup(&j, name);
+        float *a = aligned_alloc(64, (size_t)(s->m * s->k) * 4), *b = aligned_alloc(64, (size_t)(s->k * s->n) * 4);
+        float *c = aligned_alloc(64, (size_t)(s->m * s->n) * 4);
+        for (long q = 0; q < s->m * s->k; q++) a[q] = (float)((q * 7919) % 1000) / 1000.0f - 0.5f;
+        for (long q = 0; q < s->k * s->n; q++) b[q] = (float)((q * 104729) % 1000) / 1000.0f - 0.5f;
+        long per_batch, fixed;
+        gemm_pack_elems(&specs[i], j.target, &per_batch, &fixed);
+        void *pack = aligned_alloc(64, ((size_t)(per_batch * 256 + fixed) * 4 + 63) / 64 * 64);
+        double t[4];
+        openblas_set_num_threads(1);
+        t[0] = median_seconds(fn, s, a, b, c, pack, NULL, false);
+        t[1] = median_seconds(fn, s, a, b, c, pack, NULL, true);
+        openblas_set_num_threads(2);
+        t[2] = median_seconds(fn, s, a, b, c, pack, &ex2, false);
+        t[3] = median_seconds(fn, s, a, b, c, pack, NULL, true);
+        double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+        sum_flop += flop;
+        for (int q = 0; q < 4; q++) sum_t[q] += t[q];
+        GemmTiling g = gemm_tiling(&specs[i], j.target);
+        char dims[32], tile[16], cell[4][32];
+        snprintf(dims, sizeof dims, "%ldx%ldx%ld", s->m, s->n, s->k);
+        snprintf(tile, sizeof tile, "%dx%d", g.mr, g.nr);
+        for (int q = 0; q < 4; q++) {
+            double gf = flop / t[q] / 1e9, pk = q < 2 ? peak1 : peak2;
+            snprintf(cell[q], sizeof cell[q], "%6.1f (%3.0f%%)", gf, 100 * gf / pk);
+        }
+        if (!json)
+            printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", s->what, dims, tile, cell[0], cell[1], cell[2], cell[3]);
+        else
+            printf("%s{\"product\": \"%s\", \"m\": %ld, \"n\": %ld, \"k\": %ld, \"aec1\": %.1f, \"blas1\": %.1f, "
+                   "\"aec2\": %.1f, \"blas2\": %.1f}",
+                   i ? ", " : "", s->what, s->m, s->n, s->k, flop / t[0] / 1e9, flop / t[1] / 1e9,
+                   flop / t[2] / 1e9, flop / t[3] / 1e9);
+        free(a);
+        free(b);
+        free(c);
+        free(pack);
+    }
+    if (!json) {
+        printf("%-40s", "all of W1's products, weighted by FLOPs");
+        for (int q = 0; q < 4; q++) {
+            double gf = sum_flop / sum_t[q] / 1e9;
+            printf(" %6.1f (%3.0f%%)    ", gf, 100 * gf / (q < 2 ? peak1 : peak2));
+        }
+        printf("\n");
+    } else {
+        printf("], \"total\": {\"aec1\": %.1f, \"blas1\": %.1f, \"aec2\": %.1f, \"blas2\": %.1f}}\n",
+               sum_flop / sum_t[0] / 1e9, sum_flop / sum_t[1] / 1e9, sum_flop / sum_t[2] / 1e9,
+               sum_flop / sum_t[3] / 1e9);
+    }
+    aec_pool_free(pool2);
+    gemm_jit_end(&j);
+    return 0;
+}
