@@ -355,6 +355,27 @@ static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) 
     if_end(G, &f);
 }
 
+/* Transposes vl vectors of vl lanes in place: log2(vl) rounds of
+ * interleaving pairs (v[i], v[i + vl/2]) — the perfect-shuffle transpose. */
+static void transpose(Gen *G, LLVMValueRef *v) {
+    int vl = G->g.vl, half = vl / 2;
+    LLVMValueRef lo[64], hi[64], next[64];
+    for (int l = 0; l < half; l++) {
+        lo[2 * l] = LLVMConstInt(G->i32, (unsigned)l, 0);
+        lo[2 * l + 1] = LLVMConstInt(G->i32, (unsigned)(vl + l), 0);
+        hi[2 * l] = LLVMConstInt(G->i32, (unsigned)(half + l), 0);
+        hi[2 * l + 1] = LLVMConstInt(G->i32, (unsigned)(vl + half + l), 0);
+    }
+    LLVMValueRef lo_mask = LLVMConstVector(lo, (unsigned)vl), hi_mask = LLVMConstVector(hi, (unsigned)vl);
+    for (int round = 1; round < vl; round *= 2) {
+        for (int i = 0; i < half; i++) {
+            next[2 * i] = LLVMBuildShuffleVector(G->b, v[i], v[i + half], lo_mask, "");
+            next[2 * i + 1] = LLVMBuildShuffleVector(G->b, v[i], v[i + half], hi_mask, "");
+        }
+        memcpy(v, next, sizeof(LLVMValueRef) * (size_t)vl);
+    }
+}
+
 /* Column panel p of op(B): dst[k][j] = op(B)[k][p·nr + j], zero past n. */
 static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) {
     int nr = G->g.nr, vl = G->g.vl;
@@ -370,11 +391,25 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
             store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4), at(G, out, i64c(G, v * vl)));
         loop_end(G, &lk);
     } else { /* B stored n × k: column j of op(B) is row j, k contiguous */
+        /* vl × vl blocks transposed in registers, then the k past the last block */
+        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
+        Loop lk = loop(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), "pkv");
+        LLVMValueRef k0 = mulc(G, lk.index, vl);
+        for (int jb = 0; jb < G->g.nv; jb++) {
+            LLVMValueRef rows[64];
+            for (int r = 0; r < vl; r++)
+                rows[r] = load_v(G, at(G, b, add(G, mul(G, addc(G, col0, jb * vl + r), d->ldb), k0)),
+                                 G->s->f64 ? 8 : 4);
+            transpose(G, rows);
+            for (int q = 0; q < vl; q++)
+                store_v(G, rows[q], at(G, dst, addc(G, mulc(G, addc(G, k0, q), nr), jb * vl)));
+        }
+        loop_end(G, &lk);
         Loop lj = loop(G, i64c(G, nr), "pj");
         LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));
-        Loop lk = loop(G, d->k, "pk");
-        store_t(G, load_t(G, at(G, src, lk.index)), at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
-        loop_end(G, &lk);
+        Loop lt = loop_from(G, kv, d->k, "pkt");
+        store_t(G, load_t(G, at(G, src, lt.index)), at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
+        loop_end(G, &lt);
         loop_end(G, &lj);
     }
     if_else(G, &f);
