@@ -35,7 +35,7 @@ LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes an
 RT_LIBS := -lopenblas -llapacke -lplplot -lpng -ljson-c -lz -lm -lpthread
 # What a model object alone needs (DESIGN §4: libc, libm and a CBLAS).
 MODEL_LIBS := -lopenblas -lm
-GEMM_DEFAULT := blas
+GEMM_DEFAULT := aec
 
 # Install layout. The installed aec finds the runtime from its own location
 # (BINDIR/../lib, BINDIR/../include/aec), so the tree can be moved whole.

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "../runtime/aec.h"
+#include "gemm.h"
 
 #define countof(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -479,11 +480,14 @@ typedef struct Plan {
     const Fusion *fusion;
     BufLoc *loc;              /* per node */
     BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums; per conv
-                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
+                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample;
+                                 per GEMM: the generated kernel's packed panels */
     long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 
 Plan *plan_memory(Arena *a, const Fusion *f);
+/* The product a GEMM node computes, for the kernel generator (gemm.h). */
+GemmSpec plan_gemm_spec(const Graph *g, int node, bool f64);
 void plan_dump(FILE *out, const Plan *p);
 /* Internal error unless the plan is sound: every value a kernel reads was
  * written by an earlier kernel (or is a leaf) and is still live there, and
@@ -530,6 +534,8 @@ typedef struct CodegenOptions {
     bool debug;            /* -g: DWARF line tables mapping code to the spec's lines */
     const void *embed;     /* --embed-weights: the params block (param_count values of the
                               element type) to embed as constant data, or NULL */
+    bool gemm_blas;        /* --gemm blas: products through cblas_?gemm instead of the
+                              generated kernels (compiler/gemm.c) */
 } CodegenOptions;
 
 /* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as
@@ -602,6 +608,7 @@ typedef enum CliOptionId {
     CLI_OPT_CPU,
     CLI_OPT_FEATURES,
     CLI_OPT_DTYPE,
+    CLI_OPT_GEMM,
     CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
     CLI_OPT_DEBUG, /* -g */
     CLI_OPT_ALLOW_UNSUPPORTED,

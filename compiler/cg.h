@@ -50,6 +50,12 @@ struct Codegen {
     LLVMValueRef embedded;     /* --embed-weights: NAME_embedded_params, else NULL */
     LLVMValueRef *rows;        /* per tensor: an embedded weight's transpose, made on first use */
     LLVMValueRef *im2col;      /* per layer, [2·layer + add]: its im2col/col2im function */
+    GemmTarget gemm_target;    /* what the generated GEMM kernels are tiled for */
+    struct GemmFn {            /* the generated products so far: one function per shape */
+        GemmSpec spec;
+        LLVMValueRef fn;
+    } *gemms;
+    int ngemms, gemm_cap;
 };
 
 /* ------------------------------------------------------------------ cg.c */

@@ -130,6 +130,7 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
         cg_free(cg);
         return NULL;
     }
+    cg->gemm_target = gemm_target(opt->triple, opt->cpu, opt->features);
     cg->tsc = LLVMOrcCreateNewThreadSafeContext();
     cg->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
     cg->mod = LLVMModuleCreateWithNameInContext(m->name, cg->ctx);

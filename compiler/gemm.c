@@ -83,13 +83,15 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
 
 /* ---------------------------------------------------------------- tiling */
 
+enum { IR_BATCH_ROWS = -1 }; /* a dimension that is the batch itself */
+
 static long ceil_div(long a, long b) { return (a + b - 1) / b; }
 static long dim_hint(long d, int batch) { return d > 0 ? d : -d * (batch > 0 ? batch : 256); }
 
 /* Micro-tiles by vector registers: mr × nv accumulators plus nv for B and
  * one broadcast must fit. The first fits best when several waste the same. */
 static const struct { int regs, mr, nv; } tiles[] = {
-    {32, 14, 2}, {32, 6, 4}, {32, 8, 3}, {32, 28, 1},
+    {32, 6, 4}, {32, 14, 2}, {32, 8, 3}, {32, 28, 1},
     {16, 6, 2},  {16, 4, 3}, {16, 12, 1},
 };
 
@@ -105,7 +107,9 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
         /* padded work over useful work; a narrow matrix prefers narrow tiles */
         double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) * (double)(ceil_div(n, nr) * nr) /
                        ((double)m * (double)n);
-        if (!g.mr || waste < best - 1e-9) {
+        /* another tile only for a clearly better fit: fewer tiles mean
+         * fewer kernels to compile, shared by more products */
+        if (!g.mr || waste < best * 0.9) {
             best = waste;
             g.mr = tiles[i].mr;
             g.nv = tiles[i].nv;
@@ -143,6 +147,24 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
     }
     *per_batch = pb;
     *fixed = fx + 16; /* one vector of slack: panels start aligned */
+}
+
+void gemm_pack_bound(const GemmSpec *s, long *per_batch, long *fixed) {
+    static const GemmTarget targets[] = {{512, 32}, {256, 16}, {128, 32}, {128, 16}};
+    *per_batch = *fixed = 0;
+    for (int f64 = 0; f64 < 2; f64++)
+        for (int t = 0; t < 4; t++) {
+            GemmSpec v = *s;
+            v.f64 = f64;
+            long pb, fx;
+            gemm_pack_elems(&v, targets[t], &pb, &fx);
+            if (pb < 0) {
+                *per_batch = -1;
+                return;
+            }
+            if (pb > *per_batch) *per_batch = pb;
+            if (fx > *fixed) *fixed = fx;
+        }
 }
 
 /* ------------------------------------------------------------ IR helpers */
@@ -261,6 +283,10 @@ static void if_end(Gen *G, If *f) {
 static LLVMValueRef new_function(Gen *G, const char *name, LLVMTypeRef ty) {
     LLVMValueRef f = LLVMAddFunction(G->mod, name, ty);
     LLVMSetLinkage(f, LLVMInternalLinkage);
+    /* Each function is called from many places (every product of its
+     * tiling); inlined, their copies would only cost compile time. */
+    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
     if (G->target.vector_bits >= 512) {
         /* keep 512-bit vectors on CPUs tuned to prefer 256 (LLVM splits them otherwise) */
         const char *keys[] = {"min-legal-vector-width", "prefer-vector-width"};
@@ -285,7 +311,21 @@ typedef struct Dims {
     LLVMValueRef a_pack, b_pack; /* T*: the packed panels in `pack` */
 } Dims;
 
-static Dims dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
+/* The panels' places in pack. B's panels start on a 64-byte boundary: the
+ * micro-kernel's loads of them are aligned (pack itself is
+ * AEC_ALIGN-aligned). With direct A, only a partial last row panel is
+ * packed, at panel 0. */
+static void panels(Gen *G, Dims *d, LLVMValueRef pack) {
+    d->mp = cdiv(G, d->m, G->g.mr);
+    d->np = cdiv(G, d->n, G->g.nr);
+    d->a_pack = pack;
+    LLVMValueRef a_elems = mul(G, G->direct_a ? i64c(G, G->g.mr) : mulc(G, d->mp, G->g.mr), d->k);
+    long per_line = 64 / (G->s->f64 ? 8 : 4);
+    d->b_pack = at(G, pack, mulc(G, cdiv(G, a_elems, per_line), per_line));
+}
+
+/* The product's dimensions at run time: constants, or multiples of batch. */
+static Dims spec_dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
     const GemmSpec *s = G->s;
     Dims d;
     d.m = dim(G, s->m, batch);
@@ -294,26 +334,36 @@ static Dims dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
     d.lda = s->lda ? i64c(G, s->lda) : s->ta ? d.m : d.k;
     d.ldb = s->ldb ? i64c(G, s->ldb) : s->tb ? d.k : d.n;
     d.ldc = s->ldc ? i64c(G, s->ldc) : d.n;
-    d.mp = cdiv(G, d.m, G->g.mr);
-    d.np = cdiv(G, d.n, G->g.nr);
-    d.a_pack = pack;
-    /* B's panels start on a 64-byte boundary: the micro-kernel's loads of
-     * them are aligned (pack itself is AEC_ALIGN-aligned). With direct A,
-     * only a partial last row panel is packed, at panel 0. */
-    LLVMValueRef a_elems = mul(G, G->direct_a ? i64c(G, G->g.mr) : mulc(G, d.mp, G->g.mr), d.k);
-    long per_line = 64 / (s->f64 ? 8 : 4);
-    d.b_pack = at(G, pack, mulc(G, cdiv(G, a_elems, per_line), per_line));
+    panels(G, &d, pack);
     return d;
 }
 
 /* The task argument: everything a task needs, as one struct in the
- * caller's frame. */
-enum { ARG_A, ARG_B, ARG_C, ARG_BATCH, ARG_PACK, ARG_FIELDS };
+ * caller's frame. The task functions read the shape from it, so products
+ * of one tiling and transposition share them (and their compile time). */
+enum {
+    ARG_A, ARG_B, ARG_C, ARG_PACK, /* pointers */
+    ARG_M, ARG_N, ARG_K, ARG_LDA, ARG_LDB, ARG_LDC,
+    ARG_KC, ARG_MC_PANELS, ARG_NC_PANELS, ARG_A_GROUP, ARG_B_GROUP, /* the tiling's blocks */
+    ARG_FIELDS
+};
 
 static LLVMValueRef arg_field(Gen *G, LLVMValueRef arg, int field) {
     LLVMValueRef p = LLVMBuildStructGEP2(G->b, G->arg_ty, arg, (unsigned)field, "");
-    LLVMTypeRef ty = field == ARG_BATCH ? G->i64 : G->T_ptr;
+    LLVMTypeRef ty = field > ARG_PACK ? G->i64 : G->T_ptr;
     return LLVMBuildLoad2(G->b, ty, p, "");
+}
+
+static Dims arg_dims(Gen *G, LLVMValueRef arg) {
+    Dims d;
+    d.m = arg_field(G, arg, ARG_M);
+    d.n = arg_field(G, arg, ARG_N);
+    d.k = arg_field(G, arg, ARG_K);
+    d.lda = arg_field(G, arg, ARG_LDA);
+    d.ldb = arg_field(G, arg, ARG_LDB);
+    d.ldc = arg_field(G, arg, ARG_LDC);
+    panels(G, &d, arg_field(G, arg, ARG_PACK));
+    return d;
 }
 
 /* ---------------------------------------------------------------- packing */
@@ -442,9 +492,9 @@ static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
 
 /* Tasks that pack A: groups of panels, or with direct A one for a partial
  * last panel (none when m is a multiple of mr). */
-static LLVMValueRef pack_a_tasks(Gen *G, const Dims *d) {
+static LLVMValueRef pack_a_tasks(Gen *G, const Dims *d, LLVMValueRef group) {
     if (G->direct_a) return LLVMBuildZExt(G->b, partial_rows(G, d), G->i64, "");
-    return cdiv(G, d->mp, pack_group(G, G->g.mr));
+    return LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, add(G, d->mp, group), i64c(G, 1), ""), group, "");
 }
 
 /* Phase 1's task t: tasks [0, na) pack A, the rest groups of B panels. */
@@ -452,23 +502,23 @@ static LLVMValueRef emit_pack_task(Gen *G, const char *name) {
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
     LLVMValueRef t = LLVMGetParam(f, 1);
-    Dims d = dims(G, arg_field(G, arg, ARG_BATCH), arg_field(G, arg, ARG_PACK));
-    long gb = pack_group(G, G->g.nr);
-    LLVMValueRef na = pack_a_tasks(G, &d);
+    Dims d = arg_dims(G, arg);
+    LLVMValueRef gb = arg_field(G, arg, ARG_B_GROUP);
+    LLVMValueRef na = pack_a_tasks(G, &d, arg_field(G, arg, ARG_A_GROUP));
     If f_a = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSLT, t, na, ""), "pack_a");
     if (G->direct_a) {
         pack_a_panel(G, &d, arg_field(G, arg, ARG_A), addc(G, d.mp, -1));
     } else {
-        long ga = pack_group(G, G->g.mr);
-        LLVMValueRef p0 = mulc(G, t, ga);
-        Loop lp = loop_from(G, p0, imin(G, addc(G, p0, ga), d.mp), "pa");
+        LLVMValueRef ga = arg_field(G, arg, ARG_A_GROUP);
+        LLVMValueRef p0 = mul(G, t, ga);
+        Loop lp = loop_from(G, p0, imin(G, add(G, p0, ga), d.mp), "pa");
         pack_a_panel(G, &d, arg_field(G, arg, ARG_A), lp.index);
         loop_end(G, &lp);
     }
     if_else(G, &f_a);
     {
-        LLVMValueRef p0 = mulc(G, LLVMBuildSub(G->b, t, na, ""), gb);
-        Loop lp = loop_from(G, p0, imin(G, addc(G, p0, gb), d.np), "pb");
+        LLVMValueRef p0 = mul(G, LLVMBuildSub(G->b, t, na, ""), gb);
+        Loop lp = loop_from(G, p0, imin(G, add(G, p0, gb), d.np), "pb");
         pack_b_panel(G, &d, arg_field(G, arg, ARG_B), lp.index);
         loop_end(G, &lp);
     }
@@ -481,11 +531,14 @@ static LLVMValueRef emit_pack_task(Gen *G, const char *name) {
 
 /* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
  * for k < kc: mr·nv accumulators in registers, k in increasing order.
- * a[i][k] is pa[i·a_row + k·a_k]: a packed panel (1, mr) or A itself (lda, 1). */
-static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, long a_row, long a_k) {
+ * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct). */
+static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, bool direct) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
-    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx)};
-    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 6, 0));
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx), G->i64};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
+    /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed, (lda, 1) in place */
+    LLVMValueRef a_row = direct ? LLVMGetParam(f, 6) : i64c(G, 1);
+    long a_k = direct ? 1 : mr;
     LLVMValueRef pa = LLVMGetParam(f, 0), pb = LLVMGetParam(f, 1), kc = LLVMGetParam(f, 2);
     LLVMValueRef c = LLVMGetParam(f, 3), ldc = LLVMGetParam(f, 4), load_c = LLVMGetParam(f, 5);
     for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
@@ -534,7 +587,7 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, long a_row, long
     LLVMValueRef next[28 * 4];
     LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
     for (int i = 0; i < mr; i++) {
-        LLVMValueRef ai = load_t(G, at(G, arow, i64c(G, i * a_row)));
+        LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
         LLVMValueRef splat = LLVMBuildShuffleVector(
             G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask, "a");
         for (int v = 0; v < nv; v++) {
@@ -570,16 +623,18 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
     LLVMSetAlignment(edge, 64);
     edge = LLVMBuildBitCast(G->b, edge, G->T_ptr, "");
     LLVMValueRef c = arg_field(G, arg, ARG_C);
-    Dims d = dims(G, arg_field(G, arg, ARG_BATCH), arg_field(G, arg, ARG_PACK));
-    LLVMValueRef blocks_n = cdiv(G, d.np, G->g.nc_panels);
+    Dims d = arg_dims(G, arg);
+    LLVMValueRef mcp = arg_field(G, arg, ARG_MC_PANELS), ncp = arg_field(G, arg, ARG_NC_PANELS);
+    LLVMValueRef kc_max = arg_field(G, arg, ARG_KC);
+    LLVMValueRef blocks_n = LLVMBuildSDiv(G->b, addc(G, add(G, d.np, ncp), -1), ncp, "");
     LLVMValueRef bm = LLVMBuildSDiv(G->b, t, blocks_n, ""), bn = LLVMBuildSRem(G->b, t, blocks_n, "");
-    LLVMValueRef ip0 = mulc(G, bm, G->g.mc_panels), jp0 = mulc(G, bn, G->g.nc_panels);
-    LLVMValueRef ip1 = imin(G, addc(G, ip0, G->g.mc_panels), d.mp), jp1 = imin(G, addc(G, jp0, G->g.nc_panels), d.np);
+    LLVMValueRef ip0 = mul(G, bm, mcp), jp0 = mul(G, bn, ncp);
+    LLVMValueRef ip1 = imin(G, add(G, ip0, mcp), d.mp), jp1 = imin(G, add(G, jp0, ncp), d.np);
     LLVMTypeRef kern_ty = LLVMGlobalGetValueType(kernel);
 
-    Loop lpc = loop(G, cdiv(G, d.k, G->g.kc), "pc");
-    LLVMValueRef k0 = mulc(G, lpc.index, G->g.kc);
-    LLVMValueRef kc = imin(G, i64c(G, G->g.kc), LLVMBuildSub(G->b, d.k, k0, ""));
+    Loop lpc = loop(G, LLVMBuildSDiv(G->b, addc(G, add(G, d.k, kc_max), -1), kc_max, ""), "pc");
+    LLVMValueRef k0 = mul(G, lpc.index, kc_max);
+    LLVMValueRef kc = imin(G, kc_max, LLVMBuildSub(G->b, d.k, k0, ""));
     /* the first K block starts from zero (or C when accumulating) */
     LLVMValueRef load_c = G->s->accumulate ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
                                            : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
@@ -597,11 +652,11 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
     If f_whole = if_begin(G, whole, "whole");
     if (direct) { /* whole row panels read A in place */
         LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
-        LLVMValueRef args[6] = {a_in, pb, kc, ctile, d.ldc, load_c};
-        LLVMBuildCall2(G->b, kern_ty, direct, args, 6, "");
+        LLVMValueRef args[7] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda};
+        LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
     } else {
-        LLVMValueRef args[6] = {pa, pb, kc, ctile, d.ldc, load_c};
-        LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+        LLVMValueRef args[7] = {pa, pb, kc, ctile, d.ldc, load_c, d.lda};
+        LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
     }
     if_else(G, &f_whole);
     { /* an edge tile: through the buffer, copying only C's part */
@@ -619,15 +674,15 @@ static LLVMValueRef emit_compute_task(Gen *G, const char *name, LLVMValueRef ker
         if (direct) {
             If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
             LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
-            LLVMValueRef args[6] = {a_in, pb, kc, edge, i64c(G, nr), load_c};
-            LLVMBuildCall2(G->b, kern_ty, direct, args, 6, "");
+            LLVMValueRef args[7] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
             if_else(G, &f_rows);
-            LLVMValueRef args2[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 6, "");
+            LLVMValueRef args2[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 7, "");
             if_end(G, &f_rows);
         } else {
-            LLVMValueRef args[6] = {pa, pb, kc, edge, i64c(G, nr), load_c};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args, 6, "");
+            LLVMValueRef args[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
         }
         Loop li = loop(G, rows, "eo");
         Loop lj = loop(G, cols, "ej");
@@ -684,7 +739,7 @@ static LLVMValueRef entry_alloca(Gen *G) {
  * 4 rows at a time, summed across lanes at the end; for op(B) = B (k × n)
  * c is Σ_k a[k]·B[k][:]: vectors along n, 4 at a time. Edges element by
  * element. The order of every sum is fixed. */
-static void emit_gemv(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     int vl = G->g.vl;
     enum { ROWS = 4 };
     LLVMValueRef a_stride = G->s->ta ? d->lda : i64c(G, 1); /* op(A)[0][k] = A[k·lda] when ta */
@@ -798,6 +853,23 @@ static void emit_gemv(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
     loop_end(G, &lc);
 }
 
+/* The GEMV as a function of (a, b, c, n, k, lda, ldb), shared by the
+ * products of one transposition: its name is its key. */
+static LLVMValueRef gemv_function(Gen *G) {
+    char name[64];
+    snprintf(name, sizeof name, "aec.gemv.%s.%d.%c%c%s", G->s->f64 ? "f64" : "f32", G->g.vl, G->s->ta ? 't' : 'n',
+             G->s->tb ? 't' : 'n', G->s->accumulate ? ".acc" : "");
+    LLVMValueRef f = LLVMGetNamedFunction(G->mod, name);
+    if (f) return f;
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i64, G->i64};
+    f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
+    Dims d = {.m = i64c(G, 1), .n = LLVMGetParam(f, 3), .k = LLVMGetParam(f, 4), .lda = LLVMGetParam(f, 5),
+              .ldb = LLVMGetParam(f, 6)};
+    gemv_body(G, &d, LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
 /* ---------------------------------------------------------------- driver */
 
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
@@ -862,7 +934,8 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     G.i32 = LLVMInt32TypeInContext(G.ctx);
     G.i64 = LLVMInt64TypeInContext(G.ctx);
     G.void_t = LLVMVoidTypeInContext(G.ctx);
-    LLVMTypeRef fields[ARG_FIELDS] = {G.T_ptr, G.T_ptr, G.T_ptr, G.i64, G.T_ptr};
+    LLVMTypeRef fields[ARG_FIELDS];
+    for (int i = 0; i < ARG_FIELDS; i++) fields[i] = i <= ARG_PACK ? G.T_ptr : G.i64;
     G.arg_ty = LLVMStructTypeInContext(G.ctx, fields, ARG_FIELDS, 0);
     G.arg_ptr = LLVMPointerType(G.arg_ty, 0);
     LLVMTypeRef task_params[] = {G.i8p, G.i64};
@@ -873,55 +946,72 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
 
     /* A (m × k) as stored is read in place when its row length is known:
      * a micro-kernel's mr rows are mr streams the prefetchers follow. */
-    long lda = s->lda ? s->lda : s->k;
-    G.direct_a = !s->ta && lda > 0;
-    char sub[256];
-    snprintf(sub, sizeof sub, "%s.kernel", name);
-    LLVMValueRef kernel = emit_micro_kernel(&G, sub, 1, G.g.mr), direct = NULL;
-    if (G.direct_a) {
-        snprintf(sub, sizeof sub, "%s.kernel_a", name);
-        direct = emit_micro_kernel(&G, sub, lda, 1);
+    G.direct_a = !s->ta && (s->lda ? s->lda : s->k) > 0;
+    /* The functions that depend on the tiling and transpositions only,
+     * once per module. */
+    char key[96], sub[128];
+    snprintf(key, sizeof key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl,
+             s->ta ? 't' : 'n', s->tb ? 't' : 'n', s->accumulate ? ".acc" : "", G.direct_a ? ".direct" : "");
+    LLVMValueRef kernel, direct = NULL, pack_task, compute_task;
+    snprintf(sub, sizeof sub, "%s.tile", key);
+    if ((compute_task = LLVMGetNamedFunction(mod, sub))) {
+        snprintf(sub, sizeof sub, "%s.pack", key);
+        pack_task = LLVMGetNamedFunction(mod, sub);
+    } else {
+        snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl);
+        if (!(kernel = LLVMGetNamedFunction(mod, sub))) kernel = emit_micro_kernel(&G, sub, false);
+        if (G.direct_a) {
+            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl);
+            if (!(direct = LLVMGetNamedFunction(mod, sub))) direct = emit_micro_kernel(&G, sub, true);
+        }
+        snprintf(sub, sizeof sub, "%s.pack", key);
+        pack_task = emit_pack_task(&G, sub);
+        snprintf(sub, sizeof sub, "%s.tile", key);
+        compute_task = emit_compute_task(&G, sub, kernel, direct);
     }
-    LLVMValueRef kernels[2] = {kernel, direct};
-    for (int i = 0; i < 2; i++)
-        if (kernels[i])
-            LLVMAddAttributeAtIndex(kernels[i], LLVMAttributeFunctionIndex,
-                                    LLVMCreateEnumAttribute(G.ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
-    snprintf(sub, sizeof sub, "%s.pack", name);
-    LLVMValueRef pack_task = emit_pack_task(&G, sub);
-    snprintf(sub, sizeof sub, "%s.tile", name);
-    LLVMValueRef compute_task = emit_compute_task(&G, sub, kernel, direct);
+
+    bool one_row = s->m == 1 || s->m == IR_BATCH_ROWS; /* can m be 1 */
+    LLVMValueRef gemv = one_row ? gemv_function(&G) : NULL;
 
     LLVMValueRef f = new_function(&G, name, gemm_function_type(G.ctx, s->f64));
     LLVMValueRef arg = LLVMBuildAlloca(G.b, G.arg_ty, "arg");
-    LLVMValueRef vals[ARG_FIELDS] = {LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2),
-                                     LLVMGetParam(f, 3), LLVMGetParam(f, 4)};
+    LLVMValueRef a = LLVMGetParam(f, 0), b = LLVMGetParam(f, 1), c = LLVMGetParam(f, 2);
+    LLVMValueRef batch = LLVMGetParam(f, 3), pack = LLVMGetParam(f, 4);
+    LLVMValueRef exec = LLVMGetParam(f, 5), argp = LLVMBuildBitCast(G.b, arg, G.i8p, "");
+    Dims d = spec_dims(&G, batch, pack);
+    LLVMValueRef vals[ARG_FIELDS] = {
+        a, b, c, pack, d.m, d.n, d.k, d.lda, d.ldb, d.ldc, i64c(&G, G.g.kc), i64c(&G, G.g.mc_panels),
+        i64c(&G, G.g.nc_panels), i64c(&G, pack_group(&G, G.g.mr)), i64c(&G, pack_group(&G, G.g.nr))};
     for (int i = 0; i < ARG_FIELDS; i++)
         LLVMBuildStore(G.b, vals[i], LLVMBuildStructGEP2(G.b, G.arg_ty, arg, (unsigned)i, ""));
-    LLVMValueRef exec = LLVMGetParam(f, 5), argp = LLVMBuildBitCast(G.b, arg, G.i8p, "");
-    Dims d = dims(&G, vals[ARG_BATCH], vals[ARG_PACK]);
     LLVMValueRef empty = LLVMBuildOr(G.b, LLVMBuildICmp(G.b, LLVMIntSLE, d.m, i64c(&G, 0), ""),
                                      LLVMBuildICmp(G.b, LLVMIntSLE, d.n, i64c(&G, 0), ""), "");
     If f_empty = if_begin(&G, empty, "empty");
     if_else(&G, &f_empty);
-    If f_row = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntEQ, d.m, i64c(&G, 1), ""), "one_row");
-    emit_gemv(&G, &d, vals[ARG_A], vals[ARG_B], vals[ARG_C]);
-    if_else(&G, &f_row);
+    /* one row (a batch of 1): the matrix-vector kernel */
+    If f_row = {0};
+    if (one_row) {
+        f_row = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntEQ, d.m, i64c(&G, 1), ""), "one_row");
+        LLVMValueRef args[7] = {a, b, c, d.n, d.k, d.lda, d.ldb};
+        LLVMBuildCall2(G.b, LLVMGlobalGetValueType(gemv), gemv, args, 7, "");
+        if_else(&G, &f_row);
+    }
     if (!s->accumulate) { /* k = 0: C = 0 (the K loop below runs no block) */
         If f_k0 = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntSLE, d.k, i64c(&G, 0), ""), "k0");
         Loop li = loop(&G, d.m, "z");
         Loop lj = loop(&G, d.n, "zj");
-        store_t(&G, LLVMConstNull(G.T), at(&G, vals[ARG_C], add(&G, mul(&G, li.index, d.ldc), lj.index)));
+        store_t(&G, LLVMConstNull(G.T), at(&G, c, add(&G, mul(&G, li.index, d.ldc), lj.index)));
         loop_end(&G, &lj);
         loop_end(&G, &li);
         if_else(&G, &f_k0);
         if_end(&G, &f_k0);
     }
-    LLVMValueRef n_pack = add(&G, pack_a_tasks(&G, &d), cdiv(&G, d.np, pack_group(&G, G.g.nr)));
+    LLVMValueRef n_pack = add(&G, pack_a_tasks(&G, &d, i64c(&G, pack_group(&G, G.g.mr))),
+                              cdiv(&G, d.np, pack_group(&G, G.g.nr)));
     run_tasks(&G, exec, n_pack, pack_task, argp);
     LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
     run_tasks(&G, exec, n_tiles, compute_task, argp);
-    if_end(&G, &f_row);
+    if (one_row) if_end(&G, &f_row);
     if_end(&G, &f_empty);
     LLVMBuildRetVoid(G.b);
     LLVMDisposeBuilder(G.b);

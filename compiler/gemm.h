@@ -60,6 +60,10 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t);
 /* Pack scratch, elements: per_batch·batch + fixed. */
 void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed);
 
+/* Pack scratch for any target and element type: what the plan reserves
+ * (the plan is made before a target is chosen). */
+void gemm_pack_bound(const GemmSpec *s, long *per_batch, long *fixed);
+
 /* Emits the function into mod (internal linkage). exec_ty is the LLVM type
  * of the aec_exec struct the function's last argument points to. */
 LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget t, const char *name);

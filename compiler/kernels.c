@@ -138,10 +138,52 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
  * than the matrix-vector product it is. And at batch 1 with the embedded
  * weights (an inference graph whose params are NAME_embedded_params),
  * sparse_rows over constant rows instead of either. */
+/* The generated function computing spec s: one per distinct product. */
+static LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
+    for (int q = 0; q < cg->ngemms; q++)
+        if (!memcmp(&cg->gemms[q].spec, s, sizeof *s)) return cg->gemms[q].fn;
+    char name[300];
+    snprintf(name, sizeof name, "%s__gemm%d_%c%c_%ldx%ldx%ld", cg->prefix, cg->ngemms, s->ta ? 't' : 'n',
+             s->tb ? 't' : 'n', s->m, s->n, s->k);
+    struct GemmFn g = {*s, gemm_emit(cg->mod, s, cg->gemm_target, name)};
+    ARRAY_PUSH(cg->arena, cg->gemms, cg->ngemms, cg->gemm_cap, g);
+    return g.fn;
+}
+
+/* C = op(A)·op(B) through a generated kernel (compiler/gemm.c), its panels
+ * packed in the plan's scratch for this node. */
+static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    Codegen *cg = B->cg;
+    GemmSpec s = plan_gemm_spec(B->g, i, cg->opt.f64);
+    LLVMValueRef fn = generated_gemm(cg, &s);
+    LLVMValueRef pack = buf_ptr(B, B->p->partial[i]);
+    LLVMValueRef args[6] = {a, b, c, B->batch, pack, LLVMConstNull(cg->i8_ptr)};
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
+}
+
 static void gemm_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     cg_debug_loc(cg, n->loc);
+    if (!cg->opt.gemm_blas && B->p->partial[i].base == BASE_WS) {
+        LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
+        LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
+        LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM || n->m != IR_BATCH_DIM
+                                ? NULL
+                                : embedded_rows(B, n);
+        If sparse = {0};
+        if (rows) { /* batch 1 with the embedded weights: as below */
+            LLVMValueRef one_row = LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), "");
+            LLVMValueRef mine = LLVMBuildICmp(cg->b, LLVMIntEQ, B->base[BASE_PARAMS],
+                                              LLVMConstBitCast(cg->embedded, cg->T_ptr), "");
+            sparse = cg_if(cg, LLVMBuildAnd(cg->b, one_row, mine, ""), "sparse");
+            sparse_rows(B, a, rows, c, n->k, n->n);
+            cg_else(cg, &sparse);
+        }
+        generated_gemm_call(B, i, a, b, c);
+        if (rows) cg_end_if(cg, &sparse);
+        return;
+    }
     LLVMValueRef dim[3];
     const long d[3] = {n->m, n->n, n->k};
     for (int j = 0; j < 3; j++)

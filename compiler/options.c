@@ -32,6 +32,8 @@ const CliOption cli_options[CLI_N_OPTIONS] = {
                           "CPU features, LLVM style (+avx2,-avx512f)"},
     [CLI_OPT_DTYPE] = {"--dtype", "TYPE", "f32 f64", "build run",
                        "the element type (f64 for gradient checks)"},
+    [CLI_OPT_GEMM] = {"--gemm", "BACKEND", "aec blas", "build run",
+                      "matrix products: generated kernels (default) or OpenBLAS's cblas"},
     [CLI_OPT_OPT] = {"-O", "N", "0 1 2 3", "build run", "LLVM optimization level (default -O3)"},
     [CLI_OPT_DEBUG] = {"-g", NULL, NULL, "build run", "debug info: code mapped to the spec's lines"},
     [CLI_OPT_ALLOW_UNSUPPORTED] = {"--allow-unsupported", NULL, NULL, "check",

@@ -28,9 +28,10 @@ typedef struct Planner {
 
 static long round_up(long n) { return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
 
-/* A workspace buffer of `t`'s size, live through kernel `until`. */
-static BufLoc take(Planner *P, IrType t, int now, int until) {
-    long need_b = t.batched ? round_up(t.n) : 0, need_c = t.batched ? 0 : round_up(t.n);
+/* A workspace buffer of need_b·batch + need_c elements, live through kernel `until`. */
+static BufLoc take_sized(Planner *P, long need_b, long need_c, int now, int until) {
+    need_b = round_up(need_b);
+    need_c = round_up(need_c);
     for (int s = 0; s < P->nslots; s++) {
         Slot *sl = &P->slots[s];
         if (sl->free_after < now && sl->size_b >= need_b && sl->size_c >= need_c) {
@@ -43,6 +44,24 @@ static BufLoc take(Planner *P, IrType t, int now, int until) {
     P->end_b += need_b;
     P->end_c += need_c;
     return (BufLoc){BASE_WS, sl.off_b, sl.off_c};
+}
+
+/* A workspace buffer of `t`'s size, live through kernel `until`. */
+static BufLoc take(Planner *P, IrType t, int now, int until) {
+    return take_sized(P, t.batched ? t.n : 0, t.batched ? 0 : t.n, now, until);
+}
+
+GemmSpec plan_gemm_spec(const Graph *g, int node, bool f64) {
+    const IrNode *n = &g->nodes[node];
+    return (GemmSpec){.m = n->m, .n = n->n, .k = n->k, .ta = n->ta, .tb = n->tb, .f64 = f64,
+                      .batch_hint = g->model->train.batch};
+}
+
+/* The generated GEMM's packed panels, for any target (gemm_pack_bound). */
+static void pack_size(const Graph *g, int node, long *per_batch, long *fixed) {
+    GemmSpec s = plan_gemm_spec(g, node, false);
+    gemm_pack_bound(&s, per_batch, fixed);
+    if (*per_batch < 0) *per_batch = *fixed = 0; /* not generated: such a GEMM goes to BLAS */
 }
 
 static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
@@ -103,6 +122,12 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (!info->materialized) continue;
             if (!output_loc(g, i, &p->loc[i]))
                 p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
+            /* A generated GEMM packs its operands into panels, during its kernel. */
+            if (kn->kind == K_GEMM) {
+                long pb, fx;
+                pack_size(g, i, &pb, &fx);
+                if (pb || fx) p->partial[i] = take_sized(&P, pb, fx, k, k);
+            }
             /* A full reduction sums per column first: vectorizable, deterministic. */
             if (g->nodes[i].op == IR_SUM_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
@@ -181,9 +206,10 @@ static bool before(const Span *x, const Span *y, long batch) { /* x ends where y
     return (x->off_b + x->size_b) * batch + x->off_c + x->size_c <= y->off_b * batch + y->off_c;
 }
 
-static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, IrType t, int from, int to) {
+static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, long size_b, long size_c,
+                     int from, int to) {
     if (l.base != BASE_WS) return;
-    Span sp = {node, from, to, l.off_batch, l.off_const, t.batched ? t.n : 0, t.batched ? 0 : t.n};
+    Span sp = {node, from, to, l.off_batch, l.off_const, size_b, size_c};
     ARRAY_PUSH(a, *s, *n, *cap, sp);
 }
 
@@ -219,16 +245,18 @@ void plan_verify(const Plan *p) {
         if (ir_op_class[g->nodes[i].op] == OPC_LEAF) continue;
         int w = written_by(f, i);
         if (w < 0) continue;
-        add_span(a, &spans, &n, &cap, i, p->loc[i], g->nodes[i].type, w,
+        IrType t = g->nodes[i].type;
+        add_span(a, &spans, &n, &cap, i, p->loc[i], t.batched ? t.n : 0, t.batched ? 0 : t.n, w,
                  f->info[i].last_use > w ? f->info[i].last_use : w);
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
-            IrType t = {false, 0};
-            if (g->nodes[i].op == IR_SUM_ALL) t.n = f->kernels[w].domain.n;
+            long size_b = 0, size_c = 0;
+            if (g->nodes[i].op == IR_SUM_ALL) size_c = f->kernels[w].domain.n;
+            else if (g->nodes[i].op == IR_GEMM) pack_size(g, i, &size_b, &size_c);
             else {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
-                t.n = (long)q.c * q.kh * q.kw * q.oh * q.ow;
+                size_c = (long)q.c * q.kh * q.kw * q.oh * q.ow;
             }
-            add_span(a, &spans, &n, &cap, i, p->partial[i], t, w, w);
+            add_span(a, &spans, &n, &cap, i, p->partial[i], size_b, size_c, w, w);
         }
     }
     for (int x = 0; x < n; x++)
