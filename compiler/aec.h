@@ -480,14 +480,15 @@ typedef struct Plan {
     const Fusion *fusion;
     BufLoc *loc;              /* per node */
     BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums; per conv
-                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample;
-                                 per GEMM: the generated kernel's packed panels */
+                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
+    BufLoc *pack;             /* per GEMM and conv node: the generated GEMM's packed panels */
     long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 
 Plan *plan_memory(Arena *a, const Fusion *f);
-/* The product a GEMM node computes, for the kernel generator (gemm.h). */
-GemmSpec plan_gemm_spec(const Graph *g, int node, bool f64);
+/* The product a GEMM node computes, or a convolution for one sample, for
+ * the kernel generator (gemm.h); false for another node. */
+bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s);
 void plan_dump(FILE *out, const Plan *p);
 /* Internal error unless the plan is sound: every value a kernel reads was
  * written by an earlier kernel (or is a leaf) and is still live there, and

@@ -184,6 +184,9 @@ typedef struct Body {
     int kernel;
 } Body;
 
+/* The generated function computing product s (compiler/gemm.c): one per
+ * distinct product in the module. */
+LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s);
 /* The address of a planned buffer. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l);
 /* The internal function computing one entry point's graph. */

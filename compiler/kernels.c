@@ -138,8 +138,7 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
  * than the matrix-vector product it is. And at batch 1 with the embedded
  * weights (an inference graph whose params are NAME_embedded_params),
  * sparse_rows over constant rows instead of either. */
-/* The generated function computing spec s: one per distinct product. */
-static LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
+LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
     for (int q = 0; q < cg->ngemms; q++)
         if (!memcmp(&cg->gemms[q].spec, s, sizeof *s)) return cg->gemms[q].fn;
     char name[300];
@@ -154,9 +153,10 @@ static LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
  * packed in the plan's scratch for this node. */
 static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     Codegen *cg = B->cg;
-    GemmSpec s = plan_gemm_spec(B->g, i, cg->opt.f64);
+    GemmSpec s;
+    ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
     LLVMValueRef fn = generated_gemm(cg, &s);
-    LLVMValueRef pack = buf_ptr(B, B->p->partial[i]);
+    LLVMValueRef pack = buf_ptr(B, B->p->pack[i]);
     LLVMValueRef args[6] = {a, b, c, B->batch, pack, LLVMConstNull(cg->i8_ptr)};
     LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
 }
@@ -165,7 +165,7 @@ static void gemm_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     cg_debug_loc(cg, n->loc);
-    if (!cg->opt.gemm_blas && B->p->partial[i].base == BASE_WS) {
+    if (!cg->opt.gemm_blas && B->p->pack[i].base == BASE_WS) {
         LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
         LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
         LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM || n->m != IR_BATCH_DIM

@@ -15,11 +15,19 @@
 
 /* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
  * lies inside [0, size); outside it the window sees padding. */
-/* C = op(A)·op(B) + beta·C with compile-time dimensions. */
-static void gemm(Codegen *cg, bool ta, bool tb, long m, long n, long k, LLVMValueRef a, long lda,
-                 LLVMValueRef b, long ldb, LLVMValueRef beta, LLVMValueRef c, long ldc) {
-    cg_gemm_call(cg, ta, tb, cg_i32(cg, m), cg_i32(cg, n), cg_i32(cg, k), a, cg_i32(cg, lda), b,
-                 cg_i32(cg, ldb), beta, c, cg_i32(cg, ldc));
+/* One sample's product of conv node i, C = op(A)·op(B) (+ C for CONV_W,
+ * whose C the caller zeroed): the generated kernel, or cblas (--gemm blas). */
+static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    Codegen *cg = B->cg;
+    GemmSpec s;
+    ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
+    if (cg->opt.gemm_blas || B->p->pack[i].base != BASE_WS) {
+        cg_gemm_call(cg, s.ta, s.tb, cg_i32(cg, s.m), cg_i32(cg, s.n), cg_i32(cg, s.k), a, cg_i32(cg, s.lda), b,
+                     cg_i32(cg, s.ldb), cg_real(cg, s.accumulate ? 1 : 0), c, cg_i32(cg, s.ldc));
+        return;
+    }
+    LLVMValueRef args[6] = {a, b, c, cg_i64(cg, 1), buf_ptr(B, B->p->pack[i]), LLVMConstNull(cg->i8_ptr)};
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 6, "");
 }
 
 static void valid_range(long off, long stride, long size, long outs, long *lo, long *hi) {
@@ -102,22 +110,21 @@ static void conv_kernel(Body *B, int i) {
     bool id = conv_geom_is_identity(&q);
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), w = buf_ptr(B, B->p->loc[n->in[1]]);
     LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
-    LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
     /* The padding's columns stay zero from sample to sample. */
     if (!id && n->op != IR_CONV_T) cg_zero(cg, scratch, cg_i64(cg, ckk * P));
+    if (n->op == IR_CONV_W) cg_zero(cg, out, cg_i64(cg, (long)q.r * ckk)); /* the samples add to it */
     Loop lb = cg_loop_begin(cg, B->batch, "sample");
     LLVMValueRef s = lb.index;
     switch (n->op) {
     case IR_CONV: { /* y_s [R, P] = W [R, CKK] · im2col(x_s) [CKK, P] */
         LLVMValueRef x = cg_at(cg, a, cg_imul(cg, s, img));
         if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
-        gemm(cg, false, false, q.r, P, ckk, w, ckk, id ? x : scratch, P, zero,
-             cg_at(cg, out, cg_imul(cg, s, cols)), P);
+        conv_gemm(B, i, w, id ? x : scratch, cg_at(cg, out, cg_imul(cg, s, cols)));
         break;
     }
     case IR_CONV_T: { /* y_s = col2im(Wᵀ [CKK, R] · d_s [R, P]) */
         LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), y = cg_at(cg, out, cg_imul(cg, s, img));
-        gemm(cg, true, false, ckk, P, q.r, w, ckk, d, P, zero, id ? y : scratch, P);
+        conv_gemm(B, i, w, d, id ? y : scratch);
         if (!id) {
             cg_zero(cg, y, cg_i64(cg, img));
             emit_im2col(cg, n->layer, &q, y, scratch, true);
@@ -127,8 +134,7 @@ static void conv_kernel(Body *B, int i) {
     case IR_CONV_W: { /* dW [R, CKK] = Σ_s d_s [R, P] · im2col(x_s)ᵀ [P, CKK] */
         LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), x = cg_at(cg, w, cg_imul(cg, s, img));
         if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
-        LLVMValueRef beta = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, s, cg_i64(cg, 0), ""), zero, one);
-        gemm(cg, false, true, q.r, ckk, P, d, P, id ? x : scratch, P, beta, out, ckk);
+        conv_gemm(B, i, d, id ? x : scratch, out); /* dW was zeroed before the samples */
         break;
     }
     default: internal_error("%s is not a convolution", ir_op_names[n->op]);

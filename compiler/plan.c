@@ -51,15 +51,32 @@ static BufLoc take(Planner *P, IrType t, int now, int until) {
     return take_sized(P, t.batched ? t.n : 0, t.batched ? 0 : t.n, now, until);
 }
 
-GemmSpec plan_gemm_spec(const Graph *g, int node, bool f64) {
+bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s) {
     const IrNode *n = &g->nodes[node];
-    return (GemmSpec){.m = n->m, .n = n->n, .k = n->k, .ta = n->ta, .tb = n->tb, .f64 = f64,
-                      .batch_hint = g->model->train.batch};
+    *s = (GemmSpec){.f64 = f64, .batch_hint = g->model->train.batch};
+    if (n->op == IR_GEMM) {
+        s->m = n->m, s->n = n->n, s->k = n->k, s->ta = n->ta, s->tb = n->tb;
+        return true;
+    }
+    if (n->op != IR_CONV && n->op != IR_CONV_T && n->op != IR_CONV_W) return false;
+    /* one sample: im2col's columns [CKK, P] (or the image itself for 1x1) */
+    ConvGeom q = conv_geom(&g->model->layers[n->layer]);
+    long P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
+    if (n->op == IR_CONV) /* y [R, P] = W [R, CKK] · cols [CKK, P] */
+        *s = (GemmSpec){q.r, P, ckk, ckk, P, P, false, false, false, f64, 1};
+    else if (n->op == IR_CONV_T) /* cols [CKK, P] = Wᵀ · d [R, P] */
+        *s = (GemmSpec){ckk, P, q.r, ckk, P, P, true, false, false, f64, 1};
+    else /* dW [R, CKK] += d [R, P] · colsᵀ */
+        *s = (GemmSpec){q.r, ckk, P, P, P, ckk, false, true, true, f64, 1};
+    return true;
 }
 
-/* The generated GEMM's packed panels, for any target (gemm_pack_bound). */
+/* The generated GEMM's packed panels, for any target (gemm_pack_bound);
+ * nothing for a node that is no product. */
 static void pack_size(const Graph *g, int node, long *per_batch, long *fixed) {
-    GemmSpec s = plan_gemm_spec(g, node, false);
+    GemmSpec s;
+    *per_batch = *fixed = 0;
+    if (!plan_gemm_spec(g, node, false, &s)) return;
     gemm_pack_bound(&s, per_batch, fixed);
     if (*per_batch < 0) *per_batch = *fixed = 0; /* not generated: such a GEMM goes to BLAS */
 }
@@ -108,6 +125,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     p->fusion = f;
     p->loc = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->partial = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
+    p->pack = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     Planner P = {.a = a};
 
     for (int i = 0; i < g->nnodes; i++)
@@ -123,11 +141,9 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (!output_loc(g, i, &p->loc[i]))
                 p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
             /* A generated GEMM packs its operands into panels, during its kernel. */
-            if (kn->kind == K_GEMM) {
-                long pb, fx;
-                pack_size(g, i, &pb, &fx);
-                if (pb || fx) p->partial[i] = take_sized(&P, pb, fx, k, k);
-            }
+            long pack_b, pack_c;
+            pack_size(g, i, &pack_b, &pack_c);
+            if (pack_b || pack_c) p->pack[i] = take_sized(&P, pack_b, pack_c, k, k);
             /* A full reduction sums per column first: vectorizable, deterministic. */
             if (g->nodes[i].op == IR_SUM_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
@@ -248,10 +264,14 @@ void plan_verify(const Plan *p) {
         IrType t = g->nodes[i].type;
         add_span(a, &spans, &n, &cap, i, p->loc[i], t.batched ? t.n : 0, t.batched ? 0 : t.n, w,
                  f->info[i].last_use > w ? f->info[i].last_use : w);
+        if (p->pack[i].base == BASE_WS) {
+            long size_b, size_c;
+            pack_size(g, i, &size_b, &size_c);
+            add_span(a, &spans, &n, &cap, i, p->pack[i], size_b, size_c, w, w);
+        }
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
             long size_b = 0, size_c = 0;
             if (g->nodes[i].op == IR_SUM_ALL) size_c = f->kernels[w].domain.n;
-            else if (g->nodes[i].op == IR_GEMM) pack_size(g, i, &size_b, &size_c);
             else {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
                 size_c = (long)q.c * q.kh * q.kw * q.oh * q.ow;
