@@ -94,7 +94,7 @@ $(B)/config.h: FORCE
 	   echo '#define AEC_BUILD_INCLUDE_DIR "$(abspath runtime)"'; \
 	} > $@.tmp; cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 
-$(B)/compiler/driver.o $(B)/compiler/main.o $(B)/runtime/cli.o: $(B)/config.h
+$(B)/compiler/driver.o $(B)/compiler/main.o $(B)/compiler/emit.o $(B)/runtime/cli.o: $(B)/config.h
 
 # pkg-config: `cc app.c m.o $$(pkg-config --cflags --libs aec)`. The same
 # RT_LIBS the installed aec links trainers with.

@@ -526,6 +526,12 @@ const Entry *program_entry(const Program *p, GraphKind kind, int stage);
 
 /* ---------------------------- codegen: cg, cg_math, kernels, nest, abi, emit (cg.h) */
 
+typedef enum {
+    GEMM_DEFAULT, /* AEC_GEMM from the environment (aec or blas), else the build's default */
+    GEMM_AEC,     /* generated kernels */
+    GEMM_BLAS,    /* cblas_sgemm/dgemm: the reference */
+} GemmBackend;
+
 typedef struct CodegenOptions {
     bool f64;              /* element type double instead of float */
     const char *triple;    /* NULL: the host */
@@ -535,8 +541,7 @@ typedef struct CodegenOptions {
     bool debug;            /* -g: DWARF line tables mapping code to the spec's lines */
     const void *embed;     /* --embed-weights: the params block (param_count values of the
                               element type) to embed as constant data, or NULL */
-    bool gemm_blas;        /* --gemm blas: products through cblas_?gemm instead of the
-                              generated kernels (compiler/gemm.c) */
+    GemmBackend gemm;      /* --gemm: the generated kernels (compiler/gemm.c) or cblas */
 } CodegenOptions;
 
 /* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as

@@ -165,7 +165,7 @@ static void gemm_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     cg_debug_loc(cg, n->loc);
-    if (!cg->opt.gemm_blas && B->p->pack[i].base == BASE_WS) {
+    if (cg->opt.gemm == GEMM_AEC && B->p->pack[i].base == BASE_WS) {
         LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
         LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
         LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM || n->m != IR_BATCH_DIM

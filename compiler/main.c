@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         .features = val[CLI_OPT_FEATURES],
         .f64 = val[CLI_OPT_DTYPE] && !strcmp(val[CLI_OPT_DTYPE], "f64"),
         .debug = val[CLI_OPT_DEBUG] != NULL,
-        .gemm_blas = !strcmp(val[CLI_OPT_GEMM] ? val[CLI_OPT_GEMM] : AEC_GEMM_DEFAULT, "blas"),
+        .gemm = !val[CLI_OPT_GEMM] ? GEMM_DEFAULT : !strcmp(val[CLI_OPT_GEMM], "blas") ? GEMM_BLAS : GEMM_AEC,
     };
     const char *out = val[CLI_OPT_OUT], *emit = val[CLI_OPT_EMIT];
     const char *weights = val[CLI_OPT_EMBED_WEIGHTS];
