@@ -157,7 +157,7 @@ static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, 
     ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
     LLVMValueRef fn = generated_gemm(cg, &s);
     LLVMValueRef pack = buf_ptr(B, B->p->pack[i]);
-    LLVMValueRef args[6] = {a, b, c, B->batch, pack, LLVMConstNull(cg->i8_ptr)};
+    LLVMValueRef args[6] = {a, b, c, B->batch, pack, B->exec};
     LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
 }
 

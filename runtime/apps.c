@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apps.h"
+#include "pool.h"
 
 int aec_infer_open(const aec_model *m, const char *weights, const char *data, int64_t limit,
                    aec_infer *f) {
@@ -30,8 +31,8 @@ int aec_encode_batches(const aec_model *m, const aec_infer *f, const aec_data *d
     size_t el = aec_dtype_size(m->dtype);
     for (int64_t i = 0; i < d->n; i += f->batch) {
         int bs = (int)(d->n - i < f->batch ? d->n - i : f->batch);
-        int st = m->encode(f->params, (const char *)d->x + (size_t)(i * d->dim) * el,
-                           (char *)codes + (size_t)(i * m->code_size) * el, bs, f->ws);
+        int st = m->encode_ex(f->params, (const char *)d->x + (size_t)(i * d->dim) * el,
+                           (char *)codes + (size_t)(i * m->code_size) * el, bs, f->ws, aec_trainer_exec());
         if (st) {
             aec_error("encode of samples %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
                       aec_strerror(st));
@@ -46,8 +47,8 @@ int aec_decode_batches(const aec_model *m, const aec_infer *f, const void *codes
     size_t el = aec_dtype_size(m->dtype);
     for (int64_t i = 0; i < n; i += f->batch) {
         int bs = (int)(n - i < f->batch ? n - i : f->batch);
-        int st = m->decode(f->params, (const char *)codes + (size_t)(i * m->code_size) * el,
-                           (char *)out + (size_t)(i * m->input_size) * el, bs, f->ws);
+        int st = m->decode_ex(f->params, (const char *)codes + (size_t)(i * m->code_size) * el,
+                           (char *)out + (size_t)(i * m->input_size) * el, bs, f->ws, aec_trainer_exec());
         if (st) {
             aec_error("decode of codes %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
                       aec_strerror(st));

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "pool.h"
 #include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
 
 /* ------------------------------------------------------------------- usage */
@@ -102,5 +103,6 @@ int aec_main(const aec_model *m, int argc, char **argv) {
         print_help(c);
         return 0;
     }
+    aec_trainer_set_threads(a.threads ? a.threads : aec_online_cpus());
     return c->run(c, m, &a);
 }

@@ -25,7 +25,7 @@
 /* Every option's value; a command reads the ones it takes. */
 typedef struct aec_args {
     const char *data, *val, *out, *resume, *weights, *codes, *png;
-    int32_t epochs, batch, n, rows, cols, scale, early_stop, steps, pretrain_epochs;
+    int32_t epochs, batch, n, rows, cols, scale, early_stop, steps, pretrain_epochs, threads;
     int64_t limit, from, to;
     uint64_t seed;
     double min_delta;
@@ -83,6 +83,7 @@ typedef enum aec_opt_id {
     AEC_OPT_SCALE,
     AEC_OPT_LIMIT,
     AEC_OPT_JSON,
+    AEC_OPT_THREADS,
     AEC_OPT_QUIET,
     AEC_OPT_HELP,
     AEC_OPT_LABELS,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
+#include "pool.h"
 
 /* The codes a, b of samples I and J; the K points (1-t)·a + t·b for t = 0,
  * 1/(K-1), ..., 1, decoded. */
@@ -34,7 +35,7 @@ int aec_cmd_interpolate(const aec_command *c, const aec_model *m, const aec_args
     }
     for (int e = 0; !st && e < 2; e++) { /* the encoder in inference mode (mu for a VAE) */
         const char *row = (const char *)f.data.x + (size_t)((e ? to : from) * m->input_size) * el;
-        st = m->encode(f.params, row, (char *)codes + (size_t)(e * m->code_size) * el, 1, f.ws);
+        st = m->encode_ex(f.params, row, (char *)codes + (size_t)(e * m->code_size) * el, 1, f.ws, aec_trainer_exec());
         if (st) aec_error("encode: %s", aec_strerror(st));
     }
     for (int32_t s = 0; !st && s < k; s++) {

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "apps.h"
+#include "pool.h"
 
 /* One eval call per sample: the model's loss is a batch mean, so a batch of
  * one is the sample's own loss, exactly as training and eval define it. */
@@ -26,7 +27,7 @@ static int sample_scores(const aec_model *m, const aec_infer *f, const aec_data 
     for (int64_t i = 0; i < d->n; i++) {
         const char *x = (const char *)d->x + i * row;
         const char *mask = d->mask ? (const char *)d->mask + i * row : NULL;
-        int st = m->eval(f->params, x, mask, 1, loss, NULL, f->ws);
+        int st = m->eval_ex(f->params, x, mask, 1, loss, NULL, f->ws, aec_trainer_exec());
         if (!st && recon_only) st = m->metrics(f->ws, metrics);
         if (st) {
             aec_error("eval of sample %lld: %s", (long long)i, aec_strerror(st));

@@ -19,6 +19,8 @@
 
 #include "pool.h"
 
+#include "aec.h"
+
 enum { SPIN_ROUNDS = 20000 }; /* about 50-100 µs of polling before sleeping */
 
 struct aec_pool {
@@ -141,3 +143,16 @@ int aec_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
 }
+
+static aec_pool *trainer_pool;
+static aec_exec trainer_exec;
+
+const aec_exec *aec_trainer_set_threads(int threads) {
+    if (threads > 1 && !trainer_pool) {
+        trainer_pool = aec_pool_new(threads);
+        trainer_exec = (aec_exec){.parallel_for = aec_pool_parallel_for, .pool = trainer_pool};
+    }
+    return aec_trainer_exec();
+}
+
+const aec_exec *aec_trainer_exec(void) { return trainer_pool ? &trainer_exec : NULL; }

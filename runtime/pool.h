@@ -18,4 +18,11 @@ void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int
 /* The online CPUs: the default of --threads. */
 int aec_online_cpus(void);
 
+/* The trainer's exec for the model's entry points: a pool of `threads`
+ * (made on the first call; 1 thread: no pool, NULL), which
+ * aec_trainer_exec() returns until the process ends. */
+struct aec_exec;
+const struct aec_exec *aec_trainer_set_threads(int threads);
+const struct aec_exec *aec_trainer_exec(void);
+
 #endif

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "rt.h"
+#include "pool.h"
 
 #define EVAL_BATCH 256 /* samples per eval call when the model allows it */
 
@@ -216,7 +217,7 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
         int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
         gather(r, r->perm + i, bs);
         r->st.step++;
-        int status = m->train_step(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss, r->ws);
+        int status = m->train_step_ex(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss, r->ws, aec_trainer_exec());
         if (!status && m->n_metrics > 1) status = m->metrics(r->ws, r->loss);
         double loss = aec_get(r->loss, m->dtype, 0);
         if (!status && !isfinite(loss)) status = AEC_ENONFINITE;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Threads change nothing but the time: the generated kernels split their
+# work into a grid that depends on the shape only (docs/abi.md), so a
+# trainer run with --threads 1, 2 and 3 writes the same checkpoint, byte for
+# byte — for a dense model, a convolutional one and f64 — and the other
+# commands give the same bits too. Also: the generated object needs no BLAS.
+set -u
+B=${1:-build}
+AEC="$B/aec"
+DATA=/usr/share/datasets/fashion-mnist
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0
+ok()   { passes=$((passes + 1)); echo "ok - $1"; }
+fail() { fails=$((fails + 1)); echo "not ok - $1"; }
+expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+TRAIN="$DATA/train-images-idx3-ubyte.gz"
+X="$DATA/t10k-images-idx3-ubyte.gz"
+
+# same_at_thread_counts NAME SPEC LIMIT [aec build options...]
+same_at_thread_counts() {
+    local name=$1 spec=$2 limit=$3
+    shift 3
+    "$AEC" build "$spec" --gemm aec "$@" -o "$T/$name" || { fail "$name builds"; return; }
+    for t in 1 2 3; do
+        "$T/$name" train --data "$TRAIN" --limit "$limit" --epochs 1 --threads "$t" --quiet \
+            --out "$T/$name.$t.safetensors"
+        "$T/$name" reconstruct --data "$X" --limit 300 --weights "$T/$name.1.safetensors" \
+            --threads "$t" -o "$T/$name.rec.$t.npy" --quiet
+    done
+    expect "$name: --threads 1, 2 and 3 train the same checkpoint, byte for byte" \
+        'cmp -s "$T/$name.1.safetensors" "$T/$name.2.safetensors" && cmp -s "$T/$name.1.safetensors" "$T/$name.3.safetensors"'
+    expect "$name: --threads 1, 2 and 3 reconstruct the same bits" \
+        'cmp -s "$T/$name.rec.1.npy" "$T/$name.rec.2.npy" && cmp -s "$T/$name.rec.1.npy" "$T/$name.rec.3.npy"'
+}
+
+same_at_thread_counts fmnist_dense specs/fmnist_dense.ae 2560
+same_at_thread_counts fmnist_dense_f64 specs/fmnist_dense.ae 600 --dtype f64
+same_at_thread_counts conv_small specs/conv_small.ae 300
+
+# A generated object needs libc and libm only; --gemm blas keeps cblas.
+"$AEC" build specs/fmnist_dense.ae --emit obj -o "$T/m.o"
+"$AEC" build specs/conv_small.ae --emit obj --target aarch64-linux-gnu -o "$T/a.o"
+"$AEC" build specs/fmnist_dense.ae --emit obj --gemm blas -o "$T/b.o"
+expect "a --gemm aec object has no undefined BLAS symbol" '! nm -u "$T/m.o" | grep -q cblas'
+expect "an aarch64 object has no undefined BLAS symbol" '! nm -u "$T/a.o" | grep -q cblas'
+expect "a --gemm blas object calls cblas_sgemm" 'nm -u "$T/b.o" | grep -q cblas_sgemm'
+
+echo "threads: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
