@@ -13,8 +13,6 @@
 
 #include "cg.h"
 
-/* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
- * lies inside [0, size); outside it the window sees padding. */
 /* One sample's product of conv node i, C = op(A)·op(B) (+ C for CONV_W,
  * whose C the caller zeroed): the generated kernel, or cblas (--gemm blas). */
 static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
@@ -30,45 +28,66 @@ static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueR
     LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 6, "");
 }
 
-static void valid_range(long off, long stride, long size, long outs, long *lo, long *hi) {
-    *lo = off < 0 ? (-off + stride - 1) / stride : 0;
-    *hi = size - 1 - off < 0 ? 0 : (size - 1 - off) / stride + 1;
-    if (*hi > outs) *hi = outs;
-    if (*lo > *hi) *lo = *hi;
+
+/* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
+ * lies inside [0, size), with off known only at run time (the window
+ * offset's loop index minus the padding). */
+static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size, long outs, LLVMValueRef *lo,
+                           LLVMValueRef *hi) {
+    LLVMBuilderRef b = cg->b;
+    LLVMValueRef zero = cg_i64(cg, 0), S = cg_i64(cg, stride);
+    LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, off, zero, "");
+    /* lo = off < 0 ? ceil(−off / S) : 0 */
+    LLVMValueRef up = LLVMBuildSDiv(b, cg_iadd(cg, LLVMBuildNeg(b, off, ""), stride - 1), S, "");
+    *lo = cg_select(cg, neg, up, zero);
+    /* hi = size − 1 − off < 0 ? 0 : min((size − 1 − off) / S + 1, outs) */
+    LLVMValueRef last = LLVMBuildSub(b, cg_i64(cg, size - 1), off, "");
+    LLVMValueRef h = cg_iadd(cg, LLVMBuildSDiv(b, last, S, ""), 1);
+    h = cg_select(cg, LLVMBuildICmp(b, LLVMIntSLT, last, zero, ""), zero, h);
+    h = cg_select(cg, LLVMBuildICmp(b, LLVMIntSGT, h, cg_i64(cg, outs), ""), cg_i64(cg, outs), h);
+    *lo = cg_select(cg, LLVMBuildICmp(b, LLVMIntSGT, *lo, h, ""), h, *lo);
+    *hi = h;
 }
 
 /* im2col of one sample: cols[(c·KH + i)·KW + j][y·OW + x] =
  * img[c][y·S − pad_h + i][x·S − pad_w + j] where that is inside the image;
  * the positions that see padding are left alone (the caller zeroed them
  * once, they never change). With `add`, its adjoint col2im: img[...] +=
- * cols[...] over the same pairs (img zeroed by the caller). The window
- * offsets (i, j) are unrolled, so every range is a constant and the copies
- * are plain loops that vectorize. */
+ * cols[...] over the same pairs (img zeroed by the caller). Loops over the
+ * window offsets (i, j) at run time, each with its valid output range: a
+ * compact function (an unrolled one made conv specs take seconds to
+ * compile) whose inner copy is a plain loop that vectorizes for stride 1. */
 static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols, bool add) {
+    LLVMBuilderRef b = cg->b;
     long P = (long)q->oh * q->ow, S = q->stride;
     Loop lc = cg_loop_begin(cg, cg_i64(cg, q->c), "chan");
     LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, lc.index, (long)q->h * q->w));
     LLVMValueRef cols_c = cg_at(cg, cols, cg_imul(cg, lc.index, (long)q->kh * q->kw * P));
-    for (int i = 0; i < q->kh; i++)
-        for (int j = 0; j < q->kw; j++) {
-            LLVMValueRef row = cg_at(cg, cols_c, cg_i64(cg, ((long)i * q->kw + j) * P));
-            long y0, y1, x0, x1;
-            valid_range(i - q->pad_h, S, q->h, q->oh, &y0, &y1);
-            valid_range(j - q->pad_w, S, q->w, q->ow, &x0, &x1);
-            if (y1 <= y0 || x1 <= x0) continue;
-            Loop ly = cg_loop_begin(cg, cg_i64(cg, y1 - y0), "y");
-            LLVMValueRef y = cg_iadd(cg, ly.index, y0);
-            LLVMValueRef dst = cg_at(cg, row, cg_imul(cg, y, q->ow));
-            /* the input row y·S − pad_h + i, from its column −pad_w + j */
-            LLVMValueRef src = cg_at(cg, img_c, cg_iadd(cg, cg_imul(cg, y, S * q->w),
-                                                        (long)(i - q->pad_h) * q->w + j - q->pad_w));
-            Loop lx = cg_loop_begin(cg, cg_i64(cg, x1 - x0), "x");
-            LLVMValueRef x = cg_iadd(cg, lx.index, x0), at = cg_imul(cg, x, S);
-            if (add) cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
-            else cg_store(cg, cg_load(cg, src, at, ""), dst, x);
-            cg_loop_end(cg, &lx);
-            cg_loop_end(cg, &ly);
-        }
+    Loop li = cg_loop_begin(cg, cg_i64(cg, q->kh), "ki");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, q->kw), "kj");
+    LLVMValueRef i = li.index, j = lj.index;
+    LLVMValueRef row = cg_at(cg, cols_c, cg_imul(cg, cg_iadd(cg, cg_imul(cg, i, q->kw), 0), P));
+    row = cg_at(cg, row, cg_imul(cg, j, P));
+    LLVMValueRef y0, y1, x0, x1;
+    valid_range_at(cg, cg_iadd(cg, i, -q->pad_h), S, q->h, q->oh, &y0, &y1);
+    valid_range_at(cg, cg_iadd(cg, j, -q->pad_w), S, q->w, q->ow, &x0, &x1);
+    LLVMValueRef ny = LLVMBuildSub(b, y1, y0, ""), nx = LLVMBuildSub(b, x1, x0, "");
+    Loop ly = cg_loop_begin(cg, ny, "y");
+    LLVMValueRef y = LLVMBuildAdd(b, ly.index, y0, "");
+    LLVMValueRef dst = cg_at(cg, row, cg_imul(cg, y, q->ow));
+    /* the input row y·S − pad_h + i, from its column −pad_w + j */
+    LLVMValueRef src_off = LLVMBuildAdd(b, cg_imul(cg, y, S * q->w),
+                                        cg_iadd(cg, LLVMBuildAdd(b, cg_imul(cg, i, q->w), j, ""),
+                                                -(long)q->pad_h * q->w - q->pad_w), "");
+    LLVMValueRef src = cg_at(cg, img_c, src_off);
+    Loop lx = cg_loop_begin(cg, nx, "x");
+    LLVMValueRef x = LLVMBuildAdd(b, lx.index, x0, ""), at = cg_imul(cg, x, S);
+    if (add) cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
+    else cg_store(cg, cg_load(cg, src, at, ""), dst, x);
+    cg_loop_end(cg, &lx);
+    cg_loop_end(cg, &ly);
+    cg_loop_end(cg, &lj);
+    cg_loop_end(cg, &li);
     cg_loop_end(cg, &lc);
 }
 
