@@ -150,8 +150,14 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@examples/demo.sh $(B)
 
+# The GEMM benchmark: the generated kernels against OpenBLAS and the FMA peak.
+$(B)/bench/bench_gemm: bench/bench_gemm.c tests/gemm_jit.h $(B)/libaecc.a $(B)/libaecrt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LLVM_CFLAGS) -Icompiler -Iruntime -Itests $< $(B)/libaecc.a $(B)/libaecrt.a \
+	    $(LLVM_LIBS) $(RT_LIBS) -o $@
+
 bench: bench-deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(B)/bench/bench_gemm
 	@bench/run.sh $(B)
 
 asan:

@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include "mnist_conv.h"
+#include "pool.h"
 
 #define BATCH 256
 #define ENCODE_CALLS 100
@@ -93,13 +94,17 @@ int main(int argc, char **argv) {
     size_t ws_bytes = mnist_conv_workspace_size(BATCH);
     void *ws = xalloc(ws_bytes);
     check(mnist_conv_init(params, 1), "init");
+    /* AEC_THREADS for the generated kernels (runtime/pool.c), OpenBLAS's own for --gemm blas */
+    const char *env = getenv("AEC_THREADS");
+    aec_pool *pool = aec_pool_new(env ? atoi(env) : 1);
+    aec_exec exec = {.parallel_for = aec_pool_parallel_for, .pool = pool};
 
     float loss;
-    check(mnist_conv_train_step(params, opt, data, NULL, BATCH, 1, &loss, ws), "train_step"); /* warm-up */
+    check(mnist_conv_train_step_ex(params, opt, data, NULL, BATCH, 1, &loss, ws, &exec), "train_step"); /* warm-up */
     double sum = 0, t0 = now();
     for (int s = 1; s <= steps; s++) {
-        check(mnist_conv_train_step(params, opt, data + (size_t)s * BATCH * MNIST_CONV_INPUT_SIZE, NULL, BATCH,
-                                    (uint64_t)s + 1, &loss, ws),
+        check(mnist_conv_train_step_ex(params, opt, data + (size_t)s * BATCH * MNIST_CONV_INPUT_SIZE, NULL, BATCH,
+                                       (uint64_t)s + 1, &loss, ws, &exec),
               "train_step");
         sum += loss;
     }
@@ -107,10 +112,10 @@ int main(int argc, char **argv) {
 
     float code[MNIST_CONV_CODE_SIZE];
     static double lat[ENCODE_CALLS];
-    for (int i = 0; i < 10; i++) check(mnist_conv_encode(params, data, code, 1, ws), "encode");
+    for (int i = 0; i < 10; i++) check(mnist_conv_encode_ex(params, data, code, 1, ws, &exec), "encode");
     for (int i = 0; i < ENCODE_CALLS; i++) {
         double t = now();
-        mnist_conv_encode(params, data + (size_t)(i % n) * MNIST_CONV_INPUT_SIZE, code, 1, ws);
+        mnist_conv_encode_ex(params, data + (size_t)(i % n) * MNIST_CONV_INPUT_SIZE, code, 1, ws, &exec);
         lat[i] = now() - t;
     }
     qsort(lat, ENCODE_CALLS, sizeof *lat, cmp_double);
@@ -118,7 +123,8 @@ int main(int argc, char **argv) {
     printf("{\"impl\": \"aec\", \"model\": \"mnist_conv\", \"threads\": %d, \"blas_core\": \"%s\", "
            "\"batch\": %d, \"steps\": %d, \"seconds\": %.3f, \"samples_per_s\": %.2f, \"mean_loss\": %.6f, "
            "\"encode_us\": %.1f, \"workspace_mb\": %.1f}\n",
-           openblas_get_num_threads(), openblas_get_corename(), BATCH, steps, secs, steps * BATCH / secs,
+           aec_pool_threads(pool) > openblas_get_num_threads() ? aec_pool_threads(pool) : openblas_get_num_threads(),
+           openblas_get_corename(), BATCH, steps, secs, steps * BATCH / secs,
            sum / steps, 1e6 * lat[ENCODE_CALLS / 2], ws_bytes / 1e6);
     free(data);
     free(params);

@@ -28,8 +28,8 @@ trap 'rm -rf "$TMP"' EXIT
 [ -x "$B/aec" ] || { echo "bench: $B/aec not found (run make first)" >&2; exit 1; }
 [ -r "$DATA" ] || { echo "bench: $DATA not found (make deps installs dataset-fashion-mnist)" >&2; exit 1; }
 "$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj -o "$TMP/fmnist_dense.o"
-$CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_aec.c" "$TMP/fmnist_dense.o" \
-    -lopenblas -lz -lm -o "$TMP/bench_aec"
+$CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_aec.c" "$ROOT/runtime/pool.c" "$TMP/fmnist_dense.o" \
+    -lopenblas -lz -lm -lpthread -o "$TMP/bench_aec"
 # The same model with trained weights compiled in (--embed-weights), as
 # examples/embed uses it: bench/embed_latency.c times its batch-1 calls. A few
 # seconds of training (through the JIT) give weights with realistic zeros
@@ -53,7 +53,7 @@ field() { sed -n "s/.*\"$2\": \"*\([^\",}]*\).*/\1/p" "$1"; }
 
 for t in $THREADS; do
     echo "bench: $t thread(s): aec ..." >&2
-    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
+    AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
     OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_latency" "$DATA" >"$TMP/emb.$t"
     if [ -z "$torch_why" ]; then
         echo "bench: $t thread(s): pytorch ..." >&2
@@ -142,12 +142,12 @@ fi
 if [ "${CONV:-1}" != 0 ]; then
     CONV_STEPS=${CONV_STEPS:-4}
     "$B/aec" build "$ROOT/specs/mnist_conv.ae" --emit obj -o "$TMP/mnist_conv.o"
-    $CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_conv.c" "$TMP/mnist_conv.o" \
-        -lopenblas -lz -lm -o "$TMP/bench_conv"
+    $CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_conv.c" "$ROOT/runtime/pool.c" "$TMP/mnist_conv.o" \
+        -lopenblas -lz -lm -lpthread -o "$TMP/bench_conv"
     conv_why=$torch_why
     for t in $THREADS; do
         echo "bench: mnist_conv, $t thread(s): aec ..." >&2
-        OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_conv" "$CONV_STEPS" "$DATA" >"$TMP/conv_aec.$t"
+        AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_conv" "$CONV_STEPS" "$DATA" >"$TMP/conv_aec.$t"
         if [ -z "$conv_why" ]; then
             echo "bench: mnist_conv, $t thread(s): pytorch ..." >&2
             if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_conv.py" "$t" \
@@ -192,6 +192,15 @@ if [ "${CONV:-1}" != 0 ]; then
         printf 'headline: mnist_conv aec %.1f img/s (%s thr); no PyTorch comparison.\n' "$cbest_a" "$cbest_at"
         echo "why: $conv_why"
     fi
+fi
+
+# The products themselves: each W1 GEMM against OpenBLAS and the FMA peak
+# this machine measures (bench/bench_gemm.c).
+if [ -x "$B/bench/bench_gemm" ]; then
+    echo
+    echo "W1's matrix products, GFLOP/s (percent of the measured FMA peak), median of 31 calls:"
+    echo
+    "$B/bench/bench_gemm"
 fi
 
 t1=$(set -- $THREADS; echo "$1")
