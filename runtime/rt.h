@@ -7,7 +7,7 @@
  * first; a module uses only modules of the layers below its own, so they
  * form no cycle (`make layers` checks it on the objects):
  *
- *   log, suggest, rng  <-  file  <-  model  <-  data, ckpt, image, progress
+ *   log, suggest, rng, pool  <-  file  <-  model  <-  data, ckpt, image, progress
  *     <-  aez, knn, pca, rank, plot, ratings  <-  train  <-  args  <-  infer, apps
  *     <-  autorec  <-  cmd_*  <-  commands  <-  cli
  *

@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 # may name several files (cmd_* is every command). Keep in step with the
 # diagram in runtime/rt.h and docs/internals.md.
 LAYERS=(
-    "log suggest rng"          # messages, "did you mean", the counter-based generator
+    "log suggest rng pool"     # messages, "did you mean", the counter-based generator, threads
     "file"                     # atomic file writes
     "model"                    # helpers over a model table: alloc, eval, ELBO
     "data ckpt image progress" # data sets, checkpoints, PNG grids, progress lines
