@@ -179,6 +179,8 @@ typedef struct Body {
                                  counted from the global batch's first row */
     LLVMValueRef row0;        /* i64: ARG_ROW0 */
     LLVMValueRef exec;        /* i8*: ARG_EXEC, for kernels that run tasks */
+    LLVMValueRef env;         /* the body's arguments in a struct (env_ty), for its tasks; or NULL */
+    LLVMTypeRef env_ty;
     LLVMValueRef *val;   /* per node: its value in the current loop iteration */
     LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
     int kernel;

@@ -918,6 +918,21 @@ static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef ta
     if_end(G, &f_par);
 }
 
+void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, LLVMValueRef ntasks,
+                       LLVMValueRef task, LLVMValueRef arg) {
+    Gen G = {0};
+    G.ctx = LLVMGetModuleContext(mod);
+    G.mod = mod;
+    G.b = b;
+    G.fn = LLVMGetBasicBlockParent(LLVMGetInsertBlock(b));
+    G.i8p = LLVMPointerType(LLVMInt8TypeInContext(G.ctx), 0);
+    G.i64 = LLVMInt64TypeInContext(G.ctx);
+    G.void_t = LLVMVoidTypeInContext(G.ctx);
+    LLVMTypeRef task_params[] = {G.i8p, G.i64};
+    G.task_ty = LLVMFunctionType(G.void_t, task_params, 2, 0);
+    run_tasks(&G, exec, ntasks, task, LLVMBuildBitCast(b, arg, G.i8p, ""));
+}
+
 LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, const char *name) {
     Gen G = {0};
     G.ctx = LLVMGetModuleContext(mod);

@@ -68,6 +68,12 @@ void gemm_pack_bound(const GemmSpec *s, long *per_batch, long *fixed);
  * of the aec_exec struct the function's last argument points to. */
 LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget t, const char *name);
 
+/* At b: exec->parallel_for(exec->pool, ntasks, task, arg) when exec and
+ * its parallel_for are set and ntasks > 1, else task(arg, t) for t in
+ * order. task is a void(i8*, i64); the other kernels' tasks use it too. */
+void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, LLVMValueRef ntasks,
+                       LLVMValueRef task, LLVMValueRef arg);
+
 /* The LLVM function type gemm_emit produces, for callers. */
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);
 

@@ -248,7 +248,9 @@ static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, l
 }
 
 /* One loop nest over the kernel's domain computing all its nodes. */
-static void loop_kernel(Body *B, const Kernel *k) {
+/* The kernel over rows [lo, hi) of its domain (a batched one), or over
+ * columns [lo, hi) (one row); lo NULL: all of it. */
+static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi) {
     Codegen *cg = B->cg;
     const Graph *g = B->g;
     long n = k->domain.n;
@@ -277,14 +279,18 @@ static void loop_kernel(Body *B, const Kernel *k) {
     }
 
     LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
+    LLVMValueRef row_lo = lo && k->domain.batched ? lo : NULL, col_lo = lo && !k->domain.batched ? lo : NULL;
+    if (row_lo) rows = LLVMBuildSub(cg->b, hi, lo, "rows");
     long hw = kernel_hw(g, k);
     Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
-    LLVMValueRef row_start = LLVMBuildMul(cg->b, outer.index, ncols, "");
+    LLVMValueRef row = row_lo ? LLVMBuildAdd(cg->b, row_lo, outer.index, "r") : outer.index;
+    LLVMValueRef row_start = LLVMBuildMul(cg->b, row, ncols, "");
     if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
-    Loop inner = cg_loop_begin(cg, hw > 1 ? cg_i64(cg, hw) : ncols, "col");
+    Loop inner = cg_loop_begin(cg, hw > 1 ? cg_i64(cg, hw) : col_lo ? LLVMBuildSub(cg->b, hi, lo, "cols") : ncols, "col");
     LLVMValueRef j = hw > 1 ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
                                            inner.index, "j")
-                            : inner.index;
+                            : col_lo ? LLVMBuildAdd(cg->b, col_lo, inner.index, "j")
+                                     : inner.index;
     LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
     /* Draws are keyed by the row in the global batch (aec_exec.row_offset). */
     B->index = k->domain.batched ? LLVMBuildAdd(cg->b, idx, LLVMBuildMul(cg->b, B->row0, ncols, ""), "g")
@@ -305,7 +311,7 @@ static void loop_kernel(Body *B, const Kernel *k) {
                             ? scalar_value(B, v)
                             : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw), "");
             } else if (node->op == IR_TILE) /* row r, column j mod n of the stored input */
-                in[q] = cg_load(cg, ptr[u], tile_index(B, outer.index, j, t.n), "");
+                in[q] = cg_load(cg, ptr[u], tile_index(B, row, j, t.n), "");
             else in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
         }
         LLVMValueRef v;
@@ -314,7 +320,7 @@ static void loop_kernel(Body *B, const Kernel *k) {
             continue;
         }
         if (node->op == IR_SUM_TILES) {
-            LLVMValueRef at = tile_index(B, outer.index, j, g->nodes[i].type.n);
+            LLVMValueRef at = tile_index(B, row, j, g->nodes[i].type.n);
             cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], at, ""), in[0]), ptr[i], at);
             continue;
         }
@@ -351,7 +357,105 @@ static void loop_kernel(Body *B, const Kernel *k) {
     }
 }
 
+/* ------------------------------------------------------ split into tasks */
+
+/* A loop kernel of at least SPLIT_MIN elements runs as tasks of about
+ * TASK_ELEMS each on the caller's parallel_for (its exec). */
+enum { SPLIT_MIN = 32768, TASK_ELEMS = 16384 };
+
+/* Whether a loop kernel may be split into tasks: no node of it sums over
+ * rows or columns — each element is then computed alone, in the same
+ * order, so any split gives the same bits — and it is large enough to pay
+ * for a round of tasks. */
+static bool splittable(const Body *B, const Kernel *k) {
+    const Graph *g = B->g;
+    for (int m = 0; m < k->nnodes; m++)
+        if (ir_op_class[g->nodes[k->nodes[m]].op] == OPC_RED) return false;
+    if (!k->domain.batched && kernel_hw(g, k) > 1) return false;
+    long rows = k->domain.batched ? g->model->train.batch : 1;
+    return rows * k->domain.n >= SPLIT_MIN;
+}
+
+/* What each of the kernel's tasks covers: rows per task (a batched domain)
+ * or columns per task (one row). */
+static long task_span(const Kernel *k) {
+    if (!k->domain.batched) return TASK_ELEMS;
+    long r = TASK_ELEMS / k->domain.n;
+    return r < 1 ? 1 : r;
+}
+
+static void body_init(Body *B, LLVMValueRef *args);
+
+/* Kernel k as a function of (env, t) computing task t's rows or columns;
+ * env holds the graph body's arguments (B->env). */
+static LLVMValueRef loop_task(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    LLVMValueRef caller = cg->fn;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
+    LLVMMetadataRef scope = cg->di_scope;
+    char name[300];
+    snprintf(name, sizeof name, "%s.loop%d", LLVMGetValueName(caller), B->kernel);
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
+    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, 2, true);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMValueRef env = LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(B->env_ty, 0), "env");
+    LLVMValueRef args[N_ARGS];
+    for (int a = 0; a < N_ARGS; a++)
+        args[a] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(B->env_ty, (unsigned)a),
+                                 LLVMBuildStructGEP2(cg->b, B->env_ty, env, (unsigned)a, ""), "");
+    Body T = {.cg = cg, .g = B->g, .f = B->f, .p = B->p, .kernel = B->kernel};
+    T.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
+    T.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
+    body_init(&T, args);
+    long span = task_span(k);
+    LLVMValueRef end = k->domain.batched ? T.batch : cg_i64(cg, k->domain.n);
+    LLVMValueRef lo = cg_imul(cg, LLVMGetParam(fn, 1), span), hi = cg_iadd(cg, lo, span);
+    hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, end, ""), hi, end);
+    loop_kernel_range(&T, k, lo, hi);
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = caller;
+    cg->di_scope = scope;
+    LLVMPositionBuilderAtEnd(cg->b, at);
+    if (cg->dib) cg_debug_loc(cg, (Loc){0});
+    return fn;
+}
+
+/* A loop kernel: split into tasks on the caller's threads when it pays,
+ * else one loop nest here. */
+static void loop_kernel(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    if (!B->env || !splittable(B, k)) {
+        loop_kernel_range(B, k, NULL, NULL);
+        return;
+    }
+    LLVMValueRef task = loop_task(B, k);
+    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, k->domain.n);
+    LLVMValueRef ntasks = LLVMBuildSDiv(cg->b, cg_iadd(cg, end, task_span(k) - 1), cg_i64(cg, task_span(k)), "");
+    gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
+}
+
 /* ------------------------------------------------------------ the body */
+
+/* A body's values from its arguments (a graph body's, or a task's copy). */
+static void body_init(Body *B, LLVMValueRef *args) {
+    Codegen *cg = B->cg;
+    B->base[BASE_WS] = args[ARG_WS];
+    B->base[BASE_X] = args[ARG_X];
+    B->base[BASE_PARAMS] = args[ARG_PARAMS];
+    B->base[BASE_GRADS] = args[ARG_GRADS];
+    B->base[BASE_OPT] = args[ARG_OPT];
+    B->base[BASE_CODE] = args[ARG_CODE];
+    B->base[BASE_XHAT] = args[ARG_XHAT];
+    B->base[BASE_LOSS] = args[ARG_LOSS];
+    B->base[BASE_MASK] = args[ARG_MASK];
+    B->batch = args[ARG_BATCH];
+    B->batch_t = LLVMBuildSIToFP(cg->b, B->batch, cg->T, "batch_f");
+    B->step_t = LLVMBuildUIToFP(cg->b, args[ARG_STEP], cg->T, "step_f");
+    B->step = args[ARG_STEP];
+    B->row0 = args[ARG_ROW0];
+    B->exec = args[ARG_EXEC];
+}
 
 /* The internal function computing one graph. */
 LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
@@ -374,21 +478,17 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     Body B = {.cg = cg, .g = g, .f = f, .p = p};
     B.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     B.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
-    B.base[BASE_WS] = LLVMGetParam(fn, ARG_WS);
-    B.base[BASE_X] = LLVMGetParam(fn, ARG_X);
-    B.base[BASE_PARAMS] = LLVMGetParam(fn, ARG_PARAMS);
-    B.base[BASE_GRADS] = LLVMGetParam(fn, ARG_GRADS);
-    B.base[BASE_OPT] = LLVMGetParam(fn, ARG_OPT);
-    B.base[BASE_CODE] = LLVMGetParam(fn, ARG_CODE);
-    B.base[BASE_XHAT] = LLVMGetParam(fn, ARG_XHAT);
-    B.base[BASE_LOSS] = LLVMGetParam(fn, ARG_LOSS);
-    B.base[BASE_MASK] = LLVMGetParam(fn, ARG_MASK);
-    B.batch = LLVMGetParam(fn, ARG_BATCH);
-    B.batch_t = LLVMBuildSIToFP(cg->b, B.batch, cg->T, "batch_f");
-    B.step_t = LLVMBuildUIToFP(cg->b, LLVMGetParam(fn, ARG_STEP), cg->T, "step_f");
-    B.step = LLVMGetParam(fn, ARG_STEP);
-    B.row0 = LLVMGetParam(fn, ARG_ROW0);
-    B.exec = LLVMGetParam(fn, ARG_EXEC);
+    LLVMValueRef args[N_ARGS];
+    for (int a = 0; a < N_ARGS; a++) args[a] = LLVMGetParam(fn, (unsigned)a);
+    body_init(&B, args);
+    /* The arguments again, for the kernels split into tasks (loop_task). */
+    bool any_split = false;
+    for (int k = 0; k < f->nkernels; k++) any_split |= f->kernels[k].kind == K_LOOP && splittable(&B, &f->kernels[k]);
+    if (any_split) {
+        B.env_ty = LLVMStructTypeInContext(cg->ctx, params, N_ARGS, 0);
+        B.env = LLVMBuildAlloca(cg->b, B.env_ty, "env");
+        for (int a = 0; a < N_ARGS; a++) LLVMBuildStore(cg->b, args[a], LLVMBuildStructGEP2(cg->b, B.env_ty, B.env, (unsigned)a, ""));
+    }
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;
