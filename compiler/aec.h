@@ -482,10 +482,17 @@ typedef struct Plan {
     BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums; per conv
                                  (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
     BufLoc *pack;             /* per GEMM and conv node: the generated GEMM's packed panels */
+    long *split;              /* per kernel: a loop kernel run as tasks of this many rows (a
+                                 batched domain) or columns (one row); 0: one loop nest */
+    BufLoc *task_sums;        /* per SUM_ROWS / SUM_ALL node of a split kernel: each task's
+                                 column sums, [task][n], added up in task order after them */
     long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 
 Plan *plan_memory(Arena *a, const Fusion *f);
+/* Tasks of a split loop kernel: ceil(rows or columns / split). */
+#define PLAN_SPLIT_MIN 32768  /* elements (at the spec's batch) worth a round of tasks */
+#define PLAN_TASK_ELEMS 16384 /* elements per task, about */
 /* The product a GEMM node computes, or a convolution for one sample, for
  * the kernel generator (gemm.h); false for another node. */
 bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s);

@@ -248,9 +248,21 @@ static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, l
 }
 
 /* One loop nest over the kernel's domain computing all its nodes. */
+/* A full reduction's column sums `part` folded in column order into *out. */
+static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef out) {
+    LLVMValueRef acc = cg_alloca_entry(cg, "acc");
+    LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
+    Loop l = cg_loop_begin(cg, cg_i64(cg, n), "fold");
+    LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")), acc);
+    cg_loop_end(cg, &l);
+    cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), out, cg_i64(cg, 0));
+}
+
 /* The kernel over rows [lo, hi) of its domain (a batched one), or over
- * columns [lo, hi) (one row); lo NULL: all of it. */
-static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi) {
+ * columns [lo, hi) (one row); lo NULL: all of it. As task `task` of a
+ * split kernel, its sums over rows go to that task's own column sums
+ * (Plan.task_sums), which the kernel adds up after its tasks. */
+static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef task) {
     Codegen *cg = B->cg;
     const Graph *g = B->g;
     long n = k->domain.n;
@@ -260,6 +272,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
 
     /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
     LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    LLVMValueRef *sums = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
@@ -271,6 +284,11 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
             else if (!ptr[u]) ptr[u] = buf_ptr(B, B->p->loc[u]);
         }
         if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
+        if (task && (node->op == IR_SUM_ROWS || node->op == IR_SUM_ALL)) { /* this task's sums */
+            sums[i] = cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
+            cg_zero(cg, sums[i], ncols);
+            continue;
+        }
         if (node->op == IR_SUM_ROWS) cg_zero(cg, ptr[i], ncols);
         if (node->op == IR_SUM_TILES)
             cg_zero(cg, ptr[i], LLVMBuildMul(cg->b, B->batch, cg_i64(cg, g->nodes[i].type.n), ""));
@@ -316,7 +334,8 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
         }
         LLVMValueRef v;
         if (node->op == IR_SUM_ROWS) {
-            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], j, ""), in[0]), ptr[i], j);
+            LLVMValueRef to = sums[i] ? sums[i] : ptr[i];
+            cg_store(cg, cg_add(cg, cg_load(cg, to, j, ""), in[0]), to, j);
             continue;
         }
         if (node->op == IR_SUM_TILES) {
@@ -325,7 +344,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
             continue;
         }
         if (node->op == IR_SUM_ALL) {
-            LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
+            LLVMValueRef part = sums[i] ? sums[i] : buf_ptr(B, B->p->partial[i]);
             cg_store(cg, cg_add(cg, cg_load(cg, part, j, ""), in[0]), part, j);
             continue;
         }
@@ -343,46 +362,15 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
     cg_loop_end(cg, &outer);
     B->index = NULL;
 
-    /* After the loops: fold each full reduction's column sums, in order. */
-    for (int m = 0; m < k->nnodes; m++) {
+    /* After the loops: fold each full reduction's column sums, in order
+     * (a task leaves its sums to the kernel). */
+    for (int m = 0; m < k->nnodes && !task; m++) {
         int i = k->nodes[m];
-        if (g->nodes[i].op != IR_SUM_ALL) continue;
-        LLVMValueRef part = buf_ptr(B, B->p->partial[i]);
-        LLVMValueRef acc = cg_alloca_entry(cg, "acc");
-        LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
-        Loop l = cg_loop_begin(cg, ncols, "fold");
-        LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")), acc);
-        cg_loop_end(cg, &l);
-        cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), ptr[i], cg_i64(cg, 0));
+        if (g->nodes[i].op == IR_SUM_ALL) fold_columns(cg, buf_ptr(B, B->p->partial[i]), n, ptr[i]);
     }
 }
 
 /* ------------------------------------------------------ split into tasks */
-
-/* A loop kernel of at least SPLIT_MIN elements runs as tasks of about
- * TASK_ELEMS each on the caller's parallel_for (its exec). */
-enum { SPLIT_MIN = 32768, TASK_ELEMS = 16384 };
-
-/* Whether a loop kernel may be split into tasks: no node of it sums over
- * rows or columns — each element is then computed alone, in the same
- * order, so any split gives the same bits — and it is large enough to pay
- * for a round of tasks. */
-static bool splittable(const Body *B, const Kernel *k) {
-    const Graph *g = B->g;
-    for (int m = 0; m < k->nnodes; m++)
-        if (ir_op_class[g->nodes[k->nodes[m]].op] == OPC_RED) return false;
-    if (!k->domain.batched && kernel_hw(g, k) > 1) return false;
-    long rows = k->domain.batched ? g->model->train.batch : 1;
-    return rows * k->domain.n >= SPLIT_MIN;
-}
-
-/* What each of the kernel's tasks covers: rows per task (a batched domain)
- * or columns per task (one row). */
-static long task_span(const Kernel *k) {
-    if (!k->domain.batched) return TASK_ELEMS;
-    long r = TASK_ELEMS / k->domain.n;
-    return r < 1 ? 1 : r;
-}
 
 static void body_init(Body *B, LLVMValueRef *args);
 
@@ -408,11 +396,12 @@ static LLVMValueRef loop_task(Body *B, const Kernel *k) {
     T.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
     T.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
     body_init(&T, args);
-    long span = task_span(k);
+    long span = B->p->split[B->kernel];
+    LLVMValueRef t = LLVMGetParam(fn, 1);
     LLVMValueRef end = k->domain.batched ? T.batch : cg_i64(cg, k->domain.n);
-    LLVMValueRef lo = cg_imul(cg, LLVMGetParam(fn, 1), span), hi = cg_iadd(cg, lo, span);
+    LLVMValueRef lo = cg_imul(cg, t, span), hi = cg_iadd(cg, lo, span);
     hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, end, ""), hi, end);
-    loop_kernel_range(&T, k, lo, hi);
+    loop_kernel_range(&T, k, lo, hi, t);
     LLVMBuildRetVoid(cg->b);
     cg->fn = caller;
     cg->di_scope = scope;
@@ -425,14 +414,32 @@ static LLVMValueRef loop_task(Body *B, const Kernel *k) {
  * else one loop nest here. */
 static void loop_kernel(Body *B, const Kernel *k) {
     Codegen *cg = B->cg;
-    if (!B->env || !splittable(B, k)) {
-        loop_kernel_range(B, k, NULL, NULL);
+    const Graph *g = B->g;
+    long span = B->p->split[B->kernel], n = k->domain.n;
+    if (!span) {
+        loop_kernel_range(B, k, NULL, NULL, NULL);
         return;
     }
     LLVMValueRef task = loop_task(B, k);
-    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, k->domain.n);
-    LLVMValueRef ntasks = LLVMBuildSDiv(cg->b, cg_iadd(cg, end, task_span(k) - 1), cg_i64(cg, task_span(k)), "");
+    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, n);
+    LLVMValueRef ntasks = LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
     gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
+    /* The tasks' sums, added up in task order: a sum over rows is its
+     * column sums; a full sum, its column sums folded. */
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        if (g->nodes[i].op != IR_SUM_ROWS && g->nodes[i].op != IR_SUM_ALL) continue;
+        LLVMValueRef sums = buf_ptr(B, B->p->task_sums[i]);
+        LLVMValueRef to = g->nodes[i].op == IR_SUM_ROWS ? buf_ptr(B, B->p->loc[i]) : buf_ptr(B, B->p->partial[i]);
+        cg_zero(cg, to, cg_i64(cg, n));
+        Loop lt = cg_loop_begin(cg, ntasks, "task_sum");
+        LLVMValueRef from = cg_at(cg, sums, cg_imul(cg, lt.index, n));
+        Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "col");
+        cg_store(cg, cg_add(cg, cg_load(cg, to, lj.index, ""), cg_load(cg, from, lj.index, "")), to, lj.index);
+        cg_loop_end(cg, &lj);
+        cg_loop_end(cg, &lt);
+        if (g->nodes[i].op == IR_SUM_ALL) fold_columns(cg, to, n, buf_ptr(B, B->p->loc[i]));
+    }
 }
 
 /* ------------------------------------------------------------ the body */
@@ -483,7 +490,7 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     body_init(&B, args);
     /* The arguments again, for the kernels split into tasks (loop_task). */
     bool any_split = false;
-    for (int k = 0; k < f->nkernels; k++) any_split |= f->kernels[k].kind == K_LOOP && splittable(&B, &f->kernels[k]);
+    for (int k = 0; k < f->nkernels; k++) any_split |= p->split[k] != 0;
     if (any_split) {
         B.env_ty = LLVMStructTypeInContext(cg->ctx, params, N_ARGS, 0);
         B.env = LLVMBuildAlloca(cg->b, B.env_ty, "env");

@@ -119,6 +119,40 @@ static bool output_loc(const Graph *g, int node, BufLoc *loc) {
     return false;
 }
 
+/* Rows (batched) or columns (one row) per task when loop kernel k is run
+ * as tasks, or 0. A kernel splits when it is large enough and each task can
+ * compute its part alone: elementwise nodes, and sums over the rows
+ * (SUM_ROWS, SUM_ALL), which each task adds up for its own rows and the
+ * kernel then adds up in task order — so the bits depend on the split,
+ * which depends on the shape only, never on the threads. Sums across a
+ * row's tiles or channels stay in one loop nest. */
+static long split_of(const Graph *g, const Kernel *k) {
+    if (k->kind != K_LOOP) return 0;
+    bool sums = false;
+    for (int m = 0; m < k->nnodes; m++) {
+        const IrNode *n = &g->nodes[k->nodes[m]];
+        if (n->op == IR_SUM_TILES || n->op == IR_CHAN_SUM || n->op == IR_TILE) return 0;
+        if (n->op == IR_SUM_ROWS || n->op == IR_SUM_ALL) sums = true;
+        else if (ir_op_class[n->op] == OPC_RED) return 0;
+        if (!k->domain.batched)
+            for (int q = 0; q < ir_op_nin[n->op]; q++)
+                if (g->nodes[n->in[q]].op == IR_CHAN_EXPAND) return 0;
+    }
+    if (sums && !k->domain.batched) return 0;
+    long rows = k->domain.batched ? g->model->train.batch : 1;
+    if (rows * k->domain.n < PLAN_SPLIT_MIN) return 0;
+    if (!k->domain.batched) return PLAN_TASK_ELEMS;
+    long r = PLAN_TASK_ELEMS / k->domain.n;
+    return r < 1 ? 1 : r;
+}
+
+/* A split kernel's per-task column sums: ceil(B / split) tasks of n
+ * values, at most B·ceil(n / split) + n. */
+static void task_sums_size(long n, long split, long *per_batch, long *fixed) {
+    *per_batch = (n + split - 1) / split;
+    *fixed = n;
+}
+
 Plan *plan_memory(Arena *a, const Fusion *f) {
     const Graph *g = f->graph;
     Plan *p = arena_alloc(a, sizeof *p);
@@ -126,6 +160,8 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     p->loc = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->partial = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->pack = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
+    p->task_sums = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
+    p->split = arena_alloc(a, sizeof(long) * (size_t)(f->nkernels + 1));
     Planner P = {.a = a};
 
     for (int i = 0; i < g->nnodes; i++)
@@ -133,6 +169,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
 
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
+        p->split[k] = split_of(g, kn);
         int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
             int i = kn->kind != K_LOOP ? kn->node : kn->nodes[m];
@@ -140,6 +177,12 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (!info->materialized) continue;
             if (!output_loc(g, i, &p->loc[i]))
                 p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
+            /* A split kernel's sums: each task's own, added up after the tasks. */
+            if (p->split[k] && (g->nodes[i].op == IR_SUM_ROWS || g->nodes[i].op == IR_SUM_ALL)) {
+                long tb, tc;
+                task_sums_size(kn->domain.n, p->split[k], &tb, &tc);
+                p->task_sums[i] = take_sized(&P, tb, tc, k, k);
+            }
             /* A generated GEMM packs its operands into panels, during its kernel. */
             long pack_b, pack_c;
             pack_size(g, i, &pack_b, &pack_c);
@@ -268,6 +311,11 @@ void plan_verify(const Plan *p) {
             long size_b, size_c;
             pack_size(g, i, &size_b, &size_c);
             add_span(a, &spans, &n, &cap, i, p->pack[i], size_b, size_c, w, w);
+        }
+        if (p->task_sums[i].base == BASE_WS) {
+            long size_b, size_c;
+            task_sums_size(f->kernels[w].domain.n, p->split[w], &size_b, &size_c);
+            add_span(a, &spans, &n, &cap, i, p->task_sums[i], size_b, size_c, w, w);
         }
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
             long size_b = 0, size_c = 0;
