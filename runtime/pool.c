@@ -31,7 +31,9 @@ struct aec_pool {
     /* the current region */
     void (*fn)(void *arg, int64_t task);
     void *arg;
-    int64_t ntasks;
+    /* (generation << 32) | the region's task count: a worker late from the
+     * last region reads a limit it can tell is not its own */
+    atomic_ullong limit;
     /* (generation << 32) | the next task to take: a worker late from the
      * last region cannot take a task of the next one */
     atomic_ullong ticket;
@@ -44,9 +46,13 @@ struct aec_pool {
 /* Take and run tasks of region `gen` until none is left. */
 static void run_region(aec_pool *p, unsigned gen) {
     int64_t done = 0;
+    unsigned long long limit = atomic_load_explicit(&p->limit, memory_order_acquire);
+    if ((unsigned)(limit >> 32) != gen) return; /* that region is over */
     unsigned long long v = atomic_load_explicit(&p->ticket, memory_order_acquire);
     for (;;) {
-        if ((unsigned)(v >> 32) != gen || (int64_t)(v & 0xffffffffu) >= p->ntasks) break;
+        /* a task of this region is claimed only while some are left, so fn
+         * and arg are this region's: the caller waits for all of them */
+        if ((unsigned)(v >> 32) != gen || (v & 0xffffffffu) >= (limit & 0xffffffffu)) break;
         if (!atomic_compare_exchange_weak_explicit(&p->ticket, &v, v + 1, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
@@ -104,16 +110,17 @@ int aec_pool_threads(const aec_pool *p) { return p ? p->threads : 1; }
 
 void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task), void *arg) {
     aec_pool *p = pool;
-    if (!p || p->threads == 1 || ntasks <= 1) {
+    /* (a count past 32 bits, which no grid reaches, runs here alone) */
+    if (!p || p->threads == 1 || ntasks <= 1 || ntasks > 0xffffffffLL) {
         for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
         return;
     }
-    if (ntasks > 0xffffffffLL) ntasks = 0xffffffffLL; /* never reached: grids are small */
     p->fn = fn;
     p->arg = arg;
-    p->ntasks = ntasks;
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
     unsigned gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->limit, (unsigned long long)gen << 32 | (unsigned long long)ntasks,
+                          memory_order_release);
     atomic_store_explicit(&p->ticket, (unsigned long long)gen << 32, memory_order_release);
     atomic_store_explicit(&p->generation, gen, memory_order_release);
     if (atomic_load(&p->sleepers)) {
