@@ -57,8 +57,7 @@ const aec_option aec_options[AEC_N_OPTIONS] = {
     [AEC_OPT_LIMIT] = {"--limit", NULL, AEC_OPT_COUNT, FIELD(limit), -1, "N",
                        "use only the first N samples"},
     [AEC_OPT_THREADS] = {"--threads", NULL, AEC_OPT_POSITIVE, FIELD(threads), -1, "N",
-                         "threads for the model's work (default: the online CPUs); the "
-                         "results are the same bits for any N"},
+                         "threads (default: the online CPUs); the same results for any N"},
     [AEC_OPT_JSON] = {"--json", NULL, AEC_OPT_FLAG, FIELD(json), -1, NULL,
                       "machine-readable results on stdout"},
     [AEC_OPT_QUIET] = {"--quiet", "-q", AEC_OPT_FLAG, FIELD(quiet), -1, NULL,
