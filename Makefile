@@ -3,6 +3,7 @@
 #   make          build build/aec and the runtime library build/libaecrt.a
 #   make deps     install the Debian packages aec needs (when missing)
 #   make test     deps + build + every cmocka suite and end-to-end test
+#   make test-blas  the same suites with OpenBLAS's products (AEC_GEMM=blas), the reference backend
 #   make demo     deps + build + train specs/fmnist_dense.ae on Fashion-MNIST
 #   make bench    aec against the PyTorch reference (installs python3-torch)
 #   make asan     build with -fsanitize=address,undefined into build-asan/
@@ -55,7 +56,7 @@ COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/p
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
-.PHONY: all deps bench-deps test demo bench asan layers clean install uninstall FORCE fuzz-deps fuzz
+.PHONY: all deps bench-deps test test-blas demo bench asan layers clean install uninstall FORCE fuzz-deps fuzz
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 
 deps:
@@ -145,6 +146,11 @@ $(B)/tests/%: tests/%.c tests/*.h $(B)/libaecc.a $(B)/libaecrt.a
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@tests/run_tests.sh $(B)
+
+# Every suite again with `--gemm blas` as the default: both backends pass.
+test-blas: deps
+	@$(MAKE) --no-print-directory all $(TESTS)
+	@AEC_GEMM=blas tests/run_tests.sh $(B)
 
 demo: deps
 	@$(MAKE) --no-print-directory all

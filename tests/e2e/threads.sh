@@ -39,8 +39,8 @@ same_at_thread_counts fmnist_dense_f64 specs/fmnist_dense.ae 600 --dtype f64
 same_at_thread_counts conv_small specs/conv_small.ae 300
 
 # A generated object needs libc and libm only; --gemm blas keeps cblas.
-"$AEC" build specs/fmnist_dense.ae --emit obj -o "$T/m.o"
-"$AEC" build specs/conv_small.ae --emit obj --target aarch64-linux-gnu -o "$T/a.o"
+"$AEC" build specs/fmnist_dense.ae --emit obj --gemm aec -o "$T/m.o"
+"$AEC" build specs/conv_small.ae --emit obj --gemm aec --target aarch64-linux-gnu -o "$T/a.o"
 "$AEC" build specs/fmnist_dense.ae --emit obj --gemm blas -o "$T/b.o"
 expect "a --gemm aec object has no undefined BLAS symbol" '! nm -u "$T/m.o" | grep -q cblas'
 expect "an aarch64 object has no undefined BLAS symbol" '! nm -u "$T/a.o" | grep -q cblas'
