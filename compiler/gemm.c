@@ -260,6 +260,46 @@ static void loop_end(Gen *G, Loop *l) {
     LLVMPositionBuilderAtEnd(G->b, l->exit);
 }
 
+/* A k loop `for (k = 0; k < end; k += step)` carrying n vector
+ * accumulators in registers (phis), from first[] (NULL: zeros): the
+ * builder is left in the body with acc[] the current values; acc_loop_end
+ * takes the next values and leaves the builder after the loop, acc[] then
+ * the final values. */
+enum { MAX_ACC = 28 * 4 };
+typedef struct AccLoop {
+    LLVMValueRef k, acc[MAX_ACC];
+    LLVMBasicBlockRef head, done;
+    int n;
+} AccLoop;
+
+static AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueRef *first, const char *name) {
+    AccLoop l = {.n = n};
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b), body = block(G, name);
+    l.head = block(G, name);
+    l.done = block(G, "");
+    LLVMBuildBr(G->b, l.head);
+    LLVMPositionBuilderAtEnd(G->b, l.head);
+    LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
+    l.k = LLVMBuildPhi(G->b, G->i64, "k");
+    LLVMAddIncoming(l.k, &zero, &pre, 1);
+    for (int q = 0; q < n; q++) {
+        l.acc[q] = LLVMBuildPhi(G->b, G->V, "acc");
+        LLVMAddIncoming(l.acc[q], first ? (LLVMValueRef *)&first[q] : &vzero, &pre, 1);
+    }
+    LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, l.k, end, ""), body, l.done);
+    LLVMPositionBuilderAtEnd(G->b, body);
+    return l;
+}
+
+static void acc_loop_end(Gen *G, AccLoop *l, const LLVMValueRef *next, long step) {
+    LLVMValueRef k1 = addc(G, l->k, step);
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
+    LLVMAddIncoming(l->k, &k1, &latch, 1);
+    for (int q = 0; q < l->n; q++) LLVMAddIncoming(l->acc[q], (LLVMValueRef *)&next[q], &latch, 1);
+    no_unroll(G, LLVMBuildBr(G->b, l->head));
+    LLVMPositionBuilderAtEnd(G->b, l->done);
+}
+
 /* if (cond) { then } else { other }: returns the blocks; the caller fills
  * them and calls join. */
 typedef struct If {
@@ -544,12 +584,11 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, bool direct) {
     for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
         if (i != 2) LLVMAddAttributeAtIndex(f, (unsigned)i + 1,
                                         LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
-    LLVMValueRef acc[28 * 4];
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(G->b);
     LLVMBasicBlockRef from_c = block(G, "load_c"), zero = block(G, "zero"), start = block(G, "start");
     LLVMBuildCondBr(G->b, load_c, from_c, zero);
     LLVMPositionBuilderAtEnd(G->b, from_c);
-    LLVMValueRef init_c[28 * 4];
+    LLVMValueRef init_c[MAX_ACC];
     for (int i = 0; i < mr; i++) {
         LLVMValueRef row = at(G, c, mulc(G, ldc, i));
         for (int v = 0; v < nv; v++) init_c[i * nv + v] = load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
@@ -561,30 +600,19 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, bool direct) {
 
     /* start: the accumulators' first values; then the k loop */
     LLVMPositionBuilderAtEnd(G->b, start);
-    LLVMValueRef first[28 * 4];
+    LLVMValueRef first[MAX_ACC];
     for (int q = 0; q < mr * nv; q++) {
         first[q] = LLVMBuildPhi(G->b, G->V, "c0");
         LLVMValueRef in[2] = {init_c[q], LLVMConstNull(G->V)};
         LLVMBasicBlockRef from[2] = {from_c, zero};
         LLVMAddIncoming(first[q], in, from, 2);
     }
-    LLVMBasicBlockRef head = block(G, "k"), body = block(G, "k.body"), done = block(G, "k.done");
-    LLVMBuildBr(G->b, head);
-    LLVMPositionBuilderAtEnd(G->b, head);
-    LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k");
-    LLVMValueRef zero64 = i64c(G, 0);
-    LLVMAddIncoming(k, &zero64, &start, 1);
-    for (int q = 0; q < mr * nv; q++) {
-        acc[q] = LLVMBuildPhi(G->b, G->V, "acc");
-        LLVMAddIncoming(acc[q], &first[q], &start, 1);
-    }
-    LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, kc, ""), body, done);
-
-    LLVMPositionBuilderAtEnd(G->b, body);
+    AccLoop l = acc_loop(G, kc, mr * nv, first, "k");
+    LLVMValueRef k = l.k, *acc = l.acc;
     LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, a_k));
     LLVMValueRef bv[4];
     for (int v = 0; v < nv; v++) bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
-    LLVMValueRef next[28 * 4];
+    LLVMValueRef next[MAX_ACC];
     LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
     for (int i = 0; i < mr; i++) {
         LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
@@ -595,13 +623,7 @@ static LLVMValueRef emit_micro_kernel(Gen *G, const char *name, bool direct) {
             next[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
         }
     }
-    LLVMValueRef k1 = addc(G, k, 1);
-    LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
-    LLVMAddIncoming(k, &k1, &latch, 1);
-    for (int q = 0; q < mr * nv; q++) LLVMAddIncoming(acc[q], &next[q], &latch, 1);
-    no_unroll(G, LLVMBuildBr(G->b, head));
-
-    LLVMPositionBuilderAtEnd(G->b, done);
+    acc_loop_end(G, &l, next, 1);
     for (int i = 0; i < mr; i++) {
         LLVMValueRef row = at(G, c, mulc(G, ldc, i));
         for (int v = 0; v < nv; v++) store_v(G, acc[i * nv + v], at(G, row, i64c(G, v * vl)));
@@ -751,25 +773,14 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
             int rows = pass ? 1 : ROWS;
             Loop lj = pass ? loop_from(G, j_full, d->n, "gvr") : loop(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), "gv");
             LLVMValueRef j0 = pass ? lj.index : mulc(G, lj.index, ROWS);
-            LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b);
-            LLVMBasicBlockRef head = block(G, "gk"), body = block(G, "gk.body"), done = block(G, "gk.done");
-            LLVMBuildBr(G->b, head);
-            LLVMPositionBuilderAtEnd(G->b, head);
-            LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k"), acc[ROWS], next[ROWS];
-            LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
-            LLVMAddIncoming(k, &zero, &pre, 1);
-            for (int r = 0; r < rows; r++) {
-                acc[r] = LLVMBuildPhi(G->b, G->V, "acc");
-                LLVMAddIncoming(acc[r], &vzero, &pre, 1);
-            }
-            LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, kv, ""), body, done);
-            LLVMPositionBuilderAtEnd(G->b, body);
+            AccLoop l = acc_loop(G, kv, rows, NULL, "gk");
+            LLVMValueRef k = l.k, *acc = l.acc, next[ROWS];
             LLVMValueRef av;
             if (G->s->ta) { /* strided a: gather it element by element */
                 av = LLVMGetUndef(G->V);
-                for (int l = 0; l < vl; l++)
-                    av = LLVMBuildInsertElement(G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, l), a_stride))),
-                                                LLVMConstInt(G->i32, (unsigned)l, 0), "");
+                for (int lane = 0; lane < vl; lane++)
+                    av = LLVMBuildInsertElement(G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, lane), a_stride))),
+                                                LLVMConstInt(G->i32, (unsigned)lane, 0), "");
             } else {
                 av = load_v(G, at(G, a, k), G->s->f64 ? 8 : 4);
             }
@@ -777,12 +788,7 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
                 LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
                 next[r] = vfma(G, av, load_v(G, at(G, row, k), G->s->f64 ? 8 : 4), acc[r]);
             }
-            LLVMValueRef k1 = addc(G, k, vl);
-            LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
-            LLVMAddIncoming(k, &k1, &latch, 1);
-            for (int r = 0; r < rows; r++) LLVMAddIncoming(acc[r], &next[r], &latch, 1);
-            no_unroll(G, LLVMBuildBr(G->b, head));
-            LLVMPositionBuilderAtEnd(G->b, done);
+            acc_loop_end(G, &l, next, vl);
             for (int r = 0; r < rows; r++) {
                 LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
                 /* the lanes' sum, then the k past the last whole vector */
@@ -808,29 +814,13 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
     Loop lj = loop(G, jb_full, "gn");
     LLVMValueRef j0 = mulc(G, lj.index, block_cols);
     {
-        LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b);
-        LLVMBasicBlockRef head = block(G, "gk"), body = block(G, "gk.body"), done = block(G, "gk.done");
-        LLVMBuildBr(G->b, head);
-        LLVMPositionBuilderAtEnd(G->b, head);
-        LLVMValueRef k = LLVMBuildPhi(G->b, G->i64, "k"), acc[NVEC], next[NVEC];
-        LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
-        LLVMAddIncoming(k, &zero, &pre, 1);
-        for (int v = 0; v < NVEC; v++) {
-            acc[v] = LLVMBuildPhi(G->b, G->V, "acc");
-            LLVMAddIncoming(acc[v], &vzero, &pre, 1);
-        }
-        LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, k, d->k, ""), body, done);
-        LLVMPositionBuilderAtEnd(G->b, body);
+        AccLoop l = acc_loop(G, d->k, NVEC, NULL, "gk");
+        LLVMValueRef k = l.k, *acc = l.acc, next[NVEC];
         LLVMValueRef ak = splat(G, load_t(G, at(G, a, mul(G, k, a_stride))));
         LLVMValueRef row = at(G, b, add(G, mul(G, k, d->ldb), j0));
         for (int v = 0; v < NVEC; v++)
             next[v] = vfma(G, ak, load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4), acc[v]);
-        LLVMValueRef k1 = addc(G, k, 1);
-        LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
-        LLVMAddIncoming(k, &k1, &latch, 1);
-        for (int v = 0; v < NVEC; v++) LLVMAddIncoming(acc[v], &next[v], &latch, 1);
-        no_unroll(G, LLVMBuildBr(G->b, head));
-        LLVMPositionBuilderAtEnd(G->b, done);
+        acc_loop_end(G, &l, next, 1);
         for (int v = 0; v < NVEC; v++) {
             LLVMValueRef dst = at(G, c, addc(G, j0, v * vl)), val = acc[v];
             if (G->s->accumulate) val = LLVMBuildFAdd(G->b, load_v(G, dst, G->s->f64 ? 8 : 4), val, "");
