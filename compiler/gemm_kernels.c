@@ -1,0 +1,467 @@
+/* gemm_kernels.c — the parts of a generated product, as LLVM IR.
+ *
+ * Takes the generator's state (gemm_gen.h: the spec, its tiling, the
+ * types); emits the functions gemm.c assembles a product from: the packing
+ * task (A's row panels, B's column panels, zero-padded; a transposed B by
+ * in-register transposes), the register-blocked micro-kernel, the task that
+ * runs it over a block of C's tiles for every K block, and the one-row
+ * (matrix-vector) kernel. Every sum over k runs in increasing k, in one
+ * task, so the bits do not depend on the thread count.
+ */
+#include "gemm_gen.h"
+
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- packing */
+
+/* Row panel p of op(A): dst[k][i] = op(A)[p·mr + i][k], zero past row m. */
+static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) {
+    int mr = G->g.mr;
+    LLVMValueRef dst = at(G, d->a_pack, G->direct_a ? i64c(G, 0) : mul(G, mulc(G, p, mr), d->k));
+    LLVMValueRef row0 = mulc(G, p, mr);
+    LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, row0, mr), d->m, "");
+    If f = if_begin(G, full, "a_full");
+    if (G->s->ta) { /* A stored k × m: mr contiguous values per k */
+        Loop lk = loop(G, d->k, "pk");
+        LLVMValueRef src = at(G, a, add(G, mul(G, lk.index, d->lda), row0));
+        LLVMValueRef out = at(G, dst, mulc(G, lk.index, mr));
+        for (int i = 0; i < mr; i++) store_t(G, load_t(G, at(G, src, i64c(G, i))), at(G, out, i64c(G, i)));
+        loop_end(G, &lk);
+    } else { /* A stored m × k: row by row, k contiguous */
+        Loop li = loop(G, i64c(G, mr), "pi");
+        LLVMValueRef src = at(G, a, mul(G, add(G, row0, li.index), d->lda));
+        Loop lk = loop(G, d->k, "pk");
+        store_t(G, load_t(G, at(G, src, lk.index)), at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
+        loop_end(G, &lk);
+        loop_end(G, &li);
+    }
+    if_else(G, &f);
+    { /* the last, partial panel: element by element, zeros past m */
+        Loop lk = loop(G, d->k, "pke");
+        Loop li = loop(G, i64c(G, mr), "pie");
+        LLVMValueRef row = add(G, row0, li.index);
+        LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, row, d->m, "");
+        LLVMValueRef idx = G->s->ta ? add(G, mul(G, lk.index, d->lda), row) : add(G, mul(G, row, d->lda), lk.index);
+        idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
+        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, a, idx)), LLVMConstNull(G->T), "");
+        store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
+        loop_end(G, &li);
+        loop_end(G, &lk);
+    }
+    if_end(G, &f);
+}
+
+/* Transposes vl vectors of vl lanes in place: log2(vl) rounds of
+ * interleaving pairs (v[i], v[i + vl/2]) — the perfect-shuffle transpose. */
+static void transpose(Gen *G, LLVMValueRef *v) {
+    int vl = G->g.vl, half = vl / 2;
+    LLVMValueRef lo[64], hi[64], next[64];
+    for (int l = 0; l < half; l++) {
+        lo[2 * l] = LLVMConstInt(G->i32, (unsigned)l, 0);
+        lo[2 * l + 1] = LLVMConstInt(G->i32, (unsigned)(vl + l), 0);
+        hi[2 * l] = LLVMConstInt(G->i32, (unsigned)(half + l), 0);
+        hi[2 * l + 1] = LLVMConstInt(G->i32, (unsigned)(vl + half + l), 0);
+    }
+    LLVMValueRef lo_mask = LLVMConstVector(lo, (unsigned)vl), hi_mask = LLVMConstVector(hi, (unsigned)vl);
+    for (int round = 1; round < vl; round *= 2) {
+        for (int i = 0; i < half; i++) {
+            next[2 * i] = LLVMBuildShuffleVector(G->b, v[i], v[i + half], lo_mask, "");
+            next[2 * i + 1] = LLVMBuildShuffleVector(G->b, v[i], v[i + half], hi_mask, "");
+        }
+        memcpy(v, next, sizeof(LLVMValueRef) * (size_t)vl);
+    }
+}
+
+/* Column panel p of op(B): dst[k][j] = op(B)[k][p·nr + j], zero past n. */
+static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) {
+    int nr = G->g.nr, vl = G->g.vl;
+    LLVMValueRef dst = at(G, d->b_pack, mul(G, mulc(G, p, nr), d->k));
+    LLVMValueRef col0 = mulc(G, p, nr);
+    LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, col0, nr), d->n, "");
+    If f = if_begin(G, full, "b_full");
+    if (!G->s->tb) { /* B stored k × n: nr contiguous values per k, whole vectors */
+        Loop lk = loop(G, d->k, "pk");
+        LLVMValueRef src = at(G, b, add(G, mul(G, lk.index, d->ldb), col0));
+        LLVMValueRef out = at(G, dst, mulc(G, lk.index, nr));
+        for (int v = 0; v < G->g.nv; v++)
+            store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4), at(G, out, i64c(G, v * vl)));
+        loop_end(G, &lk);
+    } else { /* B stored n × k: column j of op(B) is row j, k contiguous */
+        /* vl × vl blocks transposed in registers, then the k past the last block */
+        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
+        Loop lk = loop(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), "pkv");
+        LLVMValueRef k0 = mulc(G, lk.index, vl);
+        for (int jb = 0; jb < G->g.nv; jb++) {
+            LLVMValueRef rows[64];
+            for (int r = 0; r < vl; r++)
+                rows[r] = load_v(G, at(G, b, add(G, mul(G, addc(G, col0, jb * vl + r), d->ldb), k0)),
+                                 G->s->f64 ? 8 : 4);
+            transpose(G, rows);
+            for (int q = 0; q < vl; q++)
+                store_v(G, rows[q], at(G, dst, addc(G, mulc(G, addc(G, k0, q), nr), jb * vl)));
+        }
+        loop_end(G, &lk);
+        Loop lj = loop(G, i64c(G, nr), "pj");
+        LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));
+        Loop lt = loop_from(G, kv, d->k, "pkt");
+        store_t(G, load_t(G, at(G, src, lt.index)), at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
+        loop_end(G, &lt);
+        loop_end(G, &lj);
+    }
+    if_else(G, &f);
+    {
+        Loop lk = loop(G, d->k, "pke");
+        Loop lj = loop(G, i64c(G, nr), "pje");
+        LLVMValueRef col = add(G, col0, lj.index);
+        LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, col, d->n, "");
+        LLVMValueRef idx = G->s->tb ? add(G, mul(G, col, d->ldb), lk.index) : add(G, mul(G, lk.index, d->ldb), col);
+        idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
+        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, b, idx)), LLVMConstNull(G->T), "");
+        store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
+        loop_end(G, &lj);
+        loop_end(G, &lk);
+    }
+    if_end(G, &f);
+}
+
+/* Panels per packing task: about 64 KB of packed data each. */
+long gemm_pack_group(Gen *G, int width) {
+    long per_panel = (long)width * (G->s->k > 0 ? G->s->k : 256);
+    long g = (16384 + per_panel - 1) / per_panel;
+    return g < 1 ? 1 : g;
+}
+
+/* True when m leaves a partial last row panel. */
+static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
+    return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->m, i64c(G, G->g.mr), ""), i64c(G, 0), "");
+}
+
+/* Tasks that pack A: groups of panels, or with direct A one for a partial
+ * last panel (none when m is a multiple of mr). */
+LLVMValueRef gemm_pack_a_tasks(Gen *G, const Dims *d, LLVMValueRef group) {
+    if (G->direct_a) return LLVMBuildZExt(G->b, partial_rows(G, d), G->i64, "");
+    return LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, add(G, d->mp, group), i64c(G, 1), ""), group, "");
+}
+
+/* Phase 1's task t: tasks [0, na) pack A, the rest groups of B panels. */
+LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
+    LLVMValueRef f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
+    LLVMValueRef t = LLVMGetParam(f, 1);
+    Dims d = arg_dims(G, arg);
+    LLVMValueRef gb = arg_field(G, arg, ARG_B_GROUP);
+    LLVMValueRef na = gemm_pack_a_tasks(G, &d, arg_field(G, arg, ARG_A_GROUP));
+    If f_a = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSLT, t, na, ""), "pack_a");
+    if (G->direct_a) {
+        pack_a_panel(G, &d, arg_field(G, arg, ARG_A), addc(G, d.mp, -1));
+    } else {
+        LLVMValueRef ga = arg_field(G, arg, ARG_A_GROUP);
+        LLVMValueRef p0 = mul(G, t, ga);
+        Loop lp = loop_from(G, p0, imin(G, add(G, p0, ga), d.mp), "pa");
+        pack_a_panel(G, &d, arg_field(G, arg, ARG_A), lp.index);
+        loop_end(G, &lp);
+    }
+    if_else(G, &f_a);
+    {
+        LLVMValueRef p0 = mul(G, LLVMBuildSub(G->b, t, na, ""), gb);
+        Loop lp = loop_from(G, p0, imin(G, add(G, p0, gb), d.np), "pb");
+        pack_b_panel(G, &d, arg_field(G, arg, ARG_B), lp.index);
+        loop_end(G, &lp);
+    }
+    if_end(G, &f_a);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ------------------------------------------------------------ micro-kernel */
+
+/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
+ * for k < kc: mr·nv accumulators in registers, k in increasing order.
+ * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct). */
+LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
+    int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx), G->i64};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
+    /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed, (lda, 1) in place */
+    LLVMValueRef a_row = direct ? LLVMGetParam(f, 6) : i64c(G, 1);
+    long a_k = direct ? 1 : mr;
+    LLVMValueRef pa = LLVMGetParam(f, 0), pb = LLVMGetParam(f, 1), kc = LLVMGetParam(f, 2);
+    LLVMValueRef c = LLVMGetParam(f, 3), ldc = LLVMGetParam(f, 4), load_c = LLVMGetParam(f, 5);
+    for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
+        if (i != 2) LLVMAddAttributeAtIndex(f, (unsigned)i + 1,
+                                        LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+    LLVMBasicBlockRef entry = LLVMGetInsertBlock(G->b);
+    LLVMBasicBlockRef from_c = block(G, "load_c"), zero = block(G, "zero"), start = block(G, "start");
+    LLVMBuildCondBr(G->b, load_c, from_c, zero);
+    LLVMPositionBuilderAtEnd(G->b, from_c);
+    LLVMValueRef init_c[MAX_ACC];
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef row = at(G, c, mulc(G, ldc, i));
+        for (int v = 0; v < nv; v++) init_c[i * nv + v] = load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
+    }
+    LLVMBuildBr(G->b, start);
+    LLVMPositionBuilderAtEnd(G->b, zero);
+    LLVMBuildBr(G->b, start);
+    (void)entry;
+
+    /* start: the accumulators' first values; then the k loop */
+    LLVMPositionBuilderAtEnd(G->b, start);
+    LLVMValueRef first[MAX_ACC];
+    for (int q = 0; q < mr * nv; q++) {
+        first[q] = LLVMBuildPhi(G->b, G->V, "c0");
+        LLVMValueRef in[2] = {init_c[q], LLVMConstNull(G->V)};
+        LLVMBasicBlockRef from[2] = {from_c, zero};
+        LLVMAddIncoming(first[q], in, from, 2);
+    }
+    AccLoop l = acc_loop(G, kc, mr * nv, first, "k");
+    LLVMValueRef k = l.k, *acc = l.acc;
+    LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, a_k));
+    LLVMValueRef bv[4];
+    for (int v = 0; v < nv; v++) bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
+    LLVMValueRef next[MAX_ACC];
+    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
+        LLVMValueRef splat = LLVMBuildShuffleVector(
+            G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask, "a");
+        for (int v = 0; v < nv; v++) {
+            LLVMValueRef args[3] = {splat, bv[v], acc[i * nv + v]};
+            next[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
+        }
+    }
+    acc_loop_end(G, &l, next, 1);
+    for (int i = 0; i < mr; i++) {
+        LLVMValueRef row = at(G, c, mulc(G, ldc, i));
+        for (int v = 0; v < nv; v++) store_v(G, acc[i * nv + v], at(G, row, i64c(G, v * vl)));
+    }
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ------------------------------------------------------------ compute task */
+
+/* Phase 2's task t: block (t / blocks_n, t mod blocks_n) of tiles. */
+LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct) {
+    int mr = G->g.mr, nr = G->g.nr;
+    LLVMValueRef f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
+    LLVMValueRef t = LLVMGetParam(f, 1);
+    /* the edge buffer, in the entry block */
+    LLVMValueRef edge = LLVMBuildAlloca(G->b, LLVMArrayType(G->T, (unsigned)(mr * nr)), "edge");
+    LLVMSetAlignment(edge, 64);
+    edge = LLVMBuildBitCast(G->b, edge, G->T_ptr, "");
+    LLVMValueRef c = arg_field(G, arg, ARG_C);
+    Dims d = arg_dims(G, arg);
+    LLVMValueRef mcp = arg_field(G, arg, ARG_MC_PANELS), ncp = arg_field(G, arg, ARG_NC_PANELS);
+    LLVMValueRef kc_max = arg_field(G, arg, ARG_KC);
+    LLVMValueRef blocks_n = LLVMBuildSDiv(G->b, addc(G, add(G, d.np, ncp), -1), ncp, "");
+    LLVMValueRef bm = LLVMBuildSDiv(G->b, t, blocks_n, ""), bn = LLVMBuildSRem(G->b, t, blocks_n, "");
+    LLVMValueRef ip0 = mul(G, bm, mcp), jp0 = mul(G, bn, ncp);
+    LLVMValueRef ip1 = imin(G, add(G, ip0, mcp), d.mp), jp1 = imin(G, add(G, jp0, ncp), d.np);
+    LLVMTypeRef kern_ty = LLVMGlobalGetValueType(kernel);
+
+    Loop lpc = loop(G, LLVMBuildSDiv(G->b, addc(G, add(G, d.k, kc_max), -1), kc_max, ""), "pc");
+    LLVMValueRef k0 = mul(G, lpc.index, kc_max);
+    LLVMValueRef kc = imin(G, kc_max, LLVMBuildSub(G->b, d.k, k0, ""));
+    /* the first K block starts from zero (or C when accumulating) */
+    LLVMValueRef load_c = G->s->accumulate ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
+                                           : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
+    Loop ljp = loop_from(G, jp0, jp1, "jp");
+    LLVMValueRef pb = at(G, d.b_pack, add(G, mul(G, mulc(G, ljp.index, nr), d.k), mulc(G, k0, nr)));
+    LLVMValueRef col0 = mulc(G, ljp.index, nr);
+    LLVMValueRef cols = imin(G, i64c(G, nr), LLVMBuildSub(G->b, d.n, col0, ""));
+    Loop lip = loop_from(G, ip0, ip1, "ip");
+    LLVMValueRef row0 = mulc(G, lip.index, mr);
+    LLVMValueRef rows = imin(G, i64c(G, mr), LLVMBuildSub(G->b, d.m, row0, ""));
+    LLVMValueRef pa = at(G, d.a_pack, add(G, G->direct_a ? i64c(G, 0) : mul(G, row0, d.k), mulc(G, k0, mr)));
+    LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
+    LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
+                                      LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
+    If f_whole = if_begin(G, whole, "whole");
+    if (direct) { /* whole row panels read A in place */
+        LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
+        LLVMValueRef args[7] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda};
+        LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
+    } else {
+        LLVMValueRef args[7] = {pa, pb, kc, ctile, d.ldc, load_c, d.lda};
+        LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
+    }
+    if_else(G, &f_whole);
+    { /* an edge tile: through the buffer, copying only C's part */
+        If f_in = if_begin(G, load_c, "edge_in");
+        {
+            Loop li = loop(G, rows, "ei");
+            Loop lj = loop(G, cols, "ej");
+            store_t(G, load_t(G, at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index))),
+                    at(G, edge, add(G, mulc(G, li.index, nr), lj.index)));
+            loop_end(G, &lj);
+            loop_end(G, &li);
+        }
+        if_else(G, &f_in);
+        if_end(G, &f_in);
+        if (direct) {
+            If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
+            LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
+            LLVMValueRef args[7] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
+            if_else(G, &f_rows);
+            LLVMValueRef args2[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 7, "");
+            if_end(G, &f_rows);
+        } else {
+            LLVMValueRef args[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
+        }
+        Loop li = loop(G, rows, "eo");
+        Loop lj = loop(G, cols, "ej");
+        store_t(G, load_t(G, at(G, edge, add(G, mulc(G, li.index, nr), lj.index))),
+                at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index)));
+        loop_end(G, &lj);
+        loop_end(G, &li);
+    }
+    if_end(G, &f_whole);
+    loop_end(G, &lip);
+    loop_end(G, &ljp);
+    loop_end(G, &lpc);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+/* ------------------------------------------------------------------ GEMV */
+
+/* Horizontal sum of a vector, lanes in a fixed order. */
+static LLVMValueRef hsum(Gen *G, LLVMValueRef v) {
+    LLVMValueRef sum = LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, 0, 0), "");
+    for (int l = 1; l < G->g.vl; l++)
+        sum = LLVMBuildFAdd(G->b, sum, LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, (unsigned)l, 0), ""), "");
+    return sum;
+}
+
+static LLVMValueRef vfma(Gen *G, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    LLVMValueRef args[3] = {a, b, c};
+    return LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
+}
+static LLVMValueRef splat(Gen *G, LLVMValueRef x) {
+    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)G->g.vl));
+    return LLVMBuildShuffleVector(G->b, LLVMBuildInsertElement(G->b, undef, x, LLVMConstInt(G->i32, 0, 0), ""),
+                                  undef, zmask, "");
+}
+
+/* A scalar stack slot in the function's entry block (mem2reg makes it a
+ * register); never inside a loop, where each pass would grow the stack. */
+static LLVMValueRef entry_alloca(Gen *G) {
+    LLVMBuilderRef tmp = LLVMCreateBuilderInContext(G->ctx);
+    LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(G->fn);
+    LLVMValueRef first = LLVMGetFirstInstruction(entry);
+    if (first) LLVMPositionBuilderBefore(tmp, first);
+    else LLVMPositionBuilderAtEnd(tmp, entry);
+    LLVMValueRef slot = LLVMBuildAlloca(tmp, G->T, "sum");
+    LLVMDisposeBuilder(tmp);
+    return slot;
+}
+
+/* One row of C (m = 1, the batch-1 products of encode and eval): a
+ * matrix-vector product, bound by reading B once — packing it would cost
+ * more than the product. a[k] is op(A)[0][k]. For op(B) = Bᵀ (B stored
+ * n × k) each c[j] is a dot product of a with row j of B: vectors along k,
+ * 4 rows at a time, summed across lanes at the end; for op(B) = B (k × n)
+ * c is Σ_k a[k]·B[k][:]: vectors along n, 4 at a time. Edges element by
+ * element. The order of every sum is fixed. */
+static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+    int vl = G->g.vl;
+    enum { ROWS = 4 };
+    LLVMValueRef a_stride = G->s->ta ? d->lda : i64c(G, 1); /* op(A)[0][k] = A[k·lda] when ta */
+    if (G->s->tb) {
+        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl); /* whole vectors of k */
+        LLVMValueRef j_full = mulc(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), ROWS);
+        /* for j in whole groups of ROWS, then the rest one by one (group size 1) */
+        for (int pass = 0; pass < 2; pass++) {
+            int rows = pass ? 1 : ROWS;
+            Loop lj = pass ? loop_from(G, j_full, d->n, "gvr") : loop(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), "gv");
+            LLVMValueRef j0 = pass ? lj.index : mulc(G, lj.index, ROWS);
+            AccLoop l = acc_loop(G, kv, rows, NULL, "gk");
+            LLVMValueRef k = l.k, *acc = l.acc, next[ROWS];
+            LLVMValueRef av;
+            if (G->s->ta) { /* strided a: gather it element by element */
+                av = LLVMGetUndef(G->V);
+                for (int lane = 0; lane < vl; lane++)
+                    av = LLVMBuildInsertElement(G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, lane), a_stride))),
+                                                LLVMConstInt(G->i32, (unsigned)lane, 0), "");
+            } else {
+                av = load_v(G, at(G, a, k), G->s->f64 ? 8 : 4);
+            }
+            for (int r = 0; r < rows; r++) {
+                LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
+                next[r] = vfma(G, av, load_v(G, at(G, row, k), G->s->f64 ? 8 : 4), acc[r]);
+            }
+            acc_loop_end(G, &l, next, vl);
+            for (int r = 0; r < rows; r++) {
+                LLVMValueRef row = at(G, b, mul(G, addc(G, j0, r), d->ldb));
+                /* the lanes' sum, then the k past the last whole vector */
+                LLVMValueRef slot = entry_alloca(G);
+                store_t(G, hsum(G, acc[r]), slot);
+                Loop lk = loop_from(G, kv, d->k, "gkt");
+                store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
+                                         LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                                                       load_t(G, at(G, row, lk.index)), ""), ""), slot);
+                loop_end(G, &lk);
+                LLVMValueRef v = load_t(G, slot), dst = at(G, c, addc(G, j0, r));
+                if (G->s->accumulate) v = LLVMBuildFAdd(G->b, load_t(G, dst), v, "");
+                store_t(G, v, dst);
+            }
+            loop_end(G, &lj);
+        }
+        return;
+    }
+    /* op(B) = B: c[j0 .. j0 + 4·vl) over whole blocks, then columns one by one */
+    enum { NVEC = 4 };
+    long block_cols = (long)NVEC * vl;
+    LLVMValueRef jb_full = LLVMBuildSDiv(G->b, d->n, i64c(G, block_cols), "");
+    Loop lj = loop(G, jb_full, "gn");
+    LLVMValueRef j0 = mulc(G, lj.index, block_cols);
+    {
+        AccLoop l = acc_loop(G, d->k, NVEC, NULL, "gk");
+        LLVMValueRef k = l.k, *acc = l.acc, next[NVEC];
+        LLVMValueRef ak = splat(G, load_t(G, at(G, a, mul(G, k, a_stride))));
+        LLVMValueRef row = at(G, b, add(G, mul(G, k, d->ldb), j0));
+        for (int v = 0; v < NVEC; v++)
+            next[v] = vfma(G, ak, load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4), acc[v]);
+        acc_loop_end(G, &l, next, 1);
+        for (int v = 0; v < NVEC; v++) {
+            LLVMValueRef dst = at(G, c, addc(G, j0, v * vl)), val = acc[v];
+            if (G->s->accumulate) val = LLVMBuildFAdd(G->b, load_v(G, dst, G->s->f64 ? 8 : 4), val, "");
+            store_v(G, val, dst);
+        }
+    }
+    loop_end(G, &lj);
+    Loop lc = loop_from(G, mulc(G, jb_full, block_cols), d->n, "gnt");
+    LLVMValueRef slot = entry_alloca(G);
+    store_t(G, LLVMConstNull(G->T), slot);
+    Loop lk = loop(G, d->k, "gkt");
+    store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
+                             LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                                           load_t(G, at(G, b, add(G, mul(G, lk.index, d->ldb), lc.index))), ""), ""),
+            slot);
+    loop_end(G, &lk);
+    LLVMValueRef v = load_t(G, slot), dst = at(G, c, lc.index);
+    if (G->s->accumulate) v = LLVMBuildFAdd(G->b, load_t(G, dst), v, "");
+    store_t(G, v, dst);
+    loop_end(G, &lc);
+}
+
+/* The GEMV as a function of (a, b, c, n, k, lda, ldb), shared by the
+ * products of one transposition: its name is its key. */
+LLVMValueRef gemm_gemv_function(Gen *G) {
+    char name[64];
+    snprintf(name, sizeof name, "aec.gemv.%s.%d.%c%c%s", G->s->f64 ? "f64" : "f32", G->g.vl, G->s->ta ? 't' : 'n',
+             G->s->tb ? 't' : 'n', G->s->accumulate ? ".acc" : "");
+    LLVMValueRef f = LLVMGetNamedFunction(G->mod, name);
+    if (f) return f;
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i64, G->i64};
+    f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
+    Dims d = {.m = i64c(G, 1), .n = LLVMGetParam(f, 3), .k = LLVMGetParam(f, 4), .lda = LLVMGetParam(f, 5),
+              .ldb = LLVMGetParam(f, 6)};
+    gemv_body(G, &d, LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2));
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
