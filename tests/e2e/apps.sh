@@ -88,6 +88,21 @@ expect "score: classes 5-9 score above 0-4 (AUC > 0.7)" \
     '"$PY" -c "import json,sys; sys.exit(not json.load(open(\"$T/score.json\"))[\"auc\"] > 0.7)"'
 "$T/fd" score --data "$T/test.npy" --weights "$T/normal.safetensors" --labels "$T/test_labels.npy" 2>/dev/null
 expect "score: --labels without --normal is a usage error" '[ $? -eq 2 ]'
+# A variational model scores by its negative ELBO at mu, a regularized one by
+# its reconstruction term: the mean score is eval's loss, resp. its recon term.
+for spec in vae sparse_l1; do
+    "$B"/aec build specs/$spec.ae -o "$T/$spec" &&
+        "$T/$spec" train --data "$T/train.npy" --limit 600 --epochs 1 --out "$T/$spec.safetensors" --quiet
+    "$T/$spec" score --data "$T/test.npy" --limit 300 --weights "$T/$spec.safetensors" --json > "$T/${spec}_score.json"
+    "$T/$spec" eval --data "$T/test.npy" --limit 300 --weights "$T/$spec.safetensors" --json > "$T/${spec}_eval.json"
+done
+expect "score: a VAE's mean score is its loss (the negative ELBO at mu); a sparse one's its recon term" \
+    'py <<<"
+import json, sys
+t = sys.argv[1]
+l = lambda f: json.load(open(t + \"/\" + f))
+v, ve, s, se = l(\"vae_score.json\"), l(\"vae_eval.json\"), l(\"sparse_l1_score.json\"), l(\"sparse_l1_eval.json\")
+sys.exit(not (abs(v[\"mean\"] - ve[\"loss\"]) < 1e-5 * ve[\"loss\"] and abs(s[\"mean\"] - se[\"recon\"]) < 1e-5 * se[\"recon\"] and se[\"loss\"] > 1.01 * se[\"recon\"]))"'
 
 # ---- search
 "$T/fd" encode --data "$T/train.npy" --weights "$T/all.safetensors" -o "$T/zi.npy" --quiet
