@@ -18,11 +18,7 @@ echo "== test set"
 out/fmnist_dense eval --data "$DATA/t10k-images-idx3-ubyte.gz" --weights out/fmnist_dense.safetensors
 out/fmnist_dense reconstruct --data "$DATA/t10k-images-idx3-ubyte.gz" \
     --weights out/fmnist_dense.safetensors --png out/fmnist_dense.png --quiet
-out/fmnist_dense encode --data "$DATA/t10k-images-idx3-ubyte.gz" \
-    --weights out/fmnist_dense.safetensors -o out/fmnist_dense_codes.npy
-python3=/usr/bin/python3
-[ -x "$python3" ] || python3=python3
-"$python3" examples/latent_scatter.py out/fmnist_dense_codes.npy \
-    "$DATA/t10k-labels-idx1-ubyte.gz" -o out/fmnist_dense_latent.png
+out/fmnist_dense scatter --data "$DATA/t10k-images-idx3-ubyte.gz" --weights out/fmnist_dense.safetensors \
+    --labels "$DATA/t10k-labels-idx1-ubyte.gz" -o out/fmnist_dense_latent.png
 echo "== wrote out/fmnist_dense.png (top: test images, bottom: reconstructions)"
 echo "   and out/fmnist_dense_latent.png (the test set's codes, PCA to 2-D, one colour per class)"

@@ -182,6 +182,10 @@ const aec_command aec_commands[] = {
      "AutoRec: each user's top-k unrated items, by the ratings predicted from R.",
      OPTIONS(O(RATINGS), O(WEIGHTS), O(USER), O(ALL), O(K), O(OUT), O(QUIET), O(THREADS), O(HELP)),
      aec_cmd_recommend, 0},
+    {"scatter", "--data X --weights W --labels L -o latent.png",
+     "Draw the codes (or --codes Z) on their first two principal components, by label.",
+     OPTIONS(O(DATA), O(WEIGHTS), O(CODES), O(LABELS), O(OUT), O(LIMIT), O(QUIET), O(HELP)),
+     aec_cmd_scatter, 0},
 };
 
 const size_t aec_n_commands = sizeof aec_commands / sizeof aec_commands[0];

@@ -208,3 +208,72 @@ int aec_plot_log(const char *log, aec_curves *c) {
     }
     return st;
 }
+
+int aec_plot_scatter(const char *path, const double *xy, const int32_t *labels, int64_t n,
+                     const char *title, const char *xlabel, const char *ylabel) {
+    if (n < 1) {
+        aec_error("%s: no points to plot", path);
+        return AEC_EFORMAT;
+    }
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    for (int64_t i = 0; i < n; i++) {
+        x0 = fmin(x0, xy[2 * i]), x1 = fmax(x1, xy[2 * i]);
+        y0 = fmin(y0, xy[2 * i + 1]), y1 = fmax(y1, xy[2 * i + 1]);
+        lo = labels[i] < lo ? labels[i] : lo;
+        hi = labels[i] > hi ? labels[i] : hi;
+    }
+    double padx = 0.05 * (x1 - x0) + 1e-9, pady = 0.05 * (y1 - y0) + 1e-9;
+    int classes = hi - lo + 1 <= AEC_MAX_CURVES ? hi - lo + 1 : AEC_MAX_CURVES;
+    PLFLT *px = malloc((size_t)n * sizeof *px), *py = malloc((size_t)n * sizeof *py);
+    aec_atomic a;
+    int st = px && py ? aec_atomic_begin(&a, path) : AEC_ENOMEM;
+    if (st) {
+        free(px);
+        free(py);
+        return st;
+    }
+    plsdev("pngcairo");
+    plsfnam(a.tmp);
+    plspage(0, 0, 900, 760, 0, 0);
+    plscolbg(255, 255, 255);
+    plscol0(15, 0, 0, 0);
+    plinit();
+    plcol0(15);
+    plenv(x0 - padx, x1 + padx, y0 - pady, y1 + pady * 6, 0, 0); /* room for the legend */
+    pllab(xlabel, ylabel, title);
+    PLINT opts[AEC_MAX_CURVES], cols[AEC_MAX_CURVES], syms_n[AEC_MAX_CURVES];
+    PLFLT scales[AEC_MAX_CURVES];
+    char names[AEC_MAX_CURVES][24];
+    const char *text[AEC_MAX_CURVES], *syms[AEC_MAX_CURVES];
+    /* One class at a time, its points in the class's colour (labels past
+     * the tenth share the last colour). */
+    for (int c = 0; c < classes; c++) {
+        int64_t m = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int k = labels[i] - lo < classes ? labels[i] - lo : classes - 1;
+            if (k == c) px[m] = xy[2 * i], py[m++] = xy[2 * i + 1];
+        }
+        plcol0(colours[c]);
+        plssym(0, 0.5);
+        if (m) plstring((PLINT)m, px, py, "#(728)");
+        opts[c] = PL_LEGEND_SYMBOL;
+        cols[c] = colours[c];
+        syms_n[c] = 1;
+        scales[c] = 1.5;
+        syms[c] = "#(728)";
+        snprintf(names[c], sizeof names[c],
+                 c == classes - 1 && hi - lo + 1 > classes ? "%d+" : "%d", lo + c);
+        text[c] = names[c];
+    }
+    plcol0(15);
+    PLFLT lw, lh;
+    pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+             PL_POSITION_TOP | PL_POSITION_INSIDE, 0, 0.01, 0.05, 0, 15, 1, 2, (classes + 1) / 2, classes,
+             opts, 0.6, 0.8, 1.5, 0.0, cols, text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, cols,
+             scales, syms_n, syms);
+    plend();
+    free(px);
+    free(py);
+    return aec_atomic_commit(&a);
+}

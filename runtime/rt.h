@@ -289,6 +289,9 @@ int aec_plot_curves(const char *path, const aec_curves *c);
 /* The epoch events of a `train --json` log: train_loss, val_loss, terms. */
 int aec_plot_log(const char *log, aec_curves *c);
 void aec_curves_free(aec_curves *c);
+/* n points xy (n, 2), coloured by label (up to AEC_MAX_CURVES colours), with a legend. */
+int aec_plot_scatter(const char *path, const double *xy, const int32_t *labels, int64_t n,
+                     const char *title, const char *xlabel, const char *ylabel);
 
 /* ------------------------------------------------------------ train.c */
 

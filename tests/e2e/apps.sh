@@ -291,6 +291,9 @@ expect "encode -o codes.csv: a header and the same codes as .npy" \
 pngcheck() { py "$1" <<<"import sys, zlib, struct; b = open(sys.argv[2], 'rb').read(); ok = b[:8] == b'\x89PNG\r\n\x1a\n'; w, h = struct.unpack('>II', b[16:24]); sys.exit(not (ok and w >= 400 and h >= 300 and b'IEND' in b[-12:]))"; }
 expect "plot: a PNG of the loss curves from train --json" 'pngcheck "$T/curves.png"'
 expect "train --plot: the PNG is there after training" 'pngcheck "$T/live.png"'
+"$T/fd" scatter --data "$T/test.npy" --weights "$T/all.safetensors" --labels "$T/test_labels.npy" \
+    -o "$T/latent.png" --quiet
+expect "scatter: a PNG of the codes in 2-D" 'pngcheck "$T/latent.png"'
 echo '{"event":"done"}' > "$T/empty.jsonl"
 "$T/fd" plot "$T/empty.jsonl" -o "$T/x.png" 2> "$T/err"; st=$?
 expect "plot: a log without epochs is an error that says so" '[ $st -eq 1 ] && grep -q "no {\"event\":\"epoch\"}" "$T/err"'
