@@ -184,7 +184,8 @@ const aec_command aec_commands[] = {
      aec_cmd_recommend, 0},
     {"scatter", "--data X --weights W --labels L -o latent.png",
      "Draw the codes (or --codes Z) on their first two principal components, by label.",
-     OPTIONS(O(DATA), O(WEIGHTS), O(CODES), O(LABELS), O(OUT), O(LIMIT), O(QUIET), O(HELP)),
+     OPTIONS(O(DATA), O(WEIGHTS), O(CODES), O(LABELS), O(OUT), O(LIMIT), O(QUIET), O(THREADS),
+             O(HELP)),
      aec_cmd_scatter, 0},
 };
 
