@@ -202,9 +202,6 @@ Model *check_model(Arena *a, const AstModel *ast);
 /* The layer table `aec check` prints: layer, output shape, params, FLOPs, totals. */
 void check_print_table(FILE *out, const Model *m);
 void check_dump_shapes(FILE *out, const Model *m);
-/* check_model, optionally accepting what later stages cannot compile yet
- * (`aec check` can then still print the table of a conv model). */
-Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported);
 /* The layer as a spec line, e.g. "dense 512 relu", "conv 64 3x3 pad=same". */
 char *check_layer_str(Arena *a, const Layer *l);
 
@@ -624,7 +621,6 @@ typedef enum CliOptionId {
     CLI_OPT_GEMM,
     CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
     CLI_OPT_DEBUG, /* -g */
-    CLI_OPT_ALLOW_UNSUPPORTED,
     CLI_N_OPTIONS
 } CliOptionId;
 typedef struct CliOption {
@@ -640,7 +636,7 @@ extern const CliOption cli_options[CLI_N_OPTIONS];
 /* ------------------------------------------------------------- driver.c */
 
 /* The whole pipeline for the command line: each returns an exit status. */
-int driver_check(const char *spec, const char *dump, bool allow_unsupported);
+int driver_check(const char *spec, const char *dump);
 /* emit: NULL (a trainer), "obj" (+ header), "asm" or "llvm"; weights: a
  * safetensors file to embed (--embed-weights), or NULL. */
 int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt,
@@ -648,7 +644,7 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
 /* `aec run`: JIT the trainer and run it on argv (the arguments after `--`). */
 int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv);
 /* Front end only: parse and check; NULL after reporting errors. */
-Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported);
+Model *driver_load(Arena *a, const char *spec_path);
 /* The runtime library's directory and the directory of its aec.h (each
  * PATH_MAX bytes): beside an installed aec, else the build tree's. */
 bool driver_runtime_paths(char *lib, char *inc);

@@ -7,7 +7,7 @@
  *
  * Two passes. The first walks the statements in file order and turns each
  * into settings or draft layers, reporting unknown words (with a "did you
- * mean"), bad values, duplicates and what is not supported yet. The second
+ * mean"), bad values and duplicates. The second
  * infers shapes from the input through the encoder, the latent heads and the
  * decoder (expanding mirror/tied and applying `output ACT` first), then lays
  * out the tensors. After a shape error the shape is unknown (ndim 0) until a
@@ -31,13 +31,6 @@
 
 const char *const act_names[ACT_COUNT] = {
     "linear", "relu", "leaky_relu", "sigmoid", "tanh", "elu", "softplus", "gelu",
-};
-
-/* What the checker accepts but the later stages cannot compile yet. Each use
- * is a located error "'X' is not supported yet" (unless allowed, for `aec
- * check`); enabling a construct is deleting its line. */
-static const char *const not_supported_yet[] = {
-    NULL, /* everything of DESIGN §1 compiles now */
 };
 
 /* ---------------------------------------------------------------- shapes */
@@ -141,7 +134,6 @@ typedef enum { CTX_FILE, CTX_MODEL, CTX_LAYERS, CTX_TRAIN, CTX_REGULARIZE, CTX_C
 
 typedef struct Checker {
     Arena *arena;
-    bool allow_unsupported;
     Model *m;                                       /* settings are written here as they are read */
     const AstStmt *seen_model[16], *seen_train[16]; /* first use of each keyword */
     const AstStmt *seen_l2, *seen_l1w, *seen_l1c, *seen_kls, *seen_contractive, *seen_kl;
@@ -182,12 +174,6 @@ static char *join(Arena *a, const char *const *words, int n) {
 static const char *did_you_mean(Arena *a, const char *w, const char *const *words, int n) {
     const char *s = suggest(w, words, n);
     return s ? arena_printf(a, ", did you mean '%s'?", s) : "";
-}
-
-static void need_support(Checker *c, const char *construct, Loc loc) {
-    if (c->allow_unsupported) return;
-    if (find_word(construct, not_supported_yet, countof(not_supported_yet)) >= 0)
-        diag_error(loc, "'%s' is not supported yet", construct);
 }
 
 /* ------------------------------------------------------- statement forms */
@@ -660,7 +646,6 @@ static void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *wh
             d.act_written = true;
     }
     d.bad = diag_error_count() > errors;
-    need_support(c, s->keyword, s->loc);
     ARRAY_PUSH(c->arena, out->items, out->n, out->cap, d);
 }
 
@@ -738,7 +723,6 @@ static void stmt_latent(Checker *c, const AstStmt *s) {
     if (a.npos > 0 && get_word(c, a.pos[0]->value, "latent kind", kinds, 1) == 0)
         c->m->latent_gaussian = true;
     if (a.npos > 1) get_int(c, a.pos[1]->value, "the latent size", 1, &c->m->latent_size);
-    need_support(c, "latent gaussian", s->loc);
 }
 
 static void stmt_decoder(Checker *c, const AstStmt *s) {
@@ -786,7 +770,6 @@ static void stmt_loss(Checker *c, const AstStmt *s) {
     }
     if (a.npos > 1 && get_word(c, a.pos[1]->value, "loss option", options, 1) == 0) {
         c->m->masked = true;
-        need_support(c, "loss masked", a.pos[1]->loc);
     }
 }
 
@@ -803,7 +786,6 @@ static void stmt_corrupt(Checker *c, const AstStmt *s) {
     if (a.npos > 1)
         get_real(c, a.pos[1]->value, k == 0 ? "the noise sigma" : "the corruption probability",
                  k == 0 ? R_POSITIVE : R_PROB, &c->m->corrupt_value);
-    need_support(c, arena_printf(c->arena, "corrupt %s", kinds[k]), s->loc);
 }
 
 /* regularize { } terms */
@@ -815,7 +797,6 @@ static void term_l2(Checker *c, const AstStmt *s) {
     if (a.npos > 0 && get_word(c, a.pos[0]->value, "l2 target", targets, 1) < 0) return;
     if (!first_use(&c->seen_l2, s, "l2 weights")) return;
     if (a.npos > 1) get_real(c, a.pos[1]->value, "the l2 weight", R_NONNEG, &c->m->l2_weights);
-    need_support(c, "l2 weights", s->loc);
 }
 
 static void term_l1(Checker *c, const AstStmt *s) {
@@ -829,7 +810,6 @@ static void term_l1(Checker *c, const AstStmt *s) {
     if (a.npos > 1)
         get_real(c, a.pos[1]->value, t == 0 ? "the l1 weight" : "the l1 code weight", R_NONNEG,
                  t == 0 ? &c->m->l1_weights : &c->m->l1_code);
-    need_support(c, what, s->loc);
 }
 
 static void term_kl_sparsity(Checker *c, const AstStmt *s) {
@@ -841,7 +821,6 @@ static void term_kl_sparsity(Checker *c, const AstStmt *s) {
     if (a.npos > 1)
         get_real(c, a.pos[1]->value, "the kl_sparsity weight beta", R_NONNEG,
                  &c->m->kl_beta_sparsity);
-    need_support(c, "kl_sparsity", s->loc);
 }
 
 static void term_contractive(Checker *c, const AstStmt *s) {
@@ -850,7 +829,6 @@ static void term_contractive(Checker *c, const AstStmt *s) {
     if (!first_use(&c->seen_contractive, s, "contractive")) return;
     if (a.npos > 0)
         get_real(c, a.pos[0]->value, "the contractive weight", R_NONNEG, &c->m->contractive);
-    need_support(c, "contractive", s->loc);
 }
 
 static void term_kl(Checker *c, const AstStmt *s) {
@@ -858,7 +836,6 @@ static void term_kl(Checker *c, const AstStmt *s) {
     Args a = check_form(c, s, &f);
     if (!first_use(&c->seen_kl, s, "kl")) return;
     if (a.npos > 0) get_real(c, a.pos[0]->value, "the kl weight", R_NONNEG, &c->m->kl_beta);
-    need_support(c, "kl", s->loc);
 }
 
 static void stmt_regularize(Checker *c, const AstStmt *s) {
@@ -1021,7 +998,6 @@ static void set_pretrain(Checker *c, const AstStmt *s) {
     int epochs;
     if (a.npos > 1 && get_int(c, a.pos[1]->value, "the pretraining epochs", 1, &epochs) && kind_ok)
         c->m->train.pretrain_epochs = epochs;
-    need_support(c, "pretrain layerwise", s->loc);
 }
 
 static void stmt_train(Checker *c, const AstStmt *s) {
@@ -1727,9 +1703,9 @@ static const AstStmt *find_model(Checker *c, const AstModel *ast) {
     return model;
 }
 
-Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported) {
+Model *check_model(Arena *a, const AstModel *ast) {
     int errors = diag_error_count();
-    Checker checker = {.arena = a, .allow_unsupported = allow_unsupported};
+    Checker checker = {.arena = a};
     Checker *c = &checker;
     Model *m = c->m = arena_alloc(a, sizeof(Model));
     defaults(m);
@@ -1779,10 +1755,6 @@ Model *check_model_ex(Arena *a, const AstModel *ast, bool allow_unsupported) {
     if (diag_error_count() > errors) return NULL;
     assemble(c);
     return m;
-}
-
-Model *check_model(Arena *a, const AstModel *ast) {
-    return check_model_ex(a, ast, false);
 }
 
 /* ---------------------------------------------------------------- output */

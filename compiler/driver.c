@@ -25,7 +25,7 @@
 #include "config.h" /* generated: AEC_RT_LIBS, AEC_BUILD_LIB_DIR, AEC_BUILD_INCLUDE_DIR */
 #include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
 
-Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported) {
+Model *driver_load(Arena *a, const char *spec_path) {
     size_t len;
     char *text = read_file_text(spec_path, &len);
     if (!text) {
@@ -36,7 +36,7 @@ Model *driver_load(Arena *a, const char *spec_path, bool allow_unsupported) {
     free(text);
     AstModel *ast = parse_spec(a, spec_path, kept);
     if (!ast || diag_error_count()) return NULL;
-    return check_model_ex(a, ast, allow_unsupported);
+    return check_model(a, ast);
 }
 
 /* --dump=ir|grad|kernels: what the pipeline made of one entry point. */
@@ -50,7 +50,7 @@ static void dump_entry(FILE *out, const Program *p, GraphKind kind, const char *
     plan_dump(out, e->plan);
 }
 
-int driver_check(const char *spec, const char *dump, bool allow_unsupported) {
+int driver_check(const char *spec, const char *dump) {
     Arena *a = arena_new();
     int status = 0;
     if (dump && !strcmp(dump, "tokens")) {
@@ -75,7 +75,7 @@ int driver_check(const char *spec, const char *dump, bool allow_unsupported) {
         arena_free(a);
         return ast ? 0 : 1;
     }
-    Model *m = driver_load(a, spec, allow_unsupported);
+    Model *m = driver_load(a, spec);
     if (!m) status = 1;
     else if (!dump) check_print_table(stdout, m);
     else if (!strcmp(dump, "shapes")) check_dump_shapes(stdout, m);
@@ -248,7 +248,7 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
         return 2;
     }
     CodegenOptions opt = *opt_in;
-    Model *m = driver_load(a, spec, false);
+    Model *m = driver_load(a, spec);
     int status = 1;
     Codegen *cg = NULL;
     Program *prog = m ? compile_model(a, m) : NULL;
@@ -294,7 +294,7 @@ done:
  * results bit for bit. */
 int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv) {
     Arena *a = arena_new();
-    Model *m = driver_load(a, spec, false);
+    Model *m = driver_load(a, spec);
     Codegen *cg = m ? cg_program(compile_model(a, m), opt) : NULL;
     int status = 1;
     const aec_model *table =

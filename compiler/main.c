@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     const char *weights = val[CLI_OPT_EMBED_WEIGHTS];
     if (!spec) return usage_error("%s needs a SPEC", cmd);
     if (!strcmp(cmd, "check"))
-        return driver_check(spec, val[CLI_OPT_DUMP], val[CLI_OPT_ALLOW_UNSUPPORTED] != NULL);
+        return driver_check(spec, val[CLI_OPT_DUMP]);
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
         if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");

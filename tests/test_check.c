@@ -3,9 +3,7 @@
  * Golden files: every tests/golden/check/NAME.ae is parsed and checked. If
  * that reports errors, they must equal NAME.err exactly; otherwise the
  * checked model's dump must equal NAME.shapes. A first-line comment
- * `# test: ...` may ask for `allow_unsupported` (check_model_ex with true,
- * as `aec check` can) and `table` (also compare check_print_table with
- * NAME.table). AEC_UPDATE_GOLDEN=1 rewrites the goldens.
+ * `# test: table` also compares check_print_table with NAME.table. AEC_UPDATE_GOLDEN=1 rewrites the goldens.
  * The C tests below pin what the goldens only show: the design's
  * mnist_conv counts, the mirror/tied expansion, defaults, shape arithmetic.
  */
@@ -29,16 +27,16 @@ static char *rel_path(const char *name, const char *ext) {
 }
 
 /* Parse and check `text` (kept registered, so never freed); NULL on errors. */
-static Model *check_text(Arena *a, const char *file, const char *text, bool allow) {
+static Model *check_text(Arena *a, const char *file, const char *text) {
     AstModel *ast = parse_spec(a, file, text);
-    return ast ? check_model_ex(a, ast, allow) : NULL;
+    return ast ? check_model(a, ast) : NULL;
 }
 
 /* Checks `text` with diagnostics captured; returns the model and the text. */
-static Model *check_quiet(Arena *a, const char *text, bool allow, char **diags) {
+static Model *check_quiet(Arena *a, const char *text, char **diags) {
     Capture cap;
     capture_begin(&cap);
-    Model *m = check_text(a, "test.ae", arena_strdup(a, text), allow);
+    Model *m = check_text(a, "test.ae", arena_strdup(a, text));
     char *out = capture_end(&cap);
     if (diags)
         *diags = out;
@@ -57,13 +55,12 @@ static void test_check_goldens(void **state) {
         assert_non_null(text);
         const char *directive = strncmp(text, "# test:", 7) == 0 ? text : "";
         size_t dlen = strcspn(directive, "\n");
-        bool allow = memmem(directive, dlen, "allow_unsupported", 17) != NULL;
         bool table = memmem(directive, dlen, "table", 5) != NULL;
 
         Arena *a = arena_new();
         Capture cap;
         capture_begin(&cap);
-        Model *m = check_text(a, spec, text, allow);
+        Model *m = check_text(a, spec, text);
         int errors = diag_error_count();
         if (m) check_dump_shapes(cap.f, m);
         char *out = capture_end(&cap);
@@ -94,7 +91,7 @@ static void test_mnist_conv_counts(void **state) {
     char *text = golden_read(DIR "/mnist_conv.ae");
     assert_non_null(text);
     char *diags;
-    Model *m = check_quiet(a, text, true, &diags);
+    Model *m = check_quiet(a, text, &diags);
     assert_non_null(m);
     assert_string_equal(diags, "");
     free(diags);
@@ -112,12 +109,6 @@ static void test_mnist_conv_counts(void **state) {
     assert_int_equal(m->tensors[0].offset, 0);
     for (int i = 1; i < m->ntensors; i++)
         assert_int_equal(m->tensors[i].offset, m->tensors[i - 1].offset + m->tensors[i - 1].numel);
-
-    /* Every construct of it compiles: accepted without allow_unsupported. */
-    m = check_quiet(a, text, false, &diags);
-    assert_non_null(m);
-    assert_string_equal(diags, "");
-    free(diags);
     free(text);
     arena_free(a);
 }
@@ -133,7 +124,7 @@ static const char *const dense_ae = "model ae {\n"
 static void test_mirror(void **state) {
     (void)state;
     Arena *a = arena_new();
-    Model *m = check_quiet(a, arena_printf(a, dense_ae, "mirror"), false, NULL);
+    Model *m = check_quiet(a, arena_printf(a, dense_ae, "mirror"), NULL);
     assert_non_null(m);
     assert_int_equal(m->n_encoder, 3);
     assert_int_equal(m->n_decoder, 3);
@@ -168,7 +159,7 @@ static void test_mirror(void **state) {
 static void test_tied(void **state) {
     (void)state;
     Arena *a = arena_new();
-    Model *m = check_quiet(a, arena_printf(a, dense_ae, "tied"), false, NULL);
+    Model *m = check_quiet(a, arena_printf(a, dense_ae, "tied"), NULL);
     assert_non_null(m);
     const int tied[] = {2, 1, 0};
     for (int i = 0; i < 3; i++) {
@@ -192,7 +183,7 @@ static void test_defaults(void **state) {
     (void)state;
     Arena *a = arena_new();
     Model *m =
-        check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", false, NULL);
+        check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", NULL);
     assert_non_null(m);
     const aec_train_config *t = &m->train;
     assert_int_equal(t->optimizer, AEC_OPT_ADAM);
@@ -227,7 +218,7 @@ static void test_defaults(void **state) {
         char *spec = arena_printf(
             a, "model d { input 4; encoder { dense 2 }; decoder mirror; train { optimizer %s } }",
             opts[i].name);
-        m = check_quiet(a, spec, false, NULL);
+        m = check_quiet(a, spec, NULL);
         assert_non_null(m);
         t = &m->train;
         assert_int_equal(t->optimizer, opts[i].opt);
@@ -244,7 +235,7 @@ static void test_leaky_and_elu(void **state) {
     Model *m = check_quiet(a,
                            "model l { input 8; encoder { dense 4 leaky_relu; dense 3 "
                            "leaky_relu=0.2; elu; elu=0.5 }; decoder { dense 8 } }",
-                           false, NULL);
+                           NULL);
     assert_non_null(m);
     assert_true(m->layers[0].act == ACT_LEAKY_RELU && m->layers[0].act_alpha == 0.01);
     assert_true(m->layers[1].act == ACT_LEAKY_RELU && m->layers[1].act_alpha == 0.2);
@@ -282,26 +273,6 @@ static void test_shape_arithmetic(void **state) {
     arena_free(a);
 }
 
-/* The not-supported-yet table is empty: the constructs it last held are
- * accepted as they are, with no "not supported" error. */
-static void test_unsupported(void **state) {
-    (void)state;
-    static const char *const specs[] = {
-        "encoder { dense 4 }; loss mse masked",
-        "encoder { dense 4 sigmoid }; loss bce masked",
-    };
-    Arena *a = arena_new();
-    for (int i = 0; i < countof(specs); i++) {
-        char *text = arena_printf(a, "model u { input 4; %s; decoder { dense 4 } }", specs[i]);
-        char *diags;
-        Model *m = check_quiet(a, text, false, &diags);
-        if (!m || strstr(diags, "not supported")) fail_msg("%s: refused:\n%s", text, diags);
-        assert_true(m->masked);
-        free(diags);
-    }
-    arena_free(a);
-}
-
 /* The latent heads (checked only): named latent.mu / latent.logvar, stored
  * after the decoder, and the mirror starts from the code size. */
 static void test_latent_layout(void **state) {
@@ -310,7 +281,7 @@ static void test_latent_layout(void **state) {
     Model *m = check_quiet(a,
                            "model v { input 784; encoder { dense 256 relu }; latent gaussian 16; "
                            "decoder mirror; output sigmoid; loss bce }",
-                           true, NULL);
+                           NULL);
     assert_non_null(m);
     assert_true(m->latent_gaussian);
     assert_int_equal(m->latent_size, 16);
@@ -333,7 +304,7 @@ int main(void) {
         cmocka_unit_test(test_check_goldens),    cmocka_unit_test(test_mnist_conv_counts),
         cmocka_unit_test(test_mirror),           cmocka_unit_test(test_tied),
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_leaky_and_elu),
-        cmocka_unit_test(test_shape_arithmetic), cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_shape_arithmetic),
         cmocka_unit_test(test_latent_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

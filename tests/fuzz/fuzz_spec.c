@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(text, data, size);
     diag_reset();
     AstModel *ast = parse_spec(a, "fuzz.ae", text);
-    Model *m = ast && !diag_error_count() ? check_model_ex(a, ast, false) : NULL;
+    Model *m = ast && !diag_error_count() ? check_model(a, ast) : NULL;
     if (m) compile_model(a, m); /* every entry point: lower .. plan, each verified */
     arena_free(a);
     return 0;
