@@ -77,7 +77,7 @@ char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated
 
 #include "ast.h"
 
-/* -------------------------------------------------------------- check.c */
+/* ------------- check: check, form, check_layer, expand, layout, report, shape, act (check.h) */
 
 typedef enum ActKind {
     ACT_LINEAR,     /* identity */
@@ -90,7 +90,9 @@ typedef enum ActKind {
     ACT_GELU,       /* x * Phi(x), exact (erf), as PyTorch's default */
     ACT_COUNT
 } ActKind;
-extern const char *const act_names[ACT_COUNT];
+extern const char *const act_names[ACT_COUNT]; /* act.c, with: */
+bool act_takes_param(ActKind a);     /* leaky_relu's slope, elu's alpha */
+double act_default_alpha(ActKind a); /* PyTorch's */
 
 /* A per-sample shape: N (ndim 1) or CxHxW (ndim 3). The batch is implicit. */
 typedef struct Shape {
