@@ -397,12 +397,15 @@ const char *ir_graph_name(GraphKind k);
  * alone where it can be (so autodiff and the contractive term share it). */
 int ir_act_prime(Graph *g, int y);
 
-/* -------------------------------------------------------------- lower.c */
+/* ------------------------------------- lower: lower, forward, objective, optim (lower.h) */
 
 /* Build the graph of one entry point from the checked model. GRAPH_TRAIN
  * gets the forward pass and the loss; autodiff adds the rest. */
 Graph *lower_model(Arena *a, const Model *m, GraphKind kind);
 int lower_opt_slots(const Model *m); /* optimizer state slots, each trainable_count long */
+/* The optimizer update of the trainable block (tensor -1) or of one
+ * tensor's range of it, as outputs of a GRAPH_OPTIM graph (optim.c). */
+void lower_optimizer(Graph *g, int tensor);
 /* Greedy layer-wise pretraining: stage k >= 1 of Model.nstages trains
  * encoder dense k and its mirrored decoder dense as a shallow autoencoder of
  * the (frozen, inference-mode) codes below it; GRAPH_TRAIN and GRAPH_OPTIM only. */
