@@ -367,7 +367,7 @@ static void emit_init(Codegen *cg) {
     for (int t = 0; t < m->ntensors; t++) {
         const ParamTensor *pt = &m->tensors[t];
         LLVMValueRef base = cg_gep(cg, params, cg_i64(cg, pt->offset), pt->name);
-        LLVMValueRef stream = LLVMConstInt(cg->i64, 0x494E495400000000ull + (unsigned)t, 0);
+        LLVMValueRef stream = LLVMConstInt(cg->i64, IR_STREAM_INIT + (unsigned)t, 0);
         Loop l = cg_loop_begin(cg, cg_i64(cg, pt->numel), "init");
         LLVMValueRef v;
         bool is_var = strstr(pt->name, "running_var") != NULL;

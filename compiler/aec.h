@@ -230,68 +230,108 @@ bool conv_geom_is_identity(const ConvGeom *g);
 
 /* ----------------------------------------------------------------- ir.c */
 
-/* The op table: OP(enum, printed name, number of inputs, class).
+/* The attributes an op may carry besides its inputs, in the order the IR
+ * dump prints them: ATTR(enum, IrNode field). Each op uses those its
+ * IR_OPS entry lists; the others stay zero. Hashing, equality, the dump
+ * and the verifier go by that list. */
+#define IR_ATTRS(ATTR)                                                                             \
+    ATTR(LAYER, layer)       /* NEST: the Layer whose geometry they use (ConvGeom) */             \
+    ATTR(ROLE, role)         /* INPUT: InputRole */                                               \
+    ATTR(OPT_SLOT, opt_slot) /* OPTSTATE: which state slot */                                     \
+    ATTR(TENSOR, tensor)     /* a tensor index, or -1 for the whole trainable block */            \
+    ATTR(RAND, rand)         /* RAND: RandKind */                                                 \
+    ATTR(STREAM, stream)     /* RAND: the stream, the graph's stage in the high bits */           \
+    ATTR(P, p)               /* RAND_BERNOULLI: the probability of a 1 */                         \
+    ATTR(COPIES, copies)     /* TILE, SUM_TILES: the number of copies m */                        \
+    ATTR(HW, hw)             /* CHAN_EXPAND, CHAN_SUM: positions per channel */                   \
+    ATTR(VALUE, value)       /* CONST */                                                          \
+    ATTR(ACT, act)           /* ActKind */                                                        \
+    ATTR(ALPHA, alpha)       /* the activation's parameter (leaky_relu's slope, elu's alpha) */   \
+    ATTR(FROM_Y, from_y)     /* ACT_GRAD(2): computed from (y, y), not (x, y) */                  \
+    ATTR(TRANS, ta)          /* GEMM: transpose A (ta), B (tb) */                                 \
+    ATTR(MNK, m)             /* GEMM: C is m x n, inner dimension k */                            \
+    ATTR(GIVEN_TYPE, type)   /* the type is given, not inferred */
+
+enum {
+#define ATTR(e, field) IR_ATTR_BIT_##e,
+    IR_ATTRS(ATTR)
+#undef ATTR
+};
+#define ATTR(e, field) AT_##e = 1u << IR_ATTR_BIT_##e,
+enum { IR_ATTRS(ATTR) };
+#undef ATTR
+
+/* A reduction's index map: where element (row, j) of its domain accumulates.
+ *   RED_COLS  [B, n] -> [n]: at j          RED_ALL   -> scalar: per column j, folded after
+ *   RED_TILES [B, m·n] -> [B, n]: at row·n + j mod n
+ *   RED_CHAN  [C·hw] -> [C]: at j / hw (the channel) */
+typedef enum { RED_NONE, RED_COLS, RED_ALL, RED_TILES, RED_CHAN } IrRedMap;
+
+/* The op table: OP(enum, printed name, number of inputs, class, attributes,
+ * reduction index map).
  * Classes: LEAF (no inputs: data, parameters, scalars), GEMM (a cblas call),
- * EW (elementwise, with broadcasting of scalars and rows), RED (reduction).
- * The enum, printer, verifier, gradient rules and fuser all follow it. */
+ * EW (elementwise, with broadcasting of scalars and rows), RED (reduction),
+ * NEST (its own kernel, a hand-written loop nest).
+ * The enum, printer, hashing, verifier, gradient rules and fuser all follow it. */
 #define IR_OPS(OP)                                                                                 \
-    OP(INPUT, "input", 0, LEAF)       /* the data x (or the code, for decode) [B, n] */            \
-    OP(PARAM, "param", 0, LEAF)       /* a parameter tensor (tensor >= 0) or the trainable block */\
-    OP(GRADIN, "grads", 0, LEAF)      /* the gradient block, read by the optimizer */              \
-    OP(OPTSTATE, "optstate", 0, LEAF) /* optimizer state slot `slot`, as long as the block */      \
-    OP(CONST, "const", 0, LEAF)       /* scalar constant `value` */                                \
-    OP(BATCH, "batch", 0, LEAF)       /* scalar: the batch size */                                 \
-    OP(STEP, "step", 0, LEAF)         /* scalar: the optimizer step, from 1 */                     \
-    OP(GEMM, "gemm", 2, GEMM)         /* op(A)·op(B), transposes ta/tb, dims m n k */              \
-    OP(ADD, "add", 2, EW)                                                                          \
-    OP(SUB, "sub", 2, EW)                                                                          \
-    OP(MUL, "mul", 2, EW)                                                                          \
-    OP(DIV, "div", 2, EW)                                                                          \
-    OP(POW, "pow", 2, EW)             /* a^b, used for scalars (Adam's bias correction) */         \
-    OP(NEG, "neg", 1, EW)                                                                          \
-    OP(ABS, "abs", 1, EW)                                                                          \
-    OP(SIGN, "sign", 1, EW)           /* -1, 0 or 1 */                                             \
-    OP(SQRT, "sqrt", 1, EW)                                                                        \
-    OP(LOG, "log", 1, EW)                                                                          \
-    OP(EXP, "exp", 1, EW)                                                                          \
-    OP(EXPAND, "expand", 1, EW)       /* broadcast a scalar/row to this node's type */             \
-    OP(ACT, "act", 1, EW)             /* activation `act` (alpha) */                               \
-    OP(ACT_GRAD, "act_grad", 2, EW)   /* f'(x) of `act` from (x, y = f(x)), or from (y, y) */      \
-    OP(BCE, "bce", 2, EW)             /* -(t log p + (1-t) log(1-p)), logs clamped at -100 */      \
-    OP(BCE_GRAD, "bce_grad", 2, EW)   /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */             \
-    OP(SUM_ROWS, "sum_rows", 1, RED)  /* [B, n] -> [n]: sum over the batch */                      \
-    OP(SUM_ALL, "sum_all", 1, RED)    /* anything -> scalar */                                     \
+    OP(INPUT, "input", 0, LEAF, AT_ROLE, NONE)      /* the data x (or the code, for decode) [B, n] */ \
+    OP(PARAM, "param", 0, LEAF, AT_TENSOR, NONE)    /* a parameter tensor or the trainable block */ \
+    OP(GRADIN, "grads", 0, LEAF, AT_TENSOR, NONE)   /* the gradient block, read by the optimizer */ \
+    OP(OPTSTATE, "optstate", 0, LEAF, AT_OPT_SLOT | AT_TENSOR, NONE) /* as long as the block */   \
+    OP(CONST, "const", 0, LEAF, AT_VALUE, NONE)     /* scalar constant `value` */                 \
+    OP(BATCH, "batch", 0, LEAF, 0, NONE)            /* scalar: the batch size */                  \
+    OP(STEP, "step", 0, LEAF, 0, NONE)              /* scalar: the optimizer step, from 1 */      \
+    OP(GEMM, "gemm", 2, GEMM, AT_TRANS | AT_MNK, NONE) /* op(A)·op(B) */                          \
+    OP(ADD, "add", 2, EW, 0, NONE)                                                                 \
+    OP(SUB, "sub", 2, EW, 0, NONE)                                                                 \
+    OP(MUL, "mul", 2, EW, 0, NONE)                                                                 \
+    OP(DIV, "div", 2, EW, 0, NONE)                                                                 \
+    OP(POW, "pow", 2, EW, 0, NONE)                  /* a^b, used for scalars (Adam's bias correction) */ \
+    OP(NEG, "neg", 1, EW, 0, NONE)                                                                 \
+    OP(ABS, "abs", 1, EW, 0, NONE)                                                                 \
+    OP(SIGN, "sign", 1, EW, 0, NONE)                /* -1, 0 or 1 */                              \
+    OP(SQRT, "sqrt", 1, EW, 0, NONE)                                                               \
+    OP(LOG, "log", 1, EW, 0, NONE)                                                                 \
+    OP(EXP, "exp", 1, EW, 0, NONE)                                                                 \
+    OP(EXPAND, "expand", 1, EW, AT_GIVEN_TYPE, NONE) /* broadcast a scalar/row to its type */     \
+    OP(ACT, "act", 1, EW, AT_ACT | AT_ALPHA, NONE)  /* the activation `act` */                    \
+    OP(ACT_GRAD, "act_grad", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f'(x) from (x, y) */   \
+    OP(BCE, "bce", 2, EW, 0, NONE)                  /* -(t log p + (1-t) log(1-p)), logs >= -100 */ \
+    OP(BCE_GRAD, "bce_grad", 2, EW, 0, NONE)        /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */ \
+    OP(SUM_ROWS, "sum_rows", 1, RED, 0, COLS)       /* [B, n] -> [n]: sum over the batch */       \
+    OP(SUM_ALL, "sum_all", 1, RED, 0, ALL)          /* anything -> scalar */                      \
     /* noise, regularizers and variational codes (docs/regularizers.md) */                         \
-    OP(RAND, "rand", 0, EW)           /* draws of RandKind `act`, stream `slot`; type given */     \
-    OP(ACT_GRAD2, "act_grad2", 2, EW) /* f''(x) from (x, y); from (y, y) (slot 1): d f'/dy */      \
-    OP(TILE, "tile", 1, EW)           /* [B, n] -> [B, m*n]: each row repeated m times */          \
-    OP(SUM_TILES, "sum_tiles", 1, RED) /* [B, m*n] -> [B, n]: the sum of the m copies */         \
+    OP(RAND, "rand", 0, EW, AT_RAND | AT_STREAM | AT_P | AT_GIVEN_TYPE, NONE) /* draws */          \
+    OP(ACT_GRAD2, "act_grad2", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f''(x); d f'/dy */   \
+    OP(TILE, "tile", 1, EW, AT_COPIES, NONE)        /* [B, n] -> [B, m*n]: each row m times */    \
+    OP(SUM_TILES, "sum_tiles", 1, RED, AT_COPIES, TILES) /* [B, m*n] -> [B, n] */                 \
     /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */   \
-    OP(CONV, "conv", 2, NEST)         /* (img, W): per sample W·im2col(img) -> [B, R·P] */         \
-    OP(CONV_T, "conv_t", 2, NEST)     /* (d, W): per sample col2im(Wᵀ·d) -> [B, C·H·W] */          \
-    OP(CONV_W, "conv_w", 2, NEST)     /* (d, img): Σ_b d_b·im2col(img_b)ᵀ -> [R·C·KH·KW] */        \
-    OP(MAXPOOL, "maxpool", 1, NEST)                                                                \
-    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST) /* (x, dy) -> dx; the argmax recomputed from x */    \
-    OP(AVGPOOL, "avgpool", 1, NEST)                                                                \
-    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST) /* dy -> dx */                                       \
-    OP(UPSAMPLE, "upsample", 1, NEST) /* nearest neighbour */                                      \
-    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST) /* dy -> dx: each KxK block summed */              \
-    OP(CHAN_EXPAND, "chan_expand", 1, EW) /* [C] -> [C·hw], element j = in[j / hw]: never a   */  \
-                                          /* kernel of its own, a load with another index     */  \
-    OP(CHAN_SUM, "chan_sum", 1, RED)  /* [C·hw] -> [C]: each channel's hw positions summed */
+    OP(CONV, "conv", 2, NEST, AT_LAYER, NONE)       /* (img, W): per sample W·im2col(img) */      \
+    OP(CONV_T, "conv_t", 2, NEST, AT_LAYER, NONE)   /* (d, W): per sample col2im(Wᵀ·d) */         \
+    OP(CONV_W, "conv_w", 2, NEST, AT_LAYER, NONE)   /* (d, img): Σ_b d_b·im2col(img_b)ᵀ */        \
+    OP(MAXPOOL, "maxpool", 1, NEST, AT_LAYER, NONE)                                                \
+    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST, AT_LAYER, NONE) /* (x, dy) -> dx, argmax from x */  \
+    OP(AVGPOOL, "avgpool", 1, NEST, AT_LAYER, NONE)                                                \
+    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx */                      \
+    OP(UPSAMPLE, "upsample", 1, NEST, AT_LAYER, NONE) /* nearest neighbour */                     \
+    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx: K x K blocks summed */ \
+    OP(CHAN_EXPAND, "chan_expand", 1, EW, AT_HW, NONE) /* [C] -> [C·hw], j -> in[j / hw]: never */ \
+                                                       /* a kernel of its own, a load            */ \
+    OP(CHAN_SUM, "chan_sum", 1, RED, AT_HW, CHAN)   /* [C·hw] -> [C]: each channel summed */
 
 typedef enum IrOp {
-#define OP(e, name, nin, cls) IR_##e,
+#define OP(e, name, nin, cls, attrs, red) IR_##e,
     IR_OPS(OP)
 #undef OP
         IR_OP_COUNT
 } IrOp;
 
-/* NEST: its own kernel, a hand-written loop nest (and cblas calls) in codegen. */
 typedef enum { OPC_LEAF, OPC_GEMM, OPC_EW, OPC_RED, OPC_NEST } IrOpClass;
 extern const char *const ir_op_names[IR_OP_COUNT];
 extern const int ir_op_nin[IR_OP_COUNT];
 extern const IrOpClass ir_op_class[IR_OP_COUNT];
+extern const unsigned ir_op_attrs[IR_OP_COUNT]; /* AT_* */
+extern const IrRedMap ir_op_red[IR_OP_COUNT];
 
 #define IR_BATCH_DIM (-1L) /* a GEMM dimension equal to the (symbolic) batch */
 /* More generally a negative GEMM dimension -r is r·B: r rows per sample of a
@@ -300,10 +340,12 @@ extern const IrOpClass ir_op_class[IR_OP_COUNT];
 /* RAND draws, keyed by (the spec's seed, the step, the stream, the element's
  * index): aec_rng_noise in runtime/rt.h, bit for bit. */
 #define IR_STREAM_NOISE 0x4E4F495345000000ull /* "NOISE" + RAND stream: AEC_STREAM_NOISE of rt.h */
+/* `init` draws: stream "INIT" + the tensor's index, counter the element's. */
+#define IR_STREAM_INIT 0x494E495400000000ull
 typedef enum {
     RAND_UNIFORM,   /* in [0, 1) */
     RAND_NORMAL,    /* N(0, 1), Box–Muller from counters 2i and 2i+1 */
-    RAND_BERNOULLI, /* 1 with probability `value`, else 0 */
+    RAND_BERNOULLI, /* 1 with probability `p`, else 0 */
 } RandKind;
 
 /* The type of an IR value: `batched` rows of n elements each ([B, n]), or one
@@ -320,19 +362,23 @@ typedef struct IrNode {
     IrOp op;
     Loc loc;          /* the spec line that gave rise to it */
     int in[2];        /* inputs: node indices (earlier in the array) */
-    IrType type;
-    /* attributes, by op (all zero where unused, so hash-consing can compare them) */
-    int tensor;       /* PARAM, GRADIN, OPTSTATE: tensor index, or -1 for the whole trainable
-                         block */
-    int slot;         /* OPTSTATE: slot; INPUT: InputRole; ACT_GRAD(2): 1 if computed from y
-                         alone; RAND: the stream */
-    int act;          /* ACT, ACT_GRAD(2): ActKind; RAND: RandKind */
-    double value;     /* CONST: value; ACT(_GRAD(2)): alpha; RAND_BERNOULLI: the probability */
-    int ta, tb;       /* GEMM: transpose A, B */
-    long m, n, k;     /* GEMM: C is m x n, the inner dimension k; IR_BATCH_DIM for the batch;
-                         TILE, SUM_TILES: m is the number of copies */
-    int layer;        /* CONV .. UPSAMPLE_GRAD: the Layer whose geometry they use */
-    long hw;          /* CHAN_EXPAND, CHAN_SUM: positions per channel */
+    IrType type;      /* inferred, or given (AT_GIVEN_TYPE) */
+    /* attributes (IR_ATTRS): each op uses those IR_OPS lists, all others are zero */
+    int layer;
+    InputRole role;
+    int opt_slot;
+    int tensor;
+    RandKind rand;
+    int stream;
+    double p;
+    long copies;
+    long hw;
+    double value;
+    ActKind act;
+    double alpha;
+    bool from_y;
+    int ta, tb;       /* AT_TRANS */
+    long m, n, k;     /* AT_MNK: IR_BATCH_DIM (or -r) for the batch */
 } IrNode;
 
 typedef enum {

@@ -102,7 +102,7 @@ static void backward(Grad *G, int i, int d) {
                        * (y = f(x) is x's function); from y alone, d f'/dy to y */
         if (n.act == ACT_RELU || n.act == ACT_LEAKY_RELU) break; /* f'' = 0 */
         accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD2, .in = {a, b}, .act = n.act,
-                                                    .value = n.value, .slot = n.slot})));
+                                                    .alpha = n.alpha, .from_y = n.from_y})));
         break;
     case IR_ACT_GRAD2: internal_error("third derivative of an activation");
     case IR_BCE: /* d bce(p, t)/dp; the target is data */
@@ -114,10 +114,10 @@ static void backward(Grad *G, int i, int d) {
     case IR_SUM_ALL: accumulate(G, a, d); break; /* broadcast back over everything */
     case IR_RAND: break; /* no inputs: noise is data */
     case IR_TILE: /* each copy's gradient summed back */
-        accumulate(G, a, ir_add(g, (IrNode){.op = IR_SUM_TILES, .in = {d}, .m = n.m}));
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_SUM_TILES, .in = {d}, .copies = n.copies}));
         break;
     case IR_SUM_TILES: /* copied back to every tile */
-        accumulate(G, a, ir_add(g, (IrNode){.op = IR_TILE, .in = {d}, .m = n.m}));
+        accumulate(G, a, ir_add(g, (IrNode){.op = IR_TILE, .in = {d}, .copies = n.copies}));
         break;
     /* Image ops: each adjoint is an op of the same geometry (same layer). */
     case IR_CONV: /* y = W·im2col(x): dx = col2im(Wᵀ·dy), dW = Σ dy·im2col(x)ᵀ */

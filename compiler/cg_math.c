@@ -191,12 +191,12 @@ LLVMValueRef cg_box_muller(Codegen *cg, LLVMValueRef u1, LLVMValueRef u2) {
 LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueRef index) {
     LLVMBuilderRef b = cg->b;
     LLVMValueRef seed = LLVMConstInt(cg->i64, cg->model->train.seed, 0);
-    LLVMValueRef stream = LLVMConstInt(cg->i64, IR_STREAM_NOISE + (unsigned)n->slot, 0);
+    LLVMValueRef stream = LLVMConstInt(cg->i64, IR_STREAM_NOISE + (unsigned)n->stream, 0);
     /* aec_rng_u64(seed, stream, step): mix64(mix64(mix64(seed) ^ stream) ^ step) */
     LLVMValueRef key = cg_mix64(cg, LLVMBuildXor(b, cg_mix64(cg, seed), stream, ""));
     key = cg_mix64(cg, LLVMBuildXor(b, key, step, ""));
     LLVMValueRef v;
-    if (n->act == RAND_NORMAL) { /* Box–Muller from counters 2i and 2i+1 */
+    if (n->rand == RAND_NORMAL) { /* Box–Muller from counters 2i and 2i+1 */
         LLVMValueRef i2 = LLVMBuildShl(b, index, cg_i64(cg, 1), "");
         LLVMValueRef i2p1 = LLVMBuildOr(b, i2, cg_i64(cg, 1), "");
         LLVMValueRef u1 = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, i2, "")));
@@ -204,8 +204,8 @@ LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueR
         v = cg_box_muller(cg, u1, u2);
     } else {
         v = cg_unit(cg, cg_mix64(cg, LLVMBuildXor(b, key, index, "")));
-        if (n->act == RAND_BERNOULLI) {
-            LLVMValueRef hit = LLVMBuildFCmp(b, LLVMRealOLT, v, LLVMConstReal(cg->f64, n->value), "");
+        if (n->rand == RAND_BERNOULLI) {
+            LLVMValueRef hit = LLVMBuildFCmp(b, LLVMRealOLT, v, LLVMConstReal(cg->f64, n->p), "");
             return cg_select(cg, hit, cg_real(cg, 1), cg_real(cg, 0));
         }
     }

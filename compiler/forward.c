@@ -17,8 +17,8 @@
 #include "lower.h"
 
 int rand_node(Lower *L, IrType t, RandKind kind, double p, int use) {
-    return ir_add(L->g, (IrNode){.op = IR_RAND, .type = t, .act = kind, .value = p,
-                                 .slot = L->g->stage << 16 | use});
+    return ir_add(L->g, (IrNode){.op = IR_RAND, .type = t, .rand = kind, .p = p,
+                                 .stream = L->g->stage << 16 | use});
 }
 
 int param(Lower *L, int tensor) {
@@ -33,7 +33,7 @@ int set_loc(Lower *L, int node, Loc loc) {
 
 int activation(Lower *L, int x, ActKind act, double alpha, Loc loc) {
     if (act == ACT_LINEAR) return x;
-    return set_loc(L, ir_add(L->g, (IrNode){.op = IR_ACT, .in = {x}, .act = act, .value = alpha}),
+    return set_loc(L, ir_add(L->g, (IrNode){.op = IR_ACT, .in = {x}, .act = act, .alpha = alpha}),
                    loc);
 }
 

@@ -12,17 +12,27 @@
 #include "aec.h"
 
 const char *const ir_op_names[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls) name,
+#define OP(e, name, nin, cls, attrs, red) name,
     IR_OPS(OP)
 #undef OP
 };
 const int ir_op_nin[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls) nin,
+#define OP(e, name, nin, cls, attrs, red) nin,
     IR_OPS(OP)
 #undef OP
 };
 const IrOpClass ir_op_class[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls) OPC_##cls,
+#define OP(e, name, nin, cls, attrs, red) OPC_##cls,
+    IR_OPS(OP)
+#undef OP
+};
+const unsigned ir_op_attrs[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls, attrs, red) attrs,
+    IR_OPS(OP)
+#undef OP
+};
+const IrRedMap ir_op_red[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls, attrs, red) RED_##red,
     IR_OPS(OP)
 #undef OP
 };
@@ -123,10 +133,11 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     IrType a = n->in[0] >= 0 && ir_op_nin[n->op] > 0 ? g->nodes[n->in[0]].type : (IrType){0};
     IrType b = ir_op_nin[n->op] > 1 ? g->nodes[n->in[1]].type : (IrType){0};
     IrType t;
+    if (ir_op_attrs[n->op] & AT_GIVEN_TYPE) return n->type; /* given by the caller */
     if (ir_op_class[n->op] == OPC_NEST) return image_type(g, n, a, b); /* shapes of its layer */
     switch (n->op) {
     case IR_INPUT:
-        return (IrType){true, n->slot == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
+        return (IrType){true, n->role == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
         /* INPUT_X and INPUT_MASK are both input-sized */
     case IR_PARAM:
         return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
@@ -143,15 +154,13 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
             internal_error("gemm operands do not match m=%ld n=%ld k=%ld", n->m, n->n, n->k);
         return n->m < 0 ? (IrType){true, -n->m * n->n} : (IrType){false, n->m * n->n};
     }
-    case IR_EXPAND:
-    case IR_RAND: return n->type; /* given by the caller */
     case IR_TILE:
-        if (!a.batched || n->m < 1) internal_error("tile of an unbatched value");
-        return (IrType){true, a.n * n->m};
+        if (!a.batched || n->copies < 1) internal_error("tile of an unbatched value");
+        return (IrType){true, a.n * n->copies};
     case IR_SUM_TILES:
-        if (!a.batched || n->m < 1 || a.n % n->m)
-            internal_error("sum_tiles of %ld by %ld", a.n, n->m);
-        return (IrType){true, a.n / n->m};
+        if (!a.batched || n->copies < 1 || a.n % n->copies)
+            internal_error("sum_tiles of %ld by %ld", a.n, n->copies);
+        return (IrType){true, a.n / n->copies};
     case IR_SUM_ROWS:
         if (!a.batched) internal_error("sum_rows of an unbatched value");
         return (IrType){false, a.n};
@@ -167,24 +176,65 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     return t;
 }
 
+/* The 64-bit words of attribute `at` of node n (at most 3), for hashing and equality. */
+static int attr_words(const IrNode *n, int at, uint64_t *w) {
+    switch (at) {
+    case IR_ATTR_BIT_LAYER: w[0] = (uint64_t)n->layer; return 1;
+    case IR_ATTR_BIT_ROLE: w[0] = (uint64_t)n->role; return 1;
+    case IR_ATTR_BIT_OPT_SLOT: w[0] = (uint64_t)n->opt_slot; return 1;
+    case IR_ATTR_BIT_TENSOR: w[0] = (uint64_t)n->tensor; return 1;
+    case IR_ATTR_BIT_RAND: w[0] = (uint64_t)n->rand; return 1;
+    case IR_ATTR_BIT_STREAM: w[0] = (uint64_t)n->stream; return 1;
+    case IR_ATTR_BIT_P: memcpy(w, &n->p, 8); return 1;
+    case IR_ATTR_BIT_COPIES: w[0] = (uint64_t)n->copies; return 1;
+    case IR_ATTR_BIT_HW: w[0] = (uint64_t)n->hw; return 1;
+    case IR_ATTR_BIT_VALUE: memcpy(w, &n->value, 8); return 1;
+    case IR_ATTR_BIT_ACT: w[0] = (uint64_t)n->act; return 1;
+    case IR_ATTR_BIT_ALPHA: memcpy(w, &n->alpha, 8); return 1;
+    case IR_ATTR_BIT_FROM_Y: w[0] = n->from_y; return 1;
+    case IR_ATTR_BIT_TRANS: w[0] = (uint64_t)n->ta, w[1] = (uint64_t)n->tb; return 2;
+    case IR_ATTR_BIT_MNK: w[0] = (uint64_t)n->m, w[1] = (uint64_t)n->n, w[2] = (uint64_t)n->k; return 3;
+    case IR_ATTR_BIT_GIVEN_TYPE: w[0] = n->type.batched, w[1] = (uint64_t)n->type.n; return 2;
+    default: internal_error("attribute %d", at);
+    }
+}
+
+enum { IR_NATTRS = IR_ATTR_BIT_GIVEN_TYPE + 1 };
+
+/* Every word that identifies a node: op, inputs, type and its op's attributes. */
+static int node_words(const IrNode *n, uint64_t *w) {
+    int k = 0;
+    w[k++] = (uint64_t)n->op, w[k++] = (uint64_t)n->in[0], w[k++] = (uint64_t)n->in[1];
+    w[k++] = n->type.batched, w[k++] = (uint64_t)n->type.n;
+    for (int at = 0; at < IR_NATTRS; at++)
+        if (ir_op_attrs[n->op] & (1u << at)) k += attr_words(n, at, w + k);
+    return k;
+}
+
 static unsigned node_hash(const IrNode *n) {
-    uint64_t h = 1469598103934665603ull;
-    const long v[] = {n->op,    n->in[0], n->in[1], n->tensor, n->slot, n->act, n->ta,
-                      n->tb,    n->m,     n->n,     n->k,      n->type.batched, n->type.n,
-                      n->layer, n->hw};
-    for (int i = 0; i < countof(v); i++) h = (h ^ (uint64_t)v[i]) * 1099511628211ull;
-    uint64_t bits;
-    memcpy(&bits, &n->value, sizeof bits);
-    h = (h ^ bits) * 1099511628211ull;
+    uint64_t w[64], h = 1469598103934665603ull;
+    int k = node_words(n, w);
+    for (int i = 0; i < k; i++) h = (h ^ w[i]) * 1099511628211ull;
     return (unsigned)(h ^ (h >> 32));
 }
 
 static bool node_same(const IrNode *a, const IrNode *b) {
-    return a->op == b->op && a->in[0] == b->in[0] && a->in[1] == b->in[1] &&
-           a->tensor == b->tensor && a->slot == b->slot && a->act == b->act &&
-           a->value == b->value && a->ta == b->ta && a->tb == b->tb && a->m == b->m &&
-           a->n == b->n && a->k == b->k && type_eq(a->type, b->type) && a->layer == b->layer &&
-           a->hw == b->hw;
+    uint64_t wa[64], wb[64];
+    int ka = node_words(a, wa), kb = node_words(b, wb);
+    return ka == kb && !memcmp(wa, wb, sizeof(uint64_t) * (size_t)ka);
+}
+
+/* Whether the attributes node n's op does not use are all zero (the type
+ * is every node's: inferred unless given). */
+static bool unused_attrs_zero(const IrNode *n) {
+    for (int at = 0; at < IR_NATTRS; at++) {
+        if ((ir_op_attrs[n->op] & (1u << at)) || at == IR_ATTR_BIT_GIVEN_TYPE) continue;
+        uint64_t w[3];
+        int k = attr_words(n, at, w);
+        for (int i = 0; i < k; i++)
+            if (w[i]) return false;
+    }
+    return true;
 }
 
 static void rehash(Graph *g) {
@@ -267,6 +317,8 @@ void ir_verify(const Graph *g) {
         const IrNode *n = &g->nodes[i];
         ensure(n->op >= 0 && n->op < IR_OP_COUNT);
         for (int j = 0; j < ir_op_nin[n->op]; j++) ensure(n->in[j] >= 0 && n->in[j] < i);
+        if (!unused_attrs_zero(n))
+            internal_error("node %%%d (%s) sets an attribute its op does not have", i, ir_op_names[n->op]);
         IrType t = infer_type(g, n);
         if (!type_eq(t, n->type)) internal_error("node %%%d (%s) has a stale type", i, ir_op_names[n->op]);
     }
@@ -284,54 +336,54 @@ static void print_dim(FILE *out, long d) {
     else fprintf(out, "%ld", d);
 }
 
+/* Attribute `at` of node n as the dump shows it (after its inputs). */
+static void dump_attr(FILE *out, const Graph *g, const IrNode *n, int at) {
+    static const char *const rand_names[] = {"uniform", "normal", "bernoulli"};
+    static const char *const roles[] = {"x", "code", "mask"};
+    switch (at) {
+    case IR_ATTR_BIT_LAYER: fprintf(out, " layer=%d", n->layer); break;
+    case IR_ATTR_BIT_ROLE: fprintf(out, " %s", roles[n->role]); break;
+    case IR_ATTR_BIT_OPT_SLOT: fprintf(out, " slot=%d", n->opt_slot); break;
+    case IR_ATTR_BIT_TENSOR:
+        if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
+        else if (n->op == IR_PARAM) fprintf(out, " trainable");
+        break;
+    case IR_ATTR_BIT_RAND: fprintf(out, " %s", rand_names[n->rand]); break;
+    case IR_ATTR_BIT_STREAM: fprintf(out, " stream=%d", n->stream); break;
+    case IR_ATTR_BIT_P:
+        if (n->rand == RAND_BERNOULLI) fprintf(out, " p=%g", n->p);
+        break;
+    case IR_ATTR_BIT_COPIES: fprintf(out, " x%ld", n->copies); break;
+    case IR_ATTR_BIT_HW: fprintf(out, " hw=%ld", n->hw); break;
+    case IR_ATTR_BIT_VALUE: fprintf(out, " %.9g", n->value); break;
+    case IR_ATTR_BIT_ACT: fprintf(out, " %s", act_names[n->act]); break;
+    case IR_ATTR_BIT_ALPHA:
+        if (n->alpha != 0) fprintf(out, "=%g", n->alpha);
+        break;
+    case IR_ATTR_BIT_TRANS: fprintf(out, " %c%c", n->ta ? 't' : 'n', n->tb ? 't' : 'n'); break;
+    case IR_ATTR_BIT_MNK:
+        fputs(" m=", out);
+        print_dim(out, n->m);
+        fputs(" n=", out);
+        print_dim(out, n->n);
+        fputs(" k=", out);
+        print_dim(out, n->k);
+        break;
+    default: break; /* from_y and a given type: the type is printed anyway */
+    }
+}
+
 void ir_dump(FILE *out, const Graph *g) {
     static const char *const out_names[] = {"loss",   "code",     "x_hat", "grad",
                                             "params", "optstate", "metric", "buffer"};
-    static const char *const rand_names[] = {"uniform", "normal", "bernoulli"};
     fprintf(out, "graph %s (%d nodes, %d forward)\n", ir_graph_name(g->kind), g->nnodes,
             g->n_forward);
     for (int i = 0; i < g->nnodes; i++) {
         const IrNode *n = &g->nodes[i];
         fprintf(out, "  %%%d = %s", i, ir_op_names[n->op]);
         for (int j = 0; j < ir_op_nin[n->op]; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
-        if (ir_op_class[n->op] == OPC_NEST) fprintf(out, " layer=%d", n->layer);
-        switch (n->op) {
-        case IR_PARAM:
-            if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
-            else fprintf(out, " trainable");
-            break;
-        case IR_INPUT:
-            fprintf(out, " %s", n->slot == INPUT_CODE ? "code" : n->slot == INPUT_MASK ? "mask" : "x");
-            break;
-        case IR_OPTSTATE: fprintf(out, " slot=%d", n->slot); /* fall through */
-        case IR_GRADIN:
-            if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
-            break;
-        case IR_RAND:
-            fprintf(out, " %s stream=%d", rand_names[n->act], n->slot);
-            if (n->act == RAND_BERNOULLI) fprintf(out, " p=%g", n->value);
-            break;
-        case IR_TILE:
-        case IR_SUM_TILES: fprintf(out, " x%ld", n->m); break;
-        case IR_CHAN_EXPAND:
-        case IR_CHAN_SUM: fprintf(out, " hw=%ld", n->hw); break;
-        case IR_CONST: fprintf(out, " %.9g", n->value); break;
-        case IR_ACT:
-        case IR_ACT_GRAD:
-        case IR_ACT_GRAD2:
-            fprintf(out, " %s", act_names[n->act]);
-            if (n->value != 0) fprintf(out, "=%g", n->value);
-            break;
-        case IR_GEMM:
-            fprintf(out, " %c%c m=", n->ta ? 't' : 'n', n->tb ? 't' : 'n');
-            print_dim(out, n->m);
-            fputs(" n=", out);
-            print_dim(out, n->n);
-            fputs(" k=", out);
-            print_dim(out, n->k);
-            break;
-        default: break;
-        }
+        for (int at = 0; at < IR_NATTRS; at++)
+            if (ir_op_attrs[n->op] & (1u << at)) dump_attr(out, g, n, at);
         fprintf(out, " : [%s%ld]", n->type.batched ? "B," : "", n->type.n);
         if (n->loc.line) fprintf(out, "  ; line %d", n->loc.line);
         fputc('\n', out);
@@ -364,7 +416,7 @@ static bool act_grad_from_output(int act, double alpha) {
 int ir_act_prime(Graph *g, int y) {
     IrNode n = g->nodes[y];
     ensure(n.op == IR_ACT);
-    bool from_y = act_grad_from_output(n.act, n.value);
+    bool from_y = act_grad_from_output(n.act, n.alpha);
     return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
-                              .value = n.value, .slot = from_y});
+                              .alpha = n.alpha, .from_y = from_y});
 }

@@ -61,9 +61,9 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
     case IR_LOG: return cg_math1(cg, "log", a, true);
     case IR_EXP: return cg_exp(cg, a);
     case IR_EXPAND: return a;
-    case IR_ACT: return cg_activation(cg, n->act, n->value, a);
+    case IR_ACT: return cg_activation(cg, n->act, n->alpha, a);
     case IR_ACT_GRAD: /* from (y, y): the sign tests below read y, which has x's sign */
-        return cg_activation_grad(cg, n->act, n->value, a, b);
+        return cg_activation_grad(cg, n->act, n->alpha, a, b);
     case IR_BCE: { /* -(t·max(log p, -100) + (1-t)·max(log(1-p), -100)), as PyTorch */
         LLVMValueRef lo = cg_real(cg, -100);
         LLVMValueRef lp = cg_max(cg, cg_math1(cg, "log", a, true), lo);
@@ -75,7 +75,7 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
         return cg_div(cg, cg_sub(cg, a, b), den);
     }
     case IR_RAND: ensure(B->index); return cg_rand(cg, n, B->step, B->index);
-    case IR_ACT_GRAD2: return cg_activation_grad2(cg, n->act, n->value, a, b, n->slot);
+    case IR_ACT_GRAD2: return cg_activation_grad2(cg, n->act, n->alpha, a, b, n->from_y);
     case IR_TILE: return a; /* loop_kernel loaded the repeated element */
     default: internal_error("%s is not elementwise", ir_op_names[n->op]);
     }
@@ -246,6 +246,7 @@ static long kernel_hw(const Graph *g, const Kernel *k) {
 static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw, long kernel_hw) {
     return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
 }
+
 
 /* One loop nest over the kernel's domain computing all its nodes. */
 /* A full reduction's column sums `part` folded in column order into *out. */

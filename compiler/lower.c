@@ -25,14 +25,14 @@ Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage) {
         else model_objective(&L);
         break;
     case GRAPH_ENCODE: {
-        int x = ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_X});
+        int x = ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_X});
         int h = layers(&L, x, 0, m->n_encoder);
         if (m->latent_gaussian) h = dense(&L, &m->layers[m->latent_mu], h); /* the code is μ */
         ir_output(g, OUT_CODE, h, 0);
         break;
     }
     case GRAPH_DECODE: {
-        int z = ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_CODE});
+        int z = ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_CODE});
         ir_output(g, OUT_XHAT, layers(&L, z, m->n_encoder, m->n_encoder + m->n_decoder), 0);
         break;
     }

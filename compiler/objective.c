@@ -25,7 +25,7 @@ static int loss(Lower *L, int kind, int y, int target, bool summed, bool masked)
     Graph *g = L->g;
     long n = summed ? 1 : g->nodes[target].type.n;
     int inv = ir_binary(g, IR_DIV, ir_const(g, 1.0 / (double)n), ir_add(g, (IrNode){.op = IR_BATCH}));
-    int mask = masked ? ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_MASK}) : -1;
+    int mask = masked ? ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_MASK}) : -1;
     if (masked && !summed) /* 1 / (present + tiny): exact for any count >= 1, 0 loss for none */
         inv = ir_binary(g, IR_DIV, ir_const(g, 1),
                         ir_binary(g, IR_ADD, ir_unary(g, IR_SUM_ALL, mask), ir_const(g, 1e-30)));
@@ -149,7 +149,7 @@ static int contractive(Lower *L) {
     int M = w[n - 1];
     for (int l = n - 2; l >= 0; l--) {
         if (d[l] >= 0) { /* scale M's columns by d_l, per sample */
-            int tiled = hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .m = hl});
+            int tiled = hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .copies = hl});
             M = ir_binary(g, IR_MUL, M, tiled);
         }
         bool batched = g->nodes[M].type.batched;
@@ -206,7 +206,7 @@ int lower_metrics(const Model *m, const char **names) {
 void model_objective(Lower *L) {
     Graph *g = L->g;
     const Model *m = L->m;
-    int x = ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_X});
+    int x = ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_X});
     int h = layers(L, L->training ? corrupt(L, x) : x, 0, m->n_encoder);
     int code = h, z = h, mu = -1, logvar = -1;
     if (m->latent_gaussian) {
@@ -264,7 +264,7 @@ static ModelStage stage_of(const Model *m, int k) {
 void stage_objective(Lower *L, int k) {
     Graph *g = L->g;
     ModelStage s = stage_of(L->m, k);
-    int x = ir_add(g, (IrNode){.op = IR_INPUT, .slot = INPUT_X});
+    int x = ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_X});
     L->training = false;
     int h = layers(L, x, 0, s.in_to);
     L->training = g->kind == GRAPH_TRAIN;

@@ -23,8 +23,8 @@ void lower_optimizer(Graph *g, int tensor) {
 #define MUL(a, b) ir_binary(g, IR_MUL, a, b)
 #define DIV(a, b) ir_binary(g, IR_DIV, a, b)
     if (c->decay != 0 && c->optimizer != AEC_OPT_ADAMW) gr = ADD(gr, MUL(K(c->decay), p));
-    int slot0 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .slot = 0, .tensor = tensor});
-    int slot1 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .slot = 1, .tensor = tensor});
+    int slot0 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .opt_slot = 0, .tensor = tensor});
+    int slot1 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .opt_slot = 1, .tensor = tensor});
     switch (c->optimizer) {
     case AEC_OPT_SGD: p = SUB(p, MUL(lr, gr)); break;
     case AEC_OPT_MOMENTUM: { /* buf = μ·buf + g; p -= lr·buf (buf starts at 0, so at g) */

@@ -84,13 +84,13 @@ static void pack_size(const Graph *g, int node, long *per_batch, long *fixed) {
 static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     const Model *m = g->model;
     switch (n->op) {
-    case IR_INPUT: return (BufLoc){n->slot == INPUT_MASK ? BASE_MASK : BASE_X, 0, 0};
+    case IR_INPUT: return (BufLoc){n->role == INPUT_MASK ? BASE_MASK : BASE_X, 0, 0};
     case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_GRADIN:
         return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_OPTSTATE:
         return (BufLoc){BASE_OPT, 0,
-                        (long)n->slot * m->trainable_count +
+                        (long)n->opt_slot * m->trainable_count +
                             (n->tensor >= 0 ? m->tensors[n->tensor].offset : 0)};
     default: return (BufLoc){BASE_NONE, 0, 0};
     }
