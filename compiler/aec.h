@@ -79,20 +79,41 @@ char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated
 
 /* ------------- check: check, form, check_layer, expand, layout, report, shape, act (check.h) */
 
+/* The activations: ACT(enum, name, its parameter's name or NULL, the
+ * parameter's default (PyTorch's), when f'(x) can be computed from y = f(x)
+ * alone — so the backward pass need not keep x — (ALWAYS, IF_POSITIVE:
+ * when the parameter is > 0, so y > 0 exactly when x > 0, or NEVER), and
+ * whether f'' = 0 (piecewise linear)). Their formulas are cg_math.c's. */
+#define ACTIVATIONS(ACT)                                                                           \
+    ACT(LINEAR, "linear", NULL, 0.0, NEVER, true)              /* identity */                     \
+    ACT(RELU, "relu", NULL, 0.0, ALWAYS, true)                 /* max(0, x) */                    \
+    ACT(LEAKY_RELU, "leaky_relu", "slope", 0.01, IF_POSITIVE, true) /* x > 0 ? x : slope·x */     \
+    ACT(SIGMOID, "sigmoid", NULL, 0.0, ALWAYS, false)          /* 1 / (1 + e^-x) */               \
+    ACT(TANH, "tanh", NULL, 0.0, ALWAYS, false)                                                    \
+    ACT(ELU, "elu", "alpha", 1.0, IF_POSITIVE, false)          /* x > 0 ? x : alpha·(e^x - 1) */  \
+    ACT(SOFTPLUS, "softplus", NULL, 0.0, NEVER, false)         /* log(1 + e^x) */                 \
+    ACT(GELU, "gelu", NULL, 0.0, NEVER, false)                 /* x·Φ(x), exact (erf), as PyTorch */
+
 typedef enum ActKind {
-    ACT_LINEAR,     /* identity */
-    ACT_RELU,       /* max(0, x) */
-    ACT_LEAKY_RELU, /* x > 0 ? x : alpha*x (alpha default 0.01, as PyTorch) */
-    ACT_SIGMOID,    /* 1 / (1 + e^-x) */
-    ACT_TANH,
-    ACT_ELU,        /* x > 0 ? x : alpha*(e^x - 1), alpha 1 */
-    ACT_SOFTPLUS,   /* log(1 + e^x) */
-    ACT_GELU,       /* x * Phi(x), exact (erf), as PyTorch's default */
-    ACT_COUNT
+#define ACT(e, name, param, alpha, from_y, linear) ACT_##e,
+    ACTIVATIONS(ACT)
+#undef ACT
+        ACT_COUNT
 } ActKind;
-extern const char *const act_names[ACT_COUNT]; /* act.c, with: */
+typedef enum { FROM_Y_NEVER, FROM_Y_ALWAYS, FROM_Y_IF_POSITIVE } ActFromY;
+typedef struct ActInfo {
+    const char *param;  /* "slope", "alpha", or NULL: takes none */
+    double alpha;       /* the parameter's default */
+    ActFromY from_y;
+    bool second_zero;   /* f'' = 0 */
+} ActInfo;
+/* tables.c: the columns of ACTIVATIONS, by ActKind. */
+extern const char *const act_names[ACT_COUNT];
+extern const ActInfo act_info[ACT_COUNT];
 bool act_takes_param(ActKind a);     /* leaky_relu's slope, elu's alpha */
 double act_default_alpha(ActKind a); /* PyTorch's */
+/* Whether f' of activation `act` with parameter alpha is computed from y alone. */
+bool act_prime_from_y(ActKind act, double alpha);
 
 /* A per-sample shape: N (ndim 1) or CxHxW (ndim 3). The batch is implicit. */
 typedef struct Shape {
@@ -161,8 +182,27 @@ typedef struct ModelStage {
     int in_to, enc_from, enc_to, dec_from, dec_to;
 } ModelStage;
 
-typedef enum { CORRUPT_NONE, CORRUPT_GAUSSIAN, CORRUPT_MASK, CORRUPT_SALTPEPPER } CorruptKind;
-typedef enum { INIT_XAVIER, INIT_HE, INIT_NORMAL } InitKind;
+/* `corrupt KIND P` and `init SCHEME`: X(enum, name). */
+#define CORRUPTIONS(X) X(NONE, "none") X(GAUSSIAN, "gaussian") X(MASK, "mask") X(SALTPEPPER, "saltpepper")
+#define INITS(X) X(XAVIER, "xavier") X(HE, "he") X(NORMAL, "normal")
+#define X(e, name) CORRUPT_##e,
+typedef enum { CORRUPTIONS(X) CORRUPT_COUNT } CorruptKind;
+#undef X
+#define X(e, name) INIT_##e,
+typedef enum { INITS(X) INIT_COUNT } InitKind;
+#undef X
+extern const char *const corrupt_names[CORRUPT_COUNT]; /* tables.c */
+extern const char *const init_names[INIT_COUNT];
+
+/* The optimizers' facts (runtime/aec.h's AEC_OPTIMIZERS), by AEC_OPT_*. */
+typedef struct OptInfo {
+    const char *name;
+    double lr, momentum, beta1, beta2, eps, decay; /* PyTorch's defaults */
+    const char *keys[6];                           /* those a spec may set */
+    int slots;                                     /* state slots */
+    bool momentum_slot;                            /* one more when momentum != 0 */
+} OptInfo;
+extern const OptInfo opt_info[AEC_N_OPTIMIZERS];
 
 typedef struct Model {
     const char *name;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "aec.h"
+#include "irb.h"
 
 typedef struct Grad {
     Graph *g;
@@ -44,8 +45,6 @@ static void backward(Grad *G, int i, int d) {
     Graph *g = G->g;
     IrNode n = g->nodes[i]; /* a copy: adding nodes may move the array */
     int a = n.in[0], b = n.in[1];
-#define MUL(x, y) ir_binary(g, IR_MUL, x, y)
-#define DIV(x, y) ir_binary(g, IR_DIV, x, y)
     switch (n.op) {
     case IR_INPUT:
     case IR_PARAM:
@@ -100,7 +99,7 @@ static void backward(Grad *G, int i, int d) {
         break;
     case IR_ACT_GRAD: /* the contractive term's f'(z): d f'(x) = d * f''(x), sent to x whole
                        * (y = f(x) is x's function); from y alone, d f'/dy to y */
-        if (n.act == ACT_RELU || n.act == ACT_LEAKY_RELU) break; /* f'' = 0 */
+        if (act_info[n.act].second_zero) break; /* f'' = 0 */
         accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD2, .in = {a, b}, .act = n.act,
                                                     .alpha = n.alpha, .from_y = n.from_y})));
         break;
@@ -145,8 +144,6 @@ static void backward(Grad *G, int i, int d) {
         break;
     case IR_OP_COUNT: internal_error("bad op");
     }
-#undef MUL
-#undef DIV
 }
 
 void grad_build(Graph *g) {

@@ -97,10 +97,8 @@ static void stmt_output(Checker *c, const AstStmt *s) {
 
 static void stmt_loss(Checker *c, const AstStmt *s) {
     static const Form f = {.usage = "loss mse|rmse|mae|bce [masked]", .min_pos = 1, .max_pos = 2};
-    static const char *const losses[] = {[AEC_LOSS_MSE] = "mse",
-                                         [AEC_LOSS_RMSE] = "rmse",
-                                         [AEC_LOSS_MAE] = "mae",
-                                         [AEC_LOSS_BCE] = "bce"};
+    const char *losses[AEC_N_LOSSES];
+    for (int i = 0; i < AEC_N_LOSSES; i++) losses[i] = aec_loss_name(i);
     static const char *const options[] = {"masked"};
     Args a = check_form(c, s, &f);
     if (a.npos > 0) {
@@ -117,9 +115,9 @@ static void stmt_corrupt(Checker *c, const AstStmt *s) {
                                "corrupt gaussian SIGMA | corrupt mask P | corrupt saltpepper P",
                            .min_pos = 2,
                            .max_pos = 2};
-    static const char *const kinds[] = {"gaussian", "mask", "saltpepper"};
+    const char *const *kinds = corrupt_names + CORRUPT_GAUSSIAN; /* "none" is not written */
     Args a = check_form(c, s, &f);
-    int k = a.npos > 0 ? get_word(c, a.pos[0]->value, "corruption", kinds, 3) : -1;
+    int k = a.npos > 0 ? get_word(c, a.pos[0]->value, "corruption", kinds, CORRUPT_COUNT - 1) : -1;
     if (k < 0) return;
     c->m->corrupt = (CorruptKind)(CORRUPT_GAUSSIAN + k);
     if (a.npos > 1)
@@ -187,42 +185,31 @@ static void stmt_regularize(Checker *c, const AstStmt *s) {
 
 /* train { } settings */
 
-const char *const optimizer_names[AEC_OPTIMIZERS] = {
-    [AEC_OPT_SGD] = "sgd",     [AEC_OPT_MOMENTUM] = "momentum", [AEC_OPT_ADAM] = "adam",
-    [AEC_OPT_ADAMW] = "adamw", [AEC_OPT_RMSPROP] = "rmsprop",
-};
-
-/* PyTorch's defaults per optimizer, and the keys each one has.
- * rmsprop's smoothing constant (PyTorch's alpha) is beta2. */
-static const struct {
-    double lr, momentum, beta1, beta2, eps, decay;
-    const char *keys[6];
-} optimizer_defaults[] = {
-    [AEC_OPT_SGD] = {0.01, 0, 0, 0, 0, 0, {"lr", "decay"}},
-    [AEC_OPT_MOMENTUM] = {0.01, 0.9, 0, 0, 0, 0, {"lr", "momentum", "decay"}},
-    [AEC_OPT_ADAM] = {1e-3, 0, 0.9, 0.999, 1e-8, 0, {"lr", "beta1", "beta2", "eps", "decay"}},
-    [AEC_OPT_ADAMW] = {1e-3, 0, 0.9, 0.999, 1e-8, 0.01, {"lr", "beta1", "beta2", "eps", "decay"}},
-    [AEC_OPT_RMSPROP] = {0.01, 0, 0, 0.99, 1e-8, 0, {"lr", "momentum", "beta2", "eps", "decay"}},
-};
+/* The optimizers' names, for get_word. */
+static const char *const *optimizer_names(void) {
+    static const char *names[AEC_N_OPTIMIZERS];
+    for (int i = 0; i < AEC_N_OPTIMIZERS; i++) names[i] = opt_info[i].name;
+    return names;
+}
 
 static void set_optimizer(aec_train_config *t, int opt) {
     t->optimizer = opt;
-    t->lr = optimizer_defaults[opt].lr;
-    t->momentum = optimizer_defaults[opt].momentum;
-    t->beta1 = optimizer_defaults[opt].beta1;
-    t->beta2 = optimizer_defaults[opt].beta2;
-    t->eps = optimizer_defaults[opt].eps;
-    t->decay = optimizer_defaults[opt].decay;
+    t->lr = opt_info[opt].lr;
+    t->momentum = opt_info[opt].momentum;
+    t->beta1 = opt_info[opt].beta1;
+    t->beta2 = opt_info[opt].beta2;
+    t->eps = opt_info[opt].eps;
+    t->decay = opt_info[opt].decay;
 }
 
 static void set_optimizer_key(Checker *c, const AstStmt *s, int opt, const char *key, Range r,
                               double *field) {
     const AstArg *a = keyarg(s, key);
     if (!a) return;
-    const char *const *keys = optimizer_defaults[opt].keys;
-    if (find_word(key, keys, countof(optimizer_defaults[opt].keys)) < 0) {
-        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)%s", optimizer_names[opt],
-                   key, join(c->arena, keys, countof(optimizer_defaults[opt].keys)),
+    const char *const *keys = opt_info[opt].keys;
+    if (find_word(key, keys, countof(opt_info[opt].keys)) < 0) {
+        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)%s", opt_info[opt].name,
+                   key, join(c->arena, keys, countof(opt_info[opt].keys)),
                    opt == AEC_OPT_SGD && strcmp(key, "momentum") == 0
                        ? "; SGD with momentum is 'optimizer momentum'"
                        : "");
@@ -238,8 +225,8 @@ static void set_optimizer_stmt(Checker *c, const AstStmt *s) {
                            .max_pos = 1,
                            .keys = {"lr", "momentum", "beta1", "beta2", "eps", "decay"}};
     Args a = check_form(c, s, &f);
-    int opt = a.npos > 0 ? get_word(c, a.pos[0]->value, "optimizer", optimizer_names,
-                                    countof(optimizer_names))
+    int opt = a.npos > 0 ? get_word(c, a.pos[0]->value, "optimizer", optimizer_names(),
+                                    AEC_N_OPTIMIZERS)
                          : -1;
     if (opt < 0) return;
     aec_train_config *t = &c->m->train;
@@ -307,8 +294,6 @@ static void set_early_stop(Checker *c, const AstStmt *s) {
 static void set_init(Checker *c, const AstStmt *s) {
     static const Form f = {
         .usage = "init xavier|he|normal=STD", .min_pos = 0, .max_pos = 1, .keys = {"normal"}};
-    static const char *const inits[] = {
-        [INIT_XAVIER] = "xavier", [INIT_HE] = "he", [INIT_NORMAL] = "normal"};
     Args a = check_form(c, s, &f);
     const AstArg *normal = keyarg(s, "normal");
     if (normal && a.npos > 0) {
@@ -318,7 +303,7 @@ static void set_init(Checker *c, const AstStmt *s) {
                      &c->m->init_std))
             c->m->init = INIT_NORMAL;
     } else if (a.npos > 0) {
-        int k = get_word(c, a.pos[0]->value, "init", inits, 3);
+        int k = get_word(c, a.pos[0]->value, "init", init_names, INIT_COUNT);
         if (k == INIT_NORMAL)
             diag_error(a.pos[0]->loc, "'init normal' needs its standard deviation: normal=STD");
         else if (k >= 0)

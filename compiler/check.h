@@ -140,11 +140,6 @@ char *layer_text(Arena *a, const Layer *l, bool full); /* `full` adds keys and t
 bool infer_layer(Checker *c, Layer *l, const char *after);
 Shape infer_section(Checker *c, Drafts *ds, Shape in, const char *first_after, bool *ok);
 
-/* ---------------------------------------------------------------- check.c */
-
-enum { AEC_OPTIMIZERS = 5 };
-extern const char *const optimizer_names[AEC_OPTIMIZERS]; /* by AEC_OPT_* */
-
 /* --------------------------------------------------------------- expand.c */
 
 /* Pass 2's shapes: encoder, heads, mirror/tied expansion, output ACT, decoder. */

@@ -86,6 +86,17 @@ static void get_pad(Checker *c, const AstArg *a, Layer *l) {
     }
 }
 
+/* An activation's usage: "relu", "leaky_relu[=SLOPE]" (its parameter's name, upper-cased). */
+static const char *act_usage(Arena *a, const char *name) {
+    int k = find_word(name, act_names, ACT_COUNT);
+    const char *param = k >= 0 ? act_info[k].param : NULL;
+    if (!param) return name;
+    char up[32];
+    snprintf(up, sizeof up, "%s", param);
+    for (char *p = up; *p; p++) *p = (char)(*p - 'a' + 'A');
+    return arena_printf(a, "%s[=%s]", name, up);
+}
+
 /* One statement of encoder { } or decoder { } into a draft layer. */
 void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *where,
                        bool in_decoder) {
@@ -106,9 +117,7 @@ void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *where,
     Layer *l = &d.l;
     Form form = layer_forms[kind].form;
     if (kind == LY_ACT) /* the usage of an activation layer is its own name */
-        form.usage = strcmp(s->keyword, "leaky_relu") == 0 ? "leaky_relu[=SLOPE]"
-                     : strcmp(s->keyword, "elu") == 0      ? "elu[=ALPHA]"
-                                                           : s->keyword;
+        form.usage = act_usage(c->arena, s->keyword);
     Args a = check_form(c, s, &form);
     const AstValue *p0 = a.npos > 0 ? a.pos[0]->value : NULL;
     const AstValue *p1 = a.npos > 1 ? a.pos[1]->value : NULL;

@@ -231,8 +231,8 @@ bool get_act(Checker *c, const char *name, Loc loc, const AstValue *param, ActKi
                    name);
         return false;
     }
-    return get_real(c, param, *act == ACT_ELU ? "the elu alpha" : "the leaky_relu slope", R_ANY,
-                    alpha);
+    return get_real(c, param, arena_printf(c->arena, "the %s %s", name, act_info[*act].param),
+                    R_ANY, alpha);
 }
 
 bool get_act_arg(Checker *c, const AstArg *a, ActKind *act, double *alpha) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lower.h"
+#include "irb.h"
 
 int rand_node(Lower *L, IrType t, RandKind kind, double p, int use) {
     return ir_add(L->g, (IrNode){.op = IR_RAND, .type = t, .rand = kind, .p = p,
@@ -111,11 +112,6 @@ static int image_op(Lower *L, const Layer *ly, IrOp op, int x) {
 static int batchnorm(Lower *L, const Layer *ly, int x) {
     Graph *g = L->g;
     long hw = shape_numel(ly->in) / ly->units;
-#define K(v) ir_const(g, (v))
-#define ADD(a, b) ir_binary(g, IR_ADD, a, b)
-#define SUB(a, b) ir_binary(g, IR_SUB, a, b)
-#define MUL(a, b) ir_binary(g, IR_MUL, a, b)
-#define DIV(a, b) ir_binary(g, IR_DIV, a, b)
     int rmean = param(L, ly->running_mean), rvar = param(L, ly->running_var);
     int mean = rmean, var = rvar;
     if (L->training) {
@@ -136,11 +132,6 @@ static int batchnorm(Lower *L, const Layer *ly, int x) {
     int scale = MUL(DIV(K(1), ir_unary(g, IR_SQRT, ADD(var, K(ly->eps)))), param(L, ly->weight));
     if (mean >= 0) x = SUB(x, expand_chan(L, mean, hw));
     int y = ADD(MUL(x, expand_chan(L, scale, hw)), expand_chan(L, param(L, ly->bias), hw));
-#undef K
-#undef ADD
-#undef SUB
-#undef MUL
-#undef DIV
     return set_loc(L, y, ly->loc);
 }
 

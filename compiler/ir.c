@@ -400,23 +400,11 @@ void ir_dump(FILE *out, const Graph *g) {
     }
 }
 
-/* Whether f'(x) is a function of y = f(x): relu, leaky relu and elu with a
- * positive slope/alpha (y > 0 exactly when x > 0), sigmoid, tanh. */
-static bool act_grad_from_output(int act, double alpha) {
-    switch (act) {
-    case ACT_RELU:
-    case ACT_SIGMOID:
-    case ACT_TANH: return true;
-    case ACT_LEAKY_RELU:
-    case ACT_ELU: return alpha > 0;
-    default: return false;
-    }
-}
-
+/* f'(x) from y alone where the activation allows it (act_prime_from_y). */
 int ir_act_prime(Graph *g, int y) {
     IrNode n = g->nodes[y];
     ensure(n.op == IR_ACT);
-    bool from_y = act_grad_from_output(n.act, n.alpha);
+    bool from_y = act_prime_from_y(n.act, n.alpha);
     return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
                               .alpha = n.alpha, .from_y = from_y});
 }

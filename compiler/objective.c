@@ -64,8 +64,8 @@ static int corrupt(Lower *L, int x) {
         int hit = ir_binary(g, IR_SUB, ir_const(g, 1), keep);
         return ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, x, keep), ir_binary(g, IR_MUL, hit, salt));
     }
+    default: internal_error("corruption %d", m->corrupt);
     }
-    internal_error("corruption %d", m->corrupt);
 }
 
 static int per_sample_mean(Lower *L, int v) { /* sum over the batch / B */

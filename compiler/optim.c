@@ -7,6 +7,7 @@
  * optimizer state as outputs; and the number of state slots.
  */
 #include "aec.h"
+#include "irb.h"
 
 /* Optimizer updates, PyTorch's formulas (torch.optim), over the flat block
  * of trainable parameters p with gradient gr — or, for a pretraining stage,
@@ -17,11 +18,6 @@ void lower_optimizer(Graph *g, int tensor) {
     int p = ir_add(g, (IrNode){.op = IR_PARAM, .tensor = tensor});
     int gr = ir_add(g, (IrNode){.op = IR_GRADIN, .tensor = tensor});
     int lr = ir_const(g, c->lr);
-#define K(v) ir_const(g, (v))
-#define ADD(a, b) ir_binary(g, IR_ADD, a, b)
-#define SUB(a, b) ir_binary(g, IR_SUB, a, b)
-#define MUL(a, b) ir_binary(g, IR_MUL, a, b)
-#define DIV(a, b) ir_binary(g, IR_DIV, a, b)
     if (c->decay != 0 && c->optimizer != AEC_OPT_ADAMW) gr = ADD(gr, MUL(K(c->decay), p));
     int slot0 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .opt_slot = 0, .tensor = tensor});
     int slot1 = ir_add(g, (IrNode){.op = IR_OPTSTATE, .opt_slot = 1, .tensor = tensor});
@@ -60,21 +56,11 @@ void lower_optimizer(Graph *g, int tensor) {
     }
     default: internal_error("unknown optimizer %d", c->optimizer);
     }
-#undef K
-#undef ADD
-#undef SUB
-#undef MUL
-#undef DIV
     ir_output_tensor(g, OUT_PARAMS, p, 0, tensor);
 }
 
 /* Number of optimizer state slots (each as long as the trainable block). */
 int lower_opt_slots(const Model *m) {
-    switch (m->train.optimizer) {
-    case AEC_OPT_MOMENTUM: return 1;
-    case AEC_OPT_ADAM:
-    case AEC_OPT_ADAMW: return 2;
-    case AEC_OPT_RMSPROP: return m->train.momentum != 0 ? 2 : 1;
-    default: return 0;
-    }
+    const OptInfo *o = &opt_info[m->train.optimizer];
+    return o->slots + (o->momentum_slot && m->train.momentum != 0);
 }

@@ -83,9 +83,6 @@ void check_print_table(FILE *out, const Model *m) {
 }
 
 void check_dump_shapes(FILE *out, const Model *m) {
-    static const char *const losses[] = {"mse", "rmse", "mae", "bce"};
-    static const char *const inits[] = {"xavier", "he", "normal"};
-    static const char *const corrupts[] = {"none", "gaussian", "mask", "saltpepper"};
     Arena *a = arena_new();
     fprintf(out, "model %s\n", m->name);
     fprintf(out, "input %s\n", shape_str(a, m->input));
@@ -114,10 +111,10 @@ void check_dump_shapes(FILE *out, const Model *m) {
     }
     fprintf(out, "params total=%ld trainable=%ld flops=%ld\n", m->param_count, m->trainable_count,
             m->flops);
-    fprintf(out, "loss %s%s\n", losses[m->loss], m->masked ? " masked" : "");
+    fprintf(out, "loss %s%s\n", aec_loss_name(m->loss), m->masked ? " masked" : "");
     if (m->latent_gaussian) fprintf(out, "latent gaussian %d kl=%g\n", m->latent_size, m->kl_beta);
     if (m->corrupt != CORRUPT_NONE)
-        fprintf(out, "corrupt %s %g\n", corrupts[m->corrupt], m->corrupt_value);
+        fprintf(out, "corrupt %s %g\n", corrupt_names[m->corrupt], m->corrupt_value);
     if (m->l2_weights || m->l1_weights || m->l1_code || m->kl_beta_sparsity || m->contractive)
         fprintf(out,
                 "regularize l2_weights=%g l1_weights=%g l1_code=%g kl_rho=%g kl_beta=%g "
@@ -128,13 +125,13 @@ void check_dump_shapes(FILE *out, const Model *m) {
     fprintf(out,
             "train optimizer=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g decay=%g batch=%d "
             "epochs=%d seed=%llu validation=%g early_stop=%d min_delta=%g pretrain=%d\n",
-            optimizer_names[t->optimizer], t->lr, t->momentum, t->beta1, t->beta2, t->eps, t->decay,
+            aec_optimizer_name(t->optimizer), t->lr, t->momentum, t->beta1, t->beta2, t->eps, t->decay,
             t->batch, t->epochs, (unsigned long long)t->seed, t->validation, t->early_stop,
             t->min_delta, t->pretrain_epochs);
     if (m->init == INIT_NORMAL)
         fprintf(out, "init normal=%g\n", m->init_std);
     else
-        fprintf(out, "init %s\n", inits[m->init]);
+        fprintf(out, "init %s\n", init_names[m->init]);
     arena_free(a);
 }
 

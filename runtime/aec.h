@@ -52,9 +52,38 @@ enum {
     AEC_TENSOR_BUFFER = 2, /* not trainable (batch-norm running statistics) */
 };
 
-enum { AEC_LOSS_MSE, AEC_LOSS_RMSE, AEC_LOSS_MAE, AEC_LOSS_BCE };
+/* The losses: X(enum, name), the name as specs, tables and checkpoints spell it. */
+#define AEC_LOSSES(X) X(MSE, "mse") X(RMSE, "rmse") X(MAE, "mae") X(BCE, "bce")
 
-enum { AEC_OPT_SGD, AEC_OPT_MOMENTUM, AEC_OPT_ADAM, AEC_OPT_ADAMW, AEC_OPT_RMSPROP };
+/* The optimizers, torch.optim's: X(enum, name, lr, momentum, beta1, beta2,
+ * eps, decay — PyTorch's defaults; rmsprop's smoothing constant, PyTorch's
+ * alpha, is beta2 —, (the keys a spec may set), the optimizer state slots
+ * it keeps (each trainable_count values), and whether momentum != 0 keeps
+ * one more). */
+#define AEC_OPTIMIZERS(X)                                                                          \
+    X(SGD, "sgd", 0.01, 0, 0, 0, 0, 0, ("lr", "decay"), 0, 0)                                      \
+    X(MOMENTUM, "momentum", 0.01, 0.9, 0, 0, 0, 0, ("lr", "momentum", "decay"), 1, 0)              \
+    X(ADAM, "adam", 1e-3, 0, 0.9, 0.999, 1e-8, 0, ("lr", "beta1", "beta2", "eps", "decay"), 2, 0)  \
+    X(ADAMW, "adamw", 1e-3, 0, 0.9, 0.999, 1e-8, 0.01, ("lr", "beta1", "beta2", "eps", "decay"), 2, \
+      0)                                                                                           \
+    X(RMSPROP, "rmsprop", 0.01, 0, 0, 0.99, 1e-8, 0, ("lr", "momentum", "beta2", "eps", "decay"),  \
+      1, 1)
+
+#define AEC_X_LOSS_(e, ...) AEC_LOSS_##e,
+#define AEC_X_OPT_(e, ...) AEC_OPT_##e,
+#define AEC_X_NAME_(e, name, ...) name,
+enum { AEC_LOSSES(AEC_X_LOSS_) AEC_N_LOSSES };
+enum { AEC_OPTIMIZERS(AEC_X_OPT_) AEC_N_OPTIMIZERS };
+
+/* A loss's or optimizer's name ("?" for none). Inline, as aec_strerror. */
+static inline const char *aec_loss_name(int loss) {
+    static const char *const names[] = {AEC_LOSSES(AEC_X_NAME_)};
+    return loss >= 0 && loss < AEC_N_LOSSES ? names[loss] : "?";
+}
+static inline const char *aec_optimizer_name(int opt) {
+    static const char *const names[] = {AEC_OPTIMIZERS(AEC_X_NAME_)};
+    return opt >= 0 && opt < AEC_N_OPTIMIZERS ? names[opt] : "?";
+}
 
 /* One named parameter tensor, PyTorch nn.Sequential name and layout. */
 typedef struct aec_tensor_info {

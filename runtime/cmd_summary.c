@@ -6,16 +6,6 @@
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *optimizer_name(int32_t opt) {
-    static const char *names[] = {"sgd", "momentum", "adam", "adamw", "rmsprop"};
-    return opt >= 0 && opt < (int32_t)COUNT(names) ? names[opt] : "?";
-}
-
-static const char *loss_name(int32_t loss) {
-    static const char *names[] = {"mse", "rmse", "mae", "bce"};
-    return loss >= 0 && loss < (int32_t)COUNT(names) ? names[loss] : "?";
-}
-
 int aec_cmd_summary(const aec_command *c, const aec_model *m, const aec_args *a) {
     (void)c, (void)a;
     const aec_train_config *t = &m->train;
@@ -29,14 +19,14 @@ int aec_cmd_summary(const aec_command *c, const aec_model *m, const aec_args *a)
     printf("code       %lld values\n", (long long)m->code_size);
     printf("params     %lld (%lld trainable)\n", (long long)m->param_count,
            (long long)m->trainable_count);
-    printf("optimizer  %s lr=%g", optimizer_name(t->optimizer), t->lr);
+    printf("optimizer  %s lr=%g", aec_optimizer_name(t->optimizer), t->lr);
     if (t->optimizer == AEC_OPT_MOMENTUM) printf(" momentum=%g", t->momentum);
     if (t->optimizer == AEC_OPT_ADAM || t->optimizer == AEC_OPT_ADAMW)
         printf(" beta1=%g beta2=%g eps=%g", t->beta1, t->beta2, t->eps);
     if (t->optimizer == AEC_OPT_RMSPROP) printf(" eps=%g", t->eps);
     if (t->decay) printf(" decay=%g", t->decay);
     printf(" (%lld state values)\n", (long long)m->opt_state_count);
-    printf("train      loss %s, batch %d, epochs %d, seed %llu", loss_name(t->loss), t->batch,
+    printf("train      loss %s, batch %d, epochs %d, seed %llu", aec_loss_name(t->loss), t->batch,
            t->epochs, (unsigned long long)t->seed);
     if (t->validation > 0) printf(", validation %g", t->validation);
     if (t->early_stop > 0) printf(", early_stop %d min_delta=%g", t->early_stop, t->min_delta);
