@@ -618,6 +618,10 @@ typedef struct Program {
  * -> verify -> fuse -> plan -> verify the plan. */
 Program *compile_model(Arena *a, const Model *m);
 const Entry *program_entry(const Program *p, GraphKind kind, int stage);
+/* What `aec check --dump=WHAT` prints of the Program: "ir" (the eval and
+ * optim graphs), "grad" (the train graph with its backward pass) or
+ * "kernels" (each graph's kernels and memory plan). */
+void program_dump(FILE *out, const Program *p, const char *what);
 
 /* ---------------------------- codegen: cg, cg_math, kernels, nest, abi, emit (cg.h) */
 

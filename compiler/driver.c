@@ -39,17 +39,6 @@ Model *driver_load(Arena *a, const char *spec_path) {
     return check_model(a, ast);
 }
 
-/* --dump=ir|grad|kernels: what the pipeline made of one entry point. */
-static void dump_entry(FILE *out, const Program *p, GraphKind kind, const char *what) {
-    const Entry *e = program_entry(p, kind, 0);
-    if (!strcmp(what, "ir") || !strcmp(what, "grad")) {
-        ir_dump(out, e->graph);
-        return;
-    }
-    fuse_dump(out, e->fusion);
-    plan_dump(out, e->plan);
-}
-
 int driver_check(const char *spec, const char *dump) {
     Arena *a = arena_new();
     int status = 0;
@@ -79,16 +68,9 @@ int driver_check(const char *spec, const char *dump) {
     if (!m) status = 1;
     else if (!dump) check_print_table(stdout, m);
     else if (!strcmp(dump, "shapes")) check_dump_shapes(stdout, m);
-    else if (!strcmp(dump, "ir")) {
-        Program *p = compile_model(a, m);
-        dump_entry(stdout, p, GRAPH_EVAL, "ir");
-        dump_entry(stdout, p, GRAPH_OPTIM, "ir");
-    } else if (!strcmp(dump, "grad")) dump_entry(stdout, compile_model(a, m), GRAPH_TRAIN, "grad");
-    else if (!strcmp(dump, "kernels")) {
-        Program *p = compile_model(a, m);
-        const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE, GRAPH_DECODE};
-        for (int k = 0; k < countof(kinds); k++) dump_entry(stdout, p, kinds[k], "kernels");
-    } else if (!strcmp(dump, "llvm")) {
+    else if (!strcmp(dump, "ir") || !strcmp(dump, "grad") || !strcmp(dump, "kernels"))
+        program_dump(stdout, compile_model(a, m), dump);
+    else if (!strcmp(dump, "llvm")) {
         CodegenOptions opt = {.opt_level = 3};
         Codegen *cg = cg_program(compile_model(a, m), &opt);
         if (cg) cg_dump_llvm(stdout, cg);

@@ -12,6 +12,7 @@
  * one Program this makes; codegen only emits it.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "aec.h"
 
@@ -53,6 +54,23 @@ Program *compile_model(Arena *a, const Model *m) {
     p->summary = arena_strdup(a, table);
     free(table);
     return p;
+}
+
+void program_dump(FILE *out, const Program *p, const char *what) {
+    if (!strcmp(what, "ir")) { /* the graphs as lowered: eval's and optim's */
+        ir_dump(out, program_entry(p, GRAPH_EVAL, 0)->graph);
+        ir_dump(out, program_entry(p, GRAPH_OPTIM, 0)->graph);
+    } else if (!strcmp(what, "grad")) { /* train's, with its backward pass */
+        ir_dump(out, program_entry(p, GRAPH_TRAIN, 0)->graph);
+    } else { /* kernels and memory plan of each graph but the stages' */
+        static const GraphKind kinds[] = {GRAPH_TRAIN, GRAPH_OPTIM, GRAPH_EVAL, GRAPH_ENCODE,
+                                          GRAPH_DECODE};
+        for (int k = 0; k < countof(kinds); k++) {
+            const Entry *e = program_entry(p, kinds[k], 0);
+            fuse_dump(out, e->fusion);
+            plan_dump(out, e->plan);
+        }
+    }
 }
 
 const Entry *program_entry(const Program *p, GraphKind kind, int stage) {
