@@ -574,6 +574,9 @@ typedef struct Plan {
                                  batched domain) or columns (one row); 0: one loop nest */
     BufLoc *task_sums;        /* per SUM_ROWS / SUM_ALL node of a split kernel: each task's
                                  column sums, [task][n], added up in task order after them */
+    BufLoc *out_loc;          /* per graph output: its own place (BASE_NONE for a metric or a
+                                 buffer); an output whose node an earlier output already
+                                 placed (equal gradients are one node) is copied there */
     long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 

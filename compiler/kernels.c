@@ -504,13 +504,28 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
         else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].node);
         else loop_kernel(&B, &f->kernels[k]);
     }
+    /* An output whose node an earlier output holds (equal gradients are one
+     * node) gets a copy in its own place. */
+    for (int o = 0; o < g->nouts; o++) {
+        int i = g->outs[o].node;
+        BufLoc to = p->out_loc[o], from = p->loc[i];
+        if (f->info[i].inline_scalar || to.base == BASE_NONE ||
+            (to.base == from.base && to.off_batch == from.off_batch && to.off_const == from.off_const))
+            continue;
+        IrType t = g->nodes[i].type;
+        LLVMValueRef src = buf_ptr(&B, from), dst = buf_ptr(&B, to);
+        Loop l = cg_loop_begin(cg, t.batched ? cg_imul(cg, B.batch, t.n) : cg_i64(cg, t.n), "copy");
+        cg_store(cg, cg_load(cg, src, l.index, ""), dst, l.index);
+        cg_loop_end(cg, &l);
+    }
     /* Inline scalar outputs (the loss), from the stored reductions. */
     memset(B.scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     B.kernel = f->nkernels;
     for (int o = 0; o < g->nouts; o++) {
         int i = g->outs[o].node;
         if (f->info[i].inline_scalar && g->outs[o].kind != OUT_METRIC)
-            LLVMBuildStore(cg->b, scalar_value(&B, i), buf_ptr(&B, p->loc[i]));
+            LLVMBuildStore(cg->b, scalar_value(&B, i),
+                           buf_ptr(&B, p->out_loc[o].base != BASE_NONE ? p->out_loc[o] : p->loc[i]));
     }
     /* The loss's terms, after it: loss[index]. */
     for (int o = 0; o < g->nouts; o++)

@@ -96,25 +96,23 @@ static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     }
 }
 
-/* An output's value is computed straight into the caller's buffer. */
-static bool output_loc(const Graph *g, int node, BufLoc *loc) {
+/* Where output `out` goes in the caller's buffers; false for a metric
+ * (copied to loss[index] after the kernels) or a buffer (kept in the
+ * workspace; train_step copies it to the params). */
+static bool out_place(const Graph *g, const GraphOutput *out, BufLoc *loc) {
     const Model *m = g->model;
-    for (int o = 0; o < g->nouts; o++) {
-        const GraphOutput *out = &g->outs[o];
-        if (out->node != node) continue;
-        long range = out->tensor >= 0 ? m->tensors[out->tensor].offset : 0; /* a tensor's range */
-        switch (out->kind) {
-        case OUT_LOSS: *loc = (BufLoc){BASE_LOSS, 0, 0}; return true;
-        case OUT_CODE: *loc = (BufLoc){BASE_CODE, 0, 0}; return true;
-        case OUT_XHAT: *loc = (BufLoc){BASE_XHAT, 0, 0}; return true;
-        case OUT_GRAD: *loc = (BufLoc){BASE_GRADS, 0, m->tensors[out->index].offset}; return true;
-        case OUT_PARAMS: *loc = (BufLoc){BASE_PARAMS, 0, range}; return true;
-        case OUT_OPTSTATE:
-            *loc = (BufLoc){BASE_OPT, 0, (long)out->index * m->trainable_count + range};
-            return true;
-        case OUT_METRIC: continue; /* copied to loss[index] after the kernels */
-        case OUT_BUFFER: continue; /* in the workspace; train_step copies it to the params */
-        }
+    long range = out->tensor >= 0 ? m->tensors[out->tensor].offset : 0; /* a tensor's range */
+    switch (out->kind) {
+    case OUT_LOSS: *loc = (BufLoc){BASE_LOSS, 0, 0}; return true;
+    case OUT_CODE: *loc = (BufLoc){BASE_CODE, 0, 0}; return true;
+    case OUT_XHAT: *loc = (BufLoc){BASE_XHAT, 0, 0}; return true;
+    case OUT_GRAD: *loc = (BufLoc){BASE_GRADS, 0, m->tensors[out->index].offset}; return true;
+    case OUT_PARAMS: *loc = (BufLoc){BASE_PARAMS, 0, range}; return true;
+    case OUT_OPTSTATE:
+        *loc = (BufLoc){BASE_OPT, 0, (long)out->index * m->trainable_count + range};
+        return true;
+    case OUT_METRIC:
+    case OUT_BUFFER: return false;
     }
     return false;
 }
@@ -151,6 +149,14 @@ static long split_of(const Graph *g, const Kernel *k) {
 static void task_sums_size(long n, long split, long *per_batch, long *fixed) {
     *per_batch = (n + split - 1) / split;
     *fixed = n;
+}
+
+/* An output's value is computed straight into the caller's buffer: the
+ * first output of the node that has a place. */
+static bool output_loc(const Graph *g, int node, BufLoc *loc) {
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].node == node && out_place(g, &g->outs[o], loc)) return true;
+    return false;
 }
 
 Plan *plan_memory(Arena *a, const Fusion *f) {
@@ -204,6 +210,9 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
         if (f->info[g->outs[o].node].inline_scalar && !output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]) &&
             g->outs[o].kind == OUT_BUFFER) /* kept in the workspace for the caller to copy */
             p->loc[g->outs[o].node] = take(&P, g->nodes[g->outs[o].node].type, f->nkernels, f->nkernels);
+    p->out_loc = arena_alloc(a, sizeof(BufLoc) * (size_t)(g->nouts + 1));
+    for (int o = 0; o < g->nouts; o++)
+        if (!out_place(g, &g->outs[o], &p->out_loc[o])) p->out_loc[o] = (BufLoc){BASE_NONE, 0, 0};
     p->ws_batch = P.end_b;
     p->ws_const = P.end_c;
     return p;
