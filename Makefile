@@ -9,7 +9,8 @@
 #   make asan     build with -fsanitize=address,undefined into build-asan/
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
-#   make layers   check that the runtime's modules use each other in layers, with no cycle
+#   make layers   check that the runtime's and the compiler's modules use each other in
+#                 layers, with no cycle
 #   make fuzz     run each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS under ASan+UBSan
 #                 (installs FUZZ_PACKAGES; builds into build-fuzz/; docs/reliability.md)
 
@@ -169,9 +170,11 @@ bench: bench-deps
 asan:
 	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='-fsanitize=address,undefined' all
 
-# What each runtime object uses, read with nm (tests/layers.sh).
-layers: $(RUNTIME_OBJ)
+# What each runtime and compiler object uses, read with nm (tests/layers.sh,
+# tests/compiler_layers.sh).
+layers: $(RUNTIME_OBJ) $(COMPILER_OBJ)
 	@tests/layers.sh $(B)
+	@tests/compiler_layers.sh $(B)
 # libFuzzer targets: the libraries built by clang with coverage
 # instrumentation and ASan+UBSan (every UB report fatal), each target linked
 # with -fsanitize=fuzzer. tests/fuzz/run.sh runs them on the seed corpora.

@@ -120,7 +120,11 @@ typedef struct Shape {
     int ndim;
     int dim[3];
 } Shape;
-long shape_numel(Shape s);
+static inline long shape_numel(Shape s) { /* 0 for an unknown shape */
+    long n = s.ndim > 0;
+    for (int i = 0; i < s.ndim; i++) n *= s.dim[i];
+    return n;
+}
 char *shape_str(Arena *a, Shape s); /* "784", "1x28x28" */
 
 typedef enum LayerKind {
@@ -620,7 +624,11 @@ typedef struct Program {
 /* The pass list: for each entry point lower -> autodiff (training graphs)
  * -> verify -> fuse -> plan -> verify the plan. */
 Program *compile_model(Arena *a, const Model *m);
-const Entry *program_entry(const Program *p, GraphKind kind, int stage);
+static inline const Entry *program_entry(const Program *p, GraphKind kind, int stage) {
+    for (int e = 0; e < p->nentries; e++)
+        if (p->entries[e].kind == kind && p->entries[e].stage == stage) return &p->entries[e];
+    internal_error("no graph %d of stage %d", (int)kind, stage);
+}
 /* What `aec check --dump=WHAT` prints of the Program: "ir" (the eval and
  * optim graphs), "grad" (the train graph with its backward pass) or
  * "kernels" (each graph's kernels and memory plan). */

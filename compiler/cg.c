@@ -7,6 +7,7 @@
  * call). Control flow elsewhere in codegen goes through these verbs.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg.h"
@@ -219,3 +220,43 @@ void cg_gemv_call(Codegen *cg, bool ta, LLVMValueRef m, LLVMValueRef n, LLVMValu
                              cg_i32(cg, 1)};
     LLVMBuildCall2(cg->b, fty, f, args, 12, "");
 }
+
+/* ------------------------------------------------------------ planned memory */
+
+/* The address of a planned buffer: base + off_batch·batch + off_const. */
+LLVMValueRef buf_ptr(Body *B, BufLoc l) {
+    ensure(l.base != BASE_NONE);
+    LLVMValueRef off = LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
+                                    cg_i64(B->cg, l.off_const), "");
+    return cg_gep(B->cg, B->base[l.base], off, "");
+}
+
+/* ------------------------------------------------------------ constant data */
+
+/* `count` values of the element type as a constant, AEC_ALIGN-aligned
+ * global, in the target's byte order (data is in the host's, which the
+ * runtime requires be little-endian); exported or private to the object. */
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
+                                 bool exported) {
+    size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
+    const char *src = data;
+    char *swapped = NULL;
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+    if (LLVMByteOrder(td) == LLVMBigEndian) {
+        swapped = malloc(bytes);
+        if (!swapped) internal_error("out of memory embedding %zu bytes", bytes);
+        for (size_t i = 0; i < bytes; i++) swapped[i] = src[i / el * el + (el - 1 - i % el)];
+        src = swapped;
+    }
+    LLVMDisposeTargetData(td);
+    ensure(bytes < (1ull << 32)); /* LLVMConstStringInContext takes an unsigned length */
+    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, src, (unsigned)bytes, 1);
+    free(swapped);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetAlignment(g, AEC_ALIGN);
+    if (!exported) LLVMSetLinkage(g, LLVMPrivateLinkage);
+    return g;
+}
+

@@ -4,7 +4,8 @@
  * codegen emits a Program (pipeline.c) as one LLVM module; its files, in
  * the order a module is built:
  *   cg.c       builder verbs over the LLVM C API: constants, arithmetic,
- *              loads/stores, loops, if/else, functions, the BLAS calls
+ *              loads/stores, loops, if/else, functions, the BLAS calls,
+ *              planned addresses, constant data
  *   cg_math.c  inline math (exp, tanh, expm1, activations and their
  *              derivatives) and the counter-based RNG (Box–Muller once)
  *   kernels.c  a graph's body: its loop and GEMM kernels in order
@@ -189,8 +190,12 @@ typedef struct Body {
 /* The generated function computing product s (compiler/gemm.c): one per
  * distinct product in the module. */
 LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s);
-/* The address of a planned buffer. */
+/* cg.c: the address of a planned buffer; `count` values of the element
+ * type as a constant, AEC_ALIGN-aligned global (in the target's byte
+ * order), exported or private. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l);
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, bool exported);
+
 /* The internal function computing one entry point's graph. */
 LLVMValueRef graph_body(Codegen *cg, const Entry *e);
 
@@ -207,9 +212,5 @@ typedef struct Bodies {
 } Bodies;
 void emit_abi(Codegen *cg, const Bodies *bo);
 
-/* ---------------------------------------------------------------- emit.c */
-
-/* `count` values of the element type as a constant, AEC_ALIGN-aligned global. */
-LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, bool exported);
 
 #endif

@@ -21,35 +21,6 @@
 #include "cg.h"
 #include "config.h" /* generated: AEC_GEMM_DEFAULT */
 
-/* ------------------------------------------------------- embedded weights */
-
-/* `count` values of the element type as a constant, AEC_ALIGN-aligned
- * global, in the target's byte order (data is in the host's, which the
- * runtime requires be little-endian); exported or private to the object. */
-LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                                 bool exported) {
-    size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
-    const char *src = data;
-    char *swapped = NULL;
-    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
-    if (LLVMByteOrder(td) == LLVMBigEndian) {
-        swapped = malloc(bytes);
-        if (!swapped) internal_error("out of memory embedding %zu bytes", bytes);
-        for (size_t i = 0; i < bytes; i++) swapped[i] = src[i / el * el + (el - 1 - i % el)];
-        src = swapped;
-    }
-    LLVMDisposeTargetData(td);
-    ensure(bytes < (1ull << 32)); /* LLVMConstStringInContext takes an unsigned length */
-    LLVMValueRef init = LLVMConstStringInContext(cg->ctx, src, (unsigned)bytes, 1);
-    free(swapped);
-    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
-    LLVMSetInitializer(g, init);
-    LLVMSetGlobalConstant(g, 1);
-    LLVMSetAlignment(g, AEC_ALIGN);
-    if (!exported) LLVMSetLinkage(g, LLVMPrivateLinkage);
-    return g;
-}
-
 /* -------------------------------------------------------------- debug info */
 
 /* -g: a compile unit whose file is the spec (absolute, so gdb finds it from

@@ -12,12 +12,6 @@
 
 #include "cg.h"
 
-LLVMValueRef buf_ptr(Body *B, BufLoc l) {
-    ensure(l.base != BASE_NONE);
-    LLVMValueRef off = LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
-                                    cg_i64(B->cg, l.off_const), "");
-    return cg_gep(B->cg, B->base[l.base], off, "");
-}
 
 static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b);
 

@@ -72,9 +72,3 @@ void program_dump(FILE *out, const Program *p, const char *what) {
         }
     }
 }
-
-const Entry *program_entry(const Program *p, GraphKind kind, int stage) {
-    for (int e = 0; e < p->nentries; e++)
-        if (p->entries[e].kind == kind && p->entries[e].stage == stage) return &p->entries[e];
-    internal_error("no %s graph for stage %d", ir_graph_name(kind), stage);
-}

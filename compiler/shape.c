@@ -9,13 +9,6 @@
 
 #include "check.h"
 
-long shape_numel(Shape s) {
-    long n = s.ndim > 0;
-    for (int i = 0; i < s.ndim; i++)
-        n *= s.dim[i];
-    return n;
-}
-
 char *shape_str(Arena *a, Shape s) {
     switch (s.ndim) {
     case 1: return arena_printf(a, "%d", s.dim[0]);
