@@ -1,10 +1,13 @@
-/* aec.h (compiler) — the one internal header of the compiler.
+/* aec.h (compiler) — the compiler's API, one section per module.
  *
- * Sections follow the pipeline, each headed by the file that defines what
- * follows: util (arena, diagnostics), ast + parser, check (the checked
- * Model), ir, lower, autodiff, fuse, plan, codegen, driver.
- * Every stage takes the previous stage's product and returns its own; the
- * driver (driver.c) calls them in order.
+ * Sections follow the pipeline, each headed by the file(s) that define
+ * what follows: util (arena, diagnostics), ast + parser, check (the checked
+ * Model, and the tables of activations, inits, corruptions, optimizers),
+ * ir, lower, autodiff, fuse, plan, pipeline (the pass list and its
+ * Program), codegen, header, driver. Every stage takes the previous stage's
+ * product and returns its own; pipeline.c runs the middle in order, the
+ * driver the rest. The groups check, lower and codegen share check.h,
+ * lower.h and cg.h among their own files. docs/internals.md has the map.
  */
 #ifndef AEC_COMPILER_H
 #define AEC_COMPILER_H
