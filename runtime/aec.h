@@ -69,19 +69,20 @@ enum {
     X(RMSPROP, "rmsprop", 0.01, 0, 0, 0.99, 1e-8, 0, ("lr", "momentum", "beta2", "eps", "decay"),  \
       1, 1)
 
-#define AEC_X_LOSS_(e, ...) AEC_LOSS_##e,
+#define AEC_X_LOSS_(e, name) AEC_LOSS_##e,
 #define AEC_X_OPT_(e, ...) AEC_OPT_##e,
-#define AEC_X_NAME_(e, name, ...) name,
+#define AEC_X_LOSS_NAME_(e, name) name,
+#define AEC_X_OPT_NAME_(e, name, ...) name,
 enum { AEC_LOSSES(AEC_X_LOSS_) AEC_N_LOSSES };
 enum { AEC_OPTIMIZERS(AEC_X_OPT_) AEC_N_OPTIMIZERS };
 
 /* A loss's or optimizer's name ("?" for none). Inline, as aec_strerror. */
 static inline const char *aec_loss_name(int loss) {
-    static const char *const names[] = {AEC_LOSSES(AEC_X_NAME_)};
+    static const char *const names[] = {AEC_LOSSES(AEC_X_LOSS_NAME_)};
     return loss >= 0 && loss < AEC_N_LOSSES ? names[loss] : "?";
 }
 static inline const char *aec_optimizer_name(int opt) {
-    static const char *const names[] = {AEC_OPTIMIZERS(AEC_X_NAME_)};
+    static const char *const names[] = {AEC_OPTIMIZERS(AEC_X_OPT_NAME_)};
     return opt >= 0 && opt < AEC_N_OPTIMIZERS ? names[opt] : "?";
 }
 
