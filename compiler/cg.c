@@ -260,3 +260,15 @@ LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_
     return g;
 }
 
+/* The generated GEMM function of product s (compiler/gemm.c), made once per
+ * distinct product in the module. */
+LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
+    for (int q = 0; q < cg->ngemms; q++)
+        if (!memcmp(&cg->gemms[q].spec, s, sizeof *s)) return cg->gemms[q].fn;
+    char name[300];
+    snprintf(name, sizeof name, "%s__gemm%d_%c%c_%ldx%ldx%ld", cg->prefix, cg->ngemms, s->ta ? 't' : 'n',
+             s->tb ? 't' : 'n', s->m, s->n, s->k);
+    struct GemmFn g = {*s, gemm_emit(cg->mod, s, cg->gemm_target, name)};
+    ARRAY_PUSH(cg->arena, cg->gemms, cg->ngemms, cg->gemm_cap, g);
+    return g.fn;
+}

@@ -126,23 +126,6 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
     cg_loop_end(cg, &li);
 }
 
-/* One cblas ?gemm call, row-major: C = op(A)·op(B). When C's rows are the
- * batch and the batch is 1 at run time, a ?gemv instead: BLAS's gemm packs
- * op(B) on every call, which makes a batch-1 encode several times slower
- * than the matrix-vector product it is. And at batch 1 with the embedded
- * weights (an inference graph whose params are NAME_embedded_params),
- * sparse_rows over constant rows instead of either. */
-LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
-    for (int q = 0; q < cg->ngemms; q++)
-        if (!memcmp(&cg->gemms[q].spec, s, sizeof *s)) return cg->gemms[q].fn;
-    char name[300];
-    snprintf(name, sizeof name, "%s__gemm%d_%c%c_%ldx%ldx%ld", cg->prefix, cg->ngemms, s->ta ? 't' : 'n',
-             s->tb ? 't' : 'n', s->m, s->n, s->k);
-    struct GemmFn g = {*s, gemm_emit(cg->mod, s, cg->gemm_target, name)};
-    ARRAY_PUSH(cg->arena, cg->gemms, cg->ngemms, cg->gemm_cap, g);
-    return g.fn;
-}
-
 /* C = op(A)·op(B) through a generated kernel (compiler/gemm.c), its panels
  * packed in the plan's scratch for this node. */
 static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
@@ -155,6 +138,12 @@ static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, 
     LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
 }
 
+/* One cblas ?gemm call, row-major: C = op(A)·op(B). When C's rows are the
+ * batch and the batch is 1 at run time, a ?gemv instead: BLAS's gemm packs
+ * op(B) on every call, which makes a batch-1 encode several times slower
+ * than the matrix-vector product it is. And at batch 1 with the embedded
+ * weights (an inference graph whose params are NAME_embedded_params),
+ * sparse_rows over constant rows instead of either. */
 static void gemm_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
