@@ -30,7 +30,8 @@ LAYERS=(
     "objective"           # the loss, noise, regularizers, stages
     "lower autodiff"      # an entry point's graph; its backward pass
     "fuse"                # kernels
-    "gemm"                # the generated GEMM kernels and their packing (LLVM, uses nothing)
+    "gemm_kernels"        # the generated GEMM's packing, micro-kernel, tile task, GEMV
+    "gemm"                # the generated GEMM: targets, tiling, pack sizes, each product
     "plan"                # the memory plan and its verifier
     "pipeline"            # the pass list: the Program
     "cg"                  # codegen: builder verbs
@@ -42,7 +43,7 @@ LAYERS=(
     "options driver"      # the command line's options; the commands
     "main"                # aec
 )
-CODEGEN="gemm cg cg_math nest kernels abi emit"
+CODEGEN="gemm_kernels gemm cg cg_math nest kernels abi emit"
 FRONT="shape form check_layer expand layout check report forward optim objective lower autodiff"
 
 layer_of() {
