@@ -1,11 +1,13 @@
 # aec — build, test, demo and benchmark.
 #
-#   make          build build/aec and the runtime library build/libaecrt.a
+#   make          build build/aec, the runtime library build/libaecrt.a and, where
+#                 mpicc is installed, its MPI layer build/libaecrt_mpi.a (aec build --mpi)
 #   make deps     install the Debian packages aec needs (when missing)
 #   make test     deps + build + every cmocka suite and end-to-end test
 #   make test-blas  the same suites with OpenBLAS's products (AEC_GEMM=blas), the reference backend
 #   make demo     deps + build + train specs/fmnist_dense.ae on Fashion-MNIST
-#   make bench    aec against the PyTorch reference (installs python3-torch)
+#   make bench    aec against the PyTorch reference (installs python3-torch), and
+#                 data-parallel training on 1 and 2 MPI ranks (bench/mpi.sh)
 #   make asan     build with -fsanitize=address,undefined into build-asan/
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
@@ -17,6 +19,7 @@
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
                 libjson-c-dev libpng-dev dataset-fashion-mnist \
                 libplplot-dev plplot-driver-cairo \
+                libopenmpi-dev openmpi-bin \
                 python3-numpy python3-matplotlib \
                 lowdown # man pages from docs/*.md (aec(1), aec(5))
 BENCH_PACKAGES := python3-torch python3-numpy
@@ -50,15 +53,22 @@ MANDIR := $(DATADIR)/man
 DOCDIR := $(DATADIR)/doc/aec
 MAN_PAGES := $(B)/man/aec.1 $(B)/man/aec.5 $(B)/man/aec-trainer.1
 GENERATED := $(B)/share/bash-completion/aec
+# The MPI layer (runtime/mpi.c) is compiled with mpicc's flags into its own
+# archive; only `aec build --mpi` links it, with MPI_LIBS.
+MPICC ?= mpicc
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
+MPI_LIB := $(if $(MPI_LIBS),$(B)/libaecrt_mpi.a)
 
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
-RUNTIME_SRC := $(wildcard runtime/*.c)
+RUNTIME_SRC := $(filter-out runtime/mpi.c,$(wildcard runtime/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/parser.o
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 
 .PHONY: all deps bench-deps test test-blas demo bench asan layers clean install uninstall FORCE fuzz-deps fuzz
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
+all: $(MPI_LIB) # the MPI layer, where mpicc is installed
 
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -92,6 +102,7 @@ $(B)/config.h: FORCE
 	   echo '#define AEC_GEMM_DEFAULT "$(GEMM_DEFAULT)"'; \
 	   echo '#define AEC_RT_LIBS "$(RT_LIBS)"'; \
 	   echo '#define AEC_MODEL_LIBS "$(MODEL_LIBS)"'; \
+	   echo '#define AEC_MPI_LIBS "$(MPI_LIBS)"'; \
 	   echo '#define AEC_BUILD_LIB_DIR "$(abspath $(B))"'; \
 	   echo '#define AEC_BUILD_INCLUDE_DIR "$(abspath runtime)"'; \
 	} > $@.tmp; cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
@@ -125,6 +136,13 @@ $(B)/compiler/%.o: compiler/%.c compiler/*.h runtime/aec.h $(B)/grammar/parser.h
 $(B)/runtime/%.o: runtime/%.c runtime/*.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iruntime -I$(B) -c $< -o $@
+
+$(B)/runtime/mpi.o: runtime/mpi.c runtime/*.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(MPI_CFLAGS) -Iruntime -c $< -o $@
+
+$(B)/libaecrt_mpi.a: $(B)/runtime/mpi.o
+	ar rcs $@ $^
 
 $(B)/libaecc.a: $(COMPILER_OBJ)
 	rm -f $@ && ar rcs $@ $^
@@ -166,6 +184,7 @@ $(B)/bench/bench_gemm: bench/bench_gemm.c tests/gemm_jit.h $(B)/libaecc.a $(B)/l
 bench: bench-deps
 	@$(MAKE) --no-print-directory all $(B)/bench/bench_gemm
 	@bench/run.sh $(B)
+	@bench/mpi.sh $(B)
 
 asan:
 	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='-fsanitize=address,undefined' all
@@ -222,7 +241,7 @@ DOCS := README.md $(wildcard docs/*.md)
 INSTALLED := $(BINDIR)/aec $(LIBDIR)/libaecrt.a $(INCLUDEDIR)/aec/aec.h \
     $(LIBDIR)/pkgconfig/aec.pc $(MANDIR)/man1/aec.1 $(MANDIR)/man5/aec.5 \
     $(MANDIR)/man1/aec-trainer.1 $(DATADIR)/bash-completion/completions/aec \
-    $(addprefix $(DOCDIR)/,$(notdir $(DOCS)))
+    $(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(if $(MPI_LIB),$(LIBDIR)/libaecrt_mpi.a)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/aec \
@@ -230,6 +249,7 @@ install: all
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions
 	install -m 755 $(B)/aec $(DESTDIR)$(BINDIR)/aec
 	install -m 644 $(B)/libaecrt.a $(DESTDIR)$(LIBDIR)/libaecrt.a
+	$(if $(MPI_LIB),install -m 644 $(MPI_LIB) $(DESTDIR)$(LIBDIR)/libaecrt_mpi.a)
 	install -m 644 runtime/aec.h $(DESTDIR)$(INCLUDEDIR)/aec/aec.h
 	install -m 644 $(B)/aec.pc $(DESTDIR)$(LIBDIR)/pkgconfig/aec.pc
 	install -m 644 $(B)/man/aec.1 $(DESTDIR)$(MANDIR)/man1/aec.1

@@ -730,6 +730,7 @@ typedef enum CliOptionId {
     CLI_OPT_GEMM,
     CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
     CLI_OPT_DEBUG, /* -g */
+    CLI_OPT_MPI, /* a trainer for mpirun (runtime/mpi.c) */
     CLI_N_OPTIONS
 } CliOptionId;
 typedef struct CliOption {
@@ -747,9 +748,10 @@ extern const CliOption cli_options[CLI_N_OPTIONS];
 /* The whole pipeline for the command line: each returns an exit status. */
 int driver_check(const char *spec, const char *dump);
 /* emit: NULL (a trainer), "obj" (+ header), "asm" or "llvm"; weights: a
- * safetensors file to embed (--embed-weights), or NULL. */
+ * safetensors file to embed (--embed-weights), or NULL; mpi: the trainer
+ * links the runtime's MPI layer (--mpi). */
 int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt,
-                 const char *weights);
+                 const char *weights, bool mpi);
 /* `aec run`: JIT the trainer and run it on argv (the arguments after `--`). */
 int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **argv);
 /* Front end only: parse and check; NULL after reporting errors. */

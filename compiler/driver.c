@@ -129,8 +129,10 @@ bool driver_runtime_paths(char *lib, char *inc) {
 }
 
 /* Link the model object with the runtime's generic trainer into PROG, with
- * the libraries the build recorded (the same RT_LIBS as aec.pc's Libs). */
-static int link_trainer(const char *prefix, const char *obj, const char *out) {
+ * the libraries the build recorded (the same RT_LIBS as aec.pc's Libs); with
+ * `mpi`, main is the MPI layer's (runtime/mpi.c, libaecrt_mpi.a beside
+ * libaecrt.a), linked with the MPI_LIBS mpicc gave when aec was built. */
+static int link_trainer(const char *prefix, const char *obj, const char *out, bool mpi) {
     char lib[PATH_MAX], inc[PATH_MAX];
     if (!driver_runtime_paths(lib, inc)) {
         fprintf(stderr,
@@ -139,17 +141,24 @@ static int link_trainer(const char *prefix, const char *obj, const char *out) {
                 AEC_BUILD_LIB_DIR);
         return 1;
     }
-    char inc_flag[PATH_MAX + 2], archive[PATH_MAX + 16];
+    char inc_flag[PATH_MAX + 2], archive[PATH_MAX + 16], mpi_archive[PATH_MAX + 20];
     snprintf(inc_flag, sizeof inc_flag, "-I%s", inc);
     snprintf(archive, sizeof archive, "%s/libaecrt.a", lib);
+    snprintf(mpi_archive, sizeof mpi_archive, "%s/libaecrt_mpi.a", lib);
+    if (mpi && (!AEC_MPI_LIBS[0] || !is_file(mpi_archive))) {
+        fprintf(stderr, "aec: error: --mpi: this aec was built without MPI (no %s; `make deps` "
+                        "installs libopenmpi-dev, then rebuild aec)\n", mpi_archive);
+        return 1;
+    }
     char stub[] = "/tmp/aec-main-XXXXXX.c";
     int fd = mkstemps(stub, 2);
     if (fd < 0) return 1;
     FILE *f = fdopen(fd, "w");
+    const char *entry = mpi ? "aec_mpi_main" : "aec_main";
     fprintf(f, "#include \"aec.h\"\nextern const aec_model %s_model;\n"
-               "int aec_main(const aec_model *m, int argc, char **argv);\n"
-               "int main(int argc, char **argv) { return aec_main(&%s_model, argc, argv); }\n",
-            prefix, prefix);
+               "int %s(const aec_model *m, int argc, char **argv);\n"
+               "int main(int argc, char **argv) { return %s(&%s_model, argc, argv); }\n",
+            prefix, entry, entry, prefix);
     fclose(f);
     const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
     char *argv[64];
@@ -159,8 +168,10 @@ static int link_trainer(const char *prefix, const char *obj, const char *out) {
     argv[n++] = inc_flag;
     argv[n++] = stub;
     argv[n++] = (char *)obj;
+    if (mpi) argv[n++] = mpi_archive;
     argv[n++] = archive;
-    char libs[] = AEC_RT_LIBS;
+    char libs[] = AEC_RT_LIBS " " AEC_MPI_LIBS;
+    if (!mpi) libs[strlen(AEC_RT_LIBS)] = 0;
     for (char *tok = strtok(libs, " "); tok && n < 60; tok = strtok(NULL, " ")) argv[n++] = tok;
     argv[n++] = "-o";
     argv[n++] = (char *)out;
@@ -218,7 +229,7 @@ static void *load_weights(Arena *a, const Program *p, const char *path, bool f64
 }
 
 int driver_build(const char *spec, const char *out, const char *emit, const CodegenOptions *opt_in,
-                 const char *weights) {
+                 const char *weights, bool mpi) {
     if (emit && strcmp(emit, "obj") && strcmp(emit, "asm") && strcmp(emit, "llvm")) {
         fprintf(stderr, "aec: error: unknown --emit '%s' (obj, asm, llvm)\n", emit);
         return 2;
@@ -244,7 +255,7 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
         if (fd < 0) goto done;
         close(fd);
         status = cg_emit_file(cg, obj, false);
-        if (!status) status = link_trainer(prefix, obj, out);
+        if (!status) status = link_trainer(prefix, obj, out, mpi);
         unlink(obj);
     } else if (!strcmp(emit, "obj")) {
         status = cg_emit_file(cg, out, false);

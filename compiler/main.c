@@ -115,11 +115,13 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
         if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");
-        return driver_build(spec, out, emit, &opt, weights);
+        bool mpi = val[CLI_OPT_MPI] != NULL;
+        if (mpi && emit) return usage_error("%s", "--mpi builds a trainer: it takes no --emit");
+        return driver_build(spec, out, emit, &opt, weights, mpi);
     }
     if (!strcmp(cmd, "run")) {
-        if (out || emit || weights || opt.triple)
-            return usage_error("%s", "run takes no -o, --emit, --embed-weights or --target");
+        if (out || emit || weights || opt.triple || val[CLI_OPT_MPI])
+            return usage_error("%s", "run takes no -o, --emit, --embed-weights, --target or --mpi");
         return driver_run(spec, &opt, run_argc, run_argv);
     }
     return usage_error("unknown command '%s' (check, build, run)", cmd);

@@ -42,6 +42,7 @@ enum {
     AEC_EMISMATCH = 7, /* runtime: data or checkpoint does not match the model */
     AEC_ENOMEM = 8,    /* runtime: out of memory */
     AEC_EUNSUPPORTED = 9, /* the model does not provide this entry point */
+    AEC_ERANK = 10,    /* runtime, under MPI: another rank failed (its message says why) */
 };
 
 enum { AEC_F32 = 0, AEC_F64 = 1 };
@@ -266,6 +267,7 @@ static inline const char *aec_strerror(int status) {
     case AEC_EMISMATCH: return "does not match the model";
     case AEC_ENOMEM: return "out of memory";
     case AEC_EUNSUPPORTED: return "not supported by this model";
+    case AEC_ERANK: return "another rank failed";
     default: return "unknown error";
     }
 }

@@ -123,6 +123,9 @@ struct aec_command {
     const aec_option *const *options;
     aec_cmd_fn *run;
     int positional; /* takes one argument without an option name, into aec_args.input */
+    /* A trainer built with --mpi runs it on every rank, which split the work
+     * (train, eval); otherwise rank 0 alone runs it while the others wait. */
+    int all_ranks;
 };
 
 /* ------------------------------------------------------------ commands.c */

@@ -23,6 +23,11 @@ int aec_cmd_train(const aec_command *c, const aec_model *m, const aec_args *a) {
         .quiet = a->quiet,
         .plot = a->plot,
     };
+    if (a->ratings && aec_comm_world()->size > 1) { /* its split and reports are one process's */
+        aec_error("AutoRec (--ratings) trains on one process, not %d ranks",
+                  aec_comm_world()->size);
+        return aec_exit_status(aec_comm_agree(AEC_EUNSUPPORTED));
+    }
     if (a->ratings) return aec_ratings_train(c, m, a, &o);
     return aec_exit_status(aec_train(m, &o));
 }

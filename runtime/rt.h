@@ -7,9 +7,9 @@
  * first; a module uses only modules of the layers below its own, so they
  * form no cycle (`make layers` checks it on the objects):
  *
- *   log, suggest, rng, pool  <-  file  <-  model  <-  data, ckpt, image, progress
+ *   log, suggest, rng, pool  <-  file  <-  model  <-  data, ckpt, image, progress, comm
  *     <-  aez, knn, pca, rank, plot, ratings  <-  train  <-  args  <-  infer, apps
- *     <-  autorec  <-  cmd_*  <-  commands  <-  cli
+ *     <-  autorec  <-  cmd_*  <-  commands  <-  cli  <-  mpi (its own archive, for --mpi)
  *
  * (The command line's own types are in cli.h and the applications' in
  * apps.h, which only the layers from args up include.)
@@ -60,6 +60,8 @@ void aec_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void aec_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *aec_last_error(void);
 void aec_set_quiet_errors(int quiet); /* tests: keep errors off stderr */
+/* Under MPI: errors say "rank R: ", and ranks above 0 do not warn. */
+void aec_log_rank(int rank, int size);
 double aec_now(void);                 /* seconds, monotonic */
 
 /* ------------------------------------------------------------ file.c */
@@ -292,6 +294,74 @@ void aec_curves_free(aec_curves *c);
 /* n points xy (n, 2), coloured by label (up to AEC_MAX_CURVES colours), with a legend. */
 int aec_plot_scatter(const char *path, const double *xy, const int32_t *labels, int64_t n,
                      const char *title, const char *xlabel, const char *ylabel);
+
+/* ------------------------------------------------------------ comm.c */
+
+/* The ranks a run is spread over. One process unless the trainer was built
+ * with `--mpi`: then runtime/mpi.c (its own archive, libaecrt_mpi.a)
+ * installs MPI's collectives here before aec_main runs. Every collective
+ * is called by every rank in the same order; a rank that fails still
+ * calls the next one with its status, so no rank waits forever. */
+typedef struct aec_comm {
+    int rank, size;
+    void *ctx; /* the implementation's (MPI's communicator) */
+    /* Sums n values of dtype over the ranks, in place; every rank gets the
+     * same bits. */
+    int (*allreduce_sum)(void *ctx, void *buf, int64_t n, int dtype);
+    /* The largest `value` over the ranks, and the lowest rank holding it. */
+    int (*max_loc)(void *ctx, int value, int *max, int *at);
+    /* The smallest and largest `value` over the ranks. */
+    int (*min_max_u64)(void *ctx, uint64_t value, uint64_t *min, uint64_t *max);
+    int (*bcast)(void *ctx, void *buf, size_t bytes, int root);
+    /* Measured by allreduce_sum. */
+    double allreduce_seconds;
+    int64_t allreduce_bytes, allreduce_calls;
+    int failed; /* the ranks agreed that one failed (aec_mpi_main then just exits) */
+} aec_comm;
+
+aec_comm *aec_comm_world(void); /* the process's ranks: one unless aec_comm_set was called */
+void aec_comm_set(aec_comm *c);
+/* Every rank's status after a stretch of local work: returns this rank's
+ * own (nonzero: it printed why), else AEC_ERANK if another rank failed
+ * (rank 0 says which), else 0. */
+int aec_comm_agree(int status);
+/* Whether every rank has the same `value` (a hash of what must agree);
+ * rank 0 says what differs (`what`) if not. */
+int aec_comm_same(uint64_t value, const char *what);
+/* This rank's contiguous share [*lo, *lo + *count) of n rows; the first
+ * n % size ranks take one more, so rank 0 has a row whenever n >= 1. */
+void aec_comm_share(const aec_comm *c, int64_t n, int64_t *lo, int64_t *count);
+/* aec_eval_metrics over every rank's share of d, reduced over the ranks;
+ * x_hat (NULL, or room for d's n rows) gets this rank's share of rows, and
+ * *mse (mse NULL: not computed) the MSE over every present value. */
+int aec_comm_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
+                          void *ws, void *x_hat, double *metrics, double *mse);
+/* A hash of n bytes (FNV-1a, 64 bits), to compare the ranks' parameters. */
+uint64_t aec_hash_bytes(const void *p, size_t n, uint64_t h);
+
+/* The data-parallel step: every rank computes the loss and gradient of its
+ * share of the global batch (loss_grad_ex, with the share's row offset so
+ * the noise follows the sample), weighted by its rows / the batch's rows;
+ * one allreduce (sum) of [gradient, loss terms, failure flags]; then every
+ * rank applies the same update (apply_grad), so the parameters stay equal. */
+typedef struct aec_dp {
+    const aec_model *m;
+    aec_comm *c;
+    void *red;     /* [gradient (trainable_count)][n_metrics terms][3 flags], of dtype */
+    int64_t n_red;
+    int exact_rmse; /* rmse alone: reduce the mse and apply sqrt's chain rule after */
+} aec_dp;
+
+int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c);
+void aec_dp_free(aec_dp *dp);
+/* One optimizer step `step` of a global batch of `bs` rows, of which this
+ * rank holds rows [lo, lo + nr) in x (and mask). Writes the global batch's
+ * n_metrics values (of dtype) to `loss`. */
+int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int bs,
+                int64_t lo, int64_t nr, uint64_t step, void *loss, void *ws, const aec_exec *exec);
+/* After an epoch: the ranks compare a hash of their parameters and
+ * optimizer state; a mismatch is an error. *hash gets the hash. */
+int aec_dp_sync(aec_dp *dp, void *params, const void *opt, int32_t epoch, uint64_t *hash);
 
 /* ------------------------------------------------------------ train.c */
 

@@ -20,6 +20,10 @@
  *     epochs (stage_step; its own order of samples, a fresh optimizer state
  *     and step count per stage), then fine-tunes the whole model from a
  *     fresh optimizer. Resuming skips pretraining: the checkpoint has it.
+ *   - On N ranks (`--mpi`, comm.c) each global batch is split over the
+ *     ranks and one allreduce per step keeps their parameters equal (checked
+ *     after every epoch); rank 0 alone prints and writes the checkpoint.
+ *     Pretraining runs whole on every rank.
  */
 #include <json-c/json.h>
 #include <math.h>
@@ -48,6 +52,8 @@ typedef struct Run {
     void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks; loss: n_metrics */
     double terms[AEC_MAX_METRICS];                    /* the last epoch's metrics */
     aec_train_state st;
+    aec_comm *comm; /* the ranks; with more than one, dp does the steps */
+    aec_dp dp;
 } Run;
 
 static void run_free(Run *r) {
@@ -63,6 +69,7 @@ static void run_free(Run *r) {
     free(r->xb);
     free(r->mb);
     free(r->loss);
+    aec_dp_free(&r->dp);
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -215,12 +222,21 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
     int64_t b = 0;
     for (int64_t i = 0; i < r->n_train; i += r->batch) {
         int bs = (int)(r->n_train - i < r->batch ? r->n_train - i : r->batch);
-        gather(r, r->perm + i, bs);
+        int64_t lo = 0, nr = bs; /* this rank's rows of the batch */
+        aec_comm_share(r->comm, bs, &lo, &nr);
+        gather(r, r->perm + i + lo, (int)nr);
         r->st.step++;
-        int status = m->train_step_ex(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss, r->ws, aec_trainer_exec());
-        if (!status && m->n_metrics > 1) status = m->metrics(r->ws, r->loss);
+        int status;
+        if (r->comm->size > 1)
+            status = aec_dp_step(&r->dp, r->params, r->opt, r->xb, r->mb, bs, lo, nr, r->st.step,
+                                 r->loss, r->ws, aec_trainer_exec());
+        else
+            status = m->train_step_ex(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss,
+                                      r->ws, aec_trainer_exec());
+        if (!status && m->n_metrics > 1 && r->comm->size == 1) status = m->metrics(r->ws, r->loss);
         double loss = aec_get(r->loss, m->dtype, 0);
         if (!status && !isfinite(loss)) status = AEC_ENONFINITE;
+        if (status == AEC_ERANK) return status; /* rank 0 said which failed */
         if (status) {
             aec_progress_clear(p);
             /* The checkpoint is left as the last good epoch wrote it (or
@@ -312,6 +328,14 @@ static void print_final_json(const Run *r, double seconds, int stopped) {
     json_object_object_add(o, "stopped_early", json_object_new_boolean(stopped));
     json_object_object_add(o, "seconds", json_object_new_double(seconds));
     json_object_object_add(o, "out", json_object_new_string(r->out));
+    if (r->comm->size > 1) { /* what the data-parallel steps cost (bench/mpi.sh) */
+        json_object_object_add(o, "ranks", json_object_new_int(r->comm->size));
+        json_object_object_add(o, "allreduce_bytes_per_step",
+                               json_object_new_int64(r->dp.n_red * (int64_t)aec_dtype_size(r->m->dtype)));
+        json_object_object_add(o, "allreduce_seconds",
+                               json_object_new_double(r->comm->allreduce_seconds));
+        json_object_object_add(o, "allreduce_calls", json_object_new_int64(r->comm->allreduce_calls));
+    }
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     fflush(stdout);
     json_object_put(o);
@@ -363,6 +387,7 @@ static void announce(const Run *r) {
                 r->o->val ? r->o->val : "held out");
     fprintf(stderr, ", batch %d, %d epochs, seed %llu", r->batch, r->epochs,
             (unsigned long long)r->seed);
+    if (r->comm->size > 1) fprintf(stderr, ", %d ranks", r->comm->size);
     if (r->early_stop) fprintf(stderr, ", early stop after %d", r->patience);
     fprintf(stderr, "\n");
     if (r->o->resume)
@@ -370,8 +395,12 @@ static void announce(const Run *r) {
                 (long long)r->st.step);
 }
 
-int aec_train(const aec_model *m, const aec_train_opts *o) {
-    Run r = {.m = m, .o = o};
+int aec_train(const aec_model *m, const aec_train_opts *opts) {
+    aec_train_opts local = *opts; /* rank 0 alone prints */
+    aec_comm *comm = aec_comm_world();
+    if (comm->rank > 0) local.quiet = 1, local.json = 0, local.plot = NULL;
+    const aec_train_opts *o = &local;
+    Run r = {.m = m, .o = o, .comm = comm};
     r.st.best_val = INFINITY;
     r.st.train_loss = r.st.val_loss = NAN;
     size_t pbytes = (size_t)m->param_count * aec_dtype_size(m->dtype);
@@ -399,6 +428,15 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         if (status) aec_error("init: %s", aec_strerror(status));
         memcpy(r.best, r.params, pbytes);
     }
+    status = aec_comm_agree(status);
+    if (!status) { /* the same steps on every rank, or their collectives would not match */
+        int64_t plan[] = {r.n_train, r.val.n, r.batch, r.epochs, r.st.step, r.st.epoch,
+                          (int64_t)r.seed, r.patience};
+        status = aec_comm_same(aec_hash_bytes(plan, sizeof plan, 0xcbf29ce484222325ull),
+                               "their samples, batch, epochs, seed or checkpoint (give every "
+                               "rank the same data and options)");
+    }
+    if (!status) status = aec_comm_agree(aec_dp_init(&r.dp, m, comm));
     if (status) {
         run_free(&r);
         return status;
@@ -435,7 +473,7 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         if (!o->quiet)
             fprintf(stderr, "pretraining %d stages layer-wise, %d epoch%s each\n", m->n_stages, pre,
                     pre == 1 ? "" : "s");
-        status = pretrain(&r, &p, pre);
+        status = aec_comm_agree(pretrain(&r, &p, pre));
         p.t_start = p.t_epoch = p.t_print = aec_now(); /* rates and ETAs of fine-tuning alone */
     }
     aec_curves curves = {0}; /* --plot: this run's epochs */
@@ -453,9 +491,12 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
     }
     while (!status && !stopped && r.st.epoch < r.epochs) {
         double train_loss, val_loss = NAN, val_terms[AEC_MAX_METRICS];
+        uint64_t hash;
         status = train_epoch(&r, &p, &train_loss);
+        if (!status) status = aec_dp_sync(&r.dp, r.params, r.opt, r.st.epoch + 1, &hash);
         if (!status && r.val.n)
-            status = aec_eval_metrics(m, r.params, &r.val, r.eval_batch, r.ws, NULL, val_terms);
+            status = aec_comm_eval_metrics(m, r.params, &r.val, r.eval_batch, r.ws, NULL, val_terms,
+                                           NULL);
         if (status) break;
         if (r.val.n) val_loss = val_terms[0];
         aec_progress_terms(&p, m, r.terms, r.val.n ? val_terms : NULL);
@@ -465,7 +506,7 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         char note[64];
         early_stop_update(&r, val_loss, note, sizeof note);
         stopped = r.early_stop && r.st.bad_epochs >= r.patience;
-        status = save(&r);
+        status = aec_comm_agree(comm->rank == 0 ? save(&r) : AEC_OK);
         saved = 1;
         aec_progress_epoch(&p, r.st.epoch, r.st.step, train_loss, val_loss, note);
         if (o->plot && curves.n_series) {
@@ -479,7 +520,8 @@ int aec_train(const aec_model *m, const aec_train_opts *o) {
         }
     }
     aec_curves_free(&curves);
-    if (!status && !saved) status = save(&r); /* nothing trained: still leave --out */
+    if (!status && !saved) /* nothing trained: still leave --out */
+        status = aec_comm_agree(comm->rank == 0 ? save(&r) : AEC_OK);
     if (!status) {
         if (!o->quiet && stopped && saved)
             fprintf(stderr, "early stopping: no improvement for %d epoch%s\n", r.patience,

@@ -21,7 +21,7 @@ LAYERS=(
     "log suggest rng pool"     # messages, "did you mean", the counter-based generator, threads
     "file"                     # atomic file writes
     "model"                    # helpers over a model table: alloc, eval, ELBO
-    "data ckpt image progress" # data sets, checkpoints, PNG grids, progress lines
+    "data ckpt image progress comm" # data sets, checkpoints, PNG grids, progress lines, ranks
     "aez knn pca rank plot ratings" # the applications' numeric modules, .aez files, charts,
                                     # ratings matrices (apps.h)
     "train"                    # the training loop
@@ -31,6 +31,7 @@ LAYERS=(
     "cmd_*"                    # one file per command
     "commands"                 # the command and option tables
     "cli"                      # aec_main
+    "mpi"                      # aec_mpi_main: MPI around aec_main (libaecrt_mpi.a, --mpi)
 )
 CLI_FROM=args # the first layer that may include cli.h
 

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Data-parallel training on 2 MPI ranks over the loopback interface (issue
+# 12): `aec build --mpi` trainers under `mpirun -n 2` follow single-process
+# training step by step (corruption noise and dropout keyed by the global
+# row, an odd split 128 + 127 of the batch, validation split over the
+# ranks): to 1e-6 relative per step in f64, where only the order of the
+# sums differs, and to the f32 loss's own rounding (1e-5) in f32; two runs
+# are bit-identical, a checkpoint resumes with another
+# number of ranks, eval splits over the ranks, a rank given bad data or a
+# non-finite loss ends both ranks with its message, never a hang, and a
+# batch-norm model is refused.
+# mpirun is required, not optional: `make deps` installs openmpi-bin.
+set -u
+B=${1:-build}
+AEC="$B/aec"
+PY=/usr/bin/python3
+DATA=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0 passes=0
+ok()   { passes=$((passes + 1)); echo "ok - $1"; }
+fail() { fails=$((fails + 1)); echo "not ok - $1"; }
+expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
+
+command -v mpirun > /dev/null || { echo "not ok - mpirun not found (make deps installs openmpi-bin)"; exit 1; }
+# What a container needs: TCP on loopback only (no shared-memory segment,
+# no InfiniBand or other interfaces probed), no remote-shell launcher,
+# more ranks than cores allowed, running as root allowed.
+export OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
+export OMPI_MCA_plm_rsh_agent= OMPI_MCA_rmaps_base_oversubscribe=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_mpi_yield_when_idle=1 # waiting ranks yield the shared cores
+export OPENBLAS_NUM_THREADS=1
+mpi() { timeout 60 mpirun --allow-run-as-root --oversubscribe "$@"; }
+
+# No batch statistics; noise (corruption, dropout) that must follow the
+# sample. 319 samples: 255 to train (one step of 128 + 127 rows an epoch),
+# 64 held out for validation.
+printf 'model dp {\n input 784\n encoder { dense 32 relu; dropout 0.1; dense 8 }\n decoder { dense 32 relu; dense 784 sigmoid }\n loss mse\n corrupt gaussian 0.1\n regularize { l2 weights 1e-4 }\n train { optimizer adam lr=3e-3; batch 255; epochs 100; seed 3; validation 0.2 }\n}\n' > "$T/dp.ae"
+"$AEC" build "$T/dp.ae" -o "$T/one" || { echo "not ok - build"; exit 1; }
+"$AEC" build "$T/dp.ae" --mpi -o "$T/dp" || { echo "not ok - build --mpi"; exit 1; }
+"$AEC" build "$T/dp.ae" --dtype f64 -o "$T/one64" || { echo "not ok - build f64"; exit 1; }
+"$AEC" build "$T/dp.ae" --dtype f64 --mpi -o "$T/dp64" || { echo "not ok - build f64 --mpi"; exit 1; }
+X=(--data "$DATA" --limit 319)
+
+# The loss per step (one step an epoch), single process against 2 ranks.
+"$T/one" train "${X[@]}" --json --quiet --out "$T/one.st" > "$T/one.json"
+mpi -n 2 "$T/dp" train "${X[@]}" --json --quiet --out "$T/two.st" > "$T/two.json"; st=$?
+expect "mpirun -n 2 trains (exit 0)" '[ $st -eq 0 ]'
+"$T/one64" train "${X[@]}" --json --quiet --out "$T/one64.st" > "$T/one64.json"
+mpi -n 2 "$T/dp64" train "${X[@]}" --json --quiet --out "$T/two64.st" > "$T/two64.json"
+# Prints the largest relative difference of train_loss and val_loss over
+# the epochs of two --json logs; fails if it is above $3 or a log is short.
+cat > "$T/cmp.py" << 'EOF'
+import json, sys
+def epochs(path):
+    return [o for o in map(json.loads, open(path)) if o["event"] == "epoch"]
+a, b = epochs(sys.argv[1]), epochs(sys.argv[2])
+worst = 0.0
+for x, y in zip(a, b):
+    for k in ("train_loss", "val_loss"):
+        worst = max(worst, abs(x[k] - y[k]) / abs(x[k]))
+print("%d steps, largest relative difference %.3g" % (len(a), worst))
+sys.exit(0 if len(a) == len(b) == int(sys.argv[4]) and worst <= float(sys.argv[3]) else 1)
+EOF
+expect "f64: 2 ranks follow 1 process to 1e-6 per step ($($PY "$T/cmp.py" "$T/one64.json" "$T/two64.json" 1e-6 100))" \
+    '$PY "$T/cmp.py" "$T/one64.json" "$T/two64.json" 1e-6 100 > /dev/null'
+expect "f32: 2 ranks follow 1 process to 1e-5 per step ($($PY "$T/cmp.py" "$T/one.json" "$T/two.json" 1e-5 100))" \
+    '$PY "$T/cmp.py" "$T/one.json" "$T/two.json" 1e-5 100 > /dev/null'
+expect "only rank 0 prints: one done line" '[ "$(grep -c "\"event\":\"done\"" "$T/two.json")" = 1 ]'
+expect "the done line counts the allreduced bytes" 'grep -q "\"allreduce_bytes_per_step\":" "$T/two.json"'
+
+mpi -n 2 "$T/dp" train "${X[@]}" --epochs 20 --quiet --out "$T/a.st"
+mpi -n 2 "$T/dp" train "${X[@]}" --epochs 20 --quiet --out "$T/b.st"
+expect "two runs on 2 ranks are bit-identical" 'cmp -s "$T/a.st" "$T/b.st"'
+
+# Resume with another N, both ways: the checkpoint does not know N.
+mpi -n 2 "$T/dp" train "${X[@]}" --epochs 10 --quiet --out "$T/r21.st"
+"$T/one" train "${X[@]}" --epochs 20 --resume "$T/r21.st" --json --quiet > "$T/r21.json"
+"$T/one" train "${X[@]}" --epochs 10 --quiet --out "$T/r12.st"
+mpi -n 2 "$T/dp" train "${X[@]}" --epochs 20 --resume "$T/r12.st" --json --quiet > "$T/r12.json"
+grep '"event":"epoch"' "$T/one.json" | sed -n 11,20p > "$T/one_11_20.json"
+expect "2 ranks for 10 epochs, resumed on 1 process, follow 1 process" \
+    '$PY "$T/cmp.py" "$T/one_11_20.json" "$T/r21.json" 1e-5 10 > /dev/null'
+expect "1 process for 10 epochs, resumed on 2 ranks, follow 1 process" \
+    '$PY "$T/cmp.py" "$T/one_11_20.json" "$T/r12.json" 1e-5 10 > /dev/null'
+
+# eval splits the samples over the ranks and reduces.
+"$T/one" eval --data "$DATA" --limit 999 --weights "$T/one.st" --json > "$T/e1.json"
+mpi -n 2 "$T/dp" eval --data "$DATA" --limit 999 --weights "$T/one.st" --json > "$T/e2.json"
+expect "eval on 2 ranks gives one line with the loss, MSE and PSNR of 1 process" \
+    '$PY -c "
+import json, sys
+a, b = json.load(open(sys.argv[1])), [json.loads(l) for l in open(sys.argv[2])]
+sys.exit(len(b) != 1 or b[0][\"samples\"] != 999 or
+         any(abs(a[k] - b[0][k]) > 1e-6 * abs(a[k]) for k in (\"loss\", \"mse\", \"psnr\")))
+" "$T/e1.json" "$T/e2.json"'
+# A command that is not split runs once, on rank 0.
+mpi -n 2 "$T/dp" encode --data "$DATA" --limit 10 --weights "$T/one.st" -o "$T/codes.npy" 2> "$T/err"
+expect "encode under mpirun runs on rank 0 once" '[ -s "$T/codes.npy" ] && [ "$(grep -c wrote "$T/err")" = 1 ]'
+
+# A rank given unreadable data: both ranks end, with its message, non-zero.
+head -c 3000 "$DATA" > "$T/cut.gz"
+start=$(date +%s)
+mpi -n 1 "$T/dp" train "${X[@]}" --out "$T/bad.st" : -n 1 "$T/dp" train --data "$T/cut.gz" \
+    --limit 319 --out "$T/bad.st" > /dev/null 2> "$T/err"; st=$?
+expect "unreadable data on rank 1 ends both ranks non-zero, without a hang (exit $st)" \
+    '[ $st -ne 0 ] && [ $st -ne 124 ] && [ $(( $(date +%s) - start )) -lt 30 ]'
+expect "... with rank 1's message naming the file" 'grep -q "error: rank 1: .*cut.gz" "$T/err"'
+expect "... and rank 0 saying rank 1 failed" 'grep -q "error: rank 0: rank 1 failed" "$T/err"'
+expect "... and no checkpoint" '[ ! -e "$T/bad.st" ]'
+
+# A non-finite loss on one rank (its data is huge) stops both at step 1.
+$PY -c "
+import sys
+for i in range(319): print(','.join(['1e30'] * 784))" > "$T/huge.csv"
+mpi -n 1 "$T/dp" train "${X[@]}" --out "$T/nf.st" : -n 1 "$T/dp" train --data "$T/huge.csv" \
+    --limit 319 --out "$T/nf.st" > /dev/null 2> "$T/err"; st=$?
+expect "a non-finite loss on rank 1 ends both ranks non-zero (exit $st)" '[ $st -ne 0 ] && [ $st -ne 124 ]'
+expect "... with rank 1's message" 'grep -q "error: rank 1: epoch 1, batch 1 (step 1): loss is not finite" "$T/err"'
+
+# Ranks given different numbers of samples would run different steps: refused.
+mpi -n 1 "$T/dp" train "${X[@]}" --out "$T/d.st" : -n 1 "$T/dp" train --data "$DATA" \
+    --limit 300 --out "$T/d.st" > /dev/null 2> "$T/err"; st=$?
+expect "ranks with different data are refused, not hung (exit $st)" \
+    '[ $st -ne 0 ] && [ $st -ne 124 ] && grep -q "ranks differ" "$T/err"'
+
+# Batch norm's running statistics are not kept by loss_grad_ex/apply_grad:
+# such a model is refused on 2 ranks, with a reason, rather than trained wrong.
+printf 'model bn {\n input 784\n encoder { dense 16; batchnorm; relu }\n decoder { dense 784 sigmoid }\n loss mse\n}\n' > "$T/bn.ae"
+"$AEC" build "$T/bn.ae" --mpi -o "$T/bn"
+mpi -n 2 "$T/bn" train "${X[@]}" --epochs 1 --out "$T/bn.st" 2> "$T/err"; st=$?
+expect "a batch-norm model is refused on 2 ranks, saying why (exit $st)" \
+    '[ $st -eq 1 ] && grep -q "batch-norm running statistics" "$T/err"'
+
+echo "mpi: $passes passed, $fails failed"
+[ "$fails" -eq 0 ]
