@@ -7,8 +7,8 @@
 # and prints, from the trainer's --json lines, the training samples/s of the
 # last epoch, the bytes each step allreduces (the gradient block, the loss
 # terms and the failure flags), the time spent in MPI_Allreduce and its
-# share of the run. Every rank runs one BLAS thread; the 1-process rows run
-# 1 and 2. See docs/bench.md.
+# share of the run. Every rank runs one thread (--threads 1, and one
+# OpenBLAS thread); the 1-process rows run 1 and 2. See docs/bench.md.
 #
 # Usage: bench/mpi.sh [BUILD]   (LIMIT defaults to 15360, EPOCHS to 2; MCA
 #        settings for loopback TCP are set unless OMPI_MCA_btl is)
@@ -34,21 +34,21 @@ export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_R
 "$B/aec" build "$ROOT/specs/fmnist_dense.ae" --mpi -o "$TMP/dp"
 ARGS="train --data $DATA --limit $LIMIT --epochs $EPOCHS --json --quiet --out $TMP/w.safetensors"
 
-run() { # name, command...
-    name=$1
-    shift
-    "$@" $ARGS > "$TMP/$name.json"
+run() { # name, threads per process, command...
+    name=$1 threads=$2
+    shift 2
+    OPENBLAS_NUM_THREADS=$threads "$@" $ARGS --threads "$threads" > "$TMP/$name.json"
 }
-OPENBLAS_NUM_THREADS=1 run one_t1 "$TMP/one"
-OPENBLAS_NUM_THREADS=2 run one_t2 "$TMP/one"
-OPENBLAS_NUM_THREADS=1 run mpi_n1 mpirun --allow-run-as-root -x OPENBLAS_NUM_THREADS -n 1 "$TMP/dp"
-OPENBLAS_NUM_THREADS=1 run mpi_n2 mpirun --allow-run-as-root -x OPENBLAS_NUM_THREADS -n 2 "$TMP/dp"
+run one_t1 1 "$TMP/one"
+run one_t2 2 "$TMP/one"
+run mpi_n1 1 mpirun --allow-run-as-root -x OPENBLAS_NUM_THREADS -n 1 "$TMP/dp"
+run mpi_n2 1 mpirun --allow-run-as-root -x OPENBLAS_NUM_THREADS -n 2 "$TMP/dp"
 
 echo "data-parallel training, specs/fmnist_dense.ae, batch 256, $LIMIT samples x $EPOCHS epochs"
 echo "load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs, $(mpirun --version | head -n 1)"
 "$PY" - "$TMP" << 'EOF'
 import json, sys
-rows = [("one_t1", "1 process, 1 BLAS thread"), ("one_t2", "1 process, 2 BLAS threads"),
+rows = [("one_t1", "1 process, 1 thread"), ("one_t2", "1 process, 2 threads"),
         ("mpi_n1", "mpirun -n 1, 1 thread"), ("mpi_n2", "mpirun -n 2, 1 thread each")]
 print("%-28s %10s %12s %14s %12s" % ("", "samples/s", "bytes/step", "allreduce ms", "of the run"))
 for key, label in rows:
