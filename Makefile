@@ -3,25 +3,30 @@
 #   make          build build/aec, the runtime library build/libaecrt.a and, where
 #                 mpicc is installed, its MPI layer build/libaecrt_mpi.a (aec build --mpi)
 #   make deps     install the Debian packages aec needs (when missing)
-#   make test     deps + build + every cmocka suite and end-to-end test
+#   make test     deps + build + every cmocka suite and end-to-end test (minutes)
 #   make test-blas  the same suites with OpenBLAS's products (AEC_GEMM=blas), the reference backend
+#   make check    the fast tier: the unit and golden suites, the layering (seconds)
 #   make demo     deps + build + train specs/fmnist_dense.ae on Fashion-MNIST
 #   make bench    aec against the PyTorch reference (installs python3-torch), and
 #                 data-parallel training on 1 and 2 MPI ranks (bench/mpi.sh)
-#   make asan     build with -fsanitize=address,undefined into build-asan/
+#   make asan     build with -fsanitize=address,undefined into build-asan/ and run `check`'s
+#                 suites there (every report fatal)
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
 #   make layers   check that the runtime's and the compiler's modules use each other in
 #                 layers, with no cycle
 #   make fuzz     run each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS under ASan+UBSan
 #                 (installs FUZZ_PACKAGES; builds into build-fuzz/; docs/reliability.md)
+#   make format-check  fail if a tracked .c/.h file differs from clang-format's (.clang-format);
+#                 `make format` rewrites them
 
 DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev zlib1g-dev \
                 libjson-c-dev libpng-dev dataset-fashion-mnist \
                 libplplot-dev plplot-driver-cairo \
                 libopenmpi-dev openmpi-bin \
                 python3-numpy python3-matplotlib \
-                lowdown # man pages from docs/*.md (aec(1), aec(5))
+                lowdown \
+                clang-format # make format-check
 BENCH_PACKAGES := python3-torch python3-numpy
 # Only `make fuzz` needs these (clang's libFuzzer and sanitizer runtimes), so
 # `make test` does not install them.
@@ -34,6 +39,9 @@ LLVM_CONFIG ?= $(shell command -v llvm-config-14 || command -v llvm-config || ec
 OPT ?= -O2
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS += -std=c11 $(OPT) -g -D_GNU_SOURCE $(WARN) $(SAN)
+# Every object records the headers it includes (build/**/*.d, read below),
+# so changing a header rebuilds exactly what includes it.
+DEPFLAGS = -MMD -MP
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//')
 LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes analysis target \
               bitwriter 2>/dev/null) $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
@@ -65,8 +73,18 @@ RUNTIME_SRC := $(filter-out runtime/mpi.c,$(wildcard runtime/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/parser.o
 RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+# The suites that train models or check gradients spec by spec (tens of
+# seconds each): `make test` runs them, `make check` leaves them out. A new
+# suite is in the fast tier unless it is listed here.
+SLOW_TESTS := test_conv test_e2e test_emit test_grad test_reg_effects test_regularizers
+CHECK_TESTS := $(filter-out $(addprefix $(B)/tests/,$(SLOW_TESTS)),$(TESTS))
+CLANG_FORMAT ?= clang-format
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps bench-deps test test-blas demo bench asan layers clean install uninstall FORCE fuzz-deps fuzz
+.PHONY: all deps bench-deps test test-blas check demo bench asan layers format format-check clean \
+    install uninstall FORCE fuzz-deps fuzz
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 all: $(MPI_LIB) # the MPI layer, where mpicc is installed
 
@@ -126,16 +144,20 @@ $(B)/grammar/parser.c $(B)/grammar/parser.h: grammar/parser.y
 	bison -Wall --defines=$(B)/grammar/parser.h -o $(B)/grammar/parser.c $<
 
 # Generated scanner/parser: the generators' own code is not held to our warnings.
-$(B)/grammar/%.o: $(B)/grammar/%.c $(B)/grammar/parser.h $(B)/grammar/lexer.h
-	$(CC) -std=c11 $(OPT) -g -D_GNU_SOURCE $(SAN) -Icompiler -I$(B)/grammar -c $< -o $@
+$(B)/grammar/%.o: $(B)/grammar/%.c $(B)/grammar/%.d $(B)/grammar/parser.h $(B)/grammar/lexer.h
+	$(CC) -std=c11 $(OPT) -g -D_GNU_SOURCE $(SAN) $(DEPFLAGS) -Icompiler -I$(B)/grammar -c $< -o $@
 
-$(B)/compiler/%.o: compiler/%.c compiler/*.h runtime/aec.h $(B)/grammar/parser.h $(B)/grammar/lexer.h
+# Headers are prerequisites through the .d files; the generated ones must
+# exist before the first compile, which has none yet. An object whose .d is
+# missing (a build tree from before -MMD) is rebuilt: the .d's empty rule
+# makes it count as new.
+$(B)/compiler/%.o: compiler/%.c $(B)/compiler/%.d | $(B)/grammar/parser.h $(B)/grammar/lexer.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LLVM_CFLAGS) -Icompiler -I$(B)/grammar -I$(B) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) $(LLVM_CFLAGS) -Icompiler -I$(B)/grammar -I$(B) -c $< -o $@
 
-$(B)/runtime/%.o: runtime/%.c runtime/*.h
+$(B)/runtime/%.o: runtime/%.c $(B)/runtime/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iruntime -I$(B) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Iruntime -I$(B) -c $< -o $@
 
 $(B)/runtime/mpi.o: runtime/mpi.c runtime/*.h
 	@mkdir -p $(dir $@)
@@ -156,15 +178,24 @@ $(B)/aec: $(B)/compiler/main.o $(B)/libaecc.a $(B)/libaecrt.a
 	$(CC) $(CFLAGS) $^ $(LLVM_LIBS) $(RT_LIBS) -ldl -o $@
 
 # Each suite links the compiler and runtime libraries; cmocka runs it.
-$(B)/tests/%: tests/%.c tests/*.h $(B)/libaecc.a $(B)/libaecrt.a
+$(B)/tests/%: tests/%.c $(B)/tests/%.d $(B)/libaecc.a $(B)/libaecrt.a \
+    | $(B)/grammar/parser.h $(B)/grammar/lexer.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LLVM_CFLAGS) -Icompiler -Iruntime -I$(B)/grammar -Itests \
+	$(CC) $(CFLAGS) $(DEPFLAGS) -MF $@.d -MT $@ $(LLVM_CFLAGS) -Icompiler -Iruntime -I$(B)/grammar -Itests \
 	    -DAEC_SOURCE_DIR='"$(abspath .)"' -DAEC_BUILD_DIR='"$(abspath $(B))"' \
 	    $< $(B)/libaecc.a $(B)/libaecrt.a $(LLVM_LIBS) -lcmocka -llapacke $(RT_LIBS) -o $@
 
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@tests/run_tests.sh $(B)
+	@tests/layers.sh $(B) | tail -1
+
+# The fast tier: unit and golden suites, the layering, and formatting once
+# every file is formatted (see format-check).
+check:
+	@$(MAKE) --no-print-directory all $(CHECK_TESTS)
+	@tests/run_tests.sh $(B) $(notdir $(CHECK_TESTS))
+	@tests/layers.sh $(B) | tail -1
 
 # Every suite again with `--gemm blas` as the default: both backends pass.
 test-blas: deps
@@ -186,8 +217,20 @@ bench: bench-deps
 	@bench/run.sh $(B)
 	@bench/mpi.sh $(B)
 
+# The fast tier's suites under AddressSanitizer and UndefinedBehaviorSanitizer:
+# any report ends the suite with a failure (-fno-sanitize-recover, halt_on_error),
+# leaks included.
 asan:
-	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='-fsanitize=address,undefined' all
+	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='$(SAN_FLAGS)' all \
+	    $(subst $(B)/,build-asan/,$(CHECK_TESTS))
+	@$(SAN_ENV) tests/run_tests.sh build-asan $(notdir $(CHECK_TESTS))
+
+# clang-format 14 with the repo's .clang-format; prints each difference.
+format-check:
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES)
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
 
 # What each runtime and compiler object uses, read with nm (tests/layers.sh,
 # tests/compiler_layers.sh).
@@ -226,9 +269,9 @@ $(B)/man/aec.5: docs/language.md
 	$(LOWDOWN) -M title=aec -M section=5 $< > $@
 
 # aecgen writes what is generated from aec's own tables (tools/aecgen.c).
-$(B)/aecgen: tools/aecgen.c $(B)/libaecc.a $(B)/libaecrt.a
-	$(CC) $(CFLAGS) -Icompiler -Iruntime -I$(B) $< $(B)/libaecc.a $(B)/libaecrt.a \
-	    $(LLVM_LIBS) $(RT_LIBS) -o $@
+$(B)/aecgen: tools/aecgen.c $(B)/aecgen.d $(B)/libaecc.a $(B)/libaecrt.a
+	$(CC) $(CFLAGS) $(DEPFLAGS) -MF $@.d -MT $@ -Icompiler -Iruntime -I$(B) $< \
+	    $(B)/libaecc.a $(B)/libaecrt.a $(LLVM_LIBS) $(RT_LIBS) -o $@
 $(B)/man/aec-trainer.1: $(B)/aecgen
 	@mkdir -p $(dir $@)
 	$(B)/aecgen man-trainer > $@
@@ -261,3 +304,10 @@ install: all
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/aec $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The .d files are named as targets (no rule: a missing one counts as new,
+# which rebuilds its object) and read when they exist.
+DEP_FILES := $(COMPILER_OBJ:.o=.d) $(RUNTIME_OBJ:.o=.d) $(B)/compiler/main.d $(TESTS:=.d) \
+    $(B)/aecgen.d
+$(DEP_FILES):
+-include $(wildcard $(DEP_FILES))

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # Runs every cmocka suite built into $1/tests, from the repo root, and the
-# end-to-end scripts in tests/e2e/. Prints one closing line
-# "N passed, M failed" (suites) and exits non-zero if any failed.
+# end-to-end scripts in tests/e2e/; or, given suite names after $1
+# (`run_tests.sh build test_cli test_rng`, as `make check` does), only those
+# suites. Prints one closing line "N passed, M failed" (suites) and exits
+# non-zero if any failed.
 set -u
 B=${1:-build}
+shift $(($# > 0))
 cd "$(dirname "$0")/.."
 passed=0 failed=0 failures=()
-for t in "$B"/tests/test_*; do
-    [ -x "$t" ] || continue
+if [ $# -gt 0 ]; then suites=("${@/#/$B/tests/}"); else suites=("$B"/tests/test_*); fi
+for t in "${suites[@]}"; do
+    [[ $t == *.d ]] && continue # the suites' header dependencies
+    if [ ! -x "$t" ]; then
+        [ $# -gt 0 ] && { failed=$((failed + 1)); failures+=("$(basename "$t") (not built)"); }
+        continue
+    fi
     name=$(basename "$t")
     start=$(date +%s)
     if "$t"; then passed=$((passed + 1)); else failed=$((failed + 1)); failures+=("$name"); fi
     echo "--- $name: $(( $(date +%s) - start ))s"
 done
-for t in tests/e2e/*.sh; do
+[ $# -gt 0 ] && e2e=() || e2e=(tests/e2e/*.sh)
+for t in "${e2e[@]}"; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     start=$(date +%s)

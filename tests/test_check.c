@@ -68,13 +68,17 @@ static void test_check_goldens(void **state) {
             fprintf(stderr, "%s: check returned %p after %d errors\n", spec, (void *)m, errors);
             failed++;
         }
-        failed += !golden_expect(rel_path(*n, m ? ".shapes" : ".err"), out);
+        char *expected = rel_path(*n, m ? ".shapes" : ".err");
+        failed += !golden_expect(expected, out);
+        free(expected);
         free(out);
         if (m && table) {
             capture_begin(&cap);
             check_print_table(cap.f, m);
             out = capture_end(&cap);
-            failed += !golden_expect(rel_path(*n, ".table"), out);
+            expected = rel_path(*n, ".table");
+            failed += !golden_expect(expected, out);
+            free(expected);
             free(out);
         }
         arena_free(a);

@@ -41,7 +41,9 @@ static void test_lexer_goldens(void **state) {
         capture_begin(&cap);
         lex_dump_tokens(cap.f, spec, text);
         char *out = capture_end(&cap);
-        failed += !golden_expect(rel_path(dir, *n, ".tokens"), out);
+        char *expected = rel_path(dir, *n, ".tokens");
+        failed += !golden_expect(expected, out);
+        free(expected);
         free(out);
     }
     golden_free_list(names);
@@ -71,7 +73,9 @@ static void test_parser_goldens(void **state) {
                     errors);
             failed++;
         }
-        failed += !golden_expect(rel_path(dir, *n, m ? ".ast" : ".err"), out);
+        char *expected = rel_path(dir, *n, m ? ".ast" : ".err");
+        failed += !golden_expect(expected, out);
+        free(expected);
         free(out);
         arena_free(a);
     }
