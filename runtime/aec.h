@@ -23,11 +23,13 @@
 extern "C" {
 #endif
 
-#define AEC_ABI_VERSION 6 /* 2: aec_model.embedded_params; 3: metric names, stages,
-                             variational; 4: metrics(), loss is one value; 5: masked;
-                             6: aec_exec, the _ex entry points, apply_grad */
-#define AEC_ALIGN 64 /* bytes: params and opt state should be aligned so (the
-                           workspace may be anywhere: the model aligns it) */
+/* 2: aec_model.embedded_params; 3: metric names, stages, variational;
+ * 4: metrics(), loss is one value; 5: masked; 6: aec_exec, the _ex entry
+ * points, apply_grad */
+#define AEC_ABI_VERSION 6
+/* Bytes: params and opt state should be aligned so (the workspace may be
+ * anywhere: the model aligns it). */
+#define AEC_ALIGN 64
 #define AEC_MAX_BATCH 65536 /* the largest batch any entry point accepts */
 
 /* Status codes of every generated entry point and runtime call. */

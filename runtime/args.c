@@ -3,10 +3,11 @@
  * Takes a command's row of aec_commands and argv after the command's name;
  * fills aec_args from the command's option rows (`--name value`,
  * `--name=value`, `-o value`; one positional argument, into aec_args.input,
- * for a command that takes one), checking each value against its kind. A usage error is printed here, as
- * "PROG CMD: what (did you mean 'X'?)" and a pointer to --help, and comes
- * back as AEC_EXIT_USAGE. Uses only the command and option rows it is
- * given (not the tables) and suggest.c, so the command files can use it.
+ * for a command that takes one), checking each value against its kind. A
+ * usage error is printed here, as "PROG CMD: what (did you mean 'X'?)" and
+ * a pointer to --help, and comes back as AEC_EXIT_USAGE. Uses only the
+ * command and option rows it is given (not the tables) and suggest.c, so
+ * the command files can use it.
  */
 #include <errno.h>
 #include <math.h>

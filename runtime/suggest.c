@@ -9,6 +9,11 @@
 
 #include "rt.h"
 
+/* Letter k of s as compared: folded to lower case with AEC_EDIT_NOCASE. */
+static int letter(const char *s, int k, int flags) {
+    return flags & AEC_EDIT_NOCASE ? tolower((unsigned char)s[k]) : (unsigned char)s[k];
+}
+
 int aec_edit_distance(const char *a, const char *b, int flags) {
     int n = (int)strlen(a), m = (int)strlen(b);
     if (n > 63 || m > 63) return AEC_EDIT_FAR;
@@ -17,20 +22,17 @@ int aec_edit_distance(const char *a, const char *b, int flags) {
         d[i][0] = i;
     for (int j = 0; j <= m; j++)
         d[0][j] = j;
-    /* Letters as compared: folded to lower case with AEC_EDIT_NOCASE. */
-#define AT(s, k) (flags & AEC_EDIT_NOCASE ? tolower((unsigned char)(s)[k]) : (unsigned char)(s)[k])
     for (int i = 1; i <= n; i++) {
         for (int j = 1; j <= m; j++) {
-            int ca = AT(a, i - 1), cb = AT(b, j - 1);
+            int ca = letter(a, i - 1, flags), cb = letter(b, j - 1, flags);
             int best = d[i - 1][j - 1] + (ca != cb);
             if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-            if ((flags & AEC_EDIT_SWAP) && i > 1 && j > 1 && ca == AT(b, j - 2) &&
-                AT(a, i - 2) == cb && d[i - 2][j - 2] + 1 < best)
+            if ((flags & AEC_EDIT_SWAP) && i > 1 && j > 1 && ca == letter(b, j - 2, flags) &&
+                letter(a, i - 2, flags) == cb && d[i - 2][j - 2] + 1 < best)
                 best = d[i - 2][j - 2] + 1;
             d[i][j] = best;
         }
     }
-#undef AT
     return d[n][m];
 }

@@ -14,11 +14,14 @@
  * - Learning: specs/conv_small.ae trained on a Fashion-MNIST subset lowers
  *   its test MSE by a measured factor.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include "rt.h"
 #include "testutil.h"

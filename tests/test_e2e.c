@@ -9,11 +9,14 @@
  * - Training is reproducible bit for bit for a seed.
  * Models are JIT-compiled in process (f32, the default element type).
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <lapacke.h>
 

@@ -8,11 +8,14 @@
  * updates are checked against an independent implementation of PyTorch's
  * formulas.
  */
+/* cmocka 1.1 needs these first, in this order. */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include "testutil.h"
 
