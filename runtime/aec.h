@@ -35,14 +35,14 @@ extern "C" {
 /* Status codes of every generated entry point and runtime call. */
 enum {
     AEC_OK = 0,
-    AEC_EBATCH = 1,    /* batch < 1 or above the model's maximum */
-    AEC_ENULL = 2,     /* a required buffer is NULL */
-    AEC_EALIGN = 3,    /* workspace not aligned to AEC_ALIGN */
-    AEC_ENONFINITE = 4, /* the loss became NaN or infinite */
-    AEC_EIO = 5,       /* runtime: file could not be read or written */
-    AEC_EFORMAT = 6,   /* runtime: malformed data or checkpoint */
-    AEC_EMISMATCH = 7, /* runtime: data or checkpoint does not match the model */
-    AEC_ENOMEM = 8,    /* runtime: out of memory */
+    AEC_EBATCH = 1,       /* batch < 1 or above the model's maximum */
+    AEC_ENULL = 2,        /* a required buffer is NULL */
+    AEC_EALIGN = 3,       /* workspace not aligned to AEC_ALIGN */
+    AEC_ENONFINITE = 4,   /* the loss became NaN or infinite */
+    AEC_EIO = 5,          /* runtime: file could not be read or written */
+    AEC_EFORMAT = 6,      /* runtime: malformed data or checkpoint */
+    AEC_EMISMATCH = 7,    /* runtime: data or checkpoint does not match the model */
+    AEC_ENOMEM = 8,       /* runtime: out of memory */
     AEC_EUNSUPPORTED = 9, /* the model does not provide this entry point */
     AEC_ERANK = 10,    /* runtime, under MPI: another rank failed (its message says why) */
 };
@@ -91,24 +91,24 @@ static inline const char *aec_optimizer_name(int opt) {
 
 /* One named parameter tensor, PyTorch nn.Sequential name and layout. */
 typedef struct aec_tensor_info {
-    const char *name;  /* "encoder.0.weight" */
+    const char *name; /* "encoder.0.weight" */
     int32_t ndim;
-    int32_t shape[4];  /* [out, in] for dense, [out, in, kh, kw] for conv */
-    int32_t kind;      /* AEC_TENSOR_* */
+    int32_t shape[4]; /* [out, in] for dense, [out, in, kh, kw] for conv */
+    int32_t kind;     /* AEC_TENSOR_* */
     int32_t reserved;
-    int64_t offset;    /* elements from the start of the params block */
+    int64_t offset; /* elements from the start of the params block */
     int64_t numel;
 } aec_tensor_info;
 
 /* Training settings of the spec's `train { }` block, with defaults applied. */
 typedef struct aec_train_config {
-    int32_t optimizer;   /* AEC_OPT_* */
-    int32_t loss;        /* AEC_LOSS_* */
+    int32_t optimizer; /* AEC_OPT_* */
+    int32_t loss;      /* AEC_LOSS_* */
     double lr, momentum, beta1, beta2, eps, decay;
     int32_t batch, epochs;
     uint64_t seed;
-    double validation;   /* fraction held out, 0 for none */
-    int32_t early_stop;  /* patience in epochs, 0 for off */
+    double validation;  /* fraction held out, 0 for none */
+    int32_t early_stop; /* patience in epochs, 0 for off */
     int32_t pretrain_epochs;
     double min_delta;
 } aec_train_config;
@@ -140,39 +140,42 @@ typedef struct aec_exec {
  * (int), U64 (uint64_t), EXEC (const aec_exec *); returns INT or SIZE
  * (size_t). Fields are only ever appended (AEC_ABI_VERSION). */
 #define AEC_MODEL_FIELDS(FIELD, ENTRY, ARG)                                                        \
-    FIELD(U32, abi_version)     /* AEC_ABI_VERSION of the compiler that emitted it */              \
-    FIELD(I32, dtype)           /* AEC_F32 or AEC_F64 */                                           \
-    FIELD(STR, name)            /* the spec's model name */                                        \
+    FIELD(U32, abi_version) /* AEC_ABI_VERSION of the compiler that emitted it */                  \
+    FIELD(I32, dtype)       /* AEC_F32 or AEC_F64 */                                               \
+    FIELD(STR, name)        /* the spec's model name */                                            \
     FIELD(I32, input_ndim)                                                                         \
-    FIELD(I32X4, input_shape)   /* per sample, e.g. {1, 28, 28} */                                 \
+    FIELD(I32X4, input_shape) /* per sample, e.g. {1, 28, 28} */                                   \
     FIELD(I32, max_batch)                                                                          \
-    FIELD(I64, input_size)      /* elements per sample */                                          \
-    FIELD(I64, code_size)       /* elements of the code per sample */                              \
-    FIELD(I64, param_count)     /* elements of the params block (trainable first) */               \
+    FIELD(I64, input_size)  /* elements per sample */                                              \
+    FIELD(I64, code_size)   /* elements of the code per sample */                                  \
+    FIELD(I64, param_count) /* elements of the params block (trainable first) */                   \
     FIELD(I64, trainable_count)                                                                    \
     FIELD(I64, opt_state_count) /* elements of the optimizer state block */                        \
     FIELD(I32, n_tensors)                                                                          \
     FIELD(I32, reserved)                                                                           \
     FIELD(TENSORS, tensors)                                                                        \
     FIELD(TRAIN, train)                                                                            \
-    FIELD(STR, summary)         /* the layer table `aec check` prints */                           \
+    FIELD(STR, summary) /* the layer table `aec check` prints */                                   \
     /* Entry points. `step` counts optimizer steps from 1; it keys the                          */ \
     /* counter-based random generator and Adam's bias correction.                               */ \
     ENTRY(workspace_size, SIZE, (ARG(INT, batch)))                                                 \
     ENTRY(init, INT, (ARG(BUF, params), ARG(U64, seed)))                                           \
-    ENTRY(encode, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch),          \
-                        ARG(WS, ws)))                                                              \
-    ENTRY(decode, INT, (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch),      \
-                        ARG(WS, ws)))                                                              \
-    ENTRY(train_step, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x), ARG(CBUF, mask),  \
-                            ARG(INT, batch), ARG(U64, step), ARG(BUF, loss), ARG(WS, ws)))         \
+    ENTRY(encode, INT,                                                                             \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch), ARG(WS, ws)))         \
+    ENTRY(decode, INT,                                                                             \
+          (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch), ARG(WS, ws)))     \
+    ENTRY(train_step, INT,                                                                         \
+          (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),  \
+           ARG(U64, step), ARG(BUF, loss), ARG(WS, ws)))                                           \
     /* Training-mode loss and its gradient w.r.t. every trainable parameter,                    */ \
     /* written to grad (trainable_count elements); no update.                                   */ \
-    ENTRY(loss_grad, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),      \
-                           ARG(U64, step), ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws)))           \
+    ENTRY(loss_grad, INT,                                                                          \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step),      \
+           ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws)))                                           \
     /* Inference-mode reconstruction and loss (x_hat may be NULL).                              */ \
-    ENTRY(eval, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),           \
-                      ARG(BUF, loss), ARG(BUF, x_hat), ARG(WS, ws)))                               \
+    ENTRY(eval, INT,                                                                               \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch), ARG(BUF, loss),      \
+           ARG(BUF, x_hat), ARG(WS, ws)))                                                          \
     /* ABI 2. With `--embed-weights`, the trained params block (param_count                     */ \
     /* values, constant data in the object, AEC_ALIGN-aligned), usable as                       */ \
     /* the params argument of the entry points above; NULL otherwise.                           */ \
@@ -184,16 +187,16 @@ typedef struct aec_exec {
     /* "kl_sparsity", "contractive", "l2_weights", "l1_weights"). A model                       */ \
     /* with one term has n_metrics 1.                                                           */ \
     FIELD(I32, n_metrics)                                                                          \
-    FIELD(I32, n_stages)        /* greedy layer-wise pretraining stages (0: none) */               \
+    FIELD(I32, n_stages) /* greedy layer-wise pretraining stages (0: none) */                      \
     FIELD(STRS, metric_names)                                                                      \
-    FIELD(I32, variational)     /* `latent gaussian`: the code is mu, z ~ N(0, I) decodes */       \
+    FIELD(I32, variational) /* `latent gaussian`: the code is mu, z ~ N(0, I) decodes */           \
     FIELD(I32, reserved3)                                                                          \
     /* train_step for pretraining stage 1..n_stages: trains that stage's                        */ \
     /* encoder/decoder layer pair only, as a shallow autoencoder of the codes                   */ \
     /* below it; writes loss[0]. AEC_EUNSUPPORTED for another stage.                            */ \
-    ENTRY(stage_step, INT, (ARG(INT, stage), ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x),  \
-                            ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step), ARG(BUF, loss),      \
-                            ARG(WS, ws)))                                                          \
+    ENTRY(stage_step, INT,                                                                         \
+          (ARG(INT, stage), ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x), ARG(CBUF, mask),  \
+           ARG(INT, batch), ARG(U64, step), ARG(BUF, loss), ARG(WS, ws)))                          \
     /* ABI 4. The n_metrics values (the loss, then its terms) of the last                       */ \
     /* train_step, loss_grad, eval or stage_step call on workspace `ws`;                        */ \
     /* those calls write only loss[0] to their `loss` argument.                                 */ \
@@ -208,20 +211,24 @@ typedef struct aec_exec {
     /* apply_grad: train_step's update (the optimizer) from a caller's                          */ \
     /* gradient of trainable_count elements, so loss_grad, an allreduce of                      */ \
     /* grad, then apply_grad is train_step bit for bit.                                         */ \
-    ENTRY(encode_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch),       \
-                           ARG(WS, ws), ARG(EXEC, exec)))                                          \
-    ENTRY(decode_ex, INT, (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch),   \
-                           ARG(WS, ws), ARG(EXEC, exec)))                                          \
-    ENTRY(eval_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),        \
-                         ARG(BUF, loss), ARG(BUF, x_hat), ARG(WS, ws), ARG(EXEC, exec)))           \
-    ENTRY(train_step_ex, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x),                \
-                               ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step), ARG(BUF, loss),   \
-                               ARG(WS, ws), ARG(EXEC, exec)))                                      \
-    ENTRY(loss_grad_ex, INT, (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),   \
-                              ARG(U64, step), ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws),         \
-                              ARG(EXEC, exec)))                                                    \
-    ENTRY(apply_grad, INT, (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, grad),                \
-                            ARG(U64, step), ARG(WS, ws), ARG(EXEC, exec)))
+    ENTRY(encode_ex, INT,                                                                          \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(BUF, code), ARG(INT, batch), ARG(WS, ws),          \
+           ARG(EXEC, exec)))                                                                       \
+    ENTRY(decode_ex, INT,                                                                          \
+          (ARG(CBUF, params), ARG(CBUF, code), ARG(BUF, x_hat), ARG(INT, batch), ARG(WS, ws),      \
+           ARG(EXEC, exec)))                                                                       \
+    ENTRY(eval_ex, INT,                                                                            \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch), ARG(BUF, loss),      \
+           ARG(BUF, x_hat), ARG(WS, ws), ARG(EXEC, exec)))                                         \
+    ENTRY(train_step_ex, INT,                                                                      \
+          (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch),  \
+           ARG(U64, step), ARG(BUF, loss), ARG(WS, ws), ARG(EXEC, exec)))                          \
+    ENTRY(loss_grad_ex, INT,                                                                       \
+          (ARG(CBUF, params), ARG(CBUF, x), ARG(CBUF, mask), ARG(INT, batch), ARG(U64, step),      \
+           ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws), ARG(EXEC, exec)))                          \
+    ENTRY(apply_grad, INT,                                                                         \
+          (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, grad), ARG(U64, step), ARG(WS, ws),    \
+           ARG(EXEC, exec)))
 
 /* The C spelling of each type (AEC_C_<type>(name) declares name). */
 #define AEC_C_U32(n) uint32_t n
@@ -245,7 +252,7 @@ typedef struct aec_exec {
 #define AEC_C_ARG_(type, name) AEC_C_##type(name)
 #define AEC_C_NONE_(type, name)
 #define AEC_C_FIELD_(type, name) AEC_C_##type(name);
-#define AEC_C_TYPEDEF_(name, ret, args) typedef AEC_C_RET_##ret (*aec_##name##_fn) args;
+#define AEC_C_TYPEDEF_(name, ret, args) typedef AEC_C_RET_##ret(*aec_##name##_fn) args;
 #define AEC_C_ENTRY_(name, ret, args) aec_##name##_fn name;
 
 /* aec_encode_fn, aec_train_step_fn, ...: the type of each entry point. */

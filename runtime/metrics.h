@@ -14,13 +14,13 @@
 
 /* X(ID, name): AEC_METRIC_ID is the row, "name" what the model table holds. */
 #define AEC_METRICS(X)                                                                             \
-    X(LOSS, "loss")               /* the loss the optimizer minimizes: metrics[0] */              \
-    X(RECON, "recon")             /* the reconstruction term (the spec's loss) */                 \
-    X(KL, "kl")                   /* a variational code's KL divergence from N(0, I) */           \
-    X(L1_CODE, "l1_code")         /* regularize l1 code: mean |code| */                           \
-    X(KL_SPARSITY, "kl_sparsity") /* regularize kl_sparsity: KL(rho || mean activation) */        \
-    X(CONTRACTIVE, "contractive") /* regularize contractive: the Jacobian's squared norm */       \
-    X(L2_WEIGHTS, "l2_weights")   /* regularize l2 weights */                                     \
+    X(LOSS, "loss")               /* the loss the optimizer minimizes: metrics[0] */               \
+    X(RECON, "recon")             /* the reconstruction term (the spec's loss) */                  \
+    X(KL, "kl")                   /* a variational code's KL divergence from N(0, I) */            \
+    X(L1_CODE, "l1_code")         /* regularize l1 code: mean |code| */                            \
+    X(KL_SPARSITY, "kl_sparsity") /* regularize kl_sparsity: KL(rho || mean activation) */         \
+    X(CONTRACTIVE, "contractive") /* regularize contractive: the Jacobian's squared norm */        \
+    X(L2_WEIGHTS, "l2_weights")   /* regularize l2 weights */                                      \
     X(L1_WEIGHTS, "l1_weights")   /* regularize l1 weights */
 
 typedef enum aec_metric {

@@ -46,10 +46,11 @@ int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int
     return status;
 }
 
-int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
-                     void *ws, void *x_hat, double *metrics) {
+int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
+                     void *x_hat, double *metrics) {
     int nm = m->n_metrics;
-    for (int k = 0; k < nm; k++) metrics[k] = NAN;
+    for (int k = 0; k < nm; k++)
+        metrics[k] = NAN;
     if (!m->eval) {
         aec_error("model %s has no eval entry point", m->name);
         return AEC_EUNSUPPORTED;
@@ -67,8 +68,10 @@ int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, 
                       aec_strerror(status));
             return status;
         }
-        for (int k = 0; k < nm; k++) sum[k] += aec_get(value, m->dtype, k) * bs;
+        for (int k = 0; k < nm; k++)
+            sum[k] += aec_get(value, m->dtype, k) * bs;
     }
-    for (int k = 0; k < nm; k++) metrics[k] = d->n ? sum[k] / (double)d->n : NAN;
+    for (int k = 0; k < nm; k++)
+        metrics[k] = d->n ? sum[k] / (double)d->n : NAN;
     return AEC_OK;
 }

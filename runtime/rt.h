@@ -86,12 +86,12 @@ uint64_t aec_rng_u64(uint64_t seed, uint64_t stream, uint64_t counter);
 double aec_rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter); /* in [0, 1) */
 
 /* Streams the runtime draws from (the model's own streams are disjoint). */
-#define AEC_STREAM_SHUFFLE 0x5348554646000000ull /* "SHUFF" + epoch index (from 0) */
-#define AEC_STREAM_VALID 0x56414C4944000000ull   /* "VALID": the validation split */
+#define AEC_STREAM_SHUFFLE 0x5348554646000000ull  /* "SHUFF" + epoch index (from 0) */
+#define AEC_STREAM_VALID 0x56414C4944000000ull    /* "VALID": the validation split */
 #define AEC_STREAM_PRETRAIN 0x5052455452000000ull /* "PRETR" + stage << 24 + epoch index */
-#define AEC_STREAM_SAMPLE 0x53414D504C000000ull  /* "SAMPL": `sample`'s codes z ~ N(0, I) */
-#define AEC_STREAM_DENOISE 0x44454E4F49000000ull /* "DENOI": `denoise`'s corruption */
-#define AEC_STREAM_SPLIT 0x53504C4954000000ull   /* "SPLIT": `train --ratings --split` */
+#define AEC_STREAM_SAMPLE 0x53414D504C000000ull   /* "SAMPL": `sample`'s codes z ~ N(0, I) */
+#define AEC_STREAM_DENOISE 0x44454E4F49000000ull  /* "DENOI": `denoise`'s corruption */
+#define AEC_STREAM_SPLIT 0x53504C4954000000ull    /* "SPLIT": `train --ratings --split` */
 /* The model's noise (corruption, dropout, the VAE's ε): "NOISE" + the RAND
  * stream (the graph's stage << 16 | a layer index or a fixed use), equal to
  * the compiler's IR_STREAM_NOISE. */
@@ -140,8 +140,8 @@ int aec_eval_data(const aec_model *m, const void *params, const aec_data *d, int
                   void *x_hat, double *loss);
 /* The same, with every metric: metrics[0 .. n_metrics-1] (the loss, then its
  * terms, each weighted by batch size as the loss is). */
-int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch,
-                     void *ws, void *x_hat, double *metrics);
+int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, int batch, void *ws,
+                     void *x_hat, double *metrics);
 /* A variational model's ELBO, -(recon + kl), from its metrics; NAN otherwise. */
 double aec_elbo(const aec_model *m, const double *metrics);
 

@@ -50,7 +50,7 @@ typedef struct Run {
     int64_t *perm;      /* this epoch's order of train_idx */
     int64_t n_train;
     void *params, *opt, *best, *ws, *xb, *mb, *loss; /* aligned blocks; loss: n_metrics */
-    double terms[AEC_MAX_METRICS];                    /* the last epoch's metrics */
+    double terms[AEC_MAX_METRICS];                   /* the last epoch's metrics */
     aec_train_state st;
     aec_comm *comm; /* the ranks; with more than one, dp does the steps */
     aec_dp dp;
@@ -253,11 +253,13 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
             return status;
         }
         sum += loss * bs;
-        for (int k = 0; k < m->n_metrics; k++) terms[k] += aec_get(r->loss, m->dtype, k) * bs;
+        for (int k = 0; k < m->n_metrics; k++)
+            terms[k] += aec_get(r->loss, m->dtype, k) * bs;
         aec_progress_batch(p, e + 1, ++b, bs, sum / (double)(i + bs));
     }
     *train_loss = sum / (double)r->n_train;
-    for (int k = 0; k < m->n_metrics; k++) r->terms[k] = terms[k] / (double)r->n_train;
+    for (int k = 0; k < m->n_metrics; k++)
+        r->terms[k] = terms[k] / (double)r->n_train;
     return AEC_OK;
 }
 
@@ -468,7 +470,8 @@ int aec_train(const aec_model *m, const aec_train_opts *opts) {
     int32_t pre = o->has_pretrain_epochs ? o->pretrain_epochs : m->train.pretrain_epochs;
     if (!status && pre > 0 && m->n_stages == 0)
         aec_warn("--pretrain-epochs: model %s has no pretraining stages (its spec has no "
-                 "'pretrain layerwise'); it is ignored", m->name);
+                 "'pretrain layerwise'); it is ignored",
+                 m->name);
     if (!status && !o->resume && pre > 0 && m->n_stages > 0 && m->stage_step) {
         if (!o->quiet)
             fprintf(stderr, "pretraining %d stages layer-wise, %d epoch%s each\n", m->n_stages, pre,

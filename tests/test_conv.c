@@ -40,8 +40,8 @@ static void check_gradient(const char *spec) {
 /* A model around `layers` (encoder) and `decoder`, mse loss. */
 static void check_layers(const char *input, const char *encoder, const char *decoder) {
     char spec[2048];
-    snprintf(spec, sizeof spec, "model g {\n input %s\n encoder { %s }\n decoder { %s }\n}\n", input,
-             encoder, decoder);
+    snprintf(spec, sizeof spec, "model g {\n input %s\n encoder { %s }\n decoder { %s }\n}\n",
+             input, encoder, decoder);
     check_gradient(spec);
 }
 
@@ -59,36 +59,44 @@ static void test_conv_gradients(void **state) {
 
 static void test_deconv_gradients(void **state) {
     (void)state;
-    check_layers("1x5x5", "flatten; dense 8", "reshape 2x2x2; deconv 3 3x3 stride=2 pad=same tanh; "
-                                              "deconv 1 2x2 pad=valid; flatten; dense 25; reshape 1x5x5");
-    check_layers("2x7x7", "flatten; dense 6", "reshape 1x2x3; deconv 2 3x3 stride=3 pad=1; "
-                                              "flatten; dense 98; reshape 2x7x7");
+    check_layers("1x5x5", "flatten; dense 8",
+                 "reshape 2x2x2; deconv 3 3x3 stride=2 pad=same tanh; "
+                 "deconv 1 2x2 pad=valid; flatten; dense 25; reshape 1x5x5");
+    check_layers("2x7x7", "flatten; dense 6",
+                 "reshape 1x2x3; deconv 2 3x3 stride=3 pad=1; "
+                 "flatten; dense 98; reshape 2x7x7");
     check_layers("2x4x4", "flatten; dense 8", "reshape 2x2x2; deconv 2 4x4 stride=2 pad=1");
 }
 
 static void test_pool_gradients(void **state) {
     (void)state;
     /* odd sizes (a row and a column left out), overlapping windows */
-    check_layers("2x5x5", "conv 2 2x2 pad=1 tanh; maxpool 2; flatten; dense 3", "dense 50; reshape 2x5x5");
-    check_layers("1x6x5", "conv 2 3x3 pad=same; maxpool 3 stride=1; flatten", "dense 30; reshape 1x6x5");
+    check_layers("2x5x5", "conv 2 2x2 pad=1 tanh; maxpool 2; flatten; dense 3",
+                 "dense 50; reshape 2x5x5");
+    check_layers("1x6x5", "conv 2 3x3 pad=same; maxpool 3 stride=1; flatten",
+                 "dense 30; reshape 1x6x5");
     check_layers("2x5x5", "conv 2 2x2 tanh; avgpool 2 stride=1; avgpool 3 stride=2; flatten",
                  "dense 50; reshape 2x5x5");
     check_layers("1x6x6", "flatten; dense 9", "reshape 1x3x3; upsample 2; conv 1 3x3 pad=same");
-    check_layers("2x6x6", "conv 2 3x3 stride=3; upsample 3; flatten; dense 4", "dense 72; reshape 2x6x6");
+    check_layers("2x6x6", "conv 2 3x3 stride=3; upsample 3; flatten; dense 4",
+                 "dense 72; reshape 2x6x6");
 }
 
 static void test_batchnorm_gradients(void **state) {
     (void)state;
     check_layers("2x3x4", "conv 3 3x3 pad=same; batchnorm; relu; flatten; dense 4",
                  "dense 24; reshape 2x3x4");
-    check_layers("1x4x3", "conv 1 3x3 pad=same; batchnorm eps=0.1; flatten", "dense 12; reshape 1x4x3");
-    check_layers("6", "dense 5; batchnorm; tanh; dense 3; batchnorm momentum=0.5", "dense 6 sigmoid");
+    check_layers("1x4x3", "conv 1 3x3 pad=same; batchnorm eps=0.1; flatten",
+                 "dense 12; reshape 1x4x3");
+    check_layers("6", "dense 5; batchnorm; tanh; dense 3; batchnorm momentum=0.5",
+                 "dense 6 sigmoid");
 }
 
 static void test_mirror_and_tied_gradients(void **state) {
     (void)state;
-    check_gradient("model m {\n input 1x6x6\n encoder { conv 3 3x3 stride=2 pad=same relu; batchnorm;\n"
-                   " conv 2 3x3 pad=1 tanh; maxpool 3 }\n decoder mirror\n output sigmoid\n loss bce\n}\n");
+    check_gradient(
+        "model m {\n input 1x6x6\n encoder { conv 3 3x3 stride=2 pad=same relu; batchnorm;\n"
+        " conv 2 3x3 pad=1 tanh; maxpool 3 }\n decoder mirror\n output sigmoid\n loss bce\n}\n");
     check_gradient("model t {\n input 2x5x5\n encoder { conv 3 3x3 stride=2 tanh; conv 2 1x1 }\n"
                    " decoder tied\n loss mae\n}\n");
 }
@@ -96,8 +104,9 @@ static void test_mirror_and_tied_gradients(void **state) {
 /* ---------------------------------------------------- forward vs direct loops */
 
 /* PyTorch's Conv2d on one sample: x [C, H, W], w [R, C, KH, KW] -> y [R, OH, OW]. */
-static void direct_conv(const double *x, const double *w, const double *bias, double *y, int C, int H,
-                        int W, int R, int KH, int KW, int S, int PH, int PW, int OH, int OW) {
+static void direct_conv(const double *x, const double *w, const double *bias, double *y, int C,
+                        int H, int W, int R, int KH, int KW, int S, int PH, int PW, int OH,
+                        int OW) {
     for (int r = 0; r < R; r++)
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -107,7 +116,8 @@ static void direct_conv(const double *x, const double *w, const double *bias, do
                         for (int j = 0; j < KW; j++) {
                             int iy = oy * S - PH + i, ix = ox * S - PW + j;
                             if (iy >= 0 && iy < H && ix >= 0 && ix < W)
-                                acc += w[((r * C + c) * KH + i) * KW + j] * x[(c * H + iy) * W + ix];
+                                acc +=
+                                    w[((r * C + c) * KH + i) * KW + j] * x[(c * H + iy) * W + ix];
                         }
                 y[(r * OH + oy) * OW + ox] = acc;
             }
@@ -115,10 +125,12 @@ static void direct_conv(const double *x, const double *w, const double *bias, do
 
 /* PyTorch's ConvTranspose2d: x [C, H, W], w [C, R, KH, KW] -> y [R, OH, OW],
  * y[r, iy·S − P + i, ix·S − P + j] += w[c, r, i, j]·x[c, iy, ix]. */
-static void direct_deconv(const double *x, const double *w, const double *bias, double *y, int C, int H,
-                          int W, int R, int KH, int KW, int S, int PH, int PW, int OH, int OW) {
+static void direct_deconv(const double *x, const double *w, const double *bias, double *y, int C,
+                          int H, int W, int R, int KH, int KW, int S, int PH, int PW, int OH,
+                          int OW) {
     for (int r = 0; r < R; r++)
-        for (int i = 0; i < OH * OW; i++) y[r * OH * OW + i] = bias[r];
+        for (int i = 0; i < OH * OW; i++)
+            y[r * OH * OW + i] = bias[r];
     for (int c = 0; c < C; c++)
         for (int iy = 0; iy < H; iy++)
             for (int ix = 0; ix < W; ix++)
@@ -134,7 +146,8 @@ static void direct_deconv(const double *x, const double *w, const double *bias, 
 
 /* Encode random samples with the encoder of `spec` and compare with the
  * direct loops applied layer by layer. */
-typedef void RefFn(const Model *m, const Layer *l, const double *params, const double *x, double *y);
+typedef void RefFn(const Model *m, const Layer *l, const double *params, const double *x,
+                   double *y);
 static RefFn *ref_of(LayerKind kind);
 
 static void check_forward(const char *spec) {
@@ -144,8 +157,10 @@ static void check_forward(const char *spec) {
     TuFixture f;
     tu_open(&f, spec, BATCH, 2);
     uint64_t s = 9;
-    for (int64_t i = 0; i < f.m->param_count; i++) f.params[i] = 2 * tu_rand(&s) - 1;
-    for (int64_t i = 0; i < BATCH * f.m->input_size; i++) f.x[i] = 2 * tu_rand(&s) - 1;
+    for (int64_t i = 0; i < f.m->param_count; i++)
+        f.params[i] = 2 * tu_rand(&s) - 1;
+    for (int64_t i = 0; i < BATCH * f.m->input_size; i++)
+        f.x[i] = 2 * tu_rand(&s) - 1;
     int64_t nc = f.m->code_size;
     double *code = tu_alloc(sizeof(double) * (size_t)(BATCH * nc));
     assert_int_equal(f.m->encode(f.params, f.x, code, BATCH, f.ws), AEC_OK);
@@ -161,8 +176,8 @@ static void check_forward(const char *spec) {
         }
         for (int64_t i = 0; i < nc; i++)
             if (fabs(code[b * nc + i] - cur[i]) > 1e-12 * fmax(1, fabs(cur[i])))
-                fail_msg("%s\nsample %d, output %ld: %.17g, the direct loops give %.17g", spec, b, (long)i,
-                         code[b * nc + i], cur[i]);
+                fail_msg("%s\nsample %d, output %ld: %.17g, the direct loops give %.17g", spec, b,
+                         (long)i, code[b * nc + i], cur[i]);
         free(cur);
     }
     free(code);
@@ -172,19 +187,22 @@ static void check_forward(const char *spec) {
 
 static void ref_conv(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
     const ParamTensor *w = &m->tensors[l->weight], *b = &m->tensors[l->bias];
-    direct_conv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2], l->units, l->kh,
-                l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1], l->out.dim[2]);
+    direct_conv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2],
+                l->units, l->kh, l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1], l->out.dim[2]);
 }
 
-static void ref_deconv(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+static void ref_deconv(const Model *m, const Layer *l, const double *p, const double *x,
+                       double *y) {
     const ParamTensor *w = &m->tensors[l->weight], *b = &m->tensors[l->bias];
-    direct_deconv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2], l->units,
-                  l->kh, l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1], l->out.dim[2]);
+    direct_deconv(x, p + w->offset, p + b->offset, y, l->in.dim[0], l->in.dim[1], l->in.dim[2],
+                  l->units, l->kh, l->kw, l->stride, l->pad, l->pad_w, l->out.dim[1],
+                  l->out.dim[2]);
 }
 
 static void ref_pool(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
     (void)m, (void)p;
-    int C = l->in.dim[0], H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1], OW = l->out.dim[2];
+    int C = l->in.dim[0], H = l->in.dim[1], W = l->in.dim[2], OH = l->out.dim[1],
+        OW = l->out.dim[2];
     for (int c = 0; c < C; c++)
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
@@ -199,12 +217,14 @@ static void ref_pool(const Model *m, const Layer *l, const double *p, const doub
             }
 }
 
-static void ref_upsample(const Model *m, const Layer *l, const double *p, const double *x, double *y) {
+static void ref_upsample(const Model *m, const Layer *l, const double *p, const double *x,
+                         double *y) {
     (void)m, (void)p;
     int C = l->in.dim[0], H = l->in.dim[1], W = l->in.dim[2], K = l->kh;
     for (int c = 0; c < C; c++)
         for (int oy = 0; oy < H * K; oy++)
-            for (int ox = 0; ox < W * K; ox++) y[(c * H * K + oy) * W * K + ox] = x[(c * H + oy / K) * W + ox / K];
+            for (int ox = 0; ox < W * K; ox++)
+                y[(c * H * K + oy) * W * K + ox] = x[(c * H + oy / K) * W + ox / K];
 }
 
 static RefFn *ref_of(LayerKind kind) {
@@ -227,8 +247,9 @@ static void test_forward_against_direct_loops(void **state) {
         /* same (stride 1, 2 with an even kernel), pixels with stride 3, 1x1, valid */
         {"3x9x8", "conv 4 3x3 pad=same; conv 3 4x4 stride=2 pad=same; conv 5 3x2 stride=3 pad=2; "
                   "conv 2 1x1; conv 3 2x2 pad=valid"},
-        {"3x2x3", "deconv 2 2x2 stride=2; deconv 2 3x3 stride=2 pad=same; deconv 2 4x4 stride=2 pad=1; "
-                  "deconv 3 3x2 stride=3 pad=1; deconv 2 1x1"},
+        {"3x2x3",
+         "deconv 2 2x2 stride=2; deconv 2 3x3 stride=2 pad=same; deconv 2 4x4 stride=2 pad=1; "
+         "deconv 3 3x2 stride=3 pad=1; deconv 2 1x1"},
         {"2x7x9", "maxpool 3 stride=1; avgpool 3 stride=2; upsample 2; maxpool 2"},
     };
     for (int i = 0; i < countof(cases); i++) {
@@ -236,8 +257,9 @@ static void test_forward_against_direct_loops(void **state) {
         int c, h, w;
         sscanf(cases[i].input, "%dx%dx%d", &c, &h, &w);
         /* The decoder only has to give the input's shape back. */
-        snprintf(spec, sizeof spec, "model f {\n input %s\n encoder { %s }\n decoder { flatten; dense 4; "
-                                    "dense %d; reshape %s }\n}\n",
+        snprintf(spec, sizeof spec,
+                 "model f {\n input %s\n encoder { %s }\n decoder { flatten; dense 4; "
+                 "dense %d; reshape %s }\n}\n",
                  cases[i].input, cases[i].layers, c * h * w, cases[i].input);
         check_forward(spec);
     }
@@ -266,9 +288,11 @@ static void test_batchnorm_semantics(void **state) {
     assert_int_equal(f.m->init(fresh, 3), AEC_OK);
     init[0] = fresh[t[0].offset], init[1] = fresh[t[1].offset];
     init[2] = fresh[t[f.m->n_tensors - 2].offset], init[3] = fresh[t[f.m->n_tensors - 1].offset];
-    assert_true(init[0] == 1 && init[1] == 0 && init[2] == 0 && init[3] == 1); /* γ 1, β 0, mean 0, var 1 */
+    assert_true(init[0] == 1 && init[1] == 0 && init[2] == 0 &&
+                init[3] == 1); /* γ 1, β 0, mean 0, var 1 */
 
-    double *rm = f.params + t[f.m->n_tensors - 2].offset, *rv = f.params + t[f.m->n_tensors - 1].offset;
+    double *rm = f.params + t[f.m->n_tensors - 2].offset,
+           *rv = f.params + t[f.m->n_tensors - 1].offset;
     rm[0] = 0.5, rm[1] = -0.25, rv[0] = 2, rv[1] = 0.5;
     double before[4] = {rm[0], rm[1], rv[0], rv[1]};
 
@@ -282,14 +306,17 @@ static void test_batchnorm_semantics(void **state) {
         double sum = 0, sq = 0;
         int n = BATCH * 6;
         for (int b = 0; b < BATCH; b++)
-            for (int i = 0; i < 6; i++) sum += f.x[b * 12 + c * 6 + i];
+            for (int i = 0; i < 6; i++)
+                sum += f.x[b * 12 + c * 6 + i];
         double mean = sum / n;
         for (int b = 0; b < BATCH; b++)
-            for (int i = 0; i < 6; i++) sq += pow(f.x[b * 12 + c * 6 + i] - mean, 2);
-        double want_m = 0.7 * before[c] + 0.3 * mean, want_v = 0.7 * before[2 + c] + 0.3 * sq / (n - 1);
+            for (int i = 0; i < 6; i++)
+                sq += pow(f.x[b * 12 + c * 6 + i] - mean, 2);
+        double want_m = 0.7 * before[c] + 0.3 * mean,
+               want_v = 0.7 * before[2 + c] + 0.3 * sq / (n - 1);
         if (fabs(rm[c] - want_m) > 1e-12 || fabs(rv[c] - want_v) > 1e-12)
-            fail_msg("channel %d: running mean %.17g var %.17g, PyTorch's %.17g %.17g", c, rm[c], rv[c], want_m,
-                     want_v);
+            fail_msg("channel %d: running mean %.17g var %.17g, PyTorch's %.17g %.17g", c, rm[c],
+                     rv[c], want_m, want_v);
     }
     /* encode (eval mode) normalizes with the running statistics */
     double code[BATCH * 12];
@@ -312,20 +339,23 @@ static void test_batchnorm_dense_f32(void **state) {
     (void)state;
     Arena *a = arena_new();
     Codegen *cg;
-    const aec_model *m = tu_jit(a,
-                                "model bnd {\n input 4\n encoder { batchnorm }\n decoder { dense 4 }\n"
-                                " train { optimizer adam lr=0.01 }\n}\n",
-                                false, &cg);
+    const aec_model *m =
+        tu_jit(a,
+               "model bnd {\n input 4\n encoder { batchnorm }\n decoder { dense 4 }\n"
+               " train { optimizer adam lr=0.01 }\n}\n",
+               false, &cg);
     assert_non_null(m);
     float *p = tu_alloc(sizeof(float) * (size_t)m->param_count);
     float *opt = tu_alloc(sizeof(float) * (size_t)m->opt_state_count), x[8 * 4], loss;
     void *ws = malloc(m->workspace_size(8));
     assert_int_equal(m->init(p, 1), AEC_OK);
     uint64_t s = 5;
-    for (int i = 0; i < 32; i++) x[i] = (float)(3 + tu_rand(&s)); /* mean 3.5, var 1/12 */
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(3 + tu_rand(&s)); /* mean 3.5, var 1/12 */
     for (int step = 1; step <= 60; step++)
         assert_int_equal(m->train_step(p, opt, x, NULL, 8, (uint64_t)step, &loss, ws), AEC_OK);
-    const float *rm = p + m->tensors[m->n_tensors - 2].offset, *rv = p + m->tensors[m->n_tensors - 1].offset;
+    const float *rm = p + m->tensors[m->n_tensors - 2].offset,
+                *rv = p + m->tensors[m->n_tensors - 1].offset;
     for (int c = 0; c < 4; c++) {
         assert_true(fabs(rm[c] - 3.5) < 0.4);
         assert_true(rv[c] > 0.02 && rv[c] < 0.2);
@@ -340,12 +370,14 @@ static void test_batchnorm_dense_f32(void **state) {
 
 /* ------------------------------------------------------------- learning */
 
-static double test_mse(const aec_model *m, const float *params, const aec_data *d, void *ws, int batch) {
+static double test_mse(const aec_model *m, const float *params, const aec_data *d, void *ws,
+                       int batch) {
     double sum = 0;
     for (int64_t i = 0; i < d->n; i += batch) {
         int bs = (int)(d->n - i < batch ? d->n - i : batch);
         float loss;
-        assert_int_equal(m->eval(params, (const float *)d->x + i * d->dim, NULL, bs, &loss, NULL, ws), AEC_OK);
+        assert_int_equal(
+            m->eval(params, (const float *)d->x + i * d->dim, NULL, bs, &loss, NULL, ws), AEC_OK);
         sum += (double)loss * bs;
     }
     return sum / (double)d->n;
@@ -380,11 +412,13 @@ static void test_conv_small_learns(void **state) {
     for (int e = 0; e < EPOCHS; e++)
         for (int64_t i = 0; i + BS <= train.n; i += BS) {
             float loss;
-            assert_int_equal(m->train_step(p, opt, (const float *)train.x + i * train.dim, NULL, BS, step++, &loss, ws),
+            assert_int_equal(m->train_step(p, opt, (const float *)train.x + i * train.dim, NULL, BS,
+                                           step++, &loss, ws),
                              AEC_OK);
         }
     double secs = aec_now() - t0, after = test_mse(m, p, &test, ws, BS);
-    print_message("conv_small on 4096 images, %d epochs (%.0f images/s): test MSE %.4f -> %.4f (factor %.1f)\n",
+    print_message("conv_small on 4096 images, %d epochs (%.0f images/s): test MSE %.4f -> %.4f "
+                  "(factor %.1f)\n",
                   EPOCHS, EPOCHS * 4096 / secs, before, after, before / after);
     assert_true(after < before / 4); /* measured: 6.1 */
     free(p), free(opt), free(ws);

@@ -23,7 +23,6 @@
 #include "rt.h"
 #include "tmpdir.h"
 
-
 static const char *tmp_path(const char *name) {
     static char buf[4][512];
     static int k;

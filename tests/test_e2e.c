@@ -58,8 +58,9 @@ static void train_epochs(Trained *t, const float *x, int64_t n, int epochs, uint
         for (int64_t i = 0; i < n; i += t->batch) {
             int bs = (int)(n - i < t->batch ? n - i : t->batch);
             float loss;
-            assert_int_equal(t->m->train_step(t->params, t->opt, x + i * dim, NULL, bs, ++*step, &loss, t->ws),
-                             AEC_OK);
+            assert_int_equal(
+                t->m->train_step(t->params, t->opt, x + i * dim, NULL, bs, ++*step, &loss, t->ws),
+                AEC_OK);
         }
 }
 
@@ -75,7 +76,8 @@ static double mse(Trained *t, const float *x, int64_t n) {
 static float *low_rank_data(int64_t n, int d, int k) {
     uint64_t s = 99;
     double *u = calloc((size_t)(d * k), sizeof *u);
-    for (int i = 0; i < d * k; i++) u[i] = tu_rand(&s) - 0.5;
+    for (int i = 0; i < d * k; i++)
+        u[i] = tu_rand(&s) - 0.5;
     float *x = malloc(sizeof(float) * (size_t)(n * d));
     for (int64_t r = 0; r < n; r++) {
         double z[8];
@@ -83,7 +85,8 @@ static float *low_rank_data(int64_t n, int d, int k) {
             z[c] = (2.0 - 0.3 * c) * sqrt(-2 * log(1 - tu_rand(&s))) * cos(2 * M_PI * tu_rand(&s));
         for (int j = 0; j < d; j++) {
             double v = 0.3 + 0.01 * j + 0.5 * (tu_rand(&s) - 0.5);
-            for (int c = 0; c < k; c++) v += u[j * k + c] * z[c];
+            for (int c = 0; c < k; c++)
+                v += u[j * k + c] * z[c];
             x[r * d + j] = (float)v;
         }
     }
@@ -97,14 +100,16 @@ static double pca_optimum(const float *x, int64_t n, int d, int k) {
     double *mean = calloc((size_t)d, sizeof *mean), *cov = calloc((size_t)(d * d), sizeof *cov),
            *w = calloc((size_t)d, sizeof *w);
     for (int64_t r = 0; r < n; r++)
-        for (int j = 0; j < d; j++) mean[j] += x[r * d + j] / (double)n;
+        for (int j = 0; j < d; j++)
+            mean[j] += x[r * d + j] / (double)n;
     for (int64_t r = 0; r < n; r++)
         for (int i = 0; i < d; i++)
             for (int j = 0; j < d; j++)
                 cov[i * d + j] += (x[r * d + i] - mean[i]) * (x[r * d + j] - mean[j]) / (double)n;
     assert_int_equal(LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'N', 'U', d, cov, d, w), 0);
     double rest = 0; /* eigenvalues ascend */
-    for (int i = 0; i < d - k; i++) rest += w[i];
+    for (int i = 0; i < d - k; i++)
+        rest += w[i];
     free(mean);
     free(cov);
     free(w);
@@ -117,14 +122,17 @@ static void test_linear_matches_pca(void **state) {
     float *x = low_rank_data(N, D, K);
     double best = pca_optimum(x, N, D, K);
     Trained t;
-    model_open(&t, "model linear_pca {\n input 24\n encoder { dense 4 }\n decoder { dense 24 }\n"
-                   " loss mse\n train { optimizer adam lr=1e-3; batch 100; seed 5 }\n}\n", 100);
+    model_open(&t,
+               "model linear_pca {\n input 24\n encoder { dense 4 }\n decoder { dense 24 }\n"
+               " loss mse\n train { optimizer adam lr=1e-3; batch 100; seed 5 }\n}\n",
+               100);
     uint64_t step = 0;
     double before = mse(&t, x, N);
     train_epochs(&t, x, N, 300, &step);
     double after = mse(&t, x, N);
-    print_message("linear AE: MSE %.6g before, %.6g after %lu steps; PCA optimum %.6g (ratio %.4f)\n",
-                  before, after, (unsigned long)step, best, after / best);
+    print_message(
+        "linear AE: MSE %.6g before, %.6g after %lu steps; PCA optimum %.6g (ratio %.4f)\n", before,
+        after, (unsigned long)step, best, after / best);
     assert_true(after >= best * 0.999); /* nothing beats PCA */
     assert_true(after <= best * 1.01);
     model_close(&t);
@@ -149,8 +157,10 @@ static char *read_spec(const char *rel) {
 static void test_fmnist_dense_learns(void **state) {
     (void)state;
     aec_data train, test;
-    assert_int_equal(aec_data_load(fmnist_path("train-images-idx3-ubyte.gz"), AEC_F32, 6000, 0, &train), 0);
-    assert_int_equal(aec_data_load(fmnist_path("t10k-images-idx3-ubyte.gz"), AEC_F32, 1000, 0, &test), 0);
+    assert_int_equal(
+        aec_data_load(fmnist_path("train-images-idx3-ubyte.gz"), AEC_F32, 6000, 0, &train), 0);
+    assert_int_equal(
+        aec_data_load(fmnist_path("t10k-images-idx3-ubyte.gz"), AEC_F32, 1000, 0, &test), 0);
     char *spec = read_spec("specs/fmnist_dense.ae");
     Trained t;
     model_open(&t, spec, 256);
@@ -160,14 +170,15 @@ static void test_fmnist_dense_learns(void **state) {
     uint64_t step = 0;
     train_epochs(&t, train.x, train.n, 3, &step);
     double after = mse(&t, test.x, test.n);
-    print_message("fmnist_dense on 6000 images, 3 epochs: test MSE %.4f -> %.4f (factor %.1f)\n", before,
-                  after, before / after);
+    print_message("fmnist_dense on 6000 images, 3 epochs: test MSE %.4f -> %.4f (factor %.1f)\n",
+                  before, after, before / after);
     assert_true(after < before / 4);
     assert_true(after < 0.05);
 
     /* eval's reconstruction is decode(encode(x)), bit for bit. */
     int64_t n = 100, dim = t.m->input_size, cs = t.m->code_size;
-    float *xhat = malloc(sizeof(float) * (size_t)(n * dim)), *code = malloc(sizeof(float) * (size_t)(n * cs)),
+    float *xhat = malloc(sizeof(float) * (size_t)(n * dim)),
+          *code = malloc(sizeof(float) * (size_t)(n * cs)),
           *xhat2 = malloc(sizeof(float) * (size_t)(n * dim));
     float loss;
     assert_int_equal(t.m->eval(t.params, test.x, NULL, (int)n, &loss, xhat, t.ws), AEC_OK);
@@ -184,10 +195,12 @@ static void test_fmnist_dense_learns(void **state) {
 
 static void test_training_is_reproducible(void **state) {
     (void)state;
-    const char *spec = "model repro {\n input 16\n encoder { dense 8 tanh; dense 3 }\n decoder mirror\n"
-                       " output sigmoid\n train { optimizer adam; seed 11 }\n}\n";
+    const char *spec =
+        "model repro {\n input 16\n encoder { dense 8 tanh; dense 3 }\n decoder mirror\n"
+        " output sigmoid\n train { optimizer adam; seed 11 }\n}\n";
     float *x = low_rank_data(256, 16, 3);
-    for (int i = 0; i < 256 * 16; i++) x[i] = 1 / (1 + expf(-x[i]));
+    for (int i = 0; i < 256 * 16; i++)
+        x[i] = 1 / (1 + expf(-x[i]));
     Trained a, b;
     model_open(&a, spec, 32);
     model_open(&b, spec, 32);

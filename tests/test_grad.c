@@ -37,8 +37,8 @@ static void check_spec(const char *spec) {
 
 static void test_every_activation(void **state) {
     (void)state;
-    const char *acts[] = {"linear", "relu", "leaky_relu", "leaky_relu=0.2", "sigmoid",
-                          "tanh",   "elu",  "softplus",   "gelu"};
+    const char *acts[] = {"linear", "relu",     "leaky_relu", "leaky_relu=0.2", "sigmoid", "tanh",
+                          "elu",    "softplus", "gelu"};
     for (int i = 0; i < countof(acts); i++) {
         char spec[512];
         snprintf(spec, sizeof spec,
@@ -80,12 +80,13 @@ typedef struct OptRef {
     const char *settings;
 } OptRef;
 
-static void reference_step(const char *opt, const aec_train_config *c, double *p, double *s0, double *s1,
-                           const double *g, int64_t n, int step) {
+static void reference_step(const char *opt, const aec_train_config *c, double *p, double *s0,
+                           double *s1, const double *g, int64_t n, int step) {
     for (int64_t i = 0; i < n; i++) {
         double gi = g[i];
         if (strcmp(opt, "adamw") && c->decay) gi += c->decay * p[i];
-        if (!strcmp(opt, "sgd")) p[i] -= c->lr * gi;
+        if (!strcmp(opt, "sgd"))
+            p[i] -= c->lr * gi;
         else if (!strcmp(opt, "momentum")) {
             s0[i] = c->momentum * s0[i] + gi;
             p[i] -= c->lr * s0[i];
@@ -116,28 +117,32 @@ static void test_optimizers(void **state) {
                            {"rmsprop", "optimizer rmsprop lr=0.01 momentum=0.5"}};
     for (int o = 0; o < countof(opts); o++) {
         char spec[512];
-        snprintf(spec, sizeof spec,
-                 "model opt {\n input 5\n encoder { dense 3 tanh }\n decoder mirror\n output sigmoid\n"
-                 " train { %s }\n}\n",
-                 opts[o].settings);
+        snprintf(
+            spec, sizeof spec,
+            "model opt {\n input 5\n encoder { dense 3 tanh }\n decoder mirror\n output sigmoid\n"
+            " train { %s }\n}\n",
+            opts[o].settings);
         TuFixture f;
         tu_open(&f, spec, BATCH, 2);
         int64_t n = f.m->trainable_count;
         double *state_blk = tu_alloc(sizeof(double) * (size_t)(f.m->opt_state_count + 1));
-        double *ref = tu_alloc(sizeof(double) * (size_t)n), *s0 = tu_alloc(sizeof(double) * (size_t)n),
+        double *ref = tu_alloc(sizeof(double) * (size_t)n),
+               *s0 = tu_alloc(sizeof(double) * (size_t)n),
                *s1 = tu_alloc(sizeof(double) * (size_t)n);
         memcpy(ref, f.params, sizeof(double) * (size_t)n);
         for (int step = 1; step <= 3; step++) {
             double loss;
-            assert_int_equal(f.m->loss_grad(ref, f.x, NULL, BATCH, (uint64_t)step, &loss, f.grad, f.ws), AEC_OK);
+            assert_int_equal(
+                f.m->loss_grad(ref, f.x, NULL, BATCH, (uint64_t)step, &loss, f.grad, f.ws), AEC_OK);
             reference_step(opts[o].name, &f.m->train, ref, s0, s1, f.grad, n, step);
-            assert_int_equal(f.m->train_step(f.params, state_blk, f.x, NULL, BATCH, (uint64_t)step, &loss, f.ws),
-                             AEC_OK);
+            assert_int_equal(
+                f.m->train_step(f.params, state_blk, f.x, NULL, BATCH, (uint64_t)step, &loss, f.ws),
+                AEC_OK);
         }
         for (int64_t i = 0; i < n; i++)
             if (fabs(ref[i] - f.params[i]) > 1e-12 * fmax(1, fabs(ref[i])))
-                fail_msg("%s: parameter %ld is %.17g, PyTorch's formula gives %.17g", opts[o].settings,
-                         (long)i, f.params[i], ref[i]);
+                fail_msg("%s: parameter %ld is %.17g, PyTorch's formula gives %.17g",
+                         opts[o].settings, (long)i, f.params[i], ref[i]);
         free(state_blk);
         free(ref);
         free(s0);
@@ -164,12 +169,16 @@ static void test_f32_matches_f64(void **state) {
         const aec_model *m32 = tu_jit(a32, spec, false, &cg32);
         assert_non_null(m32);
         int64_t np = f.m->param_count, nx = 4 * 64;
-        float *p32 = tu_alloc(sizeof(float) * (size_t)np), *x32 = tu_alloc(sizeof(float) * (size_t)nx);
-        double *x64 = tu_alloc(sizeof(double) * (size_t)nx), *y64 = tu_alloc(sizeof(double) * (size_t)nx);
+        float *p32 = tu_alloc(sizeof(float) * (size_t)np),
+              *x32 = tu_alloc(sizeof(float) * (size_t)nx);
+        double *x64 = tu_alloc(sizeof(double) * (size_t)nx),
+               *y64 = tu_alloc(sizeof(double) * (size_t)nx);
         float *y32 = tu_alloc(sizeof(float) * (size_t)nx);
         uint64_t s = 3;
-        for (int64_t i = 0; i < np; i++) f.params[i] = p32[i] = (float)f.params[i];
-        for (int64_t i = 0; i < nx; i++) x64[i] = x32[i] = (float)(20 * (tu_rand(&s) - 0.5));
+        for (int64_t i = 0; i < np; i++)
+            f.params[i] = p32[i] = (float)f.params[i];
+        for (int64_t i = 0; i < nx; i++)
+            x64[i] = x32[i] = (float)(20 * (tu_rand(&s) - 0.5));
         void *ws32 = malloc(m32->workspace_size(4)), *ws64 = malloc(f.m->workspace_size(4));
         assert_int_equal(f.m->encode(f.params, x64, y64, 4, ws64), AEC_OK);
         assert_int_equal(m32->encode(p32, x32, y32, 4, ws32), AEC_OK);
@@ -200,8 +209,8 @@ static void test_f32_activation_ulp(void **state) {
     enum { N = 4096 };
     for (int a = 0; a < countof(acts); a++) {
         char spec[256];
-        snprintf(spec, sizeof spec, "model ulp {\n input %d\n encoder { %s }\n decoder { linear }\n}\n", N,
-                 acts[a]);
+        snprintf(spec, sizeof spec,
+                 "model ulp {\n input %d\n encoder { %s }\n decoder { linear }\n}\n", N, acts[a]);
         Arena *arena = arena_new();
         Codegen *cg = NULL;
         const aec_model *m = tu_jit(arena, spec, false, &cg);
@@ -210,7 +219,8 @@ static void test_f32_activation_ulp(void **state) {
         void *ws = malloc(m->workspace_size(1));
         double worst = 0, at = 0;
         for (int r = 1; r <= 40; r++) {
-            for (int i = 0; i < N; i++) x[i] = (float)((i - N / 2) / (double)(N / 2) * r * 0.5);
+            for (int i = 0; i < N; i++)
+                x[i] = (float)((i - N / 2) / (double)(N / 2) * r * 0.5);
             assert_int_equal(m->encode(params, x, y, 1, ws), AEC_OK);
             for (int i = 0; i < N; i++) {
                 float want = (float)ref_act(a, x[i]);
@@ -233,7 +243,8 @@ static void test_f32_activation_ulp(void **state) {
 static const double *test_mask;
 static double masked_loss(TuFixture *f, double *grad) {
     double loss;
-    assert_int_equal(f->m->loss_grad(f->params, f->x, test_mask, f->batch, 1, &loss, grad, f->ws), AEC_OK);
+    assert_int_equal(f->m->loss_grad(f->params, f->x, test_mask, f->batch, 1, &loss, grad, f->ws),
+                     AEC_OK);
     return loss;
 }
 
@@ -244,7 +255,8 @@ static void test_masked_loss(void **state) {
         char spec[512];
         snprintf(spec, sizeof spec,
                  "model masked {\n input 7\n encoder { dense 4 tanh; dense 3 }\n decoder mirror\n"
-                 " output sigmoid\n loss %s masked\n}\n", losses[l]);
+                 " output sigmoid\n loss %s masked\n}\n",
+                 losses[l]);
         TuFixture f;
         tu_open(&f, spec, BATCH, 2);
         assert_int_equal(f.m->masked, 1);
@@ -261,24 +273,31 @@ static void test_masked_loss(void **state) {
         if (err > 1e-6) fail_msg("%s masked: relative gradient error %.3g", losses[l], err);
 
         /* The loss is the mean over the present elements of the reconstruction. */
-        assert_int_equal(f.m->loss_grad(f.params, f.x, mask, BATCH, 1, &loss, f.grad, f.ws), AEC_OK);
+        assert_int_equal(f.m->loss_grad(f.params, f.x, mask, BATCH, 1, &loss, f.grad, f.ws),
+                         AEC_OK);
         assert_int_equal(f.m->eval(f.params, f.x, mask, BATCH, &eval_loss, xhat, f.ws), AEC_OK);
         double sum = 0;
         for (int i = 0; i < BATCH * 7; i++) {
             if (!mask[i]) continue;
             double p = xhat[i], t = f.x[i], d = p - t;
-            if (l == 0 || l == 1) sum += d * d;
-            else if (l == 2) sum += fabs(d);
-            else sum += -(t * fmax(log(p), -100) + (1 - t) * fmax(log(1 - p), -100));
+            if (l == 0 || l == 1)
+                sum += d * d;
+            else if (l == 2)
+                sum += fabs(d);
+            else
+                sum += -(t * fmax(log(p), -100) + (1 - t) * fmax(log(1 - p), -100));
         }
         double want = l == 1 ? sqrt(sum / present) : sum / present;
         if (fabs(loss - want) > 1e-12 * want || fabs(eval_loss - want) > 1e-12 * want)
-            fail_msg("%s masked: loss %.17g, eval %.17g, by hand %.17g", losses[l], loss, eval_loss, want);
+            fail_msg("%s masked: loss %.17g, eval %.17g, by hand %.17g", losses[l], loss, eval_loss,
+                     want);
 
         /* No mask is an all-ones mask. */
         double with_ones, without;
-        assert_int_equal(f.m->loss_grad(f.params, f.x, ones, BATCH, 1, &with_ones, f.grad, f.ws), AEC_OK);
-        assert_int_equal(f.m->loss_grad(f.params, f.x, NULL, BATCH, 1, &without, f.grad, f.ws), AEC_OK);
+        assert_int_equal(f.m->loss_grad(f.params, f.x, ones, BATCH, 1, &with_ones, f.grad, f.ws),
+                         AEC_OK);
+        assert_int_equal(f.m->loss_grad(f.params, f.x, NULL, BATCH, 1, &without, f.grad, f.ws),
+                         AEC_OK);
         assert_true(with_ones == without && without != loss);
         tu_close(&f);
     }

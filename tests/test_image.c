@@ -19,7 +19,6 @@
 #include "rt.h"
 #include "tmpdir.h"
 
-
 static const char *tmp_path(const char *name) {
     static char buf[512];
     snprintf(buf, sizeof buf, "%s/%s", dir, name);

@@ -43,7 +43,9 @@ static double loss_at(TuFixture *f, double *grad, double *metrics) {
     return loss;
 }
 
-static double loss_step3(TuFixture *f, double *grad) { return loss_at(f, grad, NULL); }
+static double loss_step3(TuFixture *f, double *grad) {
+    return loss_at(f, grad, NULL);
+}
 
 static void check_spec(const char *spec) {
     TuFixture f;
@@ -164,10 +166,12 @@ static void test_optimized_agrees(void **state) {
 static void test_term_values(void **state) {
     (void)state;
     TuFixture f;
-    tu_open(&f, "model tv {\n input 7\n encoder { dense 5 tanh; dense 3 sigmoid }\n"
-                    " decoder mirror\n output sigmoid\n loss mse\n"
-                    " regularize { l2 weights 0.3; l1 weights 0.2; l1 code 0.7; kl_sparsity 0.1 2;"
-                    " contractive 0.5 }\n}\n", BATCH, 0);
+    tu_open(&f,
+            "model tv {\n input 7\n encoder { dense 5 tanh; dense 3 sigmoid }\n"
+            " decoder mirror\n output sigmoid\n loss mse\n"
+            " regularize { l2 weights 0.3; l1 weights 0.2; l1 code 0.7; kl_sparsity 0.1 2;"
+            " contractive 0.5 }\n}\n",
+            BATCH, 0);
     const aec_model *m = f.m;
     const char *want[] = {"loss",        "recon",      "l1_code",   "kl_sparsity",
                           "contractive", "l2_weights", "l1_weights"};
@@ -231,9 +235,10 @@ static void test_term_values(void **state) {
 static void test_contractive_deep_value(void **state) {
     (void)state;
     TuFixture f;
-    tu_open(
-        &f, "model cd {\n input 7\n encoder { dense 6 gelu; dense 5 tanh; dense 4 elu; dense 3 }\n"
-            " decoder mirror\n regularize { contractive 1 }\n}\n", BATCH, 0);
+    tu_open(&f,
+            "model cd {\n input 7\n encoder { dense 6 gelu; dense 5 tanh; dense 4 elu; dense 3 }\n"
+            " decoder mirror\n regularize { contractive 1 }\n}\n",
+            BATCH, 0);
     double mt[AEC_MAX_METRICS], jac = 0, h = 1e-5;
     loss_at(&f, f.grad, mt);
     for (int b = 0; b < BATCH; b++)
@@ -257,8 +262,10 @@ static void test_contractive_deep_value(void **state) {
 static void test_variational_values(void **state) {
     (void)state;
     TuFixture f;
-    tu_open(&f, "model vv {\n input 7\n encoder { dense 5 tanh }\n latent gaussian 2\n"
-                    " decoder mirror\n output sigmoid\n loss bce\n regularize { kl 0.5 }\n}\n", BATCH, 0);
+    tu_open(&f,
+            "model vv {\n input 7\n encoder { dense 5 tanh }\n latent gaussian 2\n"
+            " decoder mirror\n output sigmoid\n loss bce\n regularize { kl 0.5 }\n}\n",
+            BATCH, 0);
     const aec_model *m = f.m;
     assert_int_equal(m->variational, 1);
     assert_int_equal(m->n_metrics, 3);
@@ -481,9 +488,11 @@ static void test_dropout_with_batchnorm(void **state) {
 static void test_pretraining_stages(void **state) {
     (void)state;
     TuFixture f;
-    tu_open(&f, "model st {\n input 7\n encoder { dense 5 tanh; dense 3 }\n decoder mirror\n"
-                    " output sigmoid\n loss bce\n train { optimizer adamw lr=0.01; pretrain "
-                    "layerwise 2 }\n}\n", BATCH, 0);
+    tu_open(&f,
+            "model st {\n input 7\n encoder { dense 5 tanh; dense 3 }\n decoder mirror\n"
+            " output sigmoid\n loss bce\n train { optimizer adamw lr=0.01; pretrain "
+            "layerwise 2 }\n}\n",
+            BATCH, 0);
     const aec_model *m = f.m;
     assert_int_equal(m->n_stages, 2);
     double *opt = tu_alloc(sizeof(double) * (size_t)(m->opt_state_count + 1));
@@ -525,9 +534,11 @@ static void test_pretraining_stage_gradient(void **state) {
     (void)state;
     const double lr = 1e-3;
     TuFixture f;
-    tu_open(&f, "model sg {\n input 7\n encoder { dense 5 tanh; dropout 0.2; dense 3 elu }\n"
-                    " decoder mirror\n output sigmoid\n loss bce\n corrupt gaussian 0.1\n"
-                    " train { optimizer sgd lr=0.001; pretrain layerwise 1 }\n}\n", BATCH, 0);
+    tu_open(&f,
+            "model sg {\n input 7\n encoder { dense 5 tanh; dropout 0.2; dense 3 elu }\n"
+            " decoder mirror\n output sigmoid\n loss bce\n corrupt gaussian 0.1\n"
+            " train { optimizer sgd lr=0.001; pretrain layerwise 1 }\n}\n",
+            BATCH, 0);
     const aec_model *m = f.m;
     double *p0 = tu_alloc(sizeof(double) * (size_t)m->param_count);
     memcpy(p0, f.params, sizeof(double) * (size_t)m->param_count);

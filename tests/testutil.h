@@ -81,7 +81,8 @@ static inline void tu_open(TuFixture *f, const char *spec, int batch, int opt_le
         if (f->m->tensors[t].kind == AEC_TENSOR_BIAS)
             for (int64_t i = 0; i < f->m->tensors[t].numel; i++)
                 f->params[f->m->tensors[t].offset + i] += 0.2 * (tu_rand(&s) - 0.5);
-    for (int64_t i = 0; i < batch * f->m->input_size; i++) f->x[i] = 0.05 + 0.9 * tu_rand(&s);
+    for (int64_t i = 0; i < batch * f->m->input_size; i++)
+        f->x[i] = 0.05 + 0.9 * tu_rand(&s);
 }
 
 static inline void tu_close(TuFixture *f) {
@@ -96,7 +97,8 @@ static inline void tu_close(TuFixture *f) {
 /* The training-mode loss at step 1, its gradient into grad. */
 static inline double tu_loss(TuFixture *f, double *grad) {
     double loss;
-    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, f->batch, 1, &loss, grad, f->ws), AEC_OK);
+    assert_int_equal(f->m->loss_grad(f->params, f->x, NULL, f->batch, 1, &loss, grad, f->ws),
+                     AEC_OK);
     return loss;
 }
 
