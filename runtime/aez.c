@@ -220,8 +220,8 @@ int aec_aez_read(const char *path, const aec_model *m, aec_aez *z) {
                   path, (long long)z->n, (long long)z->code_size, z->bits);
         goto done;
     }
-    size_t want = HEADER_FIXED + name + 8 * (size_t)z->code_size +
-                  packed_bytes(values, z->bits) + 4;
+    size_t want =
+        HEADER_FIXED + name + 8 * (size_t)z->code_size + packed_bytes(values, z->bits) + 4;
     if (size != want) {
         aec_error("%s: %s: the header (%lld samples x %lld values x %d bits) needs %zu bytes, the "
                   "file has %zu",

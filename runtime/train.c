@@ -248,8 +248,7 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
                 snprintf(kept, sizeof kept, ": no checkpoint was written");
             aec_error("epoch %d, batch %lld (step %llu): %s%s; %s%s", e + 1, (long long)b + 1,
                       (unsigned long long)r->st.step, aec_strerror(status),
-                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out,
-                      kept);
+                      status == AEC_ENONFINITE ? " (try a lower learning rate)" : "", r->out, kept);
             return status;
         }
         sum += loss * bs;

@@ -3,11 +3,10 @@
  * Takes arbitrary bytes as a .aez file. A container ends in the CRC-32 of
  * everything before it, which random bytes almost never match, so the
  * target fixes it for most inputs (those whose size is a multiple of 16
- * are read as given) to reach the header and size checks behind it. Reads the file as `aec decompress` does
- * (aec_aez_read, no model) and dequantizes what it accepts, in both element
- * types. A crash, a sanitizer report, a leak or an allocation beyond
- * libFuzzer's limit is a finding; a refused file is expected.
- * Built and run by `make fuzz` (docs/reliability.md).
+ * are read as given) to reach the header and size checks behind it. Reads the file as `aec
+ * decompress` does (aec_aez_read, no model) and dequantizes what it accepts, in both element types.
+ * A crash, a sanitizer report, a leak or an allocation beyond libFuzzer's limit is a finding; a
+ * refused file is expected. Built and run by `make fuzz` (docs/reliability.md).
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -19,9 +19,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const aec_tensor_info tensors[] = {
-    {.name = "encoder.0.weight", .ndim = 2, .shape = {4, 3}, .kind = AEC_TENSOR_WEIGHT,
-     .offset = 0, .numel = 12},
-    {.name = "encoder.0.bias", .ndim = 1, .shape = {4}, .kind = AEC_TENSOR_BIAS, .offset = 12,
+    {.name = "encoder.0.weight",
+     .ndim = 2,
+     .shape = {4, 3},
+     .kind = AEC_TENSOR_WEIGHT,
+     .offset = 0,
+     .numel = 12},
+    {.name = "encoder.0.bias",
+     .ndim = 1,
+     .shape = {4},
+     .kind = AEC_TENSOR_BIAS,
+     .offset = 12,
      .numel = 4},
 };
 
@@ -36,9 +44,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size && fwrite(data, 1, size, f) != size) abort();
     if (fclose(f)) abort();
     for (int dtype = AEC_F32; dtype <= AEC_F64; dtype++) {
-        aec_model m = {.abi_version = AEC_ABI_VERSION, .dtype = dtype, .name = "fuzz",
-                       .param_count = 16, .trainable_count = 16, .opt_state_count = 32,
-                       .n_tensors = 2, .tensors = tensors};
+        aec_model m = {.abi_version = AEC_ABI_VERSION,
+                       .dtype = dtype,
+                       .name = "fuzz",
+                       .param_count = 16,
+                       .trainable_count = 16,
+                       .opt_state_count = 32,
+                       .n_tensors = 2,
+                       .tensors = tensors};
         double weights[16], opt[32], live[16];
         aec_train_state st;
         int has;

@@ -20,8 +20,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const names[] = {"d", "d.idx", "d-ubyte", "d.npy", "d.csv", "d.tsv",
-                                    "d.idx.gz", "d.npy.gz", "d.csv.gz", "d.gz"};
+static const char *const names[] = {"d",     "d.idx",    "d-ubyte",  "d.npy",    "d.csv",
+                                    "d.tsv", "d.idx.gz", "d.npy.gz", "d.csv.gz", "d.gz"};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static char dir[64];
