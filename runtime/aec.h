@@ -139,6 +139,7 @@ typedef struct aec_exec {
  * of the element type, written / read), WS / CWS (the workspace), INT
  * (int), U64 (uint64_t), EXEC (const aec_exec *); returns INT or SIZE
  * (size_t). Fields are only ever appended (AEC_ABI_VERSION). */
+// clang-format off: the table is aligned by hand, one column per kind of fact
 #define AEC_MODEL_FIELDS(FIELD, ENTRY, ARG)                                                        \
     FIELD(U32, abi_version) /* AEC_ABI_VERSION of the compiler that emitted it */                  \
     FIELD(I32, dtype)       /* AEC_F32 or AEC_F64 */                                               \
@@ -229,6 +230,7 @@ typedef struct aec_exec {
     ENTRY(apply_grad, INT,                                                                         \
           (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, grad), ARG(U64, step), ARG(WS, ws),    \
            ARG(EXEC, exec)))
+// clang-format on
 
 /* The C spelling of each type (AEC_C_<type>(name) declares name). */
 #define AEC_C_U32(n) uint32_t n

@@ -82,10 +82,12 @@ static void test_apply_grad_is_train_step(void **state) {
     assert_non_null(m);
     int B = 10;
     size_t pbytes = (size_t)m->param_count * 4, obytes = (size_t)m->opt_state_count * 4 + 4;
-    float *p1 = tu_alloc(pbytes), *p2 = tu_alloc(pbytes), *o1 = tu_alloc(obytes), *o2 = tu_alloc(obytes);
+    float *p1 = tu_alloc(pbytes), *p2 = tu_alloc(pbytes), *o1 = tu_alloc(obytes),
+          *o2 = tu_alloc(obytes);
     float *grad = tu_alloc((size_t)m->trainable_count * 4), *x = tu_alloc((size_t)(B * 30) * 4);
     void *ws1 = tu_alloc(m->workspace_size(B)), *ws2 = tu_alloc(m->workspace_size(B));
-    for (int i = 0; i < B * 30; i++) x[i] = (float)((i * 37 % 101) / 101.0);
+    for (int i = 0; i < B * 30; i++)
+        x[i] = (float)((i * 37 % 101) / 101.0);
     assert_int_equal(m->init(p1, 7), AEC_OK);
     memcpy(p2, p1, pbytes);
     memset(o1, 0, obytes);
@@ -125,10 +127,12 @@ static void check_split(const char *what, const char *spec, int B) {
     if (!m) fail_msg("%s does not compile", what);
     long n = m->input_size, T = m->trainable_count;
     double *params = tu_alloc((size_t)m->param_count * 8), *x = tu_alloc((size_t)(B * n) * 8);
-    double *g = tu_alloc((size_t)T * 8), *g1 = tu_alloc((size_t)T * 8), *g2 = tu_alloc((size_t)T * 8);
+    double *g = tu_alloc((size_t)T * 8), *g1 = tu_alloc((size_t)T * 8),
+           *g2 = tu_alloc((size_t)T * 8);
     void *ws = tu_alloc(m->workspace_size(B));
     assert_int_equal(m->init(params, 11), AEC_OK);
-    for (long i = 0; i < B * n; i++) x[i] = (double)((i * 7919 % 1000) / 1000.0);
+    for (long i = 0; i < B * n; i++)
+        x[i] = (double)((i * 7919 % 1000) / 1000.0);
     double whole = half(m, params, x, 0, B, 0, g, ws);
     double l1 = half(m, params, x, 0, B / 2, 0, g1, ws);
     double l2 = half(m, params, x, B / 2, B / 2, B / 2, g2, ws);
@@ -156,8 +160,10 @@ static void test_row_offset_keys_draws(void **state) {
     Arena *a = arena_new();
     check_split("denoising (mask noise)", read_spec(a, "denoising.ae"), 8);
     check_split("vae (eps)", read_spec(a, "vae.ae"), 8);
-    check_split("dropout", "model drop {\n  input 24\n  encoder { dense 16 relu; dropout 0.5; dense 5 }\n"
-                           "  decoder { dense 16 relu; dropout 0.25; dense 24 }\n  loss mse\n}\n", 12);
+    check_split("dropout",
+                "model drop {\n  input 24\n  encoder { dense 16 relu; dropout 0.5; dense 5 }\n"
+                "  decoder { dense 16 relu; dropout 0.25; dense 24 }\n  loss mse\n}\n",
+                12);
     arena_free(a);
 }
 
