@@ -194,7 +194,7 @@ typedef struct aec_train_state {
     int32_t bad_epochs; /* epochs since the last improvement */
     int64_t n_train, n_val;
     double train_loss, val_loss; /* of the last epoch, for the record (NAN if none) */
-    const char *ratings; /* NULL, or train --ratings' id mapping, metadata key "ratings" */
+    const char *ratings;         /* NULL, or train --ratings' id mapping, metadata key "ratings" */
 } aec_train_state;
 
 /* What a checkpoint holds (the tensors beyond the model's). */
