@@ -188,14 +188,16 @@ $(B)/tests/%: tests/%.c $(B)/tests/%.d $(B)/libaecc.a $(B)/libaecrt.a \
 test: deps
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@tests/run_tests.sh $(B)
-	@tests/layers.sh $(B) | tail -1
+	@out=$$(tests/layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
+	@out=$$(tests/compiler_layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
 
 # The fast tier: unit and golden suites, the layering, and formatting once
 # every file is formatted (see format-check).
 check:
 	@$(MAKE) --no-print-directory all $(CHECK_TESTS)
 	@tests/run_tests.sh $(B) $(notdir $(CHECK_TESTS))
-	@tests/layers.sh $(B) | tail -1
+	@out=$$(tests/layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
+	@out=$$(tests/compiler_layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
 
 # Every suite again with `--gemm blas` as the default: both backends pass.
 test-blas: deps
