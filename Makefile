@@ -60,7 +60,10 @@ DATADIR := $(PREFIX)/share
 MANDIR := $(DATADIR)/man
 DOCDIR := $(DATADIR)/doc/aec
 MAN_PAGES := $(B)/man/aec.1 $(B)/man/aec.5 $(B)/man/aec-trainer.1
-GENERATED := $(B)/share/bash-completion/aec
+GENERATED := $(B)/share/bash-completion/aec $(B)/editors/vim/syntax/ae.vim \
+    $(B)/editors/vscode/syntaxes/ae.tmLanguage.json
+VIMDIR := $(DATADIR)/vim/vimfiles
+VSCODEDIR := $(DATADIR)/aec/vscode
 # The MPI layer (runtime/mpi.c) is compiled with mpicc's flags into its own
 # archive; only `aec build --mpi` links it, with MPI_LIBS.
 MPICC ?= mpicc
@@ -280,18 +283,28 @@ $(B)/man/aec-trainer.1: $(B)/aecgen
 $(B)/share/bash-completion/aec: $(B)/aecgen
 	@mkdir -p $(dir $@)
 	$(B)/aecgen bash > $@
+$(B)/editors/vim/syntax/ae.vim: $(B)/aecgen
+	@mkdir -p $(dir $@)
+	$(B)/aecgen vim > $@
+$(B)/editors/vscode/syntaxes/ae.tmLanguage.json: $(B)/aecgen
+	@mkdir -p $(dir $@)
+	$(B)/aecgen tmlanguage > $@
 
 # ------------------------------------------------------------------ install
 DOCS := README.md $(wildcard docs/*.md)
 INSTALLED := $(BINDIR)/aec $(LIBDIR)/libaecrt.a $(INCLUDEDIR)/aec/aec.h \
     $(LIBDIR)/pkgconfig/aec.pc $(MANDIR)/man1/aec.1 $(MANDIR)/man5/aec.5 \
     $(MANDIR)/man1/aec-trainer.1 $(DATADIR)/bash-completion/completions/aec \
+    $(VIMDIR)/syntax/ae.vim $(VIMDIR)/ftdetect/ae.vim $(VIMDIR)/ftplugin/ae.vim \
+    $(VSCODEDIR)/package.json $(VSCODEDIR)/language-configuration.json \
+    $(VSCODEDIR)/syntaxes/ae.tmLanguage.json \
     $(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(if $(MPI_LIB),$(LIBDIR)/libaecrt_mpi.a)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/aec \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) \
-	    $(DESTDIR)$(DATADIR)/bash-completion/completions
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(VIMDIR)/syntax \
+	    $(DESTDIR)$(VIMDIR)/ftdetect $(DESTDIR)$(VIMDIR)/ftplugin $(DESTDIR)$(VSCODEDIR)/syntaxes
 	install -m 755 $(B)/aec $(DESTDIR)$(BINDIR)/aec
 	install -m 644 $(B)/libaecrt.a $(DESTDIR)$(LIBDIR)/libaecrt.a
 	$(if $(MPI_LIB),install -m 644 $(MPI_LIB) $(DESTDIR)$(LIBDIR)/libaecrt_mpi.a)
@@ -302,10 +315,18 @@ install: all
 	install -m 644 $(B)/man/aec-trainer.1 $(DESTDIR)$(MANDIR)/man1/aec-trainer.1
 	install -m 644 $(B)/share/bash-completion/aec $(DESTDIR)$(DATADIR)/bash-completion/completions/aec
 	install -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 644 $(B)/editors/vim/syntax/ae.vim $(DESTDIR)$(VIMDIR)/syntax/ae.vim
+	install -m 644 editors/vim/ftdetect/ae.vim $(DESTDIR)$(VIMDIR)/ftdetect/ae.vim
+	install -m 644 editors/vim/ftplugin/ae.vim $(DESTDIR)$(VIMDIR)/ftplugin/ae.vim
+	install -m 644 editors/vscode/package.json editors/vscode/language-configuration.json \
+	    $(DESTDIR)$(VSCODEDIR)/
+	install -m 644 $(B)/editors/vscode/syntaxes/ae.tmLanguage.json \
+	    $(DESTDIR)$(VSCODEDIR)/syntaxes/ae.tmLanguage.json
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(INCLUDEDIR)/aec $(DESTDIR)$(DOCDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/aec $(DESTDIR)$(DOCDIR) $(DESTDIR)$(VSCODEDIR)/syntaxes \
+	    $(DESTDIR)$(VSCODEDIR) $(DESTDIR)$(DATADIR)/aec 2>/dev/null
 
 # The .d files are named as targets (no rule: a missing one counts as new,
 # which rebuilds its object) and read when they exist.

@@ -118,6 +118,19 @@ double act_default_alpha(ActKind a); /* PyTorch's */
 /* Whether f' of activation `act` with parameter alpha is computed from y alone. */
 bool act_prime_from_y(ActKind act, double alpha);
 
+/* The language's words by class, from the checker's own tables (the editor
+ * grammars are generated from them, tools/aecgen.c): fills `out` (at most
+ * max, no duplicates) and returns how many. */
+typedef enum VocabClass {
+    VOCAB_STATEMENT,  /* model, input, encoder, ..., optimizer, ..., l1, kl */
+    VOCAB_LAYER,      /* dense, conv, ... */
+    VOCAB_ACTIVATION, /* relu, ... */
+    VOCAB_KEY,        /* the keys of key=value: stride, pad, lr, ... */
+    VOCAB_VALUE,      /* words a statement takes: mirror, mse, adam, same, ... */
+    VOCAB_COUNT
+} VocabClass;
+int check_vocabulary(VocabClass cls, const char **out, int max);
+
 /* A per-sample shape: N (ndim 1) or CxHxW (ndim 3). The batch is implicit. */
 typedef struct Shape {
     int ndim;

@@ -366,6 +366,60 @@ static const Keyword *keywords_of(Context ctx, int *n) {
     }
 }
 
+/* Adds the words not yet in `out` (n of them, at most max). */
+static int add_words(const char **out, int n, int max, const char *const *words, int count) {
+    for (int i = 0; i < count; i++)
+        if (words[i] && find_word(words[i], out, n) < 0) {
+            ensure(n < max);
+            out[n++] = words[i];
+        }
+    return n;
+}
+
+/* The language's words by class, for the generated editor grammars. The
+ * statement keywords, layers, activations, optimizers, inits, corruptions
+ * and losses come from the checker's tables; the few words a handler
+ * checks itself are listed here (tests/e2e/editors.sh fails when one that
+ * docs/language.md uses is missing). */
+int check_vocabulary(VocabClass cls, const char **out, int max) {
+    static const char *const keys[] = {"stride", "pad", "momentum", "eps", "min_delta", "normal"};
+    static const char *const values[] = {"gaussian", "mirror", "tied", "masked", "weights",
+                                         "code", "layerwise", "same", "valid"};
+    int n = 0;
+    switch (cls) {
+    case VOCAB_STATEMENT: {
+        const char *model = "model";
+        n = add_words(out, n, max, &model, 1);
+        const Context ctxs[] = {CTX_MODEL, CTX_TRAIN, CTX_REGULARIZE};
+        for (int c = 0; c < countof(ctxs); c++) {
+            int nk;
+            const Keyword *k = keywords_of(ctxs[c], &nk);
+            for (int i = 0; i < nk; i++) n = add_words(out, n, max, &k[i].name, 1);
+        }
+        break;
+    }
+    case VOCAB_LAYER: n = add_words(out, n, max, layer_keywords, countof(layer_keywords)); break;
+    case VOCAB_ACTIVATION: n = add_words(out, n, max, act_names, ACT_COUNT); break;
+    case VOCAB_KEY:
+        n = add_words(out, n, max, keys, countof(keys));
+        for (int o = 0; o < AEC_N_OPTIMIZERS; o++)
+            n = add_words(out, n, max, opt_info[o].keys, countof(opt_info[o].keys));
+        break;
+    case VOCAB_VALUE:
+        n = add_words(out, n, max, values, countof(values));
+        n = add_words(out, n, max, optimizer_names(), AEC_N_OPTIMIZERS);
+        n = add_words(out, n, max, init_names, INIT_COUNT);
+        n = add_words(out, n, max, corrupt_names + CORRUPT_GAUSSIAN, 3);
+        for (int l = 0; l < AEC_N_LOSSES; l++) {
+            const char *name = aec_loss_name(l);
+            n = add_words(out, n, max, &name, 1);
+        }
+        break;
+    default: internal_error("unknown vocabulary class %d", (int)cls);
+    }
+    return n;
+}
+
 /* ------------------------------------------------ terms that need a kind of model */
 
 /* "the code's activation is relu" and the like: the last encoder layer that

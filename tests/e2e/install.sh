@@ -30,7 +30,9 @@ expect "the source tree and its build are gone" '[ ! -e "$T/src" ]'
 AEC="$P/bin/aec"
 for f in bin/aec lib/libaecrt.a include/aec/aec.h lib/pkgconfig/aec.pc share/man/man1/aec.1 \
          share/man/man5/aec.5 share/man/man1/aec-trainer.1 share/doc/aec/README.md \
-         share/doc/aec/language.md share/bash-completion/completions/aec; do
+         share/doc/aec/language.md share/bash-completion/completions/aec \
+         share/vim/vimfiles/syntax/ae.vim share/vim/vimfiles/ftdetect/ae.vim \
+         share/aec/vscode/package.json share/aec/vscode/syntaxes/ae.tmLanguage.json; do
     expect "installs $f" '[ -f "$P/$f" ]'
 done
 
