@@ -26,7 +26,8 @@ DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev
                 libopenmpi-dev openmpi-bin \
                 python3-numpy python3-matplotlib \
                 lowdown \
-                clang-format # make format-check
+                clang-format \
+                libprotobuf-c-dev protobuf-c-compiler python3-onnx # ONNX export; its onnx.proto
 BENCH_PACKAGES := python3-torch python3-numpy
 # Only `make fuzz` needs these (clang's libFuzzer and sanitizer runtimes), so
 # `make test` does not install them.
@@ -45,7 +46,10 @@ DEPFLAGS = -MMD -MP
 LLVM_CFLAGS = $(shell $(LLVM_CONFIG) --cflags 2>/dev/null | sed 's/-std=[^ ]*//')
 LLVM_LIBS = $(shell $(LLVM_CONFIG) --ldflags --libs core orcjit native passes analysis target \
               bitwriter 2>/dev/null) $(shell $(LLVM_CONFIG) --system-libs 2>/dev/null)
-RT_LIBS := -lopenblas -llapacke -lplplot -lpng -ljson-c -lz -lm -lpthread
+RT_LIBS := -lopenblas -llapacke -lplplot -lpng -ljson-c -lprotobuf-c -lz -lm -lpthread
+# ONNX export: python3-onnx's onnx.proto, compiled by protoc-c at build time.
+ONNX_PROTO ?= $(firstword $(shell dpkg -L python3-onnx 2>/dev/null | grep '/onnx/onnx\.proto$$') \
+                /usr/lib/python3/dist-packages/onnx/onnx.proto)
 # What a model object alone needs (DESIGN §4: libc, libm and a CBLAS).
 MODEL_LIBS := -lopenblas -lm
 GEMM_DEFAULT := aec
@@ -74,7 +78,7 @@ MPI_LIB := $(if $(MPI_LIBS),$(B)/libaecrt_mpi.a)
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 RUNTIME_SRC := $(filter-out runtime/mpi.c,$(wildcard runtime/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:%.c=$(B)/%.o) $(B)/grammar/lexer.o $(B)/grammar/parser.o
-RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o)
+RUNTIME_OBJ := $(RUNTIME_SRC:%.c=$(B)/%.o) $(B)/onnx/onnx.pb-c.o
 TESTS := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
 # The suites that train models or check gradients spec by spec (tens of
 # seconds each): `make test` runs them, `make check` leaves them out. A new
@@ -128,7 +132,8 @@ $(B)/config.h: FORCE
 	   echo '#define AEC_BUILD_INCLUDE_DIR "$(abspath runtime)"'; \
 	} > $@.tmp; cmp -s $@.tmp $@ && rm $@.tmp || mv $@.tmp $@
 
-$(B)/compiler/driver.o $(B)/compiler/main.o $(B)/compiler/emit.o $(B)/runtime/cli.o: $(B)/config.h
+$(B)/compiler/driver.o $(B)/compiler/main.o $(B)/compiler/emit.o $(B)/compiler/abi.o \
+    $(B)/runtime/cli.o $(B)/runtime/onnx.o: $(B)/config.h
 
 # pkg-config: `cc app.c m.o $$(pkg-config --cflags --libs aec)`. The same
 # RT_LIBS the installed aec links trainers with.
@@ -160,7 +165,16 @@ $(B)/compiler/%.o: compiler/%.c $(B)/compiler/%.d | $(B)/grammar/parser.h $(B)/g
 
 $(B)/runtime/%.o: runtime/%.c $(B)/runtime/%.d
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(DEPFLAGS) -Iruntime -I$(B) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Iruntime -I$(B) -I$(B)/onnx -c $< -o $@
+
+# The ONNX protobuf messages, generated from onnx.proto (not in the tree).
+$(B)/onnx/onnx.pb-c.c $(B)/onnx/onnx.pb-c.h: $(ONNX_PROTO)
+	@mkdir -p $(B)/onnx
+	cp $< $(B)/onnx/onnx.proto
+	cd $(B)/onnx && protoc-c --c_out=. onnx.proto
+$(B)/onnx/onnx.pb-c.o: $(B)/onnx/onnx.pb-c.c
+	$(CC) -std=c11 $(OPT) -g $(SAN) -I$(B)/onnx -c $< -o $@
+$(B)/runtime/onnx.o: $(B)/onnx/onnx.pb-c.h
 
 $(B)/runtime/mpi.o: runtime/mpi.c runtime/*.h
 	@mkdir -p $(dir $@)

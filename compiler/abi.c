@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cg.h"
+#include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
 
 /* ------------------------------------------------------------ the ABI table */
 
@@ -459,6 +460,51 @@ static LLVMValueRef metric_names(Codegen *cg) {
     return LLVMConstBitCast(g, cg->i8_ptr);
 }
 
+/* The layer table (ABI 7): aec_layer_info per layer, laid out exactly as
+ * runtime/aec.h (no implicit padding: 128 bytes). LayerKind and ActKind
+ * follow AEC_LAYER_* and AEC_ACT_* (asserted). */
+static LLVMValueRef layer_table(Codegen *cg) {
+    _Static_assert((int)LY_ACT == (int)AEC_LAYER_ACT && (int)ACT_GELU == (int)AEC_ACT_GELU, "ABI enums");
+    const Model *m = cg->model;
+    LLVMTypeRef i32 = cg->i32, f64 = cg->f64, arr3 = LLVMArrayType(i32, 3);
+    LLVMTypeRef fields[] = {i32, i32, f64, i32, i32, arr3, i32, arr3, i32, i32, i32, i32, i32,
+                            i32, i32, i32, i32, i32, i32, i32, i32, LLVMArrayType(i32, 2), f64, f64};
+    LLVMTypeRef layer_t = LLVMStructTypeInContext(cg->ctx, fields, countof(fields), 0);
+    LLVMValueRef *rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(m->nlayers + 1));
+    for (int i = 0; i < m->nlayers; i++) {
+        const Layer *l = &m->layers[i];
+        int part = i == m->latent_mu          ? AEC_PART_LATENT_MU
+                   : i == m->latent_logvar    ? AEC_PART_LATENT_LOGVAR
+                   : i < m->n_encoder         ? AEC_PART_ENCODER
+                                              : AEC_PART_DECODER;
+        /* A tied layer uses the encoder layer's weight (its W^T). */
+        int weight = l->tied_to >= 0 ? m->layers[l->tied_to].weight : l->weight;
+        LLVMValueRef zero2[2] = {cg_i32(cg, 0), cg_i32(cg, 0)};
+        LLVMValueRef v[] = {
+            cg_i32(cg, l->kind), cg_i32(cg, l->act), LLVMConstReal(f64, l->act_alpha),
+            cg_i32(cg, part), cg_i32(cg, l->in.ndim),
+            LLVMConstArray(i32, (LLVMValueRef[]){cg_i32(cg, l->in.dim[0]), cg_i32(cg, l->in.dim[1]),
+                                                 cg_i32(cg, l->in.dim[2])}, 3),
+            cg_i32(cg, l->out.ndim),
+            LLVMConstArray(i32, (LLVMValueRef[]){cg_i32(cg, l->out.dim[0]), cg_i32(cg, l->out.dim[1]),
+                                                 cg_i32(cg, l->out.dim[2])}, 3),
+            cg_i32(cg, l->units), cg_i32(cg, l->kh), cg_i32(cg, l->kw), cg_i32(cg, l->stride),
+            cg_i32(cg, l->pad), cg_i32(cg, l->pad_w), cg_i32(cg, l->pad_extra),
+            cg_i32(cg, l->pad_extra_w), cg_i32(cg, weight), cg_i32(cg, l->bias),
+            cg_i32(cg, l->running_mean), cg_i32(cg, l->running_var), cg_i32(cg, l->tied_to >= 0),
+            LLVMConstArray(i32, zero2, 2), LLVMConstReal(f64, l->p),
+            LLVMConstReal(f64, l->eps)};
+        ensure(countof(v) == countof(fields));
+        rows[i] = LLVMConstNamedStruct(layer_t, v, countof(v));
+    }
+    LLVMValueRef arr = LLVMConstArray(layer_t, rows, (unsigned)m->nlayers);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "layers");
+    LLVMSetInitializer(g, arr);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    return LLVMConstBitCast(g, cg->i8_ptr);
+}
+
 /* aec_train_config as an LLVM struct. */
 static LLVMTypeRef train_type(Codegen *cg) {
     LLVMTypeRef i32 = cg->i32, i64 = cg->i64, f64 = cg->f64;
@@ -477,6 +523,7 @@ static LLVMTypeRef field_type(Codegen *cg, AbiType t) {
     case ABI_STR:
     case ABI_STRS:
     case ABI_TENSORS:
+    case ABI_LAYERS:
     case ABI_CPTR:
     case ABI_ENTRY: return cg->i8_ptr;
     default: internal_error("abi type %d is not a field", t);
@@ -534,6 +581,16 @@ static LLVMValueRef field_value(Codegen *cg, const AbiField *f, LLVMValueRef ten
     else if (!strcmp(n, "metric_names")) v = metric_names(cg);
     else if (!strcmp(n, "variational")) v = cg_i32(cg, m->latent_gaussian);
     else if (!strcmp(n, "masked")) v = cg_i32(cg, m->masked);
+    else if (!strcmp(n, "n_layers")) v = cg_i32(cg, m->nlayers);
+    else if (!strcmp(n, "n_encoder_layers")) v = cg_i32(cg, m->n_encoder);
+    else if (!strcmp(n, "n_decoder_layers")) v = cg_i32(cg, m->n_decoder);
+    else if (!strcmp(n, "latent_mu")) v = cg_i32(cg, m->latent_mu);
+    else if (!strcmp(n, "latent_logvar")) v = cg_i32(cg, m->latent_logvar);
+    else if (!strcmp(n, "layers")) v = layer_table(cg);
+    else if (!strcmp(n, "producer"))
+        v = const_str(cg, "aec " AEC_VERSION ", LLVM " AEC_LLVM_VERSION, "producer");
+    else if (!strcmp(n, "gemm")) /* this build's GEMMs; --gemm (issue 9) chooses per model */
+        v = const_str(cg, AEC_GEMM_DEFAULT, "gemm");
     if (!v) internal_error("model table field %s has no value", n);
     ensure(LLVMTypeOf(v) == field_type(cg, f->kind));
     return v;

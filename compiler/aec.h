@@ -675,7 +675,8 @@ typedef struct CodegenOptions {
  * abi.c builds the LLVM table and signatures from it, header.c the
  * declarations of m.h. */
 typedef enum {
-    ABI_U32, ABI_I32, ABI_I64, ABI_I32X4, ABI_STR, ABI_STRS, ABI_TENSORS, ABI_TRAIN, ABI_CPTR,
+    ABI_U32, ABI_I32, ABI_I64, ABI_I32X4, ABI_STR, ABI_STRS, ABI_TENSORS, ABI_LAYERS, ABI_TRAIN,
+    ABI_CPTR,
     ABI_ENTRY, /* a field that is an entry point */
     ABI_BUF, ABI_CBUF, ABI_WS, ABI_CWS, ABI_INT, ABI_U64, ABI_EXEC, /* argument types */
 } AbiType;

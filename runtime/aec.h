@@ -25,8 +25,8 @@ extern "C" {
 
 /* 2: aec_model.embedded_params; 3: metric names, stages, variational;
  * 4: metrics(), loss is one value; 5: masked; 6: aec_exec, the _ex entry
- * points, apply_grad */
-#define AEC_ABI_VERSION 6
+ * points, apply_grad; 7: the layer table, producer and GEMM backend */
+#define AEC_ABI_VERSION 7
 /* Bytes: params and opt state should be aligned so (the workspace may be
  * anywhere: the model aligns it). */
 #define AEC_ALIGN 64
@@ -100,6 +100,48 @@ typedef struct aec_tensor_info {
     int64_t numel;
 } aec_tensor_info;
 
+/* Layer kinds and activations of aec_layer_info (the spec's words). */
+enum {
+    AEC_LAYER_DENSE, AEC_LAYER_CONV, AEC_LAYER_DECONV, AEC_LAYER_MAXPOOL, AEC_LAYER_AVGPOOL,
+    AEC_LAYER_UPSAMPLE, AEC_LAYER_BATCHNORM, AEC_LAYER_DROPOUT, AEC_LAYER_FLATTEN,
+    AEC_LAYER_RESHAPE, AEC_LAYER_ACT, /* an activation alone */
+};
+enum {
+    AEC_ACT_LINEAR, AEC_ACT_RELU, AEC_ACT_LEAKY_RELU, AEC_ACT_SIGMOID, AEC_ACT_TANH, AEC_ACT_ELU,
+    AEC_ACT_SOFTPLUS, AEC_ACT_GELU, /* exact: x·Φ(x) */
+};
+enum {
+    AEC_PART_ENCODER = 0, AEC_PART_DECODER = 1,
+    AEC_PART_LATENT_MU = 2, AEC_PART_LATENT_LOGVAR = 3, /* `latent gaussian` heads */
+};
+
+/* One layer of the inference graph (ABI 7), after mirror/tied expansion:
+ * what a converter (the trainer's `export`, ONNX) needs to rebuild the
+ * network from the parameters. Shapes are per sample (CxHxW or N). */
+typedef struct aec_layer_info {
+    int32_t kind;           /* AEC_LAYER_* */
+    int32_t act;            /* AEC_ACT_* applied after the layer (LINEAR: none) */
+    double act_alpha;       /* leaky_relu slope, elu alpha */
+    int32_t part;           /* AEC_PART_* */
+    int32_t in_ndim;
+    int32_t in_shape[3];
+    int32_t out_ndim;
+    int32_t out_shape[3];
+    int32_t units;          /* dense outputs, conv/deconv output channels */
+    int32_t kh, kw, stride; /* conv, deconv, pools; upsample's factor is kh x kw */
+    int32_t pad_h, pad_w;   /* conv/deconv: padding at the top and left (deconv: PyTorch's) */
+    int32_t pad_extra_h, pad_extra_w; /* conv: one more pixel bottom/right (Keras `same`);
+                                         deconv: PyTorch's output_padding */
+    int32_t weight, bias;   /* indices into aec_model.tensors, -1 if none */
+    int32_t running_mean, running_var; /* batchnorm's buffers (its scale and shift are
+                                          weight and bias), -1 if none */
+    int32_t transposed;     /* tied decoder dense: `weight` is the encoder's [in, out], used as
+                               W^T, i.e. y = x·W */
+    int32_t reserved[2];
+    double p;               /* dropout probability (training only) */
+    double eps;             /* batchnorm */
+} aec_layer_info;
+
 /* Training settings of the spec's `train { }` block, with defaults applied. */
 typedef struct aec_train_config {
     int32_t optimizer; /* AEC_OPT_* */
@@ -134,7 +176,8 @@ typedef struct aec_exec {
  * (m.h) are all generated from. FIELD(type, name) is a value;
  * ENTRY(name, return, (ARG(type, name), ...)) an entry point. Types:
  * U32 I32 I64 (integers), I32X4 (int32_t[4]), STR (const char *), STRS
- * (const char *const *), TENSORS (const aec_tensor_info *), TRAIN
+ * (const char *const *), TENSORS (const aec_tensor_info *), LAYERS (const
+ * aec_layer_info *), TRAIN
  * (aec_train_config), CPTR (const void *); arguments BUF / CBUF (a buffer
  * of the element type, written / read), WS / CWS (the workspace), INT
  * (int), U64 (uint64_t), EXEC (const aec_exec *); returns INT or SIZE
@@ -229,7 +272,22 @@ typedef struct aec_exec {
            ARG(BUF, loss), ARG(BUF, grad), ARG(WS, ws), ARG(EXEC, exec)))                          \
     ENTRY(apply_grad, INT,                                                                         \
           (ARG(BUF, params), ARG(BUF, opt_state), ARG(CBUF, grad), ARG(U64, step), ARG(WS, ws),    \
-           ARG(EXEC, exec)))
+           ARG(EXEC, exec)))                                                                       \
+    /* ABI 7. The layers in order: the encoder's n_encoder_layers (the last                     */ \
+    /* one's output is the code, or the input of the latent heads), then the                    */ \
+    /* decoder's n_decoder_layers, then for a variational model the mu and                      */ \
+    /* logvar heads (latent_mu, latent_logvar: their indices, else -1; the                      */ \
+    /* code is mu). producer: "aec VERSION, LLVM VERSION"; gemm: the GEMM                       */ \
+    /* backend of the kernels ("blas" or "aec").                                                */ \
+    FIELD(I32, n_layers)                                                                           \
+    FIELD(I32, n_encoder_layers)                                                                   \
+    FIELD(I32, n_decoder_layers)                                                                   \
+    FIELD(I32, latent_mu)                                                                          \
+    FIELD(I32, latent_logvar)                                                                      \
+    FIELD(I32, reserved7)                                                                          \
+    FIELD(LAYERS, layers)                                                                          \
+    FIELD(STR, producer)                                                                           \
+    FIELD(STR, gemm)
 // clang-format on
 
 /* The C spelling of each type (AEC_C_<type>(name) declares name). */
@@ -240,6 +298,7 @@ typedef struct aec_exec {
 #define AEC_C_STR(n) const char *n
 #define AEC_C_STRS(n) const char *const *n
 #define AEC_C_TENSORS(n) const aec_tensor_info *n
+#define AEC_C_LAYERS(n) const aec_layer_info *n
 #define AEC_C_TRAIN(n) aec_train_config n
 #define AEC_C_CPTR(n) const void *n
 #define AEC_C_BUF(n) void *n

@@ -73,9 +73,10 @@ int aec_main(const aec_model *m, int argc, char **argv) {
         return AEC_EXIT_USAGE;
     }
     const char *name = argv[1];
-    if (!strcmp(name, "--version")) {
-        printf("%s: model %s, trainer of aec %s\nLLVM %s\nGEMM %s\n", prog, m->name, AEC_VERSION,
-               AEC_LLVM_VERSION, AEC_GEMM_DEFAULT);
+    if (!strcmp(name, "--version")) { /* the runtime's version, and what built the model */
+        printf("%s: model %s, trainer of aec %s\nmodel built by %s\nLLVM %s\nGEMM %s\n", prog,
+               m->name, AEC_VERSION, m->producer ? m->producer : "?", AEC_LLVM_VERSION,
+               m->gemm ? m->gemm : "?");
         return 0;
     }
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {

@@ -24,7 +24,7 @@
 
 /* Every option's value; a command reads the ones it takes. */
 typedef struct aec_args {
-    const char *data, *val, *out, *resume, *weights, *codes, *png;
+    const char *data, *val, *out, *resume, *weights, *codes, *png, *part;
     int32_t epochs, batch, n, rows, cols, scale, early_stop, steps, pretrain_epochs, threads;
     int64_t limit, from, to;
     uint64_t seed;
@@ -108,6 +108,7 @@ typedef enum aec_opt_id {
     AEC_OPT_PLOT,
     AEC_OPT_USER,
     AEC_OPT_ALL,
+    AEC_OPT_PART,
     AEC_N_OPTIONS
 } aec_opt_id;
 
@@ -195,6 +196,6 @@ aec_cmd_fn aec_cmd_train, aec_cmd_eval, aec_cmd_encode, aec_cmd_decode, aec_cmd_
 /* What a trained autoencoder is for (apps.h has what they share). */
 aec_cmd_fn aec_cmd_score, aec_cmd_search, aec_cmd_compress, aec_cmd_decompress, aec_cmd_denoise,
     aec_cmd_compare_pca, aec_cmd_plot, aec_cmd_recommend,
-    aec_cmd_scatter;
+    aec_cmd_scatter, aec_cmd_export;
 
 #endif

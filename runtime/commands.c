@@ -106,6 +106,8 @@ const aec_option aec_options[AEC_N_OPTIONS] = {
     [AEC_OPT_USER] = {"--user", NULL, AEC_OPT_LIST, FIELD(users), HAS(n_users), "U",
                       "recommend for user U (repeat for more)"},
     [AEC_OPT_ALL] = {"--all", NULL, AEC_OPT_FLAG, FIELD(all), -1, NULL, "recommend for every user"},
+    [AEC_OPT_PART] = {"--part", NULL, AEC_OPT_STR, FIELD(part), -1, "PART",
+                      "autoencoder (x -> x_hat, the default), encoder (x -> code) or decoder"},
 };
 
 /* A command's option list: OPTIONS(O(DATA), O(HELP)). */
@@ -187,6 +189,9 @@ const aec_command aec_commands[] = {
      OPTIONS(O(DATA), O(WEIGHTS), O(CODES), O(LABELS), O(OUT), O(LIMIT), O(QUIET), O(THREADS),
              O(HELP)),
      aec_cmd_scatter, 0, 0},
+    {"export", "--weights W -o model.onnx [--part autoencoder|encoder|decoder]",
+     "Write the inference graph with the trained weights as an ONNX model (opset 13).",
+     OPTIONS(O(WEIGHTS), O(OUT), O(PART), O(QUIET), O(HELP)), aec_cmd_export, 0, 0},
 };
 
 const size_t aec_n_commands = sizeof aec_commands / sizeof aec_commands[0];

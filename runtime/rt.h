@@ -7,7 +7,7 @@
  * first; a module uses only modules of the layers below its own, so they
  * form no cycle (`make layers` checks it on the objects):
  *
- *   log, suggest, rng, pool  <-  file  <-  model  <-  data, ckpt, image, progress, comm
+ *   log, suggest, rng, pool  <-  file  <-  model  <-  data, ckpt, image, progress, comm, onnx
  *     <-  aez, knn, pca, rank, plot, ratings  <-  train  <-  args  <-  infer, apps
  *     <-  autorec  <-  cmd_*  <-  commands  <-  cli  <-  mpi (its own archive, for --mpi)
  *
@@ -391,5 +391,14 @@ int aec_train(const aec_model *m, const aec_train_opts *o);
 /* The trainer program: `PROG train|eval|encode|decode|reconstruct|summary`.
  * Returns the exit status: 0, 1 for a failure, 2 for a usage error. */
 int aec_main(const aec_model *m, int argc, char **argv);
+
+/* ------------------------------------------------------------ onnx.c */
+
+/* "autoencoder", "encoder", "decoder" (NULL-terminated): the parts of
+ * aec_onnx_export, by index. */
+extern const char *const aec_onnx_parts[];
+/* The inference graph of part 0..2 of model m with these params, as an
+ * ONNX model (opset 13) written atomically to path; reports its errors. */
+int aec_onnx_export(const aec_model *m, const void *params, int part, const char *path);
 
 #endif

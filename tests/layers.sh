@@ -21,7 +21,7 @@ LAYERS=(
     "log suggest rng pool"     # messages, "did you mean", the counter-based generator, threads
     "file"                     # atomic file writes
     "model"                    # helpers over a model table: alloc, eval, ELBO
-    "data ckpt image progress comm" # data sets, checkpoints, PNG grids, progress lines, ranks
+    "data ckpt image progress comm onnx" # data sets, checkpoints, PNG grids, progress lines, ranks, ONNX
     "aez knn pca rank plot ratings" # the applications' numeric modules, .aez files, charts,
                                     # ratings matrices (apps.h)
     "train"                    # the training loop
