@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cg.h"
-#include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
+#include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION */
 
 /* ------------------------------------------------------------ the ABI table */
 
@@ -589,8 +589,8 @@ static LLVMValueRef field_value(Codegen *cg, const AbiField *f, LLVMValueRef ten
     else if (!strcmp(n, "layers")) v = layer_table(cg);
     else if (!strcmp(n, "producer"))
         v = const_str(cg, "aec " AEC_VERSION ", LLVM " AEC_LLVM_VERSION, "producer");
-    else if (!strcmp(n, "gemm")) /* this build's GEMMs; --gemm (issue 9) chooses per model */
-        v = const_str(cg, AEC_GEMM_DEFAULT, "gemm");
+    else if (!strcmp(n, "gemm")) /* --gemm, resolved in cg_program */
+        v = const_str(cg, cg->opt.gemm == GEMM_BLAS ? "blas" : "aec", "gemm");
     if (!v) internal_error("model table field %s has no value", n);
     ensure(LLVMTypeOf(v) == field_type(cg, f->kind));
     return v;
