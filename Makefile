@@ -11,6 +11,8 @@
 #                 data-parallel training on 1 and 2 MPI ranks (bench/mpi.sh)
 #   make asan     build with -fsanitize=address,undefined into build-asan/ and run `check`'s
 #                 suites there (every report fatal)
+#   make asan     build with -fsanitize=address,undefined into build-asan/
+#   make asan-test  every suite and end-to-end test under ASan+UBSan (build-asan/)
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
 #   make layers   check that the runtime's and the compiler's modules use each other in
@@ -90,8 +92,7 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps bench-deps test test-blas check demo bench asan layers format format-check clean \
-    install uninstall FORCE fuzz-deps fuzz
+.PHONY: all deps bench-deps test test-blas check demo bench asan layers format format-check clean \ install uninstall FORCE fuzz-deps fuzz asan-test
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 all: $(MPI_LIB) # the MPI layer, where mpicc is installed
 
@@ -256,6 +257,25 @@ format:
 layers: $(RUNTIME_OBJ) $(COMPILER_OBJ)
 	@tests/layers.sh $(B)
 	@tests/compiler_layers.sh $(B)
+
+# Every cmocka suite and end-to-end test under ASan+UBSan, halting on the
+# first report (docs/reliability.md). The compiler, the runtime and the
+# suites are instrumented; the trainers `aec build` links there get the
+# sanitizers through RT_LIBS, and the test scripts' own C programs through
+# build-asan/cc (a cc that adds them). Generated model code is not
+# instrumented (LLVM emits it), but every buffer it touches is the runtime's.
+# AEC_SANITIZED tells scripts that valgrind cannot run these programs
+# (`make test` runs the valgrind checks).
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 AEC_SANITIZED=address
+asan-test: deps
+	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='$(ASAN_SAN)' \
+	    RT_LIBS='$(ASAN_SAN) $(RT_LIBS)' all $(TESTS:$(B)/%=build-asan/%)
+	@printf '#!/bin/sh\nexec $(CC) $(ASAN_SAN) "$$@"\n' > build-asan/cc && chmod +x build-asan/cc
+	@start=$$(date +%s); CC=$(abspath build-asan/cc) $(ASAN_ENV) tests/run_tests.sh build-asan; \
+	    st=$$?; echo "asan-test: $$(( $$(date +%s) - start )) s"; exit $$st
+
 # libFuzzer targets: the libraries built by clang with coverage
 # instrumentation and ASan+UBSan (every UB report fatal), each target linked
 # with -fsanitize=fuzzer. tests/fuzz/run.sh runs them on the seed corpora.
