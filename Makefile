@@ -92,7 +92,8 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
-.PHONY: all deps bench-deps test test-blas check demo bench asan layers format format-check clean \ install uninstall FORCE fuzz-deps fuzz asan-test
+.PHONY: all deps bench-deps test test-blas check demo bench asan layers format format-check clean \
+    install uninstall FORCE fuzz-deps fuzz asan-test
 all: $(B)/aec $(B)/libaecrt.a $(B)/aec.pc $(MAN_PAGES) $(GENERATED)
 all: $(MPI_LIB) # the MPI layer, where mpicc is installed
 
