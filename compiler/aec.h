@@ -12,6 +12,7 @@
 #ifndef AEC_COMPILER_H
 #define AEC_COMPILER_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,16 @@ char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated
 
 #include "ast.h"
 
+/* ------------------------------------------------------------- limits.c */
+
+/* Sizes from a spec: non-negative, saturating at LIM_INF instead of overflowing. */
+#define LIM_INF LONG_MAX
+#define LIM_BYTES (1L << 48) /* 256 TiB: a params block or a batch's activations beyond it */
+long lim_mul(long a, long b);
+long lim_add(long a, long b);
+long limits_memory(void);                 /* the machine's physical memory, bytes */
+char *lim_bytes_str(Arena *a, long bytes); /* "1.5 GiB" */
+
 /* ------------- check: check, form, check_layer, expand, layout, report, shape, act (check.h) */
 
 /* The activations: ACT(enum, name, its parameter's name or NULL, the
@@ -138,7 +149,7 @@ typedef struct Shape {
 } Shape;
 static inline long shape_numel(Shape s) { /* 0 for an unknown shape */
     long n = s.ndim > 0;
-    for (int i = 0; i < s.ndim; i++) n *= s.dim[i];
+    for (int i = 0; i < s.ndim; i++) n = lim_mul(n, s.dim[i]); /* three INT_MAX dimensions overflow a long */
     return n;
 }
 char *shape_str(Arena *a, Shape s); /* "784", "1x28x28" */

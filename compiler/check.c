@@ -618,6 +618,6 @@ Model *check_model(Arena *a, const AstModel *ast) {
     check_objective(c);
     if (diag_error_count() > errors) return NULL;
     assemble(c);
-    return m;
+    return diag_error_count() > errors ? NULL : m; /* assemble checks the limits */
 }
 

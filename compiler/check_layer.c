@@ -254,8 +254,9 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
         if (in.ndim == 3)
             return shape_error(c, l, after, "expected a vector, got %s (add flatten)", ins);
         l->out = shape_vec(l->units);
-        l->params = known ? (long)in.dim[0] * l->units + l->units : 0;
-        l->flops = 2L * in.dim[0] * l->units + l->units + act_flops(l->act, l->units);
+        l->params = known ? lim_add(lim_mul(in.dim[0], l->units), l->units) : 0;
+        l->flops = lim_add(lim_mul(lim_mul(2, in.dim[0]), l->units),
+                           lim_add(l->units, act_flops(l->act, l->units)));
         break;
     case LY_CONV:
     case LY_DECONV: {
@@ -283,12 +284,13 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
         conv_padding(l->kind, in.dim[1], l->kh, l->stride, mode, &l->pad, &l->pad_extra);
         conv_padding(l->kind, in.dim[2], l->kw, l->stride, mode, &l->pad_w, &l->pad_extra_w);
         l->out = shape_chw(l->units, h, w);
-        long k = (long)in.dim[0] * l->units * l->kh * l->kw;
-        long out_pixels = (long)h * w, in_pixels = (long)in.dim[1] * in.dim[2];
-        l->params = k + l->units;
+        long k = lim_mul(lim_mul(in.dim[0], l->units), lim_mul(l->kh, l->kw));
+        long out_pixels = lim_mul(h, w), in_pixels = lim_mul(in.dim[1], in.dim[2]);
+        l->params = lim_add(k, l->units);
         /* A conv does k MACs per output pixel; a deconv scatters k per input pixel. */
-        l->flops = 2 * k * (conv ? out_pixels : in_pixels) + l->units * out_pixels +
-                   act_flops(l->act, l->units * out_pixels);
+        long outs = lim_mul(l->units, out_pixels);
+        l->flops = lim_add(lim_mul(lim_mul(2, k), conv ? out_pixels : in_pixels),
+                           lim_add(outs, act_flops(l->act, outs)));
         break;
     }
     case LY_MAXPOOL:
@@ -301,7 +303,7 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
                                l->kw, in.dim[1], in.dim[2]);
         l->out = shape_chw(in.dim[0], pool_out_size(in.dim[1], l->kh, l->stride),
                      pool_out_size(in.dim[2], l->kw, l->stride));
-        l->flops = (long)l->kh * l->kw * shape_numel(l->out);
+        l->flops = lim_mul(lim_mul(l->kh, l->kw), shape_numel(l->out));
         break;
     }
     case LY_UPSAMPLE:
@@ -315,8 +317,8 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
         if (!known) return false;
         l->out = in;
         l->units = in.dim[0]; /* channels, or features of a vector */
-        l->params = 4L * l->units;
-        l->flops = 2 * shape_numel(in); /* at inference: one scale and one shift */
+        l->params = lim_mul(4, l->units);
+        l->flops = lim_mul(2, shape_numel(in)); /* at inference: one scale and one shift */
         break;
     case LY_DROPOUT: l->out = in; break;
     case LY_FLATTEN:

@@ -178,6 +178,8 @@ void infer_model(Checker *c) {
     }
     m->code = code;
 
+    /* A `latent gaussian` whose size was refused has no heads to mirror. */
+    if (m->latent_gaussian && m->latent_size <= 0) c->encoder_ok = false;
     if (c->decoder == DEC_MIRROR || c->decoder == DEC_TIED) {
         if (!c->encoder_ok) return; /* nothing reliable to mirror; the error is reported */
         if (!expand_mirror(c, c->decoder == DEC_TIED)) return;

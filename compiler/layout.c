@@ -147,6 +147,43 @@ bool model_trains(const Model *m, int stage, int tensor) {
     return stage == 0 || m->tensors[tensor].stage == stage;
 }
 
+/* The limits of docs/reliability.md: sizes that no machine (LIM_BYTES) or
+ * not this one (its physical memory) can hold are refused at check time,
+ * named, rather than failing at an allocation or overflowing later. Bytes
+ * are counted at 4 per value (f32; --dtype f64 doubles them). */
+static void check_limits(Checker *c, long acts) {
+    Model *m = c->m;
+    Arena *A = c->arena;
+    long mem = limits_memory();
+    int batch = m->train.batch > 0 ? m->train.batch : 1;
+    struct {
+        const char *what;
+        long bytes;
+    } sizes[] = {
+        {arena_printf(A, "its parameters (%s values)", check_commas(A, m->param_count)),
+         lim_mul(m->param_count, 4)},
+        {arena_printf(A, "the activations of one training batch (%s values per sample, batch %d)",
+                      check_commas(A, acts), batch),
+         lim_mul(lim_mul(acts, batch), 4)},
+    };
+    for (int i = 0; i < countof(sizes); i++) {
+        long b = sizes[i].bytes;
+        if (b > LIM_BYTES)
+            diag_error(m->loc, "model %s is too large: %s take %s, more than aec's limit of %s",
+                       m->name, sizes[i].what, lim_bytes_str(A, b), lim_bytes_str(A, LIM_BYTES));
+        else if (b > mem)
+            diag_error(m->loc, "model %s is too large: %s take %s, more than this machine's "
+                       "memory (%s)", m->name, sizes[i].what, lim_bytes_str(A, b),
+                       lim_bytes_str(A, mem));
+        else
+            continue;
+        return; /* the first size over is the one to fix */
+    }
+    if (m->flops == LIM_INF)
+        diag_error(m->loc, "model %s is too large: its forward FLOPs per sample overflow a "
+                   "64-bit count", m->name);
+}
+
 void assemble(Checker *c) {
     Model *m = c->m;
     Arena *A = c->arena;
@@ -186,15 +223,18 @@ void assemble(Checker *c) {
     for (int i = 0; i < m->ntensors; i++) {
         ParamTensor *t = &m->tensors[i];
         t->offset = offset;
-        offset += t->numel;
-        if (t->kind != AEC_TENSOR_BUFFER) m->trainable_count += t->numel;
+        offset = lim_add(offset, t->numel);
+        if (t->kind != AEC_TENSOR_BUFFER) m->trainable_count = lim_add(m->trainable_count, t->numel);
     }
     m->param_count = offset;
+    long acts = 0; /* every layer's output, per sample: what a training step keeps */
     for (int i = 0; i < m->nlayers; i++) {
         Layer *l = &m->layers[i];
         if (l->tied_to >= 0) l->params = l->units; /* only the bias is its own */
-        m->flops += l->flops;
+        m->flops = lim_add(m->flops, l->flops);
+        acts = lim_add(acts, shape_numel(l->out));
     }
+    check_limits(c, acts);
     derive_facts(c);
 }
 

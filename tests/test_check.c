@@ -7,10 +7,13 @@
  * The C tests below pin what the goldens only show: the design's
  * mnist_conv counts, the mirror/tied expansion, defaults, shape arithmetic.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -303,6 +306,76 @@ static void test_latent_layout(void **state) {
     arena_free(a);
 }
 
+/* Limits (docs/reliability.md): activations of a training batch beyond this
+ * machine's memory are refused at check time, naming the size and the
+ * machine's memory. The batch is chosen from the memory, so it holds on any
+ * machine: 2.6e9 values per sample (1x46000x46000 and its pooling), 4 bytes. */
+static void test_limit_memory(void **state) {
+    (void)state;
+    Arena *a = arena_new();
+    long per_sample = 2645000000L * 4;
+    long batch = limits_memory() / per_sample + 2;
+    if (batch > AEC_MAX_BATCH) batch = AEC_MAX_BATCH;
+    assert_true(lim_mul(per_sample, batch) > limits_memory());
+    char *text = arena_printf(a,
+                              "model wide {\n input 1x46000x46000\n encoder { maxpool 2 }\n"
+                              " decoder mirror\n train { batch %ld }\n}\n",
+                              batch);
+    char *diags;
+    assert_null(check_quiet(a, text, &diags));
+    assert_non_null(strstr(diags, "test.ae:1:1: error: model wide is too large: the activations "
+                                  "of one training batch (2,645,000,000 values per sample"));
+    assert_non_null(strstr(diags, "more than this machine's memory ("));
+    free(diags);
+    /* The saturating arithmetic the limits rest on. */
+    assert_int_equal(lim_mul(1L << 40, 1L << 40), LIM_INF);
+    assert_int_equal(lim_add(LIM_INF, 1), LIM_INF);
+    assert_int_equal(lim_mul(3, 5), 15);
+    arena_free(a);
+}
+
+/* 100,000 layers are checked in seconds, on a 256 KiB stack: nothing in the
+ * parser or checker recurses once per layer (a spec is data, not depth). */
+enum { DEEP_LAYERS = 100000 };
+typedef struct {
+    Arena *a;
+    const char *text;
+    Model *m;
+} DeepJob;
+
+static void *check_deep(void *arg) {
+    DeepJob *j = arg;
+    j->m = check_quiet(j->a, j->text, NULL);
+    return NULL;
+}
+
+static void test_deep_spec(void **state) {
+    (void)state;
+    Arena *a = arena_new();
+    size_t cap = (size_t)DEEP_LAYERS * 16 + 256, n = 0;
+    char *text = arena_alloc(a, cap);
+    n += (size_t)snprintf(text + n, cap - n, "model deep {\n input 16\n encoder {\n");
+    for (int i = 0; i < DEEP_LAYERS / 2; i++)
+        n += (size_t)snprintf(text + n, cap - n, "  dense 16 relu\n");
+    n += (size_t)snprintf(text + n, cap - n, " }\n decoder mirror\n}\n");
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    DeepJob j = {a, text, NULL};
+    pthread_t t;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(pthread_create(&t, &attr, check_deep, &j), 0);
+    pthread_join(t, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    print_message("# %d layers checked in %.2f s\n", DEEP_LAYERS, seconds);
+    assert_non_null(j.m);
+    assert_int_equal(j.m->nlayers, DEEP_LAYERS);
+    assert_true(seconds < 10);
+    arena_free(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_check_goldens),    cmocka_unit_test(test_mnist_conv_counts),
@@ -310,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_leaky_and_elu),
         cmocka_unit_test(test_shape_arithmetic),
         cmocka_unit_test(test_latent_layout),
+        cmocka_unit_test(test_limit_memory), cmocka_unit_test(test_deep_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
