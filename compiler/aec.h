@@ -90,6 +90,7 @@ long lim_mul(long a, long b);
 long lim_add(long a, long b);
 long limits_memory(void);                 /* the machine's physical memory, bytes */
 char *lim_bytes_str(Arena *a, long bytes); /* "1.5 GiB" */
+char *lim_commas(Arena *a, long n);        /* "1,234,567" */
 
 /* ------------- check: check, form, check_layer, expand, layout, report, shape, act (check.h) */
 

@@ -148,7 +148,6 @@ void infer_model(Checker *c);
 /* --------------------------------------------------------------- layout.c */
 
 void assemble(Checker *c); /* Model.layers, the tensors, counts and facts; the size limits */
-char *check_commas(Arena *a, long n); /* 1234567 -> "1,234,567" (report.c) */
 int walk_order(const Model *m, int k); /* the k-th layer in tensor order: encoder, heads, decoder */
 const char *layer_prefix(Arena *a, const Model *m, int i); /* "encoder.3" */
 

@@ -160,10 +160,10 @@ static void check_limits(Checker *c, long acts) {
         const char *what;
         long bytes;
     } sizes[] = {
-        {arena_printf(A, "its parameters (%s values)", check_commas(A, m->param_count)),
+        {arena_printf(A, "its parameters (%s values)", lim_commas(A, m->param_count)),
          lim_mul(m->param_count, 4)},
         {arena_printf(A, "the activations of one training batch (%s values per sample, batch %d)",
-                      check_commas(A, acts), batch),
+                      lim_commas(A, acts), batch),
          lim_mul(lim_mul(acts, batch), 4)},
     };
     for (int i = 0; i < countof(sizes); i++) {

@@ -11,6 +11,7 @@
  * Takes numbers; produces numbers and the text that names them.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "aec.h"
@@ -30,6 +31,19 @@ long lim_add(long a, long b) {
 long limits_memory(void) {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
     return pages > 0 && size > 0 ? lim_mul(pages, size) : LIM_INF;
+}
+
+/* 1234567 -> "1,234,567": counts for the table and messages. */
+char *lim_commas(Arena *a, long n) {
+    char digits[32], out[48];
+    int len = snprintf(digits, sizeof digits, "%ld", n < 0 ? -n : n), k = 0;
+    if (n < 0) out[k++] = '-';
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0) out[k++] = ',';
+        out[k++] = digits[i];
+    }
+    out[k] = '\0';
+    return arena_strdup(a, out);
 }
 
 /* "1.5 GiB", "256 TiB": bytes for a message. */

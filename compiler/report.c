@@ -9,17 +9,6 @@
 
 #include "check.h"
 
-char *check_commas(Arena *a, long n) {
-    char digits[32], out[48];
-    int len = snprintf(digits, sizeof digits, "%ld", n < 0 ? -n : n), k = 0;
-    if (n < 0) out[k++] = '-';
-    for (int i = 0; i < len; i++) {
-        if (i > 0 && (len - i) % 3 == 0) out[k++] = ',';
-        out[k++] = digits[i];
-    }
-    out[k] = '\0';
-    return arena_strdup(a, out);
-}
 
 /* A layer's text as the table and the dump show it. */
 static char *layer_label(Arena *a, const Model *m, const Layer *l) {
@@ -44,8 +33,8 @@ void check_print_table(FILE *out, const Model *m) {
         r[0] = layer_prefix(a, m, i);
         r[1] = layer_label(a, m, l);
         r[2] = shape_str(a, l->out);
-        r[3] = check_commas(a, l->params);
-        r[4] = check_commas(a, l->flops);
+        r[3] = lim_commas(a, l->params);
+        r[4] = lim_commas(a, l->flops);
     }
     int width[COLS] = {0};
     for (int r = 0; r < nrows; r++)
@@ -70,14 +59,14 @@ void check_print_table(FILE *out, const Model *m) {
         }
     }
     long buffers = m->param_count - m->trainable_count;
-    fprintf(out, "Total params: %s\n", check_commas(a, m->param_count));
-    fprintf(out, "Trainable params: %s\n", check_commas(a, m->trainable_count));
-    fprintf(out, "Non-trainable params: %s\n", check_commas(a, buffers));
-    fprintf(out, "Forward FLOPs per sample: %s\n", check_commas(a, m->flops));
+    fprintf(out, "Total params: %s\n", lim_commas(a, m->param_count));
+    fprintf(out, "Trainable params: %s\n", lim_commas(a, m->trainable_count));
+    fprintf(out, "Non-trainable params: %s\n", lim_commas(a, buffers));
+    fprintf(out, "Forward FLOPs per sample: %s\n", lim_commas(a, m->flops));
     if (m->code.ndim == 1)
-        fprintf(out, "Code size: %s\n", check_commas(a, shape_numel(m->code)));
+        fprintf(out, "Code size: %s\n", lim_commas(a, shape_numel(m->code)));
     else
-        fprintf(out, "Code size: %s (%s)\n", check_commas(a, shape_numel(m->code)),
+        fprintf(out, "Code size: %s (%s)\n", lim_commas(a, shape_numel(m->code)),
                 shape_str(a, m->code));
     arena_free(a);
 }

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 # Bottom first, in data-flow order; a module may use lower layers only.
 LAYERS=(
     "util tables"         # arena, diagnostics; the activation/optimizer/... tables
+    "limits"              # size arithmetic that saturates; the size limits
     "ast"                 # the syntax tree
     "grammar"             # flex scanner and bison parser (build/grammar)
     "shape"               # shape arithmetic
