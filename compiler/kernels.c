@@ -1,17 +1,18 @@
 /* kernels.c — one entry point's graph as an LLVM function.
  *
  * Takes an Entry of the Program (its graph, fusion and plan); produces the
- * internal function that runs its kernels in order: a GEMM kernel as a
- * BLAS call (gemm_kernel: at batch 1 a gemv, and with embedded weights
- * sparse_rows), a loop kernel as one counted loop nest computing all its
- * nodes (elementwise ops inline, reductions accumulated and folded), a
- * NEST kernel through nest.c; then the scalar outputs and the loss's terms.
+ * internal function that runs its kernels in order: a GEMM kernel as a call
+ * of its generated function (gemm.c; `--gemm blas`: a cblas call, at batch 1
+ * a gemv; with embedded weights at batch 1, sparse_rows), a loop kernel as
+ * one counted loop nest computing all its nodes (elementwise ops inline,
+ * reductions accumulated and folded) — or, when the plan splits it, as tasks
+ * on the caller's parallel-for over its rows or columns — a NEST kernel
+ * through nest.c; then the scalar outputs and the loss's terms.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cg.h"
-
 
 static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b);
 
@@ -138,7 +139,8 @@ static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, 
     LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
 }
 
-/* One cblas ?gemm call, row-major: C = op(A)·op(B). When C's rows are the
+/* C = op(A)·op(B): the generated kernel (`--gemm aec`), or one cblas ?gemm
+ * call, row-major. With BLAS, when C's rows are the
  * batch and the batch is 1 at run time, a ?gemv instead: BLAS's gemm packs
  * op(B) on every call, which makes a batch-1 encode several times slower
  * than the matrix-vector product it is. And at batch 1 with the embedded
@@ -230,8 +232,6 @@ static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, l
     return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
 }
 
-
-/* One loop nest over the kernel's domain computing all its nodes. */
 /* A full reduction's column sums `part` folded in column order into *out. */
 static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef out) {
     LLVMValueRef acc = cg_alloca_entry(cg, "acc");
