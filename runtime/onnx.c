@@ -179,7 +179,7 @@ static Onnx__TensorProto *tensor(Builder *b, const char *name, int32_t type, int
     t->name = (char *)name;
     t->has_data_type = 1;
     t->data_type = type;
-    memcpy(d, dims, sizeof *d * (size_t)ndim);
+    if (ndim) memcpy(d, dims, sizeof *d * (size_t)ndim); /* a scalar has no dims (NULL) */
     t->n_dims = (size_t)ndim;
     t->dims = d;
     push(b, (void ***)&b->inits, &b->n_inits, &b->cap_inits, t);
