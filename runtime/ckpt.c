@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -177,15 +178,21 @@ static int parse_entry(const char *path, const char *name, json_object *o, int64
         return AEC_EMISMATCH;
     }
     e->ndim = (int)json_object_array_length(shape);
-    int64_t numel = 1;
+    int64_t numel = 1, need = 0;
+    bool counted = true; /* no negative dimension, and no count past 64 bits */
     for (int k = 0; k < e->ndim; k++) {
         e->shape[k] = json_object_get_int64(json_object_array_get_idx(shape, (size_t)k));
-        numel *= e->shape[k];
+        counted = counted && e->shape[k] >= 0 && !__builtin_mul_overflow(numel, e->shape[k], &numel);
+    }
+    counted = counted && !__builtin_mul_overflow(numel, (int64_t)aec_dtype_size(e->dtype), &need);
+    if (!counted) {
+        aec_error("%s: tensor %s: its shape has a negative dimension or more bytes than a file can "
+                  "hold", path, name);
+        return AEC_EFORMAT;
     }
     e->begin = json_object_get_int64(json_object_array_get_idx(offs, 0));
     e->end = json_object_get_int64(json_object_array_get_idx(offs, 1));
-    int64_t need = numel * (int64_t)aec_dtype_size(e->dtype);
-    if (e->begin < 0 || e->end - e->begin != need) {
+    if (e->begin < 0 || e->end < e->begin || e->end - e->begin != need) {
         aec_error("%s: tensor %s: data_offsets [%lld, %lld] hold %lld bytes, its shape and dtype "
                   "need %lld",
                   path, name, (long long)e->begin, (long long)e->end,
