@@ -209,11 +209,12 @@ test: deps
 	@tests/run_tests.sh $(B)
 	@out=$$(tests/layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
 	@out=$$(tests/compiler_layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
+	@$(MAKE) --no-print-directory format-check
 
-# The fast tier: unit and golden suites, the layering, and formatting once
-# every file is formatted (see format-check).
+# The fast tier: unit and golden suites, the layering and the formatting.
 check:
 	@$(MAKE) --no-print-directory all $(CHECK_TESTS)
+	@$(MAKE) --no-print-directory format-check
 	@tests/run_tests.sh $(B) $(notdir $(CHECK_TESTS))
 	@out=$$(tests/layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1
 	@out=$$(tests/compiler_layers.sh $(B) 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1

@@ -38,7 +38,9 @@ static double clock_s(clockid_t clock) {
     clock_gettime(clock, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+static double now(void) {
+    return clock_s(CLOCK_MONOTONIC);
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -73,8 +75,8 @@ static float *load_idx(const char *path, int *count) {
     for (int i = 0; i < 3; i++)
         dim[i] = (long)h[4 + 4 * i] << 24 | h[5 + 4 * i] << 16 | h[6 + 4 * i] << 8 | h[7 + 4 * i];
     if (dim[1] * dim[2] != FMNIST_DENSE_INPUT_SIZE) {
-        fprintf(stderr, "bench_aec: %s: images are %ldx%ld, the model wants %d values\n", path, dim[1],
-                dim[2], FMNIST_DENSE_INPUT_SIZE);
+        fprintf(stderr, "bench_aec: %s: images are %ldx%ld, the model wants %d values\n", path,
+                dim[1], dim[2], FMNIST_DENSE_INPUT_SIZE);
         exit(1);
     }
     size_t n = (size_t)dim[0] * FMNIST_DENSE_INPUT_SIZE;
@@ -84,7 +86,8 @@ static float *load_idx(const char *path, int *count) {
         fprintf(stderr, "bench_aec: %s: truncated\n", path);
         exit(1);
     }
-    for (size_t i = 0; i < n; i++) x[i] = raw[i] / 255.0f;
+    for (size_t i = 0; i < n; i++)
+        x[i] = raw[i] / 255.0f;
     free(raw);
     gzclose(f);
     *count = (int)dim[0];
@@ -115,13 +118,15 @@ int main(int argc, char **argv) {
     /* Training: one warm-up step, then EPOCHS timed epochs. */
     uint64_t step = 1;
     float loss;
-    check(fmnist_dense_train_step_ex(params, opt, data, NULL, BATCH, step++, &loss, ws, &exec), "train_step");
+    check(fmnist_dense_train_step_ex(params, opt, data, NULL, BATCH, step++, &loss, ws, &exec),
+          "train_step");
     double epoch_s[EPOCHS], cpu_s[EPOCHS], epoch_loss = 0;
     for (int e = 0; e < EPOCHS; e++) {
         double sum = 0, t0 = now(), c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
         for (int i = 0; i < n; i += BATCH) {
             int b = n - i < BATCH ? n - i : BATCH;
-            check(fmnist_dense_train_step_ex(params, opt, data + (size_t)i * FMNIST_DENSE_INPUT_SIZE, NULL, b,
+            check(fmnist_dense_train_step_ex(params, opt,
+                                             data + (size_t)i * FMNIST_DENSE_INPUT_SIZE, NULL, b,
                                              step++, &loss, ws, &exec),
                   "train_step");
             sum += (double)loss * b;
@@ -131,12 +136,14 @@ int main(int argc, char **argv) {
         epoch_loss = sum / n;
     }
     double sps[EPOCHS], cpu_sps[EPOCHS]; /* per second of wall clock, of CPU time */
-    for (int e = 0; e < EPOCHS; e++) sps[e] = n / epoch_s[e], cpu_sps[e] = n / cpu_s[e];
+    for (int e = 0; e < EPOCHS; e++)
+        sps[e] = n / epoch_s[e], cpu_sps[e] = n / cpu_s[e];
 
     /* Inference: batch-1 encode latency. */
     float code[FMNIST_DENSE_CODE_SIZE];
     static double lat[ENCODE_CALLS];
-    for (int i = 0; i < 200; i++) check(fmnist_dense_encode_ex(params, data, code, 1, ws, &exec), "encode");
+    for (int i = 0; i < 200; i++)
+        check(fmnist_dense_encode_ex(params, data, code, 1, ws, &exec), "encode");
     for (int i = 0; i < ENCODE_CALLS; i++) {
         const float *x = data + (size_t)(i % n) * FMNIST_DENSE_INPUT_SIZE;
         double t0 = now();
@@ -144,11 +151,13 @@ int main(int argc, char **argv) {
         lat[i] = now() - t0;
     }
 
-    printf("{\"impl\": \"aec\", \"threads\": %d, \"openblas_threads\": %d, \"blas_core\": \"%s\", \"samples\": %d, \"batch\": %d, "
+    printf("{\"impl\": \"aec\", \"threads\": %d, \"openblas_threads\": %d, \"blas_core\": \"%s\", "
+           "\"samples\": %d, \"batch\": %d, "
            "\"epoch_s\": [%.4f, %.4f, %.4f], \"samples_per_s\": %.1f, \"samples_per_cpu_s\": %.1f, "
            "\"last_epoch_loss\": %.6f, \"encode_us\": %.2f}\n",
-           aec_pool_threads(pool), openblas_get_num_threads(), openblas_get_corename(), n, BATCH, epoch_s[0], epoch_s[1], epoch_s[2],
-           median(sps, EPOCHS), median(cpu_sps, EPOCHS), epoch_loss, 1e6 * median(lat, ENCODE_CALLS));
+           aec_pool_threads(pool), openblas_get_num_threads(), openblas_get_corename(), n, BATCH,
+           epoch_s[0], epoch_s[1], epoch_s[2], median(sps, EPOCHS), median(cpu_sps, EPOCHS),
+           epoch_loss, 1e6 * median(lat, ENCODE_CALLS));
     free(data);
     free(params);
     free(opt);

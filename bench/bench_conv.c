@@ -61,7 +61,8 @@ static float *load_idx(const char *path, int want) {
     long rows = (long)h[8] << 24 | h[9] << 16 | h[10] << 8 | h[11];
     long cols = (long)h[12] << 24 | h[13] << 16 | h[14] << 8 | h[15];
     if (rows * cols != MNIST_CONV_INPUT_SIZE || n < want) {
-        fprintf(stderr, "bench_conv: %s: %ld images of %ldx%ld, want %d of 28x28\n", path, n, rows, cols, want);
+        fprintf(stderr, "bench_conv: %s: %ld images of %ldx%ld, want %d of 28x28\n", path, n, rows,
+                cols, want);
         exit(1);
     }
     size_t count = (size_t)want * MNIST_CONV_INPUT_SIZE;
@@ -71,7 +72,8 @@ static float *load_idx(const char *path, int want) {
         fprintf(stderr, "bench_conv: %s: truncated\n", path);
         exit(1);
     }
-    for (size_t i = 0; i < count; i++) x[i] = raw[i] / 255.0f;
+    for (size_t i = 0; i < count; i++)
+        x[i] = raw[i] / 255.0f;
     free(raw);
     gzclose(f);
     return x;
@@ -100,11 +102,13 @@ int main(int argc, char **argv) {
     aec_exec exec = {.parallel_for = aec_pool_parallel_for, .pool = pool};
 
     float loss;
-    check(mnist_conv_train_step_ex(params, opt, data, NULL, BATCH, 1, &loss, ws, &exec), "train_step"); /* warm-up */
+    check(mnist_conv_train_step_ex(params, opt, data, NULL, BATCH, 1, &loss, ws, &exec),
+          "train_step"); /* warm-up */
     double sum = 0, t0 = now();
     for (int s = 1; s <= steps; s++) {
-        check(mnist_conv_train_step_ex(params, opt, data + (size_t)s * BATCH * MNIST_CONV_INPUT_SIZE, NULL, BATCH,
-                                       (uint64_t)s + 1, &loss, ws, &exec),
+        check(mnist_conv_train_step_ex(params, opt,
+                                       data + (size_t)s * BATCH * MNIST_CONV_INPUT_SIZE, NULL,
+                                       BATCH, (uint64_t)s + 1, &loss, ws, &exec),
               "train_step");
         sum += loss;
     }
@@ -112,20 +116,24 @@ int main(int argc, char **argv) {
 
     float code[MNIST_CONV_CODE_SIZE];
     static double lat[ENCODE_CALLS];
-    for (int i = 0; i < 10; i++) check(mnist_conv_encode_ex(params, data, code, 1, ws, &exec), "encode");
+    for (int i = 0; i < 10; i++)
+        check(mnist_conv_encode_ex(params, data, code, 1, ws, &exec), "encode");
     for (int i = 0; i < ENCODE_CALLS; i++) {
         double t = now();
-        mnist_conv_encode_ex(params, data + (size_t)(i % n) * MNIST_CONV_INPUT_SIZE, code, 1, ws, &exec);
+        mnist_conv_encode_ex(params, data + (size_t)(i % n) * MNIST_CONV_INPUT_SIZE, code, 1, ws,
+                             &exec);
         lat[i] = now() - t;
     }
     qsort(lat, ENCODE_CALLS, sizeof *lat, cmp_double);
 
     printf("{\"impl\": \"aec\", \"model\": \"mnist_conv\", \"threads\": %d, \"blas_core\": \"%s\", "
-           "\"batch\": %d, \"steps\": %d, \"seconds\": %.3f, \"samples_per_s\": %.2f, \"mean_loss\": %.6f, "
+           "\"batch\": %d, \"steps\": %d, \"seconds\": %.3f, \"samples_per_s\": %.2f, "
+           "\"mean_loss\": %.6f, "
            "\"encode_us\": %.1f, \"workspace_mb\": %.1f}\n",
-           aec_pool_threads(pool) > openblas_get_num_threads() ? aec_pool_threads(pool) : openblas_get_num_threads(),
-           openblas_get_corename(), BATCH, steps, secs, steps * BATCH / secs,
-           sum / steps, 1e6 * lat[ENCODE_CALLS / 2], ws_bytes / 1e6);
+           aec_pool_threads(pool) > openblas_get_num_threads() ? aec_pool_threads(pool)
+                                                               : openblas_get_num_threads(),
+           openblas_get_corename(), BATCH, steps, secs, steps * BATCH / secs, sum / steps,
+           1e6 * lat[ENCODE_CALLS / 2], ws_bytes / 1e6);
     free(data);
     free(params);
     free(opt);

@@ -54,8 +54,9 @@ static void add_peak(GemmJit *j) {
     LLVMTypeRef fty = LLVMFunctionType(f32, &i64, 1, 0);
     LLVMValueRef f = LLVMAddFunction(j->mod, "peak", fty);
     if (j->target.vector_bits >= 512)
-        LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                LLVMCreateStringAttribute(ctx, "prefer-vector-width", 19, "512", 3));
+        LLVMAddAttributeAtIndex(
+            f, LLVMAttributeFunctionIndex,
+            LLVMCreateStringAttribute(ctx, "prefer-vector-width", 19, "512", 3));
     LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(ctx, f, "entry");
     LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(ctx, f, "body");
@@ -86,12 +87,14 @@ static void add_peak(GemmJit *j) {
         next[c] = LLVMBuildCall2(b, fma_ty, fma, args, 3, "");
     }
     LLVMValueRef i1 = LLVMBuildAdd(b, i, LLVMConstInt(i64, 1, 0), "");
-    for (int c = 0; c < CHAINS; c++) LLVMAddIncoming(acc[c], &next[c], &body, 1);
+    for (int c = 0; c < CHAINS; c++)
+        LLVMAddIncoming(acc[c], &next[c], &body, 1);
     LLVMAddIncoming(i, &i1, &body, 1);
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(f, 0), ""), body, done);
     LLVMPositionBuilderAtEnd(b, done);
     LLVMValueRef sum = next[0];
-    for (int c = 1; c < CHAINS; c++) sum = LLVMBuildFAdd(b, sum, next[c], "");
+    for (int c = 1; c < CHAINS; c++)
+        sum = LLVMBuildFAdd(b, sum, next[c], "");
     LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(i64, 0, 0), ""));
     LLVMDisposeBuilder(b);
 }
@@ -144,23 +147,24 @@ typedef struct Shape {
 /* W1 = fmnist_dense, 784-512-128-32-128-512-784 at batch 256: its forward
  * (X·Wᵀ), weight gradient (dYᵀ·X) and input gradient (dY·W) products. */
 static const Shape shapes[] = {
-    {"fwd 784->512", false, true, 256, 512, 784},  {"dW 512x784", true, false, 512, 784, 256},
-    {"dX 512->784", false, false, 256, 784, 512},  {"fwd 512->784", false, true, 256, 784, 512},
-    {"dW 784x512", true, false, 784, 512, 256},    {"fwd 512->128", false, true, 256, 128, 512},
-    {"dW 128x512", true, false, 128, 512, 256},    {"dX 128->512", false, false, 256, 512, 128},
-    {"fwd 128->32", false, true, 256, 32, 128},    {"dW 32x128", true, false, 32, 128, 256},
+    {"fwd 784->512", false, true, 256, 512, 784}, {"dW 512x784", true, false, 512, 784, 256},
+    {"dX 512->784", false, false, 256, 784, 512}, {"fwd 512->784", false, true, 256, 784, 512},
+    {"dW 784x512", true, false, 784, 512, 256},   {"fwd 512->128", false, true, 256, 128, 512},
+    {"dW 128x512", true, false, 128, 512, 256},   {"dX 128->512", false, false, 256, 512, 128},
+    {"fwd 128->32", false, true, 256, 32, 128},   {"dW 32x128", true, false, 32, 128, 256},
 };
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 
-static double median_seconds(gemm_fn fn, const Shape *s, const float *a, const float *b, float *c, void *pack,
-                             const Exec *ex, bool blas) {
+static double median_seconds(gemm_fn fn, const Shape *s, const float *a, const float *b, float *c,
+                             void *pack, const Exec *ex, bool blas) {
     double t[REPS];
     for (int r = -2; r < REPS; r++) {
         double t0 = now();
         if (blas)
-            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
-                        (int)s->m, (int)s->n, (int)s->k, 1, a, s->ta ? (int)s->m : (int)s->k, b,
-                        s->tb ? (int)s->k : (int)s->n, 0, c, (int)s->n);
+            cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                        s->tb ? CblasTrans : CblasNoTrans, (int)s->m, (int)s->n, (int)s->k, 1, a,
+                        s->ta ? (int)s->m : (int)s->k, b, s->tb ? (int)s->k : (int)s->n, 0, c,
+                        (int)s->n);
         else
             fn(a, b, c, 256, pack, ex);
         if (r >= 0) t[r] = now() - t0;
@@ -194,8 +198,11 @@ int main(int argc, char **argv) {
     GemmSpec specs[NSHAPES];
     for (int i = 0; i < NSHAPES; i++) {
         /* as the model compiles them: the batch rows are m (forward, dX) or k (dW) */
-        specs[i] = (GemmSpec){.m = shapes[i].ta ? shapes[i].m : -1, .n = shapes[i].n,
-                              .k = shapes[i].ta ? -1 : shapes[i].k, .ta = shapes[i].ta, .tb = shapes[i].tb,
+        specs[i] = (GemmSpec){.m = shapes[i].ta ? shapes[i].m : -1,
+                              .n = shapes[i].n,
+                              .k = shapes[i].ta ? -1 : shapes[i].k,
+                              .ta = shapes[i].ta,
+                              .tb = shapes[i].tb,
                               .batch_hint = 256};
         char name[16];
         snprintf(name, sizeof name, "g%d", i);
@@ -216,13 +223,14 @@ int main(int argc, char **argv) {
     int vl = j.target.vector_bits / 32;
     double peak1 = measure_peak(peak, vl, 1), peak2 = measure_peak(peak, vl, 2);
     if (!json) {
-        printf("CPU: %s; AVX2 %s, AVX-512 %s; generated vectors %d bits\n", model, avx2 ? "yes" : "no",
-               avx512 ? "yes" : "no", j.target.vector_bits);
+        printf("CPU: %s; AVX2 %s, AVX-512 %s; generated vectors %d bits\n", model,
+               avx2 ? "yes" : "no", avx512 ? "yes" : "no", j.target.vector_bits);
         printf("OPENBLAS_CORETYPE=%s, OpenBLAS kernel %s\n", coretype ? coretype : "(unset)",
                openblas_get_corename());
-        printf("FMA peak (measured, f32): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", peak1, peak2);
-        printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", "product", "m x n x k", "tile", "aec 1 thr",
-               "OpenBLAS 1 thr", "aec 2 thr", "OpenBLAS 2 thr");
+        printf("FMA peak (measured, f32): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", peak1,
+               peak2);
+        printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", "product", "m x n x k", "tile",
+               "aec 1 thr", "OpenBLAS 1 thr", "aec 2 thr", "OpenBLAS 2 thr");
     } else {
         printf("{\"cpu\": \"%s\", \"avx2\": %s, \"avx512\": %s, \"openblas_coretype\": \"%s\", "
                "\"openblas_kernel\": \"%s\", \"peak1\": %.1f, \"peak2\": %.1f, \"products\": [",
@@ -237,10 +245,13 @@ int main(int argc, char **argv) {
         char name[16];
         snprintf(name, sizeof name, "g%d", i);
         gemm_fn fn = gemm_jit_lookup(&j, name);
-        float *a = aligned_alloc(64, (size_t)(s->m * s->k) * 4), *b = aligned_alloc(64, (size_t)(s->k * s->n) * 4);
+        float *a = aligned_alloc(64, (size_t)(s->m * s->k) * 4),
+              *b = aligned_alloc(64, (size_t)(s->k * s->n) * 4);
         float *c = aligned_alloc(64, (size_t)(s->m * s->n) * 4);
-        for (long q = 0; q < s->m * s->k; q++) a[q] = (float)((q * 7919) % 1000) / 1000.0f - 0.5f;
-        for (long q = 0; q < s->k * s->n; q++) b[q] = (float)((q * 104729) % 1000) / 1000.0f - 0.5f;
+        for (long q = 0; q < s->m * s->k; q++)
+            a[q] = (float)((q * 7919) % 1000) / 1000.0f - 0.5f;
+        for (long q = 0; q < s->k * s->n; q++)
+            b[q] = (float)((q * 104729) % 1000) / 1000.0f - 0.5f;
         long per_batch, fixed;
         gemm_pack_elems(&specs[i], j.target, &per_batch, &fixed);
         void *pack = aligned_alloc(64, ((size_t)(per_batch * 256 + fixed) * 4 + 63) / 64 * 64);
@@ -253,7 +264,8 @@ int main(int argc, char **argv) {
         t[3] = median_seconds(fn, s, a, b, c, pack, NULL, true);
         double flop = 2.0 * (double)s->m * (double)s->n * (double)s->k;
         sum_flop += flop;
-        for (int q = 0; q < 4; q++) sum_t[q] += t[q];
+        for (int q = 0; q < 4; q++)
+            sum_t[q] += t[q];
         GemmTiling g = gemm_tiling(&specs[i], j.target);
         char dims[32], tile[16], cell[4][32];
         snprintf(dims, sizeof dims, "%ldx%ldx%ld", s->m, s->n, s->k);
@@ -263,9 +275,11 @@ int main(int argc, char **argv) {
             snprintf(cell[q], sizeof cell[q], "%6.1f (%3.0f%%)", gf, 100 * gf / pk);
         }
         if (!json)
-            printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", s->what, dims, tile, cell[0], cell[1], cell[2], cell[3]);
+            printf("%-14s %-15s %-9s %18s %18s %18s %18s\n", s->what, dims, tile, cell[0], cell[1],
+                   cell[2], cell[3]);
         else
-            printf("%s{\"product\": \"%s\", \"m\": %ld, \"n\": %ld, \"k\": %ld, \"aec1\": %.1f, \"blas1\": %.1f, "
+            printf("%s{\"product\": \"%s\", \"m\": %ld, \"n\": %ld, \"k\": %ld, \"aec1\": %.1f, "
+                   "\"blas1\": %.1f, "
                    "\"aec2\": %.1f, \"blas2\": %.1f}",
                    i ? ", " : "", s->what, s->m, s->n, s->k, flop / t[0] / 1e9, flop / t[1] / 1e9,
                    flop / t[2] / 1e9, flop / t[3] / 1e9);
@@ -282,9 +296,10 @@ int main(int argc, char **argv) {
         }
         printf("\n");
     } else {
-        printf("], \"total\": {\"aec1\": %.1f, \"blas1\": %.1f, \"aec2\": %.1f, \"blas2\": %.1f}}\n",
-               sum_flop / sum_t[0] / 1e9, sum_flop / sum_t[1] / 1e9, sum_flop / sum_t[2] / 1e9,
-               sum_flop / sum_t[3] / 1e9);
+        printf(
+            "], \"total\": {\"aec1\": %.1f, \"blas1\": %.1f, \"aec2\": %.1f, \"blas2\": %.1f}}\n",
+            sum_flop / sum_t[0] / 1e9, sum_flop / sum_t[1] / 1e9, sum_flop / sum_t[2] / 1e9,
+            sum_flop / sum_t[3] / 1e9);
     }
     aec_pool_free(pool2);
     gemm_jit_end(&j);

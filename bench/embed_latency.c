@@ -48,13 +48,15 @@ static float *load_images(const char *path, int n) {
     unsigned char h[16];
     size_t size = (size_t)n * FMNIST_DENSE_INPUT_SIZE;
     unsigned char *raw = malloc(size);
-    float *x = aligned_alloc(AEC_ALIGN, (size * sizeof(float) + AEC_ALIGN - 1) / AEC_ALIGN * AEC_ALIGN);
+    float *x =
+        aligned_alloc(AEC_ALIGN, (size * sizeof(float) + AEC_ALIGN - 1) / AEC_ALIGN * AEC_ALIGN);
     if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3 || !raw || !x ||
         gzread(f, raw, (unsigned)size) != (int)size) {
         fprintf(stderr, "embed_latency: %s: not an IDX3 ubyte file of %d images\n", path, n);
         exit(1);
     }
-    for (size_t i = 0; i < size; i++) x[i] = raw[i] / 255.0f;
+    for (size_t i = 0; i < size; i++)
+        x[i] = raw[i] / 255.0f;
     free(raw);
     gzclose(f);
     return x;

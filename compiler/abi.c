@@ -18,10 +18,13 @@
 
 /* aec.h's AEC_MODEL_FIELDS as data. */
 #define STRIP_(...) __VA_ARGS__
-#define ARG_(type_, name_) {ABI_##type_, #name_}
+#define ARG_(type_, name_)                                                                         \
+    { ABI_##type_, #name_ }
 #define FIELD_(type_, name_) {.kind = ABI_##type_, .name = #name_},
 #define ENTRY_(name_, ret_, args_)                                                                 \
-    {.kind = ABI_ENTRY, .name = #name_, .ret = ABI_RET_##ret_,                                     \
+    {.kind = ABI_ENTRY,                                                                            \
+     .name = #name_,                                                                               \
+     .ret = ABI_RET_##ret_,                                                                        \
      .args = (const AbiArg[]){STRIP_ args_},                                                       \
      .nargs = (int)(sizeof((const AbiArg[]){STRIP_ args_}) / sizeof(AbiArg))},
 const AbiField abi_fields[] = {AEC_MODEL_FIELDS(FIELD_, ENTRY_, ARG_)};
@@ -33,7 +36,8 @@ const int abi_nfields = countof(abi_fields);
 
 const AbiField *abi_entry(const char *name) {
     for (int i = 0; i < abi_nfields; i++)
-        if (abi_fields[i].kind == ABI_ENTRY && !strcmp(abi_fields[i].name, name)) return &abi_fields[i];
+        if (abi_fields[i].kind == ABI_ENTRY && !strcmp(abi_fields[i].name, name))
+            return &abi_fields[i];
     internal_error("no entry point %s in aec.h's AEC_MODEL_FIELDS", name);
 }
 
@@ -66,12 +70,15 @@ static Fn entry_function(Codegen *cg, const char *entry) {
     Fn f = {abi_entry(entry), NULL};
     LLVMTypeRef params[16];
     ensure(f.e->nargs <= countof(params));
-    for (int i = 0; i < f.e->nargs; i++) params[i] = abi_type(cg, f.e->args[i].type);
+    for (int i = 0; i < f.e->nargs; i++)
+        params[i] = abi_type(cg, f.e->args[i].type);
     char name[256];
     snprintf(name, sizeof name, "%s_%s", cg->prefix, entry);
-    f.fn = cg_function(cg, name, f.e->ret == ABI_RET_SIZE ? cg->i64 : cg->i32, params, f.e->nargs, false);
+    f.fn = cg_function(cg, name, f.e->ret == ABI_RET_SIZE ? cg->i64 : cg->i32, params, f.e->nargs,
+                       false);
     for (int i = 0; i < f.e->nargs; i++)
-        LLVMSetValueName2(LLVMGetParam(f.fn, (unsigned)i), f.e->args[i].name, strlen(f.e->args[i].name));
+        LLVMSetValueName2(LLVMGetParam(f.fn, (unsigned)i), f.e->args[i].name,
+                          strlen(f.e->args[i].name));
     return f;
 }
 
@@ -94,8 +101,9 @@ static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef params, LLVMVa
         if (g->outs[o].kind != OUT_BUFFER) continue;
         BufLoc l = p->loc[g->outs[o].node];
         ensure(l.base == BASE_WS);
-        LLVMValueRef off = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, l.off_batch), ""),
-                                        cg_i64(cg, l.off_const), "");
+        LLVMValueRef off =
+            LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch, cg_i64(cg, l.off_batch), ""),
+                         cg_i64(cg, l.off_const), "");
         LLVMValueRef src = cg_gep(cg, plan, off, "");
         const ParamTensor *t = &cg->model->tensors[g->outs[o].index];
         LLVMValueRef dst = cg_gep(cg, params, cg_i64(cg, t->offset), t->name);
@@ -121,7 +129,8 @@ static LLVMValueRef row_offset(Codegen *cg, LLVMValueRef exec) {
     LLVMValueRef v = cg_var(cg, "row_offset", cg_i64(cg, 0));
     If given = cg_if(cg, LLVMBuildIsNotNull(cg->b, exec, ""), "exec");
     LLVMValueRef p = LLVMBuildBitCast(cg->b, exec, LLVMPointerType(exec_t, 0), "");
-    LLVMBuildStore(cg->b, LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildStructGEP2(cg->b, exec_t, p, 2, ""), ""), v);
+    LLVMBuildStore(
+        cg->b, LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildStructGEP2(cg->b, exec_t, p, 2, ""), ""), v);
     cg_end_if(cg, &given);
     return LLVMBuildLoad2(cg->b, cg->i64, v, "row_offset");
 }
@@ -156,20 +165,26 @@ static LLVMValueRef ws_region(Codegen *cg, LLVMValueRef ws, LLVMValueRef batch64
     ws = cg_gep(cg, ws, cg_i64(cg, WS_METRICS), "");
     if (region == 0) return ws;
     if (region == 1) return cg_gep(cg, ws, cg_i64(cg, grads), "");
-    LLVMValueRef off = LLVMBuildAdd(cg->b, cg_i64(cg, grads), LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->xhat_scratch), ""), "");
+    LLVMValueRef off =
+        LLVMBuildAdd(cg->b, cg_i64(cg, grads),
+                     LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->xhat_scratch), ""), "");
     return cg_gep(cg, ws, off, "plan");
 }
 
 /* A masked model's mask argument: the caller's, or when it passes NULL, a
  * workspace region after the plan filled with ones (nothing missing).
  * NULL for a model without `loss ... masked`, which never reads it. */
-static LLVMValueRef mask_arg(Codegen *cg, LLVMValueRef mask, LLVMValueRef ws, LLVMValueRef batch64) {
+static LLVMValueRef mask_arg(Codegen *cg, LLVMValueRef mask, LLVMValueRef ws,
+                             LLVMValueRef batch64) {
     if (!cg->model->masked) return LLVMConstNull(cg->T_ptr);
-    LLVMValueRef ones = cg_gep(cg, ws_region(cg, ws, batch64, 2),
-                               LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->ws_batch), ""),
-                                            cg_i64(cg, cg->ws_const), ""), "ones");
+    LLVMValueRef ones =
+        cg_gep(cg, ws_region(cg, ws, batch64, 2),
+               LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->ws_batch), ""),
+                            cg_i64(cg, cg->ws_const), ""),
+               "ones");
     LLVMValueRef none = LLVMBuildIsNull(cg->b, mask, "");
-    LLVMValueRef count = LLVMBuildMul(cg->b, batch64, cg_i64(cg, shape_numel(cg->model->input)), "");
+    LLVMValueRef count =
+        LLVMBuildMul(cg->b, batch64, cg_i64(cg, shape_numel(cg->model->input)), "");
     Loop l = cg_loop_begin(cg, cg_select(cg, none, count, cg_i64(cg, 0)), "ones");
     cg_store(cg, cg_real(cg, 1), ones, l.index);
     cg_loop_end(cg, &l);
@@ -186,8 +201,10 @@ static LLVMValueRef copy_loss(Codegen *cg, LLVMValueRef metrics, LLVMValueRef lo
 /* Return AEC_ENONFINITE unless v is finite. */
 static void check_finite(Codegen *cg, LLVMValueRef v) {
     LLVMValueRef bad = LLVMBuildFCmp(cg->b, LLVMRealUNO, v, v, "");
-    bad = LLVMBuildOr(cg->b, bad, LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", v, true),
-                                                 cg_real(cg, INFINITY), ""), "");
+    bad = LLVMBuildOr(
+        cg->b, bad,
+        LLVMBuildFCmp(cg->b, LLVMRealOEQ, cg_math1(cg, "fabs", v, true), cg_real(cg, INFINITY), ""),
+        "");
     cg_return_if(cg, bad, AEC_ENONFINITE);
 }
 
@@ -196,7 +213,8 @@ static void check_finite(Codegen *cg, LLVMValueRef v) {
 static void check_args(Codegen *cg, const Fn *f, const char *const *nonnull) {
     for (int i = 0; i < f->e->nargs; i++)
         if (!strcmp(f->e->args[i].name, "batch")) check_batch(cg, arg(f, "batch"));
-    for (; *nonnull; nonnull++) check_nonnull(cg, arg(f, *nonnull));
+    for (; *nonnull; nonnull++)
+        check_nonnull(cg, arg(f, *nonnull));
 }
 
 static void emit_entry_points(Codegen *cg, const Bodies *bo) {
@@ -204,30 +222,43 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     Fn f = entry_function(cg, "workspace_size");
     LLVMValueRef b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
     long ones = cg->model->masked ? round16(shape_numel(cg->model->input)) : 0;
-    LLVMValueRef elems = LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->prog->ws_batch + cg->xhat_scratch + ones), ""),
-                                      cg_i64(cg, cg->prog->ws_const + round16(cg->trainable) + WS_METRICS), "");
+    LLVMValueRef elems = LLVMBuildAdd(
+        cg->b,
+        LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->prog->ws_batch + cg->xhat_scratch + ones), ""),
+        cg_i64(cg, cg->prog->ws_const + round16(cg->trainable) + WS_METRICS), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
     bool opt = cg->prog->opt_slots > 0;
 
     /* train_step_ex: the train graph, then (the loss finite) the optimizer. */
     f = entry_function(cg, "train_step_ex");
-    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "ws", opt ? "opt_state" : NULL, NULL});
+    check_args(cg, &f,
+               (const char *const[]){"params", "x", "loss", "ws", opt ? "opt_state" : NULL, NULL});
     b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
     LLVMValueRef ws = aligned_ws(cg, arg(&f, "ws")), exec = arg(&f, "exec");
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
     LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS), row0 = row_offset(cg, exec);
-    LLVMValueRef targs[N_ARGS] = {
-        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = grads,
-        [ARG_WS] = plan, [ARG_LOSS] = metrics, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"),
-        [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64), [ARG_EXEC] = exec, [ARG_ROW0] = row0};
+    LLVMValueRef targs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                  [ARG_X] = arg(&f, "x"),
+                                  [ARG_GRADS] = grads,
+                                  [ARG_WS] = plan,
+                                  [ARG_LOSS] = metrics,
+                                  [ARG_BATCH] = b64,
+                                  [ARG_STEP] = arg(&f, "step"),
+                                  [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64),
+                                  [ARG_EXEC] = exec,
+                                  [ARG_ROW0] = row0};
     call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), targs);
     /* A non-finite loss leaves the parameters as they were. */
     check_finite(cg, copy_loss(cg, metrics, arg(&f, "loss")));
     copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, arg(&f, "params"), plan, b64);
-    LLVMValueRef oargs[N_ARGS] = {
-        [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"), [ARG_GRADS] = grads,
-        [ARG_WS] = plan, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"), [ARG_EXEC] = exec};
+    LLVMValueRef oargs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                  [ARG_OPT] = arg(&f, "opt_state"),
+                                  [ARG_GRADS] = grads,
+                                  [ARG_WS] = plan,
+                                  [ARG_BATCH] = b64,
+                                  [ARG_STEP] = arg(&f, "step"),
+                                  [ARG_EXEC] = exec};
     call_body(cg, body_of(cg, bo, GRAPH_OPTIM, 0), oargs);
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
@@ -239,11 +270,16 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     exec = arg(&f, "exec");
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     row0 = row_offset(cg, exec);
-    LLVMValueRef largs[N_ARGS] = {
-        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = arg(&f, "grad"),
-        [ARG_WS] = ws_region(cg, ws, b64, 2), [ARG_LOSS] = metrics, [ARG_BATCH] = b64,
-        [ARG_STEP] = arg(&f, "step"), [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64),
-        [ARG_EXEC] = exec, [ARG_ROW0] = row0};
+    LLVMValueRef largs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                  [ARG_X] = arg(&f, "x"),
+                                  [ARG_GRADS] = arg(&f, "grad"),
+                                  [ARG_WS] = ws_region(cg, ws, b64, 2),
+                                  [ARG_LOSS] = metrics,
+                                  [ARG_BATCH] = b64,
+                                  [ARG_STEP] = arg(&f, "step"),
+                                  [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64),
+                                  [ARG_EXEC] = exec,
+                                  [ARG_ROW0] = row0};
     call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), largs);
     copy_loss(cg, metrics, arg(&f, "loss"));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -251,12 +287,14 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     /* apply_grad: the optimizer from the caller's gradient. Its graph is
      * over the trainable block, not the batch: its workspace is batch 1's. */
     f = entry_function(cg, "apply_grad");
-    check_args(cg, &f, (const char *const[]){"params", "grad", "ws", opt ? "opt_state" : NULL, NULL});
+    check_args(cg, &f,
+               (const char *const[]){"params", "grad", "ws", opt ? "opt_state" : NULL, NULL});
     ws = aligned_ws(cg, arg(&f, "ws"));
     LLVMValueRef aargs[N_ARGS] = {
         [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"),
-        [ARG_GRADS] = arg(&f, "grad"), [ARG_WS] = ws_region(cg, ws, cg_i64(cg, 1), 2),
-        [ARG_BATCH] = cg_i64(cg, 1), [ARG_STEP] = arg(&f, "step"), [ARG_EXEC] = arg(&f, "exec")};
+        [ARG_GRADS] = arg(&f, "grad"),    [ARG_WS] = ws_region(cg, ws, cg_i64(cg, 1), 2),
+        [ARG_BATCH] = cg_i64(cg, 1),      [ARG_STEP] = arg(&f, "step"),
+        [ARG_EXEC] = arg(&f, "exec")};
     call_body(cg, body_of(cg, bo, GRAPH_OPTIM, 0), aargs);
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
@@ -269,11 +307,15 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     xhat = cg_select(cg, LLVMBuildIsNull(cg->b, xhat, ""), ws_region(cg, ws, b64, 1), xhat);
     metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     exec = arg(&f, "exec");
-    LLVMValueRef eargs[N_ARGS] = {
-        [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_WS] = ws_region(cg, ws, b64, 2),
-        [ARG_XHAT] = xhat, [ARG_LOSS] = metrics, [ARG_BATCH] = b64,
-        [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64), [ARG_EXEC] = exec,
-        [ARG_ROW0] = row_offset(cg, exec)};
+    LLVMValueRef eargs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                  [ARG_X] = arg(&f, "x"),
+                                  [ARG_WS] = ws_region(cg, ws, b64, 2),
+                                  [ARG_XHAT] = xhat,
+                                  [ARG_LOSS] = metrics,
+                                  [ARG_BATCH] = b64,
+                                  [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64),
+                                  [ARG_EXEC] = exec,
+                                  [ARG_ROW0] = row_offset(cg, exec)};
     call_body(cg, body_of(cg, bo, GRAPH_EVAL, 0), eargs);
     copy_loss(cg, metrics, arg(&f, "loss"));
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -286,9 +328,12 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
         b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
         ws = aligned_ws(cg, arg(&f, "ws"));
         exec = arg(&f, "exec");
-        LLVMValueRef dargs[N_ARGS] = {
-            [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, in), [ARG_WS] = ws_region(cg, ws, b64, 2),
-            [ARG_BATCH] = b64, [ARG_EXEC] = exec, [ARG_ROW0] = row_offset(cg, exec)};
+        LLVMValueRef dargs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                      [ARG_X] = arg(&f, in),
+                                      [ARG_WS] = ws_region(cg, ws, b64, 2),
+                                      [ARG_BATCH] = b64,
+                                      [ARG_EXEC] = exec,
+                                      [ARG_ROW0] = row_offset(cg, exec)};
         dargs[dec ? ARG_XHAT : ARG_CODE] = arg(&f, out);
         call_body(cg, body_of(cg, bo, dec ? GRAPH_DECODE : GRAPH_ENCODE, 0), dargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
@@ -333,23 +378,32 @@ static void emit_metrics(Codegen *cg) {
  * updates only that stage's tensors; AEC_EUNSUPPORTED for another stage. */
 static void emit_stage_step(Codegen *cg, const Bodies *bo) {
     Fn f = entry_function(cg, "stage_step");
-    check_args(cg, &f, (const char *const[]){"params", "x", "loss", "ws",
-                                             cg->prog->opt_slots > 0 ? "opt_state" : NULL, NULL});
+    check_args(cg, &f,
+               (const char *const[]){"params", "x", "loss", "ws",
+                                     cg->prog->opt_slots > 0 ? "opt_state" : NULL, NULL});
     LLVMValueRef b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
     LLVMValueRef ws = aligned_ws(cg, arg(&f, "ws"));
     LLVMValueRef grads = ws_region(cg, ws, b64, 0), plan = ws_region(cg, ws, b64, 2);
     LLVMValueRef metrics = ws_region(cg, ws, b64, WS_REGION_METRICS);
     for (int s = 1; s <= cg->model->nstages; s++) {
-        If is = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, arg(&f, "stage"), cg_i32(cg, s), ""), "stage");
-        LLVMValueRef args[N_ARGS] = {
-            [ARG_PARAMS] = arg(&f, "params"), [ARG_X] = arg(&f, "x"), [ARG_GRADS] = grads,
-            [ARG_WS] = plan, [ARG_LOSS] = metrics, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step"),
-            [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64)};
+        If is = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, arg(&f, "stage"), cg_i32(cg, s), ""),
+                      "stage");
+        LLVMValueRef args[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                     [ARG_X] = arg(&f, "x"),
+                                     [ARG_GRADS] = grads,
+                                     [ARG_WS] = plan,
+                                     [ARG_LOSS] = metrics,
+                                     [ARG_BATCH] = b64,
+                                     [ARG_STEP] = arg(&f, "step"),
+                                     [ARG_MASK] = mask_arg(cg, arg(&f, "mask"), ws, b64)};
         call_body(cg, body_of(cg, bo, GRAPH_TRAIN, s), args);
         check_finite(cg, copy_loss(cg, metrics, arg(&f, "loss")));
-        LLVMValueRef oargs[N_ARGS] = {
-            [ARG_PARAMS] = arg(&f, "params"), [ARG_OPT] = arg(&f, "opt_state"), [ARG_GRADS] = grads,
-            [ARG_WS] = plan, [ARG_BATCH] = b64, [ARG_STEP] = arg(&f, "step")};
+        LLVMValueRef oargs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
+                                      [ARG_OPT] = arg(&f, "opt_state"),
+                                      [ARG_GRADS] = grads,
+                                      [ARG_WS] = plan,
+                                      [ARG_BATCH] = b64,
+                                      [ARG_STEP] = arg(&f, "step")};
         call_body(cg, body_of(cg, bo, GRAPH_OPTIM, s), oargs);
         LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
         cg_end_if(cg, &is);
@@ -372,19 +426,24 @@ static void emit_init(Codegen *cg) {
         Loop l = cg_loop_begin(cg, cg_i64(cg, pt->numel), "init");
         LLVMValueRef v;
         bool is_var = strstr(pt->name, "running_var") != NULL;
-        bool is_bn_weight = m->layers[pt->layer].kind == LY_BATCHNORM && m->layers[pt->layer].weight == t;
+        bool is_bn_weight =
+            m->layers[pt->layer].kind == LY_BATCHNORM && m->layers[pt->layer].weight == t;
         if (pt->kind != AEC_TENSOR_WEIGHT || is_bn_weight) {
             v = LLVMConstReal(cg->f64, is_var || is_bn_weight ? 1.0 : 0.0);
         } else if (m->init == INIT_XAVIER) { /* U(-a, a), a = √(6 / (fan_in + fan_out)) */
             double a = sqrt(6.0 / (pt->fan_in + pt->fan_out));
             LLVMValueRef u = cg_uniform(cg, seed, stream, l.index);
-            v = LLVMBuildFMul(cg->b, LLVMBuildFSub(cg->b, LLVMBuildFMul(cg->b, u, LLVMConstReal(cg->f64, 2), ""),
-                                                   LLVMConstReal(cg->f64, 1), ""), LLVMConstReal(cg->f64, a), "");
+            v = LLVMBuildFMul(cg->b,
+                              LLVMBuildFSub(cg->b,
+                                            LLVMBuildFMul(cg->b, u, LLVMConstReal(cg->f64, 2), ""),
+                                            LLVMConstReal(cg->f64, 1), ""),
+                              LLVMConstReal(cg->f64, a), "");
         } else { /* N(0, σ) by Box–Muller from two draws */
             double sd = m->init == INIT_HE ? sqrt(2.0 / pt->fan_in) : m->init_std;
             LLVMValueRef i2 = LLVMBuildShl(cg->b, l.index, cg_i64(cg, 1), "");
             LLVMValueRef u1 = cg_uniform(cg, seed, stream, i2);
-            LLVMValueRef u2 = cg_uniform(cg, seed, stream, LLVMBuildOr(cg->b, i2, cg_i64(cg, 1), ""));
+            LLVMValueRef u2 =
+                cg_uniform(cg, seed, stream, LLVMBuildOr(cg->b, i2, cg_i64(cg, 1), ""));
             v = LLVMBuildFMul(cg->b, cg_box_muller(cg, u1, u2), LLVMConstReal(cg->f64, sd), "");
         }
         if (!cg->opt.f64) v = LLVMBuildFPTrunc(cg->b, v, cg->T, "");
@@ -418,7 +477,8 @@ static void emit_embedded(Codegen *cg) {
         snprintf(name, sizeof name, "%s_%s_embedded", cg->prefix, twins[t]);
         LLVMValueRef fn = cg_function(cg, name, cg->i32, types + 1, (int)n - 1, false);
         LLVMValueRef args[8] = {LLVMConstBitCast(g, cg->T_ptr)};
-        for (unsigned a = 1; a < n; a++) args[a] = LLVMGetParam(fn, a - 1);
+        for (unsigned a = 1; a < n; a++)
+            args[a] = LLVMGetParam(fn, a - 1);
         LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, tty, twin, args, n, ""));
     }
 }
@@ -437,7 +497,8 @@ static LLVMValueRef const_str(Codegen *cg, const char *s, const char *name) {
 
 static LLVMValueRef const_i32_array(Codegen *cg, const int *v, int n) {
     LLVMValueRef e[4];
-    for (int i = 0; i < 4; i++) e[i] = cg_i32(cg, i < n ? v[i] : 0);
+    for (int i = 0; i < 4; i++)
+        e[i] = cg_i32(cg, i < n ? v[i] : 0);
     return LLVMConstArray(cg->i32, e, 4);
 }
 
@@ -451,7 +512,8 @@ static LLVMValueRef fn_ptr(Codegen *cg, const char *suffix) {
 static LLVMValueRef metric_names(Codegen *cg) {
     int n = cg->prog->nmetrics;
     LLVMValueRef v[LOWER_MAX_METRICS];
-    for (int i = 0; i < n; i++) v[i] = const_str(cg, cg->prog->metric_names[i], "metric_name");
+    for (int i = 0; i < n; i++)
+        v[i] = const_str(cg, cg->prog->metric_names[i], "metric_name");
     LLVMValueRef arr = LLVMConstArray(cg->i8_ptr, v, (unsigned)n);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), "metric_names");
     LLVMSetInitializer(g, arr);
@@ -464,35 +526,55 @@ static LLVMValueRef metric_names(Codegen *cg) {
  * runtime/aec.h (no implicit padding: 128 bytes). LayerKind and ActKind
  * follow AEC_LAYER_* and AEC_ACT_* (asserted). */
 static LLVMValueRef layer_table(Codegen *cg) {
-    _Static_assert((int)LY_ACT == (int)AEC_LAYER_ACT && (int)ACT_GELU == (int)AEC_ACT_GELU, "ABI enums");
+    _Static_assert((int)LY_ACT == (int)AEC_LAYER_ACT && (int)ACT_GELU == (int)AEC_ACT_GELU,
+                   "ABI enums");
     const Model *m = cg->model;
     LLVMTypeRef i32 = cg->i32, f64 = cg->f64, arr3 = LLVMArrayType(i32, 3);
-    LLVMTypeRef fields[] = {i32, i32, f64, i32, i32, arr3, i32, arr3, i32, i32, i32, i32, i32,
-                            i32, i32, i32, i32, i32, i32, i32, i32, LLVMArrayType(i32, 2), f64, f64};
+    LLVMTypeRef fields[] = {
+        i32, i32, f64, i32, i32, arr3, i32, arr3, i32, i32, i32,
+        i32, i32, i32, i32, i32, i32,  i32, i32,  i32, i32, LLVMArrayType(i32, 2),
+        f64, f64};
     LLVMTypeRef layer_t = LLVMStructTypeInContext(cg->ctx, fields, countof(fields), 0);
     LLVMValueRef *rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(m->nlayers + 1));
     for (int i = 0; i < m->nlayers; i++) {
         const Layer *l = &m->layers[i];
-        int part = i == m->latent_mu          ? AEC_PART_LATENT_MU
-                   : i == m->latent_logvar    ? AEC_PART_LATENT_LOGVAR
-                   : i < m->n_encoder         ? AEC_PART_ENCODER
-                                              : AEC_PART_DECODER;
+        int part = i == m->latent_mu       ? AEC_PART_LATENT_MU
+                   : i == m->latent_logvar ? AEC_PART_LATENT_LOGVAR
+                   : i < m->n_encoder      ? AEC_PART_ENCODER
+                                           : AEC_PART_DECODER;
         /* A tied layer uses the encoder layer's weight (its W^T). */
         int weight = l->tied_to >= 0 ? m->layers[l->tied_to].weight : l->weight;
         LLVMValueRef zero2[2] = {cg_i32(cg, 0), cg_i32(cg, 0)};
         LLVMValueRef v[] = {
-            cg_i32(cg, l->kind), cg_i32(cg, l->act), LLVMConstReal(f64, l->act_alpha),
-            cg_i32(cg, part), cg_i32(cg, l->in.ndim),
-            LLVMConstArray(i32, (LLVMValueRef[]){cg_i32(cg, l->in.dim[0]), cg_i32(cg, l->in.dim[1]),
-                                                 cg_i32(cg, l->in.dim[2])}, 3),
+            cg_i32(cg, l->kind),
+            cg_i32(cg, l->act),
+            LLVMConstReal(f64, l->act_alpha),
+            cg_i32(cg, part),
+            cg_i32(cg, l->in.ndim),
+            LLVMConstArray(i32,
+                           (LLVMValueRef[]){cg_i32(cg, l->in.dim[0]), cg_i32(cg, l->in.dim[1]),
+                                            cg_i32(cg, l->in.dim[2])},
+                           3),
             cg_i32(cg, l->out.ndim),
-            LLVMConstArray(i32, (LLVMValueRef[]){cg_i32(cg, l->out.dim[0]), cg_i32(cg, l->out.dim[1]),
-                                                 cg_i32(cg, l->out.dim[2])}, 3),
-            cg_i32(cg, l->units), cg_i32(cg, l->kh), cg_i32(cg, l->kw), cg_i32(cg, l->stride),
-            cg_i32(cg, l->pad), cg_i32(cg, l->pad_w), cg_i32(cg, l->pad_extra),
-            cg_i32(cg, l->pad_extra_w), cg_i32(cg, weight), cg_i32(cg, l->bias),
-            cg_i32(cg, l->running_mean), cg_i32(cg, l->running_var), cg_i32(cg, l->tied_to >= 0),
-            LLVMConstArray(i32, zero2, 2), LLVMConstReal(f64, l->p),
+            LLVMConstArray(i32,
+                           (LLVMValueRef[]){cg_i32(cg, l->out.dim[0]), cg_i32(cg, l->out.dim[1]),
+                                            cg_i32(cg, l->out.dim[2])},
+                           3),
+            cg_i32(cg, l->units),
+            cg_i32(cg, l->kh),
+            cg_i32(cg, l->kw),
+            cg_i32(cg, l->stride),
+            cg_i32(cg, l->pad),
+            cg_i32(cg, l->pad_w),
+            cg_i32(cg, l->pad_extra),
+            cg_i32(cg, l->pad_extra_w),
+            cg_i32(cg, weight),
+            cg_i32(cg, l->bias),
+            cg_i32(cg, l->running_mean),
+            cg_i32(cg, l->running_var),
+            cg_i32(cg, l->tied_to >= 0),
+            LLVMConstArray(i32, zero2, 2),
+            LLVMConstReal(f64, l->p),
             LLVMConstReal(f64, l->eps)};
         ensure(countof(v) == countof(fields));
         rows[i] = LLVMConstNamedStruct(layer_t, v, countof(v));
@@ -508,7 +590,8 @@ static LLVMValueRef layer_table(Codegen *cg) {
 /* aec_train_config as an LLVM struct. */
 static LLVMTypeRef train_type(Codegen *cg) {
     LLVMTypeRef i32 = cg->i32, i64 = cg->i64, f64 = cg->f64;
-    LLVMTypeRef fields[] = {i32, i32, f64, f64, f64, f64, f64, f64, i32, i32, i64, f64, i32, i32, f64};
+    LLVMTypeRef fields[] = {i32, i32, f64, f64, f64, f64, f64, f64,
+                            i32, i32, i64, f64, i32, i32, f64};
     return LLVMStructTypeInContext(cg->ctx, fields, countof(fields), 0);
 }
 
@@ -533,7 +616,8 @@ static LLVMTypeRef field_type(Codegen *cg, AbiType t) {
 /* aec_model as an LLVM struct, from the table. */
 static LLVMTypeRef table_type(Codegen *cg) {
     LLVMTypeRef *fields = arena_alloc(cg->arena, sizeof(LLVMTypeRef) * (size_t)abi_nfields);
-    for (int i = 0; i < abi_nfields; i++) fields[i] = field_type(cg, abi_fields[i].kind);
+    for (int i = 0; i < abi_nfields; i++)
+        fields[i] = field_type(cg, abi_fields[i].kind);
     return LLVMStructTypeInContext(cg->ctx, fields, (unsigned)abi_nfields, 0);
 }
 
@@ -557,36 +641,64 @@ static LLVMValueRef field_value(Codegen *cg, const AbiField *f, LLVMValueRef ten
     const Model *m = cg->model;
     const char *n = f->name;
     LLVMValueRef v = NULL;
-    if (f->kind == ABI_ENTRY) v = fn_ptr(cg, n);
-    else if (!strncmp(n, "reserved", 8)) v = cg_i32(cg, 0);
-    else if (!strcmp(n, "abi_version")) v = cg_i32(cg, AEC_ABI_VERSION);
-    else if (!strcmp(n, "dtype")) v = cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32);
-    else if (!strcmp(n, "name")) v = const_str(cg, m->name, "model_name");
-    else if (!strcmp(n, "input_ndim")) v = cg_i32(cg, m->input.ndim);
-    else if (!strcmp(n, "input_shape")) v = const_i32_array(cg, m->input.dim, m->input.ndim);
-    else if (!strcmp(n, "max_batch")) v = cg_i32(cg, AEC_MAX_BATCH);
-    else if (!strcmp(n, "input_size")) v = cg_i64(cg, shape_numel(m->input));
-    else if (!strcmp(n, "code_size")) v = cg_i64(cg, shape_numel(m->code));
-    else if (!strcmp(n, "param_count")) v = cg_i64(cg, m->param_count);
-    else if (!strcmp(n, "trainable_count")) v = cg_i64(cg, m->trainable_count);
-    else if (!strcmp(n, "opt_state_count")) v = cg_i64(cg, (long)cg->prog->opt_slots * m->trainable_count);
-    else if (!strcmp(n, "n_tensors")) v = cg_i32(cg, m->ntensors);
-    else if (!strcmp(n, "tensors")) v = LLVMConstBitCast(tensors, cg->i8_ptr);
-    else if (!strcmp(n, "train")) v = train;
-    else if (!strcmp(n, "summary")) v = const_str(cg, summary, "summary");
+    if (f->kind == ABI_ENTRY)
+        v = fn_ptr(cg, n);
+    else if (!strncmp(n, "reserved", 8))
+        v = cg_i32(cg, 0);
+    else if (!strcmp(n, "abi_version"))
+        v = cg_i32(cg, AEC_ABI_VERSION);
+    else if (!strcmp(n, "dtype"))
+        v = cg_i32(cg, cg->opt.f64 ? AEC_F64 : AEC_F32);
+    else if (!strcmp(n, "name"))
+        v = const_str(cg, m->name, "model_name");
+    else if (!strcmp(n, "input_ndim"))
+        v = cg_i32(cg, m->input.ndim);
+    else if (!strcmp(n, "input_shape"))
+        v = const_i32_array(cg, m->input.dim, m->input.ndim);
+    else if (!strcmp(n, "max_batch"))
+        v = cg_i32(cg, AEC_MAX_BATCH);
+    else if (!strcmp(n, "input_size"))
+        v = cg_i64(cg, shape_numel(m->input));
+    else if (!strcmp(n, "code_size"))
+        v = cg_i64(cg, shape_numel(m->code));
+    else if (!strcmp(n, "param_count"))
+        v = cg_i64(cg, m->param_count);
+    else if (!strcmp(n, "trainable_count"))
+        v = cg_i64(cg, m->trainable_count);
+    else if (!strcmp(n, "opt_state_count"))
+        v = cg_i64(cg, (long)cg->prog->opt_slots * m->trainable_count);
+    else if (!strcmp(n, "n_tensors"))
+        v = cg_i32(cg, m->ntensors);
+    else if (!strcmp(n, "tensors"))
+        v = LLVMConstBitCast(tensors, cg->i8_ptr);
+    else if (!strcmp(n, "train"))
+        v = train;
+    else if (!strcmp(n, "summary"))
+        v = const_str(cg, summary, "summary");
     else if (!strcmp(n, "embedded_params"))
         v = cg->embedded ? LLVMConstBitCast(cg->embedded, cg->i8_ptr) : LLVMConstNull(cg->i8_ptr);
-    else if (!strcmp(n, "n_metrics")) v = cg_i32(cg, cg->prog->nmetrics);
-    else if (!strcmp(n, "n_stages")) v = cg_i32(cg, m->nstages);
-    else if (!strcmp(n, "metric_names")) v = metric_names(cg);
-    else if (!strcmp(n, "variational")) v = cg_i32(cg, m->latent_gaussian);
-    else if (!strcmp(n, "masked")) v = cg_i32(cg, m->masked);
-    else if (!strcmp(n, "n_layers")) v = cg_i32(cg, m->nlayers);
-    else if (!strcmp(n, "n_encoder_layers")) v = cg_i32(cg, m->n_encoder);
-    else if (!strcmp(n, "n_decoder_layers")) v = cg_i32(cg, m->n_decoder);
-    else if (!strcmp(n, "latent_mu")) v = cg_i32(cg, m->latent_mu);
-    else if (!strcmp(n, "latent_logvar")) v = cg_i32(cg, m->latent_logvar);
-    else if (!strcmp(n, "layers")) v = layer_table(cg);
+    else if (!strcmp(n, "n_metrics"))
+        v = cg_i32(cg, cg->prog->nmetrics);
+    else if (!strcmp(n, "n_stages"))
+        v = cg_i32(cg, m->nstages);
+    else if (!strcmp(n, "metric_names"))
+        v = metric_names(cg);
+    else if (!strcmp(n, "variational"))
+        v = cg_i32(cg, m->latent_gaussian);
+    else if (!strcmp(n, "masked"))
+        v = cg_i32(cg, m->masked);
+    else if (!strcmp(n, "n_layers"))
+        v = cg_i32(cg, m->nlayers);
+    else if (!strcmp(n, "n_encoder_layers"))
+        v = cg_i32(cg, m->n_encoder);
+    else if (!strcmp(n, "n_decoder_layers"))
+        v = cg_i32(cg, m->n_decoder);
+    else if (!strcmp(n, "latent_mu"))
+        v = cg_i32(cg, m->latent_mu);
+    else if (!strcmp(n, "latent_logvar"))
+        v = cg_i32(cg, m->latent_logvar);
+    else if (!strcmp(n, "layers"))
+        v = layer_table(cg);
     else if (!strcmp(n, "producer"))
         v = const_str(cg, "aec " AEC_VERSION ", LLVM " AEC_LLVM_VERSION, "producer");
     else if (!strcmp(n, "gemm")) /* --gemm, resolved in cg_program */
@@ -605,12 +717,17 @@ static void emit_model_table(Codegen *cg, const char *summary) {
 
     LLVMTypeRef tensor_fields[] = {i8p, i32, arr4, i32, i32, i64, i64};
     LLVMTypeRef tensor_t = LLVMStructTypeInContext(c, tensor_fields, countof(tensor_fields), 0);
-    LLVMValueRef *tensors = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(m->ntensors + 1));
+    LLVMValueRef *tensors =
+        arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)(m->ntensors + 1));
     for (int t = 0; t < m->ntensors; t++) {
         const ParamTensor *pt = &m->tensors[t];
-        LLVMValueRef f[] = {const_str(cg, pt->name, "tensor_name"), cg_i32(cg, pt->ndim),
-                            const_i32_array(cg, pt->shape, pt->ndim), cg_i32(cg, pt->kind), cg_i32(cg, 0),
-                            cg_i64(cg, pt->offset), cg_i64(cg, pt->numel)};
+        LLVMValueRef f[] = {const_str(cg, pt->name, "tensor_name"),
+                            cg_i32(cg, pt->ndim),
+                            const_i32_array(cg, pt->shape, pt->ndim),
+                            cg_i32(cg, pt->kind),
+                            cg_i32(cg, 0),
+                            cg_i64(cg, pt->offset),
+                            cg_i64(cg, pt->numel)};
         tensors[t] = LLVMConstNamedStruct(tensor_t, f, countof(f));
     }
     LLVMValueRef tarr = LLVMConstArray(tensor_t, tensors, (unsigned)m->ntensors);
@@ -621,12 +738,20 @@ static void emit_model_table(Codegen *cg, const char *summary) {
 
     const aec_train_config *tc = &m->train;
     LLVMTypeRef train_t = train_type(cg);
-    LLVMValueRef train_v[] = {cg_i32(cg, tc->optimizer), cg_i32(cg, tc->loss), LLVMConstReal(f64, tc->lr),
-                              LLVMConstReal(f64, tc->momentum), LLVMConstReal(f64, tc->beta1),
-                              LLVMConstReal(f64, tc->beta2), LLVMConstReal(f64, tc->eps),
-                              LLVMConstReal(f64, tc->decay), cg_i32(cg, tc->batch), cg_i32(cg, tc->epochs),
-                              LLVMConstInt(i64, tc->seed, 0), LLVMConstReal(f64, tc->validation),
-                              cg_i32(cg, tc->early_stop), cg_i32(cg, tc->pretrain_epochs),
+    LLVMValueRef train_v[] = {cg_i32(cg, tc->optimizer),
+                              cg_i32(cg, tc->loss),
+                              LLVMConstReal(f64, tc->lr),
+                              LLVMConstReal(f64, tc->momentum),
+                              LLVMConstReal(f64, tc->beta1),
+                              LLVMConstReal(f64, tc->beta2),
+                              LLVMConstReal(f64, tc->eps),
+                              LLVMConstReal(f64, tc->decay),
+                              cg_i32(cg, tc->batch),
+                              cg_i32(cg, tc->epochs),
+                              LLVMConstInt(i64, tc->seed, 0),
+                              LLVMConstReal(f64, tc->validation),
+                              cg_i32(cg, tc->early_stop),
+                              cg_i32(cg, tc->pretrain_epochs),
                               LLVMConstReal(f64, tc->min_delta)};
 
     LLVMValueRef train = LLVMConstNamedStruct(train_t, train_v, countof(train_v));

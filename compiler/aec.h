@@ -88,7 +88,7 @@ char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated
 #define LIM_BYTES (1L << 48) /* 256 TiB: a params block or a batch's activations beyond it */
 long lim_mul(long a, long b);
 long lim_add(long a, long b);
-long limits_memory(void);                 /* the machine's physical memory, bytes */
+long limits_memory(void);                  /* the machine's physical memory, bytes */
 char *lim_bytes_str(Arena *a, long bytes); /* "1.5 GiB" */
 char *lim_commas(Arena *a, long n);        /* "1,234,567" */
 
@@ -100,14 +100,14 @@ char *lim_commas(Arena *a, long n);        /* "1,234,567" */
  * when the parameter is > 0, so y > 0 exactly when x > 0, or NEVER), and
  * whether f'' = 0 (piecewise linear)). Their formulas are cg_math.c's. */
 #define ACTIVATIONS(ACT)                                                                           \
-    ACT(LINEAR, "linear", NULL, 0.0, NEVER, true)              /* identity */                     \
-    ACT(RELU, "relu", NULL, 0.0, ALWAYS, true)                 /* max(0, x) */                    \
+    ACT(LINEAR, "linear", NULL, 0.0, NEVER, true)                   /* identity */                 \
+    ACT(RELU, "relu", NULL, 0.0, ALWAYS, true)                      /* max(0, x) */                \
     ACT(LEAKY_RELU, "leaky_relu", "slope", 0.01, IF_POSITIVE, true) /* x > 0 ? x : slope·x */     \
-    ACT(SIGMOID, "sigmoid", NULL, 0.0, ALWAYS, false)          /* 1 / (1 + e^-x) */               \
+    ACT(SIGMOID, "sigmoid", NULL, 0.0, ALWAYS, false)               /* 1 / (1 + e^-x) */           \
     ACT(TANH, "tanh", NULL, 0.0, ALWAYS, false)                                                    \
-    ACT(ELU, "elu", "alpha", 1.0, IF_POSITIVE, false)          /* x > 0 ? x : alpha·(e^x - 1) */  \
-    ACT(SOFTPLUS, "softplus", NULL, 0.0, NEVER, false)         /* log(1 + e^x) */                 \
-    ACT(GELU, "gelu", NULL, 0.0, NEVER, false)                 /* x·Φ(x), exact (erf), as PyTorch */
+    ACT(ELU, "elu", "alpha", 1.0, IF_POSITIVE, false)  /* x > 0 ? x : alpha·(e^x - 1) */          \
+    ACT(SOFTPLUS, "softplus", NULL, 0.0, NEVER, false) /* log(1 + e^x) */                          \
+    ACT(GELU, "gelu", NULL, 0.0, NEVER, false)         /* x·Φ(x), exact (erf), as PyTorch */
 
 typedef enum ActKind {
 #define ACT(e, name, param, alpha, from_y, linear) ACT_##e,
@@ -117,10 +117,10 @@ typedef enum ActKind {
 } ActKind;
 typedef enum { FROM_Y_NEVER, FROM_Y_ALWAYS, FROM_Y_IF_POSITIVE } ActFromY;
 typedef struct ActInfo {
-    const char *param;  /* "slope", "alpha", or NULL: takes none */
-    double alpha;       /* the parameter's default */
+    const char *param; /* "slope", "alpha", or NULL: takes none */
+    double alpha;      /* the parameter's default */
     ActFromY from_y;
-    bool second_zero;   /* f'' = 0 */
+    bool second_zero; /* f'' = 0 */
 } ActInfo;
 /* tables.c: the columns of ACTIVATIONS, by ActKind. */
 extern const char *const act_names[ACT_COUNT];
@@ -150,7 +150,8 @@ typedef struct Shape {
 } Shape;
 static inline long shape_numel(Shape s) { /* 0 for an unknown shape */
     long n = s.ndim > 0;
-    for (int i = 0; i < s.ndim; i++) n = lim_mul(n, s.dim[i]); /* three INT_MAX dimensions overflow a long */
+    for (int i = 0; i < s.ndim; i++)
+        n = lim_mul(n, s.dim[i]); /* three INT_MAX dimensions overflow a long */
     return n;
 }
 char *shape_str(Arena *a, Shape s); /* "784", "1x28x28" */
@@ -173,37 +174,37 @@ typedef enum LayerKind {
  * decoders expanded. Layers are stored encoder first, then decoder. */
 typedef struct Layer {
     LayerKind kind;
-    Loc loc;           /* where the layer (or the mirror/tied keyword) was written */
+    Loc loc; /* where the layer (or the mirror/tied keyword) was written */
     bool in_decoder;
-    int module_index;  /* PyTorch nn.Sequential index of this layer's first module */
+    int module_index; /* PyTorch nn.Sequential index of this layer's first module */
     Shape in, out;
-    ActKind act;       /* activation applied after the layer (ACT_LINEAR: none) */
-    double act_alpha;  /* leaky_relu slope / elu alpha */
-    int units;         /* dense outputs / conv channels */
+    ActKind act;             /* activation applied after the layer (ACT_LINEAR: none) */
+    double act_alpha;        /* leaky_relu slope / elu alpha */
+    int units;               /* dense outputs / conv channels */
     int kh, kw, stride, pad; /* conv/deconv/pool; pad in pixels (top/left), after `same` */
-    int pad_extra;     /* conv `same` with even kernels: extra pixel bottom/right;
-                          deconv: PyTorch's output_padding */
-    int pad_w, pad_extra_w; /* the same for the width (pad, pad_extra are the height's) */
-    bool pad_same;     /* conv/deconv: the padding was written `same` */
-    double p;          /* dropout probability */
-    double momentum, eps; /* batchnorm */
-    int tied_to;       /* tied decoder dense: index of the encoder layer whose W^T it uses, else -1 */
-    int weight, bias;  /* indices into Model.tensors, -1 if none */
+    int pad_extra;           /* conv `same` with even kernels: extra pixel bottom/right;
+                                deconv: PyTorch's output_padding */
+    int pad_w, pad_extra_w;  /* the same for the width (pad, pad_extra are the height's) */
+    bool pad_same;           /* conv/deconv: the padding was written `same` */
+    double p;                /* dropout probability */
+    double momentum, eps;    /* batchnorm */
+    int tied_to; /* tied decoder dense: index of the encoder layer whose W^T it uses, else -1 */
+    int weight, bias;              /* indices into Model.tensors, -1 if none */
     int running_mean, running_var; /* batchnorm buffers, -1 if none */
-    long params;       /* parameter elements this layer owns */
-    long flops;        /* forward FLOPs per sample (a multiply-add counts 2) */
+    long params;                   /* parameter elements this layer owns */
+    long flops;                    /* forward FLOPs per sample (a multiply-add counts 2) */
 } Layer;
 
 typedef struct ParamTensor {
-    const char *name;  /* "encoder.0.weight" */
+    const char *name; /* "encoder.0.weight" */
     int ndim;
     int shape[4];
-    int kind;          /* AEC_TENSOR_* */
+    int kind; /* AEC_TENSOR_* */
     long numel;
-    long offset;       /* elements into the params block; trainable tensors come first */
+    long offset;         /* elements into the params block; trainable tensors come first */
     int fan_in, fan_out; /* for init */
-    int layer;         /* owning layer index */
-    int stage;         /* the pretraining stage that trains it (1..Model.nstages), 0: none */
+    int layer;           /* owning layer index */
+    int stage;           /* the pretraining stage that trains it (1..Model.nstages), 0: none */
 } ParamTensor;
 
 /* Greedy layer-wise pretraining stage k pairs encoder dense k with decoder
@@ -215,7 +216,8 @@ typedef struct ModelStage {
 } ModelStage;
 
 /* `corrupt KIND P` and `init SCHEME`: X(enum, name). */
-#define CORRUPTIONS(X) X(NONE, "none") X(GAUSSIAN, "gaussian") X(MASK, "mask") X(SALTPEPPER, "saltpepper")
+#define CORRUPTIONS(X)                                                                             \
+    X(NONE, "none") X(GAUSSIAN, "gaussian") X(MASK, "mask") X(SALTPEPPER, "saltpepper")
 #define INITS(X) X(XAVIER, "xavier") X(HE, "he") X(NORMAL, "normal")
 #define X(e, name) CORRUPT_##e,
 typedef enum { CORRUPTIONS(X) CORRUPT_COUNT } CorruptKind;
@@ -242,14 +244,14 @@ typedef struct Model {
     Shape input;
     Layer *layers;
     int nlayers;
-    int n_encoder;          /* layers[0 .. n_encoder-1] are the encoder; its last output is the code */
+    int n_encoder; /* layers[0 .. n_encoder-1] are the encoder; its last output is the code */
     Shape code;
-    bool latent_gaussian;   /* `latent gaussian N` */
+    bool latent_gaussian; /* `latent gaussian N` */
     int latent_size;
     int latent_mu, latent_logvar; /* `latent gaussian`: layer indices of the two dense heads,
                                      stored after the decoder (see n_decoder); else -1 */
-    int n_decoder;          /* layers[n_encoder .. n_encoder+n_decoder-1] are the decoder */
-    int loss;               /* AEC_LOSS_* */
+    int n_decoder;                /* layers[n_encoder .. n_encoder+n_decoder-1] are the decoder */
+    int loss;                     /* AEC_LOSS_* */
     bool masked;
     CorruptKind corrupt;
     double corrupt_value;
@@ -261,10 +263,10 @@ typedef struct Model {
     ParamTensor *tensors;
     int ntensors;
     long param_count, trainable_count;
-    long flops;             /* forward FLOPs per sample */
-    const char *symbol;     /* the C symbol prefix of its entry points, from the name */
-    int nstages;            /* `pretrain layerwise` stages, 0 without */
-    ModelStage *stages;     /* stage k at [k - 1] */
+    long flops;         /* forward FLOPs per sample */
+    const char *symbol; /* the C symbol prefix of its entry points, from the name */
+    int nstages;        /* `pretrain layerwise` stages, 0 without */
+    ModelStage *stages; /* stage k at [k - 1] */
 } Model;
 
 /* Whether `stage` (0: the whole model) trains tensor `tensor`. */
@@ -307,21 +309,21 @@ bool conv_geom_is_identity(const ConvGeom *g);
  * IR_OPS entry lists; the others stay zero. Hashing, equality, the dump
  * and the verifier go by that list. */
 #define IR_ATTRS(ATTR)                                                                             \
-    ATTR(LAYER, layer)       /* NEST: the Layer whose geometry they use (ConvGeom) */             \
-    ATTR(ROLE, role)         /* INPUT: InputRole */                                               \
-    ATTR(OPT_SLOT, opt_slot) /* OPTSTATE: which state slot */                                     \
-    ATTR(TENSOR, tensor)     /* a tensor index, or -1 for the whole trainable block */            \
-    ATTR(RAND, rand)         /* RAND: RandKind */                                                 \
-    ATTR(STREAM, stream)     /* RAND: the stream, the graph's stage in the high bits */           \
-    ATTR(P, p)               /* RAND_BERNOULLI: the probability of a 1 */                         \
-    ATTR(COPIES, copies)     /* TILE, SUM_TILES: the number of copies m */                        \
-    ATTR(HW, hw)             /* CHAN_EXPAND, CHAN_SUM: positions per channel */                   \
-    ATTR(VALUE, value)       /* CONST */                                                          \
-    ATTR(ACT, act)           /* ActKind */                                                        \
-    ATTR(ALPHA, alpha)       /* the activation's parameter (leaky_relu's slope, elu's alpha) */   \
-    ATTR(FROM_Y, from_y)     /* ACT_GRAD(2): computed from (y, y), not (x, y) */                  \
-    ATTR(TRANS, ta)          /* GEMM: transpose A (ta), B (tb) */                                 \
-    ATTR(MNK, m)             /* GEMM: C is m x n, inner dimension k */                            \
+    ATTR(LAYER, layer)       /* NEST: the Layer whose geometry they use (ConvGeom) */              \
+    ATTR(ROLE, role)         /* INPUT: InputRole */                                                \
+    ATTR(OPT_SLOT, opt_slot) /* OPTSTATE: which state slot */                                      \
+    ATTR(TENSOR, tensor)     /* a tensor index, or -1 for the whole trainable block */             \
+    ATTR(RAND, rand)         /* RAND: RandKind */                                                  \
+    ATTR(STREAM, stream)     /* RAND: the stream, the graph's stage in the high bits */            \
+    ATTR(P, p)               /* RAND_BERNOULLI: the probability of a 1 */                          \
+    ATTR(COPIES, copies)     /* TILE, SUM_TILES: the number of copies m */                         \
+    ATTR(HW, hw)             /* CHAN_EXPAND, CHAN_SUM: positions per channel */                    \
+    ATTR(VALUE, value)       /* CONST */                                                           \
+    ATTR(ACT, act)           /* ActKind */                                                         \
+    ATTR(ALPHA, alpha)       /* the activation's parameter (leaky_relu's slope, elu's alpha) */    \
+    ATTR(FROM_Y, from_y)     /* ACT_GRAD(2): computed from (y, y), not (x, y) */                   \
+    ATTR(TRANS, ta)          /* GEMM: transpose A (ta), B (tb) */                                  \
+    ATTR(MNK, m)             /* GEMM: C is m x n, inner dimension k */                             \
     ATTR(GIVEN_TYPE, type)   /* the type is given, not inferred */
 
 enum {
@@ -345,51 +347,52 @@ typedef enum { RED_NONE, RED_COLS, RED_ALL, RED_TILES, RED_CHAN } IrRedMap;
  * EW (elementwise, with broadcasting of scalars and rows), RED (reduction),
  * NEST (its own kernel, a hand-written loop nest).
  * The enum, printer, hashing, verifier, gradient rules and fuser all follow it. */
-#define IR_OPS(OP)                                                                                 \
-    OP(INPUT, "input", 0, LEAF, AT_ROLE, NONE)      /* the data x (or the code, for decode) [B, n] */ \
-    OP(PARAM, "param", 0, LEAF, AT_TENSOR, NONE)    /* a parameter tensor or the trainable block */ \
-    OP(GRADIN, "grads", 0, LEAF, AT_TENSOR, NONE)   /* the gradient block, read by the optimizer */ \
-    OP(OPTSTATE, "optstate", 0, LEAF, AT_OPT_SLOT | AT_TENSOR, NONE) /* as long as the block */   \
-    OP(CONST, "const", 0, LEAF, AT_VALUE, NONE)     /* scalar constant `value` */                 \
-    OP(BATCH, "batch", 0, LEAF, 0, NONE)            /* scalar: the batch size */                  \
-    OP(STEP, "step", 0, LEAF, 0, NONE)              /* scalar: the optimizer step, from 1 */      \
-    OP(GEMM, "gemm", 2, GEMM, AT_TRANS | AT_MNK, NONE) /* op(A)·op(B) */                          \
-    OP(ADD, "add", 2, EW, 0, NONE)                                                                 \
-    OP(SUB, "sub", 2, EW, 0, NONE)                                                                 \
-    OP(MUL, "mul", 2, EW, 0, NONE)                                                                 \
-    OP(DIV, "div", 2, EW, 0, NONE)                                                                 \
-    OP(POW, "pow", 2, EW, 0, NONE)                  /* a^b, used for scalars (Adam's bias correction) */ \
-    OP(NEG, "neg", 1, EW, 0, NONE)                                                                 \
-    OP(ABS, "abs", 1, EW, 0, NONE)                                                                 \
-    OP(SIGN, "sign", 1, EW, 0, NONE)                /* -1, 0 or 1 */                              \
-    OP(SQRT, "sqrt", 1, EW, 0, NONE)                                                               \
-    OP(LOG, "log", 1, EW, 0, NONE)                                                                 \
-    OP(EXP, "exp", 1, EW, 0, NONE)                                                                 \
-    OP(EXPAND, "expand", 1, EW, AT_GIVEN_TYPE, NONE) /* broadcast a scalar/row to its type */     \
-    OP(ACT, "act", 1, EW, AT_ACT | AT_ALPHA, NONE)  /* the activation `act` */                    \
-    OP(ACT_GRAD, "act_grad", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f'(x) from (x, y) */   \
-    OP(BCE, "bce", 2, EW, 0, NONE)                  /* -(t log p + (1-t) log(1-p)), logs >= -100 */ \
-    OP(BCE_GRAD, "bce_grad", 2, EW, 0, NONE)        /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */ \
-    OP(SUM_ROWS, "sum_rows", 1, RED, 0, COLS)       /* [B, n] -> [n]: sum over the batch */       \
-    OP(SUM_ALL, "sum_all", 1, RED, 0, ALL)          /* anything -> scalar */                      \
-    /* noise, regularizers and variational codes (docs/regularizers.md) */                         \
-    OP(RAND, "rand", 0, EW, AT_RAND | AT_STREAM | AT_P | AT_GIVEN_TYPE, NONE) /* draws */          \
-    OP(ACT_GRAD2, "act_grad2", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f''(x); d f'/dy */   \
-    OP(TILE, "tile", 1, EW, AT_COPIES, NONE)        /* [B, n] -> [B, m*n]: each row m times */    \
-    OP(SUM_TILES, "sum_tiles", 1, RED, AT_COPIES, TILES) /* [B, m*n] -> [B, n] */                 \
-    /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */   \
-    OP(CONV, "conv", 2, NEST, AT_LAYER, NONE)       /* (img, W): per sample W·im2col(img) */      \
-    OP(CONV_T, "conv_t", 2, NEST, AT_LAYER, NONE)   /* (d, W): per sample col2im(Wᵀ·d) */         \
-    OP(CONV_W, "conv_w", 2, NEST, AT_LAYER, NONE)   /* (d, img): Σ_b d_b·im2col(img_b)ᵀ */        \
-    OP(MAXPOOL, "maxpool", 1, NEST, AT_LAYER, NONE)                                                \
-    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST, AT_LAYER, NONE) /* (x, dy) -> dx, argmax from x */  \
-    OP(AVGPOOL, "avgpool", 1, NEST, AT_LAYER, NONE)                                                \
-    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx */                      \
-    OP(UPSAMPLE, "upsample", 1, NEST, AT_LAYER, NONE) /* nearest neighbour */                     \
-    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx: K x K blocks summed */ \
+#define IR_OPS(OP)                                                                                  \
+    OP(INPUT, "input", 0, LEAF, AT_ROLE, NONE)   /* the data x (or the code, for decode) [B, n] */  \
+    OP(PARAM, "param", 0, LEAF, AT_TENSOR, NONE) /* a parameter tensor or the trainable block */    \
+    OP(GRADIN, "grads", 0, LEAF, AT_TENSOR, NONE) /* the gradient block, read by the optimizer */   \
+    OP(OPTSTATE, "optstate", 0, LEAF, AT_OPT_SLOT | AT_TENSOR, NONE) /* as long as the block */     \
+    OP(CONST, "const", 0, LEAF, AT_VALUE, NONE)                      /* scalar constant `value` */  \
+    OP(BATCH, "batch", 0, LEAF, 0, NONE)                             /* scalar: the batch size */   \
+    OP(STEP, "step", 0, LEAF, 0, NONE)                 /* scalar: the optimizer step, from 1 */     \
+    OP(GEMM, "gemm", 2, GEMM, AT_TRANS | AT_MNK, NONE) /* op(A)·op(B) */                           \
+    OP(ADD, "add", 2, EW, 0, NONE)                                                                  \
+    OP(SUB, "sub", 2, EW, 0, NONE)                                                                  \
+    OP(MUL, "mul", 2, EW, 0, NONE)                                                                  \
+    OP(DIV, "div", 2, EW, 0, NONE)                                                                  \
+    OP(POW, "pow", 2, EW, 0, NONE) /* a^b, used for scalars (Adam's bias correction) */             \
+    OP(NEG, "neg", 1, EW, 0, NONE)                                                                  \
+    OP(ABS, "abs", 1, EW, 0, NONE)                                                                  \
+    OP(SIGN, "sign", 1, EW, 0, NONE) /* -1, 0 or 1 */                                               \
+    OP(SQRT, "sqrt", 1, EW, 0, NONE)                                                                \
+    OP(LOG, "log", 1, EW, 0, NONE)                                                                  \
+    OP(EXP, "exp", 1, EW, 0, NONE)                                                                  \
+    OP(EXPAND, "expand", 1, EW, AT_GIVEN_TYPE, NONE) /* broadcast a scalar/row to its type */       \
+    OP(ACT, "act", 1, EW, AT_ACT | AT_ALPHA, NONE)   /* the activation `act` */                     \
+    OP(ACT_GRAD, "act_grad", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f'(x) from (x, y) */    \
+    OP(BCE, "bce", 2, EW, 0, NONE)            /* -(t log p + (1-t) log(1-p)), logs >= -100 */       \
+    OP(BCE_GRAD, "bce_grad", 2, EW, 0, NONE)  /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */      \
+    OP(SUM_ROWS, "sum_rows", 1, RED, 0, COLS) /* [B, n] -> [n]: sum over the batch */               \
+    OP(SUM_ALL, "sum_all", 1, RED, 0, ALL)    /* anything -> scalar */                              \
+    /* noise, regularizers and variational codes (docs/regularizers.md) */                          \
+    OP(RAND, "rand", 0, EW, AT_RAND | AT_STREAM | AT_P | AT_GIVEN_TYPE, NONE) /* draws */           \
+    OP(ACT_GRAD2, "act_grad2", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f''(x); d f'/dy */    \
+    OP(TILE, "tile", 1, EW, AT_COPIES, NONE) /* [B, n] -> [B, m*n]: each row m times */             \
+    OP(SUM_TILES, "sum_tiles", 1, RED, AT_COPIES, TILES) /* [B, m*n] -> [B, n] */                   \
+    /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */    \
+    OP(CONV, "conv", 2, NEST, AT_LAYER, NONE)     /* (img, W): per sample W·im2col(img) */         \
+    OP(CONV_T, "conv_t", 2, NEST, AT_LAYER, NONE) /* (d, W): per sample col2im(Wᵀ·d) */          \
+    OP(CONV_W, "conv_w", 2, NEST, AT_LAYER, NONE) /* (d, img): Σ_b d_b·im2col(img_b)ᵀ */        \
+    OP(MAXPOOL, "maxpool", 1, NEST, AT_LAYER, NONE)                                                 \
+    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST, AT_LAYER, NONE) /* (x, dy) -> dx, argmax from x */    \
+    OP(AVGPOOL, "avgpool", 1, NEST, AT_LAYER, NONE)                                                 \
+    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx */                        \
+    OP(UPSAMPLE, "upsample", 1, NEST, AT_LAYER, NONE)         /* nearest neighbour */               \
+    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST, AT_LAYER,                                           \
+       NONE)                                           /* dy -> dx: K x K blocks summed */          \
     OP(CHAN_EXPAND, "chan_expand", 1, EW, AT_HW, NONE) /* [C] -> [C·hw], j -> in[j / hw]: never */ \
-                                                       /* a kernel of its own, a load            */ \
-    OP(CHAN_SUM, "chan_sum", 1, RED, AT_HW, CHAN)   /* [C·hw] -> [C]: each channel summed */
+    /* a kernel of its own, a load            */                                                    \
+    OP(CHAN_SUM, "chan_sum", 1, RED, AT_HW, CHAN) /* [C·hw] -> [C]: each channel summed */
 
 typedef enum IrOp {
 #define OP(e, name, nin, cls, attrs, red) IR_##e,
@@ -410,8 +413,9 @@ extern const IrRedMap ir_op_red[IR_OP_COUNT];
  * batched operand (the stacked per-sample matrices of the contractive term). */
 
 /* RAND draws, keyed by (the spec's seed, the step, the stream, the element's
- * index): aec_rng_noise in runtime/rt.h, bit for bit. */
-#define IR_STREAM_NOISE 0x4E4F495345000000ull /* "NOISE" + RAND stream: AEC_STREAM_NOISE of rt.h */
+ * index): aec_rng_noise in runtime/rt.h, bit for bit. The stream is "NOISE"
+ * plus the RAND stream, AEC_STREAM_NOISE of rt.h. */
+#define IR_STREAM_NOISE 0x4E4F495345000000ull
 /* `init` draws: stream "INIT" + the tensor's index, counter the element's. */
 #define IR_STREAM_INIT 0x494E495400000000ull
 typedef enum {
@@ -428,13 +432,17 @@ typedef struct IrType {
     long n;
 } IrType;
 
-typedef enum { INPUT_X, INPUT_CODE, INPUT_MASK /* 1 where x is present (`loss ... masked`) */ } InputRole;
+typedef enum {
+    INPUT_X,
+    INPUT_CODE,
+    INPUT_MASK /* 1 where x is present (`loss ... masked`) */
+} InputRole;
 
 typedef struct IrNode {
     IrOp op;
-    Loc loc;          /* the spec line that gave rise to it */
-    int in[2];        /* inputs: node indices (earlier in the array) */
-    IrType type;      /* inferred, or given (AT_GIVEN_TYPE) */
+    Loc loc;     /* the spec line that gave rise to it */
+    int in[2];   /* inputs: node indices (earlier in the array) */
+    IrType type; /* inferred, or given (AT_GIVEN_TYPE) */
     /* attributes (IR_ATTRS): each op uses those IR_OPS lists, all others are zero */
     int layer;
     InputRole role;
@@ -449,8 +457,8 @@ typedef struct IrNode {
     ActKind act;
     double alpha;
     bool from_y;
-    int ta, tb;       /* AT_TRANS */
-    long m, n, k;     /* AT_MNK: IR_BATCH_DIM (or -r) for the batch */
+    int ta, tb;   /* AT_TRANS */
+    long m, n, k; /* AT_MNK: IR_BATCH_DIM (or -r) for the batch */
 } IrNode;
 
 typedef enum {
@@ -469,7 +477,7 @@ typedef struct GraphOutput {
     OutKind kind;
     int node;
     int index;
-    int tensor;   /* OUT_PARAMS, OUT_OPTSTATE: that tensor's range of the block; -1: all of it */
+    int tensor; /* OUT_PARAMS, OUT_OPTSTATE: that tensor's range of the block; -1: all of it */
 } GraphOutput;
 
 typedef enum {
@@ -488,10 +496,10 @@ typedef struct Graph {
     Arena *arena;
     IrNode *nodes;
     int nnodes, cap;
-    int *hash;       /* open addressing: node index + 1, 0 = empty */
+    int *hash; /* open addressing: node index + 1, 0 = empty */
     int hash_cap;
-    int n_forward;   /* nodes before autodiff added the backward pass */
-    int stage;       /* 0: the model; k >= 1: layer-wise pretraining stage k (train, optim) */
+    int n_forward; /* nodes before autodiff added the backward pass */
+    int stage;     /* 0: the model; k >= 1: layer-wise pretraining stage k (train, optim) */
     GraphOutput *outs;
     int nouts, outs_cap;
 } Graph;
@@ -550,18 +558,18 @@ typedef enum {
 
 typedef struct Kernel {
     KernelKind kind;
-    int node;          /* K_GEMM, K_NEST: the node it computes */
-    IrType domain;     /* K_LOOP: rows (batch or 1) x n */
-    int *nodes;        /* K_LOOP: member nodes in order */
+    int node;      /* K_GEMM, K_NEST: the node it computes */
+    IrType domain; /* K_LOOP: rows (batch or 1) x n */
+    int *nodes;    /* K_LOOP: member nodes in order */
     int nnodes;
 } Kernel;
 
 /* Where each node's value lives after fusion (indexed by node). */
 typedef struct NodeInfo {
-    int kernel;        /* the kernel computing it; -1 for leaves and inline scalars */
-    bool inline_scalar;/* a scalar recomputed wherever used (cheap, loop-invariant) */
-    bool materialized; /* stored to memory (used by a later kernel, or an output) */
-    int last_use;      /* last kernel reading it */
+    int kernel;         /* the kernel computing it; -1 for leaves and inline scalars */
+    bool inline_scalar; /* a scalar recomputed wherever used (cheap, loop-invariant) */
+    bool materialized;  /* stored to memory (used by a later kernel, or an output) */
+    int last_use;       /* last kernel reading it */
 } NodeInfo;
 
 typedef struct Fusion {
@@ -598,18 +606,18 @@ typedef struct BufLoc {
 
 typedef struct Plan {
     const Fusion *fusion;
-    BufLoc *loc;              /* per node */
-    BufLoc *partial;          /* per SUM_ALL node: its per-column partial sums; per conv
-                                 (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
-    BufLoc *pack;             /* per GEMM and conv node: the generated GEMM's packed panels */
-    long *split;              /* per kernel: a loop kernel run as tasks of this many rows (a
-                                 batched domain) or columns (one row); 0: one loop nest */
-    BufLoc *task_sums;        /* per SUM_ROWS / SUM_ALL node of a split kernel: each task's
-                                 column sums, [task][n], added up in task order after them */
-    BufLoc *out_loc;          /* per graph output: its own place (BASE_NONE for a metric or a
-                                 buffer); an output whose node an earlier output already
-                                 placed (equal gradients are one node) is copied there */
-    long ws_batch, ws_const;  /* workspace elements = ws_batch * batch + ws_const */
+    BufLoc *loc;             /* per node */
+    BufLoc *partial;         /* per SUM_ALL node: its per-column partial sums; per conv
+                                (CONV, CONV_T, CONV_W): its im2col scratch of one sample */
+    BufLoc *pack;            /* per GEMM and conv node: the generated GEMM's packed panels */
+    long *split;             /* per kernel: a loop kernel run as tasks of this many rows (a
+                                batched domain) or columns (one row); 0: one loop nest */
+    BufLoc *task_sums;       /* per SUM_ROWS / SUM_ALL node of a split kernel: each task's
+                                column sums, [task][n], added up in task order after them */
+    BufLoc *out_loc;         /* per graph output: its own place (BASE_NONE for a metric or a
+                                buffer); an output whose node an earlier output already
+                                placed (equal gradients are one node) is copied there */
+    long ws_batch, ws_const; /* workspace elements = ws_batch * batch + ws_const */
 } Plan;
 
 Plan *plan_memory(Arena *a, const Fusion *f);
@@ -630,8 +638,8 @@ void plan_verify(const Plan *p);
 /* One entry point's graph after every pass. */
 typedef struct Entry {
     GraphKind kind;
-    int stage;      /* 0, or the pretraining stage k >= 1 (train and optim only) */
-    Graph *graph;   /* lowered; a training graph with its backward pass */
+    int stage;    /* 0, or the pretraining stage k >= 1 (train and optim only) */
+    Graph *graph; /* lowered; a training graph with its backward pass */
     Fusion *fusion;
     Plan *plan;
 } Entry;
@@ -640,13 +648,13 @@ typedef struct Entry {
  * facts of it that codegen and the driver print or lay out. */
 typedef struct Program {
     const Model *model;
-    Entry *entries;  /* train, optim, eval, encode, decode; then train, optim per stage */
+    Entry *entries; /* train, optim, eval, encode, decode; then train, optim per stage */
     int nentries;
     long ws_batch, ws_const; /* the largest plan's workspace, elements */
     int opt_slots;           /* optimizer state slots, each trainable_count long */
     int nmetrics;            /* the values train/eval write to `loss` (lower_metrics) */
     const char *metric_names[LOWER_MAX_METRICS];
-    const char *summary;     /* the layer table `aec check` prints */
+    const char *summary; /* the layer table `aec check` prints */
 } Program;
 
 /* The pass list: for each entry point lower -> autodiff (training graphs)
@@ -671,15 +679,15 @@ typedef enum {
 } GemmBackend;
 
 typedef struct CodegenOptions {
-    bool f64;              /* element type double instead of float */
-    const char *triple;    /* NULL: the host */
-    const char *cpu;       /* NULL: the host's */
-    const char *features;  /* NULL: the host's */
-    int opt_level;         /* 0..3 */
-    bool debug;            /* -g: DWARF line tables mapping code to the spec's lines */
-    const void *embed;     /* --embed-weights: the params block (param_count values of the
-                              element type) to embed as constant data, or NULL */
-    GemmBackend gemm;      /* --gemm: the generated kernels (compiler/gemm.c) or cblas */
+    bool f64;             /* element type double instead of float */
+    const char *triple;   /* NULL: the host */
+    const char *cpu;      /* NULL: the host's */
+    const char *features; /* NULL: the host's */
+    int opt_level;        /* 0..3 */
+    bool debug;           /* -g: DWARF line tables mapping code to the spec's lines */
+    const void *embed;    /* --embed-weights: the params block (param_count values of the
+                             element type) to embed as constant data, or NULL */
+    GemmBackend gemm;     /* --gemm: the generated kernels (compiler/gemm.c) or cblas */
 } CodegenOptions;
 
 /* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as
@@ -687,10 +695,24 @@ typedef struct CodegenOptions {
  * abi.c builds the LLVM table and signatures from it, header.c the
  * declarations of m.h. */
 typedef enum {
-    ABI_U32, ABI_I32, ABI_I64, ABI_I32X4, ABI_STR, ABI_STRS, ABI_TENSORS, ABI_LAYERS, ABI_TRAIN,
+    ABI_U32,
+    ABI_I32,
+    ABI_I64,
+    ABI_I32X4,
+    ABI_STR,
+    ABI_STRS,
+    ABI_TENSORS,
+    ABI_LAYERS,
+    ABI_TRAIN,
     ABI_CPTR,
     ABI_ENTRY, /* a field that is an entry point */
-    ABI_BUF, ABI_CBUF, ABI_WS, ABI_CWS, ABI_INT, ABI_U64, ABI_EXEC, /* argument types */
+    ABI_BUF,
+    ABI_CBUF,
+    ABI_WS,
+    ABI_CWS,
+    ABI_INT,
+    ABI_U64,
+    ABI_EXEC, /* argument types */
 } AbiType;
 typedef enum { ABI_RET_INT, ABI_RET_SIZE } AbiRet;
 typedef struct AbiArg {
@@ -700,13 +722,13 @@ typedef struct AbiArg {
 typedef struct AbiField {
     AbiType kind;
     const char *name;
-    AbiRet ret;          /* ABI_ENTRY: */
+    AbiRet ret; /* ABI_ENTRY: */
     const AbiArg *args;
     int nargs;
 } AbiField;
 extern const AbiField abi_fields[];
 extern const int abi_nfields;
-const AbiField *abi_entry(const char *name); /* internal error when there is none */
+const AbiField *abi_entry(const char *name);          /* internal error when there is none */
 int abi_arg(const AbiField *entry, const char *name); /* its index; internal error when none */
 
 typedef struct Codegen Codegen;
@@ -732,8 +754,7 @@ long cg_table_size(Codegen *cg);
  * links with) are for its build line. 0 on success, 1 after saying what
  * could not be written. */
 int header_write(Arena *a, const Program *p, const char *obj_path, const char *spec,
-                 const CodegenOptions *opt, const char *weights, const char *inc,
-                 const char *libs);
+                 const CodegenOptions *opt, const char *weights, const char *inc, const char *libs);
 char *header_path(Arena *a, const char *obj_path); /* m.o -> m.h; m -> m.h */
 
 /* ------------------------------------------------------------ options.c */
@@ -756,7 +777,7 @@ typedef enum CliOptionId {
     CLI_OPT_GEMM,
     CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
     CLI_OPT_DEBUG, /* -g */
-    CLI_OPT_MPI, /* a trainer for mpirun (runtime/mpi.c) */
+    CLI_OPT_MPI,   /* a trainer for mpirun (runtime/mpi.c) */
     CLI_N_OPTIONS
 } CliOptionId;
 typedef struct CliOption {

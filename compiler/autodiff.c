@@ -14,8 +14,8 @@
 
 typedef struct Grad {
     Graph *g;
-    int *grad;          /* per node: its accumulated gradient node, -1 if none */
-    bool *needs;        /* per node: depends on a trainable parameter */
+    int *grad;   /* per node: its accumulated gradient node, -1 if none */
+    bool *needs; /* per node: depends on a trainable parameter */
 } Grad;
 
 /* Sum gradient `d` down to type `t`: over the batch for a row operand that
@@ -57,12 +57,16 @@ static void backward(Grad *G, int i, int d) {
         /* C = A'·B' with A' = op(A), B' = op(B): dA' = G·B'ᵀ, dB' = A'ᵀ·G,
          * transposed back when A or B entered transposed. */
         if (G->needs[a]) {
-            if (!n.ta) accumulate(G, a, ir_gemm(g, d, b, 0, !n.tb, n.m, n.k, n.n));
-            else accumulate(G, a, ir_gemm(g, b, d, n.tb, 1, n.k, n.m, n.n));
+            if (!n.ta)
+                accumulate(G, a, ir_gemm(g, d, b, 0, !n.tb, n.m, n.k, n.n));
+            else
+                accumulate(G, a, ir_gemm(g, b, d, n.tb, 1, n.k, n.m, n.n));
         }
         if (G->needs[b]) {
-            if (!n.tb) accumulate(G, b, ir_gemm(g, a, d, !n.ta, 0, n.k, n.n, n.m));
-            else accumulate(G, b, ir_gemm(g, d, a, 1, n.ta, n.n, n.k, n.m));
+            if (!n.tb)
+                accumulate(G, b, ir_gemm(g, a, d, !n.ta, 0, n.k, n.n, n.m));
+            else
+                accumulate(G, b, ir_gemm(g, d, a, 1, n.ta, n.n, n.k, n.m));
         }
         break;
     case IR_ADD: /* d(a+b) = d, d */
@@ -83,16 +87,18 @@ static void backward(Grad *G, int i, int d) {
         break;
     case IR_POW: /* d(a^b) = d*b*a^(b-1), d*a^b*log a */
         if (G->needs[a])
-            accumulate(G, a, MUL(d, MUL(b, ir_binary(g, IR_POW, a, ir_binary(g, IR_SUB, b, ir_const(g, 1))))));
+            accumulate(
+                G, a,
+                MUL(d, MUL(b, ir_binary(g, IR_POW, a, ir_binary(g, IR_SUB, b, ir_const(g, 1))))));
         if (G->needs[b]) accumulate(G, b, MUL(d, MUL(i, ir_unary(g, IR_LOG, a))));
         break;
-    case IR_NEG: accumulate(G, a, ir_unary(g, IR_NEG, d)); break; /* d(-a) = -d */
+    case IR_NEG: accumulate(G, a, ir_unary(g, IR_NEG, d)); break;          /* d(-a) = -d */
     case IR_ABS: accumulate(G, a, MUL(d, ir_unary(g, IR_SIGN, a))); break; /* d|a| = d*sign(a) */
     case IR_SIGN: break; /* zero almost everywhere */
     case IR_SQRT: accumulate(G, a, DIV(MUL(d, ir_const(g, 0.5)), i)); break; /* d√a = d/(2√a) */
-    case IR_LOG: accumulate(G, a, DIV(d, a)); break;  /* d log a = d/a */
-    case IR_EXP: accumulate(G, a, MUL(d, i)); break;  /* d e^a = d*e^a */
-    case IR_EXPAND: accumulate(G, a, d); break;       /* reduced back by grad_reduce_to */
+    case IR_LOG: accumulate(G, a, DIV(d, a)); break;                         /* d log a = d/a */
+    case IR_EXP: accumulate(G, a, MUL(d, i)); break;                         /* d e^a = d*e^a */
+    case IR_EXPAND: accumulate(G, a, d); break; /* reduced back by grad_reduce_to */
     case IR_ACT: /* d f(a) = d * f'(a); f' from y = f(a) alone when it can be, so the
                   * pre-activation need not be kept for the backward pass */
         accumulate(G, a, MUL(d, ir_act_prime(g, i)));
@@ -100,8 +106,12 @@ static void backward(Grad *G, int i, int d) {
     case IR_ACT_GRAD: /* the contractive term's f'(z): d f'(x) = d * f''(x), sent to x whole
                        * (y = f(x) is x's function); from y alone, d f'/dy to y */
         if (act_info[n.act].second_zero) break; /* f'' = 0 */
-        accumulate(G, a, MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD2, .in = {a, b}, .act = n.act,
-                                                    .alpha = n.alpha, .from_y = n.from_y})));
+        accumulate(G, a,
+                   MUL(d, ir_add(g, (IrNode){.op = IR_ACT_GRAD2,
+                                             .in = {a, b},
+                                             .act = n.act,
+                                             .alpha = n.alpha,
+                                             .from_y = n.from_y})));
         break;
     case IR_ACT_GRAD2: internal_error("third derivative of an activation");
     case IR_BCE: /* d bce(p, t)/dp; the target is data */
@@ -109,10 +119,10 @@ static void backward(Grad *G, int i, int d) {
         ensure(!G->needs[b]);
         break;
     case IR_BCE_GRAD: internal_error("second derivative of bce");
-    case IR_SUM_ROWS: /* broadcast back over the batch */
+    case IR_SUM_ROWS:                            /* broadcast back over the batch */
     case IR_SUM_ALL: accumulate(G, a, d); break; /* broadcast back over everything */
-    case IR_RAND: break; /* no inputs: noise is data */
-    case IR_TILE: /* each copy's gradient summed back */
+    case IR_RAND: break;                         /* no inputs: noise is data */
+    case IR_TILE:                                /* each copy's gradient summed back */
         accumulate(G, a, ir_add(g, (IrNode){.op = IR_SUM_TILES, .in = {d}, .copies = n.copies}));
         break;
     case IR_SUM_TILES: /* copied back to every tile */
@@ -160,9 +170,10 @@ void grad_build(Graph *g) {
     for (int i = 0; i < n; i++) {
         const IrNode *node = &g->nodes[i];
         G.grad[i] = -1;
-        G.needs[i] = node->op == IR_PARAM && node->tensor >= 0 &&
-                     model_trains(m, g->stage, node->tensor);
-        for (int j = 0; j < ir_op_nin[node->op]; j++) G.needs[i] |= G.needs[node->in[j]];
+        G.needs[i] =
+            node->op == IR_PARAM && node->tensor >= 0 && model_trains(m, g->stage, node->tensor);
+        for (int j = 0; j < ir_op_nin[node->op]; j++)
+            G.needs[i] |= G.needs[node->in[j]];
     }
     G.grad[loss] = ir_const(g, 1.0);
     for (int i = loss; i >= 0; i--) {

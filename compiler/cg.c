@@ -38,10 +38,12 @@ void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count) {
 
 /* Call an LLVM intrinsic or libm function on the element type. */
 LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args,
-                                 bool intrinsic) {
+                          bool intrinsic) {
     char name[64];
-    if (intrinsic) snprintf(name, sizeof name, "llvm.%s.%s", base, cg->opt.f64 ? "f64" : "f32");
-    else snprintf(name, sizeof name, "%s%s", base, cg->opt.f64 ? "" : "f");
+    if (intrinsic)
+        snprintf(name, sizeof name, "llvm.%s.%s", base, cg->opt.f64 ? "f64" : "f32");
+    else
+        snprintf(name, sizeof name, "%s%s", base, cg->opt.f64 ? "" : "f");
     LLVMTypeRef params[2] = {cg->T, cg->T};
     LLVMTypeRef fty = LLVMFunctionType(cg->T, params, (unsigned)nargs, 0);
     LLVMValueRef f = LLVMGetNamedFunction(cg->mod, name);
@@ -95,8 +97,10 @@ LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name) {
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
     LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
     LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first) LLVMPositionBuilderBefore(tmp, first);
-    else LLVMPositionBuilderAtEnd(tmp, entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, entry);
     LLVMValueRef slot = LLVMBuildAlloca(tmp, cg->T, name);
     LLVMDisposeBuilder(tmp);
     return slot;
@@ -108,8 +112,10 @@ LLVMValueRef cg_var(Codegen *cg, const char *name, LLVMValueRef v) {
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
     LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
     LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first) LLVMPositionBuilderBefore(tmp, first);
-    else LLVMPositionBuilderAtEnd(tmp, entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, entry);
     LLVMValueRef slot = LLVMBuildAlloca(tmp, LLVMTypeOf(v), name);
     LLVMDisposeBuilder(tmp);
     LLVMBuildStore(cg->b, v, slot);
@@ -156,16 +162,15 @@ void cg_return_if(Codegen *cg, LLVMValueRef cond, int code) {
 void cg_debug_loc(Codegen *cg, Loc loc) {
     if (!cg->dib) return;
     int line = loc.line > 0 ? loc.line : cg->fn_line;
-    LLVMMetadataRef md = LLVMDIBuilderCreateDebugLocation(cg->ctx, (unsigned)line,
-                                                          (unsigned)(loc.line > 0 ? loc.col : 0),
-                                                          cg->di_scope, NULL);
+    LLVMMetadataRef md = LLVMDIBuilderCreateDebugLocation(
+        cg->ctx, (unsigned)line, (unsigned)(loc.line > 0 ? loc.col : 0), cg->di_scope, NULL);
     LLVMSetCurrentDebugLocation2(cg->b, md);
 }
 
 /* A new function, the builder at its entry block. With -g it gets a
  * subprogram at the model's line, which is also its default location. */
-LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
-                                int n, bool internal) {
+LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int n,
+                         bool internal) {
     LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)n, 0);
     LLVMValueRef f = LLVMAddFunction(cg->mod, name, fty);
     if (internal) LLVMSetLinkage(f, LLVMInternalLinkage);
@@ -199,24 +204,44 @@ enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
 void cg_gemm_call(Codegen *cg, bool ta, bool tb, LLVMValueRef m, LLVMValueRef n, LLVMValueRef k,
                   LLVMValueRef a, LLVMValueRef lda, LLVMValueRef b, LLVMValueRef ldb,
                   LLVMValueRef beta, LLVMValueRef c, LLVMValueRef ldc) {
-    LLVMTypeRef params[14] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->i32, cg->T,
-                              cg->T_ptr, cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
+    LLVMTypeRef params[14] = {cg->i32,   cg->i32, cg->i32,   cg->i32, cg->i32, cg->i32,   cg->T,
+                              cg->T_ptr, cg->i32, cg->T_ptr, cg->i32, cg->T,   cg->T_ptr, cg->i32};
     LLVMTypeRef fty;
     LLVMValueRef f = cg_blas(cg, "gemm", params, 14, &fty);
-    LLVMValueRef args[14] = {cg_i32(cg, CBLAS_ROW_MAJOR), cg_i32(cg, ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
-                             cg_i32(cg, tb ? CBLAS_TRANS : CBLAS_NO_TRANS), m, n, k,
-                             cg_real(cg, 1), a, lda, b, ldb, beta, c, ldc};
+    LLVMValueRef args[14] = {cg_i32(cg, CBLAS_ROW_MAJOR),
+                             cg_i32(cg, ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
+                             cg_i32(cg, tb ? CBLAS_TRANS : CBLAS_NO_TRANS),
+                             m,
+                             n,
+                             k,
+                             cg_real(cg, 1),
+                             a,
+                             lda,
+                             b,
+                             ldb,
+                             beta,
+                             c,
+                             ldc};
     LLVMBuildCall2(cg->b, fty, f, args, 14, "");
 }
 
 void cg_gemv_call(Codegen *cg, bool ta, LLVMValueRef m, LLVMValueRef n, LLVMValueRef a,
                   LLVMValueRef lda, LLVMValueRef x, LLVMValueRef y) {
-    LLVMTypeRef params[12] = {cg->i32, cg->i32, cg->i32, cg->i32, cg->T, cg->T_ptr,
-                              cg->i32, cg->T_ptr, cg->i32, cg->T, cg->T_ptr, cg->i32};
+    LLVMTypeRef params[12] = {cg->i32, cg->i32,   cg->i32, cg->i32, cg->T,     cg->T_ptr,
+                              cg->i32, cg->T_ptr, cg->i32, cg->T,   cg->T_ptr, cg->i32};
     LLVMTypeRef fty;
     LLVMValueRef f = cg_blas(cg, "gemv", params, 12, &fty);
-    LLVMValueRef args[12] = {cg_i32(cg, CBLAS_ROW_MAJOR), cg_i32(cg, ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
-                             m, n, cg_real(cg, 1), a, lda, x, cg_i32(cg, 1), cg_real(cg, 0), y,
+    LLVMValueRef args[12] = {cg_i32(cg, CBLAS_ROW_MAJOR),
+                             cg_i32(cg, ta ? CBLAS_TRANS : CBLAS_NO_TRANS),
+                             m,
+                             n,
+                             cg_real(cg, 1),
+                             a,
+                             lda,
+                             x,
+                             cg_i32(cg, 1),
+                             cg_real(cg, 0),
+                             y,
                              cg_i32(cg, 1)};
     LLVMBuildCall2(cg->b, fty, f, args, 12, "");
 }
@@ -226,8 +251,9 @@ void cg_gemv_call(Codegen *cg, bool ta, LLVMValueRef m, LLVMValueRef n, LLVMValu
 /* The address of a planned buffer: base + off_batch·batch + off_const. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l) {
     ensure(l.base != BASE_NONE);
-    LLVMValueRef off = LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
-                                    cg_i64(B->cg, l.off_const), "");
+    LLVMValueRef off =
+        LLVMBuildAdd(B->cg->b, LLVMBuildMul(B->cg->b, B->batch, cg_i64(B->cg, l.off_batch), ""),
+                     cg_i64(B->cg, l.off_const), "");
     return cg_gep(B->cg, B->base[l.base], off, "");
 }
 
@@ -237,7 +263,7 @@ LLVMValueRef buf_ptr(Body *B, BufLoc l) {
  * global, in the target's byte order (data is in the host's, which the
  * runtime requires be little-endian); exported or private to the object. */
 LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                                 bool exported) {
+                          bool exported) {
     size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
     const char *src = data;
     char *swapped = NULL;
@@ -245,7 +271,8 @@ LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_
     if (LLVMByteOrder(td) == LLVMBigEndian) {
         swapped = malloc(bytes);
         if (!swapped) internal_error("out of memory embedding %zu bytes", bytes);
-        for (size_t i = 0; i < bytes; i++) swapped[i] = src[i / el * el + (el - 1 - i % el)];
+        for (size_t i = 0; i < bytes; i++)
+            swapped[i] = src[i / el * el + (el - 1 - i % el)];
         src = swapped;
     }
     LLVMDisposeTargetData(td);
@@ -266,8 +293,8 @@ LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
     for (int q = 0; q < cg->ngemms; q++)
         if (!memcmp(&cg->gemms[q].spec, s, sizeof *s)) return cg->gemms[q].fn;
     char name[300];
-    snprintf(name, sizeof name, "%s__gemm%d_%c%c_%ldx%ldx%ld", cg->prefix, cg->ngemms, s->ta ? 't' : 'n',
-             s->tb ? 't' : 'n', s->m, s->n, s->k);
+    snprintf(name, sizeof name, "%s__gemm%d_%c%c_%ldx%ldx%ld", cg->prefix, cg->ngemms,
+             s->ta ? 't' : 'n', s->tb ? 't' : 'n', s->m, s->n, s->k);
     struct GemmFn g = {*s, gemm_emit(cg->mod, s, cg->gemm_target, name)};
     ARRAY_PUSH(cg->arena, cg->gemms, cg->ngemms, cg->gemm_cap, g);
     return g.fn;

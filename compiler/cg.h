@@ -27,47 +27,61 @@
 #include "aec.h"
 
 struct Codegen {
-    const Program *prog;       /* while the module is built (cg_program) */
+    const Program *prog; /* while the module is built (cg_program) */
     const Model *model;
     CodegenOptions opt;
     Arena *arena;
-    const char *prefix;        /* C symbol prefix: the model's name */
+    const char *prefix;              /* C symbol prefix: the model's name */
     LLVMOrcThreadSafeContextRef tsc; /* owns ctx, so the module can be JIT-compiled */
     LLVMContextRef ctx;
-    LLVMModuleRef mod;                /* NULL once handed to the JIT */
+    LLVMModuleRef mod; /* NULL once handed to the JIT */
     LLVMOrcLLJITRef jit;
     LLVMBuilderRef b;
     LLVMTargetMachineRef tm;
     LLVMTypeRef T, T_ptr, i8_ptr, i32, i64, f64, void_t;
-    LLVMValueRef fn;           /* the function being built */
-    long trainable;            /* elements of the trainable block */
-    long xhat_scratch;         /* eval's reconstruction when the caller passes none */
-    long ws_batch, ws_const;   /* the largest plan, elements (a masked model's ones follow it) */
+    LLVMValueRef fn;         /* the function being built */
+    long trainable;          /* elements of the trainable block */
+    long xhat_scratch;       /* eval's reconstruction when the caller passes none */
+    long ws_batch, ws_const; /* the largest plan, elements (a masked model's ones follow it) */
     /* -g: DWARF for the spec; every function gets a subprogram, and the
      * builder's location follows the IR node being emitted. NULL without -g. */
     LLVMDIBuilderRef dib;
     LLVMMetadataRef di_file, di_fn_type, di_scope; /* di_scope: the current function's */
-    int fn_line;               /* the current function's line: the default location */
-    LLVMValueRef embedded;     /* --embed-weights: NAME_embedded_params, else NULL */
-    LLVMValueRef *rows;        /* per tensor: an embedded weight's transpose, made on first use */
-    LLVMValueRef *im2col;      /* per layer, [2·layer + add]: its im2col/col2im function */
-    GemmTarget gemm_target;    /* what the generated GEMM kernels are tiled for */
-    struct GemmFn {            /* the generated products so far: one function per shape */
+    int fn_line;            /* the current function's line: the default location */
+    LLVMValueRef embedded;  /* --embed-weights: NAME_embedded_params, else NULL */
+    LLVMValueRef *rows;     /* per tensor: an embedded weight's transpose, made on first use */
+    LLVMValueRef *im2col;   /* per layer, [2·layer + add]: its im2col/col2im function */
+    GemmTarget gemm_target; /* what the generated GEMM kernels are tiled for */
+    struct GemmFn {         /* the generated products so far: one function per shape */
         GemmSpec spec;
         LLVMValueRef fn;
-    } *gemms;
+    } * gemms;
     int ngemms, gemm_cap;
 };
 
 /* ------------------------------------------------------------------ cg.c */
 
-static inline LLVMValueRef cg_i64(Codegen *cg, long v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
-static inline LLVMValueRef cg_i32(Codegen *cg, long v) { return LLVMConstInt(cg->i32, (unsigned long long)v, 1); }
-static inline LLVMValueRef cg_real(Codegen *cg, double v) { return LLVMConstReal(cg->T, v); }
-static inline LLVMValueRef cg_add(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(cg->b, a, b, ""); }
-static inline LLVMValueRef cg_sub(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(cg->b, a, b, ""); }
-static inline LLVMValueRef cg_mul(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(cg->b, a, b, ""); }
-static inline LLVMValueRef cg_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(cg->b, a, b, ""); }
+static inline LLVMValueRef cg_i64(Codegen *cg, long v) {
+    return LLVMConstInt(cg->i64, (unsigned long long)v, 1);
+}
+static inline LLVMValueRef cg_i32(Codegen *cg, long v) {
+    return LLVMConstInt(cg->i32, (unsigned long long)v, 1);
+}
+static inline LLVMValueRef cg_real(Codegen *cg, double v) {
+    return LLVMConstReal(cg->T, v);
+}
+static inline LLVMValueRef cg_add(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildFAdd(cg->b, a, b, "");
+}
+static inline LLVMValueRef cg_sub(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildFSub(cg->b, a, b, "");
+}
+static inline LLVMValueRef cg_mul(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildFMul(cg->b, a, b, "");
+}
+static inline LLVMValueRef cg_div(Codegen *cg, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildFDiv(cg->b, a, b, "");
+}
 static inline LLVMValueRef cg_select(Codegen *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(cg->b, c, a, b, "");
 }
@@ -86,7 +100,9 @@ static inline LLVMValueRef cg_imul(Codegen *cg, LLVMValueRef a, long b) {
 }
 
 /* Workspace regions start on 16-element boundaries. */
-static inline long round16(long n) { return (n + 15) / 16 * 16; }
+static inline long round16(long n) {
+    return (n + 15) / 16 * 16;
+}
 
 LLVMValueRef cg_gep(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name);
 LLVMValueRef cg_at(Codegen *cg, LLVMValueRef base, LLVMValueRef index); /* base + index elements */
@@ -95,7 +111,8 @@ void cg_store(Codegen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index
 void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count); /* count elements at p */
 
 /* Call an LLVM intrinsic or libm function on the element type. */
-LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args, bool intrinsic);
+LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args,
+                          bool intrinsic);
 LLVMValueRef cg_math1(Codegen *cg, const char *name, LLVMValueRef x, bool intrinsic);
 /* A function of one double, whatever the element type (noise is drawn in f64). */
 LLVMValueRef cg_math_f64(Codegen *cg, const char *name, LLVMValueRef x);
@@ -147,7 +164,8 @@ LLVMValueRef cg_expm1(Codegen *cg, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(Codegen *cg, LLVMValueRef x);
 LLVMValueRef cg_activation(Codegen *cg, ActKind act, double alpha, LLVMValueRef x);
 /* f'(x), given x and y = f(x). */
-LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x, LLVMValueRef y);
+LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
+                                LLVMValueRef y);
 /* f''(x) from x and y; from y alone (from_y), d f'/dy. */
 LLVMValueRef cg_activation_grad2(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
                                  LLVMValueRef y, bool from_y);
@@ -162,7 +180,16 @@ LLVMValueRef cg_rand(Codegen *cg, const IrNode *n, LLVMValueRef step, LLVMValueR
 
 /* The argument list every graph body takes; unused ones are NULL. */
 enum {
-    ARG_PARAMS, ARG_OPT, ARG_X, ARG_GRADS, ARG_WS, ARG_CODE, ARG_XHAT, ARG_LOSS, ARG_BATCH, ARG_STEP,
+    ARG_PARAMS,
+    ARG_OPT,
+    ARG_X,
+    ARG_GRADS,
+    ARG_WS,
+    ARG_CODE,
+    ARG_XHAT,
+    ARG_LOSS,
+    ARG_BATCH,
+    ARG_STEP,
     ARG_MASK,
     ARG_EXEC, /* the caller's aec_exec (i8*), or NULL */
     ARG_ROW0, /* i64: the batch's first row in the global batch (exec->row_offset) */
@@ -176,14 +203,14 @@ typedef struct Body {
     const Plan *p;
     LLVMValueRef base[BASE_MASK + 1];
     LLVMValueRef batch, batch_t, step_t; /* i64, and as element type */
-    LLVMValueRef step, index; /* i64: the step; in a loop, the element's index (RAND),
-                                 counted from the global batch's first row */
-    LLVMValueRef row0;        /* i64: ARG_ROW0 */
-    LLVMValueRef exec;        /* i8*: ARG_EXEC, for kernels that run tasks */
-    LLVMValueRef env;         /* the body's arguments in a struct (env_ty), for its tasks; or NULL */
+    LLVMValueRef step, index;            /* i64: the step; in a loop, the element's index (RAND),
+                                            counted from the global batch's first row */
+    LLVMValueRef row0;                   /* i64: ARG_ROW0 */
+    LLVMValueRef exec;                   /* i8*: ARG_EXEC, for kernels that run tasks */
+    LLVMValueRef env; /* the body's arguments in a struct (env_ty), for its tasks; or NULL */
     LLVMTypeRef env_ty;
-    LLVMValueRef *val;   /* per node: its value in the current loop iteration */
-    LLVMValueRef *scalar;/* per node: inline scalar value in the current kernel */
+    LLVMValueRef *val;    /* per node: its value in the current loop iteration */
+    LLVMValueRef *scalar; /* per node: inline scalar value in the current kernel */
     int kernel;
 } Body;
 
@@ -194,7 +221,8 @@ LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s);
  * type as a constant, AEC_ALIGN-aligned global (in the target's byte
  * order), exported or private. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l);
-LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, bool exported);
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
+                          bool exported);
 
 /* The internal function computing one entry point's graph. */
 LLVMValueRef graph_body(Codegen *cg, const Entry *e);
@@ -211,6 +239,5 @@ typedef struct Bodies {
     LLVMValueRef *fn; /* per Program entry */
 } Bodies;
 void emit_abi(Codegen *cg, const Bodies *bo);
-
 
 #endif

@@ -18,23 +18,30 @@ LLVMValueRef cg_exp(Codegen *cg, LLVMValueRef x) {
     if (cg->opt.f64) return cg_math1(cg, "exp", x, true);
     LLVMBuilderRef b = cg->b;
     x = cg_max(cg, x, cg_real(cg, -87.33654));
-    x = cg_select(cg, LLVMBuildFCmp(b, LLVMRealOGT, x, cg_real(cg, 88.72283), ""), cg_real(cg, 88.72283), x);
+    x = cg_select(cg, LLVMBuildFCmp(b, LLVMRealOGT, x, cg_real(cg, 88.72283), ""),
+                  cg_real(cg, 88.72283), x);
     /* x = n·ln2 + r, |r| <= ln2/2; e^x = 2^n · e^r */
-    LLVMValueRef n = cg_math1(cg, "floor", cg_add(cg, cg_mul(cg, x, cg_real(cg, 1.44269504088896341)),
-                                                 cg_real(cg, 0.5)), true);
+    LLVMValueRef n = cg_math1(
+        cg, "floor", cg_add(cg, cg_mul(cg, x, cg_real(cg, 1.44269504088896341)), cg_real(cg, 0.5)),
+        true);
     LLVMValueRef r = cg_sub(cg, x, cg_mul(cg, n, cg_real(cg, 0.693359375)));
     r = cg_sub(cg, r, cg_mul(cg, n, cg_real(cg, -2.12194440e-4)));
     static const double c[] = {1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
                                4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1};
     LLVMValueRef p = cg_real(cg, c[0]);
-    for (int i = 1; i < countof(c); i++) p = cg_add(cg, cg_mul(cg, p, r), cg_real(cg, c[i]));
+    for (int i = 1; i < countof(c); i++)
+        p = cg_add(cg, cg_mul(cg, p, r), cg_real(cg, c[i]));
     LLVMValueRef y = cg_add(cg, cg_add(cg, cg_mul(cg, p, cg_mul(cg, r, r)), r), cg_real(cg, 1));
     /* 2^n built in the exponent bits; n in [-126, 128], so split it in two
      * halves to stay in range at both ends. */
     LLVMValueRef ni = LLVMBuildFPToSI(b, n, cg->i32, "");
     LLVMValueRef h1 = LLVMBuildAShr(b, ni, cg_i32(cg, 1), ""), h2 = LLVMBuildSub(b, ni, h1, "");
-    LLVMValueRef p1 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, h1, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T, "");
-    LLVMValueRef p2 = LLVMBuildBitCast(b, LLVMBuildShl(b, LLVMBuildAdd(b, h2, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T, "");
+    LLVMValueRef p1 = LLVMBuildBitCast(
+        b, LLVMBuildShl(b, LLVMBuildAdd(b, h1, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T,
+        "");
+    LLVMValueRef p2 = LLVMBuildBitCast(
+        b, LLVMBuildShl(b, LLVMBuildAdd(b, h2, cg_i32(cg, 127), ""), cg_i32(cg, 23), ""), cg->T,
+        "");
     return cg_mul(cg, cg_mul(cg, y, p1), p2);
 }
 
@@ -47,11 +54,14 @@ LLVMValueRef cg_tanh(Codegen *cg, LLVMValueRef x) {
     static const double c[] = {-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
                                1.33314422036e-1, -3.33332819422e-1};
     LLVMValueRef p = cg_real(cg, c[0]);
-    for (int i = 1; i < countof(c); i++) p = cg_add(cg, cg_mul(cg, p, z), cg_real(cg, c[i]));
+    for (int i = 1; i < countof(c); i++)
+        p = cg_add(cg, cg_mul(cg, p, z), cg_real(cg, c[i]));
     LLVMValueRef small = cg_add(cg, cg_mul(cg, cg_mul(cg, p, z), x), x);
     LLVMValueRef e = cg_exp(cg, cg_add(cg, ax, ax));
-    LLVMValueRef big = cg_sub(cg, cg_real(cg, 1), cg_div(cg, cg_real(cg, 2), cg_add(cg, e, cg_real(cg, 1))));
-    big = cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, x, cg_real(cg, 0), ""), LLVMBuildFNeg(cg->b, big, ""), big);
+    LLVMValueRef big =
+        cg_sub(cg, cg_real(cg, 1), cg_div(cg, cg_real(cg, 2), cg_add(cg, e, cg_real(cg, 1))));
+    big = cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, x, cg_real(cg, 0), ""),
+                    LLVMBuildFNeg(cg->b, big, ""), big);
     return cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, ax, cg_real(cg, 0.625), ""), small, big);
 }
 
@@ -61,10 +71,12 @@ LLVMValueRef cg_expm1(Codegen *cg, LLVMValueRef x) {
     if (cg->opt.f64) return cg_math1(cg, "expm1", x, false);
     LLVMValueRef series = cg_real(cg, 1); /* x·(1 + x/2·(1 + x/3·(... (1 + x/7)))) */
     for (int k = 7; k >= 2; k--)
-        series = cg_add(cg, cg_real(cg, 1), cg_mul(cg, cg_mul(cg, x, cg_real(cg, 1.0 / k)), series));
+        series =
+            cg_add(cg, cg_real(cg, 1), cg_mul(cg, cg_mul(cg, x, cg_real(cg, 1.0 / k)), series));
     series = cg_mul(cg, x, series);
     LLVMValueRef direct = cg_sub(cg, cg_exp(cg, x), cg_real(cg, 1));
-    LLVMValueRef near0 = LLVMBuildFCmp(cg->b, LLVMRealOLT, cg_math1(cg, "fabs", x, true), cg_real(cg, 0.35), "");
+    LLVMValueRef near0 =
+        LLVMBuildFCmp(cg->b, LLVMRealOLT, cg_math1(cg, "fabs", x, true), cg_real(cg, 0.35), "");
     return cg_select(cg, near0, series, direct);
 }
 
@@ -98,15 +110,17 @@ LLVMValueRef cg_activation(Codegen *cg, ActKind act, double alpha, LLVMValueRef 
 }
 
 /* f'(x), given x and y = f(x). */
-LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x, LLVMValueRef y) {
+LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
+                                LLVMValueRef y) {
     LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
     switch (act) {
     case ACT_LINEAR: return one;
     case ACT_RELU: return cg_select(cg, cg_gt0(cg, x), one, zero);
     case ACT_LEAKY_RELU: return cg_select(cg, cg_gt0(cg, x), one, cg_real(cg, alpha));
-    case ACT_SIGMOID: return cg_mul(cg, y, cg_sub(cg, one, y));              /* y(1-y) */
-    case ACT_TANH: return cg_sub(cg, one, cg_mul(cg, y, y));                 /* 1-y² */
-    case ACT_ELU: return cg_select(cg, cg_gt0(cg, x), one, cg_add(cg, y, cg_real(cg, alpha))); /* y+α */
+    case ACT_SIGMOID: return cg_mul(cg, y, cg_sub(cg, one, y)); /* y(1-y) */
+    case ACT_TANH: return cg_sub(cg, one, cg_mul(cg, y, y));    /* 1-y² */
+    case ACT_ELU:
+        return cg_select(cg, cg_gt0(cg, x), one, cg_add(cg, y, cg_real(cg, alpha))); /* y+α */
     case ACT_SOFTPLUS: return cg_sigmoid(cg, x);
     case ACT_GELU: { /* Φ(x) + x φ(x) */
         LLVMValueRef erf = cg_math1(cg, "erf", cg_mul(cg, x, cg_real(cg, M_SQRT1_2)), false);
@@ -122,7 +136,7 @@ LLVMValueRef cg_activation_grad(Codegen *cg, ActKind act, double alpha, LLVMValu
 /* The derivative of f' (the contractive term's gradient): f''(x) from x and
  * y = f(x); from y alone (from_y), d f'/dy, as f' was written in y. */
 LLVMValueRef cg_activation_grad2(Codegen *cg, ActKind act, double alpha, LLVMValueRef x,
-                                     LLVMValueRef y, bool from_y) {
+                                 LLVMValueRef y, bool from_y) {
     LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1), two = cg_real(cg, 2);
     switch (act) {
     case ACT_LINEAR:
@@ -166,20 +180,25 @@ static LLVMValueRef cg_mix64(Codegen *cg, LLVMValueRef z) {
 
 /* aec_rng_u64(seed, stream, counter) as a double uniform in [0, 1). */
 LLVMValueRef cg_uniform(Codegen *cg, LLVMValueRef seed, LLVMValueRef stream, LLVMValueRef counter) {
-    LLVMValueRef u = cg_mix64(cg, LLVMBuildXor(cg->b, cg_mix64(cg, LLVMBuildXor(cg->b, cg_mix64(cg, seed), stream, "")), counter, ""));
+    LLVMValueRef u = cg_mix64(
+        cg, LLVMBuildXor(cg->b, cg_mix64(cg, LLVMBuildXor(cg->b, cg_mix64(cg, seed), stream, "")),
+                         counter, ""));
     u = LLVMBuildLShr(cg->b, u, cg_i64(cg, 11), "");
-    return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""), LLVMConstReal(cg->f64, 0x1p-53), "");
+    return LLVMBuildFMul(cg->b, LLVMBuildUIToFP(cg->b, u, cg->f64, ""),
+                         LLVMConstReal(cg->f64, 0x1p-53), "");
 }
 
 /* The top 53 of 64 random bits as a double in [0, 1). */
 static LLVMValueRef cg_unit(Codegen *cg, LLVMValueRef bits) {
-    LLVMValueRef u = LLVMBuildUIToFP(cg->b, LLVMBuildLShr(cg->b, bits, cg_i64(cg, 11), ""), cg->f64, "");
+    LLVMValueRef u =
+        LLVMBuildUIToFP(cg->b, LLVMBuildLShr(cg->b, bits, cg_i64(cg, 11), ""), cg->f64, "");
     return LLVMBuildFMul(cg->b, u, LLVMConstReal(cg->f64, 0x1p-53), "");
 }
 
 LLVMValueRef cg_box_muller(Codegen *cg, LLVMValueRef u1, LLVMValueRef u2) {
     LLVMBuilderRef b = cg->b;
-    LLVMValueRef r = cg_math_f64(cg, "llvm.log.f64", LLVMBuildFSub(b, LLVMConstReal(cg->f64, 1), u1, ""));
+    LLVMValueRef r =
+        cg_math_f64(cg, "llvm.log.f64", LLVMBuildFSub(b, LLVMConstReal(cg->f64, 1), u1, ""));
     r = cg_math_f64(cg, "llvm.sqrt.f64", LLVMBuildFMul(b, LLVMConstReal(cg->f64, -2), r, ""));
     LLVMValueRef angle = LLVMBuildFMul(b, u2, LLVMConstReal(cg->f64, 2 * M_PI), "");
     return LLVMBuildFMul(b, r, cg_math_f64(cg, "llvm.cos.f64", angle), "");

@@ -98,7 +98,8 @@ static void stmt_output(Checker *c, const AstStmt *s) {
 static void stmt_loss(Checker *c, const AstStmt *s) {
     static const Form f = {.usage = "loss mse|rmse|mae|bce [masked]", .min_pos = 1, .max_pos = 2};
     const char *losses[AEC_N_LOSSES];
-    for (int i = 0; i < AEC_N_LOSSES; i++) losses[i] = aec_loss_name(i);
+    for (int i = 0; i < AEC_N_LOSSES; i++)
+        losses[i] = aec_loss_name(i);
     static const char *const options[] = {"masked"};
     Args a = check_form(c, s, &f);
     if (a.npos > 0) {
@@ -188,7 +189,8 @@ static void stmt_regularize(Checker *c, const AstStmt *s) {
 /* The optimizers' names, for get_word. */
 static const char *const *optimizer_names(void) {
     static const char *names[AEC_N_OPTIMIZERS];
-    for (int i = 0; i < AEC_N_OPTIMIZERS; i++) names[i] = opt_info[i].name;
+    for (int i = 0; i < AEC_N_OPTIMIZERS; i++)
+        names[i] = opt_info[i].name;
     return names;
 }
 
@@ -208,8 +210,8 @@ static void set_optimizer_key(Checker *c, const AstStmt *s, int opt, const char 
     if (!a) return;
     const char *const *keys = opt_info[opt].keys;
     if (find_word(key, keys, countof(opt_info[opt].keys)) < 0) {
-        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)%s", opt_info[opt].name,
-                   key, join(c->arena, keys, countof(opt_info[opt].keys)),
+        diag_error(a->key_loc, "optimizer %s has no '%s' (its keys: %s)%s", opt_info[opt].name, key,
+                   join(c->arena, keys, countof(opt_info[opt].keys)),
                    opt == AEC_OPT_SGD && strcmp(key, "momentum") == 0
                        ? "; SGD with momentum is 'optimizer momentum'"
                        : "");
@@ -225,9 +227,9 @@ static void set_optimizer_stmt(Checker *c, const AstStmt *s) {
                            .max_pos = 1,
                            .keys = {"lr", "momentum", "beta1", "beta2", "eps", "decay"}};
     Args a = check_form(c, s, &f);
-    int opt = a.npos > 0 ? get_word(c, a.pos[0]->value, "optimizer", optimizer_names(),
-                                    AEC_N_OPTIMIZERS)
-                         : -1;
+    int opt = a.npos > 0
+                  ? get_word(c, a.pos[0]->value, "optimizer", optimizer_names(), AEC_N_OPTIMIZERS)
+                  : -1;
     if (opt < 0) return;
     aec_train_config *t = &c->m->train;
     set_optimizer(t, opt);
@@ -383,8 +385,8 @@ static int add_words(const char **out, int n, int max, const char *const *words,
  * docs/language.md uses is missing). */
 int check_vocabulary(VocabClass cls, const char **out, int max) {
     static const char *const keys[] = {"stride", "pad", "momentum", "eps", "min_delta", "normal"};
-    static const char *const values[] = {"gaussian", "mirror", "tied", "masked", "weights",
-                                         "code", "layerwise", "same", "valid"};
+    static const char *const values[] = {"gaussian", "mirror",    "tied", "masked", "weights",
+                                         "code",     "layerwise", "same", "valid"};
     int n = 0;
     switch (cls) {
     case VOCAB_STATEMENT: {
@@ -394,7 +396,8 @@ int check_vocabulary(VocabClass cls, const char **out, int max) {
         for (int c = 0; c < countof(ctxs); c++) {
             int nk;
             const Keyword *k = keywords_of(ctxs[c], &nk);
-            for (int i = 0; i < nk; i++) n = add_words(out, n, max, &k[i].name, 1);
+            for (int i = 0; i < nk; i++)
+                n = add_words(out, n, max, &k[i].name, 1);
         }
         break;
     }
@@ -446,14 +449,18 @@ static void check_kl_sparsity(Checker *c) {
     if (has_act_field(l->kind) && l->act == ACT_LINEAR)
         diag_error(s->loc,
                    "'kl_sparsity' needs code activations in (0, 1), but the code comes from '%s' "
-                   "with no activation (end the encoder with sigmoid)", what);
+                   "with no activation (end the encoder with sigmoid)",
+                   what);
     else if (has_act_field(l->kind) || l->kind == LY_ACT)
-        diag_error(s->loc, "'kl_sparsity' needs code activations in (0, 1), but the code's "
-                           "activation is %s (use sigmoid)", act_names[l->act]);
+        diag_error(s->loc,
+                   "'kl_sparsity' needs code activations in (0, 1), but the code's "
+                   "activation is %s (use sigmoid)",
+                   act_names[l->act]);
     else
         diag_error(s->loc,
                    "'kl_sparsity' needs code activations in (0, 1), but the code comes from '%s' "
-                   "(end the encoder with a sigmoid)", what);
+                   "(end the encoder with a sigmoid)",
+                   what);
     diag_note(l->loc, "the code is this layer's output");
 }
 
@@ -464,14 +471,17 @@ static void check_contractive(Checker *c) {
     for (int i = 0; i < c->enc.n; i++) {
         const Layer *l = &c->enc.items[i].l;
         const char *why = NULL;
-        if (l->kind == LY_DENSE) dense_seen = true;
-        else if (l->kind == LY_ACT && !dense_seen) why = "an activation of the input itself";
+        if (l->kind == LY_DENSE)
+            dense_seen = true;
+        else if (l->kind == LY_ACT && !dense_seen)
+            why = "an activation of the input itself";
         else if (l->kind != LY_ACT && l->kind != LY_FLATTEN && l->kind != LY_RESHAPE)
             why = l->kind == LY_DROPOUT ? "random, so the Jacobian is not defined" : "not dense";
         if (!why) continue;
         diag_error(c->seen_contractive->loc,
                    "'contractive' needs an encoder of dense layers, activations and views: "
-                   "'%s' is %s", layer_text(c->arena, l, true), why);
+                   "'%s' is %s",
+                   layer_text(c->arena, l, true), why);
         diag_note(l->loc, "this encoder layer");
         return;
     }
@@ -497,16 +507,19 @@ static void check_pretrain(Checker *c) {
         if (c->dec.items[i].l.kind == LY_DENSE && nd < 256) dec[nd++] = i;
     if (nd == 0) return; /* no decoder: reported already */
     if (ne != nd) {
-        diag_error(s->loc, "'pretrain layerwise' pairs each encoder dense layer with a decoder "
-                           "one, but the encoder has %d and the decoder %d", ne, nd);
+        diag_error(s->loc,
+                   "'pretrain layerwise' pairs each encoder dense layer with a decoder "
+                   "one, but the encoder has %d and the decoder %d",
+                   ne, nd);
         return;
     }
     for (int k = 0; k < ne; k++) {
         const Layer *e = &c->enc.items[enc[k]].l, *d = &c->dec.items[dec[ne - 1 - k]].l;
         long want = shape_numel(e->in);
         if (e->in.ndim == 0 || want == d->units) continue;
-        diag_error(s->loc, "'pretrain layerwise' pairs encoder '%s' (input %ld) with decoder '%s', "
-                           "which does not give back %ld values",
+        diag_error(s->loc,
+                   "'pretrain layerwise' pairs encoder '%s' (input %ld) with decoder '%s', "
+                   "which does not give back %ld values",
                    layer_text(c->arena, e, false), want, layer_text(c->arena, d, false), want);
         diag_note(d->loc, "the decoder layer");
         return;
@@ -620,4 +633,3 @@ Model *check_model(Arena *a, const AstModel *ast) {
     assemble(c);
     return diag_error_count() > errors ? NULL : m; /* assemble checks the limits */
 }
-

@@ -79,7 +79,7 @@ void conv_padding(LayerKind kind, int in, int k, int stride, int mode, int *befo
 /* ----------------------------------------------------------------- form.c */
 
 int find_word(const char *w, const char *const *words, int n); /* its index, or -1 */
-char *join(Arena *a, const char *const *words, int n);       /* "a, b, c" */
+char *join(Arena *a, const char *const *words, int n);         /* "a, b, c" */
 /* ", did you mean 'X'?" or "". */
 const char *did_you_mean(Arena *a, const char *w, const char *const *words, int n);
 

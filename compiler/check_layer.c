@@ -93,13 +93,13 @@ static const char *act_usage(Arena *a, const char *name) {
     if (!param) return name;
     char up[32];
     snprintf(up, sizeof up, "%s", param);
-    for (char *p = up; *p; p++) *p = (char)(*p - 'a' + 'A');
+    for (char *p = up; *p; p++)
+        *p = (char)(*p - 'a' + 'A');
     return arena_printf(a, "%s[=%s]", name, up);
 }
 
 /* One statement of encoder { } or decoder { } into a draft layer. */
-void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *where,
-                       bool in_decoder) {
+void layer_stmt(Checker *c, const AstStmt *s, Drafts *out, const char *where, bool in_decoder) {
     LayerKind kind;
     int i = find_word(s->keyword, layer_keywords, countof(layer_keywords));
     if (i >= 0)
@@ -216,7 +216,6 @@ char *check_layer_str(Arena *a, const Layer *l) {
     return layer_text(a, l, true);
 }
 
-
 /* ------------------------------------------------------------- shapes */
 
 /* Reports "LAYER after PREV: rule (fix)" at the layer; returns false. */
@@ -302,7 +301,7 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
             return shape_error(c, l, after, "window %dx%d is larger than the input %dx%d", l->kh,
                                l->kw, in.dim[1], in.dim[2]);
         l->out = shape_chw(in.dim[0], pool_out_size(in.dim[1], l->kh, l->stride),
-                     pool_out_size(in.dim[2], l->kw, l->stride));
+                           pool_out_size(in.dim[2], l->kw, l->stride));
         l->flops = lim_mul(lim_mul(l->kh, l->kw), shape_numel(l->out));
         break;
     }
@@ -310,8 +309,8 @@ bool infer_layer(Checker *c, Layer *l, const char *after) {
         if (in.ndim == 1)
             return shape_error(c, l, after, "expected CxHxW, got %s (add reshape)", ins);
         if (!known) return false;
-        l->out =
-            shape_chw(in.dim[0], clamp_int((long)in.dim[1] * l->kh), clamp_int((long)in.dim[2] * l->kw));
+        l->out = shape_chw(in.dim[0], clamp_int((long)in.dim[1] * l->kh),
+                           clamp_int((long)in.dim[2] * l->kw));
         break;
     case LY_BATCHNORM:
         if (!known) return false;
@@ -356,4 +355,3 @@ Shape infer_section(Checker *c, Drafts *ds, Shape in, const char *first_after, b
     }
     return in;
 }
-

@@ -21,9 +21,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
 #include "aec.h"
 #include "config.h" /* generated: AEC_RT_LIBS, AEC_BUILD_LIB_DIR, AEC_BUILD_INCLUDE_DIR */
-#include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
 
 Model *driver_load(Arena *a, const char *spec_path) {
     size_t len;
@@ -65,19 +65,26 @@ int driver_check(const char *spec, const char *dump) {
         return ast ? 0 : 1;
     }
     Model *m = driver_load(a, spec);
-    if (!m) status = 1;
-    else if (!dump) check_print_table(stdout, m);
-    else if (!strcmp(dump, "shapes")) check_dump_shapes(stdout, m);
+    if (!m)
+        status = 1;
+    else if (!dump)
+        check_print_table(stdout, m);
+    else if (!strcmp(dump, "shapes"))
+        check_dump_shapes(stdout, m);
     else if (!strcmp(dump, "ir") || !strcmp(dump, "grad") || !strcmp(dump, "kernels"))
         program_dump(stdout, compile_model(a, m), dump);
     else if (!strcmp(dump, "llvm")) {
         CodegenOptions opt = {.opt_level = 3};
         Codegen *cg = cg_program(compile_model(a, m), &opt);
-        if (cg) cg_dump_llvm(stdout, cg);
-        else status = 1;
+        if (cg)
+            cg_dump_llvm(stdout, cg);
+        else
+            status = 1;
         cg_free(cg);
     } else {
-        fprintf(stderr, "aec: error: unknown dump '%s' (tokens, ast, shapes, ir, grad, kernels, llvm)\n", dump);
+        fprintf(stderr,
+                "aec: error: unknown dump '%s' (tokens, ast, shapes, ir, grad, kernels, llvm)\n",
+                dump);
         status = 2;
     }
     arena_free(a);
@@ -146,8 +153,10 @@ static int link_trainer(const char *prefix, const char *obj, const char *out, bo
     snprintf(archive, sizeof archive, "%s/libaecrt.a", lib);
     snprintf(mpi_archive, sizeof mpi_archive, "%s/libaecrt_mpi.a", lib);
     if (mpi && (!AEC_MPI_LIBS[0] || !is_file(mpi_archive))) {
-        fprintf(stderr, "aec: error: --mpi: this aec was built without MPI (no %s; `make deps` "
-                        "installs libopenmpi-dev, then rebuild aec)\n", mpi_archive);
+        fprintf(stderr,
+                "aec: error: --mpi: this aec was built without MPI (no %s; `make deps` "
+                "installs libopenmpi-dev, then rebuild aec)\n",
+                mpi_archive);
         return 1;
     }
     char stub[] = "/tmp/aec-main-XXXXXX.c";
@@ -155,9 +164,10 @@ static int link_trainer(const char *prefix, const char *obj, const char *out, bo
     if (fd < 0) return 1;
     FILE *f = fdopen(fd, "w");
     const char *entry = mpi ? "aec_mpi_main" : "aec_main";
-    fprintf(f, "#include \"aec.h\"\nextern const aec_model %s_model;\n"
-               "int %s(const aec_model *m, int argc, char **argv);\n"
-               "int main(int argc, char **argv) { return %s(&%s_model, argc, argv); }\n",
+    fprintf(f,
+            "#include \"aec.h\"\nextern const aec_model %s_model;\n"
+            "int %s(const aec_model *m, int argc, char **argv);\n"
+            "int main(int argc, char **argv) { return %s(&%s_model, argc, argv); }\n",
             prefix, entry, entry, prefix);
     fclose(f);
     const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
@@ -172,7 +182,8 @@ static int link_trainer(const char *prefix, const char *obj, const char *out, bo
     argv[n++] = archive;
     char libs[] = AEC_RT_LIBS " " AEC_MPI_LIBS;
     if (!mpi) libs[strlen(AEC_RT_LIBS)] = 0;
-    for (char *tok = strtok(libs, " "); tok && n < 60; tok = strtok(NULL, " ")) argv[n++] = tok;
+    for (char *tok = strtok(libs, " "); tok && n < 60; tok = strtok(NULL, " "))
+        argv[n++] = tok;
     argv[n++] = "-o";
     argv[n++] = (char *)out;
     argv[n] = NULL;
@@ -189,16 +200,26 @@ static aec_model runtime_view(Arena *a, const Program *p, bool f64) {
     aec_tensor_info *t = arena_alloc(a, sizeof *t * (size_t)(m->ntensors + 1));
     for (int i = 0; i < m->ntensors; i++) {
         const ParamTensor *pt = &m->tensors[i];
-        t[i] = (aec_tensor_info){.name = pt->name, .ndim = pt->ndim, .kind = pt->kind,
-                                 .offset = pt->offset, .numel = pt->numel};
-        for (int k = 0; k < pt->ndim; k++) t[i].shape[k] = pt->shape[k];
+        t[i] = (aec_tensor_info){.name = pt->name,
+                                 .ndim = pt->ndim,
+                                 .kind = pt->kind,
+                                 .offset = pt->offset,
+                                 .numel = pt->numel};
+        for (int k = 0; k < pt->ndim; k++)
+            t[i].shape[k] = pt->shape[k];
     }
-    return (aec_model){.abi_version = AEC_ABI_VERSION, .dtype = f64 ? AEC_F64 : AEC_F32,
-                       .name = m->name, .max_batch = AEC_MAX_BATCH,
-                       .input_size = shape_numel(m->input), .code_size = shape_numel(m->code),
-                       .param_count = m->param_count, .trainable_count = m->trainable_count,
+    return (aec_model){.abi_version = AEC_ABI_VERSION,
+                       .dtype = f64 ? AEC_F64 : AEC_F32,
+                       .name = m->name,
+                       .max_batch = AEC_MAX_BATCH,
+                       .input_size = shape_numel(m->input),
+                       .code_size = shape_numel(m->code),
+                       .param_count = m->param_count,
+                       .trainable_count = m->trainable_count,
                        .opt_state_count = (long)p->opt_slots * m->trainable_count,
-                       .n_tensors = m->ntensors, .tensors = t, .train = m->train};
+                       .n_tensors = m->ntensors,
+                       .tensors = t,
+                       .train = m->train};
 }
 
 /* --embed-weights: the params block from a safetensors file, which must
@@ -215,8 +236,8 @@ static void *load_weights(Arena *a, const Program *p, const char *path, bool f64
         for (long i = 0; i < pt->numel; i++) {
             double v = aec_get(w, view.dtype, pt->offset + i);
             if (!isfinite(v)) {
-                fprintf(stderr, "error: %s: tensor %s holds %g at element %ld\n", path, pt->name,
-                        v, i);
+                fprintf(stderr, "error: %s: tensor %s holds %g at element %ld\n", path, pt->name, v,
+                        i);
                 st = AEC_EFORMAT;
                 break;
             }
@@ -268,7 +289,8 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
         status = cg_emit_file(cg, out, true);
     } else {
         FILE *f = fopen(out, "w");
-        if (!f) fprintf(stderr, "aec: error: cannot write %s: %s\n", out, strerror(errno));
+        if (!f)
+            fprintf(stderr, "aec: error: cannot write %s: %s\n", out, strerror(errno));
         else {
             cg_dump_llvm(f, cg);
             status = fclose(f) ? 1 : 0;
@@ -296,7 +318,8 @@ int driver_run(const char *spec, const CodegenOptions *opt, int argc, char **arg
         /* argv[0] names the program in the trainer's messages: the model. */
         char **args = arena_alloc(a, sizeof(char *) * (size_t)(argc + 2));
         args[0] = arena_strdup(a, m->name);
-        for (int i = 0; i < argc; i++) args[i + 1] = argv[i];
+        for (int i = 0; i < argc; i++)
+            args[i + 1] = argv[i];
         fflush(stdout);
         status = aec_main(table, argc + 1, args);
     }

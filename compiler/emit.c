@@ -10,11 +10,11 @@
  * then printed, written as an object or assembly, or JIT-compiled in
  * process with ORC LLJIT.
  */
+#include <dlfcn.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/ErrorHandling.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,7 +62,8 @@ static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **tri
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
-    char *triple = opt->triple ? LLVMNormalizeTargetTriple(opt->triple) : LLVMGetDefaultTargetTriple();
+    char *triple =
+        opt->triple ? LLVMNormalizeTargetTriple(opt->triple) : LLVMGetDefaultTargetTriple();
     LLVMTargetRef target;
     char *err = NULL;
     if (LLVMGetTargetFromTriple(triple, &target, &err)) {
@@ -78,10 +79,11 @@ static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **tri
     char *features = opt->features ? strdup(opt->features)
                      : host        ? LLVMGetHostCPUFeatures()
                                    : strdup("");
-    LLVMCodeGenOptLevel level = opt->opt_level >= 3 ? LLVMCodeGenLevelAggressive
-                                : opt->opt_level == 0 ? LLVMCodeGenLevelNone : LLVMCodeGenLevelDefault;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
-                                                      LLVMCodeModelDefault);
+    LLVMCodeGenOptLevel level = opt->opt_level >= 3   ? LLVMCodeGenLevelAggressive
+                                : opt->opt_level == 0 ? LLVMCodeGenLevelNone
+                                                      : LLVMCodeGenLevelDefault;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level,
+                                                      LLVMRelocPIC, LLVMCodeModelDefault);
     free(cpu);
     free(features);
     *triple_out = triple;
@@ -106,7 +108,8 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     if (cg->opt.gemm == GEMM_DEFAULT) { /* AEC_GEMM=blas runs every suite on the reference */
         const char *env = getenv("AEC_GEMM");
         cg->opt.gemm = env && *env ? !strcmp(env, "blas") ? GEMM_BLAS : GEMM_AEC
-                                   : !strcmp(AEC_GEMM_DEFAULT, "blas") ? GEMM_BLAS : GEMM_AEC;
+                       : !strcmp(AEC_GEMM_DEFAULT, "blas") ? GEMM_BLAS
+                                                           : GEMM_AEC;
     }
     cg->tsc = LLVMOrcCreateNewThreadSafeContext();
     cg->ctx = LLVMOrcThreadSafeContextGetContext(cg->tsc);
@@ -135,7 +138,8 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     /* One internal function per entry, in the Program's order, then the
      * public functions that call them. */
     Bodies bo = {arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)prog->nentries)};
-    for (int e = 0; e < prog->nentries; e++) bo.fn[e] = graph_body(cg, &prog->entries[e]);
+    for (int e = 0; e < prog->nentries; e++)
+        bo.fn[e] = graph_body(cg, &prog->entries[e]);
     cg->ws_batch = prog->ws_batch;
     cg->ws_const = prog->ws_const;
     emit_abi(cg, &bo);
@@ -163,7 +167,8 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
          * (mnist_conv 8.8 s -> 2.5 s) and no measured speed. */
         LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
         char pipeline[32];
-        snprintf(pipeline, sizeof pipeline, "default<O%d>", opt->opt_level > 3 ? 3 : opt->opt_level);
+        snprintf(pipeline, sizeof pipeline, "default<O%d>",
+                 opt->opt_level > 3 ? 3 : opt->opt_level);
         LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
         if (e) {
             char *msg = LLVMGetErrorMessage(e);
@@ -182,7 +187,8 @@ void cg_dump_llvm(FILE *out, Codegen *cg) {
 
 int cg_emit_file(Codegen *cg, const char *path, bool assembly) {
     char *err = NULL;
-    if (LLVMTargetMachineEmitToFile(cg->tm, cg->mod, (char *)path, assembly ? LLVMAssemblyFile : LLVMObjectFile, &err)) {
+    if (LLVMTargetMachineEmitToFile(cg->tm, cg->mod, (char *)path,
+                                    assembly ? LLVMAssemblyFile : LLVMObjectFile, &err)) {
         fprintf(stderr, "aec: error: cannot write %s: %s\n", path, err);
         LLVMDisposeMessage(err);
         return 1;
@@ -206,19 +212,22 @@ void *cg_jit_lookup(Codegen *cg, const char *symbol) {
         /* The host program may not link OpenBLAS itself: load it globally
          * so the process symbol search below finds cblas_?gemm. */
         if (!dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL) &&
-            !dlopen("libopenblas.so", RTLD_NOW | RTLD_GLOBAL) && !dlopen("libblas.so.3", RTLD_NOW | RTLD_GLOBAL)) {
+            !dlopen("libopenblas.so", RTLD_NOW | RTLD_GLOBAL) &&
+            !dlopen("libblas.so.3", RTLD_NOW | RTLD_GLOBAL)) {
             fprintf(stderr, "aec: error: JIT: cannot load OpenBLAS: %s\n", dlerror());
             return NULL;
         }
         LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
         char *triple;
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-            builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(target_machine(&cg->opt, &triple)));
+            builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(
+                         target_machine(&cg->opt, &triple)));
         LLVMDisposeMessage(triple);
         if (jit_failed(LLVMOrcCreateLLJIT(&cg->jit, builder), "setup")) return NULL;
         LLVMOrcDefinitionGeneratorRef gen;
         if (jit_failed(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
-                           &gen, LLVMOrcLLJITGetGlobalPrefix(cg->jit), NULL, NULL), "symbols"))
+                           &gen, LLVMOrcLLJITGetGlobalPrefix(cg->jit), NULL, NULL),
+                       "symbols"))
             return NULL;
         LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(cg->jit);
         LLVMOrcJITDylibAddGenerator(dylib, gen);
@@ -242,4 +251,6 @@ void cg_free(Codegen *cg) {
     free(cg);
 }
 
-const char *cg_prefix(const Codegen *cg) { return cg->prefix; }
+const char *cg_prefix(const Codegen *cg) {
+    return cg->prefix;
+}

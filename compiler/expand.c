@@ -200,4 +200,3 @@ void infer_model(Checker *c) {
         diag_note(c->input_stmt->loc, "the input is declared here");
     }
 }
-

@@ -34,7 +34,6 @@ const char *did_you_mean(Arena *a, const char *w, const char *const *words, int 
     return s ? arena_printf(a, ", did you mean '%s'?", s) : "";
 }
 
-
 /* ------------------------------------------------------- statement forms */
 
 const AstArg *keyarg(const AstStmt *s, const char *key) {
@@ -197,8 +196,7 @@ bool get_kernel(Checker *c, const AstValue *v, const char *what, int *kh, int *k
 }
 
 /* One of `words`; returns its index, or -1 after reporting. */
-int get_word(Checker *c, const AstValue *v, const char *what, const char *const *words,
-                    int n) {
+int get_word(Checker *c, const AstValue *v, const char *what, const char *const *words, int n) {
     int i = v->kind == AV_IDENT ? find_word(v->ident.name, words, n) : -1;
     if (i >= 0) return i;
     if (v->kind != AV_IDENT) {
@@ -213,7 +211,7 @@ int get_word(Checker *c, const AstValue *v, const char *what, const char *const 
 
 /* An activation `name` with an optional `=param` (slope or alpha). */
 bool get_act(Checker *c, const char *name, Loc loc, const AstValue *param, ActKind *act,
-                    double *alpha) {
+             double *alpha) {
     int i = find_word(name, act_names, ACT_COUNT);
     if (i < 0) {
         const char *hint = did_you_mean(c->arena, name, act_names, ACT_COUNT);
@@ -247,12 +245,10 @@ const char *const layer_keywords[LAYER_KEYWORDS] = {
     "upsample", "batchnorm", "dropout", "flatten", "reshape",
 };
 
-
 static const char *const ctx_names[CTX_COUNT] = {
     [CTX_FILE] = "the file",   [CTX_MODEL] = "model { }",           [CTX_LAYERS] = "layers",
     [CTX_TRAIN] = "train { }", [CTX_REGULARIZE] = "regularize { }",
 };
-
 
 /* Every keyword of a context (at most KEYWORDS_MAX), for suggestions. */
 int keyword_names(const Checker *c, Context ctx, const char **names) {
@@ -298,8 +294,7 @@ void unknown_keyword(Checker *c, const AstStmt *s, Context ctx, const char *wher
 
 /* Runs the handler of statement s's keyword in context ctx; `seen` (one slot
  * per keyword, or NULL) catches a keyword given twice. */
-void dispatch(Checker *c, const AstStmt *s, Context ctx, const char *where,
-                     const AstStmt **seen) {
+void dispatch(Checker *c, const AstStmt *s, Context ctx, const char *where, const AstStmt **seen) {
     int n;
     const Keyword *k = c->keywords_of(ctx, &n);
     for (int i = 0; i < n; i++) {
@@ -327,4 +322,3 @@ bool first_use(const AstStmt **slot, const AstStmt *s, const char *what) {
     *slot = s;
     return true;
 }
-

@@ -14,12 +14,14 @@
 #include <math.h>
 #include <string.h>
 
-#include "lower.h"
 #include "irb.h"
+#include "lower.h"
 
 int rand_node(Lower *L, IrType t, RandKind kind, double p, int use) {
-    return ir_add(L->g, (IrNode){.op = IR_RAND, .type = t, .rand = kind, .p = p,
-                                 .stream = L->g->stage << 16 | use});
+    return ir_add(
+        L->g,
+        (IrNode){
+            .op = IR_RAND, .type = t, .rand = kind, .p = p, .stream = L->g->stage << 16 | use});
 }
 
 int param(Lower *L, int tensor) {
@@ -70,7 +72,9 @@ static int dropout(Lower *L, const Layer *ly, int x) {
  * with the geometry of their Layer); a per-channel value [C] meets an image
  * [B, C·hw] through CHAN_EXPAND and comes back through CHAN_SUM. */
 
-static int layer_index(Lower *L, const Layer *ly) { return (int)(ly - L->m->layers); }
+static int layer_index(Lower *L, const Layer *ly) {
+    return (int)(ly - L->m->layers);
+}
 
 /* A per-channel [C] value spread over hw positions per channel; a vector's
  * features (hw 1) and a single channel broadcast as they are. */
@@ -90,7 +94,8 @@ static int sum_chan(Lower *L, int v, long hw) {
 static int conv(Lower *L, const Layer *ly, int x) {
     Graph *g = L->g;
     int w = param(L, ly->tied_to >= 0 ? L->m->layers[ly->tied_to].weight : ly->weight);
-    int y = ir_add(g, (IrNode){.op = ly->kind == LY_CONV ? IR_CONV : IR_CONV_T, .in = {x, w},
+    int y = ir_add(g, (IrNode){.op = ly->kind == LY_CONV ? IR_CONV : IR_CONV_T,
+                               .in = {x, w},
                                .layer = layer_index(L, ly)});
     set_loc(L, y, ly->loc);
     long hw = (long)ly->out.dim[1] * ly->out.dim[2];
@@ -99,7 +104,8 @@ static int conv(Lower *L, const Layer *ly, int x) {
 }
 
 static int image_op(Lower *L, const Layer *ly, IrOp op, int x) {
-    return set_loc(L, ir_add(L->g, (IrNode){.op = op, .in = {x}, .layer = layer_index(L, ly)}), ly->loc);
+    return set_loc(L, ir_add(L->g, (IrNode){.op = op, .in = {x}, .layer = layer_index(L, ly)}),
+                   ly->loc);
 }
 
 /* PyTorch's BatchNorm over channels (an image: C planes of hw values) or
@@ -148,7 +154,8 @@ static int layer(Lower *L, const Layer *ly, int x) {
     case LY_ACT: return activation(L, x, ly->act, ly->act_alpha, ly->loc);
     case LY_FLATTEN:
     case LY_RESHAPE: return x;
-    default: internal_error("layer kind %d reached lowering (the checker should reject it)", ly->kind);
+    default:
+        internal_error("layer kind %d reached lowering (the checker should reject it)", ly->kind);
     }
 }
 
@@ -160,4 +167,3 @@ int layers(Lower *L, int x, int from, int to) {
     }
     return x;
 }
-

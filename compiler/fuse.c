@@ -45,10 +45,12 @@ static bool reads_reduction_of(const Graph *g, const NodeInfo *info, int i, int 
 /* Mark every node an output depends on. */
 static bool *live_nodes(Arena *a, const Graph *g) {
     bool *live = arena_alloc(a, sizeof(bool) * (size_t)g->nnodes);
-    for (int i = 0; i < g->nouts; i++) live[g->outs[i].node] = true;
+    for (int i = 0; i < g->nouts; i++)
+        live[g->outs[i].node] = true;
     for (int i = g->nnodes - 1; i >= 0; i--)
         if (live[i])
-            for (int j = 0; j < ir_op_nin[g->nodes[i].op]; j++) live[g->nodes[i].in[j]] = true;
+            for (int j = 0; j < ir_op_nin[g->nodes[i].op]; j++)
+                live[g->nodes[i].in[j]] = true;
     return live;
 }
 
@@ -64,7 +66,8 @@ static void note_use(const Graph *g, NodeInfo *info, int u, int k) {
     if (info[u].last_use < k) info[u].last_use = k;
     if (info[u].kernel >= 0 && info[u].kernel != k) info[u].materialized = true;
     if (info[u].inline_scalar || g->nodes[u].op == IR_CHAN_EXPAND)
-        for (int j = 0; j < ir_op_nin[g->nodes[u].op]; j++) note_use(g, info, g->nodes[u].in[j], k);
+        for (int j = 0; j < ir_op_nin[g->nodes[u].op]; j++)
+            note_use(g, info, g->nodes[u].in[j], k);
 }
 
 Fusion *fuse_graph(Arena *a, const Graph *g) {

@@ -37,19 +37,23 @@
 /* CPUs whose widest vectors are 512 or 256 bits, for a CPU named without a
  * feature string (`--cpu NAME`). A CPU not listed gets 128-bit vectors:
  * slower, never wrong — LLVM legalizes any vector width. */
-static const struct { const char *cpu; int bits; } cpu_vectors[] = {
-    {"x86-64-v4", 512},   {"skylake-avx512", 512}, {"cascadelake", 512}, {"cooperlake", 512},
-    {"icelake-client", 512}, {"icelake-server", 512}, {"tigerlake", 512}, {"sapphirerapids", 512},
-    {"rocketlake", 512},  {"cannonlake", 512},     {"znver4", 512},      {"znver5", 512},
-    {"x86-64-v3", 256},   {"haswell", 256},        {"broadwell", 256},   {"skylake", 256},
-    {"alderlake", 256},   {"raptorlake", 256},     {"znver1", 256},      {"znver2", 256},
+static const struct {
+    const char *cpu;
+    int bits;
+} cpu_vectors[] = {
+    {"x86-64-v4", 512},      {"skylake-avx512", 512}, {"cascadelake", 512}, {"cooperlake", 512},
+    {"icelake-client", 512}, {"icelake-server", 512}, {"tigerlake", 512},   {"sapphirerapids", 512},
+    {"rocketlake", 512},     {"cannonlake", 512},     {"znver4", 512},      {"znver5", 512},
+    {"x86-64-v3", 256},      {"haswell", 256},        {"broadwell", 256},   {"skylake", 256},
+    {"alderlake", 256},      {"raptorlake", 256},     {"znver1", 256},      {"znver2", 256},
     {"znver3", 256},
 };
 
 static bool has_feature(const char *features, const char *f) {
     size_t n = strlen(f);
     for (const char *p = features; p && (p = strstr(p, f)); p += n)
-        if (p > features && p[-1] == '+' && (p - 1 == features || p[-2] == ',') && (p[n] == ',' || !p[n]))
+        if (p > features && p[-1] == '+' && (p - 1 == features || p[-2] == ',') &&
+            (p[n] == ',' || !p[n]))
             return true;
     return false;
 }
@@ -66,7 +70,8 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
     bool x86 = strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i686", 4) == 0;
     if (!x86) {
         /* aarch64 (NEON) and the others: 128-bit vectors; NEON has 32 */
-        if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0) t.registers = 32;
+        if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0)
+            t.registers = 32;
     } else if (features && has_feature(features, "avx512f")) {
         t = (GemmTarget){512, 32};
     } else if (features && (has_feature(features, "avx2") || has_feature(features, "avx"))) {
@@ -86,14 +91,19 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
 
 enum { IR_BATCH_ROWS = -1 }; /* a dimension that is the batch itself */
 
-static long ceil_div(long a, long b) { return (a + b - 1) / b; }
-static long dim_hint(long d, int batch) { return d > 0 ? d : -d * (batch > 0 ? batch : 256); }
+static long ceil_div(long a, long b) {
+    return (a + b - 1) / b;
+}
+static long dim_hint(long d, int batch) {
+    return d > 0 ? d : -d * (batch > 0 ? batch : 256);
+}
 
 /* Micro-tiles by vector registers: mr × nv accumulators plus nv for B and
  * one broadcast must fit. The first fits best when several waste the same. */
-static const struct { int regs, mr, nv; } tiles[] = {
-    {32, 6, 4}, {32, 14, 2}, {32, 8, 3}, {32, 28, 1},
-    {16, 6, 2},  {16, 4, 3}, {16, 12, 1},
+static const struct {
+    int regs, mr, nv;
+} tiles[] = {
+    {32, 6, 4}, {32, 14, 2}, {32, 8, 3}, {32, 28, 1}, {16, 6, 2}, {16, 4, 3}, {16, 12, 1},
 };
 
 GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
@@ -106,8 +116,8 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
         if (tiles[i].regs != t.registers) continue;
         long nr = (long)tiles[i].nv * g.vl;
         /* padded work over useful work; a narrow matrix prefers narrow tiles */
-        double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) * (double)(ceil_div(n, nr) * nr) /
-                       ((double)m * (double)n);
+        double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) *
+                       (double)(ceil_div(n, nr) * nr) / ((double)m * (double)n);
         /* another tile only for a clearly better fit: fewer tiles mean
          * fewer kernels to compile, shared by more products */
         if (!g.mr || waste < best * 0.9) {
@@ -123,7 +133,8 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
     /* Task blocks: about 128 rows × 256 columns, so a block of A (mc × kc)
      * sits in L2 and a W1-sized product splits into a dozen or more tasks. */
     g.mc_panels = (int)ceil_div(128, g.mr);
-    g.nc_panels = (int)(ceil_div(256, g.nr) > ceil_div(n, g.nr) ? ceil_div(n, g.nr) : ceil_div(256, g.nr));
+    g.nc_panels =
+        (int)(ceil_div(256, g.nr) > ceil_div(n, g.nr) ? ceil_div(n, g.nr) : ceil_div(256, g.nr));
     if (g.nc_panels < 1) g.nc_panels = 1;
     return g;
 }
@@ -136,15 +147,23 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
     long np = n > 0 ? ceil_div(n, g.nr) * g.nr : 0;
     long pb = 0, fx = 0;
     long lda = s->lda ? s->lda : k;
-    if (!s->ta && lda > 0) fx += g.mr * k; /* direct A: a partial last panel only */
-    else if (m > 0 && k > 0) fx += (ceil_div(m, g.mr) * g.mr) * k;
-    else if (m < 0 && k > 0) pb += -m * k, fx += (g.mr - 1) * k;
-    else if (m > 0 && k < 0) pb += ceil_div(m, g.mr) * g.mr * -k;
-    else pb = -1; /* both batched: not supported (caller falls back) */
+    if (!s->ta && lda > 0)
+        fx += g.mr * k; /* direct A: a partial last panel only */
+    else if (m > 0 && k > 0)
+        fx += (ceil_div(m, g.mr) * g.mr) * k;
+    else if (m < 0 && k > 0)
+        pb += -m * k, fx += (g.mr - 1) * k;
+    else if (m > 0 && k < 0)
+        pb += ceil_div(m, g.mr) * g.mr * -k;
+    else
+        pb = -1; /* both batched: not supported (caller falls back) */
     if (pb >= 0) {
-        if (n > 0 && k > 0) fx += k * np;
-        else if (n > 0 && k < 0) pb += -k * np;
-        else pb = -1;
+        if (n > 0 && k > 0)
+            fx += k * np;
+        else if (n > 0 && k < 0)
+            pb += -k * np;
+        else
+            pb = -1;
     }
     *per_batch = pb;
     *fixed = fx + 16; /* one vector of slack: panels start aligned */
@@ -171,14 +190,16 @@ void gemm_pack_bound(const GemmSpec *s, long *per_batch, long *fixed) {
 /* ---------------------------------------------------------------- driver */
 
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
-    LLVMTypeRef T_ptr = LLVMPointerType(f64 ? LLVMDoubleTypeInContext(ctx) : LLVMFloatTypeInContext(ctx), 0);
+    LLVMTypeRef T_ptr =
+        LLVMPointerType(f64 ? LLVMDoubleTypeInContext(ctx) : LLVMFloatTypeInContext(ctx), 0);
     LLVMTypeRef i8p = LLVMPointerType(LLVMInt8TypeInContext(ctx), 0);
     LLVMTypeRef params[] = {T_ptr, T_ptr, T_ptr, LLVMInt64TypeInContext(ctx), T_ptr, i8p};
     return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 6, 0);
 }
 
 /* parallel_for(pool, n, task, arg), or the tasks in order without one. */
-static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task, LLVMValueRef arg) {
+static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task,
+                      LLVMValueRef arg) {
     LLVMTypeRef pfor_params[] = {G->i8p, G->i64, LLVMPointerType(G->task_ty, 0), G->i8p};
     LLVMTypeRef pfor_ty = LLVMFunctionType(G->void_t, pfor_params, 4, 0);
     LLVMTypeRef pfor_ptr = LLVMPointerType(pfor_ty, 0);
@@ -188,8 +209,10 @@ static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef ta
     LLVMValueRef ex = LLVMBuildBitCast(G->b, exec, LLVMPointerType(exec_ty, 0), "");
     LLVMValueRef has_exec = LLVMBuildIsNotNull(G->b, exec, "");
     If f_ex = if_begin(G, has_exec, "exec");
-    LLVMValueRef pfor = LLVMBuildLoad2(G->b, pfor_ptr, LLVMBuildStructGEP2(G->b, exec_ty, ex, 0, ""), "pfor");
-    LLVMValueRef pool = LLVMBuildLoad2(G->b, G->i8p, LLVMBuildStructGEP2(G->b, exec_ty, ex, 1, ""), "pool");
+    LLVMValueRef pfor =
+        LLVMBuildLoad2(G->b, pfor_ptr, LLVMBuildStructGEP2(G->b, exec_ty, ex, 0, ""), "pfor");
+    LLVMValueRef pool =
+        LLVMBuildLoad2(G->b, G->i8p, LLVMBuildStructGEP2(G->b, exec_ty, ex, 1, ""), "pool");
     LLVMBasicBlockRef with_exec = LLVMGetInsertBlock(G->b);
     if_else(G, &f_ex);
     LLVMBasicBlockRef without = LLVMGetInsertBlock(G->b);
@@ -248,7 +271,8 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     G.i64 = LLVMInt64TypeInContext(G.ctx);
     G.void_t = LLVMVoidTypeInContext(G.ctx);
     LLVMTypeRef fields[ARG_FIELDS];
-    for (int i = 0; i < ARG_FIELDS; i++) fields[i] = i <= ARG_PACK ? G.T_ptr : G.i64;
+    for (int i = 0; i < ARG_FIELDS; i++)
+        fields[i] = i <= ARG_PACK ? G.T_ptr : G.i64;
     G.arg_ty = LLVMStructTypeInContext(G.ctx, fields, ARG_FIELDS, 0);
     G.arg_ptr = LLVMPointerType(G.arg_ty, 0);
     LLVMTypeRef task_params[] = {G.i8p, G.i64};
@@ -263,19 +287,23 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     /* The functions that depend on the tiling and transpositions only,
      * once per module. */
     char key[96], sub[128];
-    snprintf(key, sizeof key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl,
-             s->ta ? 't' : 'n', s->tb ? 't' : 'n', s->accumulate ? ".acc" : "", G.direct_a ? ".direct" : "");
+    snprintf(key, sizeof key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32", G.g.mr,
+             G.g.nv, G.g.vl, s->ta ? 't' : 'n', s->tb ? 't' : 'n', s->accumulate ? ".acc" : "",
+             G.direct_a ? ".direct" : "");
     LLVMValueRef kernel, direct = NULL, pack_task, compute_task;
     snprintf(sub, sizeof sub, "%s.tile", key);
     if ((compute_task = LLVMGetNamedFunction(mod, sub))) {
         snprintf(sub, sizeof sub, "%s.pack", key);
         pack_task = LLVMGetNamedFunction(mod, sub);
     } else {
-        snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl);
+        snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel", s->f64 ? "f64" : "f32", G.g.mr,
+                 G.g.nv, G.g.vl);
         if (!(kernel = LLVMGetNamedFunction(mod, sub))) kernel = gemm_micro_kernel(&G, sub, false);
         if (G.direct_a) {
-            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a", s->f64 ? "f64" : "f32", G.g.mr, G.g.nv, G.g.vl);
-            if (!(direct = LLVMGetNamedFunction(mod, sub))) direct = gemm_micro_kernel(&G, sub, true);
+            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a", s->f64 ? "f64" : "f32",
+                     G.g.mr, G.g.nv, G.g.vl);
+            if (!(direct = LLVMGetNamedFunction(mod, sub)))
+                direct = gemm_micro_kernel(&G, sub, true);
         }
         snprintf(sub, sizeof sub, "%s.pack", key);
         pack_task = gemm_pack_task(&G, sub);
@@ -292,9 +320,21 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     LLVMValueRef batch = LLVMGetParam(f, 3), pack = LLVMGetParam(f, 4);
     LLVMValueRef exec = LLVMGetParam(f, 5), argp = LLVMBuildBitCast(G.b, arg, G.i8p, "");
     Dims d = spec_dims(&G, batch, pack);
-    LLVMValueRef vals[ARG_FIELDS] = {
-        a, b, c, pack, d.m, d.n, d.k, d.lda, d.ldb, d.ldc, i64c(&G, G.g.kc), i64c(&G, G.g.mc_panels),
-        i64c(&G, G.g.nc_panels), i64c(&G, gemm_pack_group(&G, G.g.mr)), i64c(&G, gemm_pack_group(&G, G.g.nr))};
+    LLVMValueRef vals[ARG_FIELDS] = {a,
+                                     b,
+                                     c,
+                                     pack,
+                                     d.m,
+                                     d.n,
+                                     d.k,
+                                     d.lda,
+                                     d.ldb,
+                                     d.ldc,
+                                     i64c(&G, G.g.kc),
+                                     i64c(&G, G.g.mc_panels),
+                                     i64c(&G, G.g.nc_panels),
+                                     i64c(&G, gemm_pack_group(&G, G.g.mr)),
+                                     i64c(&G, gemm_pack_group(&G, G.g.nr))};
     for (int i = 0; i < ARG_FIELDS; i++)
         LLVMBuildStore(G.b, vals[i], LLVMBuildStructGEP2(G.b, G.arg_ty, arg, (unsigned)i, ""));
     LLVMValueRef empty = LLVMBuildOr(G.b, LLVMBuildICmp(G.b, LLVMIntSLE, d.m, i64c(&G, 0), ""),

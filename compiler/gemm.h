@@ -38,17 +38,17 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
 typedef struct GemmSpec {
     long m, n, k;
     long lda, ldb, ldc;
-    bool ta, tb;      /* op(X) = Xᵀ */
-    bool accumulate;  /* C += op(A)·op(B) (beta 1) instead of C = (beta 0) */
-    bool f64;         /* double instead of float */
-    int batch_hint;   /* the spec's batch, to choose the tiling */
+    bool ta, tb;     /* op(X) = Xᵀ */
+    bool accumulate; /* C += op(A)·op(B) (beta 1) instead of C = (beta 0) */
+    bool f64;        /* double instead of float */
+    int batch_hint;  /* the spec's batch, to choose the tiling */
 } GemmSpec;
 
 /* The tiling chosen for a spec on a target (exposed for the tests, the
  * dumps and the benchmark). */
 typedef struct GemmTiling {
-    int vl;        /* elements per vector */
-    int mr, nv;    /* micro-tile: mr rows × nv vectors (nr = nv·vl columns) */
+    int vl;     /* elements per vector */
+    int mr, nv; /* micro-tile: mr rows × nv vectors (nr = nv·vl columns) */
     int nr;
     long kc;       /* K block */
     int mc_panels; /* row panels (of mr) per task */

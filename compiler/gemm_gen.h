@@ -15,7 +15,6 @@
 
 #include "gemm.h"
 
-
 typedef struct Gen {
     LLVMContextRef ctx;
     LLVMModuleRef mod;
@@ -30,11 +29,21 @@ typedef struct Gen {
     LLVMTypeRef fma_ty;
 } Gen;
 
-static inline LLVMValueRef i64c(Gen *G, long v) { return LLVMConstInt(G->i64, (unsigned long long)v, 1); }
-static inline LLVMValueRef add(Gen *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildAdd(G->b, a, b, ""); }
-static inline LLVMValueRef mul(Gen *G, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildMul(G->b, a, b, ""); }
-static inline LLVMValueRef addc(Gen *G, LLVMValueRef a, long c) { return c ? add(G, a, i64c(G, c)) : a; }
-static inline LLVMValueRef mulc(Gen *G, LLVMValueRef a, long c) { return c == 1 ? a : mul(G, a, i64c(G, c)); }
+static inline LLVMValueRef i64c(Gen *G, long v) {
+    return LLVMConstInt(G->i64, (unsigned long long)v, 1);
+}
+static inline LLVMValueRef add(Gen *G, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildAdd(G->b, a, b, "");
+}
+static inline LLVMValueRef mul(Gen *G, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildMul(G->b, a, b, "");
+}
+static inline LLVMValueRef addc(Gen *G, LLVMValueRef a, long c) {
+    return c ? add(G, a, i64c(G, c)) : a;
+}
+static inline LLVMValueRef mulc(Gen *G, LLVMValueRef a, long c) {
+    return c == 1 ? a : mul(G, a, i64c(G, c));
+}
 static inline LLVMValueRef imin(Gen *G, LLVMValueRef a, LLVMValueRef b) {
     return LLVMBuildSelect(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, a, b, ""), a, b, "");
 }
@@ -84,7 +93,9 @@ static inline Loop loop_from(Gen *G, LLVMValueRef from, LLVMValueRef end, const 
     LLVMPositionBuilderAtEnd(G->b, body);
     return l;
 }
-static inline Loop loop(Gen *G, LLVMValueRef end, const char *name) { return loop_from(G, i64c(G, 0), end, name); }
+static inline Loop loop(Gen *G, LLVMValueRef end, const char *name) {
+    return loop_from(G, i64c(G, 0), end, name);
+}
 /* Marks the loop whose latch branch is br as not to be unrolled: these
  * loops are already blocked by hand, and unrolling them again costs more
  * compile time than it gains. */
@@ -96,7 +107,8 @@ static inline void no_unroll(Gen *G, LLVMValueRef br) {
     LLVMMetadataRef ops[2] = {temp, opts};
     LLVMMetadataRef self = LLVMMDNodeInContext2(G->ctx, ops, 2);
     LLVMMetadataReplaceAllUsesWith(temp, self);
-    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(G->ctx, "llvm.loop", 9), LLVMMetadataAsValue(G->ctx, self));
+    LLVMSetMetadata(br, LLVMGetMDKindIDInContext(G->ctx, "llvm.loop", 9),
+                    LLVMMetadataAsValue(G->ctx, self));
 }
 
 static inline void loop_end(Gen *G, Loop *l) {
@@ -119,7 +131,8 @@ typedef struct AccLoop {
     int n;
 } AccLoop;
 
-static inline AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueRef *first, const char *name) {
+static inline AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueRef *first,
+                               const char *name) {
     AccLoop l = {.n = n};
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b), body = block(G, name);
     l.head = block(G, name);
@@ -142,7 +155,8 @@ static inline void acc_loop_end(Gen *G, AccLoop *l, const LLVMValueRef *next, lo
     LLVMValueRef k1 = addc(G, l->k, step);
     LLVMBasicBlockRef latch = LLVMGetInsertBlock(G->b);
     LLVMAddIncoming(l->k, &k1, &latch, 1);
-    for (int q = 0; q < l->n; q++) LLVMAddIncoming(l->acc[q], (LLVMValueRef *)&next[q], &latch, 1);
+    for (int q = 0; q < l->n; q++)
+        LLVMAddIncoming(l->acc[q], (LLVMValueRef *)&next[q], &latch, 1);
     no_unroll(G, LLVMBuildBr(G->b, l->head));
     LLVMPositionBuilderAtEnd(G->b, l->done);
 }
@@ -172,15 +186,16 @@ static inline LLVMValueRef new_function(Gen *G, const char *name, LLVMTypeRef ty
     LLVMSetLinkage(f, LLVMInternalLinkage);
     /* Each function is called from many places (every product of its
      * tiling); inlined, their copies would only cost compile time. */
-    LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                            LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMAddAttributeAtIndex(
+        f, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
     if (G->target.vector_bits >= 512) {
         /* keep 512-bit vectors on CPUs tuned to prefer 256 (LLVM splits them otherwise) */
         const char *keys[] = {"min-legal-vector-width", "prefer-vector-width"};
         for (int i = 0; i < 2; i++)
-            LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
-                                    LLVMCreateStringAttribute(G->ctx, keys[i], (unsigned)strlen(keys[i]),
-                                                              "512", 3));
+            LLVMAddAttributeAtIndex(
+                f, LLVMAttributeFunctionIndex,
+                LLVMCreateStringAttribute(G->ctx, keys[i], (unsigned)strlen(keys[i]), "512", 3));
     }
     G->fn = f;
     LLVMPositionBuilderAtEnd(G->b, block(G, "entry"));
@@ -190,11 +205,13 @@ static inline LLVMValueRef new_function(Gen *G, const char *name, LLVMTypeRef ty
 /* ----------------------------------------------------------- dimensions */
 
 /* The run-time value of a dimension: a constant, or −d·batch. */
-static inline LLVMValueRef dim(Gen *G, long d, LLVMValueRef batch) { return d > 0 ? i64c(G, d) : mulc(G, batch, -d); }
+static inline LLVMValueRef dim(Gen *G, long d, LLVMValueRef batch) {
+    return d > 0 ? i64c(G, d) : mulc(G, batch, -d);
+}
 
 typedef struct Dims {
     LLVMValueRef m, n, k, lda, ldb, ldc;
-    LLVMValueRef mp, np;   /* row and column panels */
+    LLVMValueRef mp, np;         /* row and column panels */
     LLVMValueRef a_pack, b_pack; /* T*: the packed panels in `pack` */
 } Dims;
 
@@ -229,9 +246,21 @@ static inline Dims spec_dims(Gen *G, LLVMValueRef batch, LLVMValueRef pack) {
  * caller's frame. The task functions read the shape from it, so products
  * of one tiling and transposition share them (and their compile time). */
 enum {
-    ARG_A, ARG_B, ARG_C, ARG_PACK, /* pointers */
-    ARG_M, ARG_N, ARG_K, ARG_LDA, ARG_LDB, ARG_LDC,
-    ARG_KC, ARG_MC_PANELS, ARG_NC_PANELS, ARG_A_GROUP, ARG_B_GROUP, /* the tiling's blocks */
+    ARG_A,
+    ARG_B,
+    ARG_C,
+    ARG_PACK, /* pointers */
+    ARG_M,
+    ARG_N,
+    ARG_K,
+    ARG_LDA,
+    ARG_LDB,
+    ARG_LDC,
+    ARG_KC,
+    ARG_MC_PANELS,
+    ARG_NC_PANELS,
+    ARG_A_GROUP,
+    ARG_B_GROUP, /* the tiling's blocks */
     ARG_FIELDS
 };
 

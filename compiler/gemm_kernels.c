@@ -25,13 +25,15 @@ static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) 
         Loop lk = loop(G, d->k, "pk");
         LLVMValueRef src = at(G, a, add(G, mul(G, lk.index, d->lda), row0));
         LLVMValueRef out = at(G, dst, mulc(G, lk.index, mr));
-        for (int i = 0; i < mr; i++) store_t(G, load_t(G, at(G, src, i64c(G, i))), at(G, out, i64c(G, i)));
+        for (int i = 0; i < mr; i++)
+            store_t(G, load_t(G, at(G, src, i64c(G, i))), at(G, out, i64c(G, i)));
         loop_end(G, &lk);
     } else { /* A stored m × k: row by row, k contiguous */
         Loop li = loop(G, i64c(G, mr), "pi");
         LLVMValueRef src = at(G, a, mul(G, add(G, row0, li.index), d->lda));
         Loop lk = loop(G, d->k, "pk");
-        store_t(G, load_t(G, at(G, src, lk.index)), at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
+        store_t(G, load_t(G, at(G, src, lk.index)),
+                at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
         loop_end(G, &lk);
         loop_end(G, &li);
     }
@@ -41,9 +43,11 @@ static void pack_a_panel(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef p) 
         Loop li = loop(G, i64c(G, mr), "pie");
         LLVMValueRef row = add(G, row0, li.index);
         LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, row, d->m, "");
-        LLVMValueRef idx = G->s->ta ? add(G, mul(G, lk.index, d->lda), row) : add(G, mul(G, row, d->lda), lk.index);
+        LLVMValueRef idx = G->s->ta ? add(G, mul(G, lk.index, d->lda), row)
+                                    : add(G, mul(G, row, d->lda), lk.index);
         idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
-        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, a, idx)), LLVMConstNull(G->T), "");
+        LLVMValueRef v =
+            LLVMBuildSelect(G->b, in, load_t(G, at(G, a, idx)), LLVMConstNull(G->T), "");
         store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, mr), li.index)));
         loop_end(G, &li);
         loop_end(G, &lk);
@@ -62,7 +66,8 @@ static void transpose(Gen *G, LLVMValueRef *v) {
         hi[2 * l] = LLVMConstInt(G->i32, (unsigned)(half + l), 0);
         hi[2 * l + 1] = LLVMConstInt(G->i32, (unsigned)(vl + half + l), 0);
     }
-    LLVMValueRef lo_mask = LLVMConstVector(lo, (unsigned)vl), hi_mask = LLVMConstVector(hi, (unsigned)vl);
+    LLVMValueRef lo_mask = LLVMConstVector(lo, (unsigned)vl),
+                 hi_mask = LLVMConstVector(hi, (unsigned)vl);
     for (int round = 1; round < vl; round *= 2) {
         for (int i = 0; i < half; i++) {
             next[2 * i] = LLVMBuildShuffleVector(G->b, v[i], v[i + half], lo_mask, "");
@@ -84,7 +89,8 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         LLVMValueRef src = at(G, b, add(G, mul(G, lk.index, d->ldb), col0));
         LLVMValueRef out = at(G, dst, mulc(G, lk.index, nr));
         for (int v = 0; v < G->g.nv; v++)
-            store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4), at(G, out, i64c(G, v * vl)));
+            store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4),
+                    at(G, out, i64c(G, v * vl)));
         loop_end(G, &lk);
     } else { /* B stored n × k: column j of op(B) is row j, k contiguous */
         /* vl × vl blocks transposed in registers, then the k past the last block */
@@ -94,8 +100,9 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         for (int jb = 0; jb < G->g.nv; jb++) {
             LLVMValueRef rows[64];
             for (int r = 0; r < vl; r++)
-                rows[r] = load_v(G, at(G, b, add(G, mul(G, addc(G, col0, jb * vl + r), d->ldb), k0)),
-                                 G->s->f64 ? 8 : 4);
+                rows[r] =
+                    load_v(G, at(G, b, add(G, mul(G, addc(G, col0, jb * vl + r), d->ldb), k0)),
+                           G->s->f64 ? 8 : 4);
             transpose(G, rows);
             for (int q = 0; q < vl; q++)
                 store_v(G, rows[q], at(G, dst, addc(G, mulc(G, addc(G, k0, q), nr), jb * vl)));
@@ -104,7 +111,8 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         Loop lj = loop(G, i64c(G, nr), "pj");
         LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));
         Loop lt = loop_from(G, kv, d->k, "pkt");
-        store_t(G, load_t(G, at(G, src, lt.index)), at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
+        store_t(G, load_t(G, at(G, src, lt.index)),
+                at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
         loop_end(G, &lt);
         loop_end(G, &lj);
     }
@@ -114,9 +122,11 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         Loop lj = loop(G, i64c(G, nr), "pje");
         LLVMValueRef col = add(G, col0, lj.index);
         LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, col, d->n, "");
-        LLVMValueRef idx = G->s->tb ? add(G, mul(G, col, d->ldb), lk.index) : add(G, mul(G, lk.index, d->ldb), col);
+        LLVMValueRef idx = G->s->tb ? add(G, mul(G, col, d->ldb), lk.index)
+                                    : add(G, mul(G, lk.index, d->ldb), col);
         idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
-        LLVMValueRef v = LLVMBuildSelect(G->b, in, load_t(G, at(G, b, idx)), LLVMConstNull(G->T), "");
+        LLVMValueRef v =
+            LLVMBuildSelect(G->b, in, load_t(G, at(G, b, idx)), LLVMConstNull(G->T), "");
         store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
         loop_end(G, &lj);
         loop_end(G, &lk);
@@ -133,7 +143,8 @@ long gemm_pack_group(Gen *G, int width) {
 
 /* True when m leaves a partial last row panel. */
 static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
-    return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->m, i64c(G, G->g.mr), ""), i64c(G, 0), "");
+    return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->m, i64c(G, G->g.mr), ""),
+                         i64c(G, 0), "");
 }
 
 /* Tasks that pack A: groups of panels, or with direct A one for a partial
@@ -180,7 +191,8 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
  * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct). */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
-    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx), G->i64};
+    LLVMTypeRef params[] = {
+        G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx), G->i64};
     LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
     /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed, (lda, 1) in place */
     LLVMValueRef a_row = direct ? LLVMGetParam(f, 6) : i64c(G, 1);
@@ -188,16 +200,20 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     LLVMValueRef pa = LLVMGetParam(f, 0), pb = LLVMGetParam(f, 1), kc = LLVMGetParam(f, 2);
     LLVMValueRef c = LLVMGetParam(f, 3), ldc = LLVMGetParam(f, 4), load_c = LLVMGetParam(f, 5);
     for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
-        if (i != 2) LLVMAddAttributeAtIndex(f, (unsigned)i + 1,
-                                        LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
+        if (i != 2)
+            LLVMAddAttributeAtIndex(
+                f, (unsigned)i + 1,
+                LLVMCreateEnumAttribute(G->ctx, LLVMGetEnumAttributeKindForName("noalias", 7), 0));
     LLVMBasicBlockRef entry = LLVMGetInsertBlock(G->b);
-    LLVMBasicBlockRef from_c = block(G, "load_c"), zero = block(G, "zero"), start = block(G, "start");
+    LLVMBasicBlockRef from_c = block(G, "load_c"), zero = block(G, "zero"),
+                      start = block(G, "start");
     LLVMBuildCondBr(G->b, load_c, from_c, zero);
     LLVMPositionBuilderAtEnd(G->b, from_c);
     LLVMValueRef init_c[MAX_ACC];
     for (int i = 0; i < mr; i++) {
         LLVMValueRef row = at(G, c, mulc(G, ldc, i));
-        for (int v = 0; v < nv; v++) init_c[i * nv + v] = load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
+        for (int v = 0; v < nv; v++)
+            init_c[i * nv + v] = load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
     }
     LLVMBuildBr(G->b, start);
     LLVMPositionBuilderAtEnd(G->b, zero);
@@ -217,13 +233,16 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     LLVMValueRef k = l.k, *acc = l.acc;
     LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, a_k));
     LLVMValueRef bv[4];
-    for (int v = 0; v < nv; v++) bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
+    for (int v = 0; v < nv; v++)
+        bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
     LLVMValueRef next[MAX_ACC];
-    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
+    LLVMValueRef undef = LLVMGetUndef(G->V),
+                 zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
     for (int i = 0; i < mr; i++) {
         LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
         LLVMValueRef splat = LLVMBuildShuffleVector(
-            G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask, "a");
+            G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef,
+            zmask, "a");
         for (int v = 0; v < nv; v++) {
             LLVMValueRef args[3] = {splat, bv[v], acc[i * nv + v]};
             next[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
@@ -232,7 +251,8 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     acc_loop_end(G, &l, next, 1);
     for (int i = 0; i < mr; i++) {
         LLVMValueRef row = at(G, c, mulc(G, ldc, i));
-        for (int v = 0; v < nv; v++) store_v(G, acc[i * nv + v], at(G, row, i64c(G, v * vl)));
+        for (int v = 0; v < nv; v++)
+            store_v(G, acc[i * nv + v], at(G, row, i64c(G, v * vl)));
     }
     LLVMBuildRetVoid(G->b);
     return f;
@@ -255,7 +275,8 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     LLVMValueRef mcp = arg_field(G, arg, ARG_MC_PANELS), ncp = arg_field(G, arg, ARG_NC_PANELS);
     LLVMValueRef kc_max = arg_field(G, arg, ARG_KC);
     LLVMValueRef blocks_n = LLVMBuildSDiv(G->b, addc(G, add(G, d.np, ncp), -1), ncp, "");
-    LLVMValueRef bm = LLVMBuildSDiv(G->b, t, blocks_n, ""), bn = LLVMBuildSRem(G->b, t, blocks_n, "");
+    LLVMValueRef bm = LLVMBuildSDiv(G->b, t, blocks_n, ""),
+                 bn = LLVMBuildSRem(G->b, t, blocks_n, "");
     LLVMValueRef ip0 = mul(G, bm, mcp), jp0 = mul(G, bn, ncp);
     LLVMValueRef ip1 = imin(G, add(G, ip0, mcp), d.mp), jp1 = imin(G, add(G, jp0, ncp), d.np);
     LLVMTypeRef kern_ty = LLVMGlobalGetValueType(kernel);
@@ -264,8 +285,9 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     LLVMValueRef k0 = mul(G, lpc.index, kc_max);
     LLVMValueRef kc = imin(G, kc_max, LLVMBuildSub(G->b, d.k, k0, ""));
     /* the first K block starts from zero (or C when accumulating) */
-    LLVMValueRef load_c = G->s->accumulate ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
-                                           : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
+    LLVMValueRef load_c = G->s->accumulate
+                              ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
+                              : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
     Loop ljp = loop_from(G, jp0, jp1, "jp");
     LLVMValueRef pb = at(G, d.b_pack, add(G, mul(G, mulc(G, ljp.index, nr), d.k), mulc(G, k0, nr)));
     LLVMValueRef col0 = mulc(G, ljp.index, nr);
@@ -273,7 +295,8 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     Loop lip = loop_from(G, ip0, ip1, "ip");
     LLVMValueRef row0 = mulc(G, lip.index, mr);
     LLVMValueRef rows = imin(G, i64c(G, mr), LLVMBuildSub(G->b, d.m, row0, ""));
-    LLVMValueRef pa = at(G, d.a_pack, add(G, G->direct_a ? i64c(G, 0) : mul(G, row0, d.k), mulc(G, k0, mr)));
+    LLVMValueRef pa =
+        at(G, d.a_pack, add(G, G->direct_a ? i64c(G, 0) : mul(G, row0, d.k), mulc(G, k0, mr)));
     LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
     LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
                                       LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
@@ -333,7 +356,9 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
 static LLVMValueRef hsum(Gen *G, LLVMValueRef v) {
     LLVMValueRef sum = LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, 0, 0), "");
     for (int l = 1; l < G->g.vl; l++)
-        sum = LLVMBuildFAdd(G->b, sum, LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, (unsigned)l, 0), ""), "");
+        sum = LLVMBuildFAdd(
+            G->b, sum, LLVMBuildExtractElement(G->b, v, LLVMConstInt(G->i32, (unsigned)l, 0), ""),
+            "");
     return sum;
 }
 
@@ -342,9 +367,11 @@ static LLVMValueRef vfma(Gen *G, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
     return LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
 }
 static LLVMValueRef splat(Gen *G, LLVMValueRef x) {
-    LLVMValueRef undef = LLVMGetUndef(G->V), zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)G->g.vl));
-    return LLVMBuildShuffleVector(G->b, LLVMBuildInsertElement(G->b, undef, x, LLVMConstInt(G->i32, 0, 0), ""),
-                                  undef, zmask, "");
+    LLVMValueRef undef = LLVMGetUndef(G->V),
+                 zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)G->g.vl));
+    return LLVMBuildShuffleVector(
+        G->b, LLVMBuildInsertElement(G->b, undef, x, LLVMConstInt(G->i32, 0, 0), ""), undef, zmask,
+        "");
 }
 
 /* A scalar stack slot in the function's entry block (mem2reg makes it a
@@ -353,8 +380,10 @@ static LLVMValueRef entry_alloca(Gen *G) {
     LLVMBuilderRef tmp = LLVMCreateBuilderInContext(G->ctx);
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(G->fn);
     LLVMValueRef first = LLVMGetFirstInstruction(entry);
-    if (first) LLVMPositionBuilderBefore(tmp, first);
-    else LLVMPositionBuilderAtEnd(tmp, entry);
+    if (first)
+        LLVMPositionBuilderBefore(tmp, first);
+    else
+        LLVMPositionBuilderAtEnd(tmp, entry);
     LLVMValueRef slot = LLVMBuildAlloca(tmp, G->T, "sum");
     LLVMDisposeBuilder(tmp);
     return slot;
@@ -372,12 +401,14 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
     enum { ROWS = 4 };
     LLVMValueRef a_stride = G->s->ta ? d->lda : i64c(G, 1); /* op(A)[0][k] = A[k·lda] when ta */
     if (G->s->tb) {
-        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl); /* whole vectors of k */
+        LLVMValueRef kv =
+            mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl); /* whole vectors of k */
         LLVMValueRef j_full = mulc(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), ROWS);
         /* for j in whole groups of ROWS, then the rest one by one (group size 1) */
         for (int pass = 0; pass < 2; pass++) {
             int rows = pass ? 1 : ROWS;
-            Loop lj = pass ? loop_from(G, j_full, d->n, "gvr") : loop(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), "gv");
+            Loop lj = pass ? loop_from(G, j_full, d->n, "gvr")
+                           : loop(G, LLVMBuildSDiv(G->b, d->n, i64c(G, ROWS), ""), "gv");
             LLVMValueRef j0 = pass ? lj.index : mulc(G, lj.index, ROWS);
             AccLoop l = acc_loop(G, kv, rows, NULL, "gk");
             LLVMValueRef k = l.k, *acc = l.acc, next[ROWS];
@@ -385,8 +416,9 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
             if (G->s->ta) { /* strided a: gather it element by element */
                 av = LLVMGetUndef(G->V);
                 for (int lane = 0; lane < vl; lane++)
-                    av = LLVMBuildInsertElement(G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, lane), a_stride))),
-                                                LLVMConstInt(G->i32, (unsigned)lane, 0), "");
+                    av = LLVMBuildInsertElement(
+                        G->b, av, load_t(G, at(G, a, mul(G, addc(G, k, lane), a_stride))),
+                        LLVMConstInt(G->i32, (unsigned)lane, 0), "");
             } else {
                 av = load_v(G, at(G, a, k), G->s->f64 ? 8 : 4);
             }
@@ -401,9 +433,13 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
                 LLVMValueRef slot = entry_alloca(G);
                 store_t(G, hsum(G, acc[r]), slot);
                 Loop lk = loop_from(G, kv, d->k, "gkt");
-                store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
-                                         LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
-                                                       load_t(G, at(G, row, lk.index)), ""), ""), slot);
+                store_t(G,
+                        LLVMBuildFAdd(G->b, load_t(G, slot),
+                                      LLVMBuildFMul(G->b,
+                                                    load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                                                    load_t(G, at(G, row, lk.index)), ""),
+                                      ""),
+                        slot);
                 loop_end(G, &lk);
                 LLVMValueRef v = load_t(G, slot), dst = at(G, c, addc(G, j0, r));
                 if (G->s->accumulate) v = LLVMBuildFAdd(G->b, load_t(G, dst), v, "");
@@ -425,11 +461,13 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
         LLVMValueRef ak = splat(G, load_t(G, at(G, a, mul(G, k, a_stride))));
         LLVMValueRef row = at(G, b, add(G, mul(G, k, d->ldb), j0));
         for (int v = 0; v < NVEC; v++)
-            next[v] = vfma(G, ak, load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4), acc[v]);
+            next[v] =
+                vfma(G, ak, load_v(G, at(G, row, i64c(G, v * vl)), G->s->f64 ? 8 : 4), acc[v]);
         acc_loop_end(G, &l, next, 1);
         for (int v = 0; v < NVEC; v++) {
             LLVMValueRef dst = at(G, c, addc(G, j0, v * vl)), val = acc[v];
-            if (G->s->accumulate) val = LLVMBuildFAdd(G->b, load_v(G, dst, G->s->f64 ? 8 : 4), val, "");
+            if (G->s->accumulate)
+                val = LLVMBuildFAdd(G->b, load_v(G, dst, G->s->f64 ? 8 : 4), val, "");
             store_v(G, val, dst);
         }
     }
@@ -438,9 +476,12 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
     LLVMValueRef slot = entry_alloca(G);
     store_t(G, LLVMConstNull(G->T), slot);
     Loop lk = loop(G, d->k, "gkt");
-    store_t(G, LLVMBuildFAdd(G->b, load_t(G, slot),
-                             LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
-                                           load_t(G, at(G, b, add(G, mul(G, lk.index, d->ldb), lc.index))), ""), ""),
+    store_t(G,
+            LLVMBuildFAdd(
+                G->b, load_t(G, slot),
+                LLVMBuildFMul(G->b, load_t(G, at(G, a, mul(G, lk.index, a_stride))),
+                              load_t(G, at(G, b, add(G, mul(G, lk.index, d->ldb), lc.index))), ""),
+                ""),
             slot);
     loop_end(G, &lk);
     LLVMValueRef v = load_t(G, slot), dst = at(G, c, lc.index);
@@ -453,13 +494,16 @@ static void gemv_body(Gen *G, const Dims *d, LLVMValueRef a, LLVMValueRef b, LLV
  * products of one transposition: its name is its key. */
 LLVMValueRef gemm_gemv_function(Gen *G) {
     char name[64];
-    snprintf(name, sizeof name, "aec.gemv.%s.%d.%c%c%s", G->s->f64 ? "f64" : "f32", G->g.vl, G->s->ta ? 't' : 'n',
-             G->s->tb ? 't' : 'n', G->s->accumulate ? ".acc" : "");
+    snprintf(name, sizeof name, "aec.gemv.%s.%d.%c%c%s", G->s->f64 ? "f64" : "f32", G->g.vl,
+             G->s->ta ? 't' : 'n', G->s->tb ? 't' : 'n', G->s->accumulate ? ".acc" : "");
     LLVMValueRef f = LLVMGetNamedFunction(G->mod, name);
     if (f) return f;
     LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i64, G->i64};
     f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
-    Dims d = {.m = i64c(G, 1), .n = LLVMGetParam(f, 3), .k = LLVMGetParam(f, 4), .lda = LLVMGetParam(f, 5),
+    Dims d = {.m = i64c(G, 1),
+              .n = LLVMGetParam(f, 3),
+              .k = LLVMGetParam(f, 4),
+              .lda = LLVMGetParam(f, 5),
               .ldb = LLVMGetParam(f, 6)};
     gemv_body(G, &d, LLVMGetParam(f, 0), LLVMGetParam(f, 1), LLVMGetParam(f, 2));
     LLVMBuildRetVoid(G->b);

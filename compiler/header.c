@@ -29,7 +29,8 @@ static void put_template(FILE *f, const char *text, const char *const sub[6]) {
         if (k) {
             fputs(sub[k - keys], f);
             c++;
-        } else fputc(*c, f);
+        } else
+            fputc(*c, f);
     }
 }
 
@@ -88,7 +89,8 @@ static const HeaderEntry header_entries[] = {
     {"encode", "/* x [batch][$P_INPUT_SIZE] -> code [batch][$P_CODE_SIZE], in inference mode\n"
                " * (no dropout or noise; batch norm from its running statistics; the mean\n"
                " * of a variational code). */\n"},
-    {"decode", "/* code [batch][$P_CODE_SIZE] -> x_hat [batch][$P_INPUT_SIZE], inference mode. */\n"},
+    {"decode",
+     "/* code [batch][$P_CODE_SIZE] -> x_hat [batch][$P_INPUT_SIZE], inference mode. */\n"},
     {"eval", "/* The reconstruction x_hat [batch][$P_INPUT_SIZE] (x_hat may be NULL) and\n"
              " * the loss, in inference mode: loss[0] is the spec's objective averaged\n"
              " * over the batch (with batch 1, that sample's reconstruction error: an\n"
@@ -177,7 +179,8 @@ static void put_decl(FILE *f, const AbiField *e, const char *suffix, int skip,
             strcat(text, "\n");
             snprintf(line, sizeof line, "    %s", piece);
         } else {
-            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", fresh ? "" : " ", piece);
+            snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", fresh ? "" : " ",
+                     piece);
         }
         fresh = false;
     }
@@ -216,8 +219,10 @@ char *header_path(Arena *a, const char *obj_path) {
     char *path = arena_alloc(a, strlen(obj_path) + 3);
     strcpy(path, obj_path);
     char *dot = strrchr(path, '.');
-    if (dot && !strchr(dot, '/')) strcpy(dot, ".h");
-    else strcat(path, ".h");
+    if (dot && !strchr(dot, '/'))
+        strcpy(dot, ".h");
+    else
+        strcat(path, ".h");
     return path;
 }
 
@@ -233,8 +238,10 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
         return 1;
     }
     char *up = arena_strdup(a, prefix);
-    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
-    const char *sub[6] = {prefix, up, opt->f64 ? "double" : "float", base_name(obj_path), inc, libs};
+    for (char *p = up; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    const char *sub[6] = {prefix, up,  opt->f64 ? "double" : "float", base_name(obj_path),
+                          inc,    libs};
 
     fprintf(f, "/* %s — model '%s' of %s, compiled by aec into %s.\n", base_name(path), m->name,
             base_name(spec), base_name(obj_path));
@@ -274,7 +281,8 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     fprintf(f, "#define %s_MAX_BATCH AEC_MAX_BATCH /* the largest batch a call accepts */\n", up);
     /* What $p_metrics reads back after train_step, loss_grad and eval. */
     fprintf(f, "#define %s_N_METRICS %d /* values %s_metrics gives:", up, prog->nmetrics, prefix);
-    for (int i = 0; i < prog->nmetrics; i++) fprintf(f, "%s %s", i ? "," : "", prog->metric_names[i]);
+    for (int i = 0; i < prog->nmetrics; i++)
+        fprintf(f, "%s %s", i ? "," : "", prog->metric_names[i]);
     fprintf(f, " */\n\n");
     fprintf(f, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     put_decls(f, sub);
@@ -287,10 +295,12 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     if (weights) {
         put_template(f, header_embedded, sub);
         static const char *const twins[] = {"encode", "decode", "eval"}; /* as emit_embedded */
-        for (int t = 0; t < countof(twins); t++) put_decl(f, abi_entry(twins[t]), "_embedded", 1, sub);
+        for (int t = 0; t < countof(twins); t++)
+            put_decl(f, abi_entry(twins[t]), "_embedded", 1, sub);
     }
-    char *call = arena_printf(a, weights ? "%s_encode_embedded(x, code, 1, ws)"
-                                         : "%s_encode(params, x, code, 1, ws)", prefix);
+    char *call = arena_printf(
+        a, weights ? "%s_encode_embedded(x, code, 1, ws)" : "%s_encode(params, x, code, 1, ws)",
+        prefix);
     char *example = arena_printf(a, header_example, call);
     put_template(f, example, sub);
     fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
@@ -300,4 +310,3 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     }
     return 0;
 }
-

@@ -47,17 +47,25 @@ Graph *ir_new(Arena *a, const Model *m, GraphKind kind) {
     return g;
 }
 
-bool ir_is_scalar(IrType t) { return !t.batched && t.n == 1; }
+bool ir_is_scalar(IrType t) {
+    return !t.batched && t.n == 1;
+}
 
-static bool type_eq(IrType a, IrType b) { return a.batched == b.batched && a.n == b.n; }
+static bool type_eq(IrType a, IrType b) {
+    return a.batched == b.batched && a.n == b.n;
+}
 
 /* Elementwise broadcasting: a scalar goes with anything, a row [n] with a
  * batch [B, n]. Returns false when the two types do not broadcast. */
 static bool broadcast(IrType a, IrType b, IrType *out) {
-    if (ir_is_scalar(a)) *out = b;
-    else if (ir_is_scalar(b) || type_eq(a, b)) *out = a;
-    else if (a.n == b.n) *out = (IrType){true, a.n};
-    else return false;
+    if (ir_is_scalar(a))
+        *out = b;
+    else if (ir_is_scalar(b) || type_eq(a, b))
+        *out = a;
+    else if (a.n == b.n)
+        *out = (IrType){true, a.n};
+    else
+        return false;
     return true;
 }
 
@@ -71,7 +79,8 @@ static bool gemm_operand_ok(IrType t, long rows, long cols) {
 /* ------------------------------------------------------ image geometry */
 
 ConvGeom conv_geom(const Layer *l) {
-    ConvGeom g = {.kh = l->kh, .kw = l->kw, .stride = l->stride, .pad_h = l->pad, .pad_w = l->pad_w};
+    ConvGeom g = {
+        .kh = l->kh, .kw = l->kw, .stride = l->stride, .pad_h = l->pad, .pad_w = l->pad_w};
     /* A deconv is the adjoint of the conv from its output to its input. */
     const Shape *img = l->kind == LY_DECONV ? &l->out : &l->in;
     const Shape *other = l->kind == LY_DECONV ? &l->in : &l->out;
@@ -110,7 +119,9 @@ static IrType image_type(const Graph *g, const IrNode *n, IrType a, IrType b) {
         break;
     case IR_MAXPOOL:
     case IR_AVGPOOL:
-    case IR_UPSAMPLE: ok = a.batched && a.n == img, t = (IrType){true, (long)q.c * q.oh * q.ow}; break;
+    case IR_UPSAMPLE:
+        ok = a.batched && a.n == img, t = (IrType){true, (long)q.c * q.oh * q.ow};
+        break;
     default: /* the adjoints of pooling and upsampling */
         ok = a.batched && a.n == (long)q.c * q.oh * q.ow, t = (IrType){true, img};
         break;
@@ -124,7 +135,8 @@ static IrType image_type(const Graph *g, const IrNode *n, IrType a, IrType b) {
 /* Per-channel values: [C] expanded over hw positions, or summed back. */
 static IrType chan_type(const IrNode *n, IrType a) {
     if (a.batched || n->hw < 1 || (n->op == IR_CHAN_SUM && a.n % n->hw))
-        internal_error("%s of [%s%ld] by %ld", ir_op_names[n->op], a.batched ? "B," : "", a.n, n->hw);
+        internal_error("%s of [%s%ld] by %ld", ir_op_names[n->op], a.batched ? "B," : "", a.n,
+                       n->hw);
     return (IrType){false, n->op == IR_CHAN_SUM ? a.n / n->hw : a.n * n->hw};
 }
 
@@ -133,7 +145,7 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     IrType a = n->in[0] >= 0 && ir_op_nin[n->op] > 0 ? g->nodes[n->in[0]].type : (IrType){0};
     IrType b = ir_op_nin[n->op] > 1 ? g->nodes[n->in[1]].type : (IrType){0};
     IrType t;
-    if (ir_op_attrs[n->op] & AT_GIVEN_TYPE) return n->type; /* given by the caller */
+    if (ir_op_attrs[n->op] & AT_GIVEN_TYPE) return n->type;            /* given by the caller */
     if (ir_op_class[n->op] == OPC_NEST) return image_type(g, n, a, b); /* shapes of its layer */
     switch (n->op) {
     case IR_INPUT:
@@ -193,7 +205,9 @@ static int attr_words(const IrNode *n, int at, uint64_t *w) {
     case IR_ATTR_BIT_ALPHA: memcpy(w, &n->alpha, 8); return 1;
     case IR_ATTR_BIT_FROM_Y: w[0] = n->from_y; return 1;
     case IR_ATTR_BIT_TRANS: w[0] = (uint64_t)n->ta, w[1] = (uint64_t)n->tb; return 2;
-    case IR_ATTR_BIT_MNK: w[0] = (uint64_t)n->m, w[1] = (uint64_t)n->n, w[2] = (uint64_t)n->k; return 3;
+    case IR_ATTR_BIT_MNK:
+        w[0] = (uint64_t)n->m, w[1] = (uint64_t)n->n, w[2] = (uint64_t)n->k;
+        return 3;
     case IR_ATTR_BIT_GIVEN_TYPE: w[0] = n->type.batched, w[1] = (uint64_t)n->type.n; return 2;
     default: internal_error("attribute %d", at);
     }
@@ -214,7 +228,8 @@ static int node_words(const IrNode *n, uint64_t *w) {
 static unsigned node_hash(const IrNode *n) {
     uint64_t w[64], h = 1469598103934665603ull;
     int k = node_words(n, w);
-    for (int i = 0; i < k; i++) h = (h ^ w[i]) * 1099511628211ull;
+    for (int i = 0; i < k; i++)
+        h = (h ^ w[i]) * 1099511628211ull;
     return (unsigned)(h ^ (h >> 32));
 }
 
@@ -242,13 +257,15 @@ static void rehash(Graph *g) {
     g->hash = arena_alloc(g->arena, sizeof(int) * (size_t)g->hash_cap);
     for (int i = 0; i < g->nnodes; i++) {
         unsigned h = node_hash(&g->nodes[i]) & (unsigned)(g->hash_cap - 1);
-        while (g->hash[h]) h = (h + 1) & (unsigned)(g->hash_cap - 1);
+        while (g->hash[h])
+            h = (h + 1) & (unsigned)(g->hash_cap - 1);
         g->hash[h] = i + 1;
     }
 }
 
 int ir_add(Graph *g, IrNode proto) {
-    for (int i = ir_op_nin[proto.op]; i < 2; i++) proto.in[i] = -1;
+    for (int i = ir_op_nin[proto.op]; i < 2; i++)
+        proto.in[i] = -1;
     for (int i = 0; i < ir_op_nin[proto.op]; i++)
         ensure(proto.in[i] >= 0 && proto.in[i] < g->nnodes);
     proto.type = infer_type(g, &proto);
@@ -261,7 +278,9 @@ int ir_add(Graph *g, IrNode proto) {
     return g->nnodes - 1;
 }
 
-int ir_const(Graph *g, double v) { return ir_add(g, (IrNode){.op = IR_CONST, .value = v}); }
+int ir_const(Graph *g, double v) {
+    return ir_add(g, (IrNode){.op = IR_CONST, .value = v});
+}
 
 /* Constant folding of the algebraic identities autodiff produces a lot of
  * (g*1, x+0, 1*x), so gradients stay as small as written by hand. */
@@ -299,8 +318,8 @@ int ir_binary(Graph *g, IrOp op, int a, int b) {
 }
 
 int ir_gemm(Graph *g, int a, int b, int ta, int tb, long m, long n, long k) {
-    return ir_add(g, (IrNode){.op = IR_GEMM, .in = {a, b}, .ta = ta, .tb = tb, .m = m, .n = n,
-                              .k = k});
+    return ir_add(
+        g, (IrNode){.op = IR_GEMM, .in = {a, b}, .ta = ta, .tb = tb, .m = m, .n = n, .k = k});
 }
 
 void ir_output_tensor(Graph *g, OutKind kind, int node, int index, int tensor) {
@@ -316,13 +335,17 @@ void ir_verify(const Graph *g) {
     for (int i = 0; i < g->nnodes; i++) {
         const IrNode *n = &g->nodes[i];
         ensure(n->op >= 0 && n->op < IR_OP_COUNT);
-        for (int j = 0; j < ir_op_nin[n->op]; j++) ensure(n->in[j] >= 0 && n->in[j] < i);
+        for (int j = 0; j < ir_op_nin[n->op]; j++)
+            ensure(n->in[j] >= 0 && n->in[j] < i);
         if (!unused_attrs_zero(n))
-            internal_error("node %%%d (%s) sets an attribute its op does not have", i, ir_op_names[n->op]);
+            internal_error("node %%%d (%s) sets an attribute its op does not have", i,
+                           ir_op_names[n->op]);
         IrType t = infer_type(g, n);
-        if (!type_eq(t, n->type)) internal_error("node %%%d (%s) has a stale type", i, ir_op_names[n->op]);
+        if (!type_eq(t, n->type))
+            internal_error("node %%%d (%s) has a stale type", i, ir_op_names[n->op]);
     }
-    for (int i = 0; i < g->nouts; i++) ensure(g->outs[i].node >= 0 && g->outs[i].node < g->nnodes);
+    for (int i = 0; i < g->nouts; i++)
+        ensure(g->outs[i].node >= 0 && g->outs[i].node < g->nnodes);
 }
 
 const char *ir_graph_name(GraphKind k) {
@@ -331,9 +354,12 @@ const char *ir_graph_name(GraphKind k) {
 }
 
 static void print_dim(FILE *out, long d) {
-    if (d == IR_BATCH_DIM) fputc('B', out);
-    else if (d < 0) fprintf(out, "%ldB", -d);
-    else fprintf(out, "%ld", d);
+    if (d == IR_BATCH_DIM)
+        fputc('B', out);
+    else if (d < 0)
+        fprintf(out, "%ldB", -d);
+    else
+        fprintf(out, "%ld", d);
 }
 
 /* Attribute `at` of node n as the dump shows it (after its inputs). */
@@ -345,8 +371,10 @@ static void dump_attr(FILE *out, const Graph *g, const IrNode *n, int at) {
     case IR_ATTR_BIT_ROLE: fprintf(out, " %s", roles[n->role]); break;
     case IR_ATTR_BIT_OPT_SLOT: fprintf(out, " slot=%d", n->opt_slot); break;
     case IR_ATTR_BIT_TENSOR:
-        if (n->tensor >= 0) fprintf(out, " %s", g->model->tensors[n->tensor].name);
-        else if (n->op == IR_PARAM) fprintf(out, " trainable");
+        if (n->tensor >= 0)
+            fprintf(out, " %s", g->model->tensors[n->tensor].name);
+        else if (n->op == IR_PARAM)
+            fprintf(out, " trainable");
         break;
     case IR_ATTR_BIT_RAND: fprintf(out, " %s", rand_names[n->rand]); break;
     case IR_ATTR_BIT_STREAM: fprintf(out, " stream=%d", n->stream); break;
@@ -374,14 +402,15 @@ static void dump_attr(FILE *out, const Graph *g, const IrNode *n, int at) {
 }
 
 void ir_dump(FILE *out, const Graph *g) {
-    static const char *const out_names[] = {"loss",   "code",     "x_hat", "grad",
+    static const char *const out_names[] = {"loss",   "code",     "x_hat",  "grad",
                                             "params", "optstate", "metric", "buffer"};
     fprintf(out, "graph %s (%d nodes, %d forward)\n", ir_graph_name(g->kind), g->nnodes,
             g->n_forward);
     for (int i = 0; i < g->nnodes; i++) {
         const IrNode *n = &g->nodes[i];
         fprintf(out, "  %%%d = %s", i, ir_op_names[n->op]);
-        for (int j = 0; j < ir_op_nin[n->op]; j++) fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
+        for (int j = 0; j < ir_op_nin[n->op]; j++)
+            fprintf(out, "%s%%%d", j ? ", " : " ", n->in[j]);
         for (int at = 0; at < IR_NATTRS; at++)
             if (ir_op_attrs[n->op] & (1u << at)) dump_attr(out, g, n, at);
         fprintf(out, " : [%s%ld]", n->type.batched ? "B," : "", n->type.n);
@@ -405,6 +434,9 @@ int ir_act_prime(Graph *g, int y) {
     IrNode n = g->nodes[y];
     ensure(n.op == IR_ACT);
     bool from_y = act_prime_from_y(n.act, n.alpha);
-    return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {from_y ? y : n.in[0], y}, .act = n.act,
-                              .alpha = n.alpha, .from_y = from_y});
+    return ir_add(g, (IrNode){.op = IR_ACT_GRAD,
+                              .in = {from_y ? y : n.in[0], y},
+                              .act = n.act,
+                              .alpha = n.alpha,
+                              .from_y = from_y});
 }

@@ -23,14 +23,18 @@ static LLVMValueRef scalar_value(Body *B, int i) {
     const IrNode *n = &B->g->nodes[i];
     if (B->scalar[i]) return B->scalar[i];
     LLVMValueRef v;
-    if (n->op == IR_CONST) v = cg_real(cg, n->value);
-    else if (n->op == IR_BATCH) v = B->batch_t;
-    else if (n->op == IR_STEP) v = B->step_t;
+    if (n->op == IR_CONST)
+        v = cg_real(cg, n->value);
+    else if (n->op == IR_BATCH)
+        v = B->batch_t;
+    else if (n->op == IR_STEP)
+        v = B->step_t;
     else if (B->f->info[i].inline_scalar) {
         LLVMValueRef a = scalar_value(B, n->in[0]);
         LLVMValueRef bb = ir_op_nin[n->op] > 1 ? scalar_value(B, n->in[1]) : NULL;
         v = elementwise(B, n, a, bb);
-    } else v = LLVMBuildLoad2(cg->b, cg->T, buf_ptr(B, B->p->loc[i]), "");
+    } else
+        v = LLVMBuildLoad2(cg->b, cg->T, buf_ptr(B, B->p->loc[i]), "");
     B->scalar[i] = v;
     return v;
 }
@@ -50,8 +54,9 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
     case IR_NEG: return LLVMBuildFNeg(cg->b, a, "");
     case IR_ABS: return cg_math1(cg, "fabs", a, true);
     case IR_SIGN:
-        return cg_select(cg, cg_gt0(cg, a), one,
-                         cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, zero, ""), cg_real(cg, -1), zero));
+        return cg_select(
+            cg, cg_gt0(cg, a), one,
+            cg_select(cg, LLVMBuildFCmp(cg->b, LLVMRealOLT, a, zero, ""), cg_real(cg, -1), zero));
     case IR_SQRT: return cg_math1(cg, "sqrt", a, true);
     case IR_LOG: return cg_math1(cg, "log", a, true);
     case IR_EXP: return cg_exp(cg, a);
@@ -63,7 +68,8 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
         LLVMValueRef lo = cg_real(cg, -100);
         LLVMValueRef lp = cg_max(cg, cg_math1(cg, "log", a, true), lo);
         LLVMValueRef lq = cg_max(cg, cg_math1(cg, "log", cg_sub(cg, one, a), true), lo);
-        return LLVMBuildFNeg(cg->b, cg_add(cg, cg_mul(cg, b, lp), cg_mul(cg, cg_sub(cg, one, b), lq)), "");
+        return LLVMBuildFNeg(cg->b,
+                             cg_add(cg, cg_mul(cg, b, lp), cg_mul(cg, cg_sub(cg, one, b), lq)), "");
     }
     case IR_BCE_GRAD: { /* (p - t) / max(p(1-p), 1e-12) */
         LLVMValueRef den = cg_max(cg, cg_mul(cg, a, cg_sub(cg, one, a)), cg_real(cg, 1e-12));
@@ -89,18 +95,22 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
     const ParamTensor *t = &cg->model->tensors[w->tensor];
     long rows = n->tb ? t->shape[1] : t->shape[0], cols = n->tb ? t->shape[0] : t->shape[1];
     if (t->ndim != 2 || n->k != rows || n->n != cols) return NULL;
-    if (!n->tb) return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
-    if (!cg->rows) cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)cg->model->ntensors);
+    if (!n->tb)
+        return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
+    if (!cg->rows)
+        cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)cg->model->ntensors);
     if (!cg->rows[w->tensor]) {
         size_t el = cg->opt.f64 ? 8 : 4;
         const char *src = (const char *)cg->opt.embed + (size_t)t->offset * el;
         char *wt = malloc((size_t)t->numel * el);
         if (!wt) internal_error("out of memory transposing %s", t->name);
         for (long r = 0; r < rows; r++) /* wt[r][c] = W[c][r] */
-            for (long c = 0; c < cols; c++) memcpy(wt + (size_t)(r * cols + c) * el, src + (size_t)(c * rows + r) * el, el);
+            for (long c = 0; c < cols; c++)
+                memcpy(wt + (size_t)(r * cols + c) * el, src + (size_t)(c * rows + r) * el, el);
         char name[300];
         snprintf(name, sizeof name, "%s.T", t->name);
-        cg->rows[w->tensor] = LLVMConstBitCast(embed_global(cg, name, wt, (size_t)t->numel, false), cg->T_ptr);
+        cg->rows[w->tensor] =
+            LLVMConstBitCast(embed_global(cg, name, wt, (size_t)t->numel, false), cg->T_ptr);
         free(wt);
     }
     return cg->rows[w->tensor];
@@ -112,7 +122,8 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
  * encode is bound by reading them); the loop over a row has no reduction,
  * so it vectorizes as written, and the sum's order is fixed (row by row),
  * whatever the target or BLAS. NaN inputs are not skipped. */
-static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k, long n) {
+static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k,
+                        long n) {
     Codegen *cg = B->cg;
     cg_zero(cg, c, cg_i64(cg, n));
     Loop li = cg_loop_begin(cg, cg_i64(cg, k), "srow");
@@ -120,8 +131,10 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
     If nonzero = cg_if(cg, LLVMBuildFCmp(cg->b, LLVMRealUNE, ai, cg_real(cg, 0), ""), "saxpy");
     LLVMValueRef row = cg_gep(cg, rows, LLVMBuildMul(cg->b, li.index, cg_i64(cg, n), ""), "row");
     Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "scol");
-    cg_store(cg, cg_add(cg, cg_load(cg, c, lj.index, ""), cg_mul(cg, ai, cg_load(cg, row, lj.index, ""))), c,
-             lj.index);
+    cg_store(
+        cg,
+        cg_add(cg, cg_load(cg, c, lj.index, ""), cg_mul(cg, ai, cg_load(cg, row, lj.index, ""))), c,
+        lj.index);
     cg_loop_end(cg, &lj);
     cg_end_if(cg, &nonzero);
     cg_loop_end(cg, &li);
@@ -153,9 +166,10 @@ static void gemm_kernel(Body *B, int i) {
     if (cg->opt.gemm == GEMM_AEC && B->p->pack[i].base == BASE_WS) {
         LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
         LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
-        LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM || n->m != IR_BATCH_DIM
-                                ? NULL
-                                : embedded_rows(B, n);
+        LLVMValueRef rows =
+            B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM || n->m != IR_BATCH_DIM
+                ? NULL
+                : embedded_rows(B, n);
         If sparse = {0};
         if (rows) { /* batch 1 with the embedded weights: as below */
             LLVMValueRef one_row = LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), "");
@@ -172,7 +186,8 @@ static void gemm_kernel(Body *B, int i) {
     LLVMValueRef dim[3];
     const long d[3] = {n->m, n->n, n->k};
     for (int j = 0; j < 3; j++)
-        if (d[j] >= 0) dim[j] = cg_i32(cg, d[j]);
+        if (d[j] >= 0)
+            dim[j] = cg_i32(cg, d[j]);
         else /* -r: r rows per sample */
             dim[j] = LLVMBuildTrunc(cg->b, LLVMBuildMul(cg->b, B->batch, cg_i64(cg, -d[j]), ""),
                                     cg->i32, "");
@@ -181,13 +196,15 @@ static void gemm_kernel(Body *B, int i) {
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
     LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
     if (n->m != IR_BATCH_DIM) {
-        cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c, ldc);
+        cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c,
+                     ldc);
         return;
     }
     /* With one row, op(A) is a contiguous vector (stored 1 x k, or k x 1)
      * and C's row is op(B)ᵀ·a: B as stored, transposed unless tb. */
     LLVMValueRef one_row = LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), "");
-    LLVMValueRef rows = B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM ? NULL : embedded_rows(B, n);
+    LLVMValueRef rows =
+        B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM ? NULL : embedded_rows(B, n);
     If sparse = {0};
     if (rows) {
         LLVMValueRef mine = LLVMBuildICmp(cg->b, LLVMIntEQ, B->base[BASE_PARAMS],
@@ -228,7 +245,8 @@ static long kernel_hw(const Graph *g, const Kernel *k) {
 
 /* Column j's channel for `hw` positions per channel: the channel loop's
  * index when hw is the kernel's, else j / hw. */
-static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw, long kernel_hw) {
+static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw,
+                               long kernel_hw) {
     return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
 }
 
@@ -237,7 +255,9 @@ static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef ou
     LLVMValueRef acc = cg_alloca_entry(cg, "acc");
     LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
     Loop l = cg_loop_begin(cg, cg_i64(cg, n), "fold");
-    LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")), acc);
+    LLVMBuildStore(
+        cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")),
+        acc);
     cg_loop_end(cg, &l);
     cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), out, cg_i64(cg, 0));
 }
@@ -246,7 +266,8 @@ static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef ou
  * columns [lo, hi) (one row); lo NULL: all of it. As task `task` of a
  * split kernel, its sums over rows go to that task's own column sums
  * (Plan.task_sums), which the kernel adds up after its tasks. */
-static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi, LLVMValueRef task) {
+static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi,
+                              LLVMValueRef task) {
     Codegen *cg = B->cg;
     const Graph *g = B->g;
     long n = k->domain.n;
@@ -262,14 +283,18 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
         const IrNode *node = &g->nodes[i];
         for (int j = 0; j < ir_op_nin[node->op]; j++) {
             int u = node->in[j];
-            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) continue;
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED)
+                continue;
             if (g->nodes[u].op == IR_CHAN_EXPAND) u = g->nodes[u].in[0]; /* loaded per channel */
-            if (ir_is_scalar(g->nodes[u].type)) scalar_value(B, u);
-            else if (!ptr[u]) ptr[u] = buf_ptr(B, B->p->loc[u]);
+            if (ir_is_scalar(g->nodes[u].type))
+                scalar_value(B, u);
+            else if (!ptr[u])
+                ptr[u] = buf_ptr(B, B->p->loc[u]);
         }
         if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
         if (task && (node->op == IR_SUM_ROWS || node->op == IR_SUM_ALL)) { /* this task's sums */
-            sums[i] = cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
+            sums[i] =
+                cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
             cg_zero(cg, sums[i], ncols);
             continue;
         }
@@ -281,22 +306,29 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
     }
 
     LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
-    LLVMValueRef row_lo = lo && k->domain.batched ? lo : NULL, col_lo = lo && !k->domain.batched ? lo : NULL;
+    LLVMValueRef row_lo = lo && k->domain.batched ? lo : NULL,
+                 col_lo = lo && !k->domain.batched ? lo : NULL;
     if (row_lo) rows = LLVMBuildSub(cg->b, hi, lo, "rows");
     long hw = kernel_hw(g, k);
     Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
     LLVMValueRef row = row_lo ? LLVMBuildAdd(cg->b, row_lo, outer.index, "r") : outer.index;
     LLVMValueRef row_start = LLVMBuildMul(cg->b, row, ncols, "");
     if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
-    Loop inner = cg_loop_begin(cg, hw > 1 ? cg_i64(cg, hw) : col_lo ? LLVMBuildSub(cg->b, hi, lo, "cols") : ncols, "col");
-    LLVMValueRef j = hw > 1 ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
-                                           inner.index, "j")
-                            : col_lo ? LLVMBuildAdd(cg->b, col_lo, inner.index, "j")
-                                     : inner.index;
+    Loop inner = cg_loop_begin(cg,
+                               hw > 1   ? cg_i64(cg, hw)
+                               : col_lo ? LLVMBuildSub(cg->b, hi, lo, "cols")
+                                        : ncols,
+                               "col");
+    LLVMValueRef j = hw > 1
+                         ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
+                                        inner.index, "j")
+                     : col_lo ? LLVMBuildAdd(cg->b, col_lo, inner.index, "j")
+                              : inner.index;
     LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
     /* Draws are keyed by the row in the global batch (aec_exec.row_offset). */
-    B->index = k->domain.batched ? LLVMBuildAdd(cg->b, idx, LLVMBuildMul(cg->b, B->row0, ncols, ""), "g")
-                                 : idx;
+    B->index = k->domain.batched
+                   ? LLVMBuildAdd(cg->b, idx, LLVMBuildMul(cg->b, B->row0, ncols, ""), "g")
+                   : idx;
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
@@ -305,16 +337,20 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
         for (int q = 0; q < ir_op_nin[node->op]; q++) {
             int u = node->in[q];
             IrType t = g->nodes[u].type;
-            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED) in[q] = B->val[u];
-            else if (ir_is_scalar(t)) in[q] = scalar_value(B, u);
+            if (B->f->info[u].kernel == B->kernel && ir_op_class[g->nodes[u].op] != OPC_RED)
+                in[q] = B->val[u];
+            else if (ir_is_scalar(t))
+                in[q] = scalar_value(B, u);
             else if (g->nodes[u].op == IR_CHAN_EXPAND) { /* [C] at the column's channel */
                 int v = g->nodes[u].in[0];
                 in[q] = ir_is_scalar(g->nodes[v].type)
                             ? scalar_value(B, v)
-                            : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw), "");
+                            : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw),
+                                      "");
             } else if (node->op == IR_TILE) /* row r, column j mod n of the stored input */
                 in[q] = cg_load(cg, ptr[u], tile_index(B, row, j, t.n), "");
-            else in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
+            else
+                in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
         }
         LLVMValueRef v;
         if (node->op == IR_SUM_ROWS) {
@@ -369,9 +405,11 @@ static LLVMValueRef loop_task(Body *B, const Kernel *k) {
     snprintf(name, sizeof name, "%s.loop%d", LLVMGetValueName(caller), B->kernel);
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, 2, true);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
-                            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
-    LLVMValueRef env = LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(B->env_ty, 0), "env");
+    LLVMAddAttributeAtIndex(
+        fn, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMValueRef env =
+        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(B->env_ty, 0), "env");
     LLVMValueRef args[N_ARGS];
     for (int a = 0; a < N_ARGS; a++)
         args[a] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(B->env_ty, (unsigned)a),
@@ -406,7 +444,8 @@ static void loop_kernel(Body *B, const Kernel *k) {
     }
     LLVMValueRef task = loop_task(B, k);
     LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, n);
-    LLVMValueRef ntasks = LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
+    LLVMValueRef ntasks =
+        LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
     gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
     /* The tasks' sums, added up in task order: a sum over rows is its
      * column sums; a full sum, its column sums folded. */
@@ -414,12 +453,14 @@ static void loop_kernel(Body *B, const Kernel *k) {
         int i = k->nodes[m];
         if (g->nodes[i].op != IR_SUM_ROWS && g->nodes[i].op != IR_SUM_ALL) continue;
         LLVMValueRef sums = buf_ptr(B, B->p->task_sums[i]);
-        LLVMValueRef to = g->nodes[i].op == IR_SUM_ROWS ? buf_ptr(B, B->p->loc[i]) : buf_ptr(B, B->p->partial[i]);
+        LLVMValueRef to =
+            g->nodes[i].op == IR_SUM_ROWS ? buf_ptr(B, B->p->loc[i]) : buf_ptr(B, B->p->partial[i]);
         cg_zero(cg, to, cg_i64(cg, n));
         Loop lt = cg_loop_begin(cg, ntasks, "task_sum");
         LLVMValueRef from = cg_at(cg, sums, cg_imul(cg, lt.index, n));
         Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "col");
-        cg_store(cg, cg_add(cg, cg_load(cg, to, lj.index, ""), cg_load(cg, from, lj.index, "")), to, lj.index);
+        cg_store(cg, cg_add(cg, cg_load(cg, to, lj.index, ""), cg_load(cg, from, lj.index, "")), to,
+                 lj.index);
         cg_loop_end(cg, &lj);
         cg_loop_end(cg, &lt);
         if (g->nodes[i].op == IR_SUM_ALL) fold_columns(cg, to, n, buf_ptr(B, B->p->loc[i]));
@@ -454,7 +495,8 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     const Fusion *f = e->fusion;
     const Plan *p = e->plan;
     LLVMTypeRef params[N_ARGS];
-    for (int a = 0; a < N_ARGS; a++) params[a] = cg->T_ptr;
+    for (int a = 0; a < N_ARGS; a++)
+        params[a] = cg->T_ptr;
     params[ARG_BATCH] = params[ARG_STEP] = params[ARG_ROW0] = cg->i64;
     params[ARG_EXEC] = cg->i8_ptr;
     char name[256];
@@ -463,29 +505,39 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     else
         snprintf(name, sizeof name, "%s__%s", cg->prefix, ir_graph_name(g->kind));
     LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, N_ARGS, true);
-    static const char *const arg_names[N_ARGS] = {"params", "opt", "x", "grads", "ws", "code", "x_hat", "loss", "batch", "step", "mask", "exec", "row0"};
-    for (int a = 0; a < N_ARGS; a++) LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
+    static const char *const arg_names[N_ARGS] = {"params", "opt",   "x",    "grads", "ws",
+                                                  "code",   "x_hat", "loss", "batch", "step",
+                                                  "mask",   "exec",  "row0"};
+    for (int a = 0; a < N_ARGS; a++)
+        LLVMSetValueName2(LLVMGetParam(fn, (unsigned)a), arg_names[a], strlen(arg_names[a]));
 
     Body B = {.cg = cg, .g = g, .f = f, .p = p};
     B.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     B.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     LLVMValueRef args[N_ARGS];
-    for (int a = 0; a < N_ARGS; a++) args[a] = LLVMGetParam(fn, (unsigned)a);
+    for (int a = 0; a < N_ARGS; a++)
+        args[a] = LLVMGetParam(fn, (unsigned)a);
     body_init(&B, args);
     /* The arguments again, for the kernels split into tasks (loop_task). */
     bool any_split = false;
-    for (int k = 0; k < f->nkernels; k++) any_split |= p->split[k] != 0;
+    for (int k = 0; k < f->nkernels; k++)
+        any_split |= p->split[k] != 0;
     if (any_split) {
         B.env_ty = LLVMStructTypeInContext(cg->ctx, params, N_ARGS, 0);
         B.env = LLVMBuildAlloca(cg->b, B.env_ty, "env");
-        for (int a = 0; a < N_ARGS; a++) LLVMBuildStore(cg->b, args[a], LLVMBuildStructGEP2(cg->b, B.env_ty, B.env, (unsigned)a, ""));
+        for (int a = 0; a < N_ARGS; a++)
+            LLVMBuildStore(cg->b, args[a],
+                           LLVMBuildStructGEP2(cg->b, B.env_ty, B.env, (unsigned)a, ""));
     }
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;
-        if (f->kernels[k].kind == K_GEMM) gemm_kernel(&B, f->kernels[k].node);
-        else if (f->kernels[k].kind == K_NEST) nest_kernel(&B, f->kernels[k].node);
-        else loop_kernel(&B, &f->kernels[k]);
+        if (f->kernels[k].kind == K_GEMM)
+            gemm_kernel(&B, f->kernels[k].node);
+        else if (f->kernels[k].kind == K_NEST)
+            nest_kernel(&B, f->kernels[k].node);
+        else
+            loop_kernel(&B, &f->kernels[k]);
     }
     /* An output whose node an earlier output holds (equal gradients are one
      * node) gets a copy in its own place. */
@@ -493,7 +545,8 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
         int i = g->outs[o].node;
         BufLoc to = p->out_loc[o], from = p->loc[i];
         if (f->info[i].inline_scalar || to.base == BASE_NONE ||
-            (to.base == from.base && to.off_batch == from.off_batch && to.off_const == from.off_const))
+            (to.base == from.base && to.off_batch == from.off_batch &&
+             to.off_const == from.off_const))
             continue;
         IrType t = g->nodes[i].type;
         LLVMValueRef src = buf_ptr(&B, from), dst = buf_ptr(&B, to);
@@ -507,8 +560,9 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     for (int o = 0; o < g->nouts; o++) {
         int i = g->outs[o].node;
         if (f->info[i].inline_scalar && g->outs[o].kind != OUT_METRIC)
-            LLVMBuildStore(cg->b, scalar_value(&B, i),
-                           buf_ptr(&B, p->out_loc[o].base != BASE_NONE ? p->out_loc[o] : p->loc[i]));
+            LLVMBuildStore(
+                cg->b, scalar_value(&B, i),
+                buf_ptr(&B, p->out_loc[o].base != BASE_NONE ? p->out_loc[o] : p->loc[i]));
     }
     /* The loss's terms, after it: loss[index]. */
     for (int o = 0; o < g->nouts; o++)

@@ -123,7 +123,8 @@ static void derive_facts(Checker *c) {
 
     m->nstages = 0;
     if (m->train.pretrain_epochs > 0)
-        for (int i = 0; i < m->n_encoder; i++) m->nstages += m->layers[i].kind == LY_DENSE;
+        for (int i = 0; i < m->n_encoder; i++)
+            m->nstages += m->layers[i].kind == LY_DENSE;
     int K = m->nstages, dec0 = m->n_encoder, dec_end = m->n_encoder + m->n_decoder;
     m->stages = arena_alloc(c->arena, sizeof(ModelStage) * (size_t)(K + 1));
     for (int k = 1; k <= K; k++) {
@@ -172,16 +173,19 @@ static void check_limits(Checker *c, long acts) {
             diag_error(m->loc, "model %s is too large: %s take %s, more than aec's limit of %s",
                        m->name, sizes[i].what, lim_bytes_str(A, b), lim_bytes_str(A, LIM_BYTES));
         else if (b > mem)
-            diag_error(m->loc, "model %s is too large: %s take %s, more than this machine's "
-                       "memory (%s)", m->name, sizes[i].what, lim_bytes_str(A, b),
-                       lim_bytes_str(A, mem));
+            diag_error(m->loc,
+                       "model %s is too large: %s take %s, more than this machine's "
+                       "memory (%s)",
+                       m->name, sizes[i].what, lim_bytes_str(A, b), lim_bytes_str(A, mem));
         else
             continue;
         return; /* the first size over is the one to fix */
     }
     if (m->flops == LIM_INF)
-        diag_error(m->loc, "model %s is too large: its forward FLOPs per sample overflow a "
-                   "64-bit count", m->name);
+        diag_error(m->loc,
+                   "model %s is too large: its forward FLOPs per sample overflow a "
+                   "64-bit count",
+                   m->name);
 }
 
 void assemble(Checker *c) {
@@ -224,7 +228,8 @@ void assemble(Checker *c) {
         ParamTensor *t = &m->tensors[i];
         t->offset = offset;
         offset = lim_add(offset, t->numel);
-        if (t->kind != AEC_TENSOR_BUFFER) m->trainable_count = lim_add(m->trainable_count, t->numel);
+        if (t->kind != AEC_TENSOR_BUFFER)
+            m->trainable_count = lim_add(m->trainable_count, t->numel);
     }
     m->param_count = offset;
     long acts = 0; /* every layer's output, per sample: what a training step keeps */
@@ -237,4 +242,3 @@ void assemble(Checker *c) {
     check_limits(c, acts);
     derive_facts(c);
 }
-

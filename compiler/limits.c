@@ -52,6 +52,7 @@ char *lim_bytes_str(Arena *a, long bytes) {
     if (bytes == LIM_INF) return arena_printf(a, "more than %ld bytes", LONG_MAX);
     double v = (double)bytes;
     int u = 0;
-    while (v >= 1024 && u < countof(units) - 1) v /= 1024, u++;
+    while (v >= 1024 && u < countof(units) - 1)
+        v /= 1024, u++;
     return u ? arena_printf(a, "%.1f %s", v, units[u]) : arena_printf(a, "%ld bytes", bytes);
 }

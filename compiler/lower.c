@@ -16,13 +16,16 @@ Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage) {
     Graph *g = L.g;
     g->stage = stage;
     L.act = arena_alloc(a, sizeof(int) * (size_t)(m->nlayers + 1));
-    for (int i = 0; i < m->nlayers; i++) L.act[i] = -1;
+    for (int i = 0; i < m->nlayers; i++)
+        L.act[i] = -1;
     ensure(stage == 0 || kind == GRAPH_TRAIN || kind == GRAPH_OPTIM);
     switch (kind) {
     case GRAPH_TRAIN:
     case GRAPH_EVAL:
-        if (stage) stage_objective(&L, stage);
-        else model_objective(&L);
+        if (stage)
+            stage_objective(&L, stage);
+        else
+            model_objective(&L);
         break;
     case GRAPH_ENCODE: {
         int x = ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_X});
@@ -50,4 +53,3 @@ Graph *lower_model_stage(Arena *a, const Model *m, GraphKind kind, int stage) {
 Graph *lower_model(Arena *a, const Model *m, GraphKind kind) {
     return lower_model_stage(a, m, kind, 0);
 }
-

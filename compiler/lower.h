@@ -18,7 +18,7 @@ typedef struct Lower {
     Graph *g;
     const Model *m;
     bool training;
-    int *act;      /* per layer: the IR_ACT node of its activation, or -1 (contractive) */
+    int *act; /* per layer: the IR_ACT node of its activation, or -1 (contractive) */
 } Lower;
 
 /* RAND streams that are not a layer's (a layer's is its index). */

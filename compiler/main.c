@@ -19,10 +19,14 @@ static void print_usage(FILE *f) {
         if (opt->values && strcmp(opt->values, "FILE"))
             for (const char *v = opt->values; *v && strlen(value) < sizeof value - 1; v++)
                 value[strlen(value)] = *v == ' ' ? '|' : *v;
-        else if (opt->metavar) snprintf(value, sizeof value, "%s", opt->metavar);
+        else if (opt->metavar)
+            snprintf(value, sizeof value, "%s", opt->metavar);
         char head[96];
         snprintf(head, sizeof head, "%s%s%s", opt->name,
-                 !opt->metavar || o == CLI_OPT_OPT ? "" : o == CLI_OPT_OUT ? " " : "=", value);
+                 !opt->metavar || o == CLI_OPT_OPT ? ""
+                 : o == CLI_OPT_OUT                ? " "
+                                                   : "=",
+                 value);
         fprintf(f, "  %-26s %s (%s)\n", head, opt->help, opt->commands);
     }
     fprintf(f, "Specs are .ae files: aec(5), docs/language.md; the trainer: aec-trainer(1).\n");
@@ -53,7 +57,8 @@ static int match_option(int argc, char **argv, int *i, const char **value) {
             *value = arg + n + 1;
         } else if (arg[n] == 0 && *i + 1 < argc) {
             *value = argv[++*i];
-        } else continue;
+        } else
+            continue;
         return o;
     }
     return -1;
@@ -94,9 +99,12 @@ int main(int argc, char **argv) {
                 return 2;
             }
             val[o] = v;
-        } else if (argv[i][0] == '-') return usage_error("unknown option '%s'", argv[i]);
-        else if (!spec) spec = argv[i];
-        else return usage_error("unexpected argument '%s'", argv[i]);
+        } else if (argv[i][0] == '-')
+            return usage_error("unknown option '%s'", argv[i]);
+        else if (!spec)
+            spec = argv[i];
+        else
+            return usage_error("unexpected argument '%s'", argv[i]);
     }
     CodegenOptions opt = {
         .opt_level = val[CLI_OPT_OPT] ? val[CLI_OPT_OPT][0] - '0' : 3,
@@ -105,13 +113,14 @@ int main(int argc, char **argv) {
         .features = val[CLI_OPT_FEATURES],
         .f64 = val[CLI_OPT_DTYPE] && !strcmp(val[CLI_OPT_DTYPE], "f64"),
         .debug = val[CLI_OPT_DEBUG] != NULL,
-        .gemm = !val[CLI_OPT_GEMM] ? GEMM_DEFAULT : !strcmp(val[CLI_OPT_GEMM], "blas") ? GEMM_BLAS : GEMM_AEC,
+        .gemm = !val[CLI_OPT_GEMM]                   ? GEMM_DEFAULT
+                : !strcmp(val[CLI_OPT_GEMM], "blas") ? GEMM_BLAS
+                                                     : GEMM_AEC,
     };
     const char *out = val[CLI_OPT_OUT], *emit = val[CLI_OPT_EMIT];
     const char *weights = val[CLI_OPT_EMBED_WEIGHTS];
     if (!spec) return usage_error("%s needs a SPEC", cmd);
-    if (!strcmp(cmd, "check"))
-        return driver_check(spec, val[CLI_OPT_DUMP]);
+    if (!strcmp(cmd, "check")) return driver_check(spec, val[CLI_OPT_DUMP]);
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
         if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");

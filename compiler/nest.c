@@ -20,20 +20,21 @@ static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueR
     GemmSpec s;
     ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
     if (cg->opt.gemm == GEMM_BLAS || B->p->pack[i].base != BASE_WS) {
-        cg_gemm_call(cg, s.ta, s.tb, cg_i32(cg, s.m), cg_i32(cg, s.n), cg_i32(cg, s.k), a, cg_i32(cg, s.lda), b,
-                     cg_i32(cg, s.ldb), cg_real(cg, s.accumulate ? 1 : 0), c, cg_i32(cg, s.ldc));
+        cg_gemm_call(cg, s.ta, s.tb, cg_i32(cg, s.m), cg_i32(cg, s.n), cg_i32(cg, s.k), a,
+                     cg_i32(cg, s.lda), b, cg_i32(cg, s.ldb), cg_real(cg, s.accumulate ? 1 : 0), c,
+                     cg_i32(cg, s.ldc));
         return;
     }
     LLVMValueRef args[6] = {a, b, c, cg_i64(cg, 1), buf_ptr(B, B->p->pack[i]), B->exec};
-    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 6, "");
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 6,
+                   "");
 }
-
 
 /* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
  * lies inside [0, size), with off known only at run time (the window
  * offset's loop index minus the padding). */
-static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size, long outs, LLVMValueRef *lo,
-                           LLVMValueRef *hi) {
+static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size, long outs,
+                           LLVMValueRef *lo, LLVMValueRef *hi) {
     LLVMBuilderRef b = cg->b;
     LLVMValueRef zero = cg_i64(cg, 0), S = cg_i64(cg, stride);
     LLVMValueRef neg = LLVMBuildICmp(b, LLVMIntSLT, off, zero, "");
@@ -57,7 +58,8 @@ static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size
  * window offsets (i, j) at run time, each with its valid output range: a
  * compact function (an unrolled one made conv specs take seconds to
  * compile) whose inner copy is a plain loop that vectorizes for stride 1. */
-static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols, bool add) {
+static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
+                             bool add) {
     LLVMBuilderRef b = cg->b;
     long P = (long)q->oh * q->ow, S = q->stride;
     Loop lc = cg_loop_begin(cg, cg_i64(cg, q->c), "chan");
@@ -78,12 +80,15 @@ static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, L
     /* the input row y·S − pad_h + i, from its column −pad_w + j */
     LLVMValueRef src_off = LLVMBuildAdd(b, cg_imul(cg, y, S * q->w),
                                         cg_iadd(cg, LLVMBuildAdd(b, cg_imul(cg, i, q->w), j, ""),
-                                                -(long)q->pad_h * q->w - q->pad_w), "");
+                                                -(long)q->pad_h * q->w - q->pad_w),
+                                        "");
     LLVMValueRef src = cg_at(cg, img_c, src_off);
     Loop lx = cg_loop_begin(cg, nx, "x");
     LLVMValueRef x = LLVMBuildAdd(b, lx.index, x0, ""), at = cg_imul(cg, x, S);
-    if (add) cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
-    else cg_store(cg, cg_load(cg, src, at, ""), dst, x);
+    if (add)
+        cg_store(cg, cg_add(cg, cg_load(cg, src, at, ""), cg_load(cg, dst, x, "")), src, at);
+    else
+        cg_store(cg, cg_load(cg, src, at, ""), dst, x);
     cg_loop_end(cg, &lx);
     cg_loop_end(cg, &ly);
     cg_loop_end(cg, &lj);
@@ -94,8 +99,8 @@ static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, L
 /* The call of layer `layer`'s im2col (or col2im) on one sample: a function
  * of its own, made on first use, so that the unrolled loops are compiled
  * once per layer rather than in every kernel and graph that use them. */
-static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
-                        bool add) {
+static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef img,
+                        LLVMValueRef cols, bool add) {
     LLVMValueRef *fn = &cg->im2col[2 * layer + add];
     LLVMTypeRef params[2] = {cg->T_ptr, cg->T_ptr};
     if (!*fn) {
@@ -106,8 +111,9 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
         char name[256];
         snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, add ? "col2im" : "im2col", layer);
         *fn = cg_function(cg, name, cg->void_t, params, 2, true);
-        LLVMAddAttributeAtIndex(*fn, LLVMAttributeFunctionIndex,
-                                LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+        LLVMAddAttributeAtIndex(
+            *fn, LLVMAttributeFunctionIndex,
+            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
         emit_im2col_body(cg, q, LLVMGetParam(*fn, 0), LLVMGetParam(*fn, 1), add);
         LLVMBuildRetVoid(cg->b);
         cg->fn = caller;
@@ -131,7 +137,8 @@ static void conv_kernel(Body *B, int i) {
     LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
     /* The padding's columns stay zero from sample to sample. */
     if (!id && n->op != IR_CONV_T) cg_zero(cg, scratch, cg_i64(cg, ckk * P));
-    if (n->op == IR_CONV_W) cg_zero(cg, out, cg_i64(cg, (long)q.r * ckk)); /* the samples add to it */
+    if (n->op == IR_CONV_W)
+        cg_zero(cg, out, cg_i64(cg, (long)q.r * ckk)); /* the samples add to it */
     Loop lb = cg_loop_begin(cg, B->batch, "sample");
     LLVMValueRef s = lb.index;
     switch (n->op) {
@@ -142,7 +149,8 @@ static void conv_kernel(Body *B, int i) {
         break;
     }
     case IR_CONV_T: { /* y_s = col2im(Wᵀ [CKK, R] · d_s [R, P]) */
-        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), y = cg_at(cg, out, cg_imul(cg, s, img));
+        LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)),
+                     y = cg_at(cg, out, cg_imul(cg, s, img));
         conv_gemm(B, i, w, d, id ? y : scratch);
         if (!id) {
             cg_zero(cg, y, cg_i64(cg, img));
@@ -180,16 +188,23 @@ static void pool_kernel(Body *B, int i) {
         Loop lp = cg_loop_begin(cg, planes, "plane");
         Loop ly = cg_loop_begin(cg, cg_i64(cg, q.h), "y");
         Loop lx = cg_loop_begin(cg, cg_i64(cg, q.w), "x");
-        LLVMValueRef small = LLVMBuildAdd(b, LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
-                                                           cg_imul(cg, ly.index, q.w), ""), lx.index, "");
-        LLVMValueRef big0 = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
-                                         LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q.ow), cg_imul(cg, lx.index, K), ""), "");
-        LLVMValueRef v = up ? cg_load(cg, a, small, "") : NULL, acc = up ? NULL : cg_var(cg, "acc", cg_real(cg, 0));
+        LLVMValueRef small = LLVMBuildAdd(
+            b, LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane), cg_imul(cg, ly.index, q.w), ""),
+            lx.index, "");
+        LLVMValueRef big0 = LLVMBuildAdd(
+            b, cg_imul(cg, lp.index, out_plane),
+            LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q.ow), cg_imul(cg, lx.index, K), ""), "");
+        LLVMValueRef v = up ? cg_load(cg, a, small, "") : NULL,
+                     acc = up ? NULL : cg_var(cg, "acc", cg_real(cg, 0));
         Loop li = cg_loop_begin(cg, cg_i64(cg, K), "i");
         Loop lj = cg_loop_begin(cg, cg_i64(cg, K), "j");
-        LLVMValueRef big = LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q.ow), lj.index, ""), "");
-        if (up) cg_store(cg, v, out, big);
-        else LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, big, "")), acc);
+        LLVMValueRef big =
+            LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q.ow), lj.index, ""), "");
+        if (up)
+            cg_store(cg, v, out, big);
+        else
+            LLVMBuildStore(
+                b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, big, "")), acc);
         cg_loop_end(cg, &lj);
         cg_loop_end(cg, &li);
         if (!up) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, small);
@@ -207,8 +222,9 @@ static void pool_kernel(Body *B, int i) {
     Loop lx = cg_loop_begin(cg, cg_i64(cg, q.ow), "x");
     LLVMValueRef o = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
                                   LLVMBuildAdd(b, cg_imul(cg, ly.index, q.ow), lx.index, ""), "o");
-    LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane),
-                                       LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q.w), cg_imul(cg, lx.index, S), ""), "");
+    LLVMValueRef corner = LLVMBuildAdd(
+        b, cg_imul(cg, lp.index, in_plane),
+        LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q.w), cg_imul(cg, lx.index, S), ""), "");
     LLVMValueRef acc = NULL, best_at = NULL, g = NULL;
     if (n->op == IR_MAXPOOL || n->op == IR_MAXPOOL_GRAD) { /* the first maximum, as PyTorch */
         acc = cg_var(cg, "best", cg_load(cg, x, corner, ""));
@@ -220,21 +236,25 @@ static void pool_kernel(Body *B, int i) {
     }
     Loop li = cg_loop_begin(cg, cg_i64(cg, q.kh), "i");
     Loop lj = cg_loop_begin(cg, cg_i64(cg, q.kw), "j");
-    LLVMValueRef at = LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q.w), lj.index, ""), "");
+    LLVMValueRef at =
+        LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q.w), lj.index, ""), "");
     if (best_at) {
         LLVMValueRef v = cg_load(cg, x, at, ""), cur = LLVMBuildLoad2(b, cg->T, acc, "");
         LLVMValueRef better = LLVMBuildFCmp(b, LLVMRealOGT, v, cur, "");
         LLVMBuildStore(b, cg_select(cg, better, v, cur), acc);
-        LLVMBuildStore(b, cg_select(cg, better, at, LLVMBuildLoad2(b, cg->i64, best_at, "")), best_at);
+        LLVMBuildStore(b, cg_select(cg, better, at, LLVMBuildLoad2(b, cg->i64, best_at, "")),
+                       best_at);
     } else if (acc) {
-        LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, at, "")), acc);
+        LLVMBuildStore(b, cg_add(cg, LLVMBuildLoad2(b, cg->T, acc, ""), cg_load(cg, a, at, "")),
+                       acc);
     } else {
         cg_store(cg, cg_add(cg, cg_load(cg, out, at, ""), g), out, at);
     }
     cg_loop_end(cg, &lj);
     cg_loop_end(cg, &li);
     if (n->op == IR_MAXPOOL) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, o);
-    if (n->op == IR_AVGPOOL) cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
+    if (n->op == IR_AVGPOOL)
+        cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
     if (n->op == IR_MAXPOOL_GRAD) {
         LLVMValueRef to = LLVMBuildLoad2(b, cg->i64, best_at, "");
         cg_store(cg, cg_add(cg, cg_load(cg, out, to, ""), cg_load(cg, dy, o, "")), out, to);

@@ -11,8 +11,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "lower.h"
 #include "../runtime/metrics.h" /* the metric names, shared with the runtime */
+#include "lower.h"
 
 /* The loss `kind` (AEC_LOSS_*) of y against target: the mean over every
  * element of the batch, as PyTorch's reduction='mean': sum / (batch * n);
@@ -24,7 +24,8 @@
 static int loss(Lower *L, int kind, int y, int target, bool summed, bool masked) {
     Graph *g = L->g;
     long n = summed ? 1 : g->nodes[target].type.n;
-    int inv = ir_binary(g, IR_DIV, ir_const(g, 1.0 / (double)n), ir_add(g, (IrNode){.op = IR_BATCH}));
+    int inv =
+        ir_binary(g, IR_DIV, ir_const(g, 1.0 / (double)n), ir_add(g, (IrNode){.op = IR_BATCH}));
     int mask = masked ? ir_add(g, (IrNode){.op = IR_INPUT, .role = INPUT_MASK}) : -1;
     if (masked && !summed) /* 1 / (present + tiny): exact for any count >= 1, 0 loss for none */
         inv = ir_binary(g, IR_DIV, ir_const(g, 1),
@@ -54,8 +55,9 @@ static int corrupt(Lower *L, int x) {
     switch (m->corrupt) {
     case CORRUPT_NONE: return x;
     case CORRUPT_GAUSSIAN: /* x + σ·ε, ε ~ N(0, 1) */
-        return ir_binary(g, IR_ADD, x, ir_binary(g, IR_MUL, ir_const(g, v),
-                                                 rand_node(L, t, RAND_NORMAL, 0, STREAM_CORRUPT)));
+        return ir_binary(
+            g, IR_ADD, x,
+            ir_binary(g, IR_MUL, ir_const(g, v), rand_node(L, t, RAND_NORMAL, 0, STREAM_CORRUPT)));
     case CORRUPT_MASK: /* each value zeroed with probability P */
         return ir_binary(g, IR_MUL, x, rand_node(L, t, RAND_BERNOULLI, 1 - v, STREAM_CORRUPT));
     case CORRUPT_SALTPEPPER: { /* with probability P, 0 or 1 (even odds) */
@@ -149,7 +151,8 @@ static int contractive(Lower *L) {
     int M = w[n - 1];
     for (int l = n - 2; l >= 0; l--) {
         if (d[l] >= 0) { /* scale M's columns by d_l, per sample */
-            int tiled = hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .copies = hl});
+            int tiled =
+                hl == 1 ? d[l] : ir_add(g, (IrNode){.op = IR_TILE, .in = {d[l]}, .copies = hl});
             M = ir_binary(g, IR_MUL, M, tiled);
         }
         bool batched = g->nodes[M].type.batched;
@@ -270,6 +273,6 @@ void stage_objective(Lower *L, int k) {
     L->training = g->kind == GRAPH_TRAIN;
     int c = layers(L, L->training ? corrupt(L, h) : h, s.enc_from, s.enc_to);
     int y = layers(L, c, s.dec_from, s.dec_to);
-    ir_output(g, OUT_LOSS, loss(L, k == 1 ? L->m->loss : AEC_LOSS_MSE, y, h, false, k == 1 && L->m->masked), 0);
+    ir_output(g, OUT_LOSS,
+              loss(L, k == 1 ? L->m->loss : AEC_LOSS_MSE, y, h, false, k == 1 && L->m->masked), 0);
 }
-

@@ -35,7 +35,8 @@ const CliOption cli_options[CLI_N_OPTIONS] = {
     [CLI_OPT_GEMM] = {"--gemm", "BACKEND", "aec blas", "build run",
                       "matrix products: generated kernels (default) or OpenBLAS's cblas"},
     [CLI_OPT_OPT] = {"-O", "N", "0 1 2 3", "build run", "LLVM optimization level (default -O3)"},
-    [CLI_OPT_DEBUG] = {"-g", NULL, NULL, "build run", "debug info: code mapped to the spec's lines"},
+    [CLI_OPT_DEBUG] = {"-g", NULL, NULL, "build run",
+                       "debug info: code mapped to the spec's lines"},
     [CLI_OPT_MPI] = {"--mpi", NULL, NULL, "build",
                      "a trainer for `mpirun -n N PROG train ...`: data-parallel over N ranks"},
 };

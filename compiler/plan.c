@@ -26,7 +26,9 @@ typedef struct Planner {
     long end_b, end_c; /* the workspace so far */
 } Planner;
 
-static long round_up(long n) { return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS; }
+static long round_up(long n) {
+    return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS;
+}
 
 /* A workspace buffer of need_b·batch + need_c elements, live through kernel `until`. */
 static BufLoc take_sized(Planner *P, long need_b, long need_c, int now, int until) {
@@ -85,7 +87,8 @@ static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     const Model *m = g->model;
     switch (n->op) {
     case IR_INPUT: return (BufLoc){n->role == INPUT_MASK ? BASE_MASK : BASE_X, 0, 0};
-    case IR_PARAM: return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
+    case IR_PARAM:
+        return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_GRADIN:
         return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
     case IR_OPTSTATE:
@@ -130,8 +133,10 @@ static long split_of(const Graph *g, const Kernel *k) {
     for (int m = 0; m < k->nnodes; m++) {
         const IrNode *n = &g->nodes[k->nodes[m]];
         if (n->op == IR_SUM_TILES || n->op == IR_CHAN_SUM || n->op == IR_TILE) return 0;
-        if (n->op == IR_SUM_ROWS || n->op == IR_SUM_ALL) sums = true;
-        else if (ir_op_class[n->op] == OPC_RED) return 0;
+        if (n->op == IR_SUM_ROWS || n->op == IR_SUM_ALL)
+            sums = true;
+        else if (ir_op_class[n->op] == OPC_RED)
+            return 0;
         if (!k->domain.batched)
             for (int q = 0; q < ir_op_nin[n->op]; q++)
                 if (g->nodes[n->in[q]].op == IR_CHAN_EXPAND) return 0;
@@ -201,15 +206,18 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (op == IR_CONV || op == IR_CONV_T || op == IR_CONV_W) {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
                 if (!conv_geom_is_identity(&q))
-                    p->partial[i] = take(&P, (IrType){false, (long)q.c * q.kh * q.kw * q.oh * q.ow}, k, k);
+                    p->partial[i] =
+                        take(&P, (IrType){false, (long)q.c * q.kh * q.kw * q.oh * q.ow}, k, k);
             }
         }
     }
     /* Inline scalar outputs (the loss) are written after the last kernel. */
     for (int o = 0; o < g->nouts; o++)
-        if (f->info[g->outs[o].node].inline_scalar && !output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]) &&
+        if (f->info[g->outs[o].node].inline_scalar &&
+            !output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]) &&
             g->outs[o].kind == OUT_BUFFER) /* kept in the workspace for the caller to copy */
-            p->loc[g->outs[o].node] = take(&P, g->nodes[g->outs[o].node].type, f->nkernels, f->nkernels);
+            p->loc[g->outs[o].node] =
+                take(&P, g->nodes[g->outs[o].node].type, f->nkernels, f->nkernels);
     p->out_loc = arena_alloc(a, sizeof(BufLoc) * (size_t)(g->nouts + 1));
     for (int o = 0; o < g->nouts; o++)
         if (!out_place(g, &g->outs[o], &p->out_loc[o])) p->out_loc[o] = (BufLoc){BASE_NONE, 0, 0};
@@ -219,7 +227,8 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
 }
 
 void plan_dump(FILE *out, const Plan *p) {
-    static const char *const bases[] = {"-", "ws", "x", "params", "grads", "opt", "code", "x_hat", "loss", "mask"};
+    static const char *const bases[] = {"-",   "ws",   "x",     "params", "grads",
+                                        "opt", "code", "x_hat", "loss",   "mask"};
     const Graph *g = p->fusion->graph;
     fprintf(out, "plan of %s: workspace %ld*B + %ld elements\n", ir_graph_name(g->kind),
             p->ws_batch, p->ws_const);
@@ -250,14 +259,17 @@ static void check_read(const Plan *p, int k, int u) {
     const IrNode *n = &g->nodes[u];
     if (n->op == IR_CONST || n->op == IR_BATCH || n->op == IR_STEP) return;
     if (f->info[u].inline_scalar || n->op == IR_CHAN_EXPAND) {
-        for (int j = 0; j < ir_op_nin[n->op]; j++) check_read(p, k, n->in[j]);
+        for (int j = 0; j < ir_op_nin[n->op]; j++)
+            check_read(p, k, n->in[j]);
         return;
     }
     if (p->loc[u].base == BASE_NONE)
-        internal_error("plan of %s: kernel %d reads %%%d, which has no place", ir_graph_name(g->kind), k, u);
+        internal_error("plan of %s: kernel %d reads %%%d, which has no place",
+                       ir_graph_name(g->kind), k, u);
     int w = written_by(f, u);
-    if (w >= k) internal_error("plan of %s: kernel %d reads %%%d before kernel %d writes it",
-                               ir_graph_name(g->kind), k, u, w);
+    if (w >= k)
+        internal_error("plan of %s: kernel %d reads %%%d before kernel %d writes it",
+                       ir_graph_name(g->kind), k, u, w);
     if (p->loc[u].base == BASE_WS && f->info[u].last_use < k)
         internal_error("plan of %s: kernel %d reads %%%d after its buffer was freed (kernel %d)",
                        ir_graph_name(g->kind), k, u, f->info[u].last_use);
@@ -270,12 +282,13 @@ typedef struct Span {
     long off_b, off_c, size_b, size_c;
 } Span;
 
-static bool before(const Span *x, const Span *y, long batch) { /* x ends where y starts, or earlier */
+static bool before(const Span *x, const Span *y,
+                   long batch) { /* x ends where y starts, or earlier */
     return (x->off_b + x->size_b) * batch + x->off_c + x->size_c <= y->off_b * batch + y->off_c;
 }
 
-static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, long size_b, long size_c,
-                     int from, int to) {
+static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, long size_b,
+                     long size_c, int from, int to) {
     if (l.base != BASE_WS) return;
     Span sp = {node, from, to, l.off_batch, l.off_const, size_b, size_c};
     ARRAY_PUSH(a, *s, *n, *cap, sp);
@@ -293,15 +306,18 @@ void plan_verify(const Plan *p) {
             for (int j = 0; j < ir_op_nin[n->op]; j++) {
                 int u = n->in[j];
                 /* a loop's own elementwise values stay in registers */
-                if (f->info[u].kernel == k && kn->kind == K_LOOP && ir_op_class[g->nodes[u].op] != OPC_RED)
+                if (f->info[u].kernel == k && kn->kind == K_LOOP &&
+                    ir_op_class[g->nodes[u].op] != OPC_RED)
                     continue;
                 check_read(p, k, u);
             }
             if (f->info[i].materialized && p->loc[i].base == BASE_NONE)
-                internal_error("plan of %s: %%%d is stored but has no place", ir_graph_name(g->kind), i);
+                internal_error("plan of %s: %%%d is stored but has no place",
+                               ir_graph_name(g->kind), i);
         }
     }
-    for (int o = 0; o < g->nouts; o++) check_read(p, f->nkernels, g->outs[o].node);
+    for (int o = 0; o < g->nouts; o++)
+        check_read(p, f->nkernels, g->outs[o].node);
 
     /* Workspace buffers live at the same time must not overlap, at the
      * smallest and the largest batch (offsets are linear in it, so then
@@ -328,7 +344,8 @@ void plan_verify(const Plan *p) {
         }
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
             long size_b = 0, size_c = 0;
-            if (g->nodes[i].op == IR_SUM_ALL) size_c = f->kernels[w].domain.n;
+            if (g->nodes[i].op == IR_SUM_ALL)
+                size_c = f->kernels[w].domain.n;
             else {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
                 size_c = (long)q.c * q.kh * q.kw * q.oh * q.ow;
@@ -343,8 +360,9 @@ void plan_verify(const Plan *p) {
             bool apart = (before(s, t, 1) && before(s, t, AEC_MAX_BATCH)) ||
                          (before(t, s, 1) && before(t, s, AEC_MAX_BATCH));
             if (!apart)
-                internal_error("plan of %s: the buffers of %%%d and %%%d overlap while both are live",
-                               ir_graph_name(g->kind), s->node, t->node);
+                internal_error(
+                    "plan of %s: the buffers of %%%d and %%%d overlap while both are live",
+                    ir_graph_name(g->kind), s->node, t->node);
         }
     arena_free(a);
 }

@@ -9,7 +9,6 @@
 
 #include "check.h"
 
-
 /* A layer's text as the table and the dump show it. */
 static char *layer_label(Arena *a, const Model *m, const Layer *l) {
     char *s = layer_text(a, l, true);
@@ -114,13 +113,12 @@ void check_dump_shapes(FILE *out, const Model *m) {
     fprintf(out,
             "train optimizer=%s lr=%g momentum=%g beta1=%g beta2=%g eps=%g decay=%g batch=%d "
             "epochs=%d seed=%llu validation=%g early_stop=%d min_delta=%g pretrain=%d\n",
-            aec_optimizer_name(t->optimizer), t->lr, t->momentum, t->beta1, t->beta2, t->eps, t->decay,
-            t->batch, t->epochs, (unsigned long long)t->seed, t->validation, t->early_stop,
-            t->min_delta, t->pretrain_epochs);
+            aec_optimizer_name(t->optimizer), t->lr, t->momentum, t->beta1, t->beta2, t->eps,
+            t->decay, t->batch, t->epochs, (unsigned long long)t->seed, t->validation,
+            t->early_stop, t->min_delta, t->pretrain_epochs);
     if (m->init == INIT_NORMAL)
         fprintf(out, "init normal=%g\n", m->init_std);
     else
         fprintf(out, "init %s\n", init_names[m->init]);
     arena_free(a);
 }
-

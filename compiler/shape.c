@@ -57,8 +57,7 @@ int pool_out_size(int in, int k, int stride) {
  * `before` pixels at the top/left, and `extra` — for conv the one more pixel
  * at the bottom/right that Keras `same` adds when the total is odd, for
  * deconv PyTorch's output_padding. */
-void conv_padding(LayerKind kind, int in, int k, int stride, int mode, int *before,
-                         int *extra) {
+void conv_padding(LayerKind kind, int in, int k, int stride, int mode, int *before, int *extra) {
     *before = mode == CONV_PAD_SAME ? 0 : mode;
     *extra = 0;
     if (mode != CONV_PAD_SAME) return;
@@ -75,4 +74,3 @@ void conv_padding(LayerKind kind, int in, int k, int stride, int mode, int *befo
         *extra = 2 * *before - total;
     }
 }
-

@@ -48,7 +48,7 @@ const char *const init_names[INIT_COUNT] = {
 
 #define STRIP_(...) __VA_ARGS__
 const OptInfo opt_info[AEC_N_OPTIMIZERS] = {
-#define X(e, name, lr, momentum, beta1, beta2, eps, decay, keys, slots, momentum_slot)            \
+#define X(e, name, lr, momentum, beta1, beta2, eps, decay, keys, slots, momentum_slot)             \
     {name, lr, momentum, beta1, beta2, eps, decay, {STRIP_ keys}, slots, momentum_slot},
     AEC_OPTIMIZERS(X)
 #undef X

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aec.h"
 #include "../runtime/rt.h" /* aec_edit_distance: the runtime is linked in */
+#include "aec.h"
 
 /* ---------------------------------------------------------------- arena */
 

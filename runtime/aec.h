@@ -44,7 +44,7 @@ enum {
     AEC_EMISMATCH = 7,    /* runtime: data or checkpoint does not match the model */
     AEC_ENOMEM = 8,       /* runtime: out of memory */
     AEC_EUNSUPPORTED = 9, /* the model does not provide this entry point */
-    AEC_ERANK = 10,    /* runtime, under MPI: another rank failed (its message says why) */
+    AEC_ERANK = 10,       /* runtime, under MPI: another rank failed (its message says why) */
 };
 
 enum { AEC_F32 = 0, AEC_F64 = 1 };
@@ -67,8 +67,8 @@ enum {
     X(SGD, "sgd", 0.01, 0, 0, 0, 0, 0, ("lr", "decay"), 0, 0)                                      \
     X(MOMENTUM, "momentum", 0.01, 0.9, 0, 0, 0, 0, ("lr", "momentum", "decay"), 1, 0)              \
     X(ADAM, "adam", 1e-3, 0, 0.9, 0.999, 1e-8, 0, ("lr", "beta1", "beta2", "eps", "decay"), 2, 0)  \
-    X(ADAMW, "adamw", 1e-3, 0, 0.9, 0.999, 1e-8, 0.01, ("lr", "beta1", "beta2", "eps", "decay"), 2, \
-      0)                                                                                           \
+    X(ADAMW, "adamw", 1e-3, 0, 0.9, 0.999, 1e-8, 0.01, ("lr", "beta1", "beta2", "eps", "decay"),   \
+      2, 0)                                                                                        \
     X(RMSPROP, "rmsprop", 0.01, 0, 0, 0.99, 1e-8, 0, ("lr", "momentum", "beta2", "eps", "decay"),  \
       1, 1)
 
@@ -102,27 +102,43 @@ typedef struct aec_tensor_info {
 
 /* Layer kinds and activations of aec_layer_info (the spec's words). */
 enum {
-    AEC_LAYER_DENSE, AEC_LAYER_CONV, AEC_LAYER_DECONV, AEC_LAYER_MAXPOOL, AEC_LAYER_AVGPOOL,
-    AEC_LAYER_UPSAMPLE, AEC_LAYER_BATCHNORM, AEC_LAYER_DROPOUT, AEC_LAYER_FLATTEN,
-    AEC_LAYER_RESHAPE, AEC_LAYER_ACT, /* an activation alone */
+    AEC_LAYER_DENSE,
+    AEC_LAYER_CONV,
+    AEC_LAYER_DECONV,
+    AEC_LAYER_MAXPOOL,
+    AEC_LAYER_AVGPOOL,
+    AEC_LAYER_UPSAMPLE,
+    AEC_LAYER_BATCHNORM,
+    AEC_LAYER_DROPOUT,
+    AEC_LAYER_FLATTEN,
+    AEC_LAYER_RESHAPE,
+    AEC_LAYER_ACT, /* an activation alone */
 };
 enum {
-    AEC_ACT_LINEAR, AEC_ACT_RELU, AEC_ACT_LEAKY_RELU, AEC_ACT_SIGMOID, AEC_ACT_TANH, AEC_ACT_ELU,
-    AEC_ACT_SOFTPLUS, AEC_ACT_GELU, /* exact: x·Φ(x) */
+    AEC_ACT_LINEAR,
+    AEC_ACT_RELU,
+    AEC_ACT_LEAKY_RELU,
+    AEC_ACT_SIGMOID,
+    AEC_ACT_TANH,
+    AEC_ACT_ELU,
+    AEC_ACT_SOFTPLUS,
+    AEC_ACT_GELU, /* exact: x·Φ(x) */
 };
 enum {
-    AEC_PART_ENCODER = 0, AEC_PART_DECODER = 1,
-    AEC_PART_LATENT_MU = 2, AEC_PART_LATENT_LOGVAR = 3, /* `latent gaussian` heads */
+    AEC_PART_ENCODER = 0,
+    AEC_PART_DECODER = 1,
+    AEC_PART_LATENT_MU = 2,
+    AEC_PART_LATENT_LOGVAR = 3, /* `latent gaussian` heads */
 };
 
 /* One layer of the inference graph (ABI 7), after mirror/tied expansion:
  * what a converter (the trainer's `export`, ONNX) needs to rebuild the
  * network from the parameters. Shapes are per sample (CxHxW or N). */
 typedef struct aec_layer_info {
-    int32_t kind;           /* AEC_LAYER_* */
-    int32_t act;            /* AEC_ACT_* applied after the layer (LINEAR: none) */
-    double act_alpha;       /* leaky_relu slope, elu alpha */
-    int32_t part;           /* AEC_PART_* */
+    int32_t kind;     /* AEC_LAYER_* */
+    int32_t act;      /* AEC_ACT_* applied after the layer (LINEAR: none) */
+    double act_alpha; /* leaky_relu slope, elu alpha */
+    int32_t part;     /* AEC_PART_* */
     int32_t in_ndim;
     int32_t in_shape[3];
     int32_t out_ndim;
@@ -130,16 +146,16 @@ typedef struct aec_layer_info {
     int32_t units;          /* dense outputs, conv/deconv output channels */
     int32_t kh, kw, stride; /* conv, deconv, pools; upsample's factor is kh x kw */
     int32_t pad_h, pad_w;   /* conv/deconv: padding at the top and left (deconv: PyTorch's) */
-    int32_t pad_extra_h, pad_extra_w; /* conv: one more pixel bottom/right (Keras `same`);
-                                         deconv: PyTorch's output_padding */
-    int32_t weight, bias;   /* indices into aec_model.tensors, -1 if none */
+    int32_t pad_extra_h, pad_extra_w;  /* conv: one more pixel bottom/right (Keras `same`);
+                                          deconv: PyTorch's output_padding */
+    int32_t weight, bias;              /* indices into aec_model.tensors, -1 if none */
     int32_t running_mean, running_var; /* batchnorm's buffers (its scale and shift are
                                           weight and bias), -1 if none */
-    int32_t transposed;     /* tied decoder dense: `weight` is the encoder's [in, out], used as
-                               W^T, i.e. y = x·W */
+    int32_t transposed; /* tied decoder dense: `weight` is the encoder's [in, out], used as
+                           W^T, i.e. y = x·W */
     int32_t reserved[2];
-    double p;               /* dropout probability (training only) */
-    double eps;             /* batchnorm */
+    double p;   /* dropout probability (training only) */
+    double eps; /* batchnorm */
 } aec_layer_info;
 
 /* Training settings of the spec's `train { }` block, with defaults applied. */

@@ -32,7 +32,8 @@ int aec_encode_batches(const aec_model *m, const aec_infer *f, const aec_data *d
     for (int64_t i = 0; i < d->n; i += f->batch) {
         int bs = (int)(d->n - i < f->batch ? d->n - i : f->batch);
         int st = m->encode_ex(f->params, (const char *)d->x + (size_t)(i * d->dim) * el,
-                           (char *)codes + (size_t)(i * m->code_size) * el, bs, f->ws, aec_trainer_exec());
+                              (char *)codes + (size_t)(i * m->code_size) * el, bs, f->ws,
+                              aec_trainer_exec());
         if (st) {
             aec_error("encode of samples %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
                       aec_strerror(st));
@@ -48,7 +49,8 @@ int aec_decode_batches(const aec_model *m, const aec_infer *f, const void *codes
     for (int64_t i = 0; i < n; i += f->batch) {
         int bs = (int)(n - i < f->batch ? n - i : f->batch);
         int st = m->decode_ex(f->params, (const char *)codes + (size_t)(i * m->code_size) * el,
-                           (char *)out + (size_t)(i * m->input_size) * el, bs, f->ws, aec_trainer_exec());
+                              (char *)out + (size_t)(i * m->input_size) * el, bs, f->ws,
+                              aec_trainer_exec());
         if (st) {
             aec_error("decode of codes %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),
                       aec_strerror(st));

@@ -20,8 +20,8 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
-#include <stdlib.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -182,12 +182,14 @@ static int parse_entry(const char *path, const char *name, json_object *o, int64
     bool counted = true; /* no negative dimension, and no count past 64 bits */
     for (int k = 0; k < e->ndim; k++) {
         e->shape[k] = json_object_get_int64(json_object_array_get_idx(shape, (size_t)k));
-        counted = counted && e->shape[k] >= 0 && !__builtin_mul_overflow(numel, e->shape[k], &numel);
+        counted =
+            counted && e->shape[k] >= 0 && !__builtin_mul_overflow(numel, e->shape[k], &numel);
     }
     counted = counted && !__builtin_mul_overflow(numel, (int64_t)aec_dtype_size(e->dtype), &need);
     if (!counted) {
         aec_error("%s: tensor %s: its shape has a negative dimension or more bytes than a file can "
-                  "hold", path, name);
+                  "hold",
+                  path, name);
         return AEC_EFORMAT;
     }
     e->begin = json_object_get_int64(json_object_array_get_idx(offs, 0));

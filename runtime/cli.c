@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "pool.h"
 #include "config.h" /* generated: AEC_VERSION, AEC_LLVM_VERSION, AEC_GEMM_DEFAULT */
+#include "pool.h"
 
 /* ------------------------------------------------------------------- usage */
 

@@ -195,7 +195,6 @@ aec_cmd_fn aec_cmd_train, aec_cmd_eval, aec_cmd_encode, aec_cmd_decode, aec_cmd_
     aec_cmd_sample, aec_cmd_interpolate, aec_cmd_summary;
 /* What a trained autoencoder is for (apps.h has what they share). */
 aec_cmd_fn aec_cmd_score, aec_cmd_search, aec_cmd_compress, aec_cmd_decompress, aec_cmd_denoise,
-    aec_cmd_compare_pca, aec_cmd_plot, aec_cmd_recommend,
-    aec_cmd_scatter, aec_cmd_export;
+    aec_cmd_compare_pca, aec_cmd_plot, aec_cmd_recommend, aec_cmd_scatter, aec_cmd_export;
 
 #endif

@@ -10,7 +10,8 @@ int aec_cmd_export(const aec_command *c, const aec_model *m, const aec_args *a) 
         return AEC_EXIT_USAGE;
     int part = 0;
     if (a->part) {
-        while (aec_onnx_parts[part] && strcmp(aec_onnx_parts[part], a->part)) part++;
+        while (aec_onnx_parts[part] && strcmp(aec_onnx_parts[part], a->part))
+            part++;
         if (!aec_onnx_parts[part])
             return aec_usage_error(c, "unknown --part '%s' (autoencoder, encoder, decoder)",
                                    a->part, NULL);
@@ -22,7 +23,8 @@ int aec_cmd_export(const aec_command *c, const aec_model *m, const aec_args *a) 
     }
     int st = aec_ckpt_load(a->weights, m, params, NULL, NULL, NULL, NULL);
     if (!st) st = aec_onnx_export(m, params, part, a->out);
-    if (!st && !a->quiet) fprintf(stderr, "wrote %s: %s of %s\n", a->out, aec_onnx_parts[part], m->name);
+    if (!st && !a->quiet)
+        fprintf(stderr, "wrote %s: %s of %s\n", a->out, aec_onnx_parts[part], m->name);
     free(params);
     return aec_exit_status(st);
 }

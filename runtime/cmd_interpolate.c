@@ -35,7 +35,8 @@ int aec_cmd_interpolate(const aec_command *c, const aec_model *m, const aec_args
     }
     for (int e = 0; !st && e < 2; e++) { /* the encoder in inference mode (mu for a VAE) */
         const char *row = (const char *)f.data.x + (size_t)((e ? to : from) * m->input_size) * el;
-        st = m->encode_ex(f.params, row, (char *)codes + (size_t)(e * m->code_size) * el, 1, f.ws, aec_trainer_exec());
+        st = m->encode_ex(f.params, row, (char *)codes + (size_t)(e * m->code_size) * el, 1, f.ws,
+                          aec_trainer_exec());
         if (st) aec_error("encode: %s", aec_strerror(st));
     }
     for (int32_t s = 0; !st && s < k; s++) {

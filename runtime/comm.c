@@ -87,14 +87,15 @@ void aec_comm_share(const aec_comm *c, int64_t n, int64_t *lo, int64_t *count) {
 
 uint64_t aec_hash_bytes(const void *p, size_t n, uint64_t h) {
     const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
     return h;
 }
 
 /* The squared errors of x_hat against d's present values, over n rows of
  * both from row lo, and how many values those are. */
-static void squared_errors(const aec_data *d, const void *x_hat, int64_t lo, int64_t n,
-                           double *sum, double *count) {
+static void squared_errors(const aec_data *d, const void *x_hat, int64_t lo, int64_t n, double *sum,
+                           double *count) {
     *sum = *count = 0;
     for (int64_t i = lo * d->dim; i < (lo + n) * d->dim; i++) {
         if (d->mask && aec_get(d->mask, d->dtype, i) == 0) continue;
@@ -129,7 +130,8 @@ int aec_comm_eval_metrics(const aec_model *m, const void *params, const aec_data
     double sum[AEC_MAX_METRICS + 4] = {0};
     if (n > 0) status = aec_eval_metrics(m, params, &part, batch, ws, part_hat, metrics);
     if (n > 0 && !status) {
-        for (int k = 0; k < nm; k++) sum[k] = metrics[k] * (double)n;
+        for (int k = 0; k < nm; k++)
+            sum[k] = metrics[k] * (double)n;
         if (mse) squared_errors(d, x_hat, lo, n, &sum[nm + 1], &sum[nm + 2]);
     }
     sum[nm] = (double)n;
@@ -139,7 +141,8 @@ int aec_comm_eval_metrics(const aec_model *m, const void *params, const aec_data
         c->failed = 1;
         return AEC_ERANK;
     }
-    for (int k = 0; k < nm; k++) metrics[k] = sum[nm] > 0 ? sum[k] / sum[nm] : NAN;
+    for (int k = 0; k < nm; k++)
+        metrics[k] = sum[nm] > 0 ? sum[k] / sum[nm] : NAN;
     if (mse) *mse = sum[nm + 2] > 0 ? sum[nm + 1] / sum[nm + 2] : NAN;
     if (sum[nm + 3] == 0) return AEC_OK;
     c->failed = 1;
@@ -157,13 +160,14 @@ int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c) {
     if (c->size == 1) return AEC_OK;
     if (m->abi_version < 6 || !m->loss_grad_ex || !m->apply_grad) {
         aec_error("model %s has no loss_grad_ex/apply_grad entry points (ABI 6), which training "
-                  "on %d ranks needs", m->name, c->size);
+                  "on %d ranks needs",
+                  m->name, c->size);
         return AEC_EUNSUPPORTED;
     }
     if (m->param_count > m->trainable_count) {
         aec_error("model %s has batch-norm running statistics, which loss_grad_ex and apply_grad "
-                  "leave as they are (ABI 6): train it on one process, not %d ranks", m->name,
-                  c->size);
+                  "leave as they are (ABI 6): train it on one process, not %d ranks",
+                  m->name, c->size);
         return AEC_EUNSUPPORTED;
     }
     dp->n_red = m->trainable_count + m->n_metrics + 3;
@@ -176,10 +180,12 @@ int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c) {
     dp->exact_rmse = m->train.loss == AEC_LOSS_RMSE && m->n_metrics == 1;
     if (c->rank == 0 && m->train.loss == AEC_LOSS_RMSE && !dp->exact_rmse)
         aec_warn("rmse with other terms on %d ranks: the gradient is the ranks' rmse gradients, "
-                 "weighted by rows, not exactly the global batch's (docs/trainer.md)", c->size);
+                 "weighted by rows, not exactly the global batch's (docs/trainer.md)",
+                 c->size);
     if (c->rank == 0 && aec_model_masked(m))
         aec_warn("a masked model on %d ranks: each rank's loss is weighted by its rows, not by "
-                 "its present values (docs/trainer.md)", c->size);
+                 "its present values (docs/trainer.md)",
+                 c->size);
     return AEC_OK;
 }
 
@@ -190,9 +196,11 @@ void aec_dp_free(aec_dp *dp) {
 
 static void scale(void *p, int dtype, int64_t n, double s) {
     if (dtype == AEC_F64)
-        for (int64_t i = 0; i < n; i++) ((double *)p)[i] *= s;
+        for (int64_t i = 0; i < n; i++)
+            ((double *)p)[i] *= s;
     else
-        for (int64_t i = 0; i < n; i++) ((float *)p)[i] = (float)(((float *)p)[i] * s);
+        for (int64_t i = 0; i < n; i++)
+            ((float *)p)[i] = (float)(((float *)p)[i] * s);
 }
 
 int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int bs,
@@ -222,7 +230,7 @@ int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *
     } else {
         scale(dp->red, dt, g + nm, w);
     }
-    aec_set(terms, dt, nm, status ? 1 : 0);        /* ranks that failed */
+    aec_set(terms, dt, nm, status ? 1 : 0);           /* ranks that failed */
     aec_set(terms, dt, nm + 1, status ? c->rank : 0); /* which, when one did */
     aec_set(terms, dt, nm + 2, status);
     if (c->allreduce_sum(c->ctx, dp->red, dp->n_red, dt)) {

@@ -106,7 +106,8 @@ int aec_map_batches(const aec_command *c, const aec_model *m, const aec_args *a,
         int bs = (int)(f.data.n - i < f.batch ? f.data.n - i : f.batch);
         const char *x = (const char *)f.data.x + (size_t)(i * f.data.dim) * el;
         char *y = (char *)f.out + (size_t)(i * out_dim) * el;
-        st = decode ? m->decode_ex(f.params, x, y, bs, f.ws, aec_trainer_exec()) : m->encode_ex(f.params, x, y, bs, f.ws, aec_trainer_exec());
+        st = decode ? m->decode_ex(f.params, x, y, bs, f.ws, aec_trainer_exec())
+                    : m->encode_ex(f.params, x, y, bs, f.ws, aec_trainer_exec());
         if (st)
             aec_error("%s of samples %lld..%lld: %s", c->name, (long long)i,
                       (long long)(i + bs - 1), aec_strerror(st));
@@ -155,7 +156,8 @@ int aec_decode_all(const aec_model *m, const void *params, const void *codes, in
     for (int64_t i = 0; !st && i < n; i += batch) {
         int bs = (int)(n - i < batch ? n - i : batch);
         st = m->decode_ex(params, (const char *)codes + (size_t)(i * m->code_size) * el,
-                       (char *)out + (size_t)(i * m->input_size) * el, bs, ws, aec_trainer_exec());
+                          (char *)out + (size_t)(i * m->input_size) * el, bs, ws,
+                          aec_trainer_exec());
         if (st) aec_error("decode: %s", aec_strerror(st));
     }
     free(ws);

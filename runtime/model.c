@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt.h"
 #include "pool.h"
+#include "rt.h"
 
 void *aec_alloc(size_t bytes) {
     void *p = NULL;
@@ -60,8 +60,8 @@ int aec_eval_metrics(const aec_model *m, const void *params, const aec_data *d, 
     for (int64_t i = 0; i < d->n; i += batch) {
         int bs = (int)(d->n - i < batch ? d->n - i : batch);
         int status = m->eval_ex(params, (const char *)d->x + i * row,
-                             d->mask ? (const char *)d->mask + i * row : NULL, bs, value,
-                             x_hat ? (char *)x_hat + i * row : NULL, ws, aec_trainer_exec());
+                                d->mask ? (const char *)d->mask + i * row : NULL, bs, value,
+                                x_hat ? (char *)x_hat + i * row : NULL, ws, aec_trainer_exec());
         if (!status && nm > 1) status = m->metrics(ws, value); /* the terms beside the loss */
         if (status) {
             aec_error("eval of samples %lld..%lld: %s", (long long)i, (long long)(i + bs - 1),

@@ -35,8 +35,8 @@ static int mpi_allreduce_sum(void *ctx, void *buf, int64_t n, int dtype) {
     /* In chunks that fit MPI's int counts. */
     for (int64_t at = 0; at < n && st == MPI_SUCCESS; at += 1 << 30) {
         int count = (int)(n - at < (1 << 30) ? n - at : 1 << 30);
-        st = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * aec_dtype_size(dtype), count,
-                           t, MPI_SUM, comm_of(ctx));
+        st = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)at * aec_dtype_size(dtype), count, t,
+                           MPI_SUM, comm_of(ctx));
     }
     c->allreduce_seconds += MPI_Wtime() - t0;
     c->allreduce_bytes += n * (int64_t)aec_dtype_size(dtype);

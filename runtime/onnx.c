@@ -147,20 +147,24 @@ static const char *node(Builder *b, const char *op, const char *const *in,
     if (!n) return "";
     onnx__node_proto__init(n);
     size_t nin = 0, nattr = 0;
-    while (in[nin]) nin++;
-    while (attrs && attrs[nattr]) nattr++;
+    while (in[nin])
+        nin++;
+    while (attrs && attrs[nattr])
+        nattr++;
     n->op_type = (char *)op;
     n->name = b_printf(b, "%s_%d", op, b->counter);
     n->n_input = nin;
     n->input = b_alloc(b, sizeof(char *) * nin);
-    for (size_t i = 0; n->input && i < nin; i++) n->input[i] = (char *)in[i];
+    for (size_t i = 0; n->input && i < nin; i++)
+        n->input[i] = (char *)in[i];
     n->n_output = 1;
     n->output = b_alloc(b, sizeof(char *));
     const char *out = b_printf(b, "t%d", b->counter++);
     if (n->output) n->output[0] = (char *)out;
     n->n_attribute = nattr;
     n->attribute = b_alloc(b, sizeof(Onnx__AttributeProto *) * nattr);
-    for (size_t i = 0; n->attribute && i < nattr; i++) n->attribute[i] = attrs[i];
+    for (size_t i = 0; n->attribute && i < nattr; i++)
+        n->attribute[i] = attrs[i];
     push(b, (void ***)&b->nodes, &b->n_nodes, &b->cap_nodes, n);
     return out;
 }
@@ -193,7 +197,8 @@ static const char *param(Builder *b, int i) {
     for (size_t k = 0; k < b->n_inits; k++) /* a tied decoder shares the encoder's weight */
         if (!strcmp(b->inits[k]->name, ti->name)) return ti->name;
     int64_t dims[4];
-    for (int k = 0; k < ti->ndim; k++) dims[k] = ti->shape[k];
+    for (int k = 0; k < ti->ndim; k++)
+        dims[k] = ti->shape[k];
     Onnx__TensorProto *t = tensor(b, ti->name, b->elem, ti->ndim, dims);
     if (!t) return "";
     size_t el = aec_dtype_size(b->m->dtype);
@@ -227,10 +232,12 @@ static const char *vector(Builder *b, int32_t type, int n, const int64_t *i64, c
     if (!t) return "";
     if (i64) {
         int64_t *v = b_alloc(b, sizeof *v * (size_t)n);
-        if (v) memcpy(v, i64, sizeof *v * (size_t)n), t->n_int64_data = (size_t)n, t->int64_data = v;
+        if (v)
+            memcpy(v, i64, sizeof *v * (size_t)n), t->n_int64_data = (size_t)n, t->int64_data = v;
     } else {
         float *v = b_alloc(b, sizeof *v * (size_t)n);
-        if (v) memcpy(v, f32, sizeof *v * (size_t)n), t->n_float_data = (size_t)n, t->float_data = v;
+        if (v)
+            memcpy(v, f32, sizeof *v * (size_t)n), t->n_float_data = (size_t)n, t->float_data = v;
     }
     return name;
 }
@@ -248,8 +255,8 @@ static const char *activation(Builder *b, const aec_layer_info *l, const char *x
     case AEC_ACT_ELU: return node(b, "Elu", IN(x), ATTRS(attr_float(b, "alpha", l->act_alpha)));
     case AEC_ACT_SOFTPLUS: return node(b, "Softplus", IN(x), NULL);
     case AEC_ACT_GELU: { /* x·Φ(x) = x·(1 + erf(x/√2))/2 */
-        const char *e = node(b, "Erf", IN(node(b, "Div", IN(x, scalar(b, "sqrt2", sqrt(2))), NULL)),
-                             NULL);
+        const char *e =
+            node(b, "Erf", IN(node(b, "Div", IN(x, scalar(b, "sqrt2", sqrt(2))), NULL)), NULL);
         const char *p = node(b, "Add", IN(e, scalar(b, "one", 1)), NULL);
         return node(b, "Mul", IN(node(b, "Mul", IN(x, p), NULL), scalar(b, "half", 0.5)), NULL);
     }
@@ -267,7 +274,8 @@ static const char *layer(Builder *b, const aec_layer_info *l, const char *x) {
                  ATTRS(attr_int(b, "transB", l->transposed ? 0 : 1)));
         break;
     case AEC_LAYER_CONV: {
-        int64_t pads[4] = {l->pad_h, l->pad_w, l->pad_h + l->pad_extra_h, l->pad_w + l->pad_extra_w};
+        int64_t pads[4] = {l->pad_h, l->pad_w, l->pad_h + l->pad_extra_h,
+                           l->pad_w + l->pad_extra_w};
         y = node(b, "Conv", IN(x, param(b, l->weight), param(b, l->bias)),
                  ATTRS(attr_ints(b, "kernel_shape", 2, k), attr_ints(b, "strides", 2, s),
                        attr_ints(b, "pads", 4, pads)));
@@ -305,10 +313,12 @@ static const char *layer(Builder *b, const aec_layer_info *l, const char *x) {
     case AEC_LAYER_FLATTEN: y = node(b, "Flatten", IN(x), ATTRS(attr_int(b, "axis", 1))); break;
     case AEC_LAYER_RESHAPE: {
         int64_t shape[4] = {0}; /* 0: the batch, copied from the input (keeps "N") */
-        for (int i = 0; i < l->out_ndim; i++) shape[i + 1] = l->out_shape[i];
-        y = node(b, "Reshape",
-                 IN(x, vector(b, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, l->out_ndim + 1, shape, NULL)),
-                 NULL);
+        for (int i = 0; i < l->out_ndim; i++)
+            shape[i + 1] = l->out_shape[i];
+        y = node(
+            b, "Reshape",
+            IN(x, vector(b, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, l->out_ndim + 1, shape, NULL)),
+            NULL);
         break;
     }
     case AEC_LAYER_ACT: y = x; break;
@@ -365,15 +375,17 @@ static const char *run_part(Builder *b, int part, const char *x) {
         const aec_layer_info *l = &m->layers[i];
         if (l->part != part) continue;
         const char *y = layer(b, l, x);
-        if (!y) aec_error("export: layer %d of model %s has kind %d, which has no ONNX form", i,
-                          m->name, l->kind);
+        if (!y)
+            aec_error("export: layer %d of model %s has kind %d, which has no ONNX form", i,
+                      m->name, l->kind);
         x = y;
     }
     return x;
 }
 
 static void builder_free(Builder *b) {
-    for (size_t i = 0; i < b->n_allocs; i++) free(b->allocs[i]);
+    for (size_t i = 0; i < b->n_allocs; i++)
+        free(b->allocs[i]);
     free(b->allocs);
     free(b->nodes);
     free(b->inits);
@@ -391,7 +403,8 @@ int aec_onnx_export(const aec_model *m, const void *params, int part, const char
         aec_error("export: ONNX initializers are little-endian; this host is not");
         return AEC_EUNSUPPORTED;
     }
-    Builder b = {.m = m, .params = params,
+    Builder b = {.m = m,
+                 .params = params,
                  .elem = m->dtype == AEC_F64 ? ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE
                                              : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT};
     int32_t code_shape[1] = {(int32_t)m->code_size};
@@ -459,8 +472,10 @@ int aec_onnx_export(const aec_model *m, const void *params, int part, const char
         model.graph = &g;
         len = onnx__model_proto__get_packed_size(&model);
         buf = malloc(len ? len : 1);
-        if (!buf || b.failed) st = AEC_ENOMEM;
-        else onnx__model_proto__pack(&model, buf);
+        if (!buf || b.failed)
+            st = AEC_ENOMEM;
+        else
+            onnx__model_proto__pack(&model, buf);
     }
     if (st == AEC_ENOMEM) aec_error("export: out of memory building the ONNX graph");
     aec_atomic file;

@@ -269,9 +269,9 @@ int aec_plot_scatter(const char *path, const double *xy, const int32_t *labels, 
     plcol0(15);
     PLFLT lw, lh;
     pllegend(&lw, &lh, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
-             PL_POSITION_TOP | PL_POSITION_INSIDE, 0, 0.01, 0.05, 0, 15, 1, 2, (classes + 1) / 2, classes,
-             opts, 0.6, 0.8, 1.5, 0.0, cols, text, NULL, NULL, NULL, NULL, NULL, NULL, NULL, cols,
-             scales, syms_n, syms);
+             PL_POSITION_TOP | PL_POSITION_INSIDE, 0, 0.01, 0.05, 0, 15, 1, 2, (classes + 1) / 2,
+             classes, opts, 0.6, 0.8, 1.5, 0.0, cols, text, NULL, NULL, NULL, NULL, NULL, NULL,
+             NULL, cols, scales, syms_n, syms);
     plend();
     free(px);
     free(py);

@@ -106,13 +106,17 @@ aec_pool *aec_pool_new(int threads) {
     return p;
 }
 
-int aec_pool_threads(const aec_pool *p) { return p ? p->threads : 1; }
+int aec_pool_threads(const aec_pool *p) {
+    return p ? p->threads : 1;
+}
 
-void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task), void *arg) {
+void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task),
+                           void *arg) {
     aec_pool *p = pool;
     /* (a count past 32 bits, which no grid reaches, runs here alone) */
     if (!p || p->threads == 1 || ntasks <= 1 || ntasks > 0xffffffffLL) {
-        for (int64_t t = 0; t < ntasks; t++) fn(arg, t);
+        for (int64_t t = 0; t < ntasks; t++)
+            fn(arg, t);
         return;
     }
     p->fn = fn;
@@ -139,7 +143,8 @@ void aec_pool_free(aec_pool *p) {
     atomic_store(&p->stop, true);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 1; i < p->threads; i++) pthread_join(p->workers[i], NULL);
+    for (int i = 1; i < p->threads; i++)
+        pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     free(p->workers);
@@ -162,4 +167,6 @@ const aec_exec *aec_trainer_set_threads(int threads) {
     return aec_trainer_exec();
 }
 
-const aec_exec *aec_trainer_exec(void) { return trainer_pool ? &trainer_exec : NULL; }
+const aec_exec *aec_trainer_exec(void) {
+    return trainer_pool ? &trainer_exec : NULL;
+}

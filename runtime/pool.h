@@ -14,7 +14,8 @@ void aec_pool_free(aec_pool *p);
 int aec_pool_threads(const aec_pool *p);
 /* Runs fn(arg, t) for t in [0, ntasks) on the caller and the workers;
  * returns when all have finished. The signature of aec_exec.parallel_for. */
-void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task), void *arg);
+void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int64_t task),
+                           void *arg);
 /* The online CPUs: the default of --threads. */
 int aec_online_cpus(void);
 

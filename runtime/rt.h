@@ -62,7 +62,7 @@ const char *aec_last_error(void);
 void aec_set_quiet_errors(int quiet); /* tests: keep errors off stderr */
 /* Under MPI: errors say "rank R: ", and ranks above 0 do not warn. */
 void aec_log_rank(int rank, int size);
-double aec_now(void);                 /* seconds, monotonic */
+double aec_now(void); /* seconds, monotonic */
 
 /* ------------------------------------------------------------ file.c */
 
@@ -347,7 +347,7 @@ uint64_t aec_hash_bytes(const void *p, size_t n, uint64_t h);
 typedef struct aec_dp {
     const aec_model *m;
     aec_comm *c;
-    void *red;     /* [gradient (trainable_count)][n_metrics terms][3 flags], of dtype */
+    void *red; /* [gradient (trainable_count)][n_metrics terms][3 flags], of dtype */
     int64_t n_red;
     int exact_rmse; /* rmse alone: reduce the mse and apply sqrt's chain rule after */
 } aec_dp;

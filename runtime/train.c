@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rt.h"
 #include "pool.h"
+#include "rt.h"
 
 #define EVAL_BATCH 256 /* samples per eval call when the model allows it */
 
@@ -331,11 +331,13 @@ static void print_final_json(const Run *r, double seconds, int stopped) {
     json_object_object_add(o, "out", json_object_new_string(r->out));
     if (r->comm->size > 1) { /* what the data-parallel steps cost (bench/mpi.sh) */
         json_object_object_add(o, "ranks", json_object_new_int(r->comm->size));
-        json_object_object_add(o, "allreduce_bytes_per_step",
-                               json_object_new_int64(r->dp.n_red * (int64_t)aec_dtype_size(r->m->dtype)));
+        json_object_object_add(
+            o, "allreduce_bytes_per_step",
+            json_object_new_int64(r->dp.n_red * (int64_t)aec_dtype_size(r->m->dtype)));
         json_object_object_add(o, "allreduce_seconds",
                                json_object_new_double(r->comm->allreduce_seconds));
-        json_object_object_add(o, "allreduce_calls", json_object_new_int64(r->comm->allreduce_calls));
+        json_object_object_add(o, "allreduce_calls",
+                               json_object_new_int64(r->comm->allreduce_calls));
     }
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     fflush(stdout);
@@ -431,8 +433,8 @@ int aec_train(const aec_model *m, const aec_train_opts *opts) {
     }
     status = aec_comm_agree(status);
     if (!status) { /* the same steps on every rank, or their collectives would not match */
-        int64_t plan[] = {r.n_train, r.val.n, r.batch, r.epochs, r.st.step, r.st.epoch,
-                          (int64_t)r.seed, r.patience};
+        int64_t plan[] = {r.n_train, r.val.n,    r.batch,         r.epochs,
+                          r.st.step, r.st.epoch, (int64_t)r.seed, r.patience};
         status = aec_comm_same(aec_hash_bytes(plan, sizeof plan, 0xcbf29ce484222325ull),
                                "their samples, batch, epochs, seed or checkpoint (give every "
                                "rank the same data and options)");

@@ -82,17 +82,19 @@ static int gemm_jit_finish(GemmJit *j) {
     if (LLVMRunPasses(j->mod, "default<O3>", j->tm, po)) return 1;
     LLVMDisposePassBuilderOptions(po);
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder,
-                                                  LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(j->tm));
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(j->tm));
     j->tm = NULL; /* owned by the JIT */
     if (LLVMOrcCreateLLJIT(&j->jit, builder)) return 1;
     LLVMOrcJITDylibRef dylib = LLVMOrcLLJITGetMainJITDylib(j->jit);
     LLVMOrcDefinitionGeneratorRef gen; /* libc's memcpy/memset, which LLVM may call */
-    if (LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL,
-                                                             NULL))
+    if (LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+            &gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL))
         return 1;
     LLVMOrcJITDylibAddGenerator(dylib, gen);
-    if (LLVMOrcLLJITAddLLVMIRModule(j->jit, dylib, LLVMOrcCreateNewThreadSafeModule(j->mod, j->tsc))) return 1;
+    if (LLVMOrcLLJITAddLLVMIRModule(j->jit, dylib,
+                                    LLVMOrcCreateNewThreadSafeModule(j->mod, j->tsc)))
+        return 1;
     j->mod = NULL;
     return 0;
 }

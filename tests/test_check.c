@@ -3,9 +3,9 @@
  * Golden files: every tests/golden/check/NAME.ae is parsed and checked. If
  * that reports errors, they must equal NAME.err exactly; otherwise the
  * checked model's dump must equal NAME.shapes. A first-line comment
- * `# test: table` also compares check_print_table with NAME.table. AEC_UPDATE_GOLDEN=1 rewrites the goldens.
- * The C tests below pin what the goldens only show: the design's
- * mnist_conv counts, the mirror/tied expansion, defaults, shape arithmetic.
+ * `# test: table` also compares check_print_table with NAME.table. AEC_UPDATE_GOLDEN=1 rewrites the
+ * goldens. The C tests below pin what the goldens only show: the design's mnist_conv counts, the
+ * mirror/tied expansion, defaults, shape arithmetic.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -189,8 +189,7 @@ static void test_tied(void **state) {
 static void test_defaults(void **state) {
     (void)state;
     Arena *a = arena_new();
-    Model *m =
-        check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", NULL);
+    Model *m = check_quiet(a, "model d { input 4; encoder { dense 2 }; decoder mirror }", NULL);
     assert_non_null(m);
     const aec_train_config *t = &m->train;
     assert_int_equal(t->optimizer, AEC_OPT_ADAM);
@@ -381,9 +380,8 @@ int main(void) {
         cmocka_unit_test(test_check_goldens),    cmocka_unit_test(test_mnist_conv_counts),
         cmocka_unit_test(test_mirror),           cmocka_unit_test(test_tied),
         cmocka_unit_test(test_defaults),         cmocka_unit_test(test_leaky_and_elu),
-        cmocka_unit_test(test_shape_arithmetic),
-        cmocka_unit_test(test_latent_layout),
-        cmocka_unit_test(test_limit_memory), cmocka_unit_test(test_deep_spec),
+        cmocka_unit_test(test_shape_arithmetic), cmocka_unit_test(test_latent_layout),
+        cmocka_unit_test(test_limit_memory),     cmocka_unit_test(test_deep_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,14 +5,15 @@
  * An element may differ from BLAS's by what two K-term sums can: each is
  * within K·ε·Σ|a||b| of the exact one.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
 #include <cblas.h>
 #include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "gemm_jit.h"
 #include "pool.h"
@@ -29,7 +30,7 @@ static double uniform(uint64_t *s) {
 }
 
 typedef struct Case {
-    long m, n, k; /* as run */
+    long m, n, k;  /* as run */
     GemmSpec spec; /* as compiled: a dimension may be −r (r·batch) */
     long batch;
 } Case;
@@ -38,18 +39,23 @@ static void *values(long count, bool f64, uint64_t *seed) {
     void *p = aligned_alloc(64, ((size_t)count * 8 + 64) / 64 * 64);
     for (long i = 0; i < count; i++) {
         double v = uniform(seed);
-        if (f64) ((double *)p)[i] = v;
-        else ((float *)p)[i] = (float)v;
+        if (f64)
+            ((double *)p)[i] = v;
+        else
+            ((float *)p)[i] = (float)v;
     }
     return p;
 }
-static double get(const void *p, bool f64, long i) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+static double get(const void *p, bool f64, long i) {
+    return f64 ? ((const double *)p)[i] : ((const float *)p)[i];
+}
 
 /* Runs one case through fn and BLAS; returns the worst error over its bound. */
 static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *exec, void **c_out) {
     const GemmSpec *s = &c->spec;
     bool f64 = s->f64;
-    uint64_t seed = (uint64_t)(c->m * 1000003 + c->n * 1009 + c->k) ^ (s->ta ? 7 : 0) ^ (s->tb ? 11 : 0);
+    uint64_t seed =
+        (uint64_t)(c->m * 1000003 + c->n * 1009 + c->k) ^ (s->ta ? 7 : 0) ^ (s->tb ? 11 : 0);
     void *a = values(c->m * c->k, f64, &seed), *b = values(c->k * c->n, f64, &seed);
     void *out = values(c->m * c->n, f64, &seed), *ref = malloc((size_t)(c->m * c->n) * 8);
     memcpy(ref, out, (size_t)(c->m * c->n) * (f64 ? 8 : 4));
@@ -61,11 +67,13 @@ static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *ex
     int lda = s->ta ? (int)c->m : (int)c->k, ldb = s->tb ? (int)c->k : (int)c->n;
     double beta = s->accumulate ? 1 : 0;
     if (f64)
-        cblas_dgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
-                    (int)c->m, (int)c->n, (int)c->k, 1, a, lda, b, ldb, beta, ref, (int)c->n);
+        cblas_dgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                    s->tb ? CblasTrans : CblasNoTrans, (int)c->m, (int)c->n, (int)c->k, 1, a, lda,
+                    b, ldb, beta, ref, (int)c->n);
     else
-        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans,
-                    (int)c->m, (int)c->n, (int)c->k, 1, a, lda, b, ldb, (float)beta, ref, (int)c->n);
+        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans,
+                    s->tb ? CblasTrans : CblasNoTrans, (int)c->m, (int)c->n, (int)c->k, 1, a, lda,
+                    b, ldb, (float)beta, ref, (int)c->n);
     double eps = f64 ? 2.3e-16 : 1.2e-7, worst = 0;
     for (long i = 0; i < c->m; i++)
         for (long j = 0; j < c->n; j++) {
@@ -83,8 +91,10 @@ static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *ex
     free(b);
     free(ref);
     free(pack);
-    if (c_out) *c_out = out;
-    else free(out);
+    if (c_out)
+        *c_out = out;
+    else
+        free(out);
     return worst;
 }
 
@@ -108,8 +118,9 @@ static void run_cases(Case *cases, int n, const char *cpu) {
         double worst = check_case(&cases[i], fn, j.target, NULL, NULL);
         if (worst > 1) {
             const GemmSpec *s = &cases[i].spec;
-            printf("%s %c%c%s %ldx%ldx%ld: error %.2f x its bound\n", s->f64 ? "f64" : "f32", s->ta ? 'T' : 'N',
-                   s->tb ? 'T' : 'N', s->accumulate ? " +=" : "", cases[i].m, cases[i].n, cases[i].k, worst);
+            printf("%s %c%c%s %ldx%ldx%ld: error %.2f x its bound\n", s->f64 ? "f64" : "f32",
+                   s->ta ? 'T' : 'N', s->tb ? 'T' : 'N', s->accumulate ? " +=" : "", cases[i].m,
+                   cases[i].n, cases[i].k, worst);
             failed++;
         }
     }
@@ -118,7 +129,8 @@ static void run_cases(Case *cases, int n, const char *cpu) {
 }
 
 static Case fixed_case(long m, long n, long k, bool ta, bool tb, bool f64, bool acc) {
-    return (Case){m, n, k, {.m = m, .n = n, .k = k, .ta = ta, .tb = tb, .f64 = f64, .accumulate = acc}, 1};
+    return (Case){
+        m, n, k, {.m = m, .n = n, .k = k, .ta = ta, .tb = tb, .f64 = f64, .accumulate = acc}, 1};
 }
 
 /* Every transposition and both types on shapes with every kind of edge. */
@@ -130,7 +142,8 @@ static void test_edges(void **state) {
     uint64_t seed = 42;
     for (int f = 0; f < 2; f++)
         for (int t = 0; t < 4; t++)
-            for (int r = 0; r < 12; r++) { /* shapes drawn from the sizes, the large ones kept rare */
+            for (int r = 0; r < 12;
+                 r++) { /* shapes drawn from the sizes, the large ones kept rare */
                 long d[3];
                 for (int q = 0; q < 3; q++) {
                     int pick = (int)((uniform(&seed) + 0.5) * 8);
@@ -182,10 +195,12 @@ static void test_other_target(void **state) {
     } else { /* AVX-512 code on a host without it: compiles to an object */
         GemmJit j;
         gemm_jit_begin(&j, "x86-64-v4");
-        for (int i = 0; i < 3; i++) gemm_jit_add(&j, &cases[i].spec, i ? i == 1 ? "b" : "c" : "a");
+        for (int i = 0; i < 3; i++)
+            gemm_jit_add(&j, &cases[i].spec, i ? i == 1 ? "b" : "c" : "a");
         char *err = NULL;
         LLVMMemoryBufferRef obj;
-        assert_int_equal(LLVMTargetMachineEmitToMemoryBuffer(j.tm, j.mod, LLVMObjectFile, &err, &obj), 0);
+        assert_int_equal(
+            LLVMTargetMachineEmitToMemoryBuffer(j.tm, j.mod, LLVMObjectFile, &err, &obj), 0);
         assert_true(LLVMGetBufferSize(obj) > 1000);
         LLVMDisposeMemoryBuffer(obj);
         gemm_jit_end(&j);

@@ -24,7 +24,8 @@
 
 /* Dense model: tensors 0..3 are encoder.0.weight [6, 6], encoder.0.bias [6],
  * decoder.0.weight [6, 6], decoder.0.bias [6]; x is [B, 6]. */
-static const char dense_spec[] = "model ops { input 6; encoder { dense 6 }; decoder { dense 6 } }\n";
+static const char dense_spec[] =
+    "model ops { input 6; encoder { dense 6 }; decoder { dense 6 } }\n";
 /* Image model: layer 0 conv 3x4x4 from 2x4x4, 1 maxpool (3x2x2), 2 avgpool
  * (3x1x1), 3 and 4 upsample, 5 deconv back to 2x4x4; tensors conv.weight,
  * conv.bias [3], deconv.weight, deconv.bias [2]. */
@@ -38,15 +39,23 @@ typedef struct Ctx {
     const Model *m;
 } Ctx;
 
-static int P(Ctx *c, int t) { return ir_add(c->g, (IrNode){.op = IR_PARAM, .tensor = t}); }
-static int X(Ctx *c) { return ir_add(c->g, (IrNode){.op = IR_INPUT, .role = INPUT_X}); }
+static int P(Ctx *c, int t) {
+    return ir_add(c->g, (IrNode){.op = IR_PARAM, .tensor = t});
+}
+static int X(Ctx *c) {
+    return ir_add(c->g, (IrNode){.op = IR_INPUT, .role = INPUT_X});
+}
 /* [B, 6]: the data plus a bias row, so it depends on a parameter. */
-static int batched(Ctx *c, int t) { return ir_binary(c->g, IR_ADD, X(c), P(c, t)); }
+static int batched(Ctx *c, int t) {
+    return ir_binary(c->g, IR_ADD, X(c), P(c, t));
+}
 static int positive(Ctx *c, int v) { /* v² + 0.5 */
     Graph *g = c->g;
     return ir_binary(g, IR_ADD, ir_binary(g, IR_MUL, v, v), ir_const(g, 0.5));
 }
-static int scalar(Ctx *c, int t) { return ir_unary(c->g, IR_SUM_ALL, P(c, t)); }
+static int scalar(Ctx *c, int t) {
+    return ir_unary(c->g, IR_SUM_ALL, P(c, t));
+}
 /* The image model's input with the deconv bias over each channel: [B, 32]. */
 static int image(Ctx *c) {
     Graph *g = c->g;
@@ -56,54 +65,111 @@ static int image(Ctx *c) {
 static int nest(Ctx *c, IrOp op, int a, int b, int layer) {
     return ir_add(c->g, (IrNode){.op = op, .in = {a, b < 0 ? 0 : b}, .layer = layer});
 }
-static int conv_out(Ctx *c) { return nest(c, IR_CONV, image(c), P(c, 0), 0); } /* [B, 48] */
+static int conv_out(Ctx *c) {
+    return nest(c, IR_CONV, image(c), P(c, 0), 0);
+} /* [B, 48] */
 
 typedef struct Case {
     const char *name;
-    IrOp op;          /* the op it checks */
-    bool image;       /* on the image model */
+    IrOp op;    /* the op it checks */
+    bool image; /* on the image model */
     int (*build)(Ctx *c);
 } Case;
 
 #define CASE(fn) static int fn(Ctx *c)
-CASE(c_gemm_batch) { return ir_gemm(c->g, batched(c, 1), P(c, 0), 0, 1, IR_BATCH_DIM, 6, 6); }
-CASE(c_gemm_batch_nt) { return ir_gemm(c->g, batched(c, 1), P(c, 2), 0, 0, IR_BATCH_DIM, 6, 6); }
-CASE(c_gemm_tn) { return ir_gemm(c->g, P(c, 0), P(c, 2), 1, 0, 6, 6, 6); }
-CASE(c_gemm_tt) { return ir_gemm(c->g, P(c, 0), P(c, 2), 1, 1, 6, 6, 6); }
+CASE(c_gemm_batch) {
+    return ir_gemm(c->g, batched(c, 1), P(c, 0), 0, 1, IR_BATCH_DIM, 6, 6);
+}
+CASE(c_gemm_batch_nt) {
+    return ir_gemm(c->g, batched(c, 1), P(c, 2), 0, 0, IR_BATCH_DIM, 6, 6);
+}
+CASE(c_gemm_tn) {
+    return ir_gemm(c->g, P(c, 0), P(c, 2), 1, 0, 6, 6, 6);
+}
+CASE(c_gemm_tt) {
+    return ir_gemm(c->g, P(c, 0), P(c, 2), 1, 1, 6, 6, 6);
+}
 CASE(c_gemm_rows) { /* -r dimensions: r rows per sample of a batched operand */
     int a = ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 1)}, .copies = 6}); /* [B, 36] */
     return ir_gemm(c->g, a, P(c, 0), 0, 1, -6, 6, 6);
 }
-CASE(c_add) { return ir_binary(c->g, IR_ADD, batched(c, 1), P(c, 3)); }
-CASE(c_sub) { return ir_binary(c->g, IR_SUB, batched(c, 1), P(c, 3)); }
-CASE(c_mul) { return ir_binary(c->g, IR_MUL, batched(c, 1), P(c, 3)); }
-CASE(c_div) { return ir_binary(c->g, IR_DIV, batched(c, 1), positive(c, P(c, 3))); }
-CASE(c_pow) { return ir_binary(c->g, IR_POW, positive(c, scalar(c, 1)), scalar(c, 3)); }
-CASE(c_neg) { return ir_unary(c->g, IR_NEG, batched(c, 1)); }
-CASE(c_abs) { return ir_unary(c->g, IR_ABS, batched(c, 1)); }
-CASE(c_sign) { return ir_binary(c->g, IR_MUL, ir_unary(c->g, IR_SIGN, batched(c, 1)), batched(c, 3)); }
-CASE(c_sqrt) { return ir_unary(c->g, IR_SQRT, positive(c, batched(c, 1))); }
-CASE(c_log) { return ir_unary(c->g, IR_LOG, positive(c, batched(c, 1))); }
-CASE(c_exp) { return ir_unary(c->g, IR_EXP, batched(c, 1)); }
-CASE(c_expand_row) { return ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {P(c, 1)}, .type = {true, 6}}); }
-CASE(c_expand_scalar) { return ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {scalar(c, 1)}, .type = {false, 6}}); }
+CASE(c_add) {
+    return ir_binary(c->g, IR_ADD, batched(c, 1), P(c, 3));
+}
+CASE(c_sub) {
+    return ir_binary(c->g, IR_SUB, batched(c, 1), P(c, 3));
+}
+CASE(c_mul) {
+    return ir_binary(c->g, IR_MUL, batched(c, 1), P(c, 3));
+}
+CASE(c_div) {
+    return ir_binary(c->g, IR_DIV, batched(c, 1), positive(c, P(c, 3)));
+}
+CASE(c_pow) {
+    return ir_binary(c->g, IR_POW, positive(c, scalar(c, 1)), scalar(c, 3));
+}
+CASE(c_neg) {
+    return ir_unary(c->g, IR_NEG, batched(c, 1));
+}
+CASE(c_abs) {
+    return ir_unary(c->g, IR_ABS, batched(c, 1));
+}
+CASE(c_sign) {
+    return ir_binary(c->g, IR_MUL, ir_unary(c->g, IR_SIGN, batched(c, 1)), batched(c, 3));
+}
+CASE(c_sqrt) {
+    return ir_unary(c->g, IR_SQRT, positive(c, batched(c, 1)));
+}
+CASE(c_log) {
+    return ir_unary(c->g, IR_LOG, positive(c, batched(c, 1)));
+}
+CASE(c_exp) {
+    return ir_unary(c->g, IR_EXP, batched(c, 1));
+}
+CASE(c_expand_row) {
+    return ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {P(c, 1)}, .type = {true, 6}});
+}
+CASE(c_expand_scalar) {
+    return ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {scalar(c, 1)}, .type = {false, 6}});
+}
 CASE(c_bce) { /* p in (0, 1): data in (0.05, 0.45) plus a bias in (0.05, 0.45) */
     return ir_binary(c->g, IR_BCE, batched(c, 1), X(c));
 }
-CASE(c_sum_rows) { return ir_unary(c->g, IR_SUM_ROWS, ir_binary(c->g, IR_MUL, batched(c, 1), batched(c, 3))); }
-CASE(c_sum_all) { return ir_unary(c->g, IR_SUM_ALL, ir_binary(c->g, IR_MUL, batched(c, 1), batched(c, 3))); }
-CASE(c_tile) { return ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 1)}, .copies = 3}); }
+CASE(c_sum_rows) {
+    return ir_unary(c->g, IR_SUM_ROWS, ir_binary(c->g, IR_MUL, batched(c, 1), batched(c, 3)));
+}
+CASE(c_sum_all) {
+    return ir_unary(c->g, IR_SUM_ALL, ir_binary(c->g, IR_MUL, batched(c, 1), batched(c, 3)));
+}
+CASE(c_tile) {
+    return ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 1)}, .copies = 3});
+}
 CASE(c_sum_tiles) {
     int t = ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 1)}, .copies = 2}); /* [B, 12] */
-    int u = ir_binary(c->g, IR_MUL, t, ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 3)}, .copies = 2}));
+    int u = ir_binary(c->g, IR_MUL, t,
+                      ir_add(c->g, (IrNode){.op = IR_TILE, .in = {batched(c, 3)}, .copies = 2}));
     return ir_add(c->g, (IrNode){.op = IR_SUM_TILES, .in = {u}, .copies = 3}); /* [B, 4] */
 }
-CASE(c_chan_expand) { return ir_binary(c->g, IR_MUL, image(c), X(c)); }
-CASE(c_chan_sum) { return ir_add(c->g, (IrNode){.op = IR_CHAN_SUM, .in = {ir_binary(c->g, IR_MUL, P(c, 1), P(c, 3))}, .hw = 2}); }
-CASE(c_conv) { return conv_out(c); }
-CASE(c_conv_t) { return nest(c, IR_CONV_T, conv_out(c), P(c, 2), 5); }
-CASE(c_maxpool) { return nest(c, IR_MAXPOOL, conv_out(c), -1, 1); }
-CASE(c_avgpool) { return nest(c, IR_AVGPOOL, nest(c, IR_MAXPOOL, conv_out(c), -1, 1), -1, 2); }
+CASE(c_chan_expand) {
+    return ir_binary(c->g, IR_MUL, image(c), X(c));
+}
+CASE(c_chan_sum) {
+    return ir_add(
+        c->g,
+        (IrNode){.op = IR_CHAN_SUM, .in = {ir_binary(c->g, IR_MUL, P(c, 1), P(c, 3))}, .hw = 2});
+}
+CASE(c_conv) {
+    return conv_out(c);
+}
+CASE(c_conv_t) {
+    return nest(c, IR_CONV_T, conv_out(c), P(c, 2), 5);
+}
+CASE(c_maxpool) {
+    return nest(c, IR_MAXPOOL, conv_out(c), -1, 1);
+}
+CASE(c_avgpool) {
+    return nest(c, IR_AVGPOOL, nest(c, IR_MAXPOOL, conv_out(c), -1, 1), -1, 2);
+}
 CASE(c_avgpool_grad) {
     int b = ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {P(c, 1)}, .type = {true, 3}});
     return nest(c, IR_AVGPOOL_GRAD, ir_binary(c->g, IR_MUL, b, b), -1, 2);
@@ -112,7 +178,9 @@ CASE(c_upsample) {
     int b = ir_add(c->g, (IrNode){.op = IR_EXPAND, .in = {P(c, 1)}, .type = {true, 3}});
     return nest(c, IR_UPSAMPLE, ir_binary(c->g, IR_MUL, b, b), -1, 3);
 }
-CASE(c_upsample_grad) { return nest(c, IR_UPSAMPLE_GRAD, nest(c, IR_MAXPOOL, conv_out(c), -1, 1), -1, 3); }
+CASE(c_upsample_grad) {
+    return nest(c, IR_UPSAMPLE_GRAD, nest(c, IR_MAXPOOL, conv_out(c), -1, 1), -1, 3);
+}
 
 static const Case cases[] = {
     {"gemm [B,6]·Wᵀ", IR_GEMM, false, c_gemm_batch},
@@ -211,8 +279,10 @@ static double check_graph(const char *spec, int (*build)(Ctx *, const void *), c
     double *grad = tu_alloc((size_t)np * 8), *scratch = tu_alloc((size_t)np * 8);
     void *ws = tu_alloc(t->workspace_size(B));
     uint64_t s = 12345;
-    for (long i = 0; i < t->param_count; i++) params[i] = 0.05 + 0.4 * tu_rand(&s);
-    for (long i = 0; i < B * n; i++) x[i] = 0.05 + 0.4 * tu_rand(&s);
+    for (long i = 0; i < t->param_count; i++)
+        params[i] = 0.05 + 0.4 * tu_rand(&s);
+    for (long i = 0; i < B * n; i++)
+        x[i] = 0.05 + 0.4 * tu_rand(&s);
     double loss;
     assert_int_equal(t->loss_grad(params, x, NULL, B, 1, &loss, grad, ws), AEC_OK);
     if (!isfinite(loss)) fail_msg("%s: loss %g", what, loss);
@@ -226,7 +296,8 @@ static double check_graph(const char *spec, int (*build)(Ctx *, const void *), c
         assert_int_equal(t->loss_grad(params, x, NULL, B, 1, &lm, scratch, ws), AEC_OK);
         params[i] = keep;
         double fd = (lp - lm) / (2 * h);
-        if (getenv("OPS_DEBUG") && fabs(fd - grad[i]) > 1e-6) fprintf(stderr, "  %s p%ld: fd %g grad %g\n", what, i, fd, grad[i]);
+        if (getenv("OPS_DEBUG") && fabs(fd - grad[i]) > 1e-6)
+            fprintf(stderr, "  %s p%ld: fd %g grad %g\n", what, i, fd, grad[i]);
         worst = fmax(worst, fabs(fd - grad[i]));
         scale = fmax(scale, fabs(fd));
     }
@@ -236,7 +307,9 @@ static double check_graph(const char *spec, int (*build)(Ctx *, const void *), c
     return worst / scale;
 }
 
-static int build_case(Ctx *c, const void *arg) { return ((const Case *)arg)->build(c); }
+static int build_case(Ctx *c, const void *arg) {
+    return ((const Case *)arg)->build(c);
+}
 
 static void test_ops(void **state) {
     (void)state;
@@ -255,8 +328,8 @@ static void test_ops(void **state) {
 typedef struct ActCase {
     ActKind act;
     double alpha;
-    bool grad;    /* ACT_GRAD (f', the contractive term's) instead of ACT */
-    bool from_y;  /* ACT_GRAD computed from (y, y) */
+    bool grad;   /* ACT_GRAD (f', the contractive term's) instead of ACT */
+    bool from_y; /* ACT_GRAD computed from (y, y) */
 } ActCase;
 
 static int build_act(Ctx *c, const void *arg) {
@@ -267,8 +340,11 @@ static int build_act(Ctx *c, const void *arg) {
     x = ir_binary(g, IR_MUL, x, ir_const(g, 4));
     int y = ir_add(g, (IrNode){.op = IR_ACT, .in = {x}, .act = k->act, .alpha = k->alpha});
     if (!k->grad) return y;
-    return ir_add(g, (IrNode){.op = IR_ACT_GRAD, .in = {k->from_y ? y : x, y}, .act = k->act,
-                              .alpha = k->alpha, .from_y = k->from_y});
+    return ir_add(g, (IrNode){.op = IR_ACT_GRAD,
+                              .in = {k->from_y ? y : x, y},
+                              .act = k->act,
+                              .alpha = k->alpha,
+                              .from_y = k->from_y});
 }
 
 /* ACT for every activation (and a non-default parameter), and ACT_GRAD —
@@ -303,7 +379,8 @@ static void test_every_op_accounted(void **state) {
     (void)state;
     for (int op = 0; op < IR_OP_COUNT; op++) {
         int listed = 0;
-        for (int i = 0; i < countof(not_differentiable); i++) listed += (int)not_differentiable[i].op == op;
+        for (int i = 0; i < countof(not_differentiable); i++)
+            listed += (int)not_differentiable[i].op == op;
         if (covered((IrOp)op) == (listed == 1) || listed > 1)
             fail_msg("op %s: %s", ir_op_names[op],
                      covered(op) ? "has a case and is listed as not differentiable"

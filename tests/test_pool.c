@@ -2,13 +2,14 @@
  * every region runs exactly once, whatever the thread count and however
  * regions follow each other (the model issues thousands per epoch, some of
  * a single task), and a pool of one thread runs them in order. */
-#include <stdarg.h>
-#include <stddef.h>
 #include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "pool.h"
 
@@ -37,9 +38,11 @@ static void test_every_task_once(void **state) {
             int64_t n = 1 + (region * 7919) % MAX_TASKS;
             memset(&r, 0, sizeof r);
             aec_pool_parallel_for(p, n, count_task, &r);
-            for (int64_t t = 0; t < MAX_TASKS; t++) assert_int_equal(atomic_load(&r.runs[t]), t < n ? 1 : 0);
+            for (int64_t t = 0; t < MAX_TASKS; t++)
+                assert_int_equal(atomic_load(&r.runs[t]), t < n ? 1 : 0);
             if (threads == 1)
-                for (int64_t t = 0; t < n; t++) assert_int_equal(r.order[t], t);
+                for (int64_t t = 0; t < n; t++)
+                    assert_int_equal(r.order[t], t);
         }
         aec_pool_free(p);
     }
@@ -51,7 +54,8 @@ static void test_null_pool(void **state) {
     static Region r;
     memset(&r, 0, sizeof r);
     aec_pool_parallel_for(NULL, 5, count_task, &r);
-    for (int64_t t = 0; t < 5; t++) assert_int_equal(r.order[t], t);
+    for (int64_t t = 0; t < 5; t++)
+        assert_int_equal(r.order[t], t);
     assert_int_equal(aec_pool_threads(NULL), 1);
     assert_true(aec_online_cpus() >= 1);
 }

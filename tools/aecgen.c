@@ -30,9 +30,12 @@
 static void roff(FILE *f, const char *s, bool minus) {
     if (*s == '.' || *s == '\'') fputs("\\&", f);
     for (; *s; s++) {
-        if (*s == '\\') fputs("\\e", f);
-        else if (*s == '-' && minus) fputs("\\-", f);
-        else fputc(*s, f);
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-' && minus)
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
     }
 }
 
@@ -58,7 +61,8 @@ static const char trainer_outro[] =
     "aec build specs/fmnist_dense.ae \\-o fm\n"
     "fm train \\-\\-data train\\-images\\-idx3\\-ubyte.gz \\-\\-out fm.safetensors\n"
     "fm eval \\-\\-data t10k\\-images\\-idx3\\-ubyte.gz \\-\\-weights fm.safetensors\n"
-    "fm reconstruct \\-\\-data t10k\\-images\\-idx3\\-ubyte.gz \\-w fm.safetensors \\-\\-png grid.png\n"
+    "fm reconstruct \\-\\-data t10k\\-images\\-idx3\\-ubyte.gz \\-w fm.safetensors \\-\\-png "
+    "grid.png\n"
     ".fi\n"
     ".SH SEE ALSO\n"
     "\\fBaec\\fR(1), \\fBaec\\fR(5)\n";
@@ -125,7 +129,8 @@ static void bash(FILE *f) {
                "# A trainer built with `aec build SPEC -o fm` completes after\n"
                "#     complete -F _aec_trainer fm\n\n");
     fprintf(f, "_aec_trainer_commands='");
-    for (size_t i = 0; i < aec_n_commands; i++) fprintf(f, "%s%s", i ? " " : "", aec_commands[i].name);
+    for (size_t i = 0; i < aec_n_commands; i++)
+        fprintf(f, "%s%s", i ? " " : "", aec_commands[i].name);
     fprintf(f, " help --version'\n\n");
     fprintf(f, "# The options of trainer command $1.\n_aec_trainer_options() {\n    case $1 in\n");
     for (size_t i = 0; i < aec_n_commands; i++) {
@@ -155,31 +160,31 @@ static void bash(FILE *f) {
         if (any) fprintf(f, ") return %s ;;\n", kinds[k]);
     }
     fprintf(f, "    esac\n    return 2\n}\n\n");
-    fprintf(f,
-            "# Completes the trainer's words ${COMP_WORDS[$1..]} (the command at $1).\n"
-            "_aec_trainer_at() {\n"
-            "    local first=$1 cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
-            "    if [ \"$COMP_CWORD\" -eq \"$first\" ]; then\n"
-            "        COMPREPLY=($(compgen -W \"$_aec_trainer_commands\" -- \"$cur\")); return\n"
-            "    fi\n"
-            "    local cmd=${COMP_WORDS[first]}\n"
-            "    if [ \"$cmd\" = help ]; then\n"
-            "        COMPREPLY=($(compgen -W \"$_aec_trainer_commands\" -- \"$cur\")); return\n"
-            "    fi\n"
-            "    if [ \"$COMP_CWORD\" -gt \"$first\" ]; then\n"
-            "        _aec_trainer_value \"$prev\"\n"
-            "        case $? in\n"
-            "        0) COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null;"
-            " return ;;\n"
-            "        1) COMPREPLY=(); return ;;\n"
-            "        esac\n"
-            "    fi\n"
-            "    COMPREPLY=($(compgen -W \"$(_aec_trainer_options \"$cmd\")\" -- \"$cur\"))\n"
-            "}\n\n"
-            "_aec_trainer() { _aec_trainer_at 1; }\n\n");
+    fprintf(f, "# Completes the trainer's words ${COMP_WORDS[$1..]} (the command at $1).\n"
+               "_aec_trainer_at() {\n"
+               "    local first=$1 cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}\n"
+               "    if [ \"$COMP_CWORD\" -eq \"$first\" ]; then\n"
+               "        COMPREPLY=($(compgen -W \"$_aec_trainer_commands\" -- \"$cur\")); return\n"
+               "    fi\n"
+               "    local cmd=${COMP_WORDS[first]}\n"
+               "    if [ \"$cmd\" = help ]; then\n"
+               "        COMPREPLY=($(compgen -W \"$_aec_trainer_commands\" -- \"$cur\")); return\n"
+               "    fi\n"
+               "    if [ \"$COMP_CWORD\" -gt \"$first\" ]; then\n"
+               "        _aec_trainer_value \"$prev\"\n"
+               "        case $? in\n"
+               "        0) COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null;"
+               " return ;;\n"
+               "        1) COMPREPLY=(); return ;;\n"
+               "        esac\n"
+               "    fi\n"
+               "    COMPREPLY=($(compgen -W \"$(_aec_trainer_options \"$cmd\")\" -- \"$cur\"))\n"
+               "}\n\n"
+               "_aec_trainer() { _aec_trainer_at 1; }\n\n");
 
     fprintf(f, "_aec_commands='");
-    for (int c = 0; c < CLI_N_COMMANDS; c++) fprintf(f, "%s%s", c ? " " : "", cli_commands[c].name);
+    for (int c = 0; c < CLI_N_COMMANDS; c++)
+        fprintf(f, "%s%s", c ? " " : "", cli_commands[c].name);
     fprintf(f, " --version --help'\n\n");
     fprintf(f, "# The options of aec command $1.\n_aec_options() {\n    case $1 in\n");
     for (int c = 0; c < CLI_N_COMMANDS; c++) {
@@ -207,41 +212,41 @@ static void bash(FILE *f) {
         fprintf(f, "    %s) echo '%s' ;;\n", opt->name, opt->values ? opt->values : "");
     }
     fprintf(f, "    *) return 2 ;;\n    esac\n}\n\n");
-    fprintf(f,
-            "_aec() {\n"
-            "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} i\n"
-            "    for ((i = 2; i < COMP_CWORD; i++)); do\n"
-            "        if [ \"${COMP_WORDS[i]}\" = -- ] && [ \"${COMP_WORDS[1]}\" = run ]; then\n"
-            "            _aec_trainer_at $((i + 1)); return\n"
-            "        fi\n"
-            "    done\n"
-            "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
-            "        COMPREPLY=($(compgen -W \"$_aec_commands\" -- \"$cur\")); return\n"
-            "    fi\n"
-            "    # bash splits --dump=s at the '=': the option is then the word before it\n"
-            "    if [ \"$cur\" = = ]; then cur=; elif [ \"$prev\" = = ]; then\n"
-            "        prev=${COMP_WORDS[COMP_CWORD-2]}\n"
-            "    fi\n"
-            "    local values\n"
-            "    if values=$(_aec_values \"$prev\"); then\n"
-            "        if [ \"$values\" = FILE ]; then\n"
-            "            COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null\n"
-            "        else\n"
-            "            COMPREPLY=($(compgen -W \"$values\" -- \"$cur\"))\n"
-            "        fi\n"
-            "        return\n"
-            "    fi\n"
-            "    case $cur in\n"
-            "    --*=*) values=$(_aec_values \"${cur%%%%=*}\") &&\n"
-            "        COMPREPLY=($(compgen -P \"${cur%%%%=*}=\" -W \"$values\" -- \"${cur#*=}\")); "
-            "return ;;\n"
-            "    -*) COMPREPLY=($(compgen -W \"$(_aec_options \"${COMP_WORDS[1]}\")\" -- \"$cur\"));"
-            " return ;;\n"
-            "    esac\n"
-            "    COMPREPLY=($(compgen -f -X '!*.ae' -- \"$cur\") $(compgen -d -- \"$cur\"))\n"
-            "    compopt -o filenames 2>/dev/null\n"
-            "}\n\n"
-            "complete -F _aec aec\n");
+    fprintf(
+        f, "_aec() {\n"
+           "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} i\n"
+           "    for ((i = 2; i < COMP_CWORD; i++)); do\n"
+           "        if [ \"${COMP_WORDS[i]}\" = -- ] && [ \"${COMP_WORDS[1]}\" = run ]; then\n"
+           "            _aec_trainer_at $((i + 1)); return\n"
+           "        fi\n"
+           "    done\n"
+           "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+           "        COMPREPLY=($(compgen -W \"$_aec_commands\" -- \"$cur\")); return\n"
+           "    fi\n"
+           "    # bash splits --dump=s at the '=': the option is then the word before it\n"
+           "    if [ \"$cur\" = = ]; then cur=; elif [ \"$prev\" = = ]; then\n"
+           "        prev=${COMP_WORDS[COMP_CWORD-2]}\n"
+           "    fi\n"
+           "    local values\n"
+           "    if values=$(_aec_values \"$prev\"); then\n"
+           "        if [ \"$values\" = FILE ]; then\n"
+           "            COMPREPLY=($(compgen -f -- \"$cur\")); compopt -o filenames 2>/dev/null\n"
+           "        else\n"
+           "            COMPREPLY=($(compgen -W \"$values\" -- \"$cur\"))\n"
+           "        fi\n"
+           "        return\n"
+           "    fi\n"
+           "    case $cur in\n"
+           "    --*=*) values=$(_aec_values \"${cur%%%%=*}\") &&\n"
+           "        COMPREPLY=($(compgen -P \"${cur%%%%=*}=\" -W \"$values\" -- \"${cur#*=}\")); "
+           "return ;;\n"
+           "    -*) COMPREPLY=($(compgen -W \"$(_aec_options \"${COMP_WORDS[1]}\")\" -- \"$cur\"));"
+           " return ;;\n"
+           "    esac\n"
+           "    COMPREPLY=($(compgen -f -X '!*.ae' -- \"$cur\") $(compgen -d -- \"$cur\"))\n"
+           "    compopt -o filenames 2>/dev/null\n"
+           "}\n\n"
+           "complete -F _aec aec\n");
 }
 
 /* --------------------------------------------------------------- editors */
@@ -298,11 +303,12 @@ static void vim(FILE *f) {
                 fprintf(f, "syn match %s '\\<%s\\>\\(\\s*=\\)\\@!'\n", classes[c].vim_name,
                         words[i]);
     }
-    fprintf(f, "syn match aeModelName '\\(\\<model\\s\\+\\)\\@<=\\h\\w*'\n"
-               "syn match aeShape '\\<\\d\\+\\(x\\d\\+\\)\\+\\>'\n"
-               "syn match aeNumber '[-+]\\=\\<\\d\\+\\(\\.\\d*\\)\\=\\([eE][-+]\\=\\d\\+\\)\\=\\>'\n"
-               "syn match aeNumber '[-+]\\=\\.\\d\\+\\([eE][-+]\\=\\d\\+\\)\\=\\>'\n"
-               "syn match aeComment '#.*$' contains=@Spell\n\n");
+    fprintf(f,
+            "syn match aeModelName '\\(\\<model\\s\\+\\)\\@<=\\h\\w*'\n"
+            "syn match aeShape '\\<\\d\\+\\(x\\d\\+\\)\\+\\>'\n"
+            "syn match aeNumber '[-+]\\=\\<\\d\\+\\(\\.\\d*\\)\\=\\([eE][-+]\\=\\d\\+\\)\\=\\>'\n"
+            "syn match aeNumber '[-+]\\=\\.\\d\\+\\([eE][-+]\\=\\d\\+\\)\\=\\>'\n"
+            "syn match aeComment '#.*$' contains=@Spell\n\n");
     for (int c = 0; c < countof(classes); c++)
         fprintf(f, "hi def link %s %s\n", classes[c].vim_name, classes[c].vim_link);
     fprintf(f, "hi def link aeModelName Title\nhi def link aeShape Number\n"
@@ -341,8 +347,8 @@ static void tmlanguage(FILE *f) {
     json_object_array_add(types, json_object_new_string("ae"));
     json_object_object_add(g, "fileTypes", types);
     json_object *repo = json_object_new_object(), *patterns = json_object_new_array();
-    const char *order[] = {"comment", "key", "model-name", "statement", "layer", "activation",
-                           "value", "shape", "number", "punctuation"};
+    const char *order[] = {"comment",    "key",   "model-name", "statement", "layer",
+                           "activation", "value", "shape",      "number",    "punctuation"};
     for (int i = 0; i < countof(order); i++) {
         json_object *inc = json_object_new_object();
         char ref[64];
@@ -375,25 +381,28 @@ static void tmlanguage(FILE *f) {
     for (int c = 1; c < countof(classes); c++)
         json_object_object_add(repo, names[c - 1],
                                rule(classes[c].scope, alternation(classes[c].cls, "")));
-    json_object_object_add(repo, "shape",
-                           rule("constant.numeric.shape.ae", "\\b\\d+(x\\d+)+\\b"));
-    json_object_object_add(repo, "number",
-                           rule("constant.numeric.ae",
-                                "[-+]?(\\b\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?\\b"));
+    json_object_object_add(repo, "shape", rule("constant.numeric.shape.ae", "\\b\\d+(x\\d+)+\\b"));
+    json_object_object_add(
+        repo, "number",
+        rule("constant.numeric.ae", "[-+]?(\\b\\d+(\\.\\d*)?|\\.\\d+)([eE][-+]?\\d+)?\\b"));
     json_object_object_add(repo, "punctuation", rule("punctuation.section.block.ae", "[{};]"));
     json_object_object_add(g, "patterns", patterns);
     json_object_object_add(g, "repository", repo);
-    fprintf(f, "%s\n", json_object_to_json_string_ext(g, JSON_C_TO_STRING_PRETTY |
-                                                             JSON_C_TO_STRING_SPACED |
-                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+    fprintf(f, "%s\n",
+            json_object_to_json_string_ext(g, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(g);
 }
 
 int main(int argc, char **argv) {
-    if (argc == 2 && !strcmp(argv[1], "man-trainer")) man_trainer(stdout);
-    else if (argc == 2 && !strcmp(argv[1], "bash")) bash(stdout);
-    else if (argc == 2 && !strcmp(argv[1], "vim")) vim(stdout);
-    else if (argc == 2 && !strcmp(argv[1], "tmlanguage")) tmlanguage(stdout);
+    if (argc == 2 && !strcmp(argv[1], "man-trainer"))
+        man_trainer(stdout);
+    else if (argc == 2 && !strcmp(argv[1], "bash"))
+        bash(stdout);
+    else if (argc == 2 && !strcmp(argv[1], "vim"))
+        vim(stdout);
+    else if (argc == 2 && !strcmp(argv[1], "tmlanguage"))
+        tmlanguage(stdout);
     else {
         fprintf(stderr, "usage: aecgen man-trainer|bash|vim|tmlanguage\n");
         return 2;

@@ -167,7 +167,8 @@ int main(int argc, char **argv) {
     float *dec = malloc(sizeof(float) * (size_t)nx);
     void *ws = malloc(M->workspace_size(TRAINER_BATCH));
     /* a copy to train, with its optimizer state (zero: a first step) */
-    float *trained = aligned_alloc(AEC_ALIGN, ((size_t)M->param_count * sizeof(float) + AEC_ALIGN) / AEC_ALIGN * AEC_ALIGN);
+    float *trained = aligned_alloc(AEC_ALIGN, ((size_t)M->param_count * sizeof(float) + AEC_ALIGN) /
+                                                  AEC_ALIGN * AEC_ALIGN);
     float *opt_state = calloc((size_t)M->opt_state_count + 1, sizeof(float));
     memcpy(trained, params, (size_t)M->param_count * sizeof(float));
 

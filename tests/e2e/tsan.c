@@ -7,8 +7,8 @@
  * its own workspace and outputs, REPEATS times, interleaved in a different
  * order per thread; each thread's results must equal the first thread's bit
  * for bit. Odd threads call through the ABI's parallel-for hook (aec_exec),
- * which runs each call's tasks on two more threads. The object has no writable data (emit.sh checks), so the only
- * state is what the caller passes: TSan sees the harness, the runtime's
+ * which runs each call's tasks on two more threads. The object has no writable data (emit.sh
+ * checks), so the only state is what the caller passes: TSan sees the harness, the runtime's
  * loader, the allocator and the BLAS calls; the generated code itself is not
  * instrumented. Prints `ok`/`not ok` lines.
  */
@@ -45,7 +45,8 @@ static long hook_calls, hook_tasks; /* counted, so the hook is known to have run
 
 static void *run_span(void *p) {
     Span *s = p;
-    for (int64_t t = s->from; t < s->to; t++) s->fn(s->arg, t);
+    for (int64_t t = s->from; t < s->to; t++)
+        s->fn(s->arg, t);
     __atomic_fetch_add(&hook_tasks, (long)(s->to - s->from), __ATOMIC_RELAXED);
     return NULL;
 }
@@ -108,7 +109,8 @@ int main(int argc, char **argv) {
     if (threads < 1 || threads > MAX_THREADS) return 2;
     if (aec_data_load(argv[1], AEC_F32, atoll(argv[2]), 0, &data)) return 1;
     nbatch = (data.n + BATCH - 1) / BATCH;
-    size_t ncode = (size_t)data.n * FMNIST_DENSE_CODE_SIZE, nx = (size_t)data.n * FMNIST_DENSE_INPUT_SIZE;
+    size_t ncode = (size_t)data.n * FMNIST_DENSE_CODE_SIZE,
+           nx = (size_t)data.n * FMNIST_DENSE_INPUT_SIZE;
 
     ref_code = calloc(ncode, sizeof(float));
     ref_xhat = calloc(nx, sizeof(float));
@@ -124,7 +126,8 @@ int main(int argc, char **argv) {
     Job jobs[MAX_THREADS];
     pthread_t tid[MAX_THREADS];
     for (int t = 0; t < threads; t++) {
-        jobs[t] = (Job){.id = t, .code = calloc(ncode, sizeof(float)),
+        jobs[t] = (Job){.id = t,
+                        .code = calloc(ncode, sizeof(float)),
                         .xhat = calloc(nx, sizeof(float)),
                         .loss = calloc((size_t)nbatch, sizeof(float))};
         pthread_create(&tid[t], NULL, worker, &jobs[t]);
@@ -141,13 +144,15 @@ int main(int argc, char **argv) {
         free(jobs[t].loss);
     }
     printf("%s - %d threads x %lld repeats (the odd ones through the parallel-for hook): every "
-           "call returned AEC_OK\n", failed ? "not ok" : "ok", threads, (long long)repeats);
+           "call returned AEC_OK\n",
+           failed ? "not ok" : "ok", threads, (long long)repeats);
     /* A comment, not a check: whether the model's code hands tasks to the
      * hook is codegen's choice (with 0, the odd threads still ran the _ex
      * entry points with an exec). */
     printf("# the parallel-for hook ran %ld tasks in %ld calls\n", hook_tasks, hook_calls);
     printf("%s - every thread's codes, reconstructions and losses equal one thread's, bit for bit "
-           "(%d differ)\n", bad ? "not ok" : "ok", bad);
+           "(%d differ)\n",
+           bad ? "not ok" : "ok", bad);
     free(ref_code);
     free(ref_xhat);
     free(ref_loss);
