@@ -340,6 +340,12 @@ enum { IR_ATTRS(ATTR) };
  *   RED_TILES [B, m·n] -> [B, n]: at row·n + j mod n
  *   RED_CHAN  [C·hw] -> [C]: at j / hw (the channel) */
 typedef enum { RED_NONE, RED_COLS, RED_ALL, RED_TILES, RED_CHAN } IrRedMap;
+/* A map that accumulates one value per column of the domain (COLS, ALL):
+ * the tasks of a split kernel can each sum their own rows into their own
+ * column sums (Plan.task_sums), which the kernel adds up after them. */
+static inline bool red_per_column(IrRedMap r) {
+    return r == RED_COLS || r == RED_ALL;
+}
 
 /* The op table: OP(enum, printed name, number of inputs, class, attributes,
  * reduction index map).

@@ -140,6 +140,22 @@ static IrType chan_type(const IrNode *n, IrType a) {
     return (IrType){false, n->op == IR_CHAN_SUM ? a.n / n->hw : a.n * n->hw};
 }
 
+/* A reduction's type: its index map's image of its input's. */
+static IrType red_type(const IrNode *n, IrType a) {
+    switch (ir_op_red[n->op]) {
+    case RED_COLS: /* [B, n] -> [n] */
+        if (!a.batched) internal_error("sum_rows of an unbatched value");
+        return (IrType){false, a.n};
+    case RED_ALL: return (IrType){false, 1};
+    case RED_TILES: /* [B, m·n] -> [B, n] */
+        if (!a.batched || n->copies < 1 || a.n % n->copies)
+            internal_error("sum_tiles of %ld by %ld", a.n, n->copies);
+        return (IrType){true, a.n / n->copies};
+    case RED_CHAN: return chan_type(n, a); /* [C·hw] -> [C] */
+    default: internal_error("%s has no index map", ir_op_names[n->op]);
+    }
+}
+
 static IrType infer_type(const Graph *g, const IrNode *n) {
     const Model *m = g->model;
     IrType a = n->in[0] >= 0 && ir_op_nin[n->op] > 0 ? g->nodes[n->in[0]].type : (IrType){0};
@@ -147,6 +163,7 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     IrType t;
     if (ir_op_attrs[n->op] & AT_GIVEN_TYPE) return n->type;            /* given by the caller */
     if (ir_op_class[n->op] == OPC_NEST) return image_type(g, n, a, b); /* shapes of its layer */
+    if (ir_op_class[n->op] == OPC_RED) return red_type(n, a);          /* by its index map */
     switch (n->op) {
     case IR_INPUT:
         return (IrType){true, n->role == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
@@ -169,16 +186,7 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     case IR_TILE:
         if (!a.batched || n->copies < 1) internal_error("tile of an unbatched value");
         return (IrType){true, a.n * n->copies};
-    case IR_SUM_TILES:
-        if (!a.batched || n->copies < 1 || a.n % n->copies)
-            internal_error("sum_tiles of %ld by %ld", a.n, n->copies);
-        return (IrType){true, a.n / n->copies};
-    case IR_SUM_ROWS:
-        if (!a.batched) internal_error("sum_rows of an unbatched value");
-        return (IrType){false, a.n};
-    case IR_SUM_ALL: return (IrType){false, 1};
-    case IR_CHAN_EXPAND:
-    case IR_CHAN_SUM: return chan_type(n, a);
+    case IR_CHAN_EXPAND: return chan_type(n, a);
     default: break;
     }
     if (ir_op_nin[n->op] == 1) return a;

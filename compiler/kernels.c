@@ -236,7 +236,7 @@ static LLVMValueRef tile_index(Body *B, LLVMValueRef row, LLVMValueRef j, long n
 static long kernel_hw(const Graph *g, const Kernel *k) {
     for (int m = 0; m < k->nnodes; m++) {
         const IrNode *node = &g->nodes[k->nodes[m]];
-        if (node->op == IR_CHAN_SUM) return node->hw;
+        if (ir_op_red[node->op] == RED_CHAN) return node->hw;
         for (int q = 0; q < ir_op_nin[node->op]; q++)
             if (g->nodes[node->in[q]].op == IR_CHAN_EXPAND) return g->nodes[node->in[q]].hw;
     }
@@ -262,6 +262,32 @@ static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef ou
     cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), out, cg_i64(cg, 0));
 }
 
+/* Reductions: one path for every RED op, by its index map (ir_op_red).
+ * Before the loops its accumulator is zeroed: the output itself, or for a
+ * full sum (RED_ALL) the column sums the plan gave it (Plan.partial), or in
+ * a task of a split kernel, for a per-column map, the task's own column sums
+ * (Plan.task_sums). In the loop element (row, j) is added at the map's
+ * index; after the loops a full sum's column sums are folded. */
+static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, LLVMValueRef task,
+                              LLVMValueRef ncols) {
+    Codegen *cg = B->cg;
+    const IrNode *node = &B->g->nodes[i];
+    IrRedMap red = ir_op_red[node->op];
+    LLVMValueRef acc;
+    if (task && red_per_column(red)) /* this task's sums */
+        acc = cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
+    else
+        acc = red == RED_ALL ? buf_ptr(B, B->p->partial[i]) : out;
+    ensure(acc && (!task || red_per_column(red)));
+    if (red_per_column(red))
+        cg_zero(cg, acc, ncols);
+    else /* the output's size */
+        cg_zero(cg, acc,
+                node->type.batched ? LLVMBuildMul(cg->b, B->batch, cg_i64(cg, node->type.n), "")
+                                   : cg_i64(cg, node->type.n));
+    return acc;
+}
+
 /* The kernel over rows [lo, hi) of its domain (a batched one), or over
  * columns [lo, hi) (one row); lo NULL: all of it. As task `task` of a
  * split kernel, its sums over rows go to that task's own column sums
@@ -277,7 +303,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
 
     /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
     LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
-    LLVMValueRef *sums = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    LLVMValueRef *acc = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
@@ -292,17 +318,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
                 ptr[u] = buf_ptr(B, B->p->loc[u]);
         }
         if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
-        if (task && (node->op == IR_SUM_ROWS || node->op == IR_SUM_ALL)) { /* this task's sums */
-            sums[i] =
-                cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
-            cg_zero(cg, sums[i], ncols);
-            continue;
-        }
-        if (node->op == IR_SUM_ROWS) cg_zero(cg, ptr[i], ncols);
-        if (node->op == IR_SUM_TILES)
-            cg_zero(cg, ptr[i], LLVMBuildMul(cg->b, B->batch, cg_i64(cg, g->nodes[i].type.n), ""));
-        if (node->op == IR_SUM_ALL) cg_zero(cg, buf_ptr(B, B->p->partial[i]), ncols);
-        if (node->op == IR_CHAN_SUM) cg_zero(cg, ptr[i], cg_i64(cg, node->type.n));
+        if (ir_op_class[node->op] == OPC_RED) acc[i] = red_begin(B, i, ptr[i], task, ncols);
     }
 
     LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
@@ -352,28 +368,19 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
             else
                 in[q] = cg_load(cg, ptr[u], t.batched ? idx : j, "");
         }
-        LLVMValueRef v;
-        if (node->op == IR_SUM_ROWS) {
-            LLVMValueRef to = sums[i] ? sums[i] : ptr[i];
-            cg_store(cg, cg_add(cg, cg_load(cg, to, j, ""), in[0]), to, j);
+        if (ir_op_class[node->op] == OPC_RED) { /* added in at the op's index map */
+            LLVMValueRef at;
+            switch (ir_op_red[node->op]) {
+            case RED_COLS:
+            case RED_ALL: at = j; break;
+            case RED_TILES: at = tile_index(B, row, j, node->type.n); break;
+            case RED_CHAN: at = chan_index(cg, j, chan.index, node->hw, hw); break;
+            default: internal_error("%s has no index map", ir_op_names[node->op]);
+            }
+            cg_store(cg, cg_add(cg, cg_load(cg, acc[i], at, ""), in[0]), acc[i], at);
             continue;
         }
-        if (node->op == IR_SUM_TILES) {
-            LLVMValueRef at = tile_index(B, row, j, g->nodes[i].type.n);
-            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], at, ""), in[0]), ptr[i], at);
-            continue;
-        }
-        if (node->op == IR_SUM_ALL) {
-            LLVMValueRef part = sums[i] ? sums[i] : buf_ptr(B, B->p->partial[i]);
-            cg_store(cg, cg_add(cg, cg_load(cg, part, j, ""), in[0]), part, j);
-            continue;
-        }
-        if (node->op == IR_CHAN_SUM) {
-            LLVMValueRef c = chan_index(cg, j, chan.index, node->hw, hw);
-            cg_store(cg, cg_add(cg, cg_load(cg, ptr[i], c, ""), in[0]), ptr[i], c);
-            continue;
-        }
-        v = elementwise(B, node, in[0], in[1]);
+        LLVMValueRef v = elementwise(B, node, in[0], in[1]);
         B->val[i] = v;
         if (B->f->info[i].materialized) cg_store(cg, v, ptr[i], k->domain.batched ? idx : j);
     }
@@ -386,7 +393,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
      * (a task leaves its sums to the kernel). */
     for (int m = 0; m < k->nnodes && !task; m++) {
         int i = k->nodes[m];
-        if (g->nodes[i].op == IR_SUM_ALL) fold_columns(cg, buf_ptr(B, B->p->partial[i]), n, ptr[i]);
+        if (ir_op_red[g->nodes[i].op] == RED_ALL) fold_columns(cg, acc[i], n, ptr[i]);
     }
 }
 
@@ -451,10 +458,10 @@ static void loop_kernel(Body *B, const Kernel *k) {
      * column sums; a full sum, its column sums folded. */
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
-        if (g->nodes[i].op != IR_SUM_ROWS && g->nodes[i].op != IR_SUM_ALL) continue;
+        IrRedMap red = ir_op_red[g->nodes[i].op];
+        if (!red_per_column(red)) continue;
         LLVMValueRef sums = buf_ptr(B, B->p->task_sums[i]);
-        LLVMValueRef to =
-            g->nodes[i].op == IR_SUM_ROWS ? buf_ptr(B, B->p->loc[i]) : buf_ptr(B, B->p->partial[i]);
+        LLVMValueRef to = red == RED_COLS ? buf_ptr(B, B->p->loc[i]) : buf_ptr(B, B->p->partial[i]);
         cg_zero(cg, to, cg_i64(cg, n));
         Loop lt = cg_loop_begin(cg, ntasks, "task_sum");
         LLVMValueRef from = cg_at(cg, sums, cg_imul(cg, lt.index, n));
@@ -463,7 +470,7 @@ static void loop_kernel(Body *B, const Kernel *k) {
                  lj.index);
         cg_loop_end(cg, &lj);
         cg_loop_end(cg, &lt);
-        if (g->nodes[i].op == IR_SUM_ALL) fold_columns(cg, to, n, buf_ptr(B, B->p->loc[i]));
+        if (red == RED_ALL) fold_columns(cg, to, n, buf_ptr(B, B->p->loc[i]));
     }
 }
 

@@ -132,11 +132,11 @@ static long split_of(const Graph *g, const Kernel *k) {
     bool sums = false;
     for (int m = 0; m < k->nnodes; m++) {
         const IrNode *n = &g->nodes[k->nodes[m]];
-        if (n->op == IR_SUM_TILES || n->op == IR_CHAN_SUM || n->op == IR_TILE) return 0;
-        if (n->op == IR_SUM_ROWS || n->op == IR_SUM_ALL)
+        if (n->op == IR_TILE) return 0;
+        if (ir_op_class[n->op] == OPC_RED) {
+            if (!red_per_column(ir_op_red[n->op])) return 0;
             sums = true;
-        else if (ir_op_class[n->op] == OPC_RED)
-            return 0;
+        }
         if (!k->domain.batched)
             for (int q = 0; q < ir_op_nin[n->op]; q++)
                 if (g->nodes[n->in[q]].op == IR_CHAN_EXPAND) return 0;
@@ -189,7 +189,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (!output_loc(g, i, &p->loc[i]))
                 p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
             /* A split kernel's sums: each task's own, added up after the tasks. */
-            if (p->split[k] && (g->nodes[i].op == IR_SUM_ROWS || g->nodes[i].op == IR_SUM_ALL)) {
+            if (p->split[k] && red_per_column(ir_op_red[g->nodes[i].op])) {
                 long tb, tc;
                 task_sums_size(kn->domain.n, p->split[k], &tb, &tc);
                 p->task_sums[i] = take_sized(&P, tb, tc, k, k);
@@ -199,7 +199,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             pack_size(g, i, &pack_b, &pack_c);
             if (pack_b || pack_c) p->pack[i] = take_sized(&P, pack_b, pack_c, k, k);
             /* A full reduction sums per column first: vectorizable, deterministic. */
-            if (g->nodes[i].op == IR_SUM_ALL)
+            if (ir_op_red[g->nodes[i].op] == RED_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
             /* A convolution's im2col columns of one sample, reused sample by sample. */
             IrOp op = g->nodes[i].op;
@@ -344,7 +344,7 @@ void plan_verify(const Plan *p) {
         }
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
             long size_b = 0, size_c = 0;
-            if (g->nodes[i].op == IR_SUM_ALL)
+            if (ir_op_red[g->nodes[i].op] == RED_ALL)
                 size_c = f->kernels[w].domain.n;
             else {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
