@@ -93,9 +93,11 @@ static LLVMValueRef body_of(Codegen *cg, const Bodies *bo, GraphKind kind, int s
 }
 
 /* Copy the train graph's new running statistics (OUT_BUFFER, in the plan's
- * workspace) into their tensors in the params block. */
-static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef params, LLVMValueRef plan,
-                         LLVMValueRef batch) {
+ * workspace) into their tensors in dst: the params block (first 0), or a
+ * block of the buffers alone (first: trainable_count, where they start in
+ * params). */
+static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef dst_block, long first,
+                         LLVMValueRef plan, LLVMValueRef batch) {
     const Graph *g = p->fusion->graph;
     for (int o = 0; o < g->nouts; o++) {
         if (g->outs[o].kind != OUT_BUFFER) continue;
@@ -106,7 +108,7 @@ static void copy_buffers(Codegen *cg, const Plan *p, LLVMValueRef params, LLVMVa
                          cg_i64(cg, l.off_const), "");
         LLVMValueRef src = cg_gep(cg, plan, off, "");
         const ParamTensor *t = &cg->model->tensors[g->outs[o].index];
-        LLVMValueRef dst = cg_gep(cg, params, cg_i64(cg, t->offset), t->name);
+        LLVMValueRef dst = cg_gep(cg, dst_block, cg_i64(cg, t->offset - first), t->name);
         Loop l2 = cg_loop_begin(cg, cg_i64(cg, t->numel), "buffer");
         cg_store(cg, cg_load(cg, src, l2.index, ""), dst, l2.index);
         cg_loop_end(cg, &l2);
@@ -251,7 +253,8 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), targs);
     /* A non-finite loss leaves the parameters as they were. */
     check_finite(cg, copy_loss(cg, metrics, arg(&f, "loss")));
-    copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, arg(&f, "params"), plan, b64);
+    copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, arg(&f, "params"), 0, plan,
+                 b64);
     LLVMValueRef oargs[N_ARGS] = {[ARG_PARAMS] = arg(&f, "params"),
                                   [ARG_OPT] = arg(&f, "opt_state"),
                                   [ARG_GRADS] = grads,
@@ -282,6 +285,18 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
                                   [ARG_ROW0] = row0};
     call_body(cg, body_of(cg, bo, GRAPH_TRAIN, 0), largs);
     copy_loss(cg, metrics, arg(&f, "loss"));
+    LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
+
+    /* running_stats (ABI 8): the running statistics the last loss_grad_ex
+     * on this workspace and batch left in its plan, where train_step_ex
+     * copies them from into params. A model without them has none to write. */
+    f = entry_function(cg, "running_stats");
+    bool buffers = cg->model->param_count > cg->model->trainable_count;
+    check_args(cg, &f, (const char *const[]){"ws", buffers ? "out" : NULL, NULL});
+    b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
+    ws = aligned_ws(cg, arg(&f, "ws"));
+    copy_buffers(cg, program_entry(cg->prog, GRAPH_TRAIN, 0)->plan, arg(&f, "out"),
+                 cg->model->trainable_count, ws_region(cg, ws, b64, 2), b64);
     LLVMBuildRet(cg->b, cg_i32(cg, AEC_OK));
 
     /* apply_grad: the optimizer from the caller's gradient. Its graph is

@@ -121,6 +121,12 @@ static const HeaderEntry header_entries[] = {
                    " * opt_state updated as train_step updates them, so loss_grad then\n"
                    " * apply_grad is train_step bit for bit (batch-norm running statistics\n"
                    " * aside: loss_grad leaves them). step as for train_step. */\n"},
+    {"running_stats",
+     "/* The batch-norm running statistics [$P_PARAM_COUNT - $P_TRAINABLE_COUNT] (params'\n"
+     " * tail) as the last loss_grad on ws, with this batch, moved them: copy them\n"
+     " * into params (averaged over processes, if any) to make loss_grad then\n"
+     " * apply_grad train_step. Read them before another call but metrics on ws.\n"
+     " * Without batch norm there are none (out may be NULL). */\n"},
 };
 
 static const char header_model[] =

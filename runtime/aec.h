@@ -25,8 +25,9 @@ extern "C" {
 
 /* 2: aec_model.embedded_params; 3: metric names, stages, variational;
  * 4: metrics(), loss is one value; 5: masked; 6: aec_exec, the _ex entry
- * points, apply_grad; 7: the layer table, producer and GEMM backend */
-#define AEC_ABI_VERSION 7
+ * points, apply_grad; 7: the layer table, producer and GEMM backend;
+ * 8: running_stats */
+#define AEC_ABI_VERSION 8
 /* Bytes: params and opt state should be aligned so (the workspace may be
  * anywhere: the model aligns it). */
 #define AEC_ALIGN 64
@@ -303,7 +304,16 @@ typedef struct aec_exec {
     FIELD(I32, reserved7)                                                                          \
     FIELD(LAYERS, layers)                                                                          \
     FIELD(STR, producer)                                                                           \
-    FIELD(STR, gemm)
+    FIELD(STR, gemm)                                                                               \
+    /* ABI 8. The batch-norm running statistics (param_count -                                  */ \
+    /* trainable_count values: the params block's tail, in its order) as                        */ \
+    /* the last loss_grad or loss_grad_ex call on ws, with this batch,                          */ \
+    /* moved them towards its rows' statistics (read them before another                        */ \
+    /* call but metrics on ws). loss_grad leaves params' running statistics:                    */ \
+    /* copying these there makes loss_grad + apply_grad train_step bit for                      */ \
+    /* bit; a data-parallel trainer averages them over its processes                            */ \
+    /* first. A model without batch norm writes nothing (out may be NULL).                      */ \
+    ENTRY(running_stats, INT, (ARG(CWS, ws), ARG(INT, batch), ARG(BUF, out)))
 // clang-format on
 
 /* The C spelling of each type (AEC_C_<type>(name) declares name). */

@@ -25,8 +25,12 @@
  *     the others (the ranks' rmse gradients, weighted), and rank 0 warns.
  *   - Batch statistics are per rank, as PyTorch's DistributedDataParallel
  *     has them: batch norm normalizes by its rank's rows, kl_sparsity's ρ̂
- *     is its rank's mean. A batch-norm model is refused on N > 1 ranks all
- *     the same: loss_grad_ex and apply_grad leave its running statistics.
+ *     is its rank's mean. Batch norm's running statistics, each rank's
+ *     moved by its rows (running_stats, ABI 8), are averaged with the
+ *     gradient, weighted the same, so every rank keeps the same ones: the
+ *     parameter checksum holds and the checkpoint has one set. The mean's
+ *     average is the global batch's mean; the variance's is the mean of the
+ *     ranks' variances (no spread between the ranks' means).
  *   - A masked model's rows may hold different numbers of present values;
  *     the rows are still weighted by count (rank 0 warns).
  */
@@ -164,13 +168,13 @@ int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c) {
                   m->name, c->size);
         return AEC_EUNSUPPORTED;
     }
-    if (m->param_count > m->trainable_count) {
-        aec_error("model %s has batch-norm running statistics, which loss_grad_ex and apply_grad "
-                  "leave as they are (ABI 6): train it on one process, not %d ranks",
+    if (m->param_count > m->trainable_count && (m->abi_version < 8 || !m->running_stats)) {
+        aec_error("model %s has batch-norm running statistics but no running_stats entry point "
+                  "(ABI 8), which training on %d ranks needs",
                   m->name, c->size);
         return AEC_EUNSUPPORTED;
     }
-    dp->n_red = m->trainable_count + m->n_metrics + 3;
+    dp->n_red = m->trainable_count + m->n_metrics + 3 + (m->param_count - m->trainable_count);
     dp->red = aec_alloc((size_t)dp->n_red * aec_dtype_size(m->dtype));
     if (!dp->red) {
         aec_error("out of memory for a gradient block of %lld values",
@@ -208,9 +212,9 @@ int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *
     const aec_model *m = dp->m;
     aec_comm *c = dp->c;
     int dt = m->dtype, nm = m->n_metrics, status = AEC_OK;
-    int64_t g = m->trainable_count;
+    int64_t g = m->trainable_count, nb = m->param_count - g;
     size_t el = aec_dtype_size(dt);
-    char *terms = (char *)dp->red + (size_t)g * el;
+    char *terms = (char *)dp->red + (size_t)g * el, *stats = terms + (size_t)(nm + 3) * el;
     /* The caller's threads; the noise of row i of this share is the global
      * batch's row lo + i. */
     aec_exec ex = exec ? *exec : (aec_exec){0};
@@ -219,16 +223,20 @@ int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *
     if (nr > 0) {
         status = m->loss_grad_ex(params, x, mask, (int)nr, step, terms, dp->red, ws, &ex);
         if (!status && nm > 1) status = m->metrics(ws, terms);
+        if (!status && nb > 0) status = m->running_stats(ws, (int)nr, stats);
         local = aec_get(terms, dt, 0);
         if (!status && !isfinite(local)) status = AEC_ENONFINITE;
     }
     if (status || nr == 0) {
         memset(dp->red, 0, (size_t)(g + nm) * el);
+        memset(stats, 0, (size_t)nb * el);
     } else if (dp->exact_rmse) { /* reduce w·mse_r and w·∇mse_r = w·2·rmse_r·∇rmse_r */
         scale(dp->red, dt, g, w * 2 * local);
         aec_set(terms, dt, 0, w * local * local);
+        scale(stats, dt, nb, w);
     } else {
         scale(dp->red, dt, g + nm, w);
+        scale(stats, dt, nb, w);
     }
     aec_set(terms, dt, nm, status ? 1 : 0);           /* ranks that failed */
     aec_set(terms, dt, nm + 1, status ? c->rank : 0); /* which, when one did */
@@ -258,6 +266,8 @@ int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *
     }
     /* The same sum on every rank: all see the same loss and stop together. */
     if (!isfinite(aec_get(terms, dt, 0))) return AEC_ENONFINITE;
+    /* The ranks' running statistics, averaged: every rank keeps the same. */
+    memcpy((char *)params + (size_t)g * el, stats, (size_t)nb * el);
     ex.row_offset = 0;
     status = m->apply_grad(params, opt, dp->red, step, ws, &ex);
     memcpy(loss, terms, (size_t)nm * el);

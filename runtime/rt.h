@@ -342,12 +342,15 @@ uint64_t aec_hash_bytes(const void *p, size_t n, uint64_t h);
 /* The data-parallel step: every rank computes the loss and gradient of its
  * share of the global batch (loss_grad_ex, with the share's row offset so
  * the noise follows the sample), weighted by its rows / the batch's rows;
- * one allreduce (sum) of [gradient, loss terms, failure flags]; then every
- * rank applies the same update (apply_grad), so the parameters stay equal. */
+ * one allreduce (sum) of [gradient, loss terms, failure flags, batch-norm
+ * running statistics, weighted the same]; then every rank stores the
+ * averaged running statistics and applies the same update (apply_grad), so
+ * the parameters stay equal. */
 typedef struct aec_dp {
     const aec_model *m;
     aec_comm *c;
-    void *red; /* [gradient (trainable_count)][n_metrics terms][3 flags], of dtype */
+    void *red; /* [gradient (trainable_count)][n_metrics terms][3 flags]
+                  [running statistics (param_count - trainable_count)], of dtype */
     int64_t n_red;
     int exact_rmse; /* rmse alone: reduce the mse and apply sqrt's chain rule after */
 } aec_dp;

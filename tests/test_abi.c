@@ -11,6 +11,9 @@
  *   masks, the VAE's eps (specs/vae.ae) — so the halves' losses and
  *   gradients average to the whole batch's (f64); with row_offset 0 for the
  *   second half they do not.
+ * - running_stats (ABI 8): with it, loss_grad_ex + apply_grad is
+ *   train_step bit for bit for batch-norm models too; the statistics are
+ *   the call's own rows'.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +111,105 @@ static void test_apply_grad_is_train_step(void **state) {
     arena_free(a);
 }
 
+/* Batch norm (ABI 8): loss_grad_ex, its running_stats copied into params,
+ * then apply_grad is train_step bit for bit, over channels and features;
+ * and the running statistics are the call's rows': two halves of a batch,
+ * each with its own, average to the whole batch's running mean in the
+ * first batch norm (the mean splits over rows; the variance does not, nor
+ * does a later batch norm's input). */
+static void check_running_stats(const char *what, const char *spec, int B) {
+    Arena *a = arena_new();
+    Codegen *cg;
+    const aec_model *m = tu_jit(a, spec, false, &cg);
+    if (!m) fail_msg("%s does not compile", what);
+    long n = m->input_size, T = m->trainable_count, S = m->param_count - T;
+    assert_true(S > 0);
+    size_t pbytes = (size_t)m->param_count * 4, obytes = (size_t)m->opt_state_count * 4 + 4;
+    float *p1 = tu_alloc(pbytes), *p2 = tu_alloc(pbytes), *o1 = tu_alloc(obytes),
+          *o2 = tu_alloc(obytes), *grad = tu_alloc((size_t)T * 4),
+          *x = tu_alloc((size_t)(B * n) * 4);
+    void *ws1 = tu_alloc(m->workspace_size(B)), *ws2 = tu_alloc(m->workspace_size(B));
+    for (long i = 0; i < B * n; i++)
+        x[i] = (float)((i * 37 % 101) / 101.0);
+    assert_int_equal(m->init(p1, 5), AEC_OK);
+    memcpy(p2, p1, pbytes);
+    memset(o1, 0, obytes);
+    memset(o2, 0, obytes);
+    for (uint64_t step = 1; step <= 4; step++) {
+        float l1, l2;
+        assert_int_equal(m->train_step(p1, o1, x, NULL, B, step, &l1, ws1), AEC_OK);
+        assert_int_equal(m->loss_grad_ex(p2, x, NULL, B, step, &l2, grad, ws2, NULL), AEC_OK);
+        float *before = tu_alloc((size_t)S * 4);
+        memcpy(before, p2 + T, (size_t)S * 4);
+        assert_int_equal(m->running_stats(ws2, B, p2 + T), AEC_OK);
+        if (!memcmp(before, p2 + T, (size_t)S * 4))
+            fail_msg("%s: running_stats returned the old statistics at step %d", what, (int)step);
+        free(before);
+        assert_int_equal(m->apply_grad(p2, o2, grad, step, ws2, NULL), AEC_OK);
+        assert_memory_equal(&l1, &l2, sizeof l1);
+        if (memcmp(p1, p2, pbytes)) fail_msg("%s: step %d: params differ", what, (int)step);
+        assert_memory_equal(o1, o2, (size_t)m->opt_state_count * 4);
+    }
+    assert_int_equal(m->running_stats(NULL, B, p2 + T), AEC_ENULL);
+    assert_int_equal(m->running_stats(ws2, B, NULL), AEC_ENULL);
+    assert_int_equal(m->running_stats(ws2, 0, p2 + T), AEC_EBATCH);
+    /* halves: the mean of their running means is the whole batch's */
+    float *whole = tu_alloc((size_t)S * 4), *h1 = tu_alloc((size_t)S * 4),
+          *h2 = tu_alloc((size_t)S * 4), l;
+    assert_int_equal(m->loss_grad_ex(p2, x, NULL, B, 9, &l, grad, ws2, NULL), AEC_OK);
+    assert_int_equal(m->running_stats(ws2, B, whole), AEC_OK);
+    assert_int_equal(m->loss_grad_ex(p2, x, NULL, B / 2, 9, &l, grad, ws2, NULL), AEC_OK);
+    assert_int_equal(m->running_stats(ws2, B / 2, h1), AEC_OK);
+    aec_exec ex = {.row_offset = B / 2};
+    assert_int_equal(m->loss_grad_ex(p2, x + (B / 2) * n, NULL, B / 2, 9, &l, grad, ws2, &ex),
+                     AEC_OK);
+    assert_int_equal(m->running_stats(ws2, B / 2, h2), AEC_OK);
+    /* the first batch norm's: its input does not depend on the batch */
+    int means = 0;
+    for (int t = 0; t < m->n_tensors && !means; t++) {
+        const aec_tensor_info *ti = &m->tensors[t];
+        if (ti->kind != AEC_TENSOR_BUFFER || !strstr(ti->name, "running_mean")) continue;
+        for (int64_t i = ti->offset - T; i < ti->offset - T + ti->numel; i++, means++) {
+            double avg = ((double)h1[i] + h2[i]) / 2;
+            if (fabs(avg - whole[i]) > 1e-5 * (fabs(whole[i]) + 1e-3))
+                fail_msg("%s: %s[%lld]: halves average %g, the whole batch %g", what, ti->name,
+                         (long long)(i - (ti->offset - T)), avg, (double)whole[i]);
+            if (h1[i] == h2[i])
+                fail_msg("%s: %s[%lld]: both halves have %g", what, ti->name,
+                         (long long)(i - (ti->offset - T)), (double)h1[i]);
+        }
+    }
+    assert_true(means > 0);
+    free(p1), free(p2), free(o1), free(o2), free(grad), free(x), free(ws1), free(ws2);
+    free(whole), free(h1), free(h2);
+    cg_free(cg);
+    arena_free(a);
+}
+
+static void test_running_stats(void **state) {
+    (void)state;
+    check_running_stats(
+        "features",
+        "model bnf {\n  input 20\n  encoder { dense 12; batchnorm; relu; dropout 0.2;"
+        " dense 4; batchnorm momentum=0.3 }\n  decoder { dense 20 sigmoid }\n"
+        "  loss bce\n  train { optimizer adam lr=1e-2; batch 10 }\n}\n",
+        10);
+    check_running_stats("channels",
+                        "model bnc {\n  input 2x6x6\n  encoder { conv 3 3x3 pad=same; batchnorm;"
+                        " relu; flatten; dense 5 }\n  decoder { dense 72; reshape 2x6x6 }\n"
+                        "  loss mse\n  train { optimizer momentum lr=1e-2 }\n}\n",
+                        8);
+    /* no batch norm: nothing to write, and out may be NULL */
+    Arena *a = arena_new();
+    Codegen *cg;
+    const aec_model *m = tu_jit(a, read_spec(a, "denoising.ae"), false, &cg);
+    void *ws = tu_alloc(m->workspace_size(2));
+    assert_int_equal(m->running_stats(ws, 2, NULL), AEC_OK);
+    free(ws);
+    cg_free(cg);
+    arena_free(a);
+}
+
 /* The loss and gradient of rows [r0, r0 + n) of x, as the call with
  * row_offset `offset` computes them. */
 static double half(const aec_model *m, const double *params, const double *x, int r0, int n,
@@ -172,6 +274,7 @@ int main(void) {
         cmocka_unit_test(test_table_layout),
         cmocka_unit_test(test_apply_grad_is_train_step),
         cmocka_unit_test(test_row_offset_keys_draws),
+        cmocka_unit_test(test_running_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

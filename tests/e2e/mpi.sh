@@ -8,7 +8,8 @@
 # are bit-identical, a checkpoint resumes with another
 # number of ranks, eval splits over the ranks, a rank given bad data or a
 # non-finite loss ends both ranks with its message, never a hang, and a
-# batch-norm model is refused.
+# batch-norm model trains with per-rank batch statistics and averaged
+# running statistics.
 # mpirun is required, not optional: `make deps` installs openmpi-bin.
 set -u
 B=${1:-build}
@@ -129,13 +130,69 @@ mpi -n 1 "$T/dp" train "${X[@]}" --out "$T/d.st" : -n 1 "$T/dp" train --data "$D
 expect "ranks with different data are refused, not hung (exit $st)" \
     '[ $st -ne 0 ] && [ $st -ne 124 ] && grep -q "ranks differ" "$T/err"'
 
-# Batch norm's running statistics are not kept by loss_grad_ex/apply_grad:
-# such a model is refused on 2 ranks, with a reason, rather than trained wrong.
-printf 'model bn {\n input 784\n encoder { dense 16; batchnorm; relu }\n decoder { dense 784 sigmoid }\n loss mse\n}\n' > "$T/bn.ae"
-"$AEC" build "$T/bn.ae" --mpi -o "$T/bn"
-mpi -n 2 "$T/bn" train "${X[@]}" --epochs 1 --out "$T/bn.st" 2> "$T/err"; st=$?
-expect "a batch-norm model is refused on 2 ranks, saying why (exit $st)" \
-    '[ $st -eq 1 ] && grep -q "batch-norm running statistics" "$T/err"'
+# Batch norm on 2 ranks: each rank normalizes by its own rows; the running
+# statistics each rank moves by its rows (running_stats, ABI 8) are averaged
+# in the step's allreduce, so the ranks keep the same ones.
+printf 'model bn {\n input 784\n encoder { dense 32; batchnorm; relu; dropout 0.1; dense 8; batchnorm momentum=0.2 }\n decoder { dense 32 relu; dense 784 sigmoid }\n loss mse\n train { optimizer adam lr=3e-3; batch 255; epochs 10; seed 3; validation 0.2 }\n}\n' > "$T/bn.ae"
+"$AEC" build "$T/bn.ae" --mpi -o "$T/bn" && "$AEC" build "$T/bn.ae" -o "$T/bn1" || fail "build bn"
+mpi -n 2 "$T/bn" train "${X[@]}" --json --quiet --out "$T/bn2.st" > "$T/bn2.json" 2> "$T/err"; st=$?
+# The ranks compare a checksum of their parameters, running statistics
+# included, and optimizer state after every epoch; a difference stops them.
+expect "a batch-norm model trains on 2 ranks, their parameters and running statistics equal after each of 10 epochs (exit $st)" \
+    '[ $st -eq 0 ] && [ "$(grep -c "\"event\":\"epoch\"" "$T/bn2.json")" = 10 ] && ! grep -q differ "$T/err"'
+# After one step from the same initial parameters the first batch norm's
+# running mean (its input does not depend on the batch) is the whole
+# batch's, as 1 process has it: the ranks' means were averaged, not one
+# rank's kept; the variance is the ranks' variances' mean, not the whole's.
+mpi -n 2 "$T/bn" train "${X[@]}" --epochs 1 --quiet --out "$T/bn2_1.st"
+"$T/bn1" train "${X[@]}" --epochs 1 --quiet --out "$T/bn1_1.st"
+cat > "$T/stats.py" << 'EOF2'
+import json, struct, sys
+import numpy as np
+def load(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                             dtype=np.float32 if v["dtype"] == "F32" else np.float64)
+            for k, v in h.items() if k != "__metadata__"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+name = "encoder.1"
+mean = float(np.max(np.abs(a[name + ".running_mean"] - b[name + ".running_mean"]) /
+                    np.maximum(np.abs(b[name + ".running_mean"]), 1e-3)))
+var = float(np.max(np.abs(a[name + ".running_var"] - b[name + ".running_var"]) /
+                   b[name + ".running_var"]))
+print("running_mean to %.2g, running_var to %.2g" % (mean, var))
+sys.exit(0 if mean <= float(sys.argv[3]) and var > mean else 1)
+EOF2
+expect "after 1 step on 2 ranks the running mean is 1 process's ($($PY "$T/stats.py" "$T/bn2_1.st" "$T/bn1_1.st" 1e-5))" \
+    '$PY "$T/stats.py" "$T/bn2_1.st" "$T/bn1_1.st" 1e-5 > /dev/null'
+# The 2-rank checkpoint resumes on 1 process, and evaluates and encodes.
+"$T/bn1" train "${X[@]}" --epochs 15 --resume "$T/bn2.st" --json --quiet --out "$T/bn21.st" > "$T/bn21.json"; st=$?
+expect "the 2-rank batch-norm checkpoint resumes on 1 process for 5 epochs, the loss going on from where it was" \
+    '[ $st -eq 0 ] && $PY -c "
+import json, sys
+a = [o for o in map(json.loads, open(sys.argv[1])) if o[\"event\"] == \"epoch\"]
+b = [o for o in map(json.loads, open(sys.argv[2])) if o[\"event\"] == \"epoch\"]
+sys.exit(len(b) != 5 or b[0][\"epoch\"] != 11 or abs(b[0][\"train_loss\"] / a[-1][\"train_loss\"] - 1) > 0.1
+         or b[-1][\"train_loss\"] >= a[0][\"train_loss\"])
+" "$T/bn2.json" "$T/bn21.json"'
+"$T/bn1" eval --data "$DATA" --limit 999 --weights "$T/bn2.st" --json > "$T/be1.json"
+mpi -n 2 "$T/bn" eval --data "$DATA" --limit 999 --weights "$T/bn2.st" --json > "$T/be2.json"
+expect "eval of it on 1 process and on 2 ranks agree (the running statistics are one set)" \
+    '$PY -c "
+import json, math, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+sys.exit(not math.isfinite(a[\"loss\"]) or abs(a[\"loss\"] - b[\"loss\"]) > 1e-6 * a[\"loss\"])
+" "$T/be1.json" "$T/be2.json"'
+"$T/bn1" encode --data "$DATA" --limit 10 --weights "$T/bn2.st" -o "$T/bc1.npy" 2> /dev/null
+mpi -n 2 "$T/bn" encode --data "$DATA" --limit 10 --weights "$T/bn2.st" -o "$T/bc2.npy" 2> /dev/null
+expect "encode of it gives finite codes, the same under mpirun" \
+    '$PY -c "
+import numpy as np, sys
+c = np.load(sys.argv[1])
+sys.exit(c.shape != (10, 8) or not np.isfinite(c).all())
+" "$T/bc1.npy" && cmp -s "$T/bc1.npy" "$T/bc2.npy"'
 
 echo "mpi: $passes passed, $fails failed"
 [ "$fails" -eq 0 ]
