@@ -347,61 +347,115 @@ static inline bool red_per_column(IrRedMap r) {
     return r == RED_COLS || r == RED_ALL;
 }
 
-/* The op table: OP(enum, printed name, number of inputs, class, attributes,
- * reduction index map).
- * Classes: LEAF (no inputs: data, parameters, scalars), GEMM (a cblas call),
- * EW (elementwise, with broadcasting of scalars and rows), RED (reduction),
- * NEST (its own kernel, a hand-written loop nest).
- * The enum, printer, hashing, verifier, gradient rules and fuser all follow it. */
-#define IR_OPS(OP)                                                                                  \
-    OP(INPUT, "input", 0, LEAF, AT_ROLE, NONE)   /* the data x (or the code, for decode) [B, n] */  \
-    OP(PARAM, "param", 0, LEAF, AT_TENSOR, NONE) /* a parameter tensor or the trainable block */    \
-    OP(GRADIN, "grads", 0, LEAF, AT_TENSOR, NONE) /* the gradient block, read by the optimizer */   \
-    OP(OPTSTATE, "optstate", 0, LEAF, AT_OPT_SLOT | AT_TENSOR, NONE) /* as long as the block */     \
-    OP(CONST, "const", 0, LEAF, AT_VALUE, NONE)                      /* scalar constant `value` */  \
-    OP(BATCH, "batch", 0, LEAF, 0, NONE)                             /* scalar: the batch size */   \
-    OP(STEP, "step", 0, LEAF, 0, NONE)                 /* scalar: the optimizer step, from 1 */     \
-    OP(GEMM, "gemm", 2, GEMM, AT_TRANS | AT_MNK, NONE) /* op(A)·op(B) */                           \
-    OP(ADD, "add", 2, EW, 0, NONE)                                                                  \
-    OP(SUB, "sub", 2, EW, 0, NONE)                                                                  \
-    OP(MUL, "mul", 2, EW, 0, NONE)                                                                  \
-    OP(DIV, "div", 2, EW, 0, NONE)                                                                  \
-    OP(POW, "pow", 2, EW, 0, NONE) /* a^b, used for scalars (Adam's bias correction) */             \
-    OP(NEG, "neg", 1, EW, 0, NONE)                                                                  \
-    OP(ABS, "abs", 1, EW, 0, NONE)                                                                  \
-    OP(SIGN, "sign", 1, EW, 0, NONE) /* -1, 0 or 1 */                                               \
-    OP(SQRT, "sqrt", 1, EW, 0, NONE)                                                                \
-    OP(LOG, "log", 1, EW, 0, NONE)                                                                  \
-    OP(EXP, "exp", 1, EW, 0, NONE)                                                                  \
-    OP(EXPAND, "expand", 1, EW, AT_GIVEN_TYPE, NONE) /* broadcast a scalar/row to its type */       \
-    OP(ACT, "act", 1, EW, AT_ACT | AT_ALPHA, NONE)   /* the activation `act` */                     \
-    OP(ACT_GRAD, "act_grad", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f'(x) from (x, y) */    \
-    OP(BCE, "bce", 2, EW, 0, NONE)            /* -(t log p + (1-t) log(1-p)), logs >= -100 */       \
-    OP(BCE_GRAD, "bce_grad", 2, EW, 0, NONE)  /* d bce / dp = (p - t) / max(p (1-p), 1e-12) */      \
-    OP(SUM_ROWS, "sum_rows", 1, RED, 0, COLS) /* [B, n] -> [n]: sum over the batch */               \
-    OP(SUM_ALL, "sum_all", 1, RED, 0, ALL)    /* anything -> scalar */                              \
-    /* noise, regularizers and variational codes (docs/regularizers.md) */                          \
-    OP(RAND, "rand", 0, EW, AT_RAND | AT_STREAM | AT_P | AT_GIVEN_TYPE, NONE) /* draws */           \
-    OP(ACT_GRAD2, "act_grad2", 2, EW, AT_ACT | AT_ALPHA | AT_FROM_Y, NONE) /* f''(x); d f'/dy */    \
-    OP(TILE, "tile", 1, EW, AT_COPIES, NONE) /* [B, n] -> [B, m*n]: each row m times */             \
-    OP(SUM_TILES, "sum_tiles", 1, RED, AT_COPIES, TILES) /* [B, m*n] -> [B, n] */                   \
-    /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */    \
-    OP(CONV, "conv", 2, NEST, AT_LAYER, NONE)     /* (img, W): per sample W·im2col(img) */         \
-    OP(CONV_T, "conv_t", 2, NEST, AT_LAYER, NONE) /* (d, W): per sample col2im(Wᵀ·d) */          \
-    OP(CONV_W, "conv_w", 2, NEST, AT_LAYER, NONE) /* (d, img): Σ_b d_b·im2col(img_b)ᵀ */        \
-    OP(MAXPOOL, "maxpool", 1, NEST, AT_LAYER, NONE)                                                 \
-    OP(MAXPOOL_GRAD, "maxpool_grad", 2, NEST, AT_LAYER, NONE) /* (x, dy) -> dx, argmax from x */    \
-    OP(AVGPOOL, "avgpool", 1, NEST, AT_LAYER, NONE)                                                 \
-    OP(AVGPOOL_GRAD, "avgpool_grad", 1, NEST, AT_LAYER, NONE) /* dy -> dx */                        \
-    OP(UPSAMPLE, "upsample", 1, NEST, AT_LAYER, NONE)         /* nearest neighbour */               \
-    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST, AT_LAYER,                                           \
-       NONE)                                           /* dy -> dx: K x K blocks summed */          \
-    OP(CHAN_EXPAND, "chan_expand", 1, EW, AT_HW, NONE) /* [C] -> [C·hw], j -> in[j / hw]: never */ \
-    /* a kernel of its own, a load            */                                                    \
-    OP(CHAN_SUM, "chan_sum", 1, RED, AT_HW, CHAN) /* [C·hw] -> [C]: each channel summed */
+/* Base pointers a buffer can live in; an address is
+ * base + off_batch * batch + off_const elements. */
+typedef enum {
+    BASE_NONE,   /* inline: never stored */
+    BASE_WS,     /* the workspace */
+    BASE_X,      /* the input data argument (or the code, for decode) */
+    BASE_PARAMS, /* the params block */
+    BASE_GRADS,  /* the gradient block */
+    BASE_OPT,    /* the optimizer state block */
+    BASE_CODE,   /* the code output argument */
+    BASE_XHAT,   /* the reconstruction output argument */
+    BASE_LOSS,   /* the loss output argument */
+    BASE_MASK,   /* the mask argument (ones when the caller passes none) */
+} BufBase;
+
+/* The op table, one row per op: OP(enum, printed name, number of inputs
+ * (in), class, attributes, index map, leaf, unit, commutes).
+ * - class: LEAF (no inputs: data, parameters, scalars), GEMM (a matrix
+ *   product), EW (elementwise, with broadcasting of scalars and rows), RED
+ *   (reduction), NEST (its own kernel, a hand-written loop nest).
+ * - attributes: the IR_ATTRS it uses (AT_*).
+ * - index map: a reduction's (IrRedMap, RED_*), from which its type, its
+ *   loop and its plan follow; NONE for every other op.
+ * - leaf: the argument a leaf reads (BufBase, BASE_*; X is the data, or the
+ *   mask for role INPUT_MASK), from which its type and place follow; NONE
+ *   for a scalar leaf (computed where it is used) and for every other op.
+ * - unit, commutes: x op unit = x, and unit op x = x when the op commutes:
+ *   the identities ir_binary folds away (NAN: none).
+ * The enum, printer, hashing, verifier, types, folding, gradient rules,
+ * fuser, plan and loop kernels all follow it. */
+// clang-format off
+#define IR_OPS(OP)                                                                                                        \
+    /* enum           name            in  class attributes                                  map    leaf    unit comm */   \
+    /* the data x (or the code, for decode) [B, n] */                                                                     \
+    OP(INPUT,         "input",         0, LEAF, AT_ROLE,                                    NONE,  X,      NAN, 0)        \
+    /* a parameter tensor or the trainable block */                                                                       \
+    OP(PARAM,         "param",         0, LEAF, AT_TENSOR,                                  NONE,  PARAMS, NAN, 0)        \
+    /* the gradient block, read by the optimizer */                                                                       \
+    OP(GRADIN,        "grads",         0, LEAF, AT_TENSOR,                                  NONE,  GRADS,  NAN, 0)        \
+    /* as long as the block */                                                                                            \
+    OP(OPTSTATE,      "optstate",      0, LEAF, AT_OPT_SLOT | AT_TENSOR,                    NONE,  OPT,    NAN, 0)        \
+    /* scalar constant `value` */                                                                                         \
+    OP(CONST,         "const",         0, LEAF, AT_VALUE,                                   NONE,  NONE,   NAN, 0)        \
+    /* scalar: the batch size */                                                                                          \
+    OP(BATCH,         "batch",         0, LEAF, 0,                                          NONE,  NONE,   NAN, 0)        \
+    /* scalar: the optimizer step, from 1 */                                                                              \
+    OP(STEP,          "step",          0, LEAF, 0,                                          NONE,  NONE,   NAN, 0)        \
+    /* op(A)·op(B) */                                                                                                     \
+    OP(GEMM,          "gemm",          2, GEMM, AT_TRANS | AT_MNK,                          NONE,  NONE,   NAN, 0)        \
+    OP(ADD,           "add",           2, EW,   0,                                          NONE,  NONE,   0,   1)        \
+    OP(SUB,           "sub",           2, EW,   0,                                          NONE,  NONE,   0,   0)        \
+    OP(MUL,           "mul",           2, EW,   0,                                          NONE,  NONE,   1,   1)        \
+    OP(DIV,           "div",           2, EW,   0,                                          NONE,  NONE,   1,   0)        \
+    /* a^b, for scalars (Adam's bias correction) */                                                                       \
+    OP(POW,           "pow",           2, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(NEG,           "neg",           1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(ABS,           "abs",           1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    /* -1, 0 or 1 */                                                                                                      \
+    OP(SIGN,          "sign",          1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(SQRT,          "sqrt",          1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(LOG,           "log",           1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(EXP,           "exp",           1, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    /* a scalar/row broadcast to its type */                                                                              \
+    OP(EXPAND,        "expand",        1, EW,   AT_GIVEN_TYPE,                              NONE,  NONE,   NAN, 0)        \
+    /* the activation `act` */                                                                                            \
+    OP(ACT,           "act",           1, EW,   AT_ACT | AT_ALPHA,                          NONE,  NONE,   NAN, 0)        \
+    /* f'(x) from (x, y) */                                                                                               \
+    OP(ACT_GRAD,      "act_grad",      2, EW,   AT_ACT | AT_ALPHA | AT_FROM_Y,              NONE,  NONE,   NAN, 0)        \
+    /* -(t log p + (1-t) log(1-p)), each log >= -100; its d/dp = (p - t) / max(p (1-p), 1e-12) */                         \
+    OP(BCE,           "bce",           2, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    OP(BCE_GRAD,      "bce_grad",      2, EW,   0,                                          NONE,  NONE,   NAN, 0)        \
+    /* [B, n] -> [n]: sum over the batch */                                                                               \
+    OP(SUM_ROWS,      "sum_rows",      1, RED,  0,                                          COLS,  NONE,   NAN, 0)        \
+    /* anything -> scalar */                                                                                              \
+    OP(SUM_ALL,       "sum_all",       1, RED,  0,                                          ALL,   NONE,   NAN, 0)        \
+    /* noise, regularizers and variational codes (docs/regularizers.md) */                                                \
+    /* draws */                                                                                                           \
+    OP(RAND,          "rand",          0, EW,   AT_RAND | AT_STREAM | AT_P | AT_GIVEN_TYPE, NONE,  NONE,   NAN, 0)        \
+    /* f''(x); d f'/dy */                                                                                                 \
+    OP(ACT_GRAD2,     "act_grad2",     2, EW,   AT_ACT | AT_ALPHA | AT_FROM_Y,              NONE,  NONE,   NAN, 0)        \
+    /* [B, n] -> [B, m*n]: each row m times */                                                                            \
+    OP(TILE,          "tile",          1, EW,   AT_COPIES,                                  NONE,  NONE,   NAN, 0)        \
+    /* [B, m*n] -> [B, n] */                                                                                              \
+    OP(SUM_TILES,     "sum_tiles",     1, RED,  AT_COPIES,                                  TILES, NONE,   NAN, 0)        \
+    /* image layers (docs/internals.md, "Convolutions"): geometry of Layer `layer` (ConvGeom) */                          \
+    /* (img, W): per sample W·im2col(img) */                                                                              \
+    OP(CONV,          "conv",          2, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* (d, W): per sample col2im(Wᵀ·d) */                                                                                 \
+    OP(CONV_T,        "conv_t",        2, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* (d, img): Σ_b d_b·im2col(img_b)ᵀ */                                                                                \
+    OP(CONV_W,        "conv_w",        2, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    OP(MAXPOOL,       "maxpool",       1, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* (x, dy) -> dx, argmax from x */                                                                                    \
+    OP(MAXPOOL_GRAD,  "maxpool_grad",  2, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    OP(AVGPOOL,       "avgpool",       1, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* dy -> dx */                                                                                                        \
+    OP(AVGPOOL_GRAD,  "avgpool_grad",  1, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* nearest neighbour */                                                                                               \
+    OP(UPSAMPLE,      "upsample",      1, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* dy -> dx: K x K blocks summed */                                                                                   \
+    OP(UPSAMPLE_GRAD, "upsample_grad", 1, NEST, AT_LAYER,                                   NONE,  NONE,   NAN, 0)        \
+    /* [C] -> [C·hw], j -> in[j / hw]: never a kernel of its own, a load */                                               \
+    OP(CHAN_EXPAND,   "chan_expand",   1, EW,   AT_HW,                                      NONE,  NONE,   NAN, 0)        \
+    /* [C·hw] -> [C]: each channel summed */                                                                              \
+    OP(CHAN_SUM,      "chan_sum",      1, RED,  AT_HW,                                      CHAN,  NONE,   NAN, 0)
+// clang-format on
 
 typedef enum IrOp {
-#define OP(e, name, nin, cls, attrs, red) IR_##e,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) IR_##e,
     IR_OPS(OP)
 #undef OP
         IR_OP_COUNT
@@ -413,6 +467,9 @@ extern const int ir_op_nin[IR_OP_COUNT];
 extern const IrOpClass ir_op_class[IR_OP_COUNT];
 extern const unsigned ir_op_attrs[IR_OP_COUNT]; /* AT_* */
 extern const IrRedMap ir_op_red[IR_OP_COUNT];
+extern const BufBase ir_op_leaf[IR_OP_COUNT];
+extern const double ir_op_unit[IR_OP_COUNT];
+extern const bool ir_op_commutes[IR_OP_COUNT];
 
 #define IR_BATCH_DIM (-1L) /* a GEMM dimension equal to the (symbolic) batch */
 /* More generally a negative GEMM dimension -r is r·B: r rows per sample of a
@@ -589,21 +646,6 @@ Fusion *fuse_graph(Arena *a, const Graph *g);
 void fuse_dump(FILE *out, const Fusion *f);
 
 /* --------------------------------------------------------------- plan.c */
-
-/* Base pointers a buffer can live in; an address is
- * base + off_batch * batch + off_const elements. */
-typedef enum {
-    BASE_NONE,   /* inline: never stored */
-    BASE_WS,     /* the workspace */
-    BASE_X,      /* the input data argument (or the code, for decode) */
-    BASE_PARAMS, /* the params block */
-    BASE_GRADS,  /* the gradient block */
-    BASE_OPT,    /* the optimizer state block */
-    BASE_CODE,   /* the code output argument */
-    BASE_XHAT,   /* the reconstruction output argument */
-    BASE_LOSS,   /* the loss output argument */
-    BASE_MASK,   /* the mask argument (ones when the caller passes none) */
-} BufBase;
 
 typedef struct BufLoc {
     BufBase base;

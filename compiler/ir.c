@@ -12,27 +12,42 @@
 #include "aec.h"
 
 const char *const ir_op_names[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red) name,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) name,
     IR_OPS(OP)
 #undef OP
 };
 const int ir_op_nin[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red) nin,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) nin,
     IR_OPS(OP)
 #undef OP
 };
 const IrOpClass ir_op_class[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red) OPC_##cls,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) OPC_##cls,
     IR_OPS(OP)
 #undef OP
 };
 const unsigned ir_op_attrs[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red) attrs,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) attrs,
     IR_OPS(OP)
 #undef OP
 };
 const IrRedMap ir_op_red[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red) RED_##red,
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) RED_##red,
+    IR_OPS(OP)
+#undef OP
+};
+const BufBase ir_op_leaf[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) BASE_##leaf,
+    IR_OPS(OP)
+#undef OP
+};
+const double ir_op_unit[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) unit,
+    IR_OPS(OP)
+#undef OP
+};
+const bool ir_op_commutes[IR_OP_COUNT] = {
+#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) comm,
     IR_OPS(OP)
 #undef OP
 };
@@ -140,6 +155,15 @@ static IrType chan_type(const IrNode *n, IrType a) {
     return (IrType){false, n->op == IR_CHAN_SUM ? a.n / n->hw : a.n * n->hw};
 }
 
+/* A leaf's type: a scalar (no argument), a tensor of a block (or the
+ * block's trainable part), or the data: x and its mask, or the code. */
+static IrType leaf_type(const Model *m, const IrNode *n) {
+    if (ir_op_leaf[n->op] == BASE_NONE) return (IrType){false, 1};
+    if (ir_op_attrs[n->op] & AT_TENSOR)
+        return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
+    return (IrType){true, n->role == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
+}
+
 /* A reduction's type: its index map's image of its input's. */
 static IrType red_type(const IrNode *n, IrType a) {
     switch (ir_op_red[n->op]) {
@@ -164,18 +188,8 @@ static IrType infer_type(const Graph *g, const IrNode *n) {
     if (ir_op_attrs[n->op] & AT_GIVEN_TYPE) return n->type;            /* given by the caller */
     if (ir_op_class[n->op] == OPC_NEST) return image_type(g, n, a, b); /* shapes of its layer */
     if (ir_op_class[n->op] == OPC_RED) return red_type(n, a);          /* by its index map */
+    if (ir_op_class[n->op] == OPC_LEAF) return leaf_type(m, n);        /* by what it reads */
     switch (n->op) {
-    case IR_INPUT:
-        return (IrType){true, n->role == INPUT_CODE ? shape_numel(m->code) : shape_numel(m->input)};
-        /* INPUT_X and INPUT_MASK are both input-sized */
-    case IR_PARAM:
-        return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
-    case IR_GRADIN:
-    case IR_OPTSTATE:
-        return (IrType){false, n->tensor >= 0 ? m->tensors[n->tensor].numel : m->trainable_count};
-    case IR_CONST:
-    case IR_BATCH:
-    case IR_STEP: return (IrType){false, 1};
     case IR_GEMM: {
         long ar = n->ta ? n->k : n->m, ac = n->ta ? n->m : n->k;
         long br = n->tb ? n->n : n->k, bc = n->tb ? n->k : n->n;
@@ -314,13 +328,13 @@ int ir_binary(Graph *g, IrOp op, int a, int b) {
         default: break;
         }
     }
-    /* Identities only when the kept operand already has the result's type. */
+    /* The op's unit (x op u = x; u op x = x if it commutes), only when the
+     * kept operand already has the result's type. */
     IrType t;
-    if (broadcast(ta, tb, &t)) {
-        if (op == IR_MUL && is_const(g, a, 1) && type_eq(tb, t)) return b;
-        if ((op == IR_MUL || op == IR_DIV) && is_const(g, b, 1) && type_eq(ta, t)) return a;
-        if (op == IR_ADD && is_const(g, a, 0) && type_eq(tb, t)) return b;
-        if ((op == IR_ADD || op == IR_SUB) && is_const(g, b, 0) && type_eq(ta, t)) return a;
+    double u = ir_op_unit[op];
+    if (!isnan(u) && broadcast(ta, tb, &t)) {
+        if (ir_op_commutes[op] && is_const(g, a, u) && type_eq(tb, t)) return b;
+        if (is_const(g, b, u) && type_eq(ta, t)) return a;
     }
     return ir_add(g, (IrNode){.op = op, .in = {a, b}});
 }

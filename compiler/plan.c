@@ -83,20 +83,16 @@ static void pack_size(const Graph *g, int node, long *per_batch, long *fixed) {
     if (*per_batch < 0) *per_batch = *fixed = 0; /* not generated: such a GEMM goes to BLAS */
 }
 
+/* A leaf's place: the argument its op reads (ir_op_leaf; the mask for
+ * INPUT_MASK), at its tensor's offset in the block and its state slot. */
 static BufLoc leaf_loc(const Graph *g, const IrNode *n) {
     const Model *m = g->model;
-    switch (n->op) {
-    case IR_INPUT: return (BufLoc){n->role == INPUT_MASK ? BASE_MASK : BASE_X, 0, 0};
-    case IR_PARAM:
-        return (BufLoc){BASE_PARAMS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
-    case IR_GRADIN:
-        return (BufLoc){BASE_GRADS, 0, n->tensor >= 0 ? m->tensors[n->tensor].offset : 0};
-    case IR_OPTSTATE:
-        return (BufLoc){BASE_OPT, 0,
-                        (long)n->opt_slot * m->trainable_count +
-                            (n->tensor >= 0 ? m->tensors[n->tensor].offset : 0)};
-    default: return (BufLoc){BASE_NONE, 0, 0};
-    }
+    BufLoc l = {ir_op_leaf[n->op], 0, 0};
+    if (n->op == IR_INPUT && n->role == INPUT_MASK) l.base = BASE_MASK;
+    if ((ir_op_attrs[n->op] & AT_TENSOR) && n->tensor >= 0)
+        l.off_const = m->tensors[n->tensor].offset;
+    if (ir_op_attrs[n->op] & AT_OPT_SLOT) l.off_const += (long)n->opt_slot * m->trainable_count;
+    return l;
 }
 
 /* Where output `out` goes in the caller's buffers; false for a metric
@@ -257,7 +253,7 @@ static void check_read(const Plan *p, int k, int u) {
     const Fusion *f = p->fusion;
     const Graph *g = f->graph;
     const IrNode *n = &g->nodes[u];
-    if (n->op == IR_CONST || n->op == IR_BATCH || n->op == IR_STEP) return;
+    if (ir_op_class[n->op] == OPC_LEAF && ir_op_leaf[n->op] == BASE_NONE) return; /* a scalar */
     if (f->info[u].inline_scalar || n->op == IR_CHAN_EXPAND) {
         for (int j = 0; j < ir_op_nin[n->op]; j++)
             check_read(p, k, n->in[j]);
