@@ -4,15 +4,10 @@
 # neighbours against brute force, the .aez container read by its documented
 # layout, denoise's PSNRs, compare-pca against NumPy's SVD, AutoRec against
 # the per-item mean, and the PNGs plot draws.
-set -u
-B=${1:-build}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 DATA=/usr/share/datasets/fashion-mnist
-fails=0 passes=0
-expect() { if eval "$2"; then passes=$((passes + 1)); echo "ok - $1"; else fails=$((fails + 1)); echo "not ok - $1"; fi; }
 py() { "$PY" - "$T" "$@"; }
 
 # 3000 training images of classes 0-4 (the normal ones), 1000 test images of all ten.
@@ -355,5 +350,4 @@ expect "train --ratings: a spec of the wrong size is refused, naming the input i
 "$T/fd" train --ratings "$T/train_ratings.csv" --out "$T/x.safetensors" --quiet 2> "$T/err"; st=$?
 expect "train --ratings: a model without 'masked' is refused" '[ $st -eq 1 ] && grep -q "masked" "$T/err"'
 
-echo "apps: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "apps"

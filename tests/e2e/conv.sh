@@ -3,16 +3,8 @@
 # seed's mnist_conv has Keras's parameter totals, builds, trains (batch-norm
 # running statistics land in the checkpoint) and draws the seed's picture;
 # conv_small trains, reconstructs, and its codes make a latent scatter plot.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 is_png() { [ "$(head -c 4 "$1" 2>/dev/null | tail -c 3)" = PNG ]; }
 
 "$AEC" check specs/mnist_conv.ae > "$T/table"
@@ -43,5 +35,4 @@ else
     echo "skip - latent_scatter.py: python3-matplotlib is not installed"
 fi
 
-echo "conv e2e: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "conv e2e"

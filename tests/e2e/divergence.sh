@@ -2,17 +2,9 @@
 # Divergence: a learning rate that makes the loss non-finite stops training
 # at the first non-finite step, with the epoch, batch and step named, exit
 # status 1, and the last good checkpoint kept byte for byte.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 # One architecture, two learning rates: the second diverges within a batch or two.
 spec() {
@@ -48,5 +40,4 @@ expect "...naming epoch 1" 'grep -Eq "epoch 1, batch [0-9]+ \(step [0-9]+\)" "$T
 expect "...writing no checkpoint, and saying so" \
     '[ ! -e "$T/new.safetensors" ] && grep -q "no checkpoint was written" "$T/err"'
 
-echo "divergence: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "divergence"

@@ -3,15 +3,8 @@
 # TextMate grammar is valid JSON whose patterns compile, and it — and the
 # Vim syntax — has every keyword docs/language.md documents; Vim loads the
 # syntax and ftdetect files without errors and gives .ae words their groups.
-set -u
-B=${1:-build}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib.sh"
 [ -n "${KEEP:-}" ] && trap - EXIT && echo "keeping $T"
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 G="$B/editors/vscode/syntaxes/ae.tmLanguage.json"
 V="$B/editors/vim/syntax/ae.vim"
 
@@ -110,5 +103,4 @@ expect "lr= is an aeKey" '[ "${got[5]:-}" = aeKey ]'
 expect "adam is an aeValue" '[ "${got[6]:-}" = aeValue ]'
 expect "# starts an aeComment" '[ "${got[7]:-}" = aeComment ]'
 
-echo "editors: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "editors"

@@ -7,9 +7,7 @@
 # what they check. Bit-for-bit comparisons run with one BLAS thread: OpenBLAS
 # partitions a GEMM by its thread count, which can change the last bits, and
 # its threaded GEMM allocates a job table per call (the model never does).
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 ROOT=$(pwd)
 E2E=$ROOT/tests/e2e
 DATA=/usr/share/datasets/fashion-mnist
@@ -19,26 +17,10 @@ CC=${CC:-cc}
 # The runtime's link line, as the Makefile wrote it into the build's config.h.
 read -ra RT_LIBS <<< "$(sed -n 's/^#define AEC_RT_LIBS "\(.*\)"$/\1/p' "$B/config.h")"
 RT=("$B/libaecrt.a" "${RT_LIBS[@]}")
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1
 # What a model object links with: libc and libm; a CBLAS too on --gemm blas.
 MODEL_LIBS=(-lm)
 [ "${AEC_GEMM:-aec}" = blas ] && MODEL_LIBS=(-lopenblas -lm)
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
-# Runs a program that prints ok/not ok lines itself, counting them.
-tally() {
-    local out st
-    out=$("$@" 2>&1); st=$?
-    printf '%s\n' "$out" | grep -v '^ok - \|^not ok - \|^#' | sed 's/^/# /'
-    printf '%s\n' "$out" | grep '^ok - \|^not ok - '
-    passes=$((passes + $(printf '%s\n' "$out" | grep -c '^ok - ')))
-    fails=$((fails + $(printf '%s\n' "$out" | grep -c '^not ok - ')))
-    [ $st -eq 0 ] || [ "$(printf '%s\n' "$out" | grep -c '^not ok - ')" -gt 0 ] || fail "$1 exited $st"
-}
 
 FM=specs/fmnist_dense.ae
 "$AEC" build $FM -o "$T/fm" || { echo "not ok - build"; exit 1; }
@@ -218,5 +200,4 @@ else
     sed 's/^/# /' "$T/ex.log"
 fi
 
-echo "emit: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "emit"

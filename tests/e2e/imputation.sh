@@ -2,15 +2,10 @@
 # `loss ... masked` end to end: data with NaN (missing values) trains a
 # masked model, whose reconstructions fill the gaps better than the mean
 # does; a model without `masked` refuses the same data.
-set -u
-B=${1:-build}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 DATA=/usr/share/datasets/fashion-mnist
-fails=0 passes=0
-expect() { if eval "$2"; then passes=$((passes + 1)); echo "ok - $1"; else fails=$((fails + 1)); echo "not ok - $1"; fi; }
 
 # 3000 training and 500 test images with 30 % of the pixels missing (NaN).
 "$PY" - "$DATA" "$T" <<'PYEOF'
@@ -55,5 +50,4 @@ expect "the model fills the gaps better than the per-pixel mean" \
 "$T/plain" eval --data "$T/test_holes.npy" --weights "$T/imp.safetensors" 2> "$T/err"; st=$?
 expect "a model without 'masked' refuses NaN, naming sample and feature" '[ $st -eq 1 ] && grep -qi "nan" "$T/err"'
 
-echo "imputation: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "imputation"

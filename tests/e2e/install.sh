@@ -6,17 +6,10 @@
 # the trainer's codes, --version must say the version, LLVM and GEMM backend,
 # the man pages must render without warnings, and `make uninstall` (with
 # DESTDIR) must remove every file it installed.
-set -u
-B=${1:-build}
+. "$(dirname "$0")/lib.sh"
 ROOT=$(pwd)
 DATA=/usr/share/datasets/fashion-mnist
 CC=${CC:-cc}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 # A copy of the tree, built and installed; then the copy is gone.
 mkdir "$T/src"
@@ -151,5 +144,4 @@ make -s B="$B" uninstall PREFIX=/usr/local DESTDIR="$S" > /dev/null 2>&1
 left=$(find "$S" -type f | sed "s|^$S||")
 expect "make uninstall removes every installed file" '[ -z "$left" ] || { echo "left: $left"; false; }'
 
-echo "install: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "install"

@@ -15,18 +15,10 @@
 #   clear error and leaves the previous checkpoint byte for byte.
 # Prints "killtest: K kills (W during the checkpoint write), ..." for
 # docs/reliability.md.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 KILLS=${KILLS:-40}
 DATA=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1 # one thread: sums in one order, runs bit-identical
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 cat > "$T/k.ae" <<'SPEC'
 model k {
@@ -100,5 +92,4 @@ expect "...and the previous checkpoint is intact" 'cmp -s "$T/before.safetensors
 expect "...with no temporary left" '[ $(ls "$T" | grep -c "\.tmp\.") -eq 0 ]'
 
 echo "killtest: $kills kills ($in_write during the checkpoint write), $loaded loads, $resumed resumes, $(( $(date +%s) - start )) s"
-echo "killtest: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "killtest"

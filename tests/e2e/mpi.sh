@@ -11,17 +11,9 @@
 # batch-norm model trains with per-rank batch statistics and averaged
 # running statistics.
 # mpirun is required, not optional: `make deps` installs openmpi-bin.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 DATA=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 command -v mpirun > /dev/null || { echo "not ok - mpirun not found (make deps installs openmpi-bin)"; exit 1; }
 # What a container needs: TCP on loopback only (no shared-memory segment,
@@ -194,5 +186,4 @@ c = np.load(sys.argv[1])
 sys.exit(c.shape != (10, 8) or not np.isfinite(c).all())
 " "$T/bc1.npy" && cmp -s "$T/bc1.npy" "$T/bc2.npy"'
 
-echo "mpi: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "mpi"

@@ -5,30 +5,9 @@
 # must pass python3-onnx's checker (full_check) and shape inference, and a
 # numpy evaluation of its graph, op by op (onnx_eval.py), must equal what
 # the trainer computes — reconstruct, encode and decode — to 1e-5.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
 PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
-# Runs a check that prints ok/not ok lines itself, counting them.
-tally() {
-    local out st
-    out=$("$@" 2>&1); st=$?
-    [ $st -eq 0 ] || fail "$* exits $st"
-    while read -r line; do
-        case $line in
-        "ok - "*) ok "${line#ok - }" ;;
-        "not ok - "*) fail "${line#not ok - }" ;;
-        *) [ -n "$line" ] && echo "# $line" ;;
-        esac
-    done <<< "$out"
-}
 
 # 64 test images as .npy, so that the trainer and numpy read the same values.
 $PY -c "
@@ -107,5 +86,4 @@ expect "an unknown --part exits 2 naming the parts" '[ $st -eq 2 ] && grep -q "a
 "$P" export --weights "$T/vae.safetensors" -o "$T/x.onnx" 2> "$T/err"; st=$?
 expect "another model's weights are refused" '[ $st -eq 1 ] && [ ! -e "$T/x.onnx" ]'
 
-echo "onnx: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "onnx"

@@ -4,18 +4,10 @@
 # or a variational code builds and trains; runs with noise, dropout and
 # sampling resume bit for bit; the trainer reports the loss's terms and the
 # pretraining stages; `sample` and `interpolate` write what they say.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
 X="$DATA/train-images-idx3-ubyte.gz"
 XT="$DATA/t10k-images-idx3-ubyte.gz"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 for s in denoising sparse_l1 sparse_kl contractive vae stacked_pretrained; do
     "$AEC" build "specs/$s.ae" -o "$T/$s" || { fail "build specs/$s.ae"; continue; }
@@ -77,5 +69,4 @@ printf 'model bad {\n  input 784\n  encoder { dense 32 relu }\n  decoder mirror\
 "$AEC" check "$T/bad.ae" 2> "$T/err"; st=$?
 expect "kl_sparsity on a relu code is a located error" '[ $st -eq 1 ] && grep -q "bad.ae:5:16: error: .kl_sparsity. needs code activations in (0, 1)" "$T/err"'
 
-echo "regularizers: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "regularizers"

@@ -4,16 +4,8 @@
 # trainer run with --threads 1, 2 and 3 writes the same checkpoint, byte for
 # byte — for a dense model, a convolutional one and f64 — and the other
 # commands give the same bits too. Also: the generated object needs no BLAS.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 TRAIN="$DATA/train-images-idx3-ubyte.gz"
 X="$DATA/t10k-images-idx3-ubyte.gz"
 
@@ -46,5 +38,4 @@ expect "a --gemm aec object has no undefined BLAS symbol" '! nm -u "$T/m.o" | gr
 expect "an aarch64 object has no undefined BLAS symbol" '! nm -u "$T/a.o" | grep -q cblas'
 expect "a --gemm blas object calls cblas_sgemm" 'nm -u "$T/b.o" | grep -q cblas_sgemm'
 
-echo "threads: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "threads"

@@ -2,16 +2,8 @@
 # End to end through the command lines: aec builds trainers from specs; the
 # trainer trains, resumes exactly, and its encode/decode/reconstruct agree;
 # bad specs, data and checkpoints are refused with located messages.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
-expect() { if eval "$2"; then ok "$1"; else fail "$1"; fi; }
 
 "$AEC" build specs/fmnist_dense.ae -o "$T/fm" || { echo "not ok - build"; exit 1; }
 "$AEC" build specs/linear.ae -o "$T/lin" || { echo "not ok - build linear"; exit 1; }
@@ -66,5 +58,4 @@ expect "an unknown command exits 2 with a suggestion" '[ $st -eq 2 ] && grep -q 
 "$T/fm" train --epcohs 3 2> "$T/err"; st=$?
 expect "an unknown option exits 2 with a suggestion" '[ $st -eq 2 ] && grep -q "did you mean .--epochs." "$T/err"'
 
-echo "trainer: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "trainer"

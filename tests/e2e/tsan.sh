@@ -4,17 +4,10 @@
 # -fsanitize=thread, halting on the first report): no report, and every
 # thread's results equal one thread's bit for bit (tsan.c says what it
 # checks). Without clang it fails, saying so.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 E2E=$(pwd)/tests/e2e
 DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
 
 FM=specs/fmnist_dense.ae
 "$AEC" build $FM -o "$T/fm" || { echo "not ok - build"; exit 1; }
@@ -42,5 +35,4 @@ if grep -q "Sanitizer" "$T/err" || [ $st -ne 0 ]; then
 else
     ok "$what reports nothing over 8 threads x 3 passes of 20 batches"
 fi
-echo "tsan: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "tsan"

@@ -4,16 +4,9 @@
 # no use of an uninitialized value and no definite leak (--error-exitcode).
 # valgrind's CPU has no AVX-512, so the trainer is built for x86-64-v3 on
 # x86 hosts and OpenBLAS is told to use its Haswell kernels.
-set -u
-B=${1:-build}
-AEC="$B/aec"
+. "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
 export OPENBLAS_NUM_THREADS=1 OPENBLAS_CORETYPE=Haswell
-fails=0 passes=0
-ok()   { passes=$((passes + 1)); echo "ok - $1"; }
-fail() { fails=$((fails + 1)); echo "not ok - $1"; }
 if [ -n "${AEC_SANITIZED:-}" ]; then # make asan-test: valgrind cannot run ASan programs
     echo "# valgrind: not run on the $AEC_SANITIZED-sanitized build (make test runs it)"; exit 0
 fi
@@ -54,5 +47,4 @@ vg "eval of 200 images" eval --data "$X" --limit 200 "${W[@]}"
 vg "encode of 200 images" encode --data "$X" --limit 200 "${W[@]}" -o "$T/c.npy"
 vg "reconstruct of 200 images, with a PNG" reconstruct --data "$X" --limit 200 "${W[@]}" \
     -o "$T/r.npy" --png "$T/r.png"
-echo "valgrind: $passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+summary "valgrind"
