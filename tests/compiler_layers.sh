@@ -6,11 +6,12 @@
 # The modules share the one internal header compiler/aec.h (sectioned by
 # file; check.h, lower.h and cg.h are their groups' own), so #includes alone
 # cannot show who uses whom. As tests/layers.sh does for the runtime, this
-# reads it from the objects: a module uses another when one of its undefined
-# symbols is defined there (nm). It prints each module's includes and uses,
-# then fails if the use graph has a cycle (tsort), if a module uses one of
-# its own or a higher layer, if codegen uses check, lower or autodiff, or if
-# a module is in no layer. docs/internals.md draws the same map.
+# reads it from the objects (tests/layers_lib.sh, which the two share): a
+# module uses another when one of its undefined symbols is defined there
+# (nm). It prints each module's includes and uses, then fails if the use
+# graph has a cycle (tsort), if a module uses one of its own or a higher
+# layer, if codegen uses check, lower or autodiff, or if a module is in no
+# layer. docs/internals.md draws the same map.
 set -u
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -47,49 +48,18 @@ LAYERS=(
 CODEGEN="gemm_kernels gemm cg cg_math nest kernels abi emit"
 FRONT="shape form check_layer expand layout check report forward optim objective lower autodiff"
 
-layer_of() {
-    local i p
-    for i in "${!LAYERS[@]}"; do
-        for p in ${LAYERS[$i]}; do [[ $1 == "$p" ]] && { echo "$i"; return; }; done
-    done
-    echo -1
-}
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "compiler layers: $*" >&2; fails=$((fails + 1)); }
-
-objs=("$B"/compiler/*.o)
-[ -e "${objs[0]}" ] || { echo "compiler layers: no objects in $B/compiler (build first)" >&2; exit 1; }
-name_of() { case $1 in */grammar/*) echo grammar ;; *) basename "$1" .o ;; esac; }
-for o in "${objs[@]}" "$B"/grammar/*.o; do
-    nm --defined-only -g "$o" | awk -v m="$(name_of "$o")" 'NF == 3 {print $3, m}'
-done | sort > "$T/defs"
-
-for o in "${objs[@]}"; do
-    m=$(name_of "$o")
-    uses=$(nm -u "$o" | awk '{print $2}' | sort -u | join - "$T/defs" | awk '{print $2}' |
-           sort -u | grep -vx "$m" | tr '\n' ' ')
-    includes=$(sed -n 's/^#include "\(.*\)".*/\1/p' "compiler/$m.c" | tr '\n' ' ')
-    printf '%-12s includes %-30s uses %s\n' "$m" "$includes" "${uses:-(nothing)}"
-    lm=$(layer_of "$m")
-    if [ "$lm" -lt 0 ]; then fail "compiler/$m.c is in no layer: add it to LAYERS in $0"; continue; fi
-    for u in $uses; do
-        echo "$u $m" >> "$T/edges" # tsort: u comes before m
-        lu=$(layer_of "$u")
-        [ "$lu" -lt "$lm" ] || fail "$m (layer $lm) uses $u (layer $lu): only lower layers may be used"
-        if [[ " $CODEGEN " == *" $m "* && " $FRONT " == *" $u "* ]]; then
-            fail "codegen's $m uses $u: codegen emits a Program and uses only ir, fuse, plan, util"
-        fi
-    done
-    if [[ " $CODEGEN " == *" $m "* ]] && [[ " $includes " == *" check.h "* || " $includes " == *" lower.h "* ]]; then
-        fail "codegen's $m includes the checker's or the lowering's header"
+WHO="compiler layers" WHOSE="the compiler's" SRC=compiler ROW='%-12s includes %-30s uses %s\n'
+. tests/layers_lib.sh
+use_rule() {
+    if [[ " $CODEGEN " == *" $1 "* && " $FRONT " == *" $2 "* ]]; then
+        fail "codegen's $1 uses $2: codegen emits a Program and uses only ir, fuse, plan, util"
     fi
-done
-if [ -s "$T/edges" ] && ! tsort "$T/edges" > /dev/null 2> "$T/tsort"; then
-    fail "the compiler's modules use each other in a cycle:"
-    sed 's/^tsort: /  /' "$T/tsort" >&2
-fi
-[ "$fails" -eq 0 ] && echo "compiler layers: ${#objs[@]} modules, no cycle, every use goes down a layer"
+}
+module_rule() {
+    if [[ " $CODEGEN " == *" $1 "* ]] && [[ " $2 " == *" check.h "* || " $2 " == *" lower.h "* ]]; then
+        fail "codegen's $1 includes the checker's or the lowering's header"
+    fi
+}
+check_layers "$B/compiler" "$B/grammar"
+[ "$fails" -eq 0 ] && echo "compiler layers: $nmodules modules, no cycle, every use goes down a layer"
 [ "$fails" -eq 0 ]

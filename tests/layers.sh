@@ -5,11 +5,12 @@
 #
 # The modules share one internal header (runtime/rt.h, sectioned by file),
 # so their #includes alone cannot show who uses whom. This reads it from
-# the objects instead: a module uses another when one of its undefined
-# symbols is defined there (nm). It prints each module's includes and the
-# modules it uses, then fails if the use graph has a cycle (tsort), if a
-# module uses one of its own or a higher layer, if a module below the
-# command files includes cli.h, or if a module is missing from LAYERS.
+# the objects instead (tests/layers_lib.sh, which compiler_layers.sh shares):
+# a module uses another when one of its undefined symbols is defined there
+# (nm). It prints each module's includes and the modules it uses, then fails
+# if the use graph has a cycle (tsort), if a module uses one of its own or a
+# higher layer, if a module below the command files includes cli.h, or if a
+# module is missing from LAYERS.
 set -u
 B=${1:-build}
 cd "$(dirname "$0")/.."
@@ -35,49 +36,15 @@ LAYERS=(
 )
 CLI_FROM=args # the first layer that may include cli.h
 
-layer_of() {
-    local i p
-    for i in "${!LAYERS[@]}"; do
-        for p in ${LAYERS[$i]}; do
-            # shellcheck disable=SC2053 # $p is a glob on purpose
-            [[ $1 == $p ]] && { echo "$i"; return; }
-        done
-    done
-    echo -1
-}
-
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-fail() { echo "layers: $*" >&2; fails=$((fails + 1)); }
-
-objs=("$B"/runtime/*.o)
-[ -e "${objs[0]}" ] || { echo "layers: no objects in $B/runtime (build first)" >&2; exit 1; }
-for o in "${objs[@]}"; do
-    nm --defined-only -g "$o" | awk -v m="$(basename "$o" .o)" 'NF == 3 {print $3, m}'
-done | sort > "$T/defs"
-
+WHO=layers WHOSE="the runtime's" SRC=runtime ROW='%-16s includes %-22s uses %s\n'
+. tests/layers_lib.sh
+use_rule() { :; }
 cli_layer=$(layer_of "$CLI_FROM")
-for o in "${objs[@]}"; do
-    m=$(basename "$o" .o)
-    uses=$(nm -u "$o" | awk '{print $2}' | sort -u | join - "$T/defs" | awk '{print $2}' |
-           sort -u | grep -vx "$m" | tr '\n' ' ')
-    includes=$(sed -n 's/^#include "\(.*\)".*/\1/p' "runtime/$m.c" | tr '\n' ' ')
-    printf '%-16s includes %-22s uses %s\n' "$m" "$includes" "${uses:-(nothing)}"
-    lm=$(layer_of "$m")
-    if [ "$lm" -lt 0 ]; then fail "runtime/$m.c is in no layer: add it to LAYERS in $0"; continue; fi
-    for u in $uses; do
-        echo "$u $m" >> "$T/edges" # tsort: u comes before m
-        lu=$(layer_of "$u")
-        [ "$lu" -lt "$lm" ] || fail "$m (layer $lm) uses $u (layer $lu): only lower layers may be used"
-    done
-    if [ "$lm" -lt "$cli_layer" ] && [[ " $includes " == *" cli.h "* ]]; then
-        fail "$m includes cli.h, which is for the command line's layers ($CLI_FROM and above)"
+module_rule() {
+    if [ "$(layer_of "$1")" -lt "$cli_layer" ] && [[ " $2 " == *" cli.h "* ]]; then
+        fail "$1 includes cli.h, which is for the command line's layers ($CLI_FROM and above)"
     fi
-done
-if [ -s "$T/edges" ] && ! tsort "$T/edges" > /dev/null 2> "$T/tsort"; then
-    fail "the runtime's modules use each other in a cycle:"
-    sed 's/^tsort: /  /' "$T/tsort" >&2
-fi
-[ "$fails" -eq 0 ] && echo "layers: ${#objs[@]} runtime modules, no cycle, every use goes down a layer"
+}
+check_layers "$B/runtime"
+[ "$fails" -eq 0 ] && echo "layers: $nmodules runtime modules, no cycle, every use goes down a layer"
 [ "$fails" -eq 0 ]
