@@ -23,6 +23,9 @@
 
 #include "fmnist_dense.h"
 #include "pool.h"
+#define BENCH_NAME "bench_aec"
+#define BENCH_IDX
+#include "common.h"
 
 #define BATCH 256
 #define EPOCHS 3
@@ -33,67 +36,6 @@
 int openblas_get_num_threads(void);
 char *openblas_get_corename(void);
 
-static double clock_s(clockid_t clock) {
-    struct timespec t;
-    clock_gettime(clock, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static double now(void) {
-    return clock_s(CLOCK_MONOTONIC);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void *xalloc(size_t bytes) { /* 64-byte aligned, zeroed */
-    bytes = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) {
-        fprintf(stderr, "bench_aec: out of memory\n");
-        exit(1);
-    }
-    memset(p, 0, bytes);
-    return p;
-}
-
-/* Read an IDX3 ubyte file (gzip or plain) into floats in [0, 1]. */
-static float *load_idx(const char *path, int *count) {
-    gzFile f = gzopen(path, "rb");
-    unsigned char h[16];
-    if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3) {
-        fprintf(stderr, "bench_aec: %s: not an IDX3 ubyte file\n", path);
-        exit(1);
-    }
-    long dim[3];
-    for (int i = 0; i < 3; i++)
-        dim[i] = (long)h[4 + 4 * i] << 24 | h[5 + 4 * i] << 16 | h[6 + 4 * i] << 8 | h[7 + 4 * i];
-    if (dim[1] * dim[2] != FMNIST_DENSE_INPUT_SIZE) {
-        fprintf(stderr, "bench_aec: %s: images are %ldx%ld, the model wants %d values\n", path,
-                dim[1], dim[2], FMNIST_DENSE_INPUT_SIZE);
-        exit(1);
-    }
-    size_t n = (size_t)dim[0] * FMNIST_DENSE_INPUT_SIZE;
-    unsigned char *raw = malloc(n);
-    float *x = xalloc(n * sizeof *x);
-    if (!raw || gzread(f, raw, (unsigned)n) != (int)n) {
-        fprintf(stderr, "bench_aec: %s: truncated\n", path);
-        exit(1);
-    }
-    for (size_t i = 0; i < n; i++)
-        x[i] = raw[i] / 255.0f;
-    free(raw);
-    gzclose(f);
-    *count = (int)dim[0];
-    return x;
-}
-
 static void check(int status, const char *what) {
     if (status) {
         fprintf(stderr, "bench_aec: %s: %s\n", what, aec_strerror(status));
@@ -103,7 +45,7 @@ static void check(int status, const char *what) {
 
 int main(int argc, char **argv) {
     int n;
-    float *data = load_idx(argc > 1 ? argv[1] : DEFAULT_DATA, &n);
+    float *data = load_idx(argc > 1 ? argv[1] : DEFAULT_DATA, FMNIST_DENSE_INPUT_SIZE, 0, &n);
     float *params = xalloc(FMNIST_DENSE_PARAM_COUNT * sizeof(float));
     float *opt = xalloc(FMNIST_DENSE_OPT_STATE_COUNT * sizeof(float));
     size_t ws_bytes = fmnist_dense_workspace_size(BATCH);

@@ -19,6 +19,9 @@
 
 #include "mnist_conv.h"
 #include "pool.h"
+#define BENCH_NAME "bench_conv"
+#define BENCH_IDX
+#include "common.h"
 
 #define BATCH 256
 #define ENCODE_CALLS 100
@@ -26,58 +29,6 @@
 
 int openblas_get_num_threads(void);
 char *openblas_get_corename(void);
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void *xalloc(size_t bytes) { /* 64-byte aligned, zeroed */
-    bytes = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (!p) {
-        fprintf(stderr, "bench_conv: out of memory\n");
-        exit(1);
-    }
-    memset(p, 0, bytes);
-    return p;
-}
-
-/* The first `want` images of an IDX3 ubyte file (gzip or plain), as floats in [0, 1]. */
-static float *load_idx(const char *path, int want) {
-    gzFile f = gzopen(path, "rb");
-    unsigned char h[16];
-    if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3) {
-        fprintf(stderr, "bench_conv: %s: not an IDX3 ubyte file\n", path);
-        exit(1);
-    }
-    long n = (long)h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7];
-    long rows = (long)h[8] << 24 | h[9] << 16 | h[10] << 8 | h[11];
-    long cols = (long)h[12] << 24 | h[13] << 16 | h[14] << 8 | h[15];
-    if (rows * cols != MNIST_CONV_INPUT_SIZE || n < want) {
-        fprintf(stderr, "bench_conv: %s: %ld images of %ldx%ld, want %d of 28x28\n", path, n, rows,
-                cols, want);
-        exit(1);
-    }
-    size_t count = (size_t)want * MNIST_CONV_INPUT_SIZE;
-    unsigned char *raw = malloc(count);
-    float *x = xalloc(count * sizeof *x);
-    if (!raw || gzread(f, raw, (unsigned)count) != (int)count) {
-        fprintf(stderr, "bench_conv: %s: truncated\n", path);
-        exit(1);
-    }
-    for (size_t i = 0; i < count; i++)
-        x[i] = raw[i] / 255.0f;
-    free(raw);
-    gzclose(f);
-    return x;
-}
 
 static void check(int status, const char *what) {
     if (status) {
@@ -90,7 +41,7 @@ int main(int argc, char **argv) {
     int steps = argc > 1 ? atoi(argv[1]) : 4;
     if (steps < 1) steps = 1;
     int n = (steps + 1) * BATCH;
-    float *data = load_idx(argc > 2 ? argv[2] : DEFAULT_DATA, n);
+    float *data = load_idx(argc > 2 ? argv[2] : DEFAULT_DATA, MNIST_CONV_INPUT_SIZE, n, NULL);
     float *params = xalloc(MNIST_CONV_PARAM_COUNT * sizeof(float));
     float *opt = xalloc(MNIST_CONV_OPT_STATE_COUNT * sizeof(float));
     size_t ws_bytes = mnist_conv_workspace_size(BATCH);
@@ -124,7 +75,6 @@ int main(int argc, char **argv) {
                              &exec);
         lat[i] = now() - t;
     }
-    qsort(lat, ENCODE_CALLS, sizeof *lat, cmp_double);
 
     printf("{\"impl\": \"aec\", \"model\": \"mnist_conv\", \"threads\": %d, \"blas_core\": \"%s\", "
            "\"batch\": %d, \"steps\": %d, \"seconds\": %.3f, \"samples_per_s\": %.2f, "
@@ -133,7 +83,7 @@ int main(int argc, char **argv) {
            aec_pool_threads(pool) > openblas_get_num_threads() ? aec_pool_threads(pool)
                                                                : openblas_get_num_threads(),
            openblas_get_corename(), BATCH, steps, secs, steps * BATCH / secs, sum / steps,
-           1e6 * lat[ENCODE_CALLS / 2], ws_bytes / 1e6);
+           1e6 * quantile(lat, ENCODE_CALLS, 0.5), ws_bytes / 1e6);
     free(data);
     free(params);
     free(opt);

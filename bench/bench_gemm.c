@@ -19,6 +19,8 @@
 
 #include "gemm_jit.h"
 #include "pool.h"
+#define BENCH_NAME "bench_gemm"
+#include "common.h"
 
 enum { REPS = 31, CHAINS = 24 };
 
@@ -30,16 +32,6 @@ typedef struct Exec { /* aec_exec's layout */
     void *pool;
     int64_t row_offset, reserved[4];
 } Exec;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* ------------------------------------------------------------- FMA peak */
 
@@ -132,8 +124,7 @@ static double measure_peak(peak_fn fn, int vl, int threads) {
         }
         runs[r] = 2.0 * CHAINS * vl * (double)n * threads / slowest / 1e9;
     }
-    qsort(runs, 5, sizeof runs[0], cmp_double);
-    return runs[2];
+    return quantile(runs, 5, 0.5);
 }
 
 /* --------------------------------------------------------------- products */
@@ -169,8 +160,7 @@ static double median_seconds(gemm_fn fn, const Shape *s, const float *a, const f
             fn(a, b, c, 256, pack, ex);
         if (r >= 0) t[r] = now() - t0;
     }
-    qsort(t, REPS, sizeof t[0], cmp_double);
-    return t[REPS / 2];
+    return quantile(t, REPS, 0.5);
 }
 
 static void cpu_model(char *out, size_t n) {

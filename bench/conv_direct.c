@@ -15,11 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
+#define BENCH_NAME "conv_direct"
+#include "common.h"
 enum { C = 64, R = 128, H = 28, W = 28, K = 3 };
 /* direct: output-stationary, vectorizable over x (the inner loop) */
 static void direct(const float *x, const float *w, float *y) {

@@ -20,50 +20,16 @@
 #include <zlib.h>
 
 #include "fmnist_dense.h"
+#define BENCH_NAME "embed_latency"
+#define BENCH_IDX
+#include "common.h"
 
 #define CALLS 5000
 #define WARMUP 200
 #define DEFAULT_DATA "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The q-quantile (0.5: the median) of n values, sorting them. */
-static double quantile(double *v, int n, double q) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[(int)(q * (n - 1) + 0.5)];
-}
-
-/* The first `n` images of an IDX3 ubyte file (gzip or plain), in [0, 1]. */
-static float *load_images(const char *path, int n) {
-    gzFile f = gzopen(path, "rb");
-    unsigned char h[16];
-    size_t size = (size_t)n * FMNIST_DENSE_INPUT_SIZE;
-    unsigned char *raw = malloc(size);
-    float *x =
-        aligned_alloc(AEC_ALIGN, (size * sizeof(float) + AEC_ALIGN - 1) / AEC_ALIGN * AEC_ALIGN);
-    if (!f || gzread(f, h, 16) != 16 || h[2] != 0x08 || h[3] != 3 || !raw || !x ||
-        gzread(f, raw, (unsigned)size) != (int)size) {
-        fprintf(stderr, "embed_latency: %s: not an IDX3 ubyte file of %d images\n", path, n);
-        exit(1);
-    }
-    for (size_t i = 0; i < size; i++)
-        x[i] = raw[i] / 255.0f;
-    free(raw);
-    gzclose(f);
-    return x;
-}
-
 int main(int argc, char **argv) {
-    float *data = load_images(argc > 1 ? argv[1] : DEFAULT_DATA, CALLS);
+    float *data = load_idx(argc > 1 ? argv[1] : DEFAULT_DATA, FMNIST_DENSE_INPUT_SIZE, CALLS, NULL);
     void *ws = malloc(fmnist_dense_workspace_size(1));
     float code[FMNIST_DENSE_CODE_SIZE], loss[FMNIST_DENSE_N_METRICS];
     static double enc[CALLS], score[CALLS];
