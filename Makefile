@@ -10,8 +10,7 @@
 #   make bench    aec against the PyTorch reference (installs python3-torch), and
 #                 data-parallel training on 1 and 2 MPI ranks (bench/mpi.sh)
 #   make asan     build with -fsanitize=address,undefined into build-asan/ and run `check`'s
-#                 suites there (every report fatal)
-#   make asan     build with -fsanitize=address,undefined into build-asan/
+#                 suites there (every report fatal); only the fast tier
 #   make asan-test  every suite and end-to-end test under ASan+UBSan (build-asan/)
 #   make install  PREFIX=/usr/local DESTDIR=: bin/aec, lib/libaecrt.a, include/aec/aec.h,
 #                 lib/pkgconfig/aec.pc, man pages, docs, editor files; `make uninstall`
