@@ -250,16 +250,22 @@ static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, l
     return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
 }
 
-/* A full reduction's column sums `part` folded in column order into *out. */
+/* A full reduction's column sums `part` folded in column order into *out,
+ * in double whatever the element type: a loss over a batch is thousands of
+ * columns (784 for an MNIST image), whose f32 sum would be off by up to a
+ * few 1e-6 — as much as a data-parallel run's parts differ from the whole
+ * (docs/trainer.md, "Summation order"). */
 static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef out) {
-    LLVMValueRef acc = cg_alloca_entry(cg, "acc");
-    LLVMBuildStore(cg->b, cg_real(cg, 0), acc);
+    LLVMValueRef acc = cg_var(cg, "acc", LLVMConstReal(cg->f64, 0));
     Loop l = cg_loop_begin(cg, cg_i64(cg, n), "fold");
-    LLVMBuildStore(
-        cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), cg_load(cg, part, l.index, "")),
-        acc);
+    LLVMValueRef v = cg_load(cg, part, l.index, "");
+    if (cg->T != cg->f64) v = LLVMBuildFPExt(cg->b, v, cg->f64, "");
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f64, acc, ""), v, ""),
+                   acc);
     cg_loop_end(cg, &l);
-    cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, acc, ""), out, cg_i64(cg, 0));
+    LLVMValueRef sum = LLVMBuildLoad2(cg->b, cg->f64, acc, "");
+    if (cg->T != cg->f64) sum = LLVMBuildFPTrunc(cg->b, sum, cg->T, "");
+    cg_store(cg, sum, out, cg_i64(cg, 0));
 }
 
 /* Reductions: one path for every RED op, by its index map (ir_op_red).
