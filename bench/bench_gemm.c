@@ -157,7 +157,7 @@ static double median_seconds(gemm_fn fn, const Shape *s, const float *a, const f
                         s->ta ? (int)s->m : (int)s->k, b, s->tb ? (int)s->k : (int)s->n, 0, c,
                         (int)s->n);
         else
-            fn(a, b, c, 256, pack, ex);
+            fn(a, b, c, 256, pack, ex, NULL, NULL);
         if (r >= 0) t[r] = now() - t0;
     }
     return quantile(t, REPS, 0.5);

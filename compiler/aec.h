@@ -625,6 +625,8 @@ typedef struct Kernel {
     IrType domain; /* K_LOOP: rows (batch or 1) x n */
     int *nodes;    /* K_LOOP: member nodes in order */
     int nnodes;
+    bool epilogue; /* K_LOOP: may run as the GEMM kernel before it's epilogue, block by block of
+                      its output (see fuse.c); the plan keeps that GEMM's operands live */
 } Kernel;
 
 /* Where each node's value lives after fusion (indexed by node). */
@@ -660,8 +662,9 @@ typedef struct Plan {
     BufLoc *pack;            /* per GEMM and conv node: the generated GEMM's packed panels */
     long *split;             /* per kernel: a loop kernel run as tasks of this many rows (a
                                 batched domain) or columns (one row); 0: one loop nest */
-    BufLoc *task_sums;       /* per SUM_ROWS / SUM_ALL node of a split kernel: each task's
-                                column sums, [task][n], added up in task order after them */
+    BufLoc *task_sums;       /* per SUM_ROWS / SUM_ALL node of a split or epilogue kernel:
+                                each task's column sums, [task][n], added up in task order
+                                after them */
     BufLoc *out_loc;         /* per graph output: its own place (BASE_NONE for a metric or a
                                 buffer); an output whose node an earlier output already
                                 placed (equal gradients are one node) is copied there */

@@ -55,18 +55,21 @@ static void backward(Grad *G, int i, int d) {
     case IR_STEP: break; /* leaves */
     case IR_GEMM:
         /* C = A'·B' with A' = op(A), B' = op(B): dA' = G·B'ᵀ, dB' = A'ᵀ·G,
-         * transposed back when A or B entered transposed. */
-        if (G->needs[a]) {
-            if (!n.ta)
-                accumulate(G, a, ir_gemm(g, d, b, 0, !n.tb, n.m, n.k, n.n));
-            else
-                accumulate(G, a, ir_gemm(g, b, d, n.tb, 1, n.k, n.m, n.n));
-        }
+         * transposed back when A or B entered transposed. dB' first: then
+         * dA' (a layer's dX) is the product right before the loop that
+         * reads it (f'(y)·dX of the layer below), which the fuser makes
+         * that product's epilogue. */
         if (G->needs[b]) {
             if (!n.tb)
                 accumulate(G, b, ir_gemm(g, a, d, !n.ta, 0, n.k, n.n, n.m));
             else
                 accumulate(G, b, ir_gemm(g, d, a, 1, n.ta, n.n, n.k, n.m));
+        }
+        if (G->needs[a]) {
+            if (!n.ta)
+                accumulate(G, a, ir_gemm(g, d, b, 0, !n.tb, n.m, n.k, n.n));
+            else
+                accumulate(G, a, ir_gemm(g, b, d, n.tb, 1, n.k, n.m, n.n));
         }
         break;
     case IR_ADD: /* d(a+b) = d, d */

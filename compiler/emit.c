@@ -13,6 +13,7 @@
 #include <dlfcn.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/ErrorHandling.h>
+#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdlib.h>
@@ -56,8 +57,23 @@ static void llvm_fatal(const char *reason) {
     exit(1);
 }
 
+/* LLVM's options, once per process. A loop kernel reads and writes many
+ * buffers of one workspace, which LLVM cannot tell apart: its vectorizer
+ * then needs a runtime check per pair, and gives up past 8 (the default),
+ * leaving the biggest fused loop of a training step (the output layer's
+ * sigmoid, loss and their gradient: 10 % of W1's step) scalar. 64 checks
+ * cost a few comparisons per row. */
+static void llvm_options(void) {
+    static bool done;
+    if (done) return;
+    done = true;
+    const char *argv[] = {"aec", "-runtime-memory-check-threshold=64"};
+    LLVMParseCommandLineOptions(2, argv, NULL);
+}
+
 static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
     LLVMInstallFatalErrorHandler(llvm_fatal);
+    llvm_options();
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();

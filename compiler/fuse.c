@@ -15,7 +15,14 @@
  * - an elementwise or reduction node joins the open loop kernel when its
  *   domain matches and it does not read a reduction finished in that same
  *   kernel (a reduction is only complete after the loop);
- * - a node is stored when a later kernel or an output reads it.
+ * - a node is stored when a later kernel or an output reads it;
+ * - a loop kernel right after a GEMM whose rows are the batch, over that
+ *   GEMM's [B, n] and reading its result, whose nodes are elementwise or
+ *   sums over rows, is that GEMM's epilogue: a generated GEMM runs it on
+ *   each block of C as soon as the block is final (bias and activation
+ *   forward; f'(y)·dY and the bias gradient's column sums backward), so
+ *   those values are read while in cache, and no separate pass or round of
+ *   threads runs for them.
  * Nodes no output depends on are dropped.
  */
 #include <string.h>
@@ -70,6 +77,27 @@ static void note_use(const Graph *g, NodeInfo *info, int u, int k) {
             note_use(g, info, g->nodes[u].in[j], k);
 }
 
+/* Can loop kernel k run as the epilogue of GEMM kernel k − 1 (see above)? */
+static bool is_epilogue(const Graph *g, const Fusion *f, int k) {
+    const Kernel *gk = &f->kernels[k - 1], *lk = &f->kernels[k];
+    if (gk->kind != K_GEMM || lk->kind != K_LOOP) return false;
+    const IrNode *gemm = &g->nodes[gk->node];
+    if (gemm->op != IR_GEMM || gemm->m != IR_BATCH_DIM || !lk->domain.batched ||
+        lk->domain.n != gemm->n)
+        return false;
+    bool reads_gemm = false;
+    for (int m = 0; m < lk->nnodes; m++) {
+        const IrNode *n = &g->nodes[lk->nodes[m]];
+        if (ir_op_class[n->op] == OPC_RED && !red_per_column(ir_op_red[n->op])) return false;
+        if (n->op == IR_TILE) return false;
+        for (int q = 0; q < ir_op_nin[n->op]; q++) {
+            if (g->nodes[n->in[q]].op == IR_CHAN_EXPAND) return false;
+            reads_gemm |= n->in[q] == gk->node;
+        }
+    }
+    return reads_gemm;
+}
+
 Fusion *fuse_graph(Arena *a, const Graph *g) {
     Fusion *f = arena_alloc(a, sizeof *f);
     f->graph = g;
@@ -108,6 +136,9 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
         ARRAY_PUSH(a, k->nodes, k->nnodes, members_cap, i);
         info->kernel = open;
     }
+
+    for (int k = 1; k < f->nkernels; k++)
+        f->kernels[k].epilogue = is_epilogue(g, f, k);
 
     /* Which values must be stored: read by another kernel, or an output. */
     for (int k = 0; k < f->nkernels; k++) {
@@ -152,6 +183,7 @@ void fuse_dump(FILE *out, const Fusion *f) {
             fprintf(out, " %%%d:%s%s", i, ir_op_names[g->nodes[i].op],
                     f->info[i].materialized ? "*" : "");
         }
+        if (kn->epilogue) fprintf(out, " (epilogue of k%d)", k - 1);
         fputc('\n', out);
     }
     fprintf(out, "  (* = stored)\n");

@@ -132,11 +132,16 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
     g.kc = s->k > 0 ? ceil_div(k, ceil_div(k, kc_max)) : kc_max;
     /* Task blocks: about 128 rows × 256 columns, so a block of A (mc × kc)
      * sits in L2 and a W1-sized product splits into a dozen or more tasks. */
-    g.mc_panels = (int)ceil_div(128, g.mr);
+    g.mc_panels = (int)ceil_div(GEMM_ROW_BLOCK_MIN, g.mr);
     g.nc_panels =
         (int)(ceil_div(256, g.nr) > ceil_div(n, g.nr) ? ceil_div(n, g.nr) : ceil_div(256, g.nr));
     if (g.nc_panels < 1) g.nc_panels = 1;
     return g;
+}
+
+long gemm_row_block(const GemmSpec *s, GemmTarget t) {
+    GemmTiling g = gemm_tiling(s, t);
+    return (long)g.mc_panels * g.mr;
 }
 
 void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed) {
@@ -193,8 +198,8 @@ LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
     LLVMTypeRef T_ptr =
         LLVMPointerType(f64 ? LLVMDoubleTypeInContext(ctx) : LLVMFloatTypeInContext(ctx), 0);
     LLVMTypeRef i8p = LLVMPointerType(LLVMInt8TypeInContext(ctx), 0);
-    LLVMTypeRef params[] = {T_ptr, T_ptr, T_ptr, LLVMInt64TypeInContext(ctx), T_ptr, i8p};
-    return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 6, 0);
+    LLVMTypeRef params[] = {T_ptr, T_ptr, T_ptr, LLVMInt64TypeInContext(ctx), T_ptr, i8p, i8p, i8p};
+    return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 8, 0);
 }
 
 /* parallel_for(pool, n, task, arg), or the tasks in order without one. */
@@ -272,7 +277,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     G.void_t = LLVMVoidTypeInContext(G.ctx);
     LLVMTypeRef fields[ARG_FIELDS];
     for (int i = 0; i < ARG_FIELDS; i++)
-        fields[i] = i <= ARG_PACK ? G.T_ptr : G.i64;
+        fields[i] = i >= ARG_EPI ? G.i8p : i <= ARG_PACK ? G.T_ptr : G.i64;
     G.arg_ty = LLVMStructTypeInContext(G.ctx, fields, ARG_FIELDS, 0);
     G.arg_ptr = LLVMPointerType(G.arg_ty, 0);
     LLVMTypeRef task_params[] = {G.i8p, G.i64};
@@ -319,6 +324,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     LLVMValueRef a = LLVMGetParam(f, 0), b = LLVMGetParam(f, 1), c = LLVMGetParam(f, 2);
     LLVMValueRef batch = LLVMGetParam(f, 3), pack = LLVMGetParam(f, 4);
     LLVMValueRef exec = LLVMGetParam(f, 5), argp = LLVMBuildBitCast(G.b, arg, G.i8p, "");
+    LLVMValueRef epi = LLVMGetParam(f, 6), epi_env = LLVMGetParam(f, 7);
     Dims d = spec_dims(&G, batch, pack);
     LLVMValueRef vals[ARG_FIELDS] = {a,
                                      b,
@@ -334,7 +340,9 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
                                      i64c(&G, G.g.mc_panels),
                                      i64c(&G, G.g.nc_panels),
                                      i64c(&G, gemm_pack_group(&G, G.g.mr)),
-                                     i64c(&G, gemm_pack_group(&G, G.g.nr))};
+                                     i64c(&G, gemm_pack_group(&G, G.g.nr)),
+                                     epi,
+                                     epi_env};
     for (int i = 0; i < ARG_FIELDS; i++)
         LLVMBuildStore(G.b, vals[i], LLVMBuildStructGEP2(G.b, G.arg_ty, arg, (unsigned)i, ""));
     LLVMValueRef empty = LLVMBuildOr(G.b, LLVMBuildICmp(G.b, LLVMIntSLE, d.m, i64c(&G, 0), ""),
@@ -347,6 +355,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
         f_row = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntEQ, d.m, i64c(&G, 1), ""), "one_row");
         LLVMValueRef args[7] = {a, b, c, d.n, d.k, d.lda, d.ldb};
         LLVMBuildCall2(G.b, LLVMGlobalGetValueType(gemv), gemv, args, 7, "");
+        gemm_call_epilogue(&G, arg, i64c(&G, 0), i64c(&G, 1), i64c(&G, 0), d.n, i64c(&G, 0));
         if_else(&G, &f_row);
     }
     if (!s->accumulate) { /* k = 0: C = 0 (the K loop below runs no block) */

@@ -9,9 +9,16 @@
  *
  * The generated function is
  *     void name(const T *a, const T *b, T *c, i64 batch, T *pack,
- *               const aec_exec *exec)
+ *               const aec_exec *exec, epilogue *epi, void *epi_env)
  * `pack` is scratch of gemm_pack_elems() elements, AEC_ALIGN-aligned;
- * `exec` may be NULL (then one thread). Work is split into a fixed grid of
+ * `exec` may be NULL (then one thread). `epi`, when not NULL, is called as
+ *     epi(epi_env, r0, r1, c0, c1, block)
+ * once for each block of C — rows [r0, r1), columns [c0, c1) — when that
+ * block is final, by the task that computed it (so while it is in cache):
+ * the fused epilogue of the product (bias, activation, f'(y)·dY, the bias
+ * gradient's column sums). `block` numbers the block's rows: blocks of
+ * gemm_row_block() rows, 0 to ceil(m / gemm_row_block()) − 1; one call
+ * (block 0) covers a one-row product. Work is split into a fixed grid of
  * tasks that depends on the shape only — never on the thread count — and
  * each element of C is summed over K by one task in one fixed order, so
  * the result is bit-identical for any number of threads.
@@ -57,6 +64,10 @@ typedef struct GemmTiling {
 
 GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t);
 
+/* Rows of C per task (and per epilogue block): at least GEMM_ROW_BLOCK_MIN. */
+#define GEMM_ROW_BLOCK_MIN 128
+long gemm_row_block(const GemmSpec *s, GemmTarget t);
+
 /* Pack scratch, elements: per_batch·batch + fixed. */
 void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed);
 
@@ -76,5 +87,7 @@ void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, L
 
 /* The LLVM function type gemm_emit produces, for callers. */
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);
+/* An epilogue's: void(i8 *env, i64 r0, i64 r1, i64 c0, i64 c1, i64 block). */
+LLVMTypeRef gemm_epilogue_type(LLVMContextRef ctx);
 
 #endif

@@ -261,12 +261,14 @@ enum {
     ARG_NC_PANELS,
     ARG_A_GROUP,
     ARG_B_GROUP, /* the tiling's blocks */
+    ARG_EPI,
+    ARG_EPI_ENV, /* the epilogue and its argument (i8*), or NULL */
     ARG_FIELDS
 };
 
 static inline LLVMValueRef arg_field(Gen *G, LLVMValueRef arg, int field) {
     LLVMValueRef p = LLVMBuildStructGEP2(G->b, G->arg_ty, arg, (unsigned)field, "");
-    LLVMTypeRef ty = field > ARG_PACK ? G->i64 : G->T_ptr;
+    LLVMTypeRef ty = field >= ARG_EPI ? G->i8p : field > ARG_PACK ? G->i64 : G->T_ptr;
     return LLVMBuildLoad2(G->b, ty, p, "");
 }
 
@@ -294,6 +296,10 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name);
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct);
 /* Round 2's task: a block of C's tiles over every K block. */
 LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct);
+/* At G->b: epilogue(env, r0, r1, c0, c1, block) when the task argument
+ * has one (gemm.h). */
+void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0,
+                        LLVMValueRef c1, LLVMValueRef block);
 /* The one-row product (a batch of 1), shared by the products of one transposition. */
 LLVMValueRef gemm_gemv_function(Gen *G);
 

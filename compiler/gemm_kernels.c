@@ -346,8 +346,29 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     loop_end(G, &lip);
     loop_end(G, &ljp);
     loop_end(G, &lpc);
+    /* the block is final: its epilogue, while it is in cache */
+    gemm_call_epilogue(G, arg, mulc(G, ip0, mr), imin(G, mulc(G, ip1, mr), d.m), mulc(G, jp0, nr),
+                       imin(G, mulc(G, jp1, nr), d.n), bm);
     LLVMBuildRetVoid(G->b);
     return f;
+}
+
+LLVMTypeRef gemm_epilogue_type(LLVMContextRef ctx) {
+    LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx);
+    LLVMTypeRef params[] = {
+        LLVMPointerType(LLVMInt8TypeInContext(ctx), 0), i64, i64, i64, i64, i64};
+    return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 6, 0);
+}
+
+void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0,
+                        LLVMValueRef c1, LLVMValueRef block) {
+    LLVMValueRef epi = arg_field(G, arg, ARG_EPI);
+    If f_epi = if_begin(G, LLVMBuildIsNotNull(G->b, epi, ""), "epilogue");
+    LLVMTypeRef ty = gemm_epilogue_type(G->ctx);
+    LLVMValueRef args[6] = {arg_field(G, arg, ARG_EPI_ENV), r0, r1, c0, c1, block};
+    LLVMBuildCall2(G->b, ty, LLVMBuildBitCast(G->b, epi, LLVMPointerType(ty, 0), ""), args, 6, "");
+    if_else(G, &f_epi);
+    if_end(G, &f_epi);
 }
 
 /* ------------------------------------------------------------------ GEMV */

@@ -142,14 +142,26 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
 
 /* C = op(A)·op(B) through a generated kernel (compiler/gemm.c), its panels
  * packed in the plan's scratch for this node. */
-static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c,
+                                LLVMValueRef epi, LLVMValueRef epi_env) {
     Codegen *cg = B->cg;
     GemmSpec s;
     ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
     LLVMValueRef fn = generated_gemm(cg, &s);
     LLVMValueRef pack = buf_ptr(B, B->p->pack[i]);
-    LLVMValueRef args[6] = {a, b, c, B->batch, pack, B->exec};
-    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 6, "");
+    LLVMValueRef args[8] = {a, b, c, B->batch, pack, B->exec, epi, epi_env};
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), fn, args, 8, "");
+}
+
+static void loop_kernel(Body *B, const Kernel *k);
+static LLVMValueRef epilogue_task(Body *B, const Kernel *k);
+static void add_task_sums(Body *B, const Kernel *k, LLVMValueRef ntasks);
+
+/* Loop kernel `epi` (the kernel after this GEMM's) as a kernel of its own. */
+static void epilogue_alone(Body *B, const Kernel *epi) {
+    B->kernel++;
+    loop_kernel(B, epi);
+    B->kernel--;
 }
 
 /* C = op(A)·op(B): the generated kernel (`--gemm aec`), or one cblas ?gemm
@@ -159,11 +171,23 @@ static void generated_gemm_call(Body *B, int i, LLVMValueRef a, LLVMValueRef b, 
  * than the matrix-vector product it is. And at batch 1 with the embedded
  * weights (an inference graph whose params are NAME_embedded_params),
  * sparse_rows over constant rows instead of either. */
-static void gemm_kernel(Body *B, int i) {
+static bool gemm_kernel(Body *B, int i, const Kernel *epi) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     cg_debug_loc(cg, n->loc);
     if (cg->opt.gemm == GEMM_AEC && B->p->pack[i].base == BASE_WS) {
+        /* the next kernel as this product's epilogue, block by block (gemm.h) */
+        LLVMValueRef none = LLVMConstNull(cg->i8_ptr), epi_fn = none, epi_env = none, blocks = NULL;
+        if (epi) {
+            B->kernel++;
+            epi_fn = LLVMBuildBitCast(cg->b, epilogue_task(B, epi), cg->i8_ptr, "");
+            B->kernel--;
+            epi_env = LLVMBuildBitCast(cg->b, B->env, cg->i8_ptr, "");
+            GemmSpec s;
+            ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
+            long rows = gemm_row_block(&s, cg->gemm_target);
+            blocks = LLVMBuildSDiv(cg->b, cg_iadd(cg, B->batch, rows - 1), cg_i64(cg, rows), "");
+        }
         LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
         LLVMValueRef c = buf_ptr(B, B->p->loc[i]);
         LLVMValueRef rows =
@@ -177,11 +201,17 @@ static void gemm_kernel(Body *B, int i) {
                                               LLVMConstBitCast(cg->embedded, cg->T_ptr), "");
             sparse = cg_if(cg, LLVMBuildAnd(cg->b, one_row, mine, ""), "sparse");
             sparse_rows(B, a, rows, c, n->k, n->n);
+            if (epi) epilogue_alone(B, epi);
             cg_else(cg, &sparse);
         }
-        generated_gemm_call(B, i, a, b, c);
+        generated_gemm_call(B, i, a, b, c, epi_fn, epi_env);
+        if (epi) {
+            B->kernel++;
+            add_task_sums(B, epi, blocks);
+            B->kernel--;
+        }
         if (rows) cg_end_if(cg, &sparse);
-        return;
+        return epi != NULL;
     }
     LLVMValueRef dim[3];
     const long d[3] = {n->m, n->n, n->k};
@@ -198,7 +228,7 @@ static void gemm_kernel(Body *B, int i) {
     if (n->m != IR_BATCH_DIM) {
         cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c,
                      ldc);
-        return;
+        return false;
     }
     /* With one row, op(A) is a contiguous vector (stored 1 x k, or k x 1)
      * and C's row is op(B)ᵀ·a: B as stored, transposed unless tb. */
@@ -219,6 +249,7 @@ static void gemm_kernel(Body *B, int i) {
     cg_gemm_call(cg, n->ta, n->tb, dim[0], dim[1], dim[2], a, lda, b, ldb, cg_real(cg, 0), c, ldc);
     cg_end_if(cg, &gemv);
     if (rows) cg_end_if(cg, &sparse);
+    return false;
 }
 
 /* ------------------------------------------------------------ loop kernels */
@@ -268,14 +299,23 @@ static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef ou
     cg_store(cg, sum, out, cg_i64(cg, 0));
 }
 
+/* The part of a loop kernel's domain one call computes: rows [row_lo,
+ * row_hi) and columns [col_lo, col_hi), a NULL bound meaning all; as task
+ * `task` (of a split kernel, or a block of an epilogue) its sums over rows
+ * go to that task's own column sums (Plan.task_sums), which the kernel
+ * adds up after its tasks. */
+typedef struct Range {
+    LLVMValueRef row_lo, row_hi, col_lo, col_hi, task;
+} Range;
+
 /* Reductions: one path for every RED op, by its index map (ir_op_red).
  * Before the loops its accumulator is zeroed: the output itself, or for a
  * full sum (RED_ALL) the column sums the plan gave it (Plan.partial), or in
- * a task of a split kernel, for a per-column map, the task's own column sums
- * (Plan.task_sums). In the loop element (row, j) is added at the map's
+ * a task (of a split kernel, or a block of an epilogue), for a per-column map,
+ * the task's own column sums (Plan.task_sums). In the loop element (row, j) is added at the map's
  * index; after the loops a full sum's column sums are folded. */
-static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, LLVMValueRef task,
-                              LLVMValueRef ncols) {
+static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, Range r, LLVMValueRef ncols) {
+    LLVMValueRef task = r.task;
     Codegen *cg = B->cg;
     const IrNode *node = &B->g->nodes[i];
     IrRedMap red = ir_op_red[node->op];
@@ -285,7 +325,9 @@ static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, LLVMValueRef tas
     else
         acc = red == RED_ALL ? buf_ptr(B, B->p->partial[i]) : out;
     ensure(acc && (!task || red_per_column(red)));
-    if (red_per_column(red))
+    if (red_per_column(red) && task && r.col_lo) /* an epilogue's block: its columns */
+        cg_zero(cg, cg_at(cg, acc, r.col_lo), LLVMBuildSub(cg->b, r.col_hi, r.col_lo, ""));
+    else if (red_per_column(red))
         cg_zero(cg, acc, ncols);
     else /* the output's size */
         cg_zero(cg, acc,
@@ -294,12 +336,8 @@ static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, LLVMValueRef tas
     return acc;
 }
 
-/* The kernel over rows [lo, hi) of its domain (a batched one), or over
- * columns [lo, hi) (one row); lo NULL: all of it. As task `task` of a
- * split kernel, its sums over rows go to that task's own column sums
- * (Plan.task_sums), which the kernel adds up after its tasks. */
-static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMValueRef hi,
-                              LLVMValueRef task) {
+static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
+    LLVMValueRef task = r.task;
     Codegen *cg = B->cg;
     const Graph *g = B->g;
     long n = k->domain.n;
@@ -324,13 +362,12 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
                 ptr[u] = buf_ptr(B, B->p->loc[u]);
         }
         if (B->f->info[i].materialized) ptr[i] = buf_ptr(B, B->p->loc[i]);
-        if (ir_op_class[node->op] == OPC_RED) acc[i] = red_begin(B, i, ptr[i], task, ncols);
+        if (ir_op_class[node->op] == OPC_RED) acc[i] = red_begin(B, i, ptr[i], r, ncols);
     }
 
     LLVMValueRef rows = k->domain.batched ? B->batch : cg_i64(cg, 1);
-    LLVMValueRef row_lo = lo && k->domain.batched ? lo : NULL,
-                 col_lo = lo && !k->domain.batched ? lo : NULL;
-    if (row_lo) rows = LLVMBuildSub(cg->b, hi, lo, "rows");
+    LLVMValueRef row_lo = r.row_lo, col_lo = r.col_lo;
+    if (row_lo) rows = LLVMBuildSub(cg->b, r.row_hi, row_lo, "rows");
     long hw = kernel_hw(g, k);
     Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
     LLVMValueRef row = row_lo ? LLVMBuildAdd(cg->b, row_lo, outer.index, "r") : outer.index;
@@ -338,7 +375,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
     if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
     Loop inner = cg_loop_begin(cg,
                                hw > 1   ? cg_i64(cg, hw)
-                               : col_lo ? LLVMBuildSub(cg->b, hi, lo, "cols")
+                               : col_lo ? LLVMBuildSub(cg->b, r.col_hi, col_lo, "cols")
                                         : ncols,
                                "col");
     LLVMValueRef j = hw > 1
@@ -407,61 +444,84 @@ static void loop_kernel_range(Body *B, const Kernel *k, LLVMValueRef lo, LLVMVal
 
 static void body_init(Body *B, LLVMValueRef *args);
 
-/* Kernel k as a function of (env, t) computing task t's rows or columns;
- * env holds the graph body's arguments (B->env). */
-static LLVMValueRef loop_task(Body *B, const Kernel *k) {
+/* A function of (env, ...) computing part of kernel B->kernel, where env
+ * holds the graph body's arguments (B->env): task_begin makes it and the
+ * task's own Body *T from env, and leaves the builder in it; task_end
+ * returns to the caller. */
+typedef struct TaskFn {
+    LLVMValueRef fn, caller;
+    LLVMBasicBlockRef at;
+    LLVMMetadataRef scope;
+} TaskFn;
+
+static TaskFn task_begin(Body *B, const char *what, LLVMTypeRef *params, int nparams, Body *T) {
     Codegen *cg = B->cg;
-    LLVMValueRef caller = cg->fn;
-    LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
-    LLVMMetadataRef scope = cg->di_scope;
+    TaskFn t = {.caller = cg->fn, .at = LLVMGetInsertBlock(cg->b), .scope = cg->di_scope};
     char name[300];
-    snprintf(name, sizeof name, "%s.loop%d", LLVMGetValueName(caller), B->kernel);
-    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
-    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, 2, true);
+    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(t.caller), what, B->kernel);
+    t.fn = cg_function(cg, name, cg->void_t, params, nparams, true);
     LLVMAddAttributeAtIndex(
-        fn, LLVMAttributeFunctionIndex,
+        t.fn, LLVMAttributeFunctionIndex,
         LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
     LLVMValueRef env =
-        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(B->env_ty, 0), "env");
+        LLVMBuildBitCast(cg->b, LLVMGetParam(t.fn, 0), LLVMPointerType(B->env_ty, 0), "env");
     LLVMValueRef args[N_ARGS];
     for (int a = 0; a < N_ARGS; a++)
         args[a] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(B->env_ty, (unsigned)a),
                                  LLVMBuildStructGEP2(cg->b, B->env_ty, env, (unsigned)a, ""), "");
-    Body T = {.cg = cg, .g = B->g, .f = B->f, .p = B->p, .kernel = B->kernel};
-    T.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
-    T.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
-    body_init(&T, args);
+    *T = (Body){.cg = cg, .g = B->g, .f = B->f, .p = B->p, .kernel = B->kernel};
+    T->val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
+    T->scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
+    body_init(T, args);
+    return t;
+}
+
+static LLVMValueRef task_end(Body *B, const TaskFn *t) {
+    Codegen *cg = B->cg;
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = t->caller;
+    cg->di_scope = t->scope;
+    LLVMPositionBuilderAtEnd(cg->b, t->at);
+    if (cg->dib) cg_debug_loc(cg, (Loc){0});
+    return t->fn;
+}
+
+/* Kernel k as a function of (env, t) computing task t's rows or columns. */
+static LLVMValueRef loop_task(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
+    Body T;
+    TaskFn tf = task_begin(B, "loop", params, 2, &T);
     long span = B->p->split[B->kernel];
-    LLVMValueRef t = LLVMGetParam(fn, 1);
+    LLVMValueRef t = LLVMGetParam(tf.fn, 1);
     LLVMValueRef end = k->domain.batched ? T.batch : cg_i64(cg, k->domain.n);
     LLVMValueRef lo = cg_imul(cg, t, span), hi = cg_iadd(cg, lo, span);
     hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, end, ""), hi, end);
-    loop_kernel_range(&T, k, lo, hi, t);
-    LLVMBuildRetVoid(cg->b);
-    cg->fn = caller;
-    cg->di_scope = scope;
-    LLVMPositionBuilderAtEnd(cg->b, at);
-    if (cg->dib) cg_debug_loc(cg, (Loc){0});
-    return fn;
+    loop_kernel_range(
+        &T, k, k->domain.batched ? (Range){lo, hi, NULL, NULL, t} : (Range){NULL, NULL, lo, hi, t});
+    return task_end(B, &tf);
 }
 
-/* A loop kernel: split into tasks on the caller's threads when it pays,
- * else one loop nest here. */
-static void loop_kernel(Body *B, const Kernel *k) {
+/* Epilogue kernel k as the GEMM's epilogue (gemm.h): a function of (env,
+ * r0, r1, c0, c1, block) computing that block, its sums block `block`'s. */
+static LLVMValueRef epilogue_task(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    LLVMTypeRef params[6] = {cg->i8_ptr, cg->i64, cg->i64, cg->i64, cg->i64, cg->i64};
+    Body T;
+    TaskFn tf = task_begin(B, "epilogue", params, 6, &T);
+    LLVMValueRef p[6];
+    for (int i = 1; i < 6; i++)
+        p[i] = LLVMGetParam(tf.fn, (unsigned)i);
+    loop_kernel_range(&T, k, (Range){p[1], p[2], p[3], p[4], p[5]});
+    return task_end(B, &tf);
+}
+
+/* After kernel k's tasks: its sums, added up in task order — a sum over
+ * rows is its column sums; a full sum, its column sums folded. */
+static void add_task_sums(Body *B, const Kernel *k, LLVMValueRef ntasks) {
     Codegen *cg = B->cg;
     const Graph *g = B->g;
-    long span = B->p->split[B->kernel], n = k->domain.n;
-    if (!span) {
-        loop_kernel_range(B, k, NULL, NULL, NULL);
-        return;
-    }
-    LLVMValueRef task = loop_task(B, k);
-    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, n);
-    LLVMValueRef ntasks =
-        LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
-    gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
-    /* The tasks' sums, added up in task order: a sum over rows is its
-     * column sums; a full sum, its column sums folded. */
+    long n = k->domain.n;
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         IrRedMap red = ir_op_red[g->nodes[i].op];
@@ -478,6 +538,23 @@ static void loop_kernel(Body *B, const Kernel *k) {
         cg_loop_end(cg, &lt);
         if (red == RED_ALL) fold_columns(cg, to, n, buf_ptr(B, B->p->loc[i]));
     }
+}
+
+/* A loop kernel: split into tasks on the caller's threads when it pays,
+ * else one loop nest here. */
+static void loop_kernel(Body *B, const Kernel *k) {
+    Codegen *cg = B->cg;
+    long span = B->p->split[B->kernel], n = k->domain.n;
+    if (!span) {
+        loop_kernel_range(B, k, (Range){0});
+        return;
+    }
+    LLVMValueRef task = loop_task(B, k);
+    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, n);
+    LLVMValueRef ntasks =
+        LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
+    gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
+    add_task_sums(B, k, ntasks);
 }
 
 /* ------------------------------------------------------------ the body */
@@ -531,11 +608,11 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     for (int a = 0; a < N_ARGS; a++)
         args[a] = LLVMGetParam(fn, (unsigned)a);
     body_init(&B, args);
-    /* The arguments again, for the kernels split into tasks (loop_task). */
-    bool any_split = false;
+    /* The arguments again, for the kernels run as tasks (task_begin). */
+    bool any_task = false;
     for (int k = 0; k < f->nkernels; k++)
-        any_split |= p->split[k] != 0;
-    if (any_split) {
+        any_task |= p->split[k] != 0 || f->kernels[k].epilogue;
+    if (any_task) {
         B.env_ty = LLVMStructTypeInContext(cg->ctx, params, N_ARGS, 0);
         B.env = LLVMBuildAlloca(cg->b, B.env_ty, "env");
         for (int a = 0; a < N_ARGS; a++)
@@ -545,9 +622,11 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
 
     for (int k = 0; k < f->nkernels; k++) {
         B.kernel = k;
-        if (f->kernels[k].kind == K_GEMM)
-            gemm_kernel(&B, f->kernels[k].node);
-        else if (f->kernels[k].kind == K_NEST)
+        if (f->kernels[k].kind == K_GEMM) {
+            const Kernel *next = k + 1 < f->nkernels ? &f->kernels[k + 1] : NULL;
+            if (gemm_kernel(&B, f->kernels[k].node, next && next->epilogue ? next : NULL))
+                k++; /* ran as its epilogue */
+        } else if (f->kernels[k].kind == K_NEST)
             nest_kernel(&B, f->kernels[k].node);
         else
             loop_kernel(&B, &f->kernels[k]);

@@ -25,8 +25,9 @@ static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueR
                      cg_i32(cg, s.ldc));
         return;
     }
-    LLVMValueRef args[6] = {a, b, c, cg_i64(cg, 1), buf_ptr(B, B->p->pack[i]), B->exec};
-    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 6,
+    LLVMValueRef none = LLVMConstNull(cg->i8_ptr);
+    LLVMValueRef args[8] = {a, b, c, cg_i64(cg, 1), buf_ptr(B, B->p->pack[i]), B->exec, none, none};
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 8,
                    "");
 }
 

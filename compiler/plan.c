@@ -145,11 +145,22 @@ static long split_of(const Graph *g, const Kernel *k) {
     return r < 1 ? 1 : r;
 }
 
-/* A split kernel's per-task column sums: ceil(B / split) tasks of n
- * values, at most B·ceil(n / split) + n. */
-static void task_sums_size(long n, long split, long *per_batch, long *fixed) {
-    *per_batch = (n + split - 1) / split;
+/* A split or epilogue kernel's per-task column sums, [task][n]: ceil(B /
+ * rows) tasks for tasks of `rows` rows, at most B·ceil(n / rows) + n. A
+ * split kernel's tasks have `split` rows; an epilogue's (its GEMM's row
+ * blocks) at least GEMM_ROW_BLOCK_MIN; it may run either way (the GEMM
+ * it belongs to may be a BLAS call). */
+static void task_sums_size(const Kernel *k, long split, long *per_batch, long *fixed) {
+    long n = k->domain.n, rows = split;
+    if (k->epilogue && (!rows || rows > GEMM_ROW_BLOCK_MIN)) rows = GEMM_ROW_BLOCK_MIN;
+    *per_batch = (n + rows - 1) / rows;
     *fixed = n;
+}
+
+/* The first kernel during which kernel k runs: an epilogue runs inside the
+ * GEMM kernel before it, so what that GEMM reads stays live for it. */
+static int starts_at(const Fusion *f, int k) {
+    return k < f->nkernels && f->kernels[k].epilogue ? k - 1 : k;
 }
 
 /* An output's value is computed straight into the caller's buffer: the
@@ -177,18 +188,19 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
         p->split[k] = split_of(g, kn);
+        int now = starts_at(f, k);
         int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
             int i = kn->kind != K_LOOP ? kn->node : kn->nodes[m];
             const NodeInfo *info = &f->info[i];
             if (!info->materialized) continue;
             if (!output_loc(g, i, &p->loc[i]))
-                p->loc[i] = take(&P, g->nodes[i].type, k, info->last_use);
-            /* A split kernel's sums: each task's own, added up after the tasks. */
-            if (p->split[k] && red_per_column(ir_op_red[g->nodes[i].op])) {
+                p->loc[i] = take(&P, g->nodes[i].type, now, info->last_use);
+            /* A split or epilogue kernel's sums: each task's own, added up after the tasks. */
+            if ((p->split[k] || kn->epilogue) && red_per_column(ir_op_red[g->nodes[i].op])) {
                 long tb, tc;
-                task_sums_size(kn->domain.n, p->split[k], &tb, &tc);
-                p->task_sums[i] = take_sized(&P, tb, tc, k, k);
+                task_sums_size(kn, p->split[k], &tb, &tc);
+                p->task_sums[i] = take_sized(&P, tb, tc, now, k);
             }
             /* A generated GEMM packs its operands into panels, during its kernel. */
             long pack_b, pack_c;
@@ -196,7 +208,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (pack_b || pack_c) p->pack[i] = take_sized(&P, pack_b, pack_c, k, k);
             /* A full reduction sums per column first: vectorizable, deterministic. */
             if (ir_op_red[g->nodes[i].op] == RED_ALL)
-                p->partial[i] = take(&P, (IrType){false, kn->domain.n}, k, k);
+                p->partial[i] = take(&P, (IrType){false, kn->domain.n}, now, k);
             /* A convolution's im2col columns of one sample, reused sample by sample. */
             IrOp op = g->nodes[i].op;
             if (op == IR_CONV || op == IR_CONV_T || op == IR_CONV_W) {
@@ -326,7 +338,8 @@ void plan_verify(const Plan *p) {
         int w = written_by(f, i);
         if (w < 0) continue;
         IrType t = g->nodes[i].type;
-        add_span(a, &spans, &n, &cap, i, p->loc[i], t.batched ? t.n : 0, t.batched ? 0 : t.n, w,
+        int from = starts_at(f, w);
+        add_span(a, &spans, &n, &cap, i, p->loc[i], t.batched ? t.n : 0, t.batched ? 0 : t.n, from,
                  f->info[i].last_use > w ? f->info[i].last_use : w);
         if (p->pack[i].base == BASE_WS) {
             long size_b, size_c;
@@ -335,8 +348,8 @@ void plan_verify(const Plan *p) {
         }
         if (p->task_sums[i].base == BASE_WS) {
             long size_b, size_c;
-            task_sums_size(f->kernels[w].domain.n, p->split[w], &size_b, &size_c);
-            add_span(a, &spans, &n, &cap, i, p->task_sums[i], size_b, size_c, w, w);
+            task_sums_size(&f->kernels[w], p->split[w], &size_b, &size_c);
+            add_span(a, &spans, &n, &cap, i, p->task_sums[i], size_b, size_c, from, w);
         }
         if (p->partial[i].base == BASE_WS) { /* scratch of its own kernel */
             long size_b = 0, size_c = 0;
@@ -346,7 +359,7 @@ void plan_verify(const Plan *p) {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
                 size_c = (long)q.c * q.kh * q.kw * q.oh * q.ow;
             }
-            add_span(a, &spans, &n, &cap, i, p->partial[i], size_b, size_c, w, w);
+            add_span(a, &spans, &n, &cap, i, p->partial[i], size_b, size_c, from, w);
         }
     }
     for (int x = 0; x < n; x++)

@@ -18,7 +18,7 @@
 #include "gemm.h"
 
 typedef void (*gemm_fn)(const void *a, const void *b, void *c, int64_t batch, void *pack,
-                        const void *exec);
+                        const void *exec, void *epilogue, void *epilogue_env);
 
 typedef struct GemmJit {
     LLVMOrcThreadSafeContextRef tsc;

@@ -63,7 +63,7 @@ static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *ex
     gemm_pack_elems(s, t, &per_batch, &fixed);
     assert_true(per_batch >= 0);
     void *pack = aligned_alloc(64, ((size_t)(per_batch * c->batch + fixed) * 8 + 64) / 64 * 64);
-    fn(a, b, out, c->batch, pack, exec);
+    fn(a, b, out, c->batch, pack, exec, NULL, NULL);
     int lda = s->ta ? (int)c->m : (int)c->k, ldb = s->tb ? (int)c->k : (int)c->n;
     double beta = s->accumulate ? 1 : 0;
     if (f64)
