@@ -8,6 +8,11 @@
  * --split F holds out a fraction of the ratings and measures them after
  * training. eval --ratings TEST --known R predicts TEST's ratings from the
  * known ratings R (RMSE, MAE).
+ *
+ * Under mpirun, train --ratings runs on every rank: each builds the same
+ * matrix and held-out split from the file and the seed, aec_train splits
+ * the batches, and rank 0 alone prints and measures the held-out ratings
+ * (from the checkpoint it wrote). eval --ratings is one process's.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -123,6 +128,7 @@ int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *
     aec_data d = {0};
     char *meta = NULL;
     int64_t *idx = NULL, skipped = 0;
+    int rank0 = aec_comm_world()->rank == 0, quiet = a->quiet || !rank0; /* rank 0 reports */
     int st = aec_ratings_load(a->ratings, &all);
     if (!st) st = aec_ratings_map_build(&all, !a->by || !strcmp(a->by, "item"), &map);
     if (!st) st = check_model(m, a->ratings, &map);
@@ -141,20 +147,22 @@ int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *
     if (!st) st = aec_ratings_matrix(&train, &map, m->dtype, &d, &skipped);
     if (!st) st = aec_data_check_values(a->ratings, &d, 1);
     if (!st && !(meta = aec_ratings_map_text(&map))) st = AEC_ENOMEM;
-    if (!st && !a->quiet)
+    if (!st && !quiet)
         fprintf(stderr,
                 "%s: %lld ratings of %lld items by %lld users (%.2f %% known), one sample "
                 "per %s%s\n",
                 a->ratings, (long long)all.n, (long long)map.n_items, (long long)map.n_users,
                 100.0 * (double)all.n / ((double)map.n_items * (double)map.n_users),
                 map.by_item ? "item" : "user", n_held ? "" : "");
+    st = aec_comm_agree(st); /* a rank that cannot read the ratings stops all */
     if (!st) {
         o->dataset = &d;
         o->data = a->ratings;
         o->meta = meta;
         st = aec_train(m, o);
     }
-    if (!st && n_held) { /* the held-out ratings, predicted from the training ones */
+    int held_st = AEC_OK;
+    if (!st && n_held && rank0) { /* the held-out ratings, predicted from the training ones */
         char def[256];
         snprintf(def, sizeof def, "%s.safetensors", m->name);
         const char *w = o->out ? o->out : o->resume ? o->resume : def;
@@ -162,9 +170,9 @@ int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *
         void *pred = malloc((size_t)(d.n * d.dim) * aec_dtype_size(m->dtype) + 1);
         double loss, rmse, mae;
         int64_t used, unknown;
-        st = pred ? aec_infer_open(m, w, NULL, 0, &f) : AEC_ENOMEM;
-        if (!st) st = aec_eval_data(m, f.params, &d, f.batch, f.ws, pred, &loss);
-        if (!st) {
+        held_st = pred ? aec_infer_open(m, w, NULL, 0, &f) : AEC_ENOMEM;
+        if (!held_st) held_st = aec_eval_data(m, f.params, &d, f.batch, f.ws, pred, &loss);
+        if (!held_st) {
             errors(&map, m->dtype, pred, &held, &rmse, &mae, &used, &unknown);
             double base = item_mean_rmse(&map, &train, &held);
             if (!a->quiet)
@@ -176,6 +184,7 @@ int aec_ratings_train(const aec_command *c, const aec_model *m, const aec_args *
         if (pred) aec_infer_free(&f);
         free(pred);
     }
+    if (!st) st = aec_comm_agree(held_st);
     free(idx);
     free(meta);
     aec_data_free(&d);

@@ -8,12 +8,11 @@
 #include "apps.h"
 
 int aec_cmd_eval(const aec_command *c, const aec_model *m, const aec_args *a) {
-    if (a->ratings && aec_comm_world()->size > 1) {
-        aec_error("AutoRec (--ratings) evaluates on one process, not %d ranks",
-                  aec_comm_world()->size);
-        return aec_exit_status(aec_comm_agree(AEC_EUNSUPPORTED));
+    if (a->ratings) { /* AutoRec: one pass over the ratings matrix, on rank 0 alone */
+        int st = aec_comm_world()->rank == 0 ? aec_ratings_eval(c, m, a) : 0;
+        int all = aec_comm_agree(st ? AEC_ERANK : AEC_OK); /* the others wait for it */
+        return st ? st : aec_exit_status(all);
     }
-    if (a->ratings) return aec_ratings_eval(c, m, a); /* AutoRec: ratings predicted */
     if (aec_require(c, a->data, "--data") || aec_require(c, a->weights, "--weights"))
         return AEC_EXIT_USAGE;
     aec_infer f;

@@ -1,5 +1,5 @@
 /* cmd_train.c — `train`: the options as aec_train_opts, then aec_train (train.c);
- * with --ratings, AutoRec's data first (ratings.c). */
+ * with --ratings, AutoRec's data first (ratings.c), on any number of ranks. */
 #include "apps.h"
 
 int aec_cmd_train(const aec_command *c, const aec_model *m, const aec_args *a) {
@@ -23,11 +23,6 @@ int aec_cmd_train(const aec_command *c, const aec_model *m, const aec_args *a) {
         .quiet = a->quiet,
         .plot = a->plot,
     };
-    if (a->ratings && aec_comm_world()->size > 1) { /* its split and reports are one process's */
-        aec_error("AutoRec (--ratings) trains on one process, not %d ranks",
-                  aec_comm_world()->size);
-        return aec_exit_status(aec_comm_agree(AEC_EUNSUPPORTED));
-    }
     if (a->ratings) return aec_ratings_train(c, m, a, &o);
     return aec_exit_status(aec_train(m, &o));
 }

@@ -31,8 +31,13 @@
  *     parameter checksum holds and the checkpoint has one set. The mean's
  *     average is the global batch's mean; the variance's is the mean of the
  *     ranks' variances (no spread between the ranks' means).
- *   - A masked model's rows may hold different numbers of present values;
- *     the rows are still weighted by count (rank 0 warns).
+ *   - A masked loss is the mean over the batch's present values, so a rank
+ *     is weighted by its present values / the batch's (every rank has the
+ *     data to count them): exact with weight terms beside it. A variational
+ *     model's masked loss is a mean over rows: weighted by rows, exact.
+ *     With per-sample terms (l1 code, kl_sparsity, contractive) beside a
+ *     masked mean neither weight is exact: by present values, and rank 0
+ *     warns.
  */
 #include <math.h>
 #include <stdio.h>
@@ -186,10 +191,19 @@ int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c) {
         aec_warn("rmse with other terms on %d ranks: the gradient is the ranks' rmse gradients, "
                  "weighted by rows, not exactly the global batch's (docs/trainer.md)",
                  c->size);
-    if (c->rank == 0 && aec_model_masked(m))
-        aec_warn("a masked model on %d ranks: each rank's loss is weighted by its rows, not by "
-                 "its present values (docs/trainer.md)",
-                 c->size);
+    if (aec_model_masked(m) && !m->variational) {
+        int per_sample = 0; /* terms that are means over rows, not over present values */
+        for (int k = 1; k < m->n_metrics; k++) {
+            const char *t = m->metric_names[k];
+            per_sample |= strcmp(t, "recon") && strcmp(t, "l2_weights") && strcmp(t, "l1_weights");
+        }
+        dp->by_present = 1;
+        if (c->rank == 0 && per_sample)
+            aec_warn("a masked loss with per-sample terms on %d ranks: each rank's share is "
+                     "weighted by its present values, which is exact for the loss, not for "
+                     "those terms (docs/trainer.md)",
+                     c->size);
+    }
     return AEC_OK;
 }
 
@@ -207,8 +221,22 @@ static void scale(void *p, int dtype, int64_t n, double s) {
             ((float *)p)[i] = (float)(((float *)p)[i] * s);
 }
 
-int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int bs,
-                int64_t lo, int64_t nr, uint64_t step, void *loss, void *ws, const aec_exec *exec) {
+double aec_dp_weight(const aec_dp *dp, const aec_data *d, const int64_t *rows, int bs, int64_t lo,
+                     int64_t nr) {
+    if (!dp->by_present || !d->mask) return (double)nr / bs;
+    double all = 0, mine = 0; /* the mask's sums, as the loss's denominator has them */
+    for (int k = 0; k < bs; k++) {
+        double s = 0;
+        for (int64_t j = rows[k] * d->dim; j < (rows[k] + 1) * d->dim; j++)
+            s += aec_get(d->mask, d->dtype, j);
+        all += s;
+        if (k >= lo && k < lo + nr) mine += s;
+    }
+    return all > 0 ? mine / all : (double)nr / bs;
+}
+
+int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int64_t lo,
+                int64_t nr, double w, uint64_t step, void *loss, void *ws, const aec_exec *exec) {
     const aec_model *m = dp->m;
     aec_comm *c = dp->c;
     int dt = m->dtype, nm = m->n_metrics, status = AEC_OK;
@@ -219,7 +247,7 @@ int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *
      * batch's row lo + i. */
     aec_exec ex = exec ? *exec : (aec_exec){0};
     ex.row_offset = lo;
-    double w = (double)nr / bs, local = 0;
+    double local = 0;
     if (nr > 0) {
         status = m->loss_grad_ex(params, x, mask, (int)nr, step, terms, dp->red, ws, &ex);
         if (!status && nm > 1) status = m->metrics(ws, terms);

@@ -341,7 +341,9 @@ uint64_t aec_hash_bytes(const void *p, size_t n, uint64_t h);
 
 /* The data-parallel step: every rank computes the loss and gradient of its
  * share of the global batch (loss_grad_ex, with the share's row offset so
- * the noise follows the sample), weighted by its rows / the batch's rows;
+ * the noise follows the sample), weighted by its share of the batch's loss
+ * (aec_dp_weight: its rows / the batch's, or its present values / the
+ * batch's for a masked loss);
  * one allreduce (sum) of [gradient, loss terms, failure flags, batch-norm
  * running statistics, weighted the same]; then every rank stores the
  * averaged running statistics and applies the same update (apply_grad), so
@@ -353,15 +355,22 @@ typedef struct aec_dp {
                   [running statistics (param_count - trainable_count)], of dtype */
     int64_t n_red;
     int exact_rmse; /* rmse alone: reduce the mse and apply sqrt's chain rule after */
+    int by_present; /* a masked mean loss (with weight terms at most): weight by present values */
 } aec_dp;
 
 int aec_dp_init(aec_dp *dp, const aec_model *m, aec_comm *c);
 void aec_dp_free(aec_dp *dp);
-/* One optimizer step `step` of a global batch of `bs` rows, of which this
- * rank holds rows [lo, lo + nr) in x (and mask). Writes the global batch's
- * n_metrics values (of dtype) to `loss`. */
-int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int bs,
-                int64_t lo, int64_t nr, uint64_t step, void *loss, void *ws, const aec_exec *exec);
+/* The share of the loss of a global batch of bs rows (rows[k] of d, k <
+ * bs) that this rank's rows [lo, lo + nr) carry: nr / bs, or for a masked
+ * mean loss (dp->by_present) their present values / the batch's. Every
+ * rank holds all the data, so this needs no communication. */
+double aec_dp_weight(const aec_dp *dp, const aec_data *d, const int64_t *rows, int bs, int64_t lo,
+                     int64_t nr);
+/* One optimizer step `step` of a global batch of which this rank holds
+ * rows [lo, lo + nr) in x (and mask), weighted w (aec_dp_weight). Writes
+ * the global batch's n_metrics values (of dtype) to `loss`. */
+int aec_dp_step(aec_dp *dp, void *params, void *opt, const void *x, const void *mask, int64_t lo,
+                int64_t nr, double w, uint64_t step, void *loss, void *ws, const aec_exec *exec);
 /* After an epoch: the ranks compare a hash of their parameters and
  * optimizer state; a mismatch is an error. *hash gets the hash. */
 int aec_dp_sync(aec_dp *dp, void *params, const void *opt, int32_t epoch, uint64_t *hash);

@@ -228,8 +228,9 @@ static int train_epoch(Run *r, aec_progress *p, double *train_loss) {
         r->st.step++;
         int status;
         if (r->comm->size > 1)
-            status = aec_dp_step(&r->dp, r->params, r->opt, r->xb, r->mb, bs, lo, nr, r->st.step,
-                                 r->loss, r->ws, aec_trainer_exec());
+            status = aec_dp_step(&r->dp, r->params, r->opt, r->xb, r->mb, lo, nr,
+                                 aec_dp_weight(&r->dp, &r->data, r->perm + i, bs, lo, nr),
+                                 r->st.step, r->loss, r->ws, aec_trainer_exec());
         else
             status = m->train_step_ex(r->params, r->opt, r->xb, r->mb, bs, r->st.step, r->loss,
                                       r->ws, aec_trainer_exec());
