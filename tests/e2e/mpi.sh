@@ -10,8 +10,9 @@
 # number of ranks, eval splits over the ranks, a rank given bad data or a
 # non-finite loss ends both ranks with its message, never a hang, and a
 # batch-norm model trains with per-rank batch statistics and averaged
-# running statistics, and AutoRec (a masked loss, weighted by present
-# values) follows 1 process too.
+# running statistics, ranks whose parameters differ stop (the per-epoch
+# checksum), kl_sparsity's rho-hat is per rank, and AutoRec (a masked loss,
+# weighted by present values) and layer-wise pretraining follow 1 process.
 # mpirun is required, not optional: `make deps` installs openmpi-bin.
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
@@ -135,6 +136,15 @@ mpi -n 2 "$T/bn" train "${X[@]}" --json --quiet --out "$T/bn2.st" > "$T/bn2.json
 # included, and optimizer state after every epoch; a difference stops them.
 expect "a batch-norm model trains on 2 ranks, their parameters and running statistics equal after each of 10 epochs (exit $st)" \
     '[ $st -eq 0 ] && [ "$(grep -c "\"event\":\"epoch\"" "$T/bn2.json")" = 10 ] && ! grep -q differ "$T/err"'
+# The checksum can fail: a rank built with another learning rate (the same
+# model otherwise, so the allreduce matches) computes another update, and
+# both ranks stop after epoch 1, before the checkpoint.
+sed 's/lr=3e-3/lr=1e-3/' "$T/bn.ae" > "$T/bnlr.ae"
+"$AEC" build "$T/bnlr.ae" --mpi -o "$T/bnlr" || fail "build bnlr"
+mpi -n 1 "$T/bn" train "${X[@]}" --epochs 3 --quiet --out "$T/lr.st" : -n 1 "$T/bnlr" train \
+    "${X[@]}" --epochs 3 --quiet --out "$T/lr.st" 2> "$T/err"; st=$?
+expect "ranks whose parameters differ after an epoch both stop, saying so (exit $st)" \
+    '[ $st -ne 0 ] && [ $st -ne 124 ] && grep -q "the ranks differ in their parameters after epoch 1" "$T/err" && [ ! -e "$T/lr.st" ]'
 # After one step from the same initial parameters the first batch norm's
 # running mean (its input does not depend on the batch) is the whole
 # batch's, as 1 process has it: the ranks' means were averaged, not one
@@ -221,6 +231,22 @@ expect "... with no warning, and the held-out ratings measured once, as 1 proces
 mpi -n 2 "$T/ar" eval --ratings "$T/ratings.csv" --known "$T/ratings.csv" --weights "$T/ar2.st" --json > "$T/are2.json"; st=$?
 expect "eval --ratings under mpirun runs once, on rank 0, as 1 process does" \
     '[ $st -eq 0 ] && [ "$(wc -l < "$T/are2.json")" = 1 ] && cmp -s "$T/are1.json" "$T/are2.json"'
+
+# kl_sparsity's rho-hat is per rank: from identical parameters, step 1's
+# reconstruction term is 1 process's, its kl_sparsity term the ranks' mean
+# KL, which is above the KL of their mean (Jensen: KL is convex in rho-hat).
+printf 'model kls {\n input 784\n encoder { dense 32 relu; dense 16 sigmoid }\n decoder { dense 32 relu; dense 784 sigmoid }\n loss mse\n regularize { kl_sparsity 0.05 0.1 }\n train { optimizer adam lr=3e-3; batch 255; epochs 5; seed 3; validation 0.2 }\n}\n' > "$T/kls.ae"
+"$AEC" build "$T/kls.ae" -o "$T/kls1" && "$AEC" build "$T/kls.ae" --mpi -o "$T/kls" || fail "build kls"
+"$T/kls1" train "${X[@]}" --json --quiet --out "$T/kls1.st" > "$T/kls1.json"
+mpi -n 2 "$T/kls" train "${X[@]}" --json --quiet --out "$T/kls2.st" > "$T/kls2.json"; st=$?
+expect "kl_sparsity on 2 ranks: rho-hat per rank (step 1: recon as 1 process, kl_sparsity above it)" \
+    '[ $st -eq 0 ] && $PY -c "
+import json, sys
+a, b = ([o for o in map(json.loads, open(p)) if o[\"event\"] == \"epoch\"] for p in sys.argv[1:])
+r1, r2 = a[0][\"terms\"], b[0][\"terms\"]
+sys.exit(len(b) != 5 or abs(r2[\"recon\"] / r1[\"recon\"] - 1) > 1e-6
+         or not r2[\"kl_sparsity\"] > r1[\"kl_sparsity\"] * (1 + 1e-6))
+" "$T/kls1.json" "$T/kls2.json"'
 
 # Layer-wise pretraining runs whole on every rank (the same stages, the
 # same bits), then fine-tuning splits the batches: the run follows 1 process.
