@@ -789,6 +789,9 @@ Codegen *cg_program(const Program *p, const CodegenOptions *opt);
 void cg_dump_llvm(FILE *out, Codegen *cg);
 int cg_emit_file(Codegen *cg, const char *path, bool assembly); /* 0 on success */
 void cg_free(Codegen *cg);
+/* The LLVM options every module of this process is compiled with (once;
+ * cg_program calls it, and so must another user of the generators). */
+void cg_llvm_options(void);
 /* JIT-compile the module in this process; the address of `symbol` or NULL. */
 void *cg_jit_lookup(Codegen *cg, const char *symbol);
 const char *cg_prefix(const Codegen *cg);

@@ -62,18 +62,20 @@ static void llvm_fatal(const char *reason) {
  * then needs a runtime check per pair, and gives up past 8 (the default),
  * leaving the biggest fused loop of a training step (the output layer's
  * sigmoid, loss and their gradient: 10 % of W1's step) scalar. 64 checks
- * cost a few comparisons per row. */
-static void llvm_options(void) {
+ * cost a few comparisons per row. No loop strength reduction: it was half
+ * of the backend's time (fmnist_dense 1.23 -> 0.90 s to build, mnist_conv
+ * 2.2 -> 1.6 s), for no measured speed (docs/internals.md). */
+void cg_llvm_options(void) {
     static bool done;
     if (done) return;
     done = true;
-    const char *argv[] = {"aec", "-runtime-memory-check-threshold=64"};
-    LLVMParseCommandLineOptions(2, argv, NULL);
+    const char *argv[] = {"aec", "-runtime-memory-check-threshold=64", "-disable-lsr"};
+    LLVMParseCommandLineOptions(3, argv, NULL);
 }
 
 static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
     LLVMInstallFatalErrorHandler(llvm_fatal);
-    llvm_options();
+    cg_llvm_options();
     LLVMInitializeAllTargetInfos();
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();

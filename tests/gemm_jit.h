@@ -17,6 +17,8 @@
 
 #include "gemm.h"
 
+void cg_llvm_options(void); /* compiler/aec.h: LLVM's options as aec sets them */
+
 typedef void (*gemm_fn)(const void *a, const void *b, void *c, int64_t batch, void *pack,
                         const void *exec, void *epilogue, void *epilogue_env);
 
@@ -48,6 +50,7 @@ static LLVMTargetMachineRef gemm_jit_machine(const char *cpu, const char *featur
 
 /* cpu NULL: the host, with its features. */
 static void gemm_jit_begin(GemmJit *j, const char *cpu) {
+    cg_llvm_options(); /* as aec compiles them */
     j->tm = gemm_jit_machine(cpu, NULL);
     j->target = gemm_target(NULL, cpu, NULL);
     j->tsc = LLVMOrcCreateNewThreadSafeContext();
@@ -78,7 +81,7 @@ static int gemm_jit_finish(GemmJit *j) {
     LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
     LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
     LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(po, 1);
+    LLVMPassBuilderOptionsSetLoopUnrolling(po, 0); /* as aec (compiler/emit.c) */
     if (LLVMRunPasses(j->mod, "default<O3>", j->tm, po)) return 1;
     LLVMDisposePassBuilderOptions(po);
     LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
