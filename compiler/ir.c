@@ -11,46 +11,23 @@
 
 #include "aec.h"
 
-const char *const ir_op_names[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) name,
-    IR_OPS(OP)
-#undef OP
-};
-const int ir_op_nin[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) nin,
-    IR_OPS(OP)
-#undef OP
-};
-const IrOpClass ir_op_class[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) OPC_##cls,
-    IR_OPS(OP)
-#undef OP
-};
-const unsigned ir_op_attrs[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) attrs,
-    IR_OPS(OP)
-#undef OP
-};
-const IrRedMap ir_op_red[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) RED_##red,
-    IR_OPS(OP)
-#undef OP
-};
-const BufBase ir_op_leaf[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) BASE_##leaf,
-    IR_OPS(OP)
-#undef OP
-};
-const double ir_op_unit[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) unit,
-    IR_OPS(OP)
-#undef OP
-};
-const bool ir_op_commutes[IR_OP_COUNT] = {
-#define OP(e, name, nin, cls, attrs, red, leaf, unit, comm) comm,
-    IR_OPS(OP)
-#undef OP
-};
+/* IR_OPS, one array per column, indexed by op. */
+#define COL_NAME(e, name, nin, cls, attrs, red, leaf, unit, comm) name,
+#define COL_NIN(e, name, nin, cls, attrs, red, leaf, unit, comm) nin,
+#define COL_CLASS(e, name, nin, cls, attrs, red, leaf, unit, comm) OPC_##cls,
+#define COL_ATTRS(e, name, nin, cls, attrs, red, leaf, unit, comm) attrs,
+#define COL_RED(e, name, nin, cls, attrs, red, leaf, unit, comm) RED_##red,
+#define COL_LEAF(e, name, nin, cls, attrs, red, leaf, unit, comm) BASE_##leaf,
+#define COL_UNIT(e, name, nin, cls, attrs, red, leaf, unit, comm) unit,
+#define COL_COMM(e, name, nin, cls, attrs, red, leaf, unit, comm) comm,
+const char *const ir_op_names[IR_OP_COUNT] = {IR_OPS(COL_NAME)};
+const int ir_op_nin[IR_OP_COUNT] = {IR_OPS(COL_NIN)};
+const IrOpClass ir_op_class[IR_OP_COUNT] = {IR_OPS(COL_CLASS)};
+const unsigned ir_op_attrs[IR_OP_COUNT] = {IR_OPS(COL_ATTRS)};
+const IrRedMap ir_op_red[IR_OP_COUNT] = {IR_OPS(COL_RED)};
+const BufBase ir_op_leaf[IR_OP_COUNT] = {IR_OPS(COL_LEAF)};
+const double ir_op_unit[IR_OP_COUNT] = {IR_OPS(COL_UNIT)};
+const bool ir_op_commutes[IR_OP_COUNT] = {IR_OPS(COL_COMM)};
 
 Graph *ir_new(Arena *a, const Model *m, GraphKind kind) {
     Graph *g = arena_alloc(a, sizeof *g);

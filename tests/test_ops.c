@@ -11,8 +11,10 @@
  *
  * The ops that are not differentiable, and why, are listed in
  * `not_differentiable`; the test fails when an op is in neither list, so a
- * new op must come with its case or its reason.
+ * new op must come with its case or its reason. test_op_table checks the
+ * op table's columns against each other.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -374,6 +376,31 @@ static void test_activations(void **state) {
     assert_int_equal(failed, 0);
 }
 
+/* The op table's columns agree with its classes: a reduction, and only a
+ * reduction, has an index map; only a leaf reads an argument, and every
+ * leaf that is a tensor of a block does; only a binary elementwise op has a
+ * unit, and only an op with a unit is marked commuting. */
+static void test_op_table(void **state) {
+    (void)state;
+    for (int op = 0; op < IR_OP_COUNT; op++) {
+        IrOpClass c = ir_op_class[op];
+        const char *name = ir_op_names[op];
+        if ((c == OPC_RED) != (ir_op_red[op] != RED_NONE))
+            fail_msg("op %s: an index map iff it is a reduction", name);
+        if (ir_op_leaf[op] != BASE_NONE && c != OPC_LEAF) fail_msg("op %s: not a leaf", name);
+        if (c == OPC_LEAF && (ir_op_attrs[op] & AT_TENSOR) && ir_op_leaf[op] == BASE_NONE)
+            fail_msg("op %s: a tensor leaf reads no argument", name);
+        if (!isnan(ir_op_unit[op]) && !(c == OPC_EW && ir_op_nin[op] == 2))
+            fail_msg("op %s: a unit but no binary elementwise op", name);
+        if (ir_op_commutes[op] && isnan(ir_op_unit[op])) fail_msg("op %s: commutes, no unit", name);
+    }
+    /* What the columns say, on the ops they fold and place. */
+    assert_true(ir_op_unit[IR_ADD] == 0 && ir_op_commutes[IR_ADD]);
+    assert_true(ir_op_unit[IR_DIV] == 1 && !ir_op_commutes[IR_DIV]);
+    assert_int_equal(ir_op_leaf[IR_OPTSTATE], BASE_OPT);
+    assert_int_equal(ir_op_red[IR_CHAN_SUM], RED_CHAN);
+}
+
 /* Every op has a case or a reason, and not both. */
 static void test_every_op_accounted(void **state) {
     (void)state;
@@ -390,6 +417,7 @@ static void test_every_op_accounted(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_every_op_accounted),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_activations),
