@@ -52,13 +52,21 @@ static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size
 }
 
 /* im2col of one sample: cols[(c·KH + i)·KW + j][y·OW + x] =
- * img[c][y·S − pad_h + i][x·S − pad_w + j] where that is inside the image;
- * the positions that see padding are left alone (the caller zeroed them
- * once, they never change). With `add`, its adjoint col2im: img[...] +=
- * cols[...] over the same pairs (img zeroed by the caller). Loops over the
+ * img[c][y·S − pad_h + i][x·S − pad_w + j] where that is inside the image,
+ * 0 where it is padding: every element written once, so cols needs no
+ * zeroing first (which doubled its writes: a batch-1 encode's cols are 1.8
+ * MB). With `add`, its adjoint col2im: img[...] += cols[...] over the pairs
+ * inside (img zeroed by the caller). Loops over the
  * window offsets (i, j) at run time, each with its valid output range: a
  * compact function (an unrolled one made conv specs take seconds to
  * compile) whose inner copy is a plain loop that vectorizes for stride 1. */
+/* p[from, to) = 0. */
+static void zero_span(Codegen *cg, LLVMValueRef p, LLVMValueRef from, LLVMValueRef to) {
+    Loop l = cg_loop_begin(cg, LLVMBuildSub(cg->b, to, from, ""), "pad");
+    cg_store(cg, cg_real(cg, 0), p, LLVMBuildAdd(cg->b, from, l.index, ""));
+    cg_loop_end(cg, &l);
+}
+
 static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
                              bool add) {
     LLVMBuilderRef b = cg->b;
@@ -75,9 +83,17 @@ static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, L
     valid_range_at(cg, cg_iadd(cg, i, -q->pad_h), S, q->h, q->oh, &y0, &y1);
     valid_range_at(cg, cg_iadd(cg, j, -q->pad_w), S, q->w, q->ow, &x0, &x1);
     LLVMValueRef ny = LLVMBuildSub(b, y1, y0, ""), nx = LLVMBuildSub(b, x1, x0, "");
+    if (!add) { /* the padding's rows: above y0, below y1 */
+        zero_span(cg, row, cg_i64(cg, 0), cg_imul(cg, y0, q->ow));
+        zero_span(cg, row, cg_imul(cg, y1, q->ow), cg_i64(cg, P));
+    }
     Loop ly = cg_loop_begin(cg, ny, "y");
     LLVMValueRef y = LLVMBuildAdd(b, ly.index, y0, "");
     LLVMValueRef dst = cg_at(cg, row, cg_imul(cg, y, q->ow));
+    if (!add) { /* the padding's columns of row y: left of x0, right of x1 */
+        zero_span(cg, dst, cg_i64(cg, 0), x0);
+        zero_span(cg, dst, x1, cg_i64(cg, q->ow));
+    }
     /* the input row y·S − pad_h + i, from its column −pad_w + j */
     LLVMValueRef src_off = LLVMBuildAdd(b, cg_imul(cg, y, S * q->w),
                                         cg_iadd(cg, LLVMBuildAdd(b, cg_imul(cg, i, q->w), j, ""),
@@ -136,8 +152,6 @@ static void conv_kernel(Body *B, int i) {
     bool id = conv_geom_is_identity(&q);
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), w = buf_ptr(B, B->p->loc[n->in[1]]);
     LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
-    /* The padding's columns stay zero from sample to sample. */
-    if (!id && n->op != IR_CONV_T) cg_zero(cg, scratch, cg_i64(cg, ckk * P));
     if (n->op == IR_CONV_W)
         cg_zero(cg, out, cg_i64(cg, (long)q.r * ckk)); /* the samples add to it */
     Loop lb = cg_loop_begin(cg, B->batch, "sample");
