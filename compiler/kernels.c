@@ -311,9 +311,10 @@ typedef struct Range {
 /* Reductions: one path for every RED op, by its index map (ir_op_red).
  * Before the loops its accumulator is zeroed: the output itself, or for a
  * full sum (RED_ALL) the column sums the plan gave it (Plan.partial), or in
- * a task (of a split kernel, or a block of an epilogue), for a per-column map,
- * the task's own column sums (Plan.task_sums). In the loop element (row, j) is added at the map's
- * index; after the loops a full sum's column sums are folded. */
+ * a task (of a split kernel, or a block of an epilogue), for a per-column
+ * map, the task's own column sums (Plan.task_sums) — an epilogue block only
+ * its own columns of them. In the loop element (row, j) is added at the
+ * map's index; after the loops a full sum's column sums are folded. */
 static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, Range r, LLVMValueRef ncols) {
     LLVMValueRef task = r.task;
     Codegen *cg = B->cg;
