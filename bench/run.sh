@@ -9,7 +9,9 @@
 # latency of the same model with trained weights embedded (--embed-weights).
 # Without a working PyTorch it says why and shows aec's figures alone. Then the same for the seed's convolutional
 # autoencoder, specs/mnist_conv.ae (bench/bench_conv.c, bench/torch_conv.py),
-# over CONV_STEPS training steps of batch 256 (CONV=0 skips it). See docs/bench.md.
+# over CONV_STEPS training steps of batch 256 (CONV=0 skips it). On an AVX-512 CPU it also
+# runs the AVX2 code (--cpu x86-64-v3) against PyTorch with OPENBLAS_CORETYPE=Haswell
+# (AVX2=0 skips it). See docs/bench.md.
 #
 # Usage: bench/run.sh [BUILD]   (BUILD defaults to build; PYTHON to /usr/bin/python3,
 #        THREADS to "1 2", DATA to the Debian Fashion-MNIST training images,
@@ -135,6 +137,33 @@ if [ -z "$torch_why" ]; then
         "$best_el" "$best_pl" "$(echo "$best_pl $best_el" | awk '{print $1/$2}')"
 else
     printf 'headline: embedded batch-1 encode %.1f us; no PyTorch comparison.\n' "$best_el"
+fi
+
+# On an AVX-512 CPU, the AVX2 code as well: aec built with --cpu x86-64-v3
+# (256-bit kernels) against PyTorch with OpenBLAS's Haswell (AVX2) kernels,
+# which is what an AVX2-only machine runs (AVX2=0 skips it).
+if [ "${AVX2:-1}" != 0 ] && grep -qw avx512f /proc/cpuinfo; then
+    mkdir -p "$TMP/avx2"
+    "$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj --cpu x86-64-v3 -o "$TMP/avx2/fmnist_dense.o"
+    $CC -O2 -I "$ROOT/runtime" -I "$ROOT/bench" -I "$TMP/avx2" "$ROOT/bench/bench_aec.c" "$ROOT/runtime/pool.c" \
+        "$TMP/avx2/fmnist_dense.o" -lopenblas -lz -lm -lpthread -o "$TMP/bench_avx2"
+    echo
+    echo "fmnist_dense with AVX2 code on this CPU: aec --cpu x86-64-v3, PyTorch with OPENBLAS_CORETYPE=Haswell"
+    echo
+    printf '%-8s %14s %14s %9s\n' threads "aec img/s" "torch img/s" speed-up
+    for t in $THREADS; do
+        echo "bench: $t thread(s): AVX2 ..." >&2
+        AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_avx2" "$DATA" >"$TMP/avx2.$t"
+        a=$(field "$TMP/avx2.$t" samples_per_s)
+        if [ -z "$torch_why" ] &&
+            OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t \
+                "$PYTHON" "$ROOT/bench/torch_ref.py" "$t" "$DATA" >"$TMP/torch_avx2.$t" 2>"$TMP/torch.err"; then
+            p=$(field "$TMP/torch_avx2.$t" samples_per_s)
+            printf '%-8s %14.0f %14.0f %8.2fx\n' "$t" "$a" "$p" "$(echo "$a $p" | awk '{print $1/$2}')"
+        else
+            printf '%-8s %14.0f\n' "$t" "$a"
+        fi
+    done
 fi
 
 # The seed's convolutional autoencoder: a few steps per thread count (an
