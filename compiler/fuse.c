@@ -61,10 +61,14 @@ static bool *live_nodes(Arena *a, const Graph *g) {
     return live;
 }
 
-static bool is_output(const Graph *g, int i) {
+/* Mark every node an output reads: one pass, not a scan of the outputs per
+ * node (a training graph has an output per parameter tensor, so that scan
+ * was quadratic in the spec's depth). */
+static bool *output_nodes(Arena *a, const Graph *g) {
+    bool *out = arena_alloc(a, sizeof(bool) * (size_t)g->nnodes);
     for (int o = 0; o < g->nouts; o++)
-        if (g->outs[o].node == i) return true;
-    return false;
+        out[g->outs[o].node] = true;
+    return out;
 }
 
 /* Mark the value `u` read by kernel k: stored if computed by another kernel,
@@ -102,7 +106,7 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
     Fusion *f = arena_alloc(a, sizeof *f);
     f->graph = g;
     f->info = arena_alloc(a, sizeof(NodeInfo) * (size_t)g->nnodes);
-    bool *live = live_nodes(a, g);
+    bool *live = live_nodes(a, g), *is_out = output_nodes(a, g);
     int cap = 0, open = -1, members_cap = 0;
 
     for (int i = 0; i < g->nnodes; i++) {
@@ -156,14 +160,14 @@ Fusion *fuse_graph(Arena *a, const Graph *g) {
     for (int i = 0; i < g->nnodes; i++) {
         NodeInfo *info = &f->info[i];
         if (!live[i]) continue;
-        if (is_output(g, i)) info->last_use = f->nkernels; /* read after the last kernel */
-        if (is_output(g, i) && info->kernel >= 0) info->materialized = true;
+        if (is_out[i]) info->last_use = f->nkernels; /* read after the last kernel */
+        if (is_out[i] && info->kernel >= 0) info->materialized = true;
         /* GEMM results and reductions always live in memory. */
         if (ir_op_class[g->nodes[i].op] == OPC_GEMM || ir_op_class[g->nodes[i].op] == OPC_RED ||
             ir_op_class[g->nodes[i].op] == OPC_NEST)
             info->materialized = true;
         /* Inline scalar outputs are stored once, after the kernels. */
-        if (is_output(g, i) && info->inline_scalar) note_use(g, f->info, i, f->nkernels);
+        if (is_out[i] && info->inline_scalar) note_use(g, f->info, i, f->nkernels);
     }
     return f;
 }
