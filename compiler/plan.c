@@ -7,6 +7,7 @@
  * 16-element boundary, and a workspace buffer is reused once the last
  * kernel reading its value has run (first fit, by liveness).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "aec.h"
@@ -16,36 +17,111 @@
 typedef struct Slot {
     long off_b, off_c;   /* where it starts */
     long size_b, size_c; /* its capacity */
-    int free_after;      /* kernel after which it may be reused; INT_MAX while held */
+    int free_after;      /* kernel after which it may be reused */
+    int next;            /* the next slot freed after the same kernel, or -1 */
 } Slot;
 
+/* First fit in log time (a scan of every slot per buffer was quadratic in
+ * the spec's depth): a max tree over the slots in creation order holding
+ * the sizes of the free ones (-1 for a held one), descended to the leftmost
+ * that fits; a held slot waits in the list of the kernel after which it is
+ * free. Kernels only advance (`now` never decreases), so a slot joins the
+ * tree once `now` passes its kernel. */
 typedef struct Planner {
     Arena *a;
     Slot *slots;
     int nslots, cap;
-    long end_b, end_c; /* the workspace so far */
+    long end_b, end_c;   /* the workspace so far */
+    long *max_b, *max_c; /* the tree: node 1 the root, leaves from `leaves` */
+    int leaves;
+    int *freed_after;    /* per kernel, the first slot free after it, or -1 */
+    int nkernels, ready; /* slots free after kernels < ready are in the tree */
 } Planner;
 
 static long round_up(long n) {
     return (n + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS;
 }
 
-/* A workspace buffer of need_b·batch + need_c elements, live through kernel `until`. */
+static long max_of(long x, long y) {
+    return x > y ? x : y;
+}
+
+/* Slot s free with its sizes, or held (-1). */
+static void tree_set(Planner *P, int s, bool is_free) {
+    int i = P->leaves + s;
+    P->max_b[i] = is_free ? P->slots[s].size_b : -1;
+    P->max_c[i] = is_free ? P->slots[s].size_c : -1;
+    for (i /= 2; i >= 1; i /= 2) {
+        P->max_b[i] = max_of(P->max_b[2 * i], P->max_b[2 * i + 1]);
+        P->max_c[i] = max_of(P->max_c[2 * i], P->max_c[2 * i + 1]);
+    }
+}
+
+/* Room for slot s in the tree: doubled and refilled when full. */
+static void tree_grow(Planner *P, int s) {
+    if (s < P->leaves) return;
+    int old = P->leaves;
+    long *old_b = P->max_b, *old_c = P->max_c;
+    P->leaves = old ? 2 * old : 64;
+    P->max_b = arena_alloc(P->a, sizeof(long) * 2 * (size_t)P->leaves);
+    P->max_c = arena_alloc(P->a, sizeof(long) * 2 * (size_t)P->leaves);
+    for (int i = 0; i < 2 * P->leaves; i++)
+        P->max_b[i] = P->max_c[i] = -1;
+    for (int i = 0; i < old; i++) {
+        P->max_b[P->leaves + i] = old_b[old + i];
+        P->max_c[P->leaves + i] = old_c[old + i];
+    }
+    for (int i = P->leaves - 1; i >= 1; i--) {
+        P->max_b[i] = max_of(P->max_b[2 * i], P->max_b[2 * i + 1]);
+        P->max_c[i] = max_of(P->max_c[2 * i], P->max_c[2 * i + 1]);
+    }
+}
+
+/* The leftmost free slot under tree node i that fits, or -1. A subtree
+ * whose largest sizes fit may still hold no slot fitting both (a miss
+ * costs a backtrack); a buffer sized in one of the two never misses. */
+static int tree_find(const Planner *P, int i, long need_b, long need_c) {
+    if (i >= 2 * P->leaves || P->max_b[i] < need_b || P->max_c[i] < need_c) return -1;
+    if (i >= P->leaves) return i - P->leaves;
+    int s = tree_find(P, 2 * i, need_b, need_c);
+    return s >= 0 ? s : tree_find(P, 2 * i + 1, need_b, need_c);
+}
+
+/* Slot s is held through kernel `until`: free for buffers from kernel
+ * until + 1 on. */
+static void hold(Planner *P, int s, int until) {
+    P->slots[s].free_after = until;
+    tree_set(P, s, false);
+    if (until < P->ready) { /* free already (a buffer nothing reads later) */
+        tree_set(P, s, true);
+        return;
+    }
+    ensure(until <= P->nkernels);
+    P->slots[s].next = P->freed_after[until];
+    P->freed_after[until] = s;
+}
+
+/* A workspace buffer of need_b·batch + need_c elements, live through kernel
+ * `until`: the first slot (in creation order) free before kernel `now` and
+ * large enough, else a new one at the end. */
 static BufLoc take_sized(Planner *P, long need_b, long need_c, int now, int until) {
     need_b = round_up(need_b);
     need_c = round_up(need_c);
-    for (int s = 0; s < P->nslots; s++) {
-        Slot *sl = &P->slots[s];
-        if (sl->free_after < now && sl->size_b >= need_b && sl->size_c >= need_c) {
-            sl->free_after = until;
-            return (BufLoc){BASE_WS, sl->off_b, sl->off_c};
-        }
+    ensure(now >= P->ready); /* kernels only advance */
+    for (; P->ready < now; P->ready++)
+        for (int s = P->freed_after[P->ready]; s >= 0; s = P->slots[s].next)
+            tree_set(P, s, true);
+    int s = P->leaves ? tree_find(P, 1, need_b, need_c) : -1;
+    if (s < 0) {
+        Slot sl = {P->end_b, P->end_c, need_b, need_c, until, -1};
+        ARRAY_PUSH(P->a, P->slots, P->nslots, P->cap, sl);
+        P->end_b += need_b;
+        P->end_c += need_c;
+        s = P->nslots - 1;
+        tree_grow(P, s);
     }
-    Slot sl = {P->end_b, P->end_c, need_b, need_c, until};
-    ARRAY_PUSH(P->a, P->slots, P->nslots, P->cap, sl);
-    P->end_b += need_b;
-    P->end_c += need_c;
-    return (BufLoc){BASE_WS, sl.off_b, sl.off_c};
+    hold(P, s, until);
+    return (BufLoc){BASE_WS, P->slots[s].off_b, P->slots[s].off_c};
 }
 
 /* A workspace buffer of `t`'s size, live through kernel `until`. */
@@ -164,11 +240,22 @@ static int starts_at(const Fusion *f, int k) {
 }
 
 /* An output's value is computed straight into the caller's buffer: the
- * first output of the node that has a place. */
-static bool output_loc(const Graph *g, int node, BufLoc *loc) {
-    for (int o = 0; o < g->nouts; o++)
-        if (g->outs[o].node == node && out_place(g, &g->outs[o], loc)) return true;
-    return false;
+ * first output of the node that has a place. placed[node] is that output,
+ * or -1: found in one pass over the outputs (a scan of them per node was
+ * quadratic in the spec's depth, a training graph having an output per
+ * parameter tensor). */
+static int *placed_outputs(Arena *a, const Graph *g) {
+    int *placed = arena_alloc(a, sizeof(int) * (size_t)g->nnodes);
+    for (int i = 0; i < g->nnodes; i++)
+        placed[i] = -1;
+    BufLoc l;
+    for (int o = g->nouts - 1; o >= 0; o--)
+        if (out_place(g, &g->outs[o], &l)) placed[g->outs[o].node] = o;
+    return placed;
+}
+
+static bool output_loc(const Graph *g, const int *placed, int node, BufLoc *loc) {
+    return placed[node] >= 0 && out_place(g, &g->outs[placed[node]], loc);
 }
 
 Plan *plan_memory(Arena *a, const Fusion *f) {
@@ -180,7 +267,12 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     p->pack = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->task_sums = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->split = arena_alloc(a, sizeof(long) * (size_t)(f->nkernels + 1));
-    Planner P = {.a = a};
+    Arena *scratch = arena_new();
+    Planner P = {.a = scratch, .nkernels = f->nkernels};
+    P.freed_after = arena_alloc(scratch, sizeof(int) * (size_t)(f->nkernels + 1));
+    for (int k = 0; k <= f->nkernels; k++)
+        P.freed_after[k] = -1;
+    int *placed = placed_outputs(scratch, g);
 
     for (int i = 0; i < g->nnodes; i++)
         if (ir_op_class[g->nodes[i].op] == OPC_LEAF) p->loc[i] = leaf_loc(g, &g->nodes[i]);
@@ -194,7 +286,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             int i = kn->kind != K_LOOP ? kn->node : kn->nodes[m];
             const NodeInfo *info = &f->info[i];
             if (!info->materialized) continue;
-            if (!output_loc(g, i, &p->loc[i]))
+            if (!output_loc(g, placed, i, &p->loc[i]))
                 p->loc[i] = take(&P, g->nodes[i].type, now, info->last_use);
             /* A split or epilogue kernel's sums: each task's own, added up after the tasks. */
             if ((p->split[k] || kn->epilogue) && red_per_column(ir_op_red[g->nodes[i].op])) {
@@ -222,7 +314,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     /* Inline scalar outputs (the loss) are written after the last kernel. */
     for (int o = 0; o < g->nouts; o++)
         if (f->info[g->outs[o].node].inline_scalar &&
-            !output_loc(g, g->outs[o].node, &p->loc[g->outs[o].node]) &&
+            !output_loc(g, placed, g->outs[o].node, &p->loc[g->outs[o].node]) &&
             g->outs[o].kind == OUT_BUFFER) /* kept in the workspace for the caller to copy */
             p->loc[g->outs[o].node] =
                 take(&P, g->nodes[g->outs[o].node].type, f->nkernels, f->nkernels);
@@ -231,6 +323,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
         if (!out_place(g, &g->outs[o], &p->out_loc[o])) p->out_loc[o] = (BufLoc){BASE_NONE, 0, 0};
     p->ws_batch = P.end_b;
     p->ws_const = P.end_c;
+    arena_free(scratch);
     return p;
 }
 
@@ -298,8 +391,114 @@ static bool before(const Span *x, const Span *y,
 static void add_span(Arena *a, Span **s, int *n, int *cap, int node, BufLoc l, long size_b,
                      long size_c, int from, int to) {
     if (l.base != BASE_WS) return;
+    /* the sweep below relies on every buffer having a size at batch 1 */
+    ensure(size_b >= 0 && size_c >= 0 && size_b + size_c > 0);
     Span sp = {node, from, to, l.off_batch, l.off_const, size_b, size_c};
     ARRAY_PUSH(a, *s, *n, *cap, sp);
+}
+
+/* Two buffers live at the same time must be apart: one ends before the
+ * other starts, at the smallest and the largest batch (offsets are linear
+ * in it, so then at every batch in between). */
+static void check_apart(const Graph *g, const Span *s, const Span *t) {
+    bool apart = (before(s, t, 1) && before(s, t, AEC_MAX_BATCH)) ||
+                 (before(t, s, 1) && before(t, s, AEC_MAX_BATCH));
+    if (!apart)
+        internal_error("plan of %s: the buffers of %%%d and %%%d overlap while both are live",
+                       ir_graph_name(g->kind), s->node, t->node);
+}
+
+/* A span's start at batch 1, for sorting (ties by index: a total order). */
+typedef struct Start {
+    long at;
+    int span;
+} Start;
+
+static int by_start(const void *x, const void *y) {
+    const Start *s = x, *t = y;
+    if (s->at != t->at) return s->at < t->at ? -1 : 1;
+    return s->span - t->span;
+}
+
+/* The live buffers, as a Fenwick tree over their ranks by start at batch 1:
+ * counts of live ranks, so a rank's live neighbours take log time. */
+typedef struct Live {
+    int *tree, n, top; /* top: the highest power of two <= n */
+} Live;
+
+static void live_add(Live *L, int r, int d) { /* r: 1-based */
+    for (; r <= L->n; r += r & -r)
+        L->tree[r] += d;
+}
+static int live_count(const Live *L, int r) { /* live ranks <= r */
+    int c = 0;
+    for (; r > 0; r -= r & -r)
+        c += L->tree[r];
+    return c;
+}
+static int live_kth(const Live *L, int k) { /* the k-th live rank, k >= 1 */
+    int r = 0;
+    for (int step = L->top; step; step >>= 1)
+        if (r + step <= L->n && L->tree[r + step] < k) {
+            r += step;
+            k -= L->tree[r];
+        }
+    return r + 1;
+}
+
+/* Every pair of buffers live at the same time is apart. A sweep over the
+ * kernels: a buffer joining the live ones (which are apart, by induction,
+ * so ordered alike at both batches) is checked against its neighbours by
+ * start at batch 1; being apart from them it is apart from all, sizes being
+ * positive. n log n, where checking every pair was quadratic in the spec's
+ * depth. Finds an overlap exactly when the pairwise check would (it may
+ * name another pair). */
+static void check_spans(Arena *a, const Graph *g, const Span *spans, int n, int nkernels) {
+    Start *order = arena_alloc(a, sizeof(Start) * (size_t)(n + 1));
+    int *rank = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    for (int x = 0; x < n; x++)
+        order[x] = (Start){spans[x].off_b + spans[x].off_c, x};
+    qsort(order, (size_t)n, sizeof(Start), by_start);
+    for (int r = 0; r < n; r++)
+        rank[order[r].span] = r + 1;
+    /* spans by the kernel they start and end at (counting sort) */
+    int nt = nkernels + 1;
+    int *from_at = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
+    int *to_at = arena_alloc(a, sizeof(int) * (size_t)(nt + 1));
+    int *by_from = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    int *by_to = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    for (int x = 0; x < n; x++) {
+        ensure(spans[x].from >= 0 && spans[x].from <= spans[x].to && spans[x].to < nt);
+        from_at[spans[x].from + 1]++;
+        to_at[spans[x].to + 1]++;
+    }
+    for (int t = 0; t < nt; t++) {
+        from_at[t + 1] += from_at[t];
+        to_at[t + 1] += to_at[t];
+    }
+    for (int x = 0; x < n; x++) {
+        by_from[from_at[spans[x].from]++] = x;
+        by_to[to_at[spans[x].to]++] = x;
+    }
+    Live L = {arena_alloc(a, sizeof(int) * (size_t)(n + 1)), n, 1};
+    while (L.top * 2 <= n)
+        L.top *= 2;
+    int nlive = 0;
+    for (int t = 0, f = 0, e = 0; t < nt; t++) {
+        /* buffers first live at kernel t join; then those last live there leave */
+        for (; f < n && spans[by_from[f]].from == t; f++) {
+            int x = by_from[f], r = rank[x], below = live_count(&L, r - 1);
+            if (below > 0) check_apart(g, &spans[order[live_kth(&L, below) - 1].span], &spans[x]);
+            if (below < nlive)
+                check_apart(g, &spans[x], &spans[order[live_kth(&L, below + 1) - 1].span]);
+            live_add(&L, r, 1);
+            nlive++;
+        }
+        for (; e < n && spans[by_to[e]].to == t; e++) {
+            live_add(&L, rank[by_to[e]], -1);
+            nlive--;
+        }
+    }
 }
 
 void plan_verify(const Plan *p) {
@@ -327,9 +526,7 @@ void plan_verify(const Plan *p) {
     for (int o = 0; o < g->nouts; o++)
         check_read(p, f->nkernels, g->outs[o].node);
 
-    /* Workspace buffers live at the same time must not overlap, at the
-     * smallest and the largest batch (offsets are linear in it, so then
-     * at every batch in between). */
+    /* Workspace buffers live at the same time must not overlap. */
     Arena *a = arena_new();
     Span *spans = NULL;
     int n = 0, cap = 0;
@@ -362,16 +559,6 @@ void plan_verify(const Plan *p) {
             add_span(a, &spans, &n, &cap, i, p->partial[i], size_b, size_c, from, w);
         }
     }
-    for (int x = 0; x < n; x++)
-        for (int y = x + 1; y < n; y++) {
-            const Span *s = &spans[x], *t = &spans[y];
-            if (s->to < t->from || t->to < s->from) continue;
-            bool apart = (before(s, t, 1) && before(s, t, AEC_MAX_BATCH)) ||
-                         (before(t, s, 1) && before(t, s, AEC_MAX_BATCH));
-            if (!apart)
-                internal_error(
-                    "plan of %s: the buffers of %%%d and %%%d overlap while both are live",
-                    ir_graph_name(g->kind), s->node, t->node);
-        }
+    check_spans(a, g, spans, n, f->nkernels);
     arena_free(a);
 }
