@@ -238,6 +238,8 @@ typedef struct OptInfo {
 } OptInfo;
 extern const OptInfo opt_info[AEC_N_OPTIMIZERS];
 
+#define AEC_CONTRACTIVE_MAX_DENSE 64
+
 typedef struct Model {
     const char *name;
     Loc loc;
@@ -255,7 +257,9 @@ typedef struct Model {
     bool masked;
     CorruptKind corrupt;
     double corrupt_value;
-    /* regularize { } */
+    /* regularize { } (the contractive term: the encoder's Jacobian as a
+     * product over at most AEC_CONTRACTIVE_MAX_DENSE dense layers, the
+     * gaussian code's mean included) */
     double l2_weights, l1_weights, l1_code, kl_rho, kl_beta_sparsity, contractive, kl_beta;
     aec_train_config train; /* with defaults applied */
     InitKind init;

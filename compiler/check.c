@@ -485,6 +485,17 @@ static void check_contractive(Checker *c) {
         diag_note(l->loc, "this encoder layer");
         return;
     }
+    int dense = c->m->latent_gaussian; /* the code's mean is a dense layer */
+    for (int i = 0; i < c->enc.n; i++)
+        dense += c->enc.items[i].l.kind == LY_DENSE;
+    if (dense == 0)
+        diag_error(c->seen_contractive->loc,
+                   "'contractive' needs a dense layer in the encoder: without one the code is "
+                   "a view of the input and its Jacobian a constant");
+    else if (dense > AEC_CONTRACTIVE_MAX_DENSE)
+        diag_error(c->seen_contractive->loc,
+                   "'contractive' takes an encoder of at most %d dense layers, this one has %d",
+                   AEC_CONTRACTIVE_MAX_DENSE, dense);
 }
 
 /* Each encoder dense k pairs with decoder dense K+1-k, which must give back

@@ -128,7 +128,7 @@ static int weight_norm(Lower *L, bool l1) {
 static int contractive(Lower *L) {
     Graph *g = L->g;
     const Model *m = L->m;
-    enum { MAX_STAGES = 64 };
+    enum { MAX_STAGES = AEC_CONTRACTIVE_MAX_DENSE }; /* the checker refuses more */
     int w[MAX_STAGES], d[MAX_STAGES], n = 0;
     long units[MAX_STAGES], in[MAX_STAGES];
     for (int i = 0; i < m->n_encoder + (m->latent_mu >= 0); i++) {
@@ -146,7 +146,7 @@ static int contractive(Lower *L) {
             d[n - 1] = d[n - 1] < 0 ? prime : ir_binary(g, IR_MUL, d[n - 1], prime);
         }
     }
-    ensure(n > 0);
+    ensure(n > 0); /* the checker refuses an encoder without a dense layer */
     long hl = units[n - 1];
     int M = w[n - 1];
     for (int l = n - 2; l >= 0; l--) {
