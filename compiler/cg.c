@@ -94,6 +94,10 @@ void cg_loop_end(Codegen *cg, Loop *l) {
 
 /* A stack slot in the entry block, where mem2reg turns it into registers. */
 LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name) {
+    return cg_alloca_entry_of(cg, cg->T, name);
+}
+
+LLVMValueRef cg_alloca_entry_of(Codegen *cg, LLVMTypeRef type, const char *name) {
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cg->fn);
     LLVMBuilderRef tmp = LLVMCreateBuilderInContext(cg->ctx);
     LLVMValueRef first = LLVMGetFirstInstruction(entry);
@@ -101,7 +105,7 @@ LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name) {
         LLVMPositionBuilderBefore(tmp, first);
     else
         LLVMPositionBuilderAtEnd(tmp, entry);
-    LLVMValueRef slot = LLVMBuildAlloca(tmp, cg->T, name);
+    LLVMValueRef slot = LLVMBuildAlloca(tmp, type, name);
     LLVMDisposeBuilder(tmp);
     return slot;
 }

@@ -128,6 +128,8 @@ Loop cg_loop_begin(Codegen *cg, LLVMValueRef end, const char *name);
 void cg_loop_end(Codegen *cg, Loop *l);
 /* A stack slot of the element type in the entry block (mem2reg makes it a register). */
 LLVMValueRef cg_alloca_entry(Codegen *cg, const char *name);
+/* A stack slot of `type` in the entry block. */
+LLVMValueRef cg_alloca_entry_of(Codegen *cg, LLVMTypeRef type, const char *name);
 /* The same of v's type, initialized to v here. */
 LLVMValueRef cg_var(Codegen *cg, const char *name, LLVMValueRef v);
 /* if (cond) { ... } [else { ... }]: cg_if leaves the builder in the

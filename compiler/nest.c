@@ -68,12 +68,13 @@ static void zero_span(Codegen *cg, LLVMValueRef p, LLVMValueRef from, LLVMValueR
 }
 
 static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, LLVMValueRef cols,
-                             bool add) {
+                             bool add, LLVMValueRef c_lo, LLVMValueRef c_hi) {
     LLVMBuilderRef b = cg->b;
     long P = (long)q->oh * q->ow, S = q->stride;
-    Loop lc = cg_loop_begin(cg, cg_i64(cg, q->c), "chan");
-    LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, lc.index, (long)q->h * q->w));
-    LLVMValueRef cols_c = cg_at(cg, cols, cg_imul(cg, lc.index, (long)q->kh * q->kw * P));
+    Loop lc = cg_loop_begin(cg, LLVMBuildSub(b, c_hi, c_lo, ""), "chan");
+    LLVMValueRef c = LLVMBuildAdd(b, c_lo, lc.index, "c");
+    LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, c, (long)q->h * q->w));
+    LLVMValueRef cols_c = cg_at(cg, cols, cg_imul(cg, c, (long)q->kh * q->kw * P));
     Loop li = cg_loop_begin(cg, cg_i64(cg, q->kh), "ki");
     Loop lj = cg_loop_begin(cg, cg_i64(cg, q->kw), "kj");
     LLVMValueRef i = li.index, j = lj.index;
@@ -113,13 +114,25 @@ static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, L
     cg_loop_end(cg, &lc);
 }
 
-/* The call of layer `layer`'s im2col (or col2im) on one sample: a function
- * of its own, made on first use, so that the unrolled loops are compiled
- * once per layer rather than in every kernel and graph that use them. */
+/* Channels per im2col task: at most IM2COL_TASKS tasks. */
+enum { IM2COL_TASKS = 16 };
+static long im2col_group(const ConvGeom *q) {
+    return (q->c + IM2COL_TASKS - 1) / IM2COL_TASKS;
+}
+
+/* The call of layer `layer`'s im2col (or col2im) on one sample, as tasks
+ * of a fixed number of channels each on the caller's threads (exec): each
+ * task writes its own channels' rows of cols (or, col2im, its channels of
+ * the image), so the bits do not depend on the threads. The task function
+ * — (env = {img, cols}, t) — is made once per layer, so the loops are
+ * compiled once rather than in every kernel and graph that use them. `env`
+ * is the caller's {img, cols} slot (conv_kernel's). */
 static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef img,
-                        LLVMValueRef cols, bool add) {
+                        LLVMValueRef cols, bool add, LLVMValueRef exec, LLVMValueRef env) {
     LLVMValueRef *fn = &cg->im2col[2 * layer + add];
-    LLVMTypeRef params[2] = {cg->T_ptr, cg->T_ptr};
+    LLVMTypeRef ptrs[2] = {cg->T_ptr, cg->T_ptr};
+    LLVMTypeRef env_ty = LLVMStructTypeInContext(cg->ctx, ptrs, 2, 0);
+    long group = im2col_group(q);
     if (!*fn) {
         /* Build it aside, then come back to the function being built. */
         LLVMValueRef caller = cg->fn;
@@ -127,19 +140,31 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
         LLVMMetadataRef scope = cg->di_scope;
         char name[256];
         snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, add ? "col2im" : "im2col", layer);
+        LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
         *fn = cg_function(cg, name, cg->void_t, params, 2, true);
         LLVMAddAttributeAtIndex(
             *fn, LLVMAttributeFunctionIndex,
             LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
-        emit_im2col_body(cg, q, LLVMGetParam(*fn, 0), LLVMGetParam(*fn, 1), add);
+        LLVMValueRef e =
+            LLVMBuildBitCast(cg->b, LLVMGetParam(*fn, 0), LLVMPointerType(env_ty, 0), "env");
+        LLVMValueRef im =
+            LLVMBuildLoad2(cg->b, cg->T_ptr, LLVMBuildStructGEP2(cg->b, env_ty, e, 0, ""), "img");
+        LLVMValueRef co =
+            LLVMBuildLoad2(cg->b, cg->T_ptr, LLVMBuildStructGEP2(cg->b, env_ty, e, 1, ""), "cols");
+        LLVMValueRef c_lo = cg_imul(cg, LLVMGetParam(*fn, 1), group);
+        LLVMValueRef c_hi = cg_iadd(cg, c_lo, group);
+        c_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, c_hi, cg_i64(cg, q->c), ""), c_hi,
+                         cg_i64(cg, q->c));
+        emit_im2col_body(cg, q, im, co, add, c_lo, c_hi);
         LLVMBuildRetVoid(cg->b);
         cg->fn = caller;
         cg->di_scope = scope;
         LLVMPositionBuilderAtEnd(cg->b, at);
         if (cg->dib) cg_debug_loc(cg, (Loc){0});
     }
-    LLVMValueRef args[2] = {img, cols};
-    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 2, 0), *fn, args, 2, "");
+    LLVMBuildStore(cg->b, img, LLVMBuildStructGEP2(cg->b, env_ty, env, 0, ""));
+    LLVMBuildStore(cg->b, cols, LLVMBuildStructGEP2(cg->b, env_ty, env, 1, ""));
+    gemm_parallel_for(cg->mod, cg->b, exec, cg_i64(cg, (q->c + group - 1) / group), *fn, env);
 }
 
 /* CONV, CONV_T, CONV_W: a loop over the samples, each an im2col/col2im and a gemm. */
@@ -152,6 +177,9 @@ static void conv_kernel(Body *B, int i) {
     bool id = conv_geom_is_identity(&q);
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), w = buf_ptr(B, B->p->loc[n->in[1]]);
     LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = id ? NULL : buf_ptr(B, B->p->partial[i]);
+    LLVMTypeRef ptrs[2] = {cg->T_ptr, cg->T_ptr}; /* im2col's tasks' {img, cols} */
+    LLVMValueRef env =
+        id ? NULL : cg_alloca_entry_of(cg, LLVMStructTypeInContext(cg->ctx, ptrs, 2, 0), "im2col");
     if (n->op == IR_CONV_W)
         cg_zero(cg, out, cg_i64(cg, (long)q.r * ckk)); /* the samples add to it */
     Loop lb = cg_loop_begin(cg, B->batch, "sample");
@@ -159,7 +187,7 @@ static void conv_kernel(Body *B, int i) {
     switch (n->op) {
     case IR_CONV: { /* y_s [R, P] = W [R, CKK] · im2col(x_s) [CKK, P] */
         LLVMValueRef x = cg_at(cg, a, cg_imul(cg, s, img));
-        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false, B->exec, env);
         conv_gemm(B, i, w, id ? x : scratch, cg_at(cg, out, cg_imul(cg, s, cols)));
         break;
     }
@@ -169,13 +197,13 @@ static void conv_kernel(Body *B, int i) {
         conv_gemm(B, i, w, d, id ? y : scratch);
         if (!id) {
             cg_zero(cg, y, cg_i64(cg, img));
-            emit_im2col(cg, n->layer, &q, y, scratch, true);
+            emit_im2col(cg, n->layer, &q, y, scratch, true, B->exec, env);
         }
         break;
     }
     case IR_CONV_W: { /* dW [R, CKK] = Σ_s d_s [R, P] · im2col(x_s)ᵀ [P, CKK] */
         LLVMValueRef d = cg_at(cg, a, cg_imul(cg, s, cols)), x = cg_at(cg, w, cg_imul(cg, s, img));
-        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false);
+        if (!id) emit_im2col(cg, n->layer, &q, x, scratch, false, B->exec, env);
         conv_gemm(B, i, d, id ? x : scratch, out); /* dW was zeroed before the samples */
         break;
     }
