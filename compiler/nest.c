@@ -4,7 +4,8 @@
  * AVGPOOL(_GRAD), UPSAMPLE(_GRAD)) and its layer's geometry (ConvGeom);
  * produces its loop nest. A convolution runs sample by sample: im2col of
  * one sample into the plan's scratch (`partial`, reused for every sample,
- * so it stays in cache), then one gemm giving that sample's NCHW output;
+ * so it stays in cache; tasks of channels on the caller's threads), then
+ * one gemm giving that sample's NCHW output;
  * its adjoint is the gemm, then col2im. A 1x1 convolution with stride 1 and
  * no padding needs neither. Pooling and upsampling loop over the batch's
  * planes and the output positions, the window inside.
