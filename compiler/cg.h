@@ -213,6 +213,8 @@ typedef struct Body {
     LLVMTypeRef env_ty;
     LLVMValueRef *val;    /* per node: its value in the current loop iteration */
     LLVMValueRef *scalar; /* per node: inline scalar value in the current kernel */
+    LLVMValueRef *ptr,
+        *acc; /* per node: a loop kernel's buffers and its reductions' accumulators */
     int kernel;
 } Body;
 

@@ -39,6 +39,16 @@ static LLVMValueRef scalar_value(Body *B, int i) {
     return v;
 }
 
+/* Undo scalar_value(B, i) and what it computed through: NULL again. */
+static void scalar_forget(Body *B, int i) {
+    if (!B->scalar[i]) return;
+    B->scalar[i] = NULL;
+    const IrNode *n = &B->g->nodes[i];
+    if (B->f->info[i].inline_scalar)
+        for (int j = 0; j < ir_op_nin[n->op]; j++)
+            scalar_forget(B, n->in[j]);
+}
+
 static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMValueRef b) {
     Codegen *cg = B->cg;
     LLVMValueRef zero = cg_real(cg, 0), one = cg_real(cg, 1);
@@ -337,18 +347,37 @@ static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, Range r, LLVMVal
     return acc;
 }
 
+/* Clear what loop kernel k set in B->ptr, B->acc and B->scalar: the
+ * nodes it computes and the ones it reads, as its first loop found them. */
+static void kernel_forget(Body *B, const Kernel *k) {
+    const Graph *g = B->g;
+    for (int m = 0; m < k->nnodes; m++) {
+        int i = k->nodes[m];
+        const IrNode *node = &g->nodes[i];
+        for (int j = 0; j < ir_op_nin[node->op]; j++) {
+            int u = node->in[j];
+            if (g->nodes[u].op == IR_CHAN_EXPAND) u = g->nodes[u].in[0];
+            scalar_forget(B, u);
+            B->ptr[u] = NULL;
+        }
+        B->ptr[i] = B->acc[i] = NULL;
+    }
+}
+
 static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
     LLVMValueRef task = r.task;
     Codegen *cg = B->cg;
     const Graph *g = B->g;
     long n = k->domain.n;
     LLVMValueRef ncols = cg_i64(cg, n);
-    memset(B->scalar, 0, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     cg_debug_loc(cg, g->nodes[k->nodes[0]].loc); /* the loops: the kernel's first node */
 
-    /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators. */
-    LLVMValueRef *ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
-    LLVMValueRef *acc = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    /* Before the loops: pointers, loop-invariant scalars, zeroed accumulators.
+     * B->ptr, B->acc and B->scalar are all NULL between loop kernels: each
+     * kernel clears what it set (kernel_forget), so a kernel costs its own
+     * size, not the graph's (a clear or two arrays of the graph's size per
+     * kernel were quadratic in the spec's depth, in time and memory). */
+    LLVMValueRef *ptr = B->ptr, *acc = B->acc;
     for (int m = 0; m < k->nnodes; m++) {
         int i = k->nodes[m];
         const IrNode *node = &g->nodes[i];
@@ -439,6 +468,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
         int i = k->nodes[m];
         if (ir_op_red[g->nodes[i].op] == RED_ALL) fold_columns(cg, acc[i], n, ptr[i]);
     }
+    kernel_forget(B, k);
 }
 
 /* ------------------------------------------------------ split into tasks */
@@ -470,9 +500,10 @@ static TaskFn task_begin(Body *B, const char *what, LLVMTypeRef *params, int npa
     for (int a = 0; a < N_ARGS; a++)
         args[a] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(B->env_ty, (unsigned)a),
                                  LLVMBuildStructGEP2(cg->b, B->env_ty, env, (unsigned)a, ""), "");
+    /* The caller's per-node arrays: all NULL between loop kernels, and a
+     * loop reads val only of its own nodes, set before. */
     *T = (Body){.cg = cg, .g = B->g, .f = B->f, .p = B->p, .kernel = B->kernel};
-    T->val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
-    T->scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)B->g->nnodes);
+    T->val = B->val, T->scalar = B->scalar, T->ptr = B->ptr, T->acc = B->acc;
     body_init(T, args);
     return t;
 }
@@ -605,6 +636,8 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     Body B = {.cg = cg, .g = g, .f = f, .p = p};
     B.val = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     B.scalar = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.ptr = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
+    B.acc = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)g->nnodes);
     LLVMValueRef args[N_ARGS];
     for (int a = 0; a < N_ARGS; a++)
         args[a] = LLVMGetParam(fn, (unsigned)a);
