@@ -76,6 +76,9 @@ const char *suggest(const char *word, const char *const *candidates, int n);
 _Noreturn void internal_error_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated; NULL on error */
+/* Run argv (argv[0] looked up in PATH) and wait: its exit status, 127 when
+ * it cannot be run, -1 when it could not be started or was killed. */
+int run_command(char *const argv[]);
 
 /* ------------------------------------------------------ ast.c, parser.y */
 

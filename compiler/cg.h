@@ -35,6 +35,7 @@ struct Codegen {
     LLVMOrcThreadSafeContextRef tsc; /* owns ctx, so the module can be JIT-compiled */
     LLVMContextRef ctx;
     LLVMModuleRef mod; /* NULL once handed to the JIT */
+    bool optimized;    /* mod has been through the passes (target.c) */
     LLVMOrcLLJITRef jit;
     LLVMBuilderRef b;
     LLVMTargetMachineRef tm;
@@ -243,5 +244,24 @@ typedef struct Bodies {
     LLVMValueRef *fn; /* per Program entry */
 } Bodies;
 void emit_abi(Codegen *cg, const Bodies *bo);
+
+/* -------------------------------------------------------------- target.c */
+
+/* The target machine for --target/--cpu/--features/-O (the host's CPU and
+ * features by default) and its normalized triple (LLVMDisposeMessage it);
+ * NULL after reporting an unknown target. */
+LLVMTargetMachineRef cg_target_machine(const CodegenOptions *opt, char **triple);
+/* A module through the optimization pipeline of -O`opt_level` (none at 0),
+ * first merging identical functions when `merge`; or only that merge. */
+void cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, bool merge);
+void cg_merge_functions(LLVMModuleRef mod, LLVMTargetMachineRef tm);
+
+/* --------------------------------------------------------------- units.c */
+
+/* Write the (unoptimized) module as one object file compiled in parts on
+ * threads: 0 when written, 1 after reporting an error, -1 when it does
+ * not apply (a small module, another architecture than the host's, no
+ * linker), and the caller compiles it whole. cg->mod is left unchanged. */
+int cg_emit_units(Codegen *cg, const char *path);
 
 #endif

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../runtime/rt.h" /* aec_ckpt_load, aec_main: the runtime is linked in */
@@ -89,19 +88,6 @@ int driver_check(const char *spec, const char *dump) {
     }
     arena_free(a);
     return status;
-}
-
-/* Run a command (argv[0] looked up in PATH); 0 when it exits 0. */
-static int run(char *const argv[]) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    if (waitpid(pid, &st, 0) < 0) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static bool is_file(const char *path) {
@@ -187,7 +173,7 @@ static int link_trainer(const char *prefix, const char *obj, const char *out, bo
     argv[n++] = "-o";
     argv[n++] = (char *)out;
     argv[n] = NULL;
-    int st = run(argv);
+    int st = run_command(argv);
     unlink(stub);
     if (st) fprintf(stderr, "aec: error: linking %s failed (%s exited with %d)\n", out, cc, st);
     return st ? 1 : 0;

@@ -12,10 +12,7 @@
  */
 #include <dlfcn.h>
 #include <llvm-c/Analysis.h>
-#include <llvm-c/ErrorHandling.h>
-#include <llvm-c/Support.h>
 #include <llvm-c/Target.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,64 +47,6 @@ static void debug_begin(Codegen *cg) {
 
 /* ------------------------------------------------------------ the module */
 
-/* LLVM's fatal errors (a target that cannot compile what it was asked)
- * end aec with a message, as its own errors do, not with an abort. */
-static void llvm_fatal(const char *reason) {
-    fprintf(stderr, "aec: error: LLVM: %s\n", reason);
-    exit(1);
-}
-
-/* LLVM's options, once per process. A loop kernel reads and writes many
- * buffers of one workspace, which LLVM cannot tell apart: its vectorizer
- * then needs a runtime check per pair, and gives up past 8 (the default),
- * leaving the biggest fused loop of a training step (the output layer's
- * sigmoid, loss and their gradient: 10 % of W1's step) scalar. 64 checks
- * cost a few comparisons per row. No loop strength reduction: it was half
- * of the backend's time (fmnist_dense 1.23 -> 0.90 s to build, mnist_conv
- * 2.2 -> 1.6 s), for no measured speed (docs/internals.md). */
-void cg_llvm_options(void) {
-    static bool done;
-    if (done) return;
-    done = true;
-    const char *argv[] = {"aec", "-runtime-memory-check-threshold=64", "-disable-lsr"};
-    LLVMParseCommandLineOptions(3, argv, NULL);
-}
-
-static LLVMTargetMachineRef target_machine(const CodegenOptions *opt, char **triple_out) {
-    LLVMInstallFatalErrorHandler(llvm_fatal);
-    cg_llvm_options();
-    LLVMInitializeAllTargetInfos();
-    LLVMInitializeAllTargets();
-    LLVMInitializeAllTargetMCs();
-    LLVMInitializeAllAsmPrinters();
-    char *triple =
-        opt->triple ? LLVMNormalizeTargetTriple(opt->triple) : LLVMGetDefaultTargetTriple();
-    LLVMTargetRef target;
-    char *err = NULL;
-    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-        fprintf(stderr, "aec: error: unknown target '%s': %s\n", triple, err);
-        LLVMDisposeMessage(err);
-        return NULL;
-    }
-    /* The host CPU name can be "generic" on new CPUs: pass its features too.
-     * A named CPU or another target gets its own features (plus --features);
-     * an empty CPU is the target's baseline (RISC-V refuses "generic"). */
-    bool host = !opt->cpu && !opt->triple;
-    char *cpu = opt->cpu ? strdup(opt->cpu) : host ? LLVMGetHostCPUName() : strdup("");
-    char *features = opt->features ? strdup(opt->features)
-                     : host        ? LLVMGetHostCPUFeatures()
-                                   : strdup("");
-    LLVMCodeGenOptLevel level = opt->opt_level >= 3   ? LLVMCodeGenLevelAggressive
-                                : opt->opt_level == 0 ? LLVMCodeGenLevelNone
-                                                      : LLVMCodeGenLevelDefault;
-    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, features, level,
-                                                      LLVMRelocPIC, LLVMCodeModelDefault);
-    free(cpu);
-    free(features);
-    *triple_out = triple;
-    return tm;
-}
-
 Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     const Model *m = prog->model;
     Codegen *cg = calloc(1, sizeof *cg);
@@ -117,7 +56,7 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     cg->arena = arena_new();
     cg->prefix = arena_strdup(cg->arena, m->symbol);
     char *triple;
-    cg->tm = target_machine(opt, &triple);
+    cg->tm = cg_target_machine(opt, &triple);
     if (!cg->tm) {
         cg_free(cg);
         return NULL;
@@ -174,36 +113,30 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
         internal_error("generated module does not verify: %s", err);
     }
     LLVMDisposeMessage(err);
+    return cg; /* optimized when first printed, emitted or JIT-compiled */
+}
 
-    if (opt->opt_level > 0) {
-        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-        LLVMPassBuilderOptionsSetLoopVectorization(po, 1);
-        LLVMPassBuilderOptionsSetSLPVectorization(po, 1);
-        /* No unroller: the kernels that need unrolling are written unrolled
-         * (the GEMM micro-kernels), and the vectorizer still interleaves the
-         * loops. Unrolling the rest cost 60 % of a conv spec's compile time
-         * (mnist_conv 8.8 s -> 2.5 s) and no measured speed. */
-        LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
-        char pipeline[32];
-        snprintf(pipeline, sizeof pipeline, "default<O%d>",
-                 opt->opt_level > 3 ? 3 : opt->opt_level);
-        LLVMErrorRef e = LLVMRunPasses(cg->mod, pipeline, cg->tm, po);
-        if (e) {
-            char *msg = LLVMGetErrorMessage(e);
-            internal_error("LLVM passes failed: %s", msg);
-        }
-        LLVMDisposePassBuilderOptions(po);
-    }
-    return cg;
+/* The whole module through the passes, once (an object compiled in units
+ * leaves cg->mod as it was: each unit runs the passes itself). */
+static void optimize(Codegen *cg) {
+    if (cg->optimized) return;
+    cg->optimized = true;
+    cg_optimize(cg->mod, cg->tm, cg->opt.opt_level, true);
 }
 
 void cg_dump_llvm(FILE *out, Codegen *cg) {
+    optimize(cg);
     char *s = LLVMPrintModuleToString(cg->mod);
     fputs(s, out);
     LLVMDisposeMessage(s);
 }
 
 int cg_emit_file(Codegen *cg, const char *path, bool assembly) {
+    if (!assembly && !cg->optimized) {
+        int st = cg_emit_units(cg, path);
+        if (st >= 0) return st;
+    }
+    optimize(cg);
     char *err = NULL;
     if (LLVMTargetMachineEmitToFile(cg->tm, cg->mod, (char *)path,
                                     assembly ? LLVMAssemblyFile : LLVMObjectFile, &err)) {
@@ -227,6 +160,7 @@ static bool jit_failed(LLVMErrorRef e, const char *what) {
 void *cg_jit_lookup(Codegen *cg, const char *symbol) {
     if (!cg->jit) {
         if (!cg->mod) return NULL;
+        optimize(cg);
         /* The host program may not link OpenBLAS itself: load it globally
          * so the process symbol search below finds cblas_?gemm. */
         if (!dlopen("libopenblas.so.0", RTLD_NOW | RTLD_GLOBAL) &&
@@ -239,7 +173,7 @@ void *cg_jit_lookup(Codegen *cg, const char *symbol) {
         char *triple;
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
             builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(
-                         target_machine(&cg->opt, &triple)));
+                         cg_target_machine(&cg->opt, &triple)));
         LLVMDisposeMessage(triple);
         if (jit_failed(LLVMOrcCreateLLJIT(&cg->jit, builder), "setup")) return NULL;
         LLVMOrcDefinitionGeneratorRef gen;

@@ -291,16 +291,17 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     G.direct_a = !s->ta && (s->lda ? s->lda : s->k) > 0;
     /* The functions that depend on the tiling and transpositions only,
      * once per module. */
-    char key[96], sub[128];
-    snprintf(key, sizeof key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32", G.g.mr,
-             G.g.nv, G.g.vl, s->ta ? 't' : 'n', s->tb ? 't' : 'n', s->accumulate ? ".acc" : "",
+    char key[96], pack_key[96], sub[128];
+    snprintf(pack_key, sizeof pack_key, "aec.gemm.%s.%dx%dx%d.%c%c%s", s->f64 ? "f64" : "f32",
+             G.g.mr, G.g.nv, G.g.vl, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
              G.direct_a ? ".direct" : "");
+    /* the tile task depends on accumulating too; the packing does not */
+    snprintf(key, sizeof key, "%s%s", pack_key, s->accumulate ? ".acc" : "");
     LLVMValueRef kernel, direct = NULL, pack_task, compute_task;
+    snprintf(sub, sizeof sub, "%s.pack", pack_key);
+    if (!(pack_task = LLVMGetNamedFunction(mod, sub))) pack_task = gemm_pack_task(&G, sub);
     snprintf(sub, sizeof sub, "%s.tile", key);
-    if ((compute_task = LLVMGetNamedFunction(mod, sub))) {
-        snprintf(sub, sizeof sub, "%s.pack", key);
-        pack_task = LLVMGetNamedFunction(mod, sub);
-    } else {
+    if (!(compute_task = LLVMGetNamedFunction(mod, sub))) {
         snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel", s->f64 ? "f64" : "f32", G.g.mr,
                  G.g.nv, G.g.vl);
         if (!(kernel = LLVMGetNamedFunction(mod, sub))) kernel = gemm_micro_kernel(&G, sub, false);
@@ -310,8 +311,6 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
             if (!(direct = LLVMGetNamedFunction(mod, sub)))
                 direct = gemm_micro_kernel(&G, sub, true);
         }
-        snprintf(sub, sizeof sub, "%s.pack", key);
-        pack_task = gemm_pack_task(&G, sub);
         snprintf(sub, sizeof sub, "%s.tile", key);
         compute_task = gemm_tile_task(&G, sub, kernel, direct);
     }

@@ -97,16 +97,18 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
         Loop lk = loop(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), "pkv");
         LLVMValueRef k0 = mulc(G, lk.index, vl);
-        for (int jb = 0; jb < G->g.nv; jb++) {
-            LLVMValueRef rows[64];
-            for (int r = 0; r < vl; r++)
-                rows[r] =
-                    load_v(G, at(G, b, add(G, mul(G, addc(G, col0, jb * vl + r), d->ldb), k0)),
-                           G->s->f64 ? 8 : 4);
-            transpose(G, rows);
-            for (int q = 0; q < vl; q++)
-                store_v(G, rows[q], at(G, dst, addc(G, mulc(G, addc(G, k0, q), nr), jb * vl)));
-        }
+        /* the nv column blocks as a loop: one transpose in the IR, not nv
+         * (a transpose is 64 shuffles at 16 lanes, slow to select) */
+        Loop lb = loop(G, i64c(G, G->g.nv), "pjb");
+        LLVMValueRef jb = mulc(G, lb.index, vl);
+        LLVMValueRef rows[64];
+        for (int r = 0; r < vl; r++)
+            rows[r] = load_v(G, at(G, b, add(G, mul(G, add(G, addc(G, col0, r), jb), d->ldb), k0)),
+                             G->s->f64 ? 8 : 4);
+        transpose(G, rows);
+        for (int q = 0; q < vl; q++)
+            store_v(G, rows[q], at(G, dst, add(G, mulc(G, addc(G, k0, q), nr), jb)));
+        loop_end(G, &lb);
         loop_end(G, &lk);
         Loop lj = loop(G, i64c(G, nr), "pj");
         LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));

@@ -41,11 +41,13 @@ LAYERS=(
     "nest"                # image kernels
     "kernels"             # graph bodies: loop and GEMM kernels
     "abi"                 # entry points, the model table
+    "target"              # the target machine, LLVM's options, the passes
+    "units"               # an object compiled in parts, on threads
     "emit header"         # the module, emission, JIT; m.h
     "options driver"      # the command line's options; the commands
     "main"                # aec
 )
-CODEGEN="gemm_kernels gemm cg cg_math nest kernels abi emit"
+CODEGEN="gemm_kernels gemm cg cg_math nest kernels abi target units emit"
 FRONT="shape form check_layer expand layout check report forward optim objective lower autodiff"
 
 WHO="compiler layers" WHOSE="the compiler's" SRC=compiler ROW='%-12s includes %-30s uses %s\n'
