@@ -204,10 +204,10 @@ typedef struct ParamTensor {
     int shape[4];
     int kind; /* AEC_TENSOR_* */
     long numel;
-    long offset;         /* elements into the params block; trainable tensors come first */
-    int fan_in, fan_out; /* for init */
-    int layer;           /* owning layer index */
-    int stage;           /* the pretraining stage that trains it (1..Model.nstages), 0: none */
+    long offset;          /* elements into the params block; trainable tensors come first */
+    long fan_in, fan_out; /* for init */
+    int layer;            /* owning layer index */
+    int stage;            /* the pretraining stage that trains it (1..Model.nstages), 0: none */
 } ParamTensor;
 
 /* Greedy layer-wise pretraining stage k pairs encoder dense k with decoder

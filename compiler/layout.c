@@ -14,7 +14,7 @@
 #include "check.h"
 
 static int add_tensor(Checker *c, int layer, const char *prefix, const char *what, int kind,
-                      int ndim, const int *shape, int fan_in, int fan_out) {
+                      int ndim, const int *shape, long fan_in, long fan_out) {
     Model *m = c->m;
     ParamTensor t = {0};
     t.name = arena_printf(c->arena, "%s.%s", prefix, what);
@@ -22,7 +22,7 @@ static int add_tensor(Checker *c, int layer, const char *prefix, const char *wha
     t.numel = 1;
     for (int i = 0; i < ndim; i++) {
         t.shape[i] = shape[i];
-        t.numel *= shape[i];
+        t.numel = lim_mul(t.numel, shape[i]); /* saturates: check_limits refuses it */
     }
     t.kind = kind;
     t.fan_in = fan_in;
@@ -49,11 +49,11 @@ static void layer_tensors(Checker *c, int li, const char *prefix, bool buffers) 
     case LY_CONV:
     case LY_DECONV: {
         if (buffers) break;
-        int rf = l->kh * l->kw;
+        long rf = lim_mul(l->kh, l->kw); /* saturating, as every size from a spec */
         /* PyTorch computes fans from the weight's dims 1 and 0: for a deconv,
          * whose weight is [in, out, kh, kw], fan_in is out·kh·kw. */
-        int fan_in = (l->kind == LY_CONV ? in_c : l->units) * rf;
-        int fan_out = (l->kind == LY_CONV ? l->units : in_c) * rf;
+        long fan_in = lim_mul(l->kind == LY_CONV ? in_c : l->units, rf);
+        long fan_out = lim_mul(l->kind == LY_CONV ? l->units : in_c, rf);
         int shape[4] = {l->units, in_c, l->kh, l->kw};
         if (l->kind == LY_DECONV) shape[0] = in_c, shape[1] = l->units;
         if (l->tied_to < 0)

@@ -94,7 +94,7 @@ void check_dump_shapes(FILE *out, const Model *m) {
         fprintf(out, "tensor %s %s [", t->name, kinds[t->kind]);
         for (int d = 0; d < t->ndim; d++)
             fprintf(out, "%s%d", d ? "," : "", t->shape[d]);
-        fprintf(out, "] offset=%ld numel=%ld fan=%d,%d\n", t->offset, t->numel, t->fan_in,
+        fprintf(out, "] offset=%ld numel=%ld fan=%ld,%ld\n", t->offset, t->numel, t->fan_in,
                 t->fan_out);
     }
     fprintf(out, "params total=%ld trainable=%ld flops=%ld\n", m->param_count, m->trainable_count,

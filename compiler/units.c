@@ -116,8 +116,7 @@ static void *compile_unit(void *arg) {
     LLVMDisposeMemoryBuffer(buf);
     if (!parsed) internal_error("unit %d: the module's bitcode does not parse", u->index);
     for (int i = 0; i < u->nfunctions; i++)
-        if (u->owner[i] != u->index)
-            declare_only(mod, LLVMGetNamedFunction(mod, u->names[i]));
+        if (u->owner[i] != u->index) declare_only(mod, LLVMGetNamedFunction(mod, u->names[i]));
     if (u->index > 0) /* the data lives in unit 0 */
         for (LLVMValueRef g = LLVMGetFirstGlobal(mod); g; g = LLVMGetNextGlobal(g))
             if (LLVMGetInitializer(g) && !llvm_reserved(g)) LLVMSetInitializer(g, NULL);
