@@ -162,7 +162,10 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
         pb += ceil_div(m, g.mr) * g.mr * -k;
     else
         pb = -1; /* both batched: not supported (caller falls back) */
-    if (pb >= 0) {
+    bool direct_b = s->b_in_place && !s->tb && (s->ldb ? s->ldb : n) > 0;
+    if (pb >= 0 && direct_b && k > 0)
+        fx += k * g.nr; /* a partial last panel only */
+    else if (pb >= 0) {
         if (n > 0 && k > 0)
             fx += k * np;
         else if (n > 0 && k < 0)
@@ -289,12 +292,13 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     /* A (m × k) as stored is read in place when its row length is known:
      * a micro-kernel's mr rows are mr streams the prefetchers follow. */
     G.direct_a = !s->ta && (s->lda ? s->lda : s->k) > 0;
+    G.direct_b = s->b_in_place && !s->tb && (s->ldb ? s->ldb : s->n) > 0;
     /* The functions that depend on the tiling and transpositions only,
      * once per module. */
-    char key[96], pack_key[96], sub[128];
-    snprintf(pack_key, sizeof pack_key, "aec.gemm.%s.%dx%dx%d.%c%c%s", s->f64 ? "f64" : "f32",
+    char key[112], pack_key[96], sub[128];
+    snprintf(pack_key, sizeof pack_key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32",
              G.g.mr, G.g.nv, G.g.vl, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
-             G.direct_a ? ".direct" : "");
+             G.direct_a ? ".direct" : "", G.direct_b ? ".direct_b" : "");
     /* the tile task depends on accumulating too; the packing does not */
     snprintf(key, sizeof key, "%s%s", pack_key, s->accumulate ? ".acc" : "");
     LLVMValueRef kernel, direct = NULL, pack_task, compute_task;
@@ -368,7 +372,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
         if_end(&G, &f_k0);
     }
     LLVMValueRef n_pack = add(&G, gemm_pack_a_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.mr))),
-                              cdiv(&G, d.np, gemm_pack_group(&G, G.g.nr)));
+                              gemm_pack_b_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.nr))));
     run_tasks(&G, exec, n_pack, pack_task, argp);
     LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
     run_tasks(&G, exec, n_tiles, compute_task, argp);

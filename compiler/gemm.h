@@ -49,6 +49,10 @@ typedef struct GemmSpec {
     bool accumulate; /* C += op(A)·op(B) (beta 1) instead of C = (beta 0) */
     bool f64;        /* double instead of float */
     int batch_hint;  /* the spec's batch, to choose the tiling */
+    /* B (k × n, not transposed) is read where it is, not packed (only a
+     * partial last column panel is): for a product whose B is used by
+     * few row panels and made just before, a convolution's im2col columns */
+    bool b_in_place;
 } GemmSpec;
 
 /* The tiling chosen for a spec on a target (exposed for the tests, the

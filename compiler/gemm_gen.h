@@ -24,6 +24,7 @@ typedef struct Gen {
     const GemmSpec *s;
     GemmTiling g;
     bool direct_a; /* the micro-kernel reads op(A) = A (m × k) where it is, not packed */
+    bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
     GemmTarget target;
     LLVMValueRef fma; /* llvm.fma.vNfT */
     LLVMTypeRef fma_ty;
@@ -215,10 +216,9 @@ typedef struct Dims {
     LLVMValueRef a_pack, b_pack; /* T*: the packed panels in `pack` */
 } Dims;
 
-/* The panels' places in pack. B's panels start on a 64-byte boundary: the
- * micro-kernel's loads of them are aligned (pack itself is
- * AEC_ALIGN-aligned). With direct A, only a partial last row panel is
- * packed, at panel 0. */
+/* The panels' places in pack. B's panels start on a 64-byte boundary
+ * (pack itself is AEC_ALIGN-aligned). With direct A (B), only a partial
+ * last row (column) panel is packed, at panel 0. */
 static inline void panels(Gen *G, Dims *d, LLVMValueRef pack) {
     d->mp = cdiv(G, d->m, G->g.mr);
     d->np = cdiv(G, d->n, G->g.nr);
@@ -288,8 +288,9 @@ static inline Dims arg_dims(Gen *G, LLVMValueRef arg) {
 
 /* Panels per packing task: about 64 KB of packed data each. */
 long gemm_pack_group(Gen *G, int width);
-/* Tasks that pack A (groups of `group` panels; direct A: a partial last one). */
+/* Tasks that pack A (groups of `group` panels; direct A: a partial last one), and B. */
 LLVMValueRef gemm_pack_a_tasks(Gen *G, const Dims *d, LLVMValueRef group);
+LLVMValueRef gemm_pack_b_tasks(Gen *G, const Dims *d, LLVMValueRef group);
 /* Round 1's task: pack A's and B's panels. */
 LLVMValueRef gemm_pack_task(Gen *G, const char *name);
 /* The micro-kernel: packed A, or A in place (direct). */

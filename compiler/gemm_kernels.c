@@ -80,7 +80,7 @@ static void transpose(Gen *G, LLVMValueRef *v) {
 /* Column panel p of op(B): dst[k][j] = op(B)[k][p·nr + j], zero past n. */
 static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) {
     int nr = G->g.nr, vl = G->g.vl;
-    LLVMValueRef dst = at(G, d->b_pack, mul(G, mulc(G, p, nr), d->k));
+    LLVMValueRef dst = at(G, d->b_pack, G->direct_b ? i64c(G, 0) : mul(G, mulc(G, p, nr), d->k));
     LLVMValueRef col0 = mulc(G, p, nr);
     LLVMValueRef full = LLVMBuildICmp(G->b, LLVMIntSLE, addc(G, col0, nr), d->n, "");
     If f = if_begin(G, full, "b_full");
@@ -143,9 +143,13 @@ long gemm_pack_group(Gen *G, int width) {
     return g < 1 ? 1 : g;
 }
 
-/* True when m leaves a partial last row panel. */
+/* True when m (n) leaves a partial last row (column) panel. */
 static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
     return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->m, i64c(G, G->g.mr), ""),
+                         i64c(G, 0), "");
+}
+static LLVMValueRef partial_cols(Gen *G, const Dims *d) {
+    return LLVMBuildICmp(G->b, LLVMIntNE, LLVMBuildSRem(G->b, d->n, i64c(G, G->g.nr), ""),
                          i64c(G, 0), "");
 }
 
@@ -154,6 +158,13 @@ static LLVMValueRef partial_rows(Gen *G, const Dims *d) {
 LLVMValueRef gemm_pack_a_tasks(Gen *G, const Dims *d, LLVMValueRef group) {
     if (G->direct_a) return LLVMBuildZExt(G->b, partial_rows(G, d), G->i64, "");
     return LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, add(G, d->mp, group), i64c(G, 1), ""), group, "");
+}
+
+/* Tasks that pack B: groups of panels, or with direct B one for a partial
+ * last panel (none when n is a multiple of nr). */
+LLVMValueRef gemm_pack_b_tasks(Gen *G, const Dims *d, LLVMValueRef group) {
+    if (G->direct_b) return LLVMBuildZExt(G->b, partial_cols(G, d), G->i64, "");
+    return LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, add(G, d->np, group), i64c(G, 1), ""), group, "");
 }
 
 /* Phase 1's task t: tasks [0, na) pack A, the rest groups of B panels. */
@@ -175,7 +186,9 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
         loop_end(G, &lp);
     }
     if_else(G, &f_a);
-    {
+    if (G->direct_b) {
+        pack_b_panel(G, &d, arg_field(G, arg, ARG_B), addc(G, d.np, -1));
+    } else {
         LLVMValueRef p0 = mul(G, LLVMBuildSub(G->b, t, na, ""), gb);
         Loop lp = loop_from(G, p0, imin(G, add(G, p0, gb), d.np), "pb");
         pack_b_panel(G, &d, arg_field(G, arg, ARG_B), lp.index);
@@ -190,12 +203,15 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
 
 /* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
  * for k < kc: mr·nv accumulators in registers, k in increasing order.
- * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct). */
+ * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct);
+ * pb[k][j] is pb[k·kb + j]: kb = nr packed, B's row length in place. */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
-    int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl, nr = G->g.nr;
-    LLVMTypeRef params[] = {
-        G->T_ptr, G->T_ptr, G->i64, G->T_ptr, G->i64, LLVMInt1TypeInContext(G->ctx), G->i64};
-    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
+    int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl;
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64,
+                            G->T_ptr, G->i64,   LLVMInt1TypeInContext(G->ctx),
+                            G->i64,   G->i64};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 8, 0));
+    LLVMValueRef kb = LLVMGetParam(f, 7);
     /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed, (lda, 1) in place */
     LLVMValueRef a_row = direct ? LLVMGetParam(f, 6) : i64c(G, 1);
     long a_k = direct ? 1 : mr;
@@ -233,10 +249,10 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     }
     AccLoop l = acc_loop(G, kc, mr * nv, first, "k");
     LLVMValueRef k = l.k, *acc = l.acc;
-    LLVMValueRef brow = at(G, pb, mulc(G, k, nr)), arow = at(G, pa, mulc(G, k, a_k));
+    LLVMValueRef brow = at(G, pb, mul(G, k, kb)), arow = at(G, pa, mulc(G, k, a_k));
     LLVMValueRef bv[4];
-    for (int v = 0; v < nv; v++)
-        bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), (unsigned)(vl * (G->s->f64 ? 8 : 4)));
+    for (int v = 0; v < nv; v++) /* B's rows in place are not vector-aligned */
+        bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
     LLVMValueRef next[MAX_ACC];
     LLVMValueRef undef = LLVMGetUndef(G->V),
                  zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
@@ -291,9 +307,17 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
                               ? LLVMConstInt(LLVMInt1TypeInContext(G->ctx), 1, 0)
                               : LLVMBuildICmp(G->b, LLVMIntNE, lpc.index, i64c(G, 0), "");
     Loop ljp = loop_from(G, jp0, jp1, "jp");
-    LLVMValueRef pb = at(G, d.b_pack, add(G, mul(G, mulc(G, ljp.index, nr), d.k), mulc(G, k0, nr)));
     LLVMValueRef col0 = mulc(G, ljp.index, nr);
     LLVMValueRef cols = imin(G, i64c(G, nr), LLVMBuildSub(G->b, d.n, col0, ""));
+    LLVMValueRef pb, kb = i64c(G, nr);
+    if (G->direct_b) { /* whole panels in place, a partial one packed at panel 0 */
+        LLVMValueRef whole_panel = LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), "");
+        LLVMValueRef in_place = at(G, arg_field(G, arg, ARG_B), add(G, mul(G, k0, d.ldb), col0));
+        pb = LLVMBuildSelect(G->b, whole_panel, in_place, at(G, d.b_pack, mulc(G, k0, nr)), "");
+        kb = LLVMBuildSelect(G->b, whole_panel, d.ldb, kb, "");
+    } else {
+        pb = at(G, d.b_pack, add(G, mul(G, mulc(G, ljp.index, nr), d.k), mulc(G, k0, nr)));
+    }
     Loop lip = loop_from(G, ip0, ip1, "ip");
     LLVMValueRef row0 = mulc(G, lip.index, mr);
     LLVMValueRef rows = imin(G, i64c(G, mr), LLVMBuildSub(G->b, d.m, row0, ""));
@@ -305,11 +329,11 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     If f_whole = if_begin(G, whole, "whole");
     if (direct) { /* whole row panels read A in place */
         LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
-        LLVMValueRef args[7] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda};
-        LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
+        LLVMValueRef args[8] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda, kb};
+        LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
     } else {
-        LLVMValueRef args[7] = {pa, pb, kc, ctile, d.ldc, load_c, d.lda};
-        LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
+        LLVMValueRef args[8] = {pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb};
+        LLVMBuildCall2(G->b, kern_ty, kernel, args, 8, "");
     }
     if_else(G, &f_whole);
     { /* an edge tile: through the buffer, copying only C's part */
@@ -327,15 +351,15 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
         if (direct) {
             If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
             LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
-            LLVMValueRef args[7] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda};
-            LLVMBuildCall2(G->b, kern_ty, direct, args, 7, "");
+            LLVMValueRef args[8] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
+            LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
             if_else(G, &f_rows);
-            LLVMValueRef args2[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 7, "");
+            LLVMValueRef args2[8] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 8, "");
             if_end(G, &f_rows);
         } else {
-            LLVMValueRef args[7] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args, 7, "");
+            LLVMValueRef args[8] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
+            LLVMBuildCall2(G->b, kern_ty, kernel, args, 8, "");
         }
         Loop li = loop(G, rows, "eo");
         Loop lj = loop(G, cols, "ej");

@@ -141,11 +141,11 @@ bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s) {
     ConvGeom q = conv_geom(&g->model->layers[n->layer]);
     long P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
     if (n->op == IR_CONV) /* y [R, P] = W [R, CKK] · cols [CKK, P] */
-        *s = (GemmSpec){q.r, P, ckk, ckk, P, P, false, false, false, f64, 1};
+        *s = (GemmSpec){q.r, P, ckk, ckk, P, P, false, false, false, f64, 1, false};
     else if (n->op == IR_CONV_T) /* cols [CKK, P] = Wᵀ · d [R, P] */
-        *s = (GemmSpec){ckk, P, q.r, ckk, P, P, true, false, false, f64, 1};
+        *s = (GemmSpec){ckk, P, q.r, ckk, P, P, true, false, false, f64, 1, false};
     else /* dW [R, CKK] += d [R, P] · colsᵀ */
-        *s = (GemmSpec){q.r, ckk, P, P, P, ckk, false, true, true, f64, 1};
+        *s = (GemmSpec){q.r, ckk, P, P, P, ckk, false, true, true, f64, 1, false};
     return true;
 }
 

@@ -1,7 +1,8 @@
 /* test_gemm.c — the generated GEMM kernels (compiler/gemm.c) against
  * OpenBLAS's cblas_sgemm/dgemm: every transposition, f32 and f64, the edge
  * shapes (M, N, K among 1, 3, 17, 31, 64, 255, 256, 784), a batch-sized
- * dimension, accumulation into C, and the same bits at 1, 2 and 3 threads.
+ * dimension, accumulation into C, B read in place (a convolution's
+ * columns), and the same bits at 1, 2 and 3 threads.
  * An element may differ from BLAS's by what two K-term sums can: each is
  * within K·ε·Σ|a||b| of the exact one.
  */
@@ -151,6 +152,7 @@ static void test_edges(void **state) {
                     d[q] = sizes[pick];
                 }
                 cases[n++] = fixed_case(d[0], d[1], d[2], t & 1, t & 2, f, r % 5 == 4);
+                cases[n - 1].spec.b_in_place = r % 3 == 1; /* B read in place (not with tb) */
             }
     run_cases(cases, n, NULL);
 }
@@ -176,6 +178,11 @@ static void test_model_shapes(void **state) {
         {1, 3, 5, {.m = -1, .n = 3, .k = 5, .tb = true, .accumulate = true, .f64 = true}, 1},
         {1, 129, 17, {.m = 1, .n = 129, .k = 17, .ta = true}, 1},
         {1, 17, 129, {.m = 1, .n = 17, .k = 129, .ta = true, .tb = true}, 1},
+        /* mnist_conv's per-sample products, B (the im2col columns) read in place */
+        {128, 784, 576, {.m = 128, .n = 784, .k = 576, .b_in_place = true}, 1},
+        {256, 196, 1152, {.m = 256, .n = 196, .k = 1152, .b_in_place = true}, 1},
+        {576, 784, 128, {.m = 576, .n = 784, .k = 128, .ta = true, .b_in_place = true}, 1},
+        {64, 784, 9, {.m = 64, .n = 784, .k = 9, .f64 = true, .b_in_place = true}, 1},
     };
     run_cases(cases, (int)(sizeof cases / sizeof cases[0]), NULL);
 }
@@ -187,7 +194,7 @@ static void test_other_target(void **state) {
     Case cases[] = {
         fixed_case(255, 784, 31, false, true, false, false),
         fixed_case(64, 17, 256, true, false, false, true),
-        fixed_case(31, 255, 64, false, false, true, false),
+        {31, 255, 64, {.m = 31, .n = 255, .k = 64, .f64 = true, .b_in_place = true}, 1},
     };
     run_cases(cases, 3, "x86-64-v3");
     if (gemm_target(NULL, NULL, NULL).vector_bits == 512) {
