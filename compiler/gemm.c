@@ -205,48 +205,6 @@ LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64) {
     return LLVMFunctionType(LLVMVoidTypeInContext(ctx), params, 8, 0);
 }
 
-/* parallel_for(pool, n, task, arg), or the tasks in order without one. */
-static void run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task,
-                      LLVMValueRef arg) {
-    LLVMTypeRef pfor_params[] = {G->i8p, G->i64, LLVMPointerType(G->task_ty, 0), G->i8p};
-    LLVMTypeRef pfor_ty = LLVMFunctionType(G->void_t, pfor_params, 4, 0);
-    LLVMTypeRef pfor_ptr = LLVMPointerType(pfor_ty, 0);
-    /* aec_exec: { parallel_for, pool, row_offset, reserved[4] } */
-    LLVMTypeRef exec_fields[] = {pfor_ptr, G->i8p};
-    LLVMTypeRef exec_ty = LLVMStructTypeInContext(G->ctx, exec_fields, 2, 0);
-    LLVMValueRef ex = LLVMBuildBitCast(G->b, exec, LLVMPointerType(exec_ty, 0), "");
-    LLVMValueRef has_exec = LLVMBuildIsNotNull(G->b, exec, "");
-    If f_ex = if_begin(G, has_exec, "exec");
-    LLVMValueRef pfor =
-        LLVMBuildLoad2(G->b, pfor_ptr, LLVMBuildStructGEP2(G->b, exec_ty, ex, 0, ""), "pfor");
-    LLVMValueRef pool =
-        LLVMBuildLoad2(G->b, G->i8p, LLVMBuildStructGEP2(G->b, exec_ty, ex, 1, ""), "pool");
-    LLVMBasicBlockRef with_exec = LLVMGetInsertBlock(G->b);
-    if_else(G, &f_ex);
-    LLVMBasicBlockRef without = LLVMGetInsertBlock(G->b);
-    if_end(G, &f_ex);
-    LLVMValueRef pf = LLVMBuildPhi(G->b, pfor_ptr, "pfor");
-    LLVMValueRef in[2] = {pfor, LLVMConstNull(pfor_ptr)};
-    LLVMBasicBlockRef from[2] = {with_exec, without};
-    LLVMAddIncoming(pf, in, from, 2);
-    LLVMValueRef pl = LLVMBuildPhi(G->b, G->i8p, "pool");
-    LLVMValueRef in2[2] = {pool, LLVMConstNull(G->i8p)};
-    LLVMAddIncoming(pl, in2, from, 2);
-
-    /* one task needs no threads */
-    LLVMValueRef threaded = LLVMBuildAnd(G->b, LLVMBuildIsNotNull(G->b, pf, ""),
-                                         LLVMBuildICmp(G->b, LLVMIntSGT, n, i64c(G, 1), ""), "");
-    If f_par = if_begin(G, threaded, "parallel");
-    LLVMValueRef args[4] = {pl, n, task, arg};
-    LLVMBuildCall2(G->b, pfor_ty, pf, args, 4, "");
-    if_else(G, &f_par);
-    Loop lt = loop(G, n, "task");
-    LLVMValueRef targs[2] = {arg, lt.index};
-    LLVMBuildCall2(G->b, G->task_ty, task, targs, 2, "");
-    loop_end(G, &lt);
-    if_end(G, &f_par);
-}
-
 void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, LLVMValueRef ntasks,
                        LLVMValueRef task, LLVMValueRef arg) {
     Gen G = {0};
@@ -259,35 +217,57 @@ void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, L
     G.void_t = LLVMVoidTypeInContext(G.ctx);
     LLVMTypeRef task_params[] = {G.i8p, G.i64};
     G.task_ty = LLVMFunctionType(G.void_t, task_params, 2, 0);
-    run_tasks(&G, exec, ntasks, task, LLVMBuildBitCast(b, arg, G.i8p, ""));
+    gemm_run_tasks(&G, exec, ntasks, task, LLVMBuildBitCast(b, arg, G.i8p, ""));
+}
+
+/* The generator's state for spec s on the target: types, tiling, the
+ * task argument's struct, llvm.fma of the vector type. */
+static void gen_begin(Gen *G, LLVMModuleRef mod, const GemmSpec *s, GemmTarget target) {
+    G->ctx = LLVMGetModuleContext(mod);
+    G->mod = mod;
+    G->b = LLVMCreateBuilderInContext(G->ctx);
+    G->s = s;
+    G->target = target;
+    G->g = gemm_tiling(s, target);
+    G->T = s->f64 ? LLVMDoubleTypeInContext(G->ctx) : LLVMFloatTypeInContext(G->ctx);
+    G->V = LLVMVectorType(G->T, (unsigned)G->g.vl);
+    G->T_ptr = LLVMPointerType(G->T, 0);
+    G->V_ptr = LLVMPointerType(G->V, 0);
+    G->i8p = LLVMPointerType(LLVMInt8TypeInContext(G->ctx), 0);
+    G->i32 = LLVMInt32TypeInContext(G->ctx);
+    G->i64 = LLVMInt64TypeInContext(G->ctx);
+    G->void_t = LLVMVoidTypeInContext(G->ctx);
+    LLVMTypeRef fields[ARG_FIELDS];
+    for (int i = 0; i < ARG_FIELDS; i++)
+        fields[i] = i >= ARG_EPI ? G->i8p : i <= ARG_PACK ? G->T_ptr : G->i64;
+    G->arg_ty = LLVMStructTypeInContext(G->ctx, fields, ARG_FIELDS, 0);
+    G->arg_ptr = LLVMPointerType(G->arg_ty, 0);
+    LLVMTypeRef task_params[] = {G->i8p, G->i64};
+    G->task_ty = LLVMFunctionType(G->void_t, task_params, 2, 0);
+    unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
+    G->fma = LLVMGetIntrinsicDeclaration(mod, fma_id, &G->V, 1);
+    G->fma_ty = LLVMIntrinsicGetType(G->ctx, fma_id, &G->V, 1);
+    G->fma1 = LLVMGetIntrinsicDeclaration(mod, fma_id, &G->T, 1);
+    G->fma1_ty = LLVMIntrinsicGetType(G->ctx, fma_id, &G->T, 1);
+}
+
+LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget target, bool f64) {
+    char name[48];
+    snprintf(name, sizeof name, "aec.sparse_rows.%s.%d", f64 ? "f64" : "f32",
+             target.vector_bits / (f64 ? 64 : 32));
+    LLVMValueRef f = LLVMGetNamedFunction(mod, name);
+    if (f) return f;
+    GemmSpec s = {.m = 1, .n = 1, .k = 1, .f64 = f64};
+    Gen G = {0};
+    gen_begin(&G, mod, &s, target);
+    f = gemm_sparse_function(&G, name);
+    LLVMDisposeBuilder(G.b);
+    return f;
 }
 
 LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, const char *name) {
     Gen G = {0};
-    G.ctx = LLVMGetModuleContext(mod);
-    G.mod = mod;
-    G.b = LLVMCreateBuilderInContext(G.ctx);
-    G.s = s;
-    G.target = target;
-    G.g = gemm_tiling(s, target);
-    G.T = s->f64 ? LLVMDoubleTypeInContext(G.ctx) : LLVMFloatTypeInContext(G.ctx);
-    G.V = LLVMVectorType(G.T, (unsigned)G.g.vl);
-    G.T_ptr = LLVMPointerType(G.T, 0);
-    G.V_ptr = LLVMPointerType(G.V, 0);
-    G.i8p = LLVMPointerType(LLVMInt8TypeInContext(G.ctx), 0);
-    G.i32 = LLVMInt32TypeInContext(G.ctx);
-    G.i64 = LLVMInt64TypeInContext(G.ctx);
-    G.void_t = LLVMVoidTypeInContext(G.ctx);
-    LLVMTypeRef fields[ARG_FIELDS];
-    for (int i = 0; i < ARG_FIELDS; i++)
-        fields[i] = i >= ARG_EPI ? G.i8p : i <= ARG_PACK ? G.T_ptr : G.i64;
-    G.arg_ty = LLVMStructTypeInContext(G.ctx, fields, ARG_FIELDS, 0);
-    G.arg_ptr = LLVMPointerType(G.arg_ty, 0);
-    LLVMTypeRef task_params[] = {G.i8p, G.i64};
-    G.task_ty = LLVMFunctionType(G.void_t, task_params, 2, 0);
-    unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
-    G.fma = LLVMGetIntrinsicDeclaration(mod, fma_id, &G.V, 1);
-    G.fma_ty = LLVMIntrinsicGetType(G.ctx, fma_id, &G.V, 1);
+    gen_begin(&G, mod, s, target);
 
     /* A (m × k) as stored is read in place when its row length is known:
      * a micro-kernel's mr rows are mr streams the prefetchers follow. */
@@ -373,9 +353,9 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     }
     LLVMValueRef n_pack = add(&G, gemm_pack_a_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.mr))),
                               gemm_pack_b_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.nr))));
-    run_tasks(&G, exec, n_pack, pack_task, argp);
+    gemm_run_tasks(&G, exec, n_pack, pack_task, argp);
     LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
-    run_tasks(&G, exec, n_tiles, compute_task, argp);
+    gemm_run_tasks(&G, exec, n_tiles, compute_task, argp);
     if (one_row) if_end(&G, &f_row);
     if_end(&G, &f_empty);
     LLVMBuildRetVoid(G.b);

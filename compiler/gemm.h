@@ -89,6 +89,12 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget t, const
 void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, LLVMValueRef ntasks,
                        LLVMValueRef task, LLVMValueRef arg);
 
+/* void f(const T *a, const T *rows, T *c, i64 n, i64 k, const aec_exec *exec):
+ * c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows (row-major k × n),
+ * skipping a_i = 0, the columns in tasks through exec (NULL: one thread),
+ * the same bits at any thread count. Once per module, target and type. */
+LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget t, bool f64);
+
 /* The LLVM function type gemm_emit produces, for callers. */
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);
 /* An epilogue's: void(i8 *env, i64 r0, i64 r1, i64 c0, i64 c1, i64 block). */

@@ -26,8 +26,8 @@ typedef struct Gen {
     bool direct_a; /* the micro-kernel reads op(A) = A (m × k) where it is, not packed */
     bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
     GemmTarget target;
-    LLVMValueRef fma; /* llvm.fma.vNfT */
-    LLVMTypeRef fma_ty;
+    LLVMValueRef fma, fma1; /* llvm.fma.vNfT and llvm.fma.fT */
+    LLVMTypeRef fma_ty, fma1_ty;
 } Gen;
 
 static inline LLVMValueRef i64c(Gen *G, long v) {
@@ -303,5 +303,9 @@ void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef 
                         LLVMValueRef c1, LLVMValueRef block);
 /* The one-row product (a batch of 1), shared by the products of one transposition. */
 LLVMValueRef gemm_gemv_function(Gen *G);
+/* At G->b: exec->parallel_for(pool, n, task, arg), or the tasks in order. */
+void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task, LLVMValueRef arg);
+/* gemm_sparse_rows's function (gemm.h), named `name`. */
+LLVMValueRef gemm_sparse_function(Gen *G, const char *name);
 
 #endif

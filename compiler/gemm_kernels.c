@@ -556,3 +556,174 @@ LLVMValueRef gemm_gemv_function(Gen *G) {
     LLVMBuildRetVoid(G->b);
     return f;
 }
+
+/* ---------------------------------------------------------------- tasks */
+
+/* parallel_for(pool, n, task, arg), or the tasks in order without one. */
+void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task,
+                    LLVMValueRef arg) {
+    LLVMTypeRef pfor_params[] = {G->i8p, G->i64, LLVMPointerType(G->task_ty, 0), G->i8p};
+    LLVMTypeRef pfor_ty = LLVMFunctionType(G->void_t, pfor_params, 4, 0);
+    LLVMTypeRef pfor_ptr = LLVMPointerType(pfor_ty, 0);
+    /* aec_exec: { parallel_for, pool, row_offset, reserved[4] } */
+    LLVMTypeRef exec_fields[] = {pfor_ptr, G->i8p};
+    LLVMTypeRef exec_ty = LLVMStructTypeInContext(G->ctx, exec_fields, 2, 0);
+    LLVMValueRef ex = LLVMBuildBitCast(G->b, exec, LLVMPointerType(exec_ty, 0), "");
+    LLVMValueRef has_exec = LLVMBuildIsNotNull(G->b, exec, "");
+    If f_ex = if_begin(G, has_exec, "exec");
+    LLVMValueRef pfor =
+        LLVMBuildLoad2(G->b, pfor_ptr, LLVMBuildStructGEP2(G->b, exec_ty, ex, 0, ""), "pfor");
+    LLVMValueRef pool =
+        LLVMBuildLoad2(G->b, G->i8p, LLVMBuildStructGEP2(G->b, exec_ty, ex, 1, ""), "pool");
+    LLVMBasicBlockRef with_exec = LLVMGetInsertBlock(G->b);
+    if_else(G, &f_ex);
+    LLVMBasicBlockRef without = LLVMGetInsertBlock(G->b);
+    if_end(G, &f_ex);
+    LLVMValueRef pf = LLVMBuildPhi(G->b, pfor_ptr, "pfor");
+    LLVMValueRef in[2] = {pfor, LLVMConstNull(pfor_ptr)};
+    LLVMBasicBlockRef from[2] = {with_exec, without};
+    LLVMAddIncoming(pf, in, from, 2);
+    LLVMValueRef pl = LLVMBuildPhi(G->b, G->i8p, "pool");
+    LLVMValueRef in2[2] = {pool, LLVMConstNull(G->i8p)};
+    LLVMAddIncoming(pl, in2, from, 2);
+
+    /* one task needs no threads */
+    LLVMValueRef threaded = LLVMBuildAnd(G->b, LLVMBuildIsNotNull(G->b, pf, ""),
+                                         LLVMBuildICmp(G->b, LLVMIntSGT, n, i64c(G, 1), ""), "");
+    If f_par = if_begin(G, threaded, "parallel");
+    LLVMValueRef args[4] = {pl, n, task, arg};
+    LLVMBuildCall2(G->b, pfor_ty, pf, args, 4, "");
+    if_else(G, &f_par);
+    Loop lt = loop(G, n, "task");
+    LLVMValueRef targs[2] = {arg, lt.index};
+    LLVMBuildCall2(G->b, G->task_ty, task, targs, 2, "");
+    loop_end(G, &lt);
+    if_end(G, &f_par);
+}
+
+/* ------------------------------------------------------------ sparse rows */
+
+/* c[0..n) = Σ_i a_i · rows[i][0..n), skipping a_i = 0 (batch 1 with the
+ * embedded weights: ReLU outputs and image backgrounds are about half
+ * zeros, so about half the weights are never read). The nonzero a_i of up
+ * to SPARSE_CHUNK rows at a time are listed first, without a branch; then
+ * tasks of SPARSE_TASK_VECS vectors of columns each (a grid that depends
+ * on n only) sum them into registers, i in increasing order, by fma: the
+ * same bits at any thread count, and C is read and written once per chunk
+ * instead of once per row. */
+enum {
+    SPARSE_CHUNK = 1024,
+    SPARSE_VECS = 4,
+    SPARSE_TASK_VECS = 8
+}; /* 12 KB of list on the stack */
+enum { SP_IDX, SP_VAL, SP_NNZ, SP_ROWS, SP_C, SP_N, SP_FIRST, SP_FIELDS };
+
+static LLVMTypeRef sparse_arg_type(Gen *G) {
+    LLVMTypeRef i32p = LLVMPointerType(G->i32, 0);
+    LLVMTypeRef fields[SP_FIELDS] = {i32p, G->T_ptr, G->i64, G->T_ptr, G->T_ptr, G->i64, G->i64};
+    return LLVMStructTypeInContext(G->ctx, fields, SP_FIELDS, 0);
+}
+
+static LLVMValueRef sp_field(Gen *G, LLVMTypeRef ty, LLVMValueRef arg, int field) {
+    return LLVMBuildLoad2(G->b, LLVMStructGetTypeAtIndex(ty, (unsigned)field),
+                          LLVMBuildStructGEP2(G->b, ty, arg, (unsigned)field, ""), "");
+}
+
+/* Task t: columns [t·w, min(n, (t+1)·w)), w = SPARSE_TASK_VECS vectors. */
+static LLVMValueRef sparse_task(Gen *G, const char *name) {
+    int vl = G->g.vl;
+    long block = (long)SPARSE_VECS * vl, width = (long)SPARSE_TASK_VECS * vl;
+    LLVMTypeRef ty = sparse_arg_type(G);
+    LLVMValueRef f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), LLVMPointerType(ty, 0), "");
+    LLVMValueRef t = LLVMGetParam(f, 1);
+    LLVMValueRef idx = sp_field(G, ty, arg, SP_IDX), val = sp_field(G, ty, arg, SP_VAL);
+    LLVMValueRef nnz = sp_field(G, ty, arg, SP_NNZ), rows = sp_field(G, ty, arg, SP_ROWS);
+    LLVMValueRef c = sp_field(G, ty, arg, SP_C), n = sp_field(G, ty, arg, SP_N);
+    LLVMValueRef first =
+        LLVMBuildICmp(G->b, LLVMIntNE, sp_field(G, ty, arg, SP_FIRST), i64c(G, 0), "");
+    LLVMValueRef j0 = mulc(G, t, width), j1 = imin(G, addc(G, j0, width), n);
+    LLVMValueRef blocks = LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, j1, j0, ""), i64c(G, block), "");
+    unsigned align = G->s->f64 ? 8 : 4;
+    /* whole blocks of SPARSE_VECS vectors, in registers */
+    Loop lb = loop(G, blocks, "sblock");
+    LLVMValueRef jb = add(G, j0, mulc(G, lb.index, block));
+    LLVMValueRef init[SPARSE_VECS];
+    for (int v = 0; v < SPARSE_VECS; v++) {
+        LLVMValueRef old = load_v(G, at(G, c, addc(G, jb, v * vl)), align);
+        init[v] = LLVMBuildSelect(G->b, first, LLVMConstNull(G->V), old, "");
+    }
+    AccLoop l = acc_loop(G, nnz, SPARSE_VECS, init, "snz");
+    LLVMValueRef i = LLVMBuildSExt(
+        G->b, LLVMBuildLoad2(G->b, G->i32, LLVMBuildGEP2(G->b, G->i32, idx, &l.k, 1, ""), ""),
+        G->i64, "");
+    LLVMValueRef ai = splat(G, load_t(G, at(G, val, l.k)));
+    LLVMValueRef row = at(G, rows, add(G, mul(G, i, n), jb)), next[SPARSE_VECS];
+    for (int v = 0; v < SPARSE_VECS; v++)
+        next[v] = vfma(G, ai, load_v(G, at(G, row, i64c(G, v * vl)), align), l.acc[v]);
+    acc_loop_end(G, &l, next, 1);
+    for (int v = 0; v < SPARSE_VECS; v++)
+        store_v(G, l.acc[v], at(G, c, addc(G, jb, v * vl)));
+    loop_end(G, &lb);
+    /* the columns past the last whole block, one by one */
+    Loop lj = loop_from(G, add(G, j0, mulc(G, blocks, block)), j1, "scol");
+    LLVMValueRef dst = at(G, c, lj.index);
+    LLVMValueRef slot = entry_alloca(G);
+    store_t(G, LLVMBuildSelect(G->b, first, LLVMConstNull(G->T), load_t(G, dst), ""), slot);
+    Loop lq = loop(G, nnz, "snz1");
+    LLVMValueRef i1 = LLVMBuildSExt(
+        G->b, LLVMBuildLoad2(G->b, G->i32, LLVMBuildGEP2(G->b, G->i32, idx, &lq.index, 1, ""), ""),
+        G->i64, "");
+    LLVMValueRef args[3] = {load_t(G, at(G, val, lq.index)),
+                            load_t(G, at(G, rows, add(G, mul(G, i1, n), lj.index))),
+                            load_t(G, slot)};
+    store_t(G, LLVMBuildCall2(G->b, G->fma1_ty, G->fma1, args, 3, ""), slot);
+    loop_end(G, &lq);
+    store_t(G, load_t(G, slot), dst);
+    loop_end(G, &lj);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
+    char sub[64];
+    snprintf(sub, sizeof sub, "%s.task", name);
+    LLVMValueRef task = sparse_task(G, sub);
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i8p};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 6, 0));
+    LLVMValueRef a = LLVMGetParam(f, 0), rows = LLVMGetParam(f, 1), c = LLVMGetParam(f, 2);
+    LLVMValueRef n = LLVMGetParam(f, 3), k = LLVMGetParam(f, 4), exec = LLVMGetParam(f, 5);
+    LLVMTypeRef ty = sparse_arg_type(G);
+    LLVMValueRef arg = LLVMBuildAlloca(G->b, ty, "arg");
+    LLVMValueRef idx = LLVMBuildArrayAlloca(G->b, G->i32, i64c(G, SPARSE_CHUNK), "idx");
+    LLVMValueRef val = LLVMBuildArrayAlloca(G->b, G->T, i64c(G, SPARSE_CHUNK), "val");
+    LLVMValueRef count = LLVMBuildAlloca(G->b, G->i64, "nnz");
+    long width = (long)SPARSE_TASK_VECS * G->g.vl;
+    LLVMValueRef ntasks = cdiv(G, n, width);
+    Loop lc = loop(G, cdiv(G, k, SPARSE_CHUNK), "chunk");
+    LLVMValueRef k0 = mulc(G, lc.index, SPARSE_CHUNK);
+    LLVMBuildStore(G->b, i64c(G, 0), count);
+    Loop li = loop_from(G, k0, imin(G, addc(G, k0, SPARSE_CHUNK), k), "list");
+    LLVMValueRef x = load_t(G, at(G, a, li.index)), q = LLVMBuildLoad2(G->b, G->i64, count, "");
+    /* written at q always, kept when x ≠ 0: no branch to mispredict */
+    LLVMBuildStore(G->b, LLVMBuildTrunc(G->b, li.index, G->i32, ""),
+                   LLVMBuildGEP2(G->b, G->i32, idx, &q, 1, ""));
+    store_t(G, x, at(G, val, q));
+    LLVMValueRef nz = LLVMBuildFCmp(G->b, LLVMRealUNE, x, LLVMConstNull(G->T), "");
+    LLVMBuildStore(G->b, add(G, q, LLVMBuildZExt(G->b, nz, G->i64, "")), count);
+    loop_end(G, &li);
+    LLVMValueRef fields[SP_FIELDS] = {
+        idx,
+        val,
+        LLVMBuildLoad2(G->b, G->i64, count, ""),
+        rows,
+        c,
+        n,
+        LLVMBuildZExt(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, lc.index, i64c(G, 0), ""), G->i64, "")};
+    for (int i = 0; i < SP_FIELDS; i++)
+        LLVMBuildStore(G->b, fields[i], LLVMBuildStructGEP2(G->b, ty, arg, (unsigned)i, ""));
+    gemm_run_tasks(G, exec, ntasks, task, LLVMBuildBitCast(G->b, arg, G->i8p, ""));
+    loop_end(G, &lc);
+    LLVMBuildRetVoid(G->b);
+    return f;
+}

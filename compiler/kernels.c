@@ -127,27 +127,19 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
 }
 
 /* c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows, skipping a_i = 0:
- * batch 1 with embedded weights. ReLU outputs and image backgrounds are
- * about half zeros, so about half the weights are never read (a batch-1
- * encode is bound by reading them); the loop over a row has no reduction,
- * so it vectorizes as written, and the sum's order is fixed (row by row),
- * whatever the target or BLAS. NaN inputs are not skipped. */
+ * batch 1 with embedded weights, through the generator's sparse-rows
+ * kernel (gemm.h: the sums in registers, the columns in tasks, a fixed
+ * order whatever the target or thread count). ReLU outputs and image
+ * backgrounds are about half zeros, so about half the weights are never
+ * read (a batch-1 encode is bound by reading them). NaN inputs are not
+ * skipped. */
 static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k,
                         long n) {
     Codegen *cg = B->cg;
-    cg_zero(cg, c, cg_i64(cg, n));
-    Loop li = cg_loop_begin(cg, cg_i64(cg, k), "srow");
-    LLVMValueRef ai = cg_load(cg, a, li.index, "a");
-    If nonzero = cg_if(cg, LLVMBuildFCmp(cg->b, LLVMRealUNE, ai, cg_real(cg, 0), ""), "saxpy");
-    LLVMValueRef row = cg_gep(cg, rows, LLVMBuildMul(cg->b, li.index, cg_i64(cg, n), ""), "row");
-    Loop lj = cg_loop_begin(cg, cg_i64(cg, n), "scol");
-    cg_store(
-        cg,
-        cg_add(cg, cg_load(cg, c, lj.index, ""), cg_mul(cg, ai, cg_load(cg, row, lj.index, ""))), c,
-        lj.index);
-    cg_loop_end(cg, &lj);
-    cg_end_if(cg, &nonzero);
-    cg_loop_end(cg, &li);
+    LLVMValueRef f = gemm_sparse_rows(cg->mod, cg->gemm_target, cg->opt.f64);
+    LLVMValueRef args[6] = {
+        a, rows, c, cg_i64(cg, n), cg_i64(cg, k), LLVMBuildBitCast(cg->b, B->exec, cg->i8_ptr, "")};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(f), f, args, 6, "");
 }
 
 /* C = op(A)·op(B) through a generated kernel (compiler/gemm.c), its panels

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include "pool.h"
 #include "testutil.h"
 
 static const char tied_spec[] = "model tied {\n"
@@ -36,6 +37,15 @@ static const char dense_spec[] = "model dense {\n"
                                  "  decoder { dense 9 elu; dense 20 sigmoid; reshape 1x4x5 }\n"
                                  "  loss bce\n"
                                  "}\n";
+
+/* Wide enough for whole vector blocks and several column tasks in the
+ * batch-1 embedded path (gemm_sparse_rows), with a tail of columns. */
+static const char wide_spec[] = "model wide {\n"
+                                "  input 1x10x30\n"
+                                "  encoder { flatten; dense 200 relu; dense 70 }\n"
+                                "  decoder { dense 200 relu; dense 300 sigmoid; reshape 1x10x30 }\n"
+                                "  loss mse\n"
+                                "}\n";
 
 typedef int (*encode_embedded_fn)(const void *, void *, int, void *);
 typedef int (*eval_embedded_fn)(const void *, const void *, int, void *, void *, void *);
@@ -139,6 +149,16 @@ static void embedded_same_bits(const char *spec, bool f64) {
         } else {
             assert_true(max_rel_diff(c0, c2, nc, f64) < (f64 ? 1e-12 : 1e-5));
             assert_true(max_rel_diff(y0, y2, ny, f64) < (f64 ? 1e-12 : 1e-5));
+            /* its column tasks on 2 and 3 threads: the same bits */
+            for (int threads = 2; threads <= 3; threads++) {
+                aec_pool *pool = aec_pool_new(threads);
+                aec_exec exec = {.parallel_for = aec_pool_parallel_for, .pool = pool};
+                assert_int_equal(m1->encode_ex(emb, x, c2, batch, ws, &exec), AEC_OK);
+                assert_memory_equal(c0, c2, el * (size_t)nc);
+                assert_int_equal(m1->decode_ex(emb, c0, y2, batch, ws, &exec), AEC_OK);
+                assert_memory_equal(y0, y2, el * (size_t)ny);
+                aec_pool_free(pool);
+            }
         }
     }
     assert_int_equal(((encode_embedded_fn)lookup(a, cg1, "encode_embedded"))(x, c1, 0, ws),
@@ -155,11 +175,13 @@ static void test_embedded_f32(void **state) {
     (void)state;
     embedded_same_bits(dense_spec, false);
     embedded_same_bits(tied_spec, false);
+    embedded_same_bits(wide_spec, false);
 }
 
 static void test_embedded_f64(void **state) {
     (void)state;
     embedded_same_bits(tied_spec, true);
+    embedded_same_bits(wide_spec, true);
 }
 
 /* -g changes what the object says about the code, not what it computes. */
