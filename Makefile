@@ -29,7 +29,7 @@ DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev
                 lowdown \
                 clang-format \
                 libprotobuf-c-dev protobuf-c-compiler python3-onnx # ONNX export; its onnx.proto
-BENCH_PACKAGES := python3-torch python3-numpy
+BENCH_PACKAGES := python3-torch python3-numpy time
 # Only `make fuzz` needs these (clang's libFuzzer and sanitizer runtimes), so
 # `make test` does not install them.
 FUZZ_PACKAGES := clang libclang-rt-14-dev

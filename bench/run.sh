@@ -11,7 +11,8 @@
 # autoencoder, specs/mnist_conv.ae (bench/bench_conv.c, bench/torch_conv.py),
 # over CONV_STEPS training steps of batch 256 (CONV=0 skips it). On an AVX-512 CPU it also
 # runs the AVX2 code (--cpu x86-64-v3) against PyTorch with OPENBLAS_CORETYPE=Haswell
-# (AVX2=0 skips it). See docs/bench.md.
+# (AVX2=0 skips it). Last, every spec's build time (COMPILE=0 skips it).
+# See docs/bench.md.
 #
 # Usage: bench/run.sh [BUILD]   (BUILD defaults to build; PYTHON to /usr/bin/python3,
 #        THREADS to "1 2", DATA to the Debian Fashion-MNIST training images,
@@ -230,6 +231,30 @@ if [ -x "$B/bench/bench_gemm" ]; then
     echo "W1's matrix products, GFLOP/s (percent of the measured FMA peak), median of 31 calls:"
     echo
     "$B/bench/bench_gemm"
+fi
+
+# Build time: every spec to an object at -O3 (the issue's "under 1 s"), the
+# median of three builds, wall and CPU seconds (CPU exceeds wall when the
+# object is compiled in units on threads: docs/internals.md).
+if [ "${COMPILE:-1}" != 0 ]; then
+    echo
+    echo "aec build SPEC --emit obj -O3, seconds (median of 3), on $(nproc) CPUs:"
+    echo
+    printf '%-20s %8s %8s\n' spec wall cpu
+    slowest=0 slowest_spec=
+    for spec in "$ROOT"/specs/*.ae; do
+        name=$(basename "$spec" .ae)
+        for r in 1 2 3; do
+            /usr/bin/time -f '%e %U %S' "$B/aec" build "$spec" --emit obj -o "$TMP/build.o" 2>&1 >/dev/null |
+                tail -n 1
+        done >"$TMP/build.times"
+        w=$(awk '{print $1}' "$TMP/build.times" | sort -n | sed -n 2p)
+        c=$(awk '{print $2 + $3}' "$TMP/build.times" | sort -n | sed -n 2p)
+        printf '%-20s %8.2f %8.2f\n' "$name" "$w" "$c"
+        if [ "$(echo "$w $slowest" | awk '{print ($1>$2)}')" = 1 ]; then slowest=$w slowest_spec=$name; fi
+    done
+    echo
+    printf 'headline: every spec builds in at most %.2f s (%s)\n' "$slowest" "$slowest_spec"
 fi
 
 t1=$(set -- $THREADS; echo "$1")
