@@ -99,11 +99,16 @@ static long dim_hint(long d, int batch) {
 }
 
 /* Micro-tiles by vector registers: mr × nv accumulators plus nv for B and
- * one broadcast must fit. The first fits best when several waste the same. */
+ * one broadcast must fit. The first fits best when several waste the same.
+ * With 32 registers 16 × 1 comes first: measured on Zen 4 (f32, 1 thread)
+ * it ran mnist_conv's per-sample products at 101-106 GFLOP/s against 82-98
+ * for 6 × 4 and 93 for 28 × 1, a 256 × 32 product at 114 against 73 for
+ * 14 × 2, and W1's step 2 % faster (batch-1 conv encode 2.74 -> 2.47 ms). */
 static const struct {
     int regs, mr, nv;
 } tiles[] = {
-    {32, 6, 4}, {32, 14, 2}, {32, 8, 3}, {32, 28, 1}, {16, 6, 2}, {16, 4, 3}, {16, 12, 1},
+    {32, 16, 1}, {32, 6, 4}, {32, 14, 2}, {32, 8, 3},
+    {32, 28, 1}, {16, 6, 2}, {16, 4, 3},  {16, 12, 1},
 };
 
 GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
