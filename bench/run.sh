@@ -42,8 +42,8 @@ $CC -O2 -I "$ROOT/runtime" -I "$TMP" "$ROOT/bench/bench_aec.c" "$ROOT/runtime/po
 mkdir -p "$TMP/embedded"
 "$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj --embed-weights "$TMP/fmnist_dense.safetensors" \
     -o "$TMP/embedded/fmnist_dense.o"
-$CC -O2 -I "$ROOT/runtime" -I "$TMP/embedded" "$ROOT/bench/embed_latency.c" \
-    "$TMP/embedded/fmnist_dense.o" -lopenblas -lz -lm -o "$TMP/embed_latency"
+$CC -O2 -I "$ROOT/runtime" -I "$TMP/embedded" "$ROOT/bench/embed_latency.c" "$ROOT/runtime/pool.c" \
+    "$TMP/embedded/fmnist_dense.o" -lopenblas -lz -lm -lpthread -o "$TMP/embed_latency"
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 torch_why=""
@@ -57,7 +57,7 @@ field() { sed -n "s/.*\"$2\": \"*\([^\",}]*\).*/\1/p" "$1"; }
 for t in $THREADS; do
     echo "bench: $t thread(s): aec ..." >&2
     AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
-    OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_latency" "$DATA" >"$TMP/emb.$t"
+    AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_latency" "$DATA" >"$TMP/emb.$t"
     if [ -z "$torch_why" ]; then
         echo "bench: $t thread(s): pytorch ..." >&2
         if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_ref.py" "$t" "$DATA" \
