@@ -6,9 +6,10 @@
  * (kernels.c), the public functions and model table (abi.c), with
  * --embed-weights the parameters as constant data, with -g DWARF mapping
  * instructions to the spec lines in IrNode.loc. The module is verified (a
- * failure is an internal error) and optimized (`default<O3>` and the like),
- * then printed, written as an object or assembly, or JIT-compiled in
- * process with ORC LLJIT.
+ * failure is an internal error); then printed, written as an object or
+ * assembly, or JIT-compiled in process with ORC LLJIT, each after the
+ * passes (target.c) — or, for a big module's object, compiled in units on
+ * threads (units.c), which run the passes themselves.
  */
 #include <dlfcn.h>
 #include <llvm-c/Analysis.h>
