@@ -149,6 +149,19 @@ long gemm_row_block(const GemmSpec *s, GemmTarget t) {
     return (long)g.mc_panels * g.mr;
 }
 
+/* op(A) is read where it is, when its row length as stored is known: A
+ * stored m × k, a micro-kernel's mr rows are mr streams the prefetchers
+ * follow; stored k × m (transposed), its mr values per k are contiguous, a
+ * packed panel's layout with A's row length as the stride. Only a partial
+ * last row panel is packed. */
+bool gemm_a_in_place(const GemmSpec *s) {
+    return (s->lda ? s->lda : s->ta ? s->m : s->k) > 0;
+}
+
+bool gemm_b_in_place(const GemmSpec *s) {
+    return s->b_in_place && !s->tb && (s->ldb ? s->ldb : s->n) > 0;
+}
+
 void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed) {
     GemmTiling g = gemm_tiling(s, t);
     /* A: ceil(m/mr)·mr·k ≤ (m + mr − 1)·k; B: k·ceil(n/nr)·nr. A batch
@@ -156,10 +169,12 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
     long m = s->m, k = s->k, n = s->n;
     long np = n > 0 ? ceil_div(n, g.nr) * g.nr : 0;
     long pb = 0, fx = 0;
-    long lda = s->lda ? s->lda : k;
-    if (!s->ta && lda > 0)
-        fx += g.mr * k; /* direct A: a partial last panel only */
-    else if (m > 0 && k > 0)
+    if (gemm_a_in_place(s)) { /* a partial last panel only */
+        if (k > 0)
+            fx += g.mr * k;
+        else
+            pb += g.mr * -k;
+    } else if (m > 0 && k > 0)
         fx += (ceil_div(m, g.mr) * g.mr) * k;
     else if (m < 0 && k > 0)
         pb += -m * k, fx += (g.mr - 1) * k;
@@ -167,8 +182,7 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
         pb += ceil_div(m, g.mr) * g.mr * -k;
     else
         pb = -1; /* both batched: not supported (caller falls back) */
-    bool direct_b = s->b_in_place && !s->tb && (s->ldb ? s->ldb : n) > 0;
-    if (pb >= 0 && direct_b && k > 0)
+    if (pb >= 0 && gemm_b_in_place(s) && k > 0)
         fx += k * g.nr; /* a partial last panel only */
     else if (pb >= 0) {
         if (n > 0 && k > 0)
@@ -274,10 +288,8 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     Gen G = {0};
     gen_begin(&G, mod, s, target);
 
-    /* A (m × k) as stored is read in place when its row length is known:
-     * a micro-kernel's mr rows are mr streams the prefetchers follow. */
-    G.direct_a = !s->ta && (s->lda ? s->lda : s->k) > 0;
-    G.direct_b = s->b_in_place && !s->tb && (s->ldb ? s->ldb : s->n) > 0;
+    G.direct_a = gemm_a_in_place(s);
+    G.direct_b = gemm_b_in_place(s);
     /* The functions that depend on the tiling and transpositions only,
      * once per module. */
     char key[112], pack_key[96], sub[128];
@@ -295,8 +307,8 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
                  G.g.nv, G.g.vl);
         if (!(kernel = LLVMGetNamedFunction(mod, sub))) kernel = gemm_micro_kernel(&G, sub, false);
         if (G.direct_a) {
-            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a", s->f64 ? "f64" : "f32",
-                     G.g.mr, G.g.nv, G.g.vl);
+            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a%s", s->f64 ? "f64" : "f32",
+                     G.g.mr, G.g.nv, G.g.vl, s->ta ? "t" : "");
             if (!(direct = LLVMGetNamedFunction(mod, sub)))
                 direct = gemm_micro_kernel(&G, sub, true);
         }

@@ -23,12 +23,16 @@ typedef struct Gen {
     LLVMTypeRef T, V, T_ptr, V_ptr, i8p, i32, i64, void_t, arg_ty, arg_ptr, task_ty;
     const GemmSpec *s;
     GemmTiling g;
-    bool direct_a; /* the micro-kernel reads op(A) = A (m × k) where it is, not packed */
+    bool direct_a; /* the micro-kernel reads op(A) where it is, not packed */
     bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
     GemmTarget target;
     LLVMValueRef fma, fma1; /* llvm.fma.vNfT and llvm.fma.fT */
     LLVMTypeRef fma_ty, fma1_ty;
 } Gen;
+
+/* Which operands a product reads where they are (gemm.c). */
+bool gemm_a_in_place(const GemmSpec *s);
+bool gemm_b_in_place(const GemmSpec *s);
 
 static inline LLVMValueRef i64c(Gen *G, long v) {
     return LLVMConstInt(G->i64, (unsigned long long)v, 1);

@@ -203,7 +203,8 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
 
 /* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
  * for k < kc: mr·nv accumulators in registers, k in increasing order.
- * a[i][k] is a packed panel's pa[k·mr + i], or A's own pa[i·lda + k] (direct);
+ * a[i][k] is a packed panel's pa[k·mr + i], or A's own (direct):
+ * pa[i·lda + k], or pa[k·lda + i] when A is stored transposed;
  * pb[k][j] is pb[k·kb + j]: kb = nr packed, B's row length in place. */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl;
@@ -211,10 +212,11 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
                             G->T_ptr, G->i64,   LLVMInt1TypeInContext(G->ctx),
                             G->i64,   G->i64};
     LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 8, 0));
-    LLVMValueRef kb = LLVMGetParam(f, 7);
-    /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed, (lda, 1) in place */
-    LLVMValueRef a_row = direct ? LLVMGetParam(f, 6) : i64c(G, 1);
-    long a_k = direct ? 1 : mr;
+    LLVMValueRef kb = LLVMGetParam(f, 7), lda = LLVMGetParam(f, 6);
+    /* a[i][k] = pa[i·a_row + k·a_k]: (1, mr) packed; in place (lda, 1), or
+     * (1, lda) when A is stored transposed (k × m) */
+    LLVMValueRef a_row = direct && !G->s->ta ? lda : i64c(G, 1);
+    LLVMValueRef a_k = !direct ? i64c(G, mr) : G->s->ta ? lda : i64c(G, 1);
     LLVMValueRef pa = LLVMGetParam(f, 0), pb = LLVMGetParam(f, 1), kc = LLVMGetParam(f, 2);
     LLVMValueRef c = LLVMGetParam(f, 3), ldc = LLVMGetParam(f, 4), load_c = LLVMGetParam(f, 5);
     for (int i = 0; i < 4; i++) /* the packed panels and C never alias */
@@ -249,7 +251,7 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     }
     AccLoop l = acc_loop(G, kc, mr * nv, first, "k");
     LLVMValueRef k = l.k, *acc = l.acc;
-    LLVMValueRef brow = at(G, pb, mul(G, k, kb)), arow = at(G, pa, mulc(G, k, a_k));
+    LLVMValueRef brow = at(G, pb, mul(G, k, kb)), arow = at(G, pa, mul(G, k, a_k));
     LLVMValueRef bv[4];
     for (int v = 0; v < nv; v++) /* B's rows in place are not vector-aligned */
         bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
@@ -326,9 +328,13 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
     LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
                                       LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
+    LLVMValueRef a_in = NULL; /* this row panel's A in place */
+    if (direct)
+        a_in = at(G, arg_field(G, arg, ARG_A),
+                  G->s->ta ? add(G, mul(G, k0, d.lda), row0)   /* A stored k × m */
+                           : add(G, mul(G, row0, d.lda), k0)); /* A stored m × k */
     If f_whole = if_begin(G, whole, "whole");
     if (direct) { /* whole row panels read A in place */
-        LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
         LLVMValueRef args[8] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda, kb};
         LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
     } else {
@@ -350,7 +356,6 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
         if_end(G, &f_in);
         if (direct) {
             If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
-            LLVMValueRef a_in = at(G, arg_field(G, arg, ARG_A), add(G, mul(G, row0, d.lda), k0));
             LLVMValueRef args[8] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
             LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
             if_else(G, &f_rows);
