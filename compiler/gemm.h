@@ -50,8 +50,9 @@ typedef struct GemmSpec {
     bool f64;        /* double instead of float */
     int batch_hint;  /* the spec's batch, to choose the tiling */
     /* B (k × n, not transposed) is read where it is, not packed (only a
-     * partial last column panel is): for a product whose B is used by
-     * few row panels and made just before, a convolution's im2col columns */
+     * partial last column panel is): the plan sets it for every such B
+     * (plan_gemm_spec); op(A) is read in place whenever its row length is
+     * known (packed only when it is not) */
     bool b_in_place;
 } GemmSpec;
 

@@ -19,10 +19,7 @@
 static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     Codegen *cg = B->cg;
     GemmSpec s;
-    ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
-    /* B is this sample's im2col columns (or image), just written and used
-     * by few row panels: read in place, as packing it would copy it again */
-    s.b_in_place = !s.tb;
+    ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s)); /* B, the columns, read in place */
     if (cg->opt.gemm == GEMM_BLAS || B->p->pack[i].base != BASE_WS) {
         cg_gemm_call(cg, s.ta, s.tb, cg_i32(cg, s.m), cg_i32(cg, s.n), cg_i32(cg, s.k), a,
                      cg_i32(cg, s.lda), b, cg_i32(cg, s.ldb), cg_real(cg, s.accumulate ? 1 : 0), c,
