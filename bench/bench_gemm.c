@@ -1,16 +1,18 @@
 /* bench_gemm.c — the generated GEMM kernels against OpenBLAS and against
  * the machine's own FMA peak, on fmnist_dense's (W1's) shapes.
  *
- * The peak is measured here, not assumed: a generated loop of 24
- * independent vector FMA chains per thread (enough to cover the FMA
- * latency on every current core), for the widest vectors the generator
+ * The peak is measured here, not assumed: a generated loop of independent
+ * vector FMA chains per thread (24, or 12 with 16 registers: enough to
+ * cover the FMA latency on every current core), for the widest vectors the generator
  * uses, on 1 and on 2 threads at once. Each product is timed as the median
  * of REPS calls after a warm-up, at 1 and 2 threads: aec's through the
  * runtime's pool (runtime/pool.c), OpenBLAS's with openblas_set_num_threads.
  * Prints the CPU, its vector features, OPENBLAS_CORETYPE and OpenBLAS's
  * kernel, then one line per product with GFLOP/s and percent of peak.
  *
- * Usage: bench_gemm [--json]
+ * Usage: bench_gemm [--json] [--cpu NAME]   (NAME: another CPU's code, such
+ *        as x86-64-v3 for the AVX2 kernels on an AVX-512 host; the peak is
+ *        then that code's)
  */
 #include <cblas.h>
 #include <pthread.h>
@@ -22,7 +24,13 @@
 #define BENCH_NAME "bench_gemm"
 #include "common.h"
 
-enum { REPS = 31, CHAINS = 24 };
+enum { REPS = 31, MAX_CHAINS = 24 };
+
+/* Independent FMA chains of the peak loop: enough to cover the FMA latency
+ * (4 cycles, 2 pipes), and few enough to stay in registers — 24 of the 32
+ * with AVX-512, 12 of AVX2's 16 (24 there spill: the peak read 75
+ * GFLOP/s where the kernels reach 100). */
+static int chains;
 
 void openblas_set_num_threads(int);
 char *openblas_get_corename(void);
@@ -37,9 +45,10 @@ typedef struct Exec { /* aec_exec's layout */
 
 typedef float (*peak_fn)(int64_t iterations);
 
-/* float peak(i64 n): CHAINS accumulators, each acc = fma(acc, x, y), n times. */
+/* float peak(i64 n): `chains` accumulators, each acc = fma(acc, x, y), n times. */
 static void add_peak(GemmJit *j) {
     LLVMContextRef ctx = j->ctx;
+    chains = j->target.registers >= 32 ? MAX_CHAINS : 12;
     int vl = j->target.vector_bits / 32;
     LLVMTypeRef f32 = LLVMFloatTypeInContext(ctx), V = LLVMVectorType(f32, (unsigned)vl);
     LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx);
@@ -63,29 +72,29 @@ static void add_peak(GemmJit *j) {
     LLVMValueRef y = LLVMConstVector(ys, (unsigned)vl);
     LLVMBuildBr(b, body);
     LLVMPositionBuilderAtEnd(b, body);
-    LLVMValueRef i = LLVMBuildPhi(b, i64, "i"), acc[CHAINS], next[CHAINS];
+    LLVMValueRef i = LLVMBuildPhi(b, i64, "i"), acc[MAX_CHAINS], next[MAX_CHAINS];
     LLVMValueRef zero = LLVMConstInt(i64, 0, 0);
     LLVMAddIncoming(i, &zero, &entry, 1);
     unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
     LLVMValueRef fma = LLVMGetIntrinsicDeclaration(j->mod, id, &V, 1);
     LLVMTypeRef fma_ty = LLVMIntrinsicGetType(ctx, id, &V, 1);
-    for (int c = 0; c < CHAINS; c++) {
+    for (int c = 0; c < chains; c++) {
         acc[c] = LLVMBuildPhi(b, V, "acc");
         LLVMValueRef start = LLVMConstNull(V);
         LLVMAddIncoming(acc[c], &start, &entry, 1);
     }
-    for (int c = 0; c < CHAINS; c++) {
+    for (int c = 0; c < chains; c++) {
         LLVMValueRef args[3] = {acc[c], x, y};
         next[c] = LLVMBuildCall2(b, fma_ty, fma, args, 3, "");
     }
     LLVMValueRef i1 = LLVMBuildAdd(b, i, LLVMConstInt(i64, 1, 0), "");
-    for (int c = 0; c < CHAINS; c++)
+    for (int c = 0; c < chains; c++)
         LLVMAddIncoming(acc[c], &next[c], &body, 1);
     LLVMAddIncoming(i, &i1, &body, 1);
     LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, i1, LLVMGetParam(f, 0), ""), body, done);
     LLVMPositionBuilderAtEnd(b, done);
     LLVMValueRef sum = next[0];
-    for (int c = 1; c < CHAINS; c++)
+    for (int c = 1; c < chains; c++)
         sum = LLVMBuildFAdd(b, sum, next[c], "");
     LLVMBuildRet(b, LLVMBuildExtractElement(b, sum, LLVMConstInt(i64, 0, 0), ""));
     LLVMDisposeBuilder(b);
@@ -122,7 +131,7 @@ static double measure_peak(peak_fn fn, int vl, int threads) {
             pthread_join(th[t], NULL);
             if (pr[t].seconds > slowest) slowest = pr[t].seconds;
         }
-        runs[r] = 2.0 * CHAINS * vl * (double)n * threads / slowest / 1e9;
+        runs[r] = 2.0 * chains * vl * (double)n * threads / slowest / 1e9;
     }
     return quantile(runs, 5, 0.5);
 }
@@ -182,9 +191,19 @@ static void cpu_model(char *out, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    bool json = argc > 1 && !strcmp(argv[1], "--json");
+    bool json = false;
+    const char *cpu = NULL; /* the host */
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
+            cpu = argv[++i];
+        else {
+            fprintf(stderr, "usage: bench_gemm [--json] [--cpu NAME]\n");
+            return 2;
+        }
     GemmJit j;
-    gemm_jit_begin(&j, NULL);
+    gemm_jit_begin(&j, cpu);
     GemmSpec specs[NSHAPES];
     for (int i = 0; i < NSHAPES; i++) {
         /* as the model compiles them: the batch rows are m (forward, dX) or k (dW) */
@@ -193,7 +212,8 @@ int main(int argc, char **argv) {
                               .k = shapes[i].ta ? -1 : shapes[i].k,
                               .ta = shapes[i].ta,
                               .tb = shapes[i].tb,
-                              .batch_hint = 256};
+                              .batch_hint = 256,
+                              .b_in_place = !shapes[i].tb};
         char name[16];
         snprintf(name, sizeof name, "g%d", i);
         gemm_jit_add(&j, &specs[i], name);

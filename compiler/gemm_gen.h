@@ -31,7 +31,7 @@ typedef struct Gen {
 } Gen;
 
 /* Which operands a product reads where they are (gemm.c). */
-bool gemm_a_in_place(const GemmSpec *s);
+bool gemm_a_in_place(const GemmSpec *s, const GemmTiling *g);
 bool gemm_b_in_place(const GemmSpec *s);
 
 static inline LLVMValueRef i64c(Gen *G, long v) {
