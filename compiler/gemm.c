@@ -162,8 +162,13 @@ bool gemm_a_in_place(const GemmSpec *s, const GemmTiling *g) {
     return !s->ta || (g->mr % line == 0 && row % line == 0);
 }
 
-bool gemm_b_in_place(const GemmSpec *s) {
-    return s->b_in_place && !s->tb && (s->ldb ? s->ldb : s->n) > 0;
+/* B (k × n) is read where it is when the spec asks and the tile has at
+ * least 16 accumulators: then each strided row of a column panel feeds 16
+ * or more FMAs, time enough to hide its load (AVX-512's 16 × 1: W1's step
+ * 2-4 % faster than packing; AVX2's 6 × 2 has 12, and W1's step was 4 %
+ * slower in place). */
+bool gemm_b_in_place(const GemmSpec *s, const GemmTiling *g) {
+    return s->b_in_place && !s->tb && (s->ldb ? s->ldb : s->n) > 0 && g->mr * g->nv >= 16;
 }
 
 void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fixed) {
@@ -186,7 +191,7 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
         pb += ceil_div(m, g.mr) * g.mr * -k;
     else
         pb = -1; /* both batched: not supported (caller falls back) */
-    if (pb >= 0 && gemm_b_in_place(s) && k > 0)
+    if (pb >= 0 && gemm_b_in_place(s, &g) && k > 0)
         fx += k * g.nr; /* a partial last panel only */
     else if (pb >= 0) {
         if (n > 0 && k > 0)
@@ -293,7 +298,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     gen_begin(&G, mod, s, target);
 
     G.direct_a = gemm_a_in_place(s, &G.g);
-    G.direct_b = gemm_b_in_place(s);
+    G.direct_b = gemm_b_in_place(s, &G.g);
     /* The functions that depend on the tiling and transpositions only,
      * once per module. */
     char key[112], pack_key[96], sub[128];

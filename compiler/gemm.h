@@ -49,10 +49,10 @@ typedef struct GemmSpec {
     bool accumulate; /* C += op(A)·op(B) (beta 1) instead of C = (beta 0) */
     bool f64;        /* double instead of float */
     int batch_hint;  /* the spec's batch, to choose the tiling */
-    /* B (k × n, not transposed) is read where it is, not packed (only a
-     * partial last column panel is): the plan sets it for every such B
-     * (plan_gemm_spec); op(A) is read in place whenever its row length is
-     * known (packed only when it is not) */
+    /* B (k × n, not transposed) may be read where it is, not packed (only
+     * a partial last column panel is), where the tiling allows: the plan
+     * asks it for every such B (plan_gemm_spec). op(A) is read in place
+     * without asking, where its row length and the tiling allow. */
     bool b_in_place;
 } GemmSpec;
 

@@ -32,7 +32,7 @@ typedef struct Gen {
 
 /* Which operands a product reads where they are (gemm.c). */
 bool gemm_a_in_place(const GemmSpec *s, const GemmTiling *g);
-bool gemm_b_in_place(const GemmSpec *s);
+bool gemm_b_in_place(const GemmSpec *s, const GemmTiling *g);
 
 static inline LLVMValueRef i64c(Gen *G, long v) {
     return LLVMConstInt(G->i64, (unsigned long long)v, 1);

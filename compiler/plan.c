@@ -131,11 +131,11 @@ static BufLoc take(Planner *P, IrType t, int now, int until) {
 
 bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s) {
     const IrNode *n = &g->nodes[node];
-    /* A B that is not transposed is read in place (gemm.h): the
-     * micro-kernel reads one row of a column panel per k, which the
-     * prefetchers follow as they follow a packed panel; measured on W1's
-     * products (bench_gemm), 1-2 % faster than packing it, and on a
-     * convolution's columns, used by few row panels, no copy. */
+    /* A B that is not transposed is read in place where the tiling allows
+     * (gemm_b_in_place): the micro-kernel reads one row of a column panel
+     * per k, which the prefetchers follow as they follow a packed panel
+     * (W1's step 2-4 % faster with AVX-512), and a convolution's columns,
+     * used by few row panels, are not copied. */
     *s = (GemmSpec){.f64 = f64, .batch_hint = g->model->train.batch};
     if (n->op == IR_GEMM) {
         s->m = n->m, s->n = n->n, s->k = n->k, s->ta = n->ta, s->tb = n->tb;
