@@ -115,6 +115,9 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
     g.vl = t.vector_bits / (s->f64 ? 64 : 32);
     long m = dim_hint(s->m, s->batch_hint), n = dim_hint(s->n, s->batch_hint);
     long k = dim_hint(s->k, s->batch_hint);
+    /* under 2^20 multiply-adds (mnist_conv's 1 × 784 × 64 and 9 × 784 × 64
+     * per sample; one row goes to the matrix-vector kernel anyway) */
+    bool small = (double)m * (double)n * (double)k < (double)(1L << 20);
     double best = 0;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
         if (tiles[i].regs != t.registers) continue;
@@ -122,9 +125,10 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
         /* padded work over useful work; a narrow matrix prefers narrow tiles */
         double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) *
                        (double)(ceil_div(n, nr) * nr) / ((double)m * (double)n);
-        /* another tile only for a clearly better fit: fewer tiles mean
-         * fewer kernels to compile, shared by more products */
-        if (!g.mr || waste < best * 0.9) {
+        /* another tile only for a clearly better fit, and on a product
+         * big enough for the fit to matter: fewer tiles mean fewer kernels
+         * to compile, shared by more products */
+        if (!g.mr || (waste < best * 0.9 && !small)) {
             best = waste;
             g.mr = tiles[i].mr;
             g.nv = tiles[i].nv;
