@@ -634,6 +634,12 @@ static LLVMValueRef sp_field(Gen *G, LLVMTypeRef ty, LLVMValueRef arg, int field
                           LLVMBuildStructGEP2(G->b, ty, arg, (unsigned)field, ""), "");
 }
 
+/* Entry q of the nonzero list: the row index, as i64. */
+static LLVMValueRef sparse_row(Gen *G, LLVMValueRef idx, LLVMValueRef q) {
+    LLVMValueRef i = LLVMBuildLoad2(G->b, G->i32, LLVMBuildGEP2(G->b, G->i32, idx, &q, 1, ""), "");
+    return LLVMBuildSExt(G->b, i, G->i64, "");
+}
+
 /* Task t: columns [t·w, min(n, (t+1)·w)), w = SPARSE_TASK_VECS vectors. */
 static LLVMValueRef sparse_task(Gen *G, const char *name) {
     int vl = G->g.vl;
@@ -659,9 +665,7 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
         init[v] = LLVMBuildSelect(G->b, first, LLVMConstNull(G->V), old, "");
     }
     AccLoop l = acc_loop(G, nnz, SPARSE_VECS, init, "snz");
-    LLVMValueRef i = LLVMBuildSExt(
-        G->b, LLVMBuildLoad2(G->b, G->i32, LLVMBuildGEP2(G->b, G->i32, idx, &l.k, 1, ""), ""),
-        G->i64, "");
+    LLVMValueRef i = sparse_row(G, idx, l.k);
     LLVMValueRef ai = splat(G, load_t(G, at(G, val, l.k)));
     LLVMValueRef row = at(G, rows, add(G, mul(G, i, n), jb)), next[SPARSE_VECS];
     for (int v = 0; v < SPARSE_VECS; v++)
@@ -676,9 +680,7 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
     LLVMValueRef slot = entry_alloca(G);
     store_t(G, LLVMBuildSelect(G->b, first, LLVMConstNull(G->T), load_t(G, dst), ""), slot);
     Loop lq = loop(G, nnz, "snz1");
-    LLVMValueRef i1 = LLVMBuildSExt(
-        G->b, LLVMBuildLoad2(G->b, G->i32, LLVMBuildGEP2(G->b, G->i32, idx, &lq.index, 1, ""), ""),
-        G->i64, "");
+    LLVMValueRef i1 = sparse_row(G, idx, lq.index);
     LLVMValueRef args[3] = {load_t(G, at(G, val, lq.index)),
                             load_t(G, at(G, rows, add(G, mul(G, i1, n), lj.index))),
                             load_t(G, slot)};
