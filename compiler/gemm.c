@@ -8,7 +8,9 @@
  *
  *   phase 1 (tasks): pack op(A) into row panels of mr rows, [panel][k][mr],
  *                    and op(B) into column panels of nr columns, [panel][k][nr],
- *                    zero-padded to whole panels;
+ *                    zero-padded to whole panels — only where an operand
+ *                    cannot be read in place (gemm_a_in_place,
+ *                    gemm_b_in_place: then only a partial last panel);
  *   phase 2 (tasks): each task owns a block of mc_panels × nc_panels tiles
  *                    of C and, for each K block of kc, runs the micro-kernel
  *                    over its tiles: the B panel (kc × nr) stays in L1 while
