@@ -2,7 +2,7 @@
  * OpenBLAS's cblas_sgemm/dgemm: every transposition, f32 and f64, the edge
  * shapes (M, N, K among 1, 3, 17, 31, 64, 255, 256, 784), a batch-sized
  * dimension, accumulation into C, B read in place (a convolution's
- * columns), and the same bits at 1, 2 and 3 threads.
+ * columns), the same bits at 1, 2 and 3 threads, and the tiling's rules.
  * An element may differ from BLAS's by what two K-term sums can: each is
  * within K·ε·Σ|a||b| of the exact one.
  */
@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "gemm_gen.h"
 #include "gemm_jit.h"
 #include "pool.h"
 
@@ -218,6 +219,38 @@ static void test_other_target(void **state) {
     assert_int_equal(gemm_target(NULL, "x86-64-v4", NULL).vector_bits, 512);
 }
 
+/* The tiling's rules (docs/internals.md), on the two x86 register files:
+ * another tile than the first only for a product of 2^20 multiply-adds or
+ * more; tasks 64 columns wide; a transposed A read in place only in whole
+ * cache lines, a B only with 16 accumulators or more. */
+static void test_tiling_rules(void **state) {
+    (void)state;
+    GemmTarget avx512 = {512, 32}, avx2 = {256, 16};
+    GemmSpec small = {.m = 9, .n = 784, .k = 64, .batch_hint = 1};
+    GemmSpec big = {.m = 9, .n = 784, .k = 576, .batch_hint = 1};
+    GemmTiling g = gemm_tiling(&small, avx512);
+    assert_int_equal(g.mr, 16); /* 451,584 multiply-adds: the first tile */
+    assert_int_equal(g.nv, 1);
+    g = gemm_tiling(&big, avx512);
+    assert_int_equal(g.mr, 6); /* 6 x 4 pads 9 rows to 12, not 16 */
+    assert_int_equal(g.nv, 4);
+    GemmSpec dw = {.m = 512, .n = 784, .k = -1, .ta = true, .batch_hint = 256, .b_in_place = true};
+    g = gemm_tiling(&dw, avx512);
+    assert_int_equal(g.nc_panels * g.nr, 64);
+    assert_true(gemm_a_in_place(&dw, &g) && gemm_b_in_place(&dw, &g));
+    g = gemm_tiling(&dw, avx2); /* 6 x 2: rows straddle lines, 12 accumulators */
+    assert_int_equal(g.mr * g.nv, 12);
+    assert_false(gemm_a_in_place(&dw, &g) || gemm_b_in_place(&dw, &g));
+    GemmSpec odd = dw;
+    odd.m = 17; /* A's rows are 17 floats: not whole lines */
+    g = gemm_tiling(&odd, avx512);
+    assert_false(gemm_a_in_place(&odd, &g));
+    GemmSpec fwd = {.m = -1, .n = 512, .k = 784, .tb = true, .batch_hint = 256, .b_in_place = true};
+    g = gemm_tiling(&fwd, avx512);
+    assert_true(gemm_a_in_place(&fwd, &g));  /* X's rows as streams */
+    assert_false(gemm_b_in_place(&fwd, &g)); /* Wᵀ is packed */
+}
+
 /* The task grid does not depend on the thread count: the same bits with
  * none, 1, 2 and 3 threads. */
 static void test_thread_counts_same_bits(void **state) {
@@ -254,6 +287,7 @@ int main(void) {
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_model_shapes),
         cmocka_unit_test(test_other_target),
+        cmocka_unit_test(test_tiling_rules),
         cmocka_unit_test(test_thread_counts_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
