@@ -139,19 +139,19 @@ bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s) {
     *s = (GemmSpec){.f64 = f64, .batch_hint = g->model->train.batch};
     if (n->op == IR_GEMM) {
         s->m = n->m, s->n = n->n, s->k = n->k, s->ta = n->ta, s->tb = n->tb;
-        s->b_in_place = !s->tb;
-        return true;
+    } else if (n->op == IR_CONV || n->op == IR_CONV_T || n->op == IR_CONV_W) {
+        /* one sample: im2col's columns [CKK, P] (or the image itself for 1x1) */
+        ConvGeom q = conv_geom(&g->model->layers[n->layer]);
+        long P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
+        if (n->op == IR_CONV) /* y [R, P] = W [R, CKK] · cols [CKK, P] */
+            *s = (GemmSpec){q.r, P, ckk, ckk, P, P, false, false, false, f64, 1, false};
+        else if (n->op == IR_CONV_T) /* cols [CKK, P] = Wᵀ · d [R, P] */
+            *s = (GemmSpec){ckk, P, q.r, ckk, P, P, true, false, false, f64, 1, false};
+        else /* dW [R, CKK] += d [R, P] · colsᵀ */
+            *s = (GemmSpec){q.r, ckk, P, P, P, ckk, false, true, true, f64, 1, false};
+    } else {
+        return false;
     }
-    if (n->op != IR_CONV && n->op != IR_CONV_T && n->op != IR_CONV_W) return false;
-    /* one sample: im2col's columns [CKK, P] (or the image itself for 1x1) */
-    ConvGeom q = conv_geom(&g->model->layers[n->layer]);
-    long P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
-    if (n->op == IR_CONV) /* y [R, P] = W [R, CKK] · cols [CKK, P] */
-        *s = (GemmSpec){q.r, P, ckk, ckk, P, P, false, false, false, f64, 1, false};
-    else if (n->op == IR_CONV_T) /* cols [CKK, P] = Wᵀ · d [R, P] */
-        *s = (GemmSpec){ckk, P, q.r, ckk, P, P, true, false, false, f64, 1, false};
-    else /* dW [R, CKK] += d [R, P] · colsᵀ */
-        *s = (GemmSpec){q.r, ckk, P, P, P, ckk, false, true, true, f64, 1, false};
     s->b_in_place = !s->tb;
     return true;
 }
