@@ -653,6 +653,9 @@ typedef struct Fusion {
 
 Fusion *fuse_graph(Arena *a, const Graph *g);
 void fuse_dump(FILE *out, const Fusion *f);
+/* A loop kernel's positions per channel when its columns loop as channel x
+ * position (it reads a CHAN_EXPAND or computes a CHAN_SUM); 1 for none. */
+long kernel_hw(const Graph *g, const Kernel *k);
 
 /* --------------------------------------------------------------- plan.c */
 
@@ -669,6 +672,8 @@ typedef struct Plan {
     BufLoc *pack;            /* per GEMM and conv node: the generated GEMM's packed panels */
     long *split;             /* per kernel: a loop kernel run as tasks of this many rows (a
                                 batched domain) or columns (one row); 0: one loop nest */
+    long *col_split;         /* per kernel: a batched loop kernel with sums over rows run as
+                                tasks of this many columns, all rows each (split is 0) */
     BufLoc *task_sums;       /* per SUM_ROWS / SUM_ALL node of a split or epilogue kernel:
                                 each task's column sums, [task][n], added up in task order
                                 after them */
@@ -682,6 +687,7 @@ Plan *plan_memory(Arena *a, const Fusion *f);
 /* Tasks of a split loop kernel: ceil(rows or columns / split). */
 #define PLAN_SPLIT_MIN 32768  /* elements (at the spec's batch) worth a round of tasks */
 #define PLAN_TASK_ELEMS 16384 /* elements per task, about */
+#define PLAN_TASK_COLS 1024   /* columns per task of a kernel split by columns, about */
 /* The product a GEMM node computes, or a convolution for one sample, for
  * the kernel generator (gemm.h); false for another node. */
 bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s);

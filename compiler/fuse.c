@@ -192,3 +192,16 @@ void fuse_dump(FILE *out, const Fusion *f) {
     }
     fprintf(out, "  (* = stored)\n");
 }
+
+/* The positions per channel of a kernel that reads a CHAN_EXPAND or
+ * computes a CHAN_SUM (its columns then loop as channel x position, so a
+ * channel's value is loop-invariant in the inner loop); 1 for none. */
+long kernel_hw(const Graph *g, const Kernel *k) {
+    for (int m = 0; m < k->nnodes; m++) {
+        const IrNode *node = &g->nodes[k->nodes[m]];
+        if (ir_op_red[node->op] == RED_CHAN) return node->hw;
+        for (int q = 0; q < ir_op_nin[node->op]; q++)
+            if (g->nodes[node->in[q]].op == IR_CHAN_EXPAND) return g->nodes[node->in[q]].hw;
+    }
+    return 1;
+}

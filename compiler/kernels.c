@@ -263,24 +263,11 @@ static LLVMValueRef tile_index(Body *B, LLVMValueRef row, LLVMValueRef j, long n
                         LLVMBuildURem(b, j, cg_i64(B->cg, n), ""), "");
 }
 
-/* The positions per channel of a kernel that reads a CHAN_EXPAND or
- * computes a CHAN_SUM (its columns then loop as channel x position, so a
- * channel's value is loop-invariant in the inner loop); 1 for none. */
-static long kernel_hw(const Graph *g, const Kernel *k) {
-    for (int m = 0; m < k->nnodes; m++) {
-        const IrNode *node = &g->nodes[k->nodes[m]];
-        if (ir_op_red[node->op] == RED_CHAN) return node->hw;
-        for (int q = 0; q < ir_op_nin[node->op]; q++)
-            if (g->nodes[node->in[q]].op == IR_CHAN_EXPAND) return g->nodes[node->in[q]].hw;
-    }
-    return 1;
-}
-
 /* Column j's channel for `hw` positions per channel: the channel loop's
  * index when hw is the kernel's, else j / hw. */
 static LLVMValueRef chan_index(Codegen *cg, LLVMValueRef j, LLVMValueRef chan, long hw,
-                               long kernel_hw) {
-    return hw == kernel_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
+                               long loop_hw) {
+    return hw == loop_hw ? chan : LLVMBuildUDiv(cg->b, j, cg_i64(cg, hw), "");
 }
 
 /* A full reduction's column sums `part` folded in column order into *out,
@@ -305,9 +292,11 @@ static void fold_columns(Codegen *cg, LLVMValueRef part, long n, LLVMValueRef ou
  * row_hi) and columns [col_lo, col_hi), a NULL bound meaning all; as task
  * `task` (of a split kernel, or a block of an epilogue) its sums over rows
  * go to that task's own column sums (Plan.task_sums), which the kernel
- * adds up after its tasks. */
+ * adds up after its tasks — but for a task of whole columns (all rows,
+ * Plan.col_split), whose sums are its columns' final ones. */
 typedef struct Range {
     LLVMValueRef row_lo, row_hi, col_lo, col_hi, task;
+    bool whole_columns;
 } Range;
 
 /* Reductions: one path for every RED op, by its index map (ir_op_red).
@@ -323,12 +312,12 @@ static LLVMValueRef red_begin(Body *B, int i, LLVMValueRef out, Range r, LLVMVal
     const IrNode *node = &B->g->nodes[i];
     IrRedMap red = ir_op_red[node->op];
     LLVMValueRef acc;
-    if (task && red_per_column(red)) /* this task's sums */
+    if (task && red_per_column(red) && !r.whole_columns) /* this task's sums */
         acc = cg_at(cg, buf_ptr(B, B->p->task_sums[i]), LLVMBuildMul(cg->b, task, ncols, ""));
     else
         acc = red == RED_ALL ? buf_ptr(B, B->p->partial[i]) : out;
     ensure(acc && (!task || red_per_column(red)));
-    if (red_per_column(red) && task && r.col_lo) /* an epilogue's block: its columns */
+    if (red_per_column(red) && task && r.col_lo) /* a block's or task's columns */
         cg_zero(cg, cg_at(cg, acc, r.col_lo), LLVMBuildSub(cg->b, r.col_hi, r.col_lo, ""));
     else if (red_per_column(red))
         cg_zero(cg, acc, ncols);
@@ -394,15 +383,26 @@ static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
     Loop outer = cg_loop_begin(cg, rows, "row"), chan = {0};
     LLVMValueRef row = row_lo ? LLVMBuildAdd(cg->b, row_lo, outer.index, "r") : outer.index;
     LLVMValueRef row_start = LLVMBuildMul(cg->b, row, ncols, "");
-    if (hw > 1) chan = cg_loop_begin(cg, cg_i64(cg, n / hw), "chan");
+    /* channel by channel: a column range is whole channels (Plan.col_split) */
+    ensure(hw == 1 || !col_lo || r.whole_columns);
+    LLVMValueRef chan_at = NULL;
+    if (hw > 1) {
+        LLVMValueRef chans = col_lo
+                                 ? LLVMBuildUDiv(cg->b, LLVMBuildSub(cg->b, r.col_hi, col_lo, ""),
+                                                 cg_i64(cg, hw), "chans")
+                                 : cg_i64(cg, n / hw);
+        chan = cg_loop_begin(cg, chans, "chan");
+        chan_at = col_lo ? LLVMBuildAdd(cg->b, LLVMBuildUDiv(cg->b, col_lo, cg_i64(cg, hw), ""),
+                                        chan.index, "c")
+                         : chan.index;
+    }
     Loop inner = cg_loop_begin(cg,
                                hw > 1   ? cg_i64(cg, hw)
                                : col_lo ? LLVMBuildSub(cg->b, r.col_hi, col_lo, "cols")
                                         : ncols,
                                "col");
-    LLVMValueRef j = hw > 1
-                         ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan.index, cg_i64(cg, hw), ""),
-                                        inner.index, "j")
+    LLVMValueRef j = hw > 1 ? LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, chan_at, cg_i64(cg, hw), ""),
+                                           inner.index, "j")
                      : col_lo ? LLVMBuildAdd(cg->b, col_lo, inner.index, "j")
                               : inner.index;
     LLVMValueRef idx = LLVMBuildAdd(cg->b, row_start, j, "i");
@@ -424,10 +424,10 @@ static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
                 in[q] = scalar_value(B, u);
             else if (g->nodes[u].op == IR_CHAN_EXPAND) { /* [C] at the column's channel */
                 int v = g->nodes[u].in[0];
-                in[q] = ir_is_scalar(g->nodes[v].type)
-                            ? scalar_value(B, v)
-                            : cg_load(cg, ptr[v], chan_index(cg, j, chan.index, g->nodes[u].hw, hw),
-                                      "");
+                in[q] =
+                    ir_is_scalar(g->nodes[v].type)
+                        ? scalar_value(B, v)
+                        : cg_load(cg, ptr[v], chan_index(cg, j, chan_at, g->nodes[u].hw, hw), "");
             } else if (node->op == IR_TILE) /* row r, column j mod n of the stored input */
                 in[q] = cg_load(cg, ptr[u], tile_index(B, row, j, t.n), "");
             else
@@ -439,7 +439,7 @@ static void loop_kernel_range(Body *B, const Kernel *k, Range r) {
             case RED_COLS:
             case RED_ALL: at = j; break;
             case RED_TILES: at = tile_index(B, row, j, node->type.n); break;
-            case RED_CHAN: at = chan_index(cg, j, chan.index, node->hw, hw); break;
+            case RED_CHAN: at = chan_index(cg, j, chan_at, node->hw, hw); break;
             default: internal_error("%s has no index map", ir_op_names[node->op]);
             }
             cg_store(cg, cg_add(cg, cg_load(cg, acc[i], at, ""), in[0]), acc[i], at);
@@ -510,19 +510,22 @@ static LLVMValueRef task_end(Body *B, const TaskFn *t) {
     return t->fn;
 }
 
-/* Kernel k as a function of (env, t) computing task t's rows or columns. */
+/* Kernel k as a function of (env, t) computing task t's rows or columns
+ * (of a batched kernel split by columns: those columns of every row). */
 static LLVMValueRef loop_task(Body *B, const Kernel *k) {
     Codegen *cg = B->cg;
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
     Body T;
     TaskFn tf = task_begin(B, "loop", params, 2, &T);
-    long span = B->p->split[B->kernel];
+    long cols = B->p->col_split[B->kernel], span = cols ? cols : B->p->split[B->kernel];
+    bool by_rows = k->domain.batched && !cols;
     LLVMValueRef t = LLVMGetParam(tf.fn, 1);
-    LLVMValueRef end = k->domain.batched ? T.batch : cg_i64(cg, k->domain.n);
+    LLVMValueRef end = by_rows ? T.batch : cg_i64(cg, k->domain.n);
     LLVMValueRef lo = cg_imul(cg, t, span), hi = cg_iadd(cg, lo, span);
     hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, end, ""), hi, end);
-    loop_kernel_range(
-        &T, k, k->domain.batched ? (Range){lo, hi, NULL, NULL, t} : (Range){NULL, NULL, lo, hi, t});
+    loop_kernel_range(&T, k,
+                      by_rows ? (Range){lo, hi, NULL, NULL, t, false}
+                              : (Range){NULL, NULL, lo, hi, t, .whole_columns = cols != 0});
     return task_end(B, &tf);
 }
 
@@ -536,7 +539,7 @@ static LLVMValueRef epilogue_task(Body *B, const Kernel *k) {
     LLVMValueRef p[6];
     for (int i = 1; i < 6; i++)
         p[i] = LLVMGetParam(tf.fn, (unsigned)i);
-    loop_kernel_range(&T, k, (Range){p[1], p[2], p[3], p[4], p[5]});
+    loop_kernel_range(&T, k, (Range){p[1], p[2], p[3], p[4], p[5], false});
     return task_end(B, &tf);
 }
 
@@ -568,17 +571,26 @@ static void add_task_sums(Body *B, const Kernel *k, LLVMValueRef ntasks) {
  * else one loop nest here. */
 static void loop_kernel(Body *B, const Kernel *k) {
     Codegen *cg = B->cg;
-    long span = B->p->split[B->kernel], n = k->domain.n;
+    long cols = B->p->col_split[B->kernel], span = cols ? cols : B->p->split[B->kernel];
+    long n = k->domain.n;
     if (!span) {
         loop_kernel_range(B, k, (Range){0});
         return;
     }
     LLVMValueRef task = loop_task(B, k);
-    LLVMValueRef end = k->domain.batched ? B->batch : cg_i64(cg, n);
+    LLVMValueRef end = k->domain.batched && !cols ? B->batch : cg_i64(cg, n);
     LLVMValueRef ntasks =
         LLVMBuildSDiv(cg->b, cg_iadd(cg, end, span - 1), cg_i64(cg, span), "tasks");
     gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, task, B->env);
-    add_task_sums(B, k, ntasks);
+    if (!cols) {
+        add_task_sums(B, k, ntasks);
+        return;
+    }
+    for (int m = 0; m < k->nnodes; m++) { /* whole columns: only a full sum's fold is left */
+        int i = k->nodes[m];
+        if (ir_op_red[B->g->nodes[i].op] == RED_ALL)
+            fold_columns(cg, buf_ptr(B, B->p->partial[i]), n, buf_ptr(B, B->p->loc[i]));
+    }
 }
 
 /* ------------------------------------------------------------ the body */
@@ -637,7 +649,7 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e) {
     /* The arguments again, for the kernels run as tasks (task_begin). */
     bool any_task = false;
     for (int k = 0; k < f->nkernels; k++)
-        any_task |= p->split[k] != 0 || f->kernels[k].epilogue;
+        any_task |= p->split[k] != 0 || p->col_split[k] != 0 || f->kernels[k].epilogue;
     if (any_task) {
         B.env_ty = LLVMStructTypeInContext(cg->ctx, params, N_ARGS, 0);
         B.env = LLVMBuildAlloca(cg->b, B.env_ty, "env");

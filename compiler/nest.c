@@ -8,7 +8,7 @@
  * one gemm giving that sample's NCHW output;
  * its adjoint is the gemm, then col2im. A 1x1 convolution with stride 1 and
  * no padding needs neither. Pooling and upsampling loop over the batch's
- * planes and the output positions, the window inside.
+ * planes and the output positions, the window inside, as tasks of planes.
  */
 #include <stdio.h>
 
@@ -57,7 +57,8 @@ static void valid_range_at(Codegen *cg, LLVMValueRef off, long stride, long size
  * 0 where it is padding: every element written once, so cols needs no
  * zeroing first (which doubled its writes: a batch-1 encode's cols are 1.8
  * MB). With `add`, its adjoint col2im: img[...] += cols[...] over the pairs
- * inside (img zeroed by the caller). Loops over the
+ * inside, img's channels [c_lo, c_hi) zeroed first (in the task, not on
+ * the caller's one thread). Loops over the
  * window offsets (i, j) at run time, each with its valid output range: a
  * compact function (an unrolled one made conv specs take seconds to
  * compile) whose inner copy is a plain loop that vectorizes for stride 1. */
@@ -72,6 +73,9 @@ static void emit_im2col_body(Codegen *cg, const ConvGeom *q, LLVMValueRef img, L
                              bool add, LLVMValueRef c_lo, LLVMValueRef c_hi) {
     LLVMBuilderRef b = cg->b;
     long P = (long)q->oh * q->ow, S = q->stride;
+    if (add) /* col2im adds into its channels of the image: zero them here, in the task */
+        cg_zero(cg, cg_at(cg, img, cg_imul(cg, c_lo, (long)q->h * q->w)),
+                cg_imul(cg, LLVMBuildSub(b, c_hi, c_lo, ""), (long)q->h * q->w));
     Loop lc = cg_loop_begin(cg, LLVMBuildSub(b, c_hi, c_lo, ""), "chan");
     LLVMValueRef c = LLVMBuildAdd(b, c_lo, lc.index, "c");
     LLVMValueRef img_c = cg_at(cg, img, cg_imul(cg, c, (long)q->h * q->w));
@@ -197,7 +201,6 @@ static void conv_kernel(Body *B, int i) {
                      y = cg_at(cg, out, cg_imul(cg, s, img));
         conv_gemm(B, i, w, d, id ? y : scratch);
         if (!id) {
-            cg_zero(cg, y, cg_i64(cg, img));
             emit_im2col(cg, n->layer, &q, y, scratch, true, B->exec, env);
         }
         break;
@@ -213,37 +216,38 @@ static void conv_kernel(Body *B, int i) {
     cg_loop_end(cg, &lb);
 }
 
-/* Pooling, upsampling and their adjoints: loops over the batch's planes
- * (samples x channels) and the output positions, the window inside. */
-static void pool_kernel(Body *B, int i) {
-    Codegen *cg = B->cg;
+/* Pooling, upsampling and their adjoints over planes [p_lo, p_hi) of the
+ * batch's (samples x channels): the output positions, the window inside.
+ * x is the pooled input, dy the gradient (MAXPOOL_GRAD reads both). A plane
+ * writes only its own part of out (an adjoint zeroes it first). */
+static void pool_planes(Codegen *cg, IrOp op, const ConvGeom *q, LLVMValueRef a, LLVMValueRef dy_in,
+                        LLVMValueRef out, LLVMValueRef p_lo, LLVMValueRef p_hi) {
     LLVMBuilderRef b = cg->b;
-    const IrNode *n = &B->g->nodes[i];
-    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
-    long in_plane = (long)q.h * q.w, out_plane = (long)q.oh * q.ow, S = q.stride;
-    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), out = buf_ptr(B, B->p->loc[i]);
-    LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
-    bool adjoint = n->op == IR_MAXPOOL_GRAD || n->op == IR_AVGPOOL_GRAD;
-    if (adjoint) cg_zero(cg, out, cg_imul(cg, planes, in_plane));
-    if (n->op == IR_UPSAMPLE || n->op == IR_UPSAMPLE_GRAD) {
+    long in_plane = (long)q->h * q->w, out_plane = (long)q->oh * q->ow, S = q->stride;
+    LLVMValueRef count = LLVMBuildSub(b, p_hi, p_lo, "planes");
+    bool adjoint = op == IR_MAXPOOL_GRAD || op == IR_AVGPOOL_GRAD;
+    if (adjoint)
+        cg_zero(cg, cg_at(cg, out, cg_imul(cg, p_lo, in_plane)), cg_imul(cg, count, in_plane));
+    if (op == IR_UPSAMPLE || op == IR_UPSAMPLE_GRAD) {
         /* the big plane is the output (upsample) or the input (its adjoint) */
-        bool up = n->op == IR_UPSAMPLE;
-        long K = q.stride;
-        Loop lp = cg_loop_begin(cg, planes, "plane");
-        Loop ly = cg_loop_begin(cg, cg_i64(cg, q.h), "y");
-        Loop lx = cg_loop_begin(cg, cg_i64(cg, q.w), "x");
+        bool up = op == IR_UPSAMPLE;
+        long K = q->stride;
+        Loop lp = cg_loop_begin(cg, count, "plane");
+        LLVMValueRef plane = LLVMBuildAdd(b, p_lo, lp.index, "");
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, q->h), "y");
+        Loop lx = cg_loop_begin(cg, cg_i64(cg, q->w), "x");
         LLVMValueRef small = LLVMBuildAdd(
-            b, LLVMBuildAdd(b, cg_imul(cg, lp.index, in_plane), cg_imul(cg, ly.index, q.w), ""),
+            b, LLVMBuildAdd(b, cg_imul(cg, plane, in_plane), cg_imul(cg, ly.index, q->w), ""),
             lx.index, "");
         LLVMValueRef big0 = LLVMBuildAdd(
-            b, cg_imul(cg, lp.index, out_plane),
-            LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q.ow), cg_imul(cg, lx.index, K), ""), "");
+            b, cg_imul(cg, plane, out_plane),
+            LLVMBuildAdd(b, cg_imul(cg, ly.index, K * q->ow), cg_imul(cg, lx.index, K), ""), "");
         LLVMValueRef v = up ? cg_load(cg, a, small, "") : NULL,
                      acc = up ? NULL : cg_var(cg, "acc", cg_real(cg, 0));
         Loop li = cg_loop_begin(cg, cg_i64(cg, K), "i");
         Loop lj = cg_loop_begin(cg, cg_i64(cg, K), "j");
         LLVMValueRef big =
-            LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q.ow), lj.index, ""), "");
+            LLVMBuildAdd(b, big0, LLVMBuildAdd(b, cg_imul(cg, li.index, q->ow), lj.index, ""), "");
         if (up)
             cg_store(cg, v, out, big);
         else
@@ -258,30 +262,31 @@ static void pool_kernel(Body *B, int i) {
         return;
     }
     /* pooling: x is the first input of every op but AVGPOOL_GRAD (dy alone) */
-    LLVMValueRef x = n->op == IR_AVGPOOL_GRAD ? NULL : a;
-    LLVMValueRef dy = n->op == IR_MAXPOOL_GRAD ? buf_ptr(B, B->p->loc[n->in[1]]) : a;
-    LLVMValueRef inv = cg_real(cg, 1.0 / (q.kh * q.kw));
-    Loop lp = cg_loop_begin(cg, planes, "plane");
-    Loop ly = cg_loop_begin(cg, cg_i64(cg, q.oh), "y");
-    Loop lx = cg_loop_begin(cg, cg_i64(cg, q.ow), "x");
-    LLVMValueRef o = LLVMBuildAdd(b, cg_imul(cg, lp.index, out_plane),
-                                  LLVMBuildAdd(b, cg_imul(cg, ly.index, q.ow), lx.index, ""), "o");
+    LLVMValueRef x = op == IR_AVGPOOL_GRAD ? NULL : a;
+    LLVMValueRef dy = op == IR_MAXPOOL_GRAD ? dy_in : a;
+    LLVMValueRef inv = cg_real(cg, 1.0 / (q->kh * q->kw));
+    Loop lp = cg_loop_begin(cg, count, "plane");
+    LLVMValueRef plane = LLVMBuildAdd(b, p_lo, lp.index, "");
+    Loop ly = cg_loop_begin(cg, cg_i64(cg, q->oh), "y");
+    Loop lx = cg_loop_begin(cg, cg_i64(cg, q->ow), "x");
+    LLVMValueRef o = LLVMBuildAdd(b, cg_imul(cg, plane, out_plane),
+                                  LLVMBuildAdd(b, cg_imul(cg, ly.index, q->ow), lx.index, ""), "o");
     LLVMValueRef corner = LLVMBuildAdd(
-        b, cg_imul(cg, lp.index, in_plane),
-        LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q.w), cg_imul(cg, lx.index, S), ""), "");
+        b, cg_imul(cg, plane, in_plane),
+        LLVMBuildAdd(b, cg_imul(cg, ly.index, S * q->w), cg_imul(cg, lx.index, S), ""), "");
     LLVMValueRef acc = NULL, best_at = NULL, g = NULL;
-    if (n->op == IR_MAXPOOL || n->op == IR_MAXPOOL_GRAD) { /* the first maximum, as PyTorch */
+    if (op == IR_MAXPOOL || op == IR_MAXPOOL_GRAD) { /* the first maximum, as PyTorch */
         acc = cg_var(cg, "best", cg_load(cg, x, corner, ""));
         best_at = cg_var(cg, "best_at", corner);
-    } else if (n->op == IR_AVGPOOL) {
+    } else if (op == IR_AVGPOOL) {
         acc = cg_var(cg, "sum", cg_real(cg, 0));
     } else {
         g = cg_mul(cg, cg_load(cg, dy, o, ""), inv);
     }
-    Loop li = cg_loop_begin(cg, cg_i64(cg, q.kh), "i");
-    Loop lj = cg_loop_begin(cg, cg_i64(cg, q.kw), "j");
+    Loop li = cg_loop_begin(cg, cg_i64(cg, q->kh), "i");
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, q->kw), "j");
     LLVMValueRef at =
-        LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q.w), lj.index, ""), "");
+        LLVMBuildAdd(b, corner, LLVMBuildAdd(b, cg_imul(cg, li.index, q->w), lj.index, ""), "");
     if (best_at) {
         LLVMValueRef v = cg_load(cg, x, at, ""), cur = LLVMBuildLoad2(b, cg->T, acc, "");
         LLVMValueRef better = LLVMBuildFCmp(b, LLVMRealOGT, v, cur, "");
@@ -296,16 +301,65 @@ static void pool_kernel(Body *B, int i) {
     }
     cg_loop_end(cg, &lj);
     cg_loop_end(cg, &li);
-    if (n->op == IR_MAXPOOL) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, o);
-    if (n->op == IR_AVGPOOL)
-        cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
-    if (n->op == IR_MAXPOOL_GRAD) {
+    if (op == IR_MAXPOOL) cg_store(cg, LLVMBuildLoad2(b, cg->T, acc, ""), out, o);
+    if (op == IR_AVGPOOL) cg_store(cg, cg_mul(cg, LLVMBuildLoad2(b, cg->T, acc, ""), inv), out, o);
+    if (op == IR_MAXPOOL_GRAD) {
         LLVMValueRef to = LLVMBuildLoad2(b, cg->i64, best_at, "");
         cg_store(cg, cg_add(cg, cg_load(cg, out, to, ""), cg_load(cg, dy, o, "")), out, to);
     }
     cg_loop_end(cg, &lx);
     cg_loop_end(cg, &ly);
     cg_loop_end(cg, &lp);
+}
+
+/* Pooling, upsampling and their adjoints: tasks of planes on the caller's
+ * threads (exec), a fixed number of planes each (about PLAN_TASK_ELEMS
+ * input values), so the bits do not depend on the threads. The task
+ * function — (env = {a, dy, out, planes}, t) — is this node's. */
+static void pool_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    long big_plane = (long)q.h * q.w > (long)q.oh * q.ow ? (long)q.h * q.w : (long)q.oh * q.ow;
+    long group = (PLAN_TASK_ELEMS + big_plane - 1) / big_plane;
+    LLVMTypeRef fields[4] = {cg->T_ptr, cg->T_ptr, cg->T_ptr, cg->i64};
+    LLVMTypeRef env_ty = LLVMStructTypeInContext(cg->ctx, fields, 4, 0);
+
+    /* Build the task function aside, then come back to the function being built. */
+    LLVMValueRef caller = cg->fn;
+    LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
+    LLVMMetadataRef scope = cg->di_scope;
+    char name[300];
+    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(caller), ir_op_names[n->op], i);
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
+    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, 2, true);
+    LLVMAddAttributeAtIndex(
+        fn, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMValueRef e =
+        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
+    LLVMValueRef f[4];
+    for (unsigned k = 0; k < 4; k++)
+        f[k] = LLVMBuildLoad2(cg->b, fields[k], LLVMBuildStructGEP2(cg->b, env_ty, e, k, ""), "");
+    LLVMValueRef p_lo = cg_imul(cg, LLVMGetParam(fn, 1), group), p_hi = cg_iadd(cg, p_lo, group);
+    p_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, p_hi, f[3], ""), p_hi, f[3]);
+    pool_planes(cg, n->op, &q, f[0], f[1], f[2], p_lo, p_hi);
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = caller;
+    cg->di_scope = scope;
+    LLVMPositionBuilderAtEnd(cg->b, at);
+    if (cg->dib) cg_debug_loc(cg, n->loc);
+
+    LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
+    LLVMValueRef dy =
+        n->op == IR_MAXPOOL_GRAD ? buf_ptr(B, B->p->loc[n->in[1]]) : LLVMConstNull(cg->T_ptr);
+    LLVMValueRef vals[4] = {buf_ptr(B, B->p->loc[n->in[0]]), dy, buf_ptr(B, B->p->loc[i]), planes};
+    LLVMValueRef env = cg_alloca_entry_of(cg, env_ty, "pool");
+    for (unsigned k = 0; k < 4; k++)
+        LLVMBuildStore(cg->b, vals[k], LLVMBuildStructGEP2(cg->b, env_ty, env, k, ""));
+    LLVMValueRef ntasks =
+        LLVMBuildSDiv(cg->b, cg_iadd(cg, planes, group - 1), cg_i64(cg, group), "");
+    gemm_parallel_for(cg->mod, cg->b, B->exec, ntasks, fn, env);
 }
 
 void nest_kernel(Body *B, int i) {

@@ -228,6 +228,23 @@ static long split_of(const Graph *g, const Kernel *k) {
     return r < 1 ? 1 : r;
 }
 
+/* Columns per task of a batched kernel with sums over rows that would be
+ * split a row per task (rows of PLAN_TASK_ELEMS or more): tasks of whole
+ * columns (whole channels for a kernel looping by channel), each summing
+ * its columns over all rows in row order — the order a task per row and
+ * the tasks' sums added in task order give, so the same bits — with no
+ * per-task sums: those were [B][n] (100 MB for one of mnist_conv's
+ * batch-norm sums) and added up on one thread. 0: split by rows, or not. */
+static long col_split_of(const Graph *g, const Kernel *k, long rows_split) {
+    if (rows_split != 1 || !k->domain.batched) return 0;
+    bool sums = false;
+    for (int m = 0; m < k->nnodes; m++)
+        sums |= ir_op_class[g->nodes[k->nodes[m]].op] == OPC_RED;
+    if (!sums) return 0;
+    long unit = kernel_hw(g, k), cols = (PLAN_TASK_COLS + unit - 1) / unit * unit;
+    return cols < k->domain.n ? cols : k->domain.n;
+}
+
 /* A split or epilogue kernel's per-task column sums, [task][n]: ceil(B /
  * rows) tasks for tasks of `rows` rows, at most B·ceil(n / rows) + n. A
  * split kernel's tasks have `split` rows; an epilogue's (its GEMM's row
@@ -274,6 +291,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     p->pack = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->task_sums = arena_alloc(a, sizeof(BufLoc) * (size_t)g->nnodes);
     p->split = arena_alloc(a, sizeof(long) * (size_t)(f->nkernels + 1));
+    p->col_split = arena_alloc(a, sizeof(long) * (size_t)(f->nkernels + 1));
     Arena *scratch = arena_new();
     Planner P = {.a = scratch, .nkernels = f->nkernels};
     P.freed_after = arena_alloc(scratch, sizeof(int) * (size_t)(f->nkernels + 1));
@@ -287,6 +305,8 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     for (int k = 0; k < f->nkernels; k++) {
         const Kernel *kn = &f->kernels[k];
         p->split[k] = split_of(g, kn);
+        p->col_split[k] = col_split_of(g, kn, p->split[k]);
+        if (p->col_split[k]) p->split[k] = 0;
         int now = starts_at(f, k);
         int count = kn->kind != K_LOOP ? 1 : kn->nnodes;
         for (int m = 0; m < count; m++) {
@@ -340,6 +360,15 @@ void plan_dump(FILE *out, const Plan *p) {
     const Graph *g = p->fusion->graph;
     fprintf(out, "plan of %s: workspace %ld*B + %ld elements\n", ir_graph_name(g->kind),
             p->ws_batch, p->ws_const);
+    bool any = false; /* the loop kernels run as tasks, and their tasks' size */
+    for (int k = 0; k < p->fusion->nkernels; k++) {
+        long n = p->col_split[k] ? p->col_split[k] : p->split[k];
+        if (!n) continue;
+        fprintf(out, "%s k%d %ld %s", any ? "," : "  tasks:", k, n,
+                p->col_split[k] || !p->fusion->kernels[k].domain.batched ? "cols" : "rows");
+        any = true;
+    }
+    if (any) fputc('\n', out);
     for (int i = 0; i < g->nnodes; i++) {
         const BufLoc *l = &p->loc[i];
         if (l->base == BASE_NONE || ir_op_class[g->nodes[i].op] == OPC_LEAF) continue;

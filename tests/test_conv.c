@@ -92,6 +92,36 @@ static void test_batchnorm_gradients(void **state) {
                  "dense 6 sigmoid");
 }
 
+/* Batch norm's sums over a batch of 18,816-value rows (24 channels of
+ * 28x28) are tasks of whole channels, all rows each (Plan.col_split), not
+ * a task per row: the plan must split them so, and the gradient still
+ * match. Pooling runs as tasks of planes. */
+static void test_sums_over_wide_rows_gradients(void **state) {
+    (void)state;
+    const char *spec =
+        "model w {\n input 1x28x28\n encoder { conv 24 3x3 pad=same; batchnorm; relu;\n"
+        " maxpool 2; conv 1 1x1; flatten; dense 3 }\n"
+        " decoder { dense 784; reshape 1x28x28 }\n}\n";
+    Arena *a = arena_new();
+    Model *m = tu_model(a, "w", spec);
+    assert_non_null(m);
+    const Plan *p = program_entry(compile_model(a, m), GRAPH_TRAIN, 0)->plan;
+    int by_columns = 0;
+    for (int k = 0; k < p->fusion->nkernels; k++)
+        if (p->col_split[k]) {
+            by_columns++;
+            assert_int_equal(p->col_split[k] % 784, 0); /* whole channels */
+            assert_int_equal(p->split[k], 0);
+        }
+    assert_true(by_columns >= 2); /* the mean's and the variance's sums, forward */
+    arena_free(a);
+    TuFixture f;
+    tu_open(&f, spec, BATCH, 2);
+    double err = tu_gradient_error(&f, tu_loss);
+    tu_close(&f);
+    if (!(err <= 1e-6)) fail_msg("relative gradient error %.3g", err);
+}
+
 static void test_mirror_and_tied_gradients(void **state) {
     (void)state;
     check_gradient(
@@ -434,6 +464,7 @@ int main(void) {
         cmocka_unit_test(test_deconv_gradients),
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_batchnorm_gradients),
+        cmocka_unit_test(test_sums_over_wide_rows_gradients),
         cmocka_unit_test(test_mirror_and_tied_gradients),
         cmocka_unit_test(test_forward_against_direct_loops),
         cmocka_unit_test(test_batchnorm_semantics),

@@ -2,7 +2,7 @@
 # Threads change nothing but the time: the generated kernels split their
 # work into a grid that depends on the shape only (docs/abi.md), so a
 # trainer run with --threads 1, 2 and 3 writes the same checkpoint, byte for
-# byte — for a dense model, a convolutional one and f64 — and the other
+# byte — for a dense model, convolutional ones and f64 — and the other
 # commands give the same bits too. Also: the generated object needs no BLAS.
 . "$(dirname "$0")/lib.sh"
 DATA=/usr/share/datasets/fashion-mnist
@@ -29,6 +29,17 @@ same_at_thread_counts() {
 same_at_thread_counts fmnist_dense specs/fmnist_dense.ae 2560
 same_at_thread_counts fmnist_dense_f64 specs/fmnist_dense.ae 600 --dtype f64
 same_at_thread_counts conv_small specs/conv_small.ae 300
+# batch norm's sums over rows of 24 channels of 28x28, in tasks of whole
+# channels (Plan.col_split), and max pooling in tasks of planes
+cat >"$T/conv_bn.ae" <<'EOF'
+model conv_bn {
+    input 1x28x28
+    encoder { conv 24 3x3 pad=same; batchnorm; relu; maxpool 2; conv 2 1x1; flatten; dense 16 }
+    decoder { dense 784 sigmoid; reshape 1x28x28 }
+    train { optimizer adam; batch 64 }
+}
+EOF
+same_at_thread_counts conv_bn "$T/conv_bn.ae" 320
 
 # A generated object needs libc and libm only; --gemm blas keeps cblas.
 "$AEC" build specs/fmnist_dense.ae --emit obj --gemm aec -o "$T/m.o"
