@@ -388,7 +388,9 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     LLVMValueRef n_pack = add(&G, gemm_pack_a_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.mr))),
                               gemm_pack_b_tasks(&G, &d, i64c(&G, gemm_pack_group(&G, G.g.nr))));
     gemm_run_tasks(&G, exec, n_pack, pack_task, argp);
-    LLVMValueRef n_tiles = mul(&G, cdiv(&G, d.mp, G.g.mc_panels), cdiv(&G, d.np, G.g.nc_panels));
+    LLVMValueRef n_tiles =
+        mul(&G, cdiv(&G, d.mp, G.g.mc_panels),
+            gemm_col_blocks(&G, &d, i64c(&G, G.g.mc_panels), i64c(&G, G.g.nc_panels)));
     gemm_run_tasks(&G, exec, n_tiles, compute_task, argp);
     if (one_row) if_end(&G, &f_row);
     if_end(&G, &f_empty);

@@ -299,7 +299,9 @@ LLVMValueRef gemm_pack_b_tasks(Gen *G, const Dims *d, LLVMValueRef group);
 LLVMValueRef gemm_pack_task(Gen *G, const char *name);
 /* The micro-kernel: packed A, or A in place (direct). */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct);
-/* Round 2's task: a block of C's tiles over every K block. */
+/* Round 2's column blocks (an even task count where it can), and its task:
+ * a block of C's tiles over every K block. */
+LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueRef ncp);
 LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct);
 /* At G->b: epilogue(env, r0, r1, c0, c1, block) when the task argument
  * has one (gemm.h). */
