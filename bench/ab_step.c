@@ -48,8 +48,8 @@ static void open_run(Run *r, const aec_model *m, int batch, int rounds) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 1, rounds = argc > 2 ? atoi(argv[2]) : 20;
     const aec_model *a = &va_model, *b = &vb_model;
-    if (a->param_count != b->param_count || a->input_size != b->input_size ||
-        a->dtype != AEC_F32 || b->dtype != AEC_F32 || rounds < 2) {
+    if (a->param_count != b->param_count || a->input_size != b->input_size || a->dtype != AEC_F32 ||
+        b->dtype != AEC_F32 || rounds < 2) {
         fprintf(stderr, "ab_step: the two objects are not one f32 spec (or ROUNDS < 2)\n");
         return 1;
     }
@@ -71,8 +71,8 @@ int main(int argc, char **argv) {
                                                  (uint64_t)(n - batch)) *
                                             (size_t)a->input_size;
                 float loss;
-                if (r->m->train_step_ex(r->params, r->opt, x, NULL, batch, step + (uint64_t)s, &loss,
-                                        r->ws, &exec)) {
+                if (r->m->train_step_ex(r->params, r->opt, x, NULL, batch, step + (uint64_t)s,
+                                        &loss, r->ws, &exec)) {
                     fprintf(stderr, "ab_step: %s: train_step failed\n", r->m->name);
                     return 1;
                 }
