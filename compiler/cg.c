@@ -192,6 +192,24 @@ LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTyp
     return f;
 }
 
+LLVMValueRef cg_aside_begin(Codegen *cg, const char *name, LLVMTypeRef *params, int n,
+                            CgAside *saved) {
+    *saved = (CgAside){cg->fn, LLVMGetInsertBlock(cg->b), cg->di_scope};
+    LLVMValueRef f = cg_function(cg, name, cg->void_t, params, n, true);
+    LLVMAddAttributeAtIndex(
+        f, LLVMAttributeFunctionIndex,
+        LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    return f;
+}
+
+void cg_aside_end(Codegen *cg, const CgAside *saved, Loc loc) {
+    LLVMBuildRetVoid(cg->b);
+    cg->fn = saved->caller;
+    cg->di_scope = saved->scope;
+    LLVMPositionBuilderAtEnd(cg->b, saved->at);
+    if (cg->dib) cg_debug_loc(cg, loc);
+}
+
 /* A cblas function of the element type, declared on first use. */
 static LLVMValueRef cg_blas(Codegen *cg, const char *base, LLVMTypeRef *params, int n,
                             LLVMTypeRef *fty) {

@@ -148,6 +148,17 @@ void cg_return_if(Codegen *cg, LLVMValueRef cond, int code);
 /* With -g, what follows is attributed to spec line `loc`. */
 void cg_debug_loc(Codegen *cg, Loc loc);
 /* A new function, the builder at its entry block (with -g, a subprogram). */
+/* A task function (void, internal, noinline) built aside from the one being
+ * built: cg_aside_begin makes it and leaves the builder in it; cg_aside_end
+ * returns to the function and place it left, at debug location loc. */
+typedef struct CgAside {
+    LLVMValueRef caller;
+    LLVMBasicBlockRef at;
+    LLVMMetadataRef scope;
+} CgAside;
+LLVMValueRef cg_aside_begin(Codegen *cg, const char *name, LLVMTypeRef *params, int n,
+                            CgAside *saved);
+void cg_aside_end(Codegen *cg, const CgAside *saved, Loc loc);
 LLVMValueRef cg_function(Codegen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, int n,
                          bool internal);
 

@@ -472,20 +472,16 @@ static void body_init(Body *B, LLVMValueRef *args);
  * task's own Body *T from env, and leaves the builder in it; task_end
  * returns to the caller. */
 typedef struct TaskFn {
-    LLVMValueRef fn, caller;
-    LLVMBasicBlockRef at;
-    LLVMMetadataRef scope;
+    LLVMValueRef fn;
+    CgAside saved;
 } TaskFn;
 
 static TaskFn task_begin(Body *B, const char *what, LLVMTypeRef *params, int nparams, Body *T) {
     Codegen *cg = B->cg;
-    TaskFn t = {.caller = cg->fn, .at = LLVMGetInsertBlock(cg->b), .scope = cg->di_scope};
+    TaskFn t;
     char name[300];
-    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(t.caller), what, B->kernel);
-    t.fn = cg_function(cg, name, cg->void_t, params, nparams, true);
-    LLVMAddAttributeAtIndex(
-        t.fn, LLVMAttributeFunctionIndex,
-        LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(cg->fn), what, B->kernel);
+    t.fn = cg_aside_begin(cg, name, params, nparams, &t.saved);
     LLVMValueRef env =
         LLVMBuildBitCast(cg->b, LLVMGetParam(t.fn, 0), LLVMPointerType(B->env_ty, 0), "env");
     LLVMValueRef args[N_ARGS];
@@ -501,12 +497,7 @@ static TaskFn task_begin(Body *B, const char *what, LLVMTypeRef *params, int npa
 }
 
 static LLVMValueRef task_end(Body *B, const TaskFn *t) {
-    Codegen *cg = B->cg;
-    LLVMBuildRetVoid(cg->b);
-    cg->fn = t->caller;
-    cg->di_scope = t->scope;
-    LLVMPositionBuilderAtEnd(cg->b, t->at);
-    if (cg->dib) cg_debug_loc(cg, (Loc){0});
+    cg_aside_end(B->cg, &t->saved, (Loc){0});
     return t->fn;
 }
 

@@ -139,17 +139,11 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
     LLVMTypeRef env_ty = LLVMStructTypeInContext(cg->ctx, ptrs, 2, 0);
     long group = im2col_group(q);
     if (!*fn) {
-        /* Build it aside, then come back to the function being built. */
-        LLVMValueRef caller = cg->fn;
-        LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
-        LLVMMetadataRef scope = cg->di_scope;
+        CgAside saved;
         char name[256];
         snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, add ? "col2im" : "im2col", layer);
         LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
-        *fn = cg_function(cg, name, cg->void_t, params, 2, true);
-        LLVMAddAttributeAtIndex(
-            *fn, LLVMAttributeFunctionIndex,
-            LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+        *fn = cg_aside_begin(cg, name, params, 2, &saved);
         LLVMValueRef e =
             LLVMBuildBitCast(cg->b, LLVMGetParam(*fn, 0), LLVMPointerType(env_ty, 0), "env");
         LLVMValueRef im =
@@ -161,11 +155,7 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
         c_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, c_hi, cg_i64(cg, q->c), ""), c_hi,
                          cg_i64(cg, q->c));
         emit_im2col_body(cg, q, im, co, add, c_lo, c_hi);
-        LLVMBuildRetVoid(cg->b);
-        cg->fn = caller;
-        cg->di_scope = scope;
-        LLVMPositionBuilderAtEnd(cg->b, at);
-        if (cg->dib) cg_debug_loc(cg, (Loc){0});
+        cg_aside_end(cg, &saved, (Loc){0});
     }
     LLVMBuildStore(cg->b, img, LLVMBuildStructGEP2(cg->b, env_ty, env, 0, ""));
     LLVMBuildStore(cg->b, cols, LLVMBuildStructGEP2(cg->b, env_ty, env, 1, ""));
@@ -325,17 +315,11 @@ static void pool_kernel(Body *B, int i) {
     LLVMTypeRef fields[4] = {cg->T_ptr, cg->T_ptr, cg->T_ptr, cg->i64};
     LLVMTypeRef env_ty = LLVMStructTypeInContext(cg->ctx, fields, 4, 0);
 
-    /* Build the task function aside, then come back to the function being built. */
-    LLVMValueRef caller = cg->fn;
-    LLVMBasicBlockRef at = LLVMGetInsertBlock(cg->b);
-    LLVMMetadataRef scope = cg->di_scope;
+    CgAside saved;
     char name[300];
-    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(caller), ir_op_names[n->op], i);
+    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(cg->fn), ir_op_names[n->op], i);
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
-    LLVMValueRef fn = cg_function(cg, name, cg->void_t, params, 2, true);
-    LLVMAddAttributeAtIndex(
-        fn, LLVMAttributeFunctionIndex,
-        LLVMCreateEnumAttribute(cg->ctx, LLVMGetEnumAttributeKindForName("noinline", 8), 0));
+    LLVMValueRef fn = cg_aside_begin(cg, name, params, 2, &saved);
     LLVMValueRef e =
         LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
     LLVMValueRef f[4];
@@ -344,11 +328,7 @@ static void pool_kernel(Body *B, int i) {
     LLVMValueRef p_lo = cg_imul(cg, LLVMGetParam(fn, 1), group), p_hi = cg_iadd(cg, p_lo, group);
     p_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, p_hi, f[3], ""), p_hi, f[3]);
     pool_planes(cg, n->op, &q, f[0], f[1], f[2], p_lo, p_hi);
-    LLVMBuildRetVoid(cg->b);
-    cg->fn = caller;
-    cg->di_scope = scope;
-    LLVMPositionBuilderAtEnd(cg->b, at);
-    if (cg->dib) cg_debug_loc(cg, n->loc);
+    cg_aside_end(cg, &saved, n->loc);
 
     LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
     LLVMValueRef dy =
