@@ -308,6 +308,11 @@ typedef struct ConvGeom {
 ConvGeom conv_geom(const Layer *l);
 /* im2col is the identity (1x1 window, stride 1, no padding): no scratch. */
 bool conv_geom_is_identity(const ConvGeom *g);
+/* winograd.c: the convolution runs as Winograd's F(2x2, 3x3) with --gemm
+ * aec (3x3, stride 1, pad 1, enough channels), and the scratch of its
+ * node of op CONV, CONV_T or CONV_W, elements. */
+bool conv_winograd(const ConvGeom *g);
+long winograd_scratch(const ConvGeom *g, int op);
 
 /* ----------------------------------------------------------------- ir.c */
 
@@ -752,6 +757,7 @@ typedef struct CodegenOptions {
     const void *embed;    /* --embed-weights: the params block (param_count values of the
                              element type) to embed as constant data, or NULL */
     GemmBackend gemm;     /* --gemm: the generated kernels (compiler/gemm.c) or cblas */
+    bool im2col;          /* --conv im2col: no Winograd (compiler/winograd.c) */
 } CodegenOptions;
 
 /* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as
@@ -842,6 +848,7 @@ typedef enum CliOptionId {
     CLI_OPT_FEATURES,
     CLI_OPT_DTYPE,
     CLI_OPT_GEMM,
+    CLI_OPT_CONV,
     CLI_OPT_OPT,   /* -O0..-O3: the value is attached */
     CLI_OPT_DEBUG, /* -g */
     CLI_OPT_MPI,   /* a trainer for mpirun (runtime/mpi.c) */

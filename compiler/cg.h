@@ -248,6 +248,11 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e);
 /* A NEST op (conv, pooling, upsampling and their adjoints): its loop nest. */
 void nest_kernel(Body *B, int i);
 
+/* ------------------------------------------------------------ winograd.c */
+
+/* A CONV, CONV_T or CONV_W node whose layer conv_winograd takes, as F(2x2, 3x3). */
+void winograd_kernel(Body *B, int i);
+
 /* ----------------------------------------------------------------- abi.c */
 
 /* The internal function of every entry point of the Program, in order. */

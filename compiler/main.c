@@ -116,6 +116,7 @@ int main(int argc, char **argv) {
         .gemm = !val[CLI_OPT_GEMM]                   ? GEMM_DEFAULT
                 : !strcmp(val[CLI_OPT_GEMM], "blas") ? GEMM_BLAS
                                                      : GEMM_AEC,
+        .im2col = val[CLI_OPT_CONV] && !strcmp(val[CLI_OPT_CONV], "im2col"),
     };
     const char *out = val[CLI_OPT_OUT], *emit = val[CLI_OPT_EMIT];
     const char *weights = val[CLI_OPT_EMBED_WEIGHTS];

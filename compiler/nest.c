@@ -347,7 +347,14 @@ void nest_kernel(Body *B, int i) {
     switch (B->g->nodes[i].op) {
     case IR_CONV:
     case IR_CONV_T:
-    case IR_CONV_W: conv_kernel(B, i); break;
+    case IR_CONV_W: {
+        ConvGeom q = conv_geom(&B->g->model->layers[B->g->nodes[i].layer]);
+        if (B->cg->opt.gemm == GEMM_AEC && !B->cg->opt.im2col && conv_winograd(&q))
+            winograd_kernel(B, i);
+        else
+            conv_kernel(B, i);
+        break;
+    }
     default: pool_kernel(B, i); break;
     }
 }

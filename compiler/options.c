@@ -34,6 +34,8 @@ const CliOption cli_options[CLI_N_OPTIONS] = {
                        "the element type (f64 for gradient checks)"},
     [CLI_OPT_GEMM] = {"--gemm", "BACKEND", "aec blas", "build run",
                       "matrix products: generated kernels (default) or OpenBLAS's cblas"},
+    [CLI_OPT_CONV] = {"--conv", "ALGORITHM", "winograd im2col", "build run",
+                      "3x3 convolutions: Winograd F(2x2,3x3) where it applies (default) or im2col"},
     [CLI_OPT_OPT] = {"-O", "N", "0 1 2 3", "build run", "LLVM optimization level (default -O3)"},
     [CLI_OPT_DEBUG] = {"-g", NULL, NULL, "build run",
                        "debug info: code mapped to the spec's lines"},

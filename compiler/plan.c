@@ -332,9 +332,12 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             IrOp op = g->nodes[i].op;
             if (op == IR_CONV || op == IR_CONV_T || op == IR_CONV_W) {
                 ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
+                /* im2col's, or Winograd's where codegen may choose it (winograd.c) */
+                long cols = (long)q.c * q.kh * q.kw * q.oh * q.ow;
+                if (conv_winograd(&q) && winograd_scratch(&q, op) > cols)
+                    cols = winograd_scratch(&q, op);
                 if (!conv_geom_is_identity(&q))
-                    p->partial[i] =
-                        take(&P, (IrType){false, (long)q.c * q.kh * q.kw * q.oh * q.ow}, k, k);
+                    p->partial[i] = take(&P, (IrType){false, cols}, k, k);
             }
         }
     }

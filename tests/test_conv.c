@@ -122,6 +122,32 @@ static void test_sums_over_wide_rows_gradients(void **state) {
     if (!(err <= 1e-6)) fail_msg("relative gradient error %.3g", err);
 }
 
+/* 3x3, stride 1, pad 1 between 8 or more channels runs as Winograd's
+ * F(2x2, 3x3) (compiler/winograd.c): conv, deconv, odd sizes (partial
+ * tiles) and even, through all three of its ops (forward, input and filter
+ * gradient). */
+static void test_winograd_gradients(void **state) {
+    (void)state;
+    ConvGeom q = {.c = 8,
+                  .h = 5,
+                  .w = 7,
+                  .r = 9,
+                  .oh = 5,
+                  .ow = 7,
+                  .kh = 3,
+                  .kw = 3,
+                  .stride = 1,
+                  .pad_h = 1,
+                  .pad_w = 1};
+    assert_true(conv_winograd(&q));
+    q.c = 4; /* too thin: im2col */
+    assert_false(conv_winograd(&q));
+    check_layers("8x5x7", "conv 9 3x3 pad=same tanh; conv 8 3x3 pad=1; flatten; dense 3",
+                 "dense 280; reshape 8x5x7; deconv 8 3x3 pad=same");
+    check_layers("8x4x6", "conv 8 3x3 pad=same; batchnorm; relu; maxpool 2; flatten; dense 2",
+                 "dense 192; reshape 8x4x6");
+}
+
 static void test_mirror_and_tied_gradients(void **state) {
     (void)state;
     check_gradient(
@@ -281,6 +307,8 @@ static void test_forward_against_direct_loops(void **state) {
          "deconv 2 2x2 stride=2; deconv 2 3x3 stride=2 pad=same; deconv 2 4x4 stride=2 pad=1; "
          "deconv 3 3x2 stride=3 pad=1; deconv 2 1x1"},
         {"2x7x9", "maxpool 3 stride=1; avgpool 3 stride=2; upsample 2; maxpool 2"},
+        /* Winograd F(2x2, 3x3) (compiler/winograd.c): even and odd sizes, deconv */
+        {"8x6x7", "conv 9 3x3 pad=same; conv 8 3x3 pad=1; deconv 10 3x3 pad=same"},
     };
     for (int i = 0; i < countof(cases); i++) {
         char spec[512];
@@ -465,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_sums_over_wide_rows_gradients),
+        cmocka_unit_test(test_winograd_gradients),
         cmocka_unit_test(test_mirror_and_tied_gradients),
         cmocka_unit_test(test_forward_against_direct_loops),
         cmocka_unit_test(test_batchnorm_semantics),

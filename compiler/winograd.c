@@ -1,0 +1,421 @@
+/* winograd.c — 3x3 convolutions by Winograd's minimal filtering, F(2x2, 3x3).
+ *
+ * Takes a CONV, CONV_T or CONV_W node whose layer is a 3x3 convolution
+ * with stride 1 and one pixel of padding on each side (`pad=same`) between
+ * channel counts of at least WINOGRAD_MIN_CHANNELS (conv_winograd); produces
+ * its loop nest (nest.c calls it instead of im2col with --gemm aec). As
+ * Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks"
+ * (CVPR 2016): the output in tiles of m x m, each from the input tile of
+ * a x a around it (a = m + 2),
+ *
+ *     y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,
+ *
+ * summed over the input channels — which makes it a² matrix products, one
+ * per element ξ of the transformed tile, of [out x in]·[in x tiles], with
+ * 9/4 fewer multiply-adds than im2col's one [out x 9·in]·[9·in x positions]
+ * for m = 2. The adjoints are the same algorithm: the input gradient is the
+ * convolution of dy with the flipped, transposed filter; the filter
+ * gradient is the derivative of the formula above,
+ *
+ *     dg = Gᵀ [ Σ_tiles (A dy Aᵀ) ⊙ (Bᵀ d B) ] G,
+ *
+ * a² products [out x tiles]·[tiles x in] summed over the batch's samples.
+ * In exact arithmetic all three equal the direct convolution; in floating
+ * point they differ from it by a few ulps of the sums (tests/test_conv.c).
+ *
+ * Per sample, three regions of tasks on the caller's threads: the input's
+ * transform (tasks of channels, each writing its own channels' rows), the
+ * a² products (a task per ξ, each product on one thread, its own pack
+ * scratch), the output's transform (tasks of channels). The task grid is
+ * fixed by the shape and no sum is split between tasks, so the bits do not
+ * depend on the thread count. The scratch (the plan's `partial`) holds the
+ * transformed filter U [ξ][out][in], input V [ξ][in][tiles], product M
+ * [ξ][out][tiles] (CONV_W: A dy Aᵀ) and the a² pack buffers.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cg.h"
+
+/* The transforms of F(m x m, 3 x 3): Bᵀ (a x a), G (a x 3), Aᵀ (m x a). */
+typedef struct WinogradF {
+    int m, a;
+    double bt[4][4], g[4][3], at[2][4];
+} WinogradF;
+
+static const WinogradF F2X3 = {
+    .m = 2,
+    .a = 4,
+    .bt = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}},
+    .g = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}},
+    .at = {{1, 1, 1, 0}, {0, 1, -1, -1}},
+};
+
+enum {
+    WINOGRAD_MIN_CHANNELS = 8, /* fewer: the a² products are too thin to pay for the transforms */
+    WINOGRAD_MAX_PLANE = 64,   /* the padded plane a task keeps on its stack, per side */
+    WINOGRAD_TASKS = 16,       /* at most this many tasks of channels per transform */
+};
+
+bool conv_winograd(const ConvGeom *q) {
+    return q->kh == 3 && q->kw == 3 && q->stride == 1 && q->pad_h == 1 && q->pad_w == 1 &&
+           q->oh == q->h && q->ow == q->w && q->c >= WINOGRAD_MIN_CHANNELS &&
+           q->r >= WINOGRAD_MIN_CHANNELS && q->h + 4 <= WINOGRAD_MAX_PLANE &&
+           q->w + 4 <= WINOGRAD_MAX_PLANE;
+}
+
+/* A node's sizes: its transformed channels in and out, tiles, and the
+ * per-ξ slabs of the scratch (elements, 16-aligned). */
+typedef struct Wg {
+    const WinogradF *f;
+    ConvGeom q;
+    IrOp op;
+    long in, out;      /* V's channels and M's (CONV_W: c and r) */
+    long th, tw, tiles; /* tiles down, across, and per sample */
+    long u, v, mm, pe; /* per ξ: U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack */
+    GemmSpec s;        /* the product of one ξ */
+} Wg;
+
+static Wg wg_of(const ConvGeom *q, IrOp op, bool f64) {
+    Wg w = {.f = &F2X3, .q = *q, .op = op};
+    w.th = (q->oh + w.f->m - 1) / w.f->m, w.tw = (q->ow + w.f->m - 1) / w.f->m;
+    w.tiles = w.th * w.tw;
+    w.in = op == IR_CONV_T ? q->r : q->c;
+    w.out = op == IR_CONV_T ? q->c : q->r;
+    memset(&w.s, 0, sizeof w.s); /* compared bytewise (generated_gemm) */
+    w.s.f64 = f64;
+    w.s.batch_hint = 1;
+    if (op == IR_CONV_W) { /* dU [r, c] += (A dy Aᵀ) [r, tiles] · V [c, tiles]ᵀ */
+        w.s.m = q->r, w.s.n = q->c, w.s.k = w.tiles;
+        w.s.lda = w.tiles, w.s.ldb = w.tiles, w.s.ldc = q->c;
+        w.s.tb = w.s.accumulate = true;
+    } else { /* M [out, tiles] = U [out, in] · V [in, tiles] */
+        w.s.m = w.out, w.s.n = w.tiles, w.s.k = w.in;
+        w.s.lda = w.in, w.s.ldb = w.tiles, w.s.ldc = w.tiles;
+        w.s.b_in_place = true;
+    }
+    long per_batch, fixed;
+    gemm_pack_bound(&w.s, &per_batch, &fixed);
+    ensure(per_batch == 0); /* every dimension is a constant */
+    w.pe = round16(fixed);
+    w.u = round16(w.out * w.in);
+    w.v = round16(w.in * w.tiles);
+    w.mm = round16(w.out * w.tiles);
+    return w;
+}
+
+long winograd_scratch(const ConvGeom *q, int op) {
+    Wg w = wg_of(q, (IrOp)op, false);
+    long xi = (long)w.f->a * w.f->a;
+    return xi * (w.u + w.v + w.mm + w.pe);
+}
+
+/* ------------------------------------------------------- tile transforms */
+
+/* A constant matrix, or its transpose (t): element (i, j) of rows x cols. */
+typedef struct Mat {
+    const double *p;
+    int ld, rows, cols;
+    bool t;
+} Mat;
+static double mat_at(Mat L, int i, int j) {
+    return L.t ? L.p[j * L.ld + i] : L.p[i * L.ld + j];
+}
+
+/* Σ_j k_j·x_j over the nonzero k_j: no multiply for ±1. */
+static LLVMValueRef lincomb(Codegen *cg, Mat L, int row, LLVMValueRef *x, int stride) {
+    LLVMValueRef acc = NULL;
+    for (int j = 0; j < L.cols; j++) {
+        double k = mat_at(L, row, j);
+        LLVMValueRef v = x[j * stride];
+        if (k == 0) continue;
+        if (k == 1 || k == -1)
+            acc = !acc ? (k == 1 ? v : LLVMBuildFNeg(cg->b, v, ""))
+                       : (k == 1 ? cg_add(cg, acc, v) : cg_sub(cg, acc, v));
+        else
+            acc = acc ? cg_add(cg, acc, cg_mul(cg, v, cg_real(cg, k))) : cg_mul(cg, v, cg_real(cg, k));
+    }
+    return acc ? acc : cg_real(cg, 0);
+}
+
+/* out = L·x·Lᵀ: x is L.cols², out L.rows², both row-major. */
+static void transform(Codegen *cg, Mat L, LLVMValueRef *x, LLVMValueRef *out) {
+    LLVMValueRef t[6 * 6];
+    for (int i = 0; i < L.rows; i++) /* t = L·x, L.rows x L.cols */
+        for (int j = 0; j < L.cols; j++)
+            t[i * L.cols + j] = lincomb(cg, L, i, x + j, L.cols);
+    for (int i = 0; i < L.rows; i++) /* out = t·Lᵀ */
+        for (int j = 0; j < L.rows; j++)
+            out[i * L.rows + j] = lincomb(cg, L, j, t + i * L.cols, 1);
+}
+
+static Mat mat_bt(const WinogradF *f) {
+    return (Mat){&f->bt[0][0], 4, f->a, f->a, false};
+}
+static Mat mat_g(const WinogradF *f, bool t) { /* G (a x 3), or Gᵀ */
+    return t ? (Mat){&f->g[0][0], 3, 3, f->a, true} : (Mat){&f->g[0][0], 3, f->a, 3, false};
+}
+static Mat mat_at_(const WinogradF *f, bool t) { /* Aᵀ (m x a), or A */
+    return t ? (Mat){&f->at[0][0], 4, f->a, f->m, true} : (Mat){&f->at[0][0], 4, f->m, f->a, false};
+}
+
+/* ----------------------------------------------------------------- tasks */
+
+/* What each task reads: the env of every region of one node. */
+enum { E_SRC, E_DST, E_U, E_V, E_M, E_PACK, E_FIELDS };
+typedef enum {
+    T_FILTER,      /* W -> U = G g Gᵀ (CONV_T: of the flipped, transposed filter) */
+    T_INPUT,       /* src (one sample's image) -> V = Bᵀ d B */
+    T_GRAD_OUT,    /* src (one sample's dy) -> M = A dy Aᵀ (CONV_W) */
+    T_PRODUCT,     /* the product of ξ = the task */
+    T_OUTPUT,      /* M -> dst (one sample) = Aᵀ M A */
+    T_FILTER_GRAD, /* dU -> dst = dW = Gᵀ dU G */
+    T_KINDS
+} TaskKind;
+static const char *const task_names[T_KINDS] = {"wg_filter", "wg_input", "wg_grad_out",
+                                                "wg_product", "wg_output", "wg_filter_grad"};
+
+static LLVMTypeRef env_type(Codegen *cg) {
+    LLVMTypeRef f[E_FIELDS];
+    for (int k = 0; k < E_FIELDS; k++)
+        f[k] = cg->T_ptr;
+    return LLVMStructTypeInContext(cg->ctx, f, E_FIELDS, 0);
+}
+
+static long channels_of(const Wg *w, TaskKind k) {
+    switch (k) {
+    case T_INPUT: return w->in;
+    case T_GRAD_OUT: return w->q.r;
+    case T_FILTER: return w->out;
+    case T_FILTER_GRAD: return w->q.r;
+    case T_OUTPUT: return w->out;
+    default: return (long)w->f->a * w->f->a;
+    }
+}
+static long group_of(const Wg *w, TaskKind k) {
+    return k == T_PRODUCT ? 1 : (channels_of(w, k) + WINOGRAD_TASKS - 1) / WINOGRAD_TASKS;
+}
+
+/* A plane of rows x cols on the task's stack. */
+static LLVMValueRef plane_alloca(Codegen *cg, long rows, long cols) {
+    LLVMValueRef p = cg_alloca_entry_of(cg, LLVMArrayType(cg->T, (unsigned)(rows * cols)), "plane");
+    LLVMSetAlignment(p, AEC_ALIGN);
+    return LLVMBuildBitCast(cg->b, p, cg->T_ptr, "");
+}
+
+/* dst[(y + off)·ld + x + off] = src[y·w + x] for the h x w plane. */
+static void copy_plane(Codegen *cg, LLVMValueRef src, long h, long w, LLVMValueRef dst, long ld,
+                       long off, bool from_dst) {
+    Loop ly = cg_loop_begin(cg, cg_i64(cg, h), "y");
+    Loop lx = cg_loop_begin(cg, cg_i64(cg, w), "x");
+    LLVMValueRef s = LLVMBuildAdd(cg->b, cg_imul(cg, ly.index, w), lx.index, "");
+    LLVMValueRef d = LLVMBuildAdd(cg->b, cg_imul(cg, cg_iadd(cg, ly.index, off), ld),
+                                  cg_iadd(cg, lx.index, off), "");
+    if (from_dst) /* the other way: src[...] = dst[...] */
+        cg_store(cg, cg_load(cg, dst, d, ""), src, s);
+    else
+        cg_store(cg, cg_load(cg, src, s, ""), dst, d);
+    cg_loop_end(cg, &lx);
+    cg_loop_end(cg, &ly);
+}
+
+/* Channels [lo, hi) of task kind k. */
+static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLVMValueRef lo,
+                      LLVMValueRef hi) {
+    LLVMBuilderRef b = cg->b;
+    const WinogradF *f = w->f;
+    const ConvGeom *q = &w->q;
+    int m = f->m, a = f->a, xi = a * a;
+    LLVMValueRef x[36], y[36];
+    /* T_INPUT, T_GRAD_OUT: the channel's plane over a zero border (and the
+     * far side's partial tiles), zeroed once for all the task's channels */
+    bool in = k == T_INPUT;
+    long ld = in ? m * w->tw + 2 : m * w->tw, rows = in ? m * w->th + 2 : m * w->th;
+    LLVMValueRef plane = NULL;
+    if (k == T_INPUT || k == T_GRAD_OUT) {
+        plane = plane_alloca(cg, rows, ld);
+        cg_zero(cg, plane, cg_i64(cg, rows * ld));
+    }
+    Loop lc = cg_loop_begin(cg, LLVMBuildSub(b, hi, lo, ""), "chan");
+    LLVMValueRef ch = LLVMBuildAdd(b, lo, lc.index, "ch");
+    switch (k) {
+    case T_FILTER: { /* U[ξ][ch][i] = (G g Gᵀ)[ξ], ch an output channel */
+        Loop li = cg_loop_begin(cg, cg_i64(cg, w->in), "in");
+        bool flip = w->op == IR_CONV_T; /* g[u][v] = W[i][ch][2 − u][2 − v] */
+        LLVMValueRef oc = flip ? li.index : ch, ic = flip ? ch : li.index;
+        LLVMValueRef base = cg_imul(cg, LLVMBuildAdd(b, cg_imul(cg, oc, q->c), ic, ""), 9);
+        for (int u = 0; u < 9; u++)
+            x[u] = cg_load(cg, e[E_SRC], cg_iadd(cg, base, flip ? 8 - u : u), "");
+        transform(cg, mat_g(f, false), x, y);
+        LLVMValueRef at = LLVMBuildAdd(b, cg_imul(cg, ch, w->in), li.index, "");
+        for (int t = 0; t < xi; t++)
+            cg_store(cg, y[t], e[E_U], cg_iadd(cg, at, t * w->u));
+        cg_loop_end(cg, &li);
+        break;
+    }
+    case T_FILTER_GRAD: { /* dW[ch][i] = Gᵀ dU[·][ch][i] G, ch = r */
+        Loop li = cg_loop_begin(cg, cg_i64(cg, q->c), "in");
+        LLVMValueRef at = LLVMBuildAdd(b, cg_imul(cg, ch, q->c), li.index, "");
+        for (int t = 0; t < xi; t++)
+            x[t] = cg_load(cg, e[E_U], cg_iadd(cg, at, t * w->u), "");
+        transform(cg, mat_g(f, true), x, y);
+        LLVMValueRef base = cg_imul(cg, at, 9);
+        for (int u = 0; u < 9; u++)
+            cg_store(cg, y[u], e[E_DST], cg_iadd(cg, base, u));
+        cg_loop_end(cg, &li);
+        break;
+    }
+    case T_INPUT:
+    case T_GRAD_OUT: { /* V = Bᵀ d B (or M = A dy Aᵀ) of each tile of channel ch */
+        long h = in ? q->h : q->oh, wd = in ? q->w : q->ow;
+        copy_plane(cg, cg_at(cg, e[E_SRC], cg_imul(cg, ch, h * wd)), h, wd, plane, ld, in ? 1 : 0,
+                   false);
+        LLVMValueRef out = in ? e[E_V] : e[E_M];
+        long slab = in ? w->v : w->mm;
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, w->th), "ty");
+        Loop lx = cg_loop_begin(cg, cg_i64(cg, w->tw), "tx");
+        LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, ly.index, m * ld), cg_imul(cg, lx.index, m), "");
+        int side = in ? a : m;
+        for (int i = 0; i < side; i++)
+            for (int j = 0; j < side; j++)
+                x[i * side + j] = cg_load(cg, plane, cg_iadd(cg, corner, i * ld + j), "");
+        transform(cg, in ? mat_bt(f) : mat_at_(f, true), x, y);
+        LLVMValueRef at = LLVMBuildAdd(
+            b, cg_imul(cg, ch, w->tiles),
+            LLVMBuildAdd(b, cg_imul(cg, ly.index, w->tw), lx.index, ""), "");
+        for (int t = 0; t < xi; t++)
+            cg_store(cg, y[t], out, cg_iadd(cg, at, t * slab));
+        cg_loop_end(cg, &lx);
+        cg_loop_end(cg, &ly);
+        break;
+    }
+    case T_OUTPUT: { /* dst[ch] = Aᵀ M A of each tile (ld: m·tw) */
+        bool whole = q->oh % m == 0 && q->ow % m == 0; /* no partial tiles: write dst directly */
+        LLVMValueRef dst_c = cg_at(cg, e[E_DST], cg_imul(cg, ch, (long)q->oh * q->ow));
+        plane = whole ? dst_c : plane_alloca(cg, m * w->th, ld);
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, w->th), "ty");
+        Loop lx = cg_loop_begin(cg, cg_i64(cg, w->tw), "tx");
+        LLVMValueRef at = LLVMBuildAdd(
+            b, cg_imul(cg, ch, w->tiles),
+            LLVMBuildAdd(b, cg_imul(cg, ly.index, w->tw), lx.index, ""), "");
+        for (int t = 0; t < xi; t++)
+            x[t] = cg_load(cg, e[E_M], cg_iadd(cg, at, t * w->mm), "");
+        transform(cg, mat_at_(f, false), x, y);
+        LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, ly.index, m * ld), cg_imul(cg, lx.index, m), "");
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++)
+                cg_store(cg, y[i * m + j], plane, cg_iadd(cg, corner, i * ld + j));
+        cg_loop_end(cg, &lx);
+        cg_loop_end(cg, &ly);
+        if (!whole) copy_plane(cg, dst_c, q->oh, q->ow, plane, ld, 0, true);
+        break;
+    }
+    default: internal_error("winograd task %d", (int)k);
+    }
+    cg_loop_end(cg, &lc);
+}
+
+/* The product of ξ = t on this thread, with its own pack scratch. */
+static void product_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef t) {
+    LLVMBuilderRef b = cg->b;
+    bool grad = w->op == IR_CONV_W; /* dU += Md · Vᵀ, else M = U · V */
+    LLVMValueRef A = grad ? e[E_M] : e[E_U], C = grad ? e[E_U] : e[E_M];
+    long sa = grad ? w->mm : w->u, sc = grad ? w->u : w->mm;
+    LLVMValueRef none = LLVMConstNull(cg->i8_ptr);
+    LLVMValueRef args[8] = {cg_at(cg, A, cg_imul(cg, t, sa)), cg_at(cg, e[E_V], cg_imul(cg, t, w->v)),
+                            cg_at(cg, C, cg_imul(cg, t, sc)), cg_i64(cg, 1),
+                            cg_at(cg, e[E_PACK], cg_imul(cg, t, w->pe)), none, none, none};
+    LLVMBuildCall2(b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &w->s), args, 8, "");
+}
+
+/* Kind k's task function for node i, made once per node and kind. */
+static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int i, TaskKind k, Loc loc) {
+    char name[300];
+    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(cg->fn), task_names[k], i);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (fn) return fn;
+    CgAside saved;
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = env_type(cg);
+    fn = cg_aside_begin(cg, name, params, 2, &saved);
+    LLVMValueRef env = LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
+    LLVMValueRef e[E_FIELDS];
+    for (unsigned f = 0; f < E_FIELDS; f++)
+        e[f] = LLVMBuildLoad2(cg->b, cg->T_ptr, LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""), "");
+    LLVMValueRef t = LLVMGetParam(fn, 1);
+    if (k == T_PRODUCT) {
+        product_body(cg, w, e, t);
+    } else {
+        long group = group_of(w, k), n = channels_of(w, k);
+        LLVMValueRef lo = cg_imul(cg, t, group), hi = cg_iadd(cg, lo, group);
+        hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, cg_i64(cg, n), ""), hi, cg_i64(cg, n));
+        task_body(cg, w, k, e, lo, hi);
+    }
+    cg_aside_end(cg, &saved, loc);
+    return fn;
+}
+
+/* Run kind k's tasks over env. */
+static void run(Body *B, const Wg *w, int i, TaskKind k, LLVMValueRef env) {
+    Codegen *cg = B->cg;
+    LLVMValueRef fn = task_fn(cg, w, i, k, B->g->nodes[i].loc);
+    long n = channels_of(w, k), group = group_of(w, k);
+    gemm_parallel_for(cg->mod, cg->b, B->exec, cg_i64(cg, (n + group - 1) / group), fn,
+                      LLVMBuildBitCast(cg->b, env, cg->i8_ptr, ""));
+}
+
+static void set(Codegen *cg, LLVMValueRef env, int field, LLVMValueRef v) {
+    LLVMBuildStore(cg->b, v, LLVMBuildStructGEP2(cg->b, env_type(cg), env, (unsigned)field, ""));
+}
+
+void winograd_kernel(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
+    Wg w = wg_of(&q, n->op, cg->opt.f64);
+    long xi = (long)w.f->a * w.f->a;
+    long img = (long)q.c * q.h * q.w, ys = (long)q.r * q.oh * q.ow; /* per sample */
+    LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
+    LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = buf_ptr(B, B->p->partial[i]);
+    LLVMValueRef U = scratch, V = cg_at(cg, U, cg_i64(cg, xi * w.u));
+    LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w.v)), pack = cg_at(cg, M, cg_i64(cg, xi * w.mm));
+    LLVMValueRef env = cg_alloca_entry_of(cg, env_type(cg), "winograd");
+    LLVMValueRef fields[E_FIELDS] = {NULL, NULL, U, V, M, pack};
+    for (int f = E_U; f < E_FIELDS; f++)
+        set(cg, env, f, fields[f]);
+    if (n->op == IR_CONV_W) {
+        cg_zero(cg, U, cg_i64(cg, xi * w.u)); /* the samples add to dU */
+    } else {
+        set(cg, env, E_SRC, b); /* W */
+        run(B, &w, i, T_FILTER, env);
+    }
+    Loop lb = cg_loop_begin(cg, B->batch, "sample");
+    LLVMValueRef s = lb.index;
+    switch (n->op) {
+    case IR_CONV: /* (x, W) -> y */
+        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, img)));
+        set(cg, env, E_DST, cg_at(cg, out, cg_imul(cg, s, ys)));
+        break;
+    case IR_CONV_T: /* (dy, W) -> dx */
+        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, ys)));
+        set(cg, env, E_DST, cg_at(cg, out, cg_imul(cg, s, img)));
+        break;
+    case IR_CONV_W: /* (dy, x) -> dW: V of x, M of dy */
+        set(cg, env, E_SRC, cg_at(cg, b, cg_imul(cg, s, img)));
+        run(B, &w, i, T_INPUT, env);
+        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, ys)));
+        run(B, &w, i, T_GRAD_OUT, env);
+        run(B, &w, i, T_PRODUCT, env);
+        break;
+    default: internal_error("%s is not a convolution", ir_op_names[n->op]);
+    }
+    if (n->op != IR_CONV_W) {
+        run(B, &w, i, T_INPUT, env);
+        run(B, &w, i, T_PRODUCT, env);
+        run(B, &w, i, T_OUTPUT, env);
+    }
+    cg_loop_end(cg, &lb);
+    if (n->op == IR_CONV_W) {
+        set(cg, env, E_DST, out);
+        run(B, &w, i, T_FILTER_GRAD, env);
+    }
+}
