@@ -70,10 +70,10 @@ typedef struct Wg {
     const WinogradF *f;
     ConvGeom q;
     IrOp op;
-    long in, out;      /* V's channels and M's (CONV_W: c and r) */
+    long in, out;       /* V's channels and M's (CONV_W: c and r) */
     long th, tw, tiles; /* tiles down, across, and per sample */
-    long u, v, mm, pe; /* per ξ: U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack */
-    GemmSpec s;        /* the product of one ξ */
+    long u, v, mm, pe;  /* per ξ: U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack */
+    GemmSpec s;         /* the product of one ξ */
 } Wg;
 
 static Wg wg_of(const ConvGeom *q, IrOp op, bool f64) {
@@ -122,6 +122,17 @@ static double mat_at(Mat L, int i, int j) {
     return L.t ? L.p[j * L.ld + i] : L.p[i * L.ld + j];
 }
 
+/* k in the type of v: a scalar, or a vector of k. */
+static LLVMValueRef const_like(Codegen *cg, LLVMValueRef v, double k) {
+    LLVMTypeRef ty = LLVMTypeOf(v);
+    if (LLVMGetTypeKind(ty) != LLVMVectorTypeKind) return cg_real(cg, k);
+    LLVMValueRef lanes[64];
+    unsigned n = LLVMGetVectorSize(ty);
+    for (unsigned i = 0; i < n; i++)
+        lanes[i] = cg_real(cg, k);
+    return LLVMConstVector(lanes, n);
+}
+
 /* Σ_j k_j·x_j over the nonzero k_j: no multiply for ±1. */
 static LLVMValueRef lincomb(Codegen *cg, Mat L, int row, LLVMValueRef *x, int stride) {
     LLVMValueRef acc = NULL;
@@ -133,9 +144,10 @@ static LLVMValueRef lincomb(Codegen *cg, Mat L, int row, LLVMValueRef *x, int st
             acc = !acc ? (k == 1 ? v : LLVMBuildFNeg(cg->b, v, ""))
                        : (k == 1 ? cg_add(cg, acc, v) : cg_sub(cg, acc, v));
         else
-            acc = acc ? cg_add(cg, acc, cg_mul(cg, v, cg_real(cg, k))) : cg_mul(cg, v, cg_real(cg, k));
+            acc = acc ? cg_add(cg, acc, cg_mul(cg, v, const_like(cg, v, k)))
+                      : cg_mul(cg, v, const_like(cg, v, k));
     }
-    return acc ? acc : cg_real(cg, 0);
+    return acc ? acc : const_like(cg, x[0], 0);
 }
 
 /* out = L·x·Lᵀ: x is L.cols², out L.rows², both row-major. */
@@ -172,7 +184,7 @@ typedef enum {
     T_FILTER_GRAD, /* dU -> dst = dW = Gᵀ dU G */
     T_KINDS
 } TaskKind;
-static const char *const task_names[T_KINDS] = {"wg_filter", "wg_input", "wg_grad_out",
+static const char *const task_names[T_KINDS] = {"wg_filter",  "wg_input",  "wg_grad_out",
                                                 "wg_product", "wg_output", "wg_filter_grad"};
 
 static LLVMTypeRef env_type(Codegen *cg) {
@@ -203,19 +215,106 @@ static LLVMValueRef plane_alloca(Codegen *cg, long rows, long cols) {
     return LLVMBuildBitCast(cg->b, p, cg->T_ptr, "");
 }
 
-/* dst[(y + off)·ld + x + off] = src[y·w + x] for the h x w plane. */
-static void copy_plane(Codegen *cg, LLVMValueRef src, long h, long w, LLVMValueRef dst, long ld,
-                       long off, bool from_dst) {
+/* ------------------------------------------------------------- vectors */
+
+/* Tiles along a row are the vector lanes of every transform: VL of them,
+ * the target's vector (or the next power of two above a short row). */
+static int lanes_of(Codegen *cg, const Wg *w) {
+    int most = cg->gemm_target.vector_bits / (cg->opt.f64 ? 64 : 32), vl = 2;
+    while (vl < w->tw && vl < most)
+        vl *= 2;
+    return vl;
+}
+
+/* The masked load or store intrinsic for vectors of vl. */
+static LLVMValueRef masked_fn(Codegen *cg, bool store, int vl, LLVMTypeRef *fty) {
+    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl), types[2] = {V, LLVMPointerType(V, 0)};
+    *fty = LLVMIntrinsicGetType(cg->ctx, id, types, 2);
+    return LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
+}
+static LLVMValueRef lane_mask(Codegen *cg, int vl, int valid) {
+    LLVMValueRef bits[64];
+    for (int i = 0; i < vl; i++)
+        bits[i] = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), i < valid, 0);
+    return LLVMConstVector(bits, (unsigned)vl);
+}
+static LLVMValueRef vec_ptr(Codegen *cg, LLVMValueRef p, int vl) {
+    return LLVMBuildBitCast(cg->b, p, LLVMPointerType(LLVMVectorType(cg->T, (unsigned)vl), 0), "");
+}
+static unsigned elem_bytes(Codegen *cg) {
+    return cg->opt.f64 ? 8 : 4;
+}
+
+/* vl values at p, lanes from `valid` on 0 and not read. */
+static LLVMValueRef vload(Codegen *cg, LLVMValueRef p, int vl, int valid) {
+    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl);
+    if (valid >= vl) {
+        LLVMValueRef v = LLVMBuildLoad2(cg->b, V, vec_ptr(cg, p, vl), "");
+        LLVMSetAlignment(v, elem_bytes(cg));
+        return v;
+    }
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_fn(cg, false, vl, &fty);
+    LLVMValueRef args[4] = {vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
+                            lane_mask(cg, vl, valid), LLVMConstNull(V)};
+    return LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
+}
+
+/* Lanes [0, valid) of v to p; nothing written beyond. */
+static void vstore(Codegen *cg, LLVMValueRef v, LLVMValueRef p, int vl, int valid) {
+    if (valid >= vl) {
+        LLVMSetAlignment(LLVMBuildStore(cg->b, v, vec_ptr(cg, p, vl)), elem_bytes(cg));
+        return;
+    }
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_fn(cg, true, vl, &fty);
+    LLVMValueRef args[4] = {v, vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
+                            lane_mask(cg, vl, valid)};
+    LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
+}
+
+/* Lanes first, first + step, ... of a (and b after it) as one vector of n. */
+static LLVMValueRef lanes_strided(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int first, int step,
+                                  int n) {
+    LLVMValueRef idx[64];
+    for (int i = 0; i < n; i++)
+        idx[i] = cg_i32(cg, first + i * step);
+    return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)n), "");
+}
+
+/* The deinterleaved plane of T_INPUT and T_GRAD_OUT: column X of row Y at
+ * (Y·m + X mod m)·K + X / m, so that the tiles of a row, m columns apart,
+ * are consecutive elements at every offset inside a tile. */
+typedef struct Plane {
+    LLVMValueRef p;
+    long rows, K; /* rows, and elements per row and parity (with room for a vector's overrun) */
+    int off;      /* the image starts at row and column off (1: the padding) */
+} Plane;
+
+/* Channel `src` (h x w) into plane P: each source row in vectors of 2·vl
+ * split into its even and odd columns. Lanes beyond w load as 0 and land
+ * where the padding is, which is 0. */
+static void fill_plane(Codegen *cg, const Plane *P, LLVMValueRef src, long h, long w, int vl) {
     Loop ly = cg_loop_begin(cg, cg_i64(cg, h), "y");
-    Loop lx = cg_loop_begin(cg, cg_i64(cg, w), "x");
-    LLVMValueRef s = LLVMBuildAdd(cg->b, cg_imul(cg, ly.index, w), lx.index, "");
-    LLVMValueRef d = LLVMBuildAdd(cg->b, cg_imul(cg, cg_iadd(cg, ly.index, off), ld),
-                                  cg_iadd(cg, lx.index, off), "");
-    if (from_dst) /* the other way: src[...] = dst[...] */
-        cg_store(cg, cg_load(cg, dst, d, ""), src, s);
-    else
-        cg_store(cg, cg_load(cg, src, s, ""), dst, d);
-    cg_loop_end(cg, &lx);
+    LLVMValueRef Y = cg_iadd(cg, ly.index, P->off);
+    LLVMValueRef row = cg_at(cg, P->p, cg_imul(cg, Y, 2 * P->K)); /* parity 0; parity 1 at +K */
+    for (long x0 = 0; x0 < w; x0 += 2 * vl) {
+        LLVMValueRef s = vload(cg, cg_at(cg, src, cg_iadd(cg, cg_imul(cg, ly.index, w), x0)),
+                               2 * vl, (int)(w - x0 < 2 * vl ? w - x0 : 2 * vl));
+        LLVMValueRef even = lanes_strided(cg, s, s, 0, 2, vl),
+                     odd = lanes_strided(cg, s, s, 1, 2, vl);
+        /* source column x is plane column X = x + off */
+        long k = x0 / 2;
+        if (P->off == 0) {
+            vstore(cg, even, cg_at(cg, row, cg_i64(cg, k)), vl, vl);
+            vstore(cg, odd, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
+        } else {
+            vstore(cg, even, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
+            vstore(cg, odd, cg_at(cg, row, cg_i64(cg, k + 1)), vl, vl);
+        }
+    }
     cg_loop_end(cg, &ly);
 }
 
@@ -230,11 +329,15 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
     /* T_INPUT, T_GRAD_OUT: the channel's plane over a zero border (and the
      * far side's partial tiles), zeroed once for all the task's channels */
     bool in = k == T_INPUT;
-    long ld = in ? m * w->tw + 2 : m * w->tw, rows = in ? m * w->th + 2 : m * w->th;
-    LLVMValueRef plane = NULL;
+    int vl = lanes_of(cg, w);
+    Plane P = {.off = in ? 1 : 0, .rows = m * w->th + (in ? 2 : 0)};
     if (k == T_INPUT || k == T_GRAD_OUT) {
-        plane = plane_alloca(cg, rows, ld);
-        cg_zero(cg, plane, cg_i64(cg, rows * ld));
+        ensure(m == 2);                               /* fill_plane splits even and odd columns */
+        long wide = (in ? q->w : q->ow) + 2 * vl + 2; /* a source row's last vector, split */
+        if (wide < 2 * (w->tw + vl + 1)) wide = 2 * (w->tw + vl + 1); /* a tile row's */
+        P.K = round16((wide + 1) / 2);
+        P.p = plane_alloca(cg, P.rows * 2, P.K);
+        cg_zero(cg, P.p, cg_i64(cg, P.rows * 2 * P.K));
     }
     Loop lc = cg_loop_begin(cg, LLVMBuildSub(b, hi, lo, ""), "chan");
     LLVMValueRef ch = LLVMBuildAdd(b, lo, lc.index, "ch");
@@ -268,46 +371,60 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
     case T_INPUT:
     case T_GRAD_OUT: { /* V = Bᵀ d B (or M = A dy Aᵀ) of each tile of channel ch */
         long h = in ? q->h : q->oh, wd = in ? q->w : q->ow;
-        copy_plane(cg, cg_at(cg, e[E_SRC], cg_imul(cg, ch, h * wd)), h, wd, plane, ld, in ? 1 : 0,
-                   false);
+        fill_plane(cg, &P, cg_at(cg, e[E_SRC], cg_imul(cg, ch, h * wd)), h, wd, vl);
         LLVMValueRef out = in ? e[E_V] : e[E_M];
         long slab = in ? w->v : w->mm;
-        Loop ly = cg_loop_begin(cg, cg_i64(cg, w->th), "ty");
-        Loop lx = cg_loop_begin(cg, cg_i64(cg, w->tw), "tx");
-        LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, ly.index, m * ld), cg_imul(cg, lx.index, m), "");
         int side = in ? a : m;
-        for (int i = 0; i < side; i++)
-            for (int j = 0; j < side; j++)
-                x[i * side + j] = cg_load(cg, plane, cg_iadd(cg, corner, i * ld + j), "");
-        transform(cg, in ? mat_bt(f) : mat_at_(f, true), x, y);
-        LLVMValueRef at = LLVMBuildAdd(
-            b, cg_imul(cg, ch, w->tiles),
-            LLVMBuildAdd(b, cg_imul(cg, ly.index, w->tw), lx.index, ""), "");
-        for (int t = 0; t < xi; t++)
-            cg_store(cg, y[t], out, cg_iadd(cg, at, t * slab));
-        cg_loop_end(cg, &lx);
+        Loop ly = cg_loop_begin(cg, cg_i64(cg, w->th), "ty");
+        LLVMValueRef at =
+            LLVMBuildAdd(b, cg_imul(cg, ch, w->tiles), cg_imul(cg, ly.index, w->tw), "");
+        for (long tx0 = 0; tx0 < w->tw; tx0 += vl) {
+            for (int i = 0; i < side; i++) {
+                LLVMValueRef Y = cg_iadd(cg, cg_imul(cg, ly.index, m), i);
+                for (int j = 0; j < side; j++) {
+                    LLVMValueRef row = cg_imul(cg, cg_iadd(cg, cg_imul(cg, Y, m), j % m), P.K);
+                    x[i * side + j] =
+                        vload(cg, cg_at(cg, P.p, cg_iadd(cg, row, tx0 + j / m)), vl, vl);
+                }
+            }
+            transform(cg, in ? mat_bt(f) : mat_at_(f, true), x, y);
+            int valid = (int)(w->tw - tx0 < vl ? w->tw - tx0 : vl);
+            for (int t = 0; t < xi; t++)
+                vstore(cg, y[t], cg_at(cg, out, cg_iadd(cg, at, t * slab + tx0)), vl, valid);
+        }
         cg_loop_end(cg, &ly);
         break;
     }
-    case T_OUTPUT: { /* dst[ch] = Aᵀ M A of each tile (ld: m·tw) */
-        bool whole = q->oh % m == 0 && q->ow % m == 0; /* no partial tiles: write dst directly */
+    case T_OUTPUT: { /* dst[ch] = Aᵀ M A of each tile, its two columns interleaved */
         LLVMValueRef dst_c = cg_at(cg, e[E_DST], cg_imul(cg, ch, (long)q->oh * q->ow));
-        plane = whole ? dst_c : plane_alloca(cg, m * w->th, ld);
         Loop ly = cg_loop_begin(cg, cg_i64(cg, w->th), "ty");
-        Loop lx = cg_loop_begin(cg, cg_i64(cg, w->tw), "tx");
-        LLVMValueRef at = LLVMBuildAdd(
-            b, cg_imul(cg, ch, w->tiles),
-            LLVMBuildAdd(b, cg_imul(cg, ly.index, w->tw), lx.index, ""), "");
-        for (int t = 0; t < xi; t++)
-            x[t] = cg_load(cg, e[E_M], cg_iadd(cg, at, t * w->mm), "");
-        transform(cg, mat_at_(f, false), x, y);
-        LLVMValueRef corner = LLVMBuildAdd(b, cg_imul(cg, ly.index, m * ld), cg_imul(cg, lx.index, m), "");
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < m; j++)
-                cg_store(cg, y[i * m + j], plane, cg_iadd(cg, corner, i * ld + j));
-        cg_loop_end(cg, &lx);
+        LLVMValueRef at =
+            LLVMBuildAdd(b, cg_imul(cg, ch, w->tiles), cg_imul(cg, ly.index, w->tw), "");
+        for (long tx0 = 0; tx0 < w->tw; tx0 += vl) {
+            int valid = (int)(w->tw - tx0 < vl ? w->tw - tx0 : vl);
+            for (int t = 0; t < xi; t++)
+                x[t] = vload(cg, cg_at(cg, e[E_M], cg_iadd(cg, at, t * w->mm + tx0)), vl, valid);
+            transform(cg, mat_at_(f, false), x, y);
+            long cols = q->ow - m * tx0 < 2 * vl ? q->ow - m * tx0 : 2 * vl;
+            for (int p = 0; p < m; p++) {
+                LLVMValueRef oy = cg_iadd(cg, cg_imul(cg, ly.index, m), p);
+                /* a partial last tile row (odd height): its second row is not there */
+                If there = {0};
+                bool guard = p > 0 && q->oh % m != 0;
+                if (guard)
+                    there =
+                        cg_if(cg, LLVMBuildICmp(b, LLVMIntSLT, oy, cg_i64(cg, q->oh), ""), "row");
+                LLVMValueRef idx[128];
+                for (int l = 0; l < 2 * vl; l++) /* y[p][0][0], y[p][1][0], y[p][0][1], ... */
+                    idx[l] = cg_i32(cg, l / 2 + (l % 2) * vl);
+                LLVMValueRef row = LLVMBuildShuffleVector(
+                    b, y[p * m], y[p * m + 1], LLVMConstVector(idx, (unsigned)(2 * vl)), "");
+                vstore(cg, row, cg_at(cg, dst_c, cg_iadd(cg, cg_imul(cg, oy, q->ow), m * tx0)),
+                       2 * vl, (int)cols);
+                if (guard) cg_end_if(cg, &there);
+            }
+        }
         cg_loop_end(cg, &ly);
-        if (!whole) copy_plane(cg, dst_c, q->oh, q->ow, plane, ld, 0, true);
         break;
     }
     default: internal_error("winograd task %d", (int)k);
@@ -322,10 +439,16 @@ static void product_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef
     LLVMValueRef A = grad ? e[E_M] : e[E_U], C = grad ? e[E_U] : e[E_M];
     long sa = grad ? w->mm : w->u, sc = grad ? w->u : w->mm;
     LLVMValueRef none = LLVMConstNull(cg->i8_ptr);
-    LLVMValueRef args[8] = {cg_at(cg, A, cg_imul(cg, t, sa)), cg_at(cg, e[E_V], cg_imul(cg, t, w->v)),
-                            cg_at(cg, C, cg_imul(cg, t, sc)), cg_i64(cg, 1),
-                            cg_at(cg, e[E_PACK], cg_imul(cg, t, w->pe)), none, none, none};
-    LLVMBuildCall2(b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &w->s), args, 8, "");
+    LLVMValueRef args[8] = {cg_at(cg, A, cg_imul(cg, t, sa)),
+                            cg_at(cg, e[E_V], cg_imul(cg, t, w->v)),
+                            cg_at(cg, C, cg_imul(cg, t, sc)),
+                            cg_i64(cg, 1),
+                            cg_at(cg, e[E_PACK], cg_imul(cg, t, w->pe)),
+                            none,
+                            none,
+                            none};
+    LLVMBuildCall2(b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &w->s), args, 8,
+                   "");
 }
 
 /* Kind k's task function for node i, made once per node and kind. */
@@ -337,7 +460,8 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int i, TaskKind k, Loc loc
     CgAside saved;
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = env_type(cg);
     fn = cg_aside_begin(cg, name, params, 2, &saved);
-    LLVMValueRef env = LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
+    LLVMValueRef env =
+        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
     LLVMValueRef e[E_FIELDS];
     for (unsigned f = 0; f < E_FIELDS; f++)
         e[f] = LLVMBuildLoad2(cg->b, cg->T_ptr, LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""), "");
@@ -347,7 +471,8 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int i, TaskKind k, Loc loc
     } else {
         long group = group_of(w, k), n = channels_of(w, k);
         LLVMValueRef lo = cg_imul(cg, t, group), hi = cg_iadd(cg, lo, group);
-        hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, cg_i64(cg, n), ""), hi, cg_i64(cg, n));
+        hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, hi, cg_i64(cg, n), ""), hi,
+                       cg_i64(cg, n));
         task_body(cg, w, k, e, lo, hi);
     }
     cg_aside_end(cg, &saved, loc);

@@ -309,6 +309,7 @@ static void test_forward_against_direct_loops(void **state) {
         {"2x7x9", "maxpool 3 stride=1; avgpool 3 stride=2; upsample 2; maxpool 2"},
         /* Winograd F(2x2, 3x3) (compiler/winograd.c): even and odd sizes, deconv */
         {"8x6x7", "conv 9 3x3 pad=same; conv 8 3x3 pad=1; deconv 10 3x3 pad=same"},
+        {"8x9x34", "conv 8 3x3 pad=same; deconv 9 3x3 pad=1"}, /* rows of several vectors */
     };
     for (int i = 0; i < countof(cases); i++) {
         char spec[512];
