@@ -40,6 +40,18 @@ model conv_bn {
 }
 EOF
 same_at_thread_counts conv_bn "$T/conv_bn.ae" 320
+# an 8 -> 16 channel 3x3 convolution as Winograd's F(2x2, 3x3): tasks of
+# channels and of the 16 products; and the same as AVX2 code on x86
+cat >"$T/conv_wg.ae" <<'EOF'
+model conv_wg {
+    input 1x28x28
+    encoder { conv 8 3x3 stride=2 pad=same relu; conv 16 3x3 pad=same; batchnorm; relu; flatten; dense 16 }
+    decoder { dense 784 sigmoid; reshape 1x28x28 }
+    train { optimizer adam; batch 64 }
+}
+EOF
+same_at_thread_counts conv_wg "$T/conv_wg.ae" 320
+[ "$(uname -m)" = x86_64 ] && same_at_thread_counts conv_wg_avx2 "$T/conv_wg.ae" 320 --cpu x86-64-v3
 
 # A generated object needs libc and libm only; --gemm blas keeps cblas.
 "$AEC" build specs/fmnist_dense.ae --emit obj --gemm aec -o "$T/m.o"
