@@ -308,11 +308,6 @@ typedef struct ConvGeom {
 ConvGeom conv_geom(const Layer *l);
 /* im2col is the identity (1x1 window, stride 1, no padding): no scratch. */
 bool conv_geom_is_identity(const ConvGeom *g);
-/* winograd.c: the convolution runs as Winograd's F(2x2, 3x3) with --gemm
- * aec (3x3, stride 1, pad 1, enough channels), and the scratch of its
- * node of op CONV, CONV_T or CONV_W, elements. */
-bool conv_winograd(const ConvGeom *g);
-long winograd_scratch(const ConvGeom *g, int op);
 
 /* ----------------------------------------------------------------- ir.c */
 
@@ -661,6 +656,35 @@ void fuse_dump(FILE *out, const Fusion *f);
 /* A loop kernel's positions per channel when its columns loop as channel x
  * position (it reads a CHAN_EXPAND or computes a CHAN_SUM); 1 for none. */
 long kernel_hw(const Graph *g, const Kernel *k);
+
+/* ----------------------------------------------------------- winograd.c */
+
+/* Winograd's F(m x m, 3 x 3): Bᵀ (a x a), G (a x 3), Aᵀ (m x a), a = m + 2. */
+typedef struct WinogradF {
+    int m, a;
+    double bt[4][4], g[4][3], at[2][4];
+} WinogradF;
+
+/* One CONV, CONV_T or CONV_W node as Winograd's: the transformed channels
+ * in and out (V's and M's; CONV_W: c and r), the tiles, and the parts of
+ * its scratch per element ξ of the transformed tile (elements, each a
+ * multiple of 16): U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack. */
+typedef struct WinogradNode {
+    const WinogradF *f;
+    ConvGeom q;
+    int op;
+    long in, out;
+    long th, tw, tiles; /* tiles down, across, per sample */
+    long u, v, mm, pe;
+    GemmSpec s; /* the product of one ξ */
+} WinogradNode;
+
+/* The convolution runs as Winograd's F(2x2, 3x3) with --gemm aec (3x3,
+ * stride 1, pad 1, 8 or more channels in and out, planes up to 60). */
+bool conv_winograd(const ConvGeom *q);
+WinogradNode winograd_node(const ConvGeom *q, int op, bool f64);
+/* Its scratch, elements: a²·(u + v + mm + pe). */
+long winograd_scratch(const ConvGeom *q, int op);
 
 /* --------------------------------------------------------------- plan.c */
 

@@ -9,6 +9,7 @@
  *   cg_math.c  inline math (exp, tanh, expm1, activations and their
  *              derivatives) and the counter-based RNG (Box–Muller once)
  *   kernels.c  a graph's body: its loop and GEMM kernels in order
+ *   winograd_kernels.c  3x3 convolutions as Winograd's F(2x2, 3x3)
  *   nest.c     the NEST kernels: convolutions, pooling, upsampling
  *   abi.c      the public entry points, init, and the model table
  *   emit.c     target setup, the module's life, emission and the JIT
@@ -248,7 +249,7 @@ LLVMValueRef graph_body(Codegen *cg, const Entry *e);
 /* A NEST op (conv, pooling, upsampling and their adjoints): its loop nest. */
 void nest_kernel(Body *B, int i);
 
-/* ------------------------------------------------------------ winograd.c */
+/* --------------------------------------------------- winograd_kernels.c */
 
 /* A CONV, CONV_T or CONV_W node whose layer conv_winograd takes, as F(2x2, 3x3). */
 void winograd_kernel(Body *B, int i);

@@ -34,10 +34,12 @@ LAYERS=(
     "fuse"                # kernels
     "gemm_kernels"        # the generated GEMM's packing, micro-kernel, tile task, GEMV
     "gemm"                # the generated GEMM: targets, tiling, pack sizes, each product
+    "winograd"            # Winograd's F(2x2, 3x3): where it applies, its sizes
     "plan"                # the memory plan and its verifier
     "pipeline"            # the pass list: the Program
     "cg"                  # codegen: builder verbs
     "cg_math"             # inline math, the RNG
+    "winograd_kernels"    # 3x3 convolutions as Winograd's: transforms, products
     "nest"                # image kernels
     "kernels"             # graph bodies: loop and GEMM kernels
     "abi"                 # entry points, the model table
@@ -47,7 +49,7 @@ LAYERS=(
     "options driver"      # the command line's options; the commands
     "main"                # aec
 )
-CODEGEN="gemm_kernels gemm cg cg_math nest kernels abi target units emit"
+CODEGEN="gemm_kernels gemm winograd cg cg_math winograd_kernels nest kernels abi target units emit"
 FRONT="shape form check_layer expand layout check report forward optim objective lower autodiff"
 
 WHO="compiler layers" WHOSE="the compiler's" SRC=compiler ROW='%-12s includes %-30s uses %s\n'
