@@ -382,15 +382,26 @@ static void product_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef
                    "");
 }
 
-/* Kind k's task function for node i, made once per node and kind. */
-static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int i, TaskKind k, Loc loc) {
+/* Kind k's task function for layer `layer`'s op w->op, made once per module
+ * (train, eval and encode share it; CONV and CONV_W share their input's
+ * transform): a third of the functions to compile. */
+static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc loc) {
     char name[300];
-    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(cg->fn), task_names[k], i);
+    const char *op = k == T_INPUT && w->op != IR_CONV_T ? "x" : ir_op_names[w->op];
+    snprintf(name, sizeof name, "%s__%s_%s_%d", cg->prefix, task_names[k], op, layer);
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) return fn;
     CgAside saved;
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = env_type(cg);
     fn = cg_aside_begin(cg, name, params, 2, &saved);
+    if (k == T_FILTER || k == T_FILTER_GRAD) /* once per step: compiled small, not vectorized */
+        for (int a = 0; a < 2; a++) {
+            const char *attr = a ? "minsize" : "optsize";
+            LLVMAddAttributeAtIndex(
+                fn, LLVMAttributeFunctionIndex,
+                LLVMCreateEnumAttribute(cg->ctx,
+                                        LLVMGetEnumAttributeKindForName(attr, strlen(attr)), 0));
+        }
     LLVMValueRef env =
         LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
     LLVMValueRef e[E_FIELDS];
@@ -413,7 +424,7 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int i, TaskKind k, Loc loc
 /* Run kind k's tasks over env. */
 static void run(Body *B, const Wg *w, int i, TaskKind k, LLVMValueRef env) {
     Codegen *cg = B->cg;
-    LLVMValueRef fn = task_fn(cg, w, i, k, B->g->nodes[i].loc);
+    LLVMValueRef fn = task_fn(cg, w, B->g->nodes[i].layer, k, B->g->nodes[i].loc);
     long n = channels_of(w, k), group = group_of(w, k);
     gemm_parallel_for(cg->mod, cg->b, B->exec, cg_i64(cg, (n + group - 1) / group), fn,
                       LLVMBuildBitCast(cg->b, env, cg->i8_ptr, ""));
