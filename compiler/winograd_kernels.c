@@ -394,7 +394,7 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc
     CgAside saved;
     LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = env_type(cg);
     fn = cg_aside_begin(cg, name, params, 2, &saved);
-    if (k == T_FILTER || k == T_FILTER_GRAD) /* once per step: compiled small, not vectorized */
+    if (k == T_FILTER_GRAD) /* once per training step: compiled small, not vectorized */
         for (int a = 0; a < 2; a++) {
             const char *attr = a ? "minsize" : "optsize";
             LLVMAddAttributeAtIndex(
