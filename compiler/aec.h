@@ -668,7 +668,13 @@ typedef struct WinogradF {
 /* One CONV, CONV_T or CONV_W node as Winograd's: the transformed channels
  * in and out (V's and M's; CONV_W: c and r), the tiles, and the parts of
  * its scratch per element ξ of the transformed tile (elements, each a
- * multiple of 16): U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack. */
+ * multiple of 16): U (CONV_W: dU), V, M (CONV_W: A dy Aᵀ), pack.
+ *
+ * The scratch: first the shared part — U (not for CONV_W) and a pack per
+ * ξ, for a batch of one, whose sample's products run as tasks of ξ — then
+ * WINOGRAD_SLOTS slots, each a task's own V, M, pack (and CONV_W's dU of
+ * the task's samples) when each task takes whole samples. */
+enum { WINOGRAD_SLOTS = 8 }; /* tasks of samples: a fixed grid, whatever the threads */
 typedef struct WinogradNode {
     const WinogradF *f;
     ConvGeom q;
@@ -676,14 +682,15 @@ typedef struct WinogradNode {
     long in, out;
     long th, tw, tiles; /* tiles down, across, per sample */
     long u, v, mm, pe;
-    GemmSpec s; /* the product of one ξ */
+    long shared, slot; /* elements of the shared part, and of each slot */
+    GemmSpec s;        /* the product of one ξ */
 } WinogradNode;
 
 /* The convolution runs as Winograd's F(2x2, 3x3) with --gemm aec (3x3,
  * stride 1, pad 1, 8 or more channels in and out, planes up to 60). */
 bool conv_winograd(const ConvGeom *q);
 WinogradNode winograd_node(const ConvGeom *q, int op, bool f64);
-/* Its scratch, elements: a²·(u + v + mm + pe). */
+/* Its scratch, elements: shared + WINOGRAD_SLOTS·slot. */
 long winograd_scratch(const ConvGeom *q, int op);
 
 /* --------------------------------------------------------------- plan.c */

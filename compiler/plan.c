@@ -282,6 +282,19 @@ static bool output_loc(const Graph *g, const int *placed, int node, BufLoc *loc)
     return placed[node] >= 0 && out_place(g, &g->outs[placed[node]], loc);
 }
 
+/* A convolution's scratch, elements, reused sample by sample: im2col's
+ * columns of one sample, or Winograd's where codegen may choose it
+ * (winograd.c); 0 for none (a 1x1 reads the image itself). */
+static long conv_scratch(const Graph *g, int i) {
+    IrOp op = g->nodes[i].op;
+    if (op != IR_CONV && op != IR_CONV_T && op != IR_CONV_W) return 0;
+    ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
+    if (conv_geom_is_identity(&q)) return 0;
+    long cols = (long)q.c * q.kh * q.kw * q.oh * q.ow;
+    if (conv_winograd(&q) && winograd_scratch(&q, op) > cols) cols = winograd_scratch(&q, op);
+    return cols;
+}
+
 Plan *plan_memory(Arena *a, const Fusion *f) {
     const Graph *g = f->graph;
     Plan *p = arena_alloc(a, sizeof *p);
@@ -294,6 +307,18 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
     p->col_split = arena_alloc(a, sizeof(long) * (size_t)(f->nkernels + 1));
     Arena *scratch = arena_new();
     Planner P = {.a = scratch, .nkernels = f->nkernels};
+    /* The convolutions share one scratch, the largest one's, held from the
+     * first to the last: the planner's slots do not merge, and freed between
+     * them it would be taken by small buffers and reserved again. */
+    long conv_size = 0;
+    int conv_last = -1;
+    for (int k = 0; k < f->nkernels; k++)
+        if (f->kernels[k].kind != K_LOOP && conv_scratch(g, f->kernels[k].node)) {
+            long size = conv_scratch(g, f->kernels[k].node);
+            conv_size = size > conv_size ? size : conv_size;
+            conv_last = k;
+        }
+    BufLoc conv_region = {BASE_NONE, 0, 0};
     P.freed_after = arena_alloc(scratch, sizeof(int) * (size_t)(f->nkernels + 1));
     for (int k = 0; k <= f->nkernels; k++)
         P.freed_after[k] = -1;
@@ -329,15 +354,10 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             if (ir_op_red[g->nodes[i].op] == RED_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, now, k);
             /* A convolution's im2col columns of one sample, reused sample by sample. */
-            IrOp op = g->nodes[i].op;
-            if (op == IR_CONV || op == IR_CONV_T || op == IR_CONV_W) {
-                ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
-                /* im2col's, or Winograd's where codegen may choose it (winograd.c) */
-                long cols = (long)q.c * q.kh * q.kw * q.oh * q.ow;
-                if (conv_winograd(&q) && winograd_scratch(&q, op) > cols)
-                    cols = winograd_scratch(&q, op);
-                if (!conv_geom_is_identity(&q))
-                    p->partial[i] = take(&P, (IrType){false, cols}, k, k);
+            if (conv_scratch(g, i)) {
+                if (conv_region.base == BASE_NONE)
+                    conv_region = take(&P, (IrType){false, conv_size}, k, conv_last);
+                p->partial[i] = conv_region;
             }
         }
     }

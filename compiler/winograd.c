@@ -57,10 +57,13 @@ WinogradNode winograd_node(const ConvGeom *q, int op, bool f64) {
     w.u = (w.out * w.in + 15) / 16 * 16;
     w.v = (w.in * w.tiles + 15) / 16 * 16;
     w.mm = (w.out * w.tiles + 15) / 16 * 16;
+    long xi = (long)w.f->a * w.f->a;
+    w.shared = xi * ((op == IR_CONV_W ? 0 : w.u) + w.pe);
+    w.slot = xi * (w.v + w.mm + (op == IR_CONV_W ? w.u : 0)) + w.pe;
     return w;
 }
 
 long winograd_scratch(const ConvGeom *q, int op) {
     WinogradNode w = winograd_node(q, op, false);
-    return (long)w.f->a * w.f->a * (w.u + w.v + w.mm + w.pe);
+    return w.shared + WINOGRAD_SLOTS * w.slot;
 }

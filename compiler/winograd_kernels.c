@@ -104,24 +104,39 @@ static Mat mat_at_(const WinogradF *f, bool t) { /* Aᵀ (m x a), or A */
 
 /* ----------------------------------------------------------------- tasks */
 
-/* What each task reads: the env of every region of one node. */
-enum { E_SRC, E_DST, E_U, E_V, E_M, E_PACK, E_FIELDS };
+/* What each task reads: the env of every region of one node. E_V is the
+ * first slot's V; a task of samples finds its own slot from it. */
+enum {
+    E_SRC, /* the sample's input (a task of samples: the batch's) */
+    E_DST, /* the sample's output (the batch's) */
+    E_U,   /* U; CONV_W: dU (the first slot's) */
+    E_V,   /* V, M and the pack buffer(s) */
+    E_M,
+    E_PACK,
+    E_SRC2,      /* CONV_W's x, the batch's (E_SRC: its dy) */
+    E_PACK_STEP, /* i64: elements from one ξ's pack buffer to the next (0: one for all) */
+    E_BATCH,     /* i64: samples, for the tasks of samples */
+    E_SLOTS,     /* i64: tasks of samples, or slots of dU to add up */
+    E_FIELDS
+};
 typedef enum {
     T_FILTER,      /* W -> U = G g Gᵀ (CONV_T: of the flipped, transposed filter) */
     T_INPUT,       /* src (one sample's image) -> V = Bᵀ d B */
     T_GRAD_OUT,    /* src (one sample's dy) -> M = A dy Aᵀ (CONV_W) */
     T_PRODUCT,     /* the product of ξ = the task */
     T_OUTPUT,      /* M -> dst (one sample) = Aᵀ M A */
-    T_FILTER_GRAD, /* dU -> dst = dW = Gᵀ dU G */
+    T_FILTER_GRAD, /* the slots' dU -> dst = dW = Gᵀ dU G */
+    T_SAMPLES,     /* a slot's samples, each through the kinds above on this thread */
     T_KINDS
 } TaskKind;
 static const char *const task_names[T_KINDS] = {"wg_filter",  "wg_input",  "wg_grad_out",
-                                                "wg_product", "wg_output", "wg_filter_grad"};
+                                                "wg_product", "wg_output", "wg_filter_grad",
+                                                "wg_samples"};
 
 static LLVMTypeRef env_type(Codegen *cg) {
     LLVMTypeRef f[E_FIELDS];
     for (int k = 0; k < E_FIELDS; k++)
-        f[k] = cg->T_ptr;
+        f[k] = k >= E_PACK_STEP ? cg->i64 : cg->T_ptr;
     return LLVMStructTypeInContext(cg->ctx, f, E_FIELDS, 0);
 }
 
@@ -290,8 +305,19 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
     case T_FILTER_GRAD: { /* dW[ch][i] = Gᵀ dU[·][ch][i] G, ch = r */
         Loop li = cg_loop_begin(cg, cg_i64(cg, q->c), "in");
         LLVMValueRef at = LLVMBuildAdd(b, cg_imul(cg, ch, q->c), li.index, "");
+        LLVMValueRef sum[36]; /* dU of the first slot, plus each other's in order */
         for (int t = 0; t < xi; t++)
-            x[t] = cg_load(cg, e[E_U], cg_iadd(cg, at, t * w->u), "");
+            sum[t] = cg_var(cg, "du", cg_load(cg, e[E_U], cg_iadd(cg, at, t * w->u), ""));
+        Loop ls = cg_loop_begin(cg, cg_iadd(cg, e[E_SLOTS], -1), "slot");
+        LLVMValueRef slot = cg_at(cg, e[E_U], cg_imul(cg, cg_iadd(cg, ls.index, 1), w->slot));
+        for (int t = 0; t < xi; t++)
+            LLVMBuildStore(b,
+                           cg_add(cg, LLVMBuildLoad2(b, cg->T, sum[t], ""),
+                                  cg_load(cg, slot, cg_iadd(cg, at, t * w->u), "")),
+                           sum[t]);
+        cg_loop_end(cg, &ls);
+        for (int t = 0; t < xi; t++)
+            x[t] = LLVMBuildLoad2(b, cg->T, sum[t], "");
         transform(cg, mat_g(f, true), x, y);
         LLVMValueRef base = cg_imul(cg, at, 9);
         for (int u = 0; u < 9; u++)
@@ -374,12 +400,36 @@ static void product_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef
                             cg_at(cg, e[E_V], cg_imul(cg, t, w->v)),
                             cg_at(cg, C, cg_imul(cg, t, sc)),
                             cg_i64(cg, 1),
-                            cg_at(cg, e[E_PACK], cg_imul(cg, t, w->pe)),
+                            cg_at(cg, e[E_PACK], LLVMBuildMul(b, t, e[E_PACK_STEP], "")),
                             none,
                             none,
                             none};
     LLVMBuildCall2(b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &w->s), args, 8,
                    "");
+}
+
+static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc loc);
+static void samples_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef slot,
+                         LLVMValueRef *fns);
+
+/* The env's fields at p. */
+static void load_env(Codegen *cg, LLVMValueRef p, LLVMValueRef *e) {
+    LLVMTypeRef env_ty = env_type(cg);
+    LLVMValueRef env = LLVMBuildBitCast(cg->b, p, LLVMPointerType(env_ty, 0), "env");
+    for (unsigned f = 0; f < E_FIELDS; f++)
+        e[f] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(env_ty, f),
+                              LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""), "");
+}
+
+static void set(Codegen *cg, LLVMValueRef env, int field, LLVMValueRef v) {
+    LLVMBuildStore(cg->b, v, LLVMBuildStructGEP2(cg->b, env_type(cg), env, (unsigned)field, ""));
+}
+
+/* The kinds a sample goes through, in order, for op (T_KINDS ends it). */
+static const TaskKind *sample_kinds(int op) {
+    static const TaskKind fwd[] = {T_INPUT, T_PRODUCT, T_OUTPUT, T_KINDS};
+    static const TaskKind grad[] = {T_INPUT, T_GRAD_OUT, T_PRODUCT, T_KINDS};
+    return op == IR_CONV_W ? grad : fwd;
 }
 
 /* Kind k's task function for layer `layer`'s op w->op, made once per module
@@ -391,8 +441,12 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc
     snprintf(name, sizeof name, "%s__%s_%s_%d", cg->prefix, task_names[k], op, layer);
     LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
     if (fn) return fn;
+    LLVMValueRef fns[T_KINDS] = {0}; /* a task of samples calls the others' functions */
+    if (k == T_SAMPLES)
+        for (const TaskKind *sk = sample_kinds(w->op); *sk != T_KINDS; sk++)
+            fns[*sk] = task_fn(cg, w, layer, *sk, loc);
     CgAside saved;
-    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = env_type(cg);
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
     fn = cg_aside_begin(cg, name, params, 2, &saved);
     if (k == T_FILTER_GRAD) /* once per training step: compiled small, not vectorized */
         for (int a = 0; a < 2; a++) {
@@ -402,14 +456,13 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc
                 LLVMCreateEnumAttribute(cg->ctx,
                                         LLVMGetEnumAttributeKindForName(attr, strlen(attr)), 0));
         }
-    LLVMValueRef env =
-        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
     LLVMValueRef e[E_FIELDS];
-    for (unsigned f = 0; f < E_FIELDS; f++)
-        e[f] = LLVMBuildLoad2(cg->b, cg->T_ptr, LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""), "");
+    load_env(cg, LLVMGetParam(fn, 0), e);
     LLVMValueRef t = LLVMGetParam(fn, 1);
     if (k == T_PRODUCT) {
         product_body(cg, w, e, t);
+    } else if (k == T_SAMPLES) {
+        samples_body(cg, w, e, t, fns);
     } else {
         long group = group_of(w, k), n = channels_of(w, k);
         LLVMValueRef lo = cg_imul(cg, t, group), hi = cg_iadd(cg, lo, group);
@@ -421,68 +474,125 @@ static LLVMValueRef task_fn(Codegen *cg, const Wg *w, int layer, TaskKind k, Loc
     return fn;
 }
 
-/* Run kind k's tasks over env. */
-static void run(Body *B, const Wg *w, int i, TaskKind k, LLVMValueRef env) {
+static long tasks_of(const Wg *w, TaskKind k) {
+    long n = channels_of(w, k), group = group_of(w, k);
+    return (n + group - 1) / group;
+}
+
+/* Kind k's tasks over env, one after the other on this thread. */
+static void call_tasks(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef fn, LLVMValueRef env) {
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
+    LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, 2, 0);
+    Loop lt = cg_loop_begin(cg, cg_i64(cg, tasks_of(w, k)), "task");
+    LLVMValueRef args[2] = {LLVMBuildBitCast(cg->b, env, cg->i8_ptr, ""), lt.index};
+    LLVMBuildCall2(cg->b, fty, fn, args, 2, "");
+    cg_loop_end(cg, &lt);
+}
+
+/* Task `slot` of E_SLOTS: its share of the batch's samples, each through
+ * the transforms and products on this thread, in its own slot of the
+ * scratch (CONV_W: adding to the slot's own dU). */
+static void samples_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef slot,
+                         LLVMValueRef *fns) {
+    LLVMBuilderRef b = cg->b;
+    const ConvGeom *q = &w->q;
+    long xi = (long)w->f->a * w->f->a;
+    long img = (long)q->c * q->h * q->w, ys = (long)q->r * q->oh * q->ow; /* per sample */
+    LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[E_BATCH], ""), e[E_SLOTS], "");
+    LLVMValueRef hi =
+        LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[E_BATCH], ""), e[E_SLOTS], "");
+    LLVMValueRef V = cg_at(cg, e[E_V], cg_imul(cg, slot, w->slot));
+    LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w->v)),
+                 pack = cg_at(cg, M, cg_i64(cg, xi * w->mm));
+    LLVMValueRef U = e[E_U];
+    if (w->op == IR_CONV_W) { /* this slot's dU, from zero */
+        U = cg_at(cg, pack, cg_i64(cg, w->pe));
+        cg_zero(cg, U, cg_i64(cg, xi * w->u));
+    }
+    LLVMValueRef env = cg_alloca_entry_of(cg, env_type(cg), "sample");
+    LLVMValueRef fields[E_FIELDS] = {[E_U] = U, [E_V] = V, [E_M] = M, [E_PACK] = pack};
+    for (int f = E_U; f <= E_PACK; f++)
+        set(cg, env, f, fields[f]);
+    set(cg, env, E_PACK_STEP, cg_i64(cg, 0));
+    Loop ls = cg_loop_begin(cg, LLVMBuildSub(b, hi, lo, ""), "sample");
+    LLVMValueRef s = LLVMBuildAdd(b, lo, ls.index, "");
+    for (const TaskKind *k = sample_kinds(w->op); *k != T_KINDS; k++) {
+        /* CONV_T reads dy and writes dx; CONV_W reads x, then dy */
+        bool reads_y = w->op == IR_CONV_T || *k == T_GRAD_OUT;
+        LLVMValueRef src = w->op == IR_CONV_W && *k == T_INPUT ? e[E_SRC2] : e[E_SRC];
+        set(cg, env, E_SRC, cg_at(cg, src, cg_imul(cg, s, reads_y ? ys : img)));
+        set(cg, env, E_DST, cg_at(cg, e[E_DST], cg_imul(cg, s, w->op == IR_CONV_T ? img : ys)));
+        call_tasks(cg, w, *k, fns[*k], env);
+    }
+    cg_loop_end(cg, &ls);
+}
+
+/* Run kind k's tasks over env, n of them (NULL: its tasks of channels). */
+static void run(Body *B, const Wg *w, int i, TaskKind k, LLVMValueRef env, LLVMValueRef n) {
     Codegen *cg = B->cg;
     LLVMValueRef fn = task_fn(cg, w, B->g->nodes[i].layer, k, B->g->nodes[i].loc);
-    long n = channels_of(w, k), group = group_of(w, k);
-    gemm_parallel_for(cg->mod, cg->b, B->exec, cg_i64(cg, (n + group - 1) / group), fn,
+    gemm_parallel_for(cg->mod, cg->b, B->exec, n ? n : cg_i64(cg, tasks_of(w, k)), fn,
                       LLVMBuildBitCast(cg->b, env, cg->i8_ptr, ""));
 }
 
-static void set(Codegen *cg, LLVMValueRef env, int field, LLVMValueRef v) {
-    LLVMBuildStore(cg->b, v, LLVMBuildStructGEP2(cg->b, env_type(cg), env, (unsigned)field, ""));
+/* A batch of one: the sample's work in tasks of channels and of ξ, the
+ * scratch's first slot and a pack buffer per ξ. */
+static void one_sample(Body *B, const Wg *w, int i, LLVMValueRef env, LLVMValueRef a,
+                       LLVMValueRef b) {
+    Codegen *cg = B->cg;
+    set(cg, env, E_PACK_STEP, cg_i64(cg, w->pe));
+    if (w->op == IR_CONV_W) {
+        set(cg, env, E_SRC, b); /* V of x, M of dy */
+        run(B, w, i, T_INPUT, env, NULL);
+        set(cg, env, E_SRC, a);
+        run(B, w, i, T_GRAD_OUT, env, NULL);
+        run(B, w, i, T_PRODUCT, env, NULL);
+        return;
+    }
+    set(cg, env, E_SRC, a);
+    run(B, w, i, T_INPUT, env, NULL);
+    run(B, w, i, T_PRODUCT, env, NULL);
+    run(B, w, i, T_OUTPUT, env, NULL);
 }
 
+/* Two threads reading each other's freshly written V and M cost more than
+ * the transforms themselves (perf: the input transforms took twice the
+ * cycles at 2 threads); so a batch runs as WINOGRAD_SLOTS tasks of whole
+ * samples, each in its own slot, and only a batch of one splits a sample. */
 void winograd_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
     Wg w = winograd_node(&q, n->op, cg->opt.f64);
     long xi = (long)w.f->a * w.f->a;
-    long img = (long)q.c * q.h * q.w, ys = (long)q.r * q.oh * q.ow; /* per sample */
     LLVMValueRef a = buf_ptr(B, B->p->loc[n->in[0]]), b = buf_ptr(B, B->p->loc[n->in[1]]);
     LLVMValueRef out = buf_ptr(B, B->p->loc[i]), scratch = buf_ptr(B, B->p->partial[i]);
-    LLVMValueRef U = scratch, V = cg_at(cg, U, cg_i64(cg, xi * w.u));
-    LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w.v)), pack = cg_at(cg, M, cg_i64(cg, xi * w.mm));
+    bool grad = n->op == IR_CONV_W;
+    /* the shared part: U, the packs of one sample's ξ; then the slots */
+    LLVMValueRef U = scratch, packs = cg_at(cg, U, cg_i64(cg, grad ? 0 : xi * w.u));
+    LLVMValueRef V = cg_at(cg, scratch, cg_i64(cg, w.shared));
+    LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w.v));
+    LLVMValueRef dU = cg_at(cg, M, cg_i64(cg, xi * w.mm + w.pe)); /* the first slot's */
     LLVMValueRef env = cg_alloca_entry_of(cg, env_type(cg), "winograd");
-    LLVMValueRef fields[E_FIELDS] = {NULL, NULL, U, V, M, pack};
-    for (int f = E_U; f < E_FIELDS; f++)
+    LLVMValueRef fields[E_FIELDS] = {[E_U] = grad ? dU : U, [E_V] = V, [E_M] = M, [E_PACK] = packs};
+    for (int f = E_U; f <= E_PACK; f++)
         set(cg, env, f, fields[f]);
-    if (n->op == IR_CONV_W) {
-        cg_zero(cg, U, cg_i64(cg, xi * w.u)); /* the samples add to dU */
-    } else {
+    set(cg, env, E_DST, out);
+    if (!grad) {
         set(cg, env, E_SRC, b); /* W */
-        run(B, &w, i, T_FILTER, env);
+        run(B, &w, i, T_FILTER, env, NULL);
     }
-    Loop lb = cg_loop_begin(cg, B->batch, "sample");
-    LLVMValueRef s = lb.index;
-    switch (n->op) {
-    case IR_CONV: /* (x, W) -> y */
-        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, img)));
-        set(cg, env, E_DST, cg_at(cg, out, cg_imul(cg, s, ys)));
-        break;
-    case IR_CONV_T: /* (dy, W) -> dx */
-        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, ys)));
-        set(cg, env, E_DST, cg_at(cg, out, cg_imul(cg, s, img)));
-        break;
-    case IR_CONV_W: /* (dy, x) -> dW: V of x, M of dy */
-        set(cg, env, E_SRC, cg_at(cg, b, cg_imul(cg, s, img)));
-        run(B, &w, i, T_INPUT, env);
-        set(cg, env, E_SRC, cg_at(cg, a, cg_imul(cg, s, ys)));
-        run(B, &w, i, T_GRAD_OUT, env);
-        run(B, &w, i, T_PRODUCT, env);
-        break;
-    default: internal_error("%s is not a convolution", ir_op_names[n->op]);
-    }
-    if (n->op != IR_CONV_W) {
-        run(B, &w, i, T_INPUT, env);
-        run(B, &w, i, T_PRODUCT, env);
-        run(B, &w, i, T_OUTPUT, env);
-    }
-    cg_loop_end(cg, &lb);
-    if (n->op == IR_CONV_W) {
-        set(cg, env, E_DST, out);
-        run(B, &w, i, T_FILTER_GRAD, env);
-    }
+    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, WINOGRAD_SLOTS), "");
+    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, WINOGRAD_SLOTS));
+    set(cg, env, E_SLOTS, slots);
+    set(cg, env, E_BATCH, B->batch);
+    If single = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), ""), "one");
+    if (grad) cg_zero(cg, dU, cg_i64(cg, xi * w.u));
+    one_sample(B, &w, i, env, a, b);
+    cg_else(cg, &single);
+    set(cg, env, E_SRC, a);
+    set(cg, env, E_SRC2, b);
+    run(B, &w, i, T_SAMPLES, env, slots);
+    cg_end_if(cg, &single);
+    if (grad) run(B, &w, i, T_FILTER_GRAD, env, NULL); /* dW = Gᵀ (Σ of the slots' dU) G */
 }

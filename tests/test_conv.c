@@ -29,20 +29,28 @@
 enum { BATCH = 3 };
 
 /* ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) over every trainable parameter. */
-static void check_gradient(const char *spec) {
+static void check_gradient_at(const char *spec, int batch) {
     TuFixture f;
-    tu_open(&f, spec, BATCH, 2);
+    tu_open(&f, spec, batch, 2);
     double err = tu_gradient_error(&f, tu_loss);
     tu_close(&f);
-    if (!(err <= 1e-6)) fail_msg("relative gradient error %.3g for:\n%s", err, spec);
+    if (!(err <= 1e-6))
+        fail_msg("relative gradient error %.3g at batch %d for:\n%s", err, batch, spec);
+}
+static void check_gradient(const char *spec) {
+    check_gradient_at(spec, BATCH);
 }
 
 /* A model around `layers` (encoder) and `decoder`, mse loss. */
-static void check_layers(const char *input, const char *encoder, const char *decoder) {
+static void check_layers_at(int batch, const char *input, const char *encoder,
+                            const char *decoder) {
     char spec[2048];
     snprintf(spec, sizeof spec, "model g {\n input %s\n encoder { %s }\n decoder { %s }\n}\n",
              input, encoder, decoder);
-    check_gradient(spec);
+    check_gradient_at(spec, batch);
+}
+static void check_layers(const char *input, const char *encoder, const char *decoder) {
+    check_layers_at(BATCH, input, encoder, decoder);
 }
 
 static void test_conv_gradients(void **state) {
@@ -142,8 +150,13 @@ static void test_winograd_gradients(void **state) {
     assert_true(conv_winograd(&q));
     q.c = 4; /* too thin: im2col */
     assert_false(conv_winograd(&q));
-    check_layers("8x5x7", "conv 9 3x3 pad=same tanh; conv 8 3x3 pad=1; flatten; dense 3",
-                 "dense 280; reshape 8x5x7; deconv 8 3x3 pad=same");
+    /* a batch of one splits its sample into tasks; a batch of more runs
+     * WINOGRAD_SLOTS tasks of samples (fewer samples than that; more, unevenly) */
+    static const int batches[] = {1, BATCH, 2 * WINOGRAD_SLOTS + 3};
+    for (int i = 0; i < countof(batches); i++)
+        check_layers_at(batches[i], "8x5x7",
+                        "conv 9 3x3 pad=same tanh; conv 8 3x3 pad=1; flatten; dense 3",
+                        "dense 280; reshape 8x5x7; deconv 8 3x3 pad=same");
     check_layers("8x4x6", "conv 8 3x3 pad=same; batchnorm; relu; maxpool 2; flatten; dense 2",
                  "dense 192; reshape 8x4x6");
 }

@@ -41,7 +41,8 @@ model conv_bn {
 EOF
 same_at_thread_counts conv_bn "$T/conv_bn.ae" 320
 # an 8 -> 16 channel 3x3 convolution as Winograd's F(2x2, 3x3): tasks of
-# channels and of the 16 products; and the same as AVX2 code on x86
+# samples, each adding to its own slot of the filter gradient (the last,
+# partial batch too); and the same as AVX2 code on x86
 cat >"$T/conv_wg.ae" <<'EOF'
 model conv_wg {
     input 1x28x28
