@@ -75,6 +75,41 @@ static inline void store_v(Gen *G, LLVMValueRef v, LLVMValueRef p) {
     LLVMSetAlignment(LLVMBuildStore(G->b, v, LLVMBuildBitCast(G->b, p, G->V_ptr, "")),
                      G->s->f64 ? 8 : 4);
 }
+/* The lanes below `valid` (an i64, any value) of a vector at p: a
+ * masked load (0 elsewhere, nothing read there), or a masked store. */
+static inline LLVMValueRef lanes_below(Gen *G, LLVMValueRef valid) {
+    LLVMValueRef idx[64];
+    for (int i = 0; i < G->g.vl; i++)
+        idx[i] = LLVMConstInt(G->i64, (unsigned long long)i, 0);
+    LLVMTypeRef V64 = LLVMVectorType(G->i64, (unsigned)G->g.vl);
+    LLVMValueRef splat =
+        LLVMBuildInsertElement(G->b, LLVMGetUndef(V64), valid, LLVMConstInt(G->i32, 0, 0), "");
+    splat = LLVMBuildShuffleVector(G->b, splat, LLVMGetUndef(V64),
+                                   LLVMConstNull(LLVMVectorType(G->i32, (unsigned)G->g.vl)), "");
+    return LLVMBuildICmp(G->b, LLVMIntSLT, LLVMConstVector(idx, (unsigned)G->g.vl), splat, "");
+}
+static inline LLVMValueRef masked_intrinsic(Gen *G, bool store, LLVMTypeRef *fty) {
+    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef types[2] = {G->V, G->V_ptr};
+    *fty = LLVMIntrinsicGetType(G->ctx, id, types, 2);
+    return LLVMGetIntrinsicDeclaration(G->mod, id, types, 2);
+}
+static inline LLVMValueRef load_v_masked(Gen *G, LLVMValueRef p, LLVMValueRef valid) {
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_intrinsic(G, false, &fty);
+    LLVMValueRef args[4] = {LLVMBuildBitCast(G->b, p, G->V_ptr, ""),
+                            LLVMConstInt(G->i32, G->s->f64 ? 8 : 4, 0), lanes_below(G, valid),
+                            LLVMConstNull(G->V)};
+    return LLVMBuildCall2(G->b, fty, fn, args, 4, "");
+}
+static inline void store_v_masked(Gen *G, LLVMValueRef v, LLVMValueRef p, LLVMValueRef valid) {
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_intrinsic(G, true, &fty);
+    LLVMValueRef args[4] = {v, LLVMBuildBitCast(G->b, p, G->V_ptr, ""),
+                            LLVMConstInt(G->i32, G->s->f64 ? 8 : 4, 0), lanes_below(G, valid)};
+    LLVMBuildCall2(G->b, fty, fn, args, 4, "");
+}
 static inline LLVMBasicBlockRef block(Gen *G, const char *name) {
     return LLVMAppendBasicBlockInContext(G->ctx, G->fn, name);
 }

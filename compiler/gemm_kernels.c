@@ -119,7 +119,16 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
         loop_end(G, &lj);
     }
     if_else(G, &f);
-    {
+    if (!G->s->tb) { /* the last, partial panel: its columns' lanes, zeros past n */
+        LLVMValueRef valid = LLVMBuildSub(G->b, d->n, col0, "");
+        Loop lk = loop(G, d->k, "pke");
+        LLVMValueRef src = at(G, b, add(G, mul(G, lk.index, d->ldb), col0));
+        LLVMValueRef out = at(G, dst, mulc(G, lk.index, nr));
+        for (int v = 0; v < G->g.nv; v++)
+            store_v(G, load_v_masked(G, at(G, src, i64c(G, v * vl)), addc(G, valid, -v * vl)),
+                    at(G, out, i64c(G, v * vl)));
+        loop_end(G, &lk);
+    } else { /* element by element */
         Loop lk = loop(G, d->k, "pke");
         Loop lj = loop(G, i64c(G, nr), "pje");
         LLVMValueRef col = add(G, col0, lj.index);
@@ -295,7 +304,7 @@ LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueR
 
 /* Phase 2's task t: block (t / blocks_n, t mod blocks_n) of tiles. */
 LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct) {
-    int mr = G->g.mr, nr = G->g.nr;
+    int mr = G->g.mr, nr = G->g.nr, vl = G->g.vl;
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
     LLVMValueRef t = LLVMGetParam(f, 1);
@@ -360,10 +369,11 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
         If f_in = if_begin(G, load_c, "edge_in");
         {
             Loop li = loop(G, rows, "ei");
-            Loop lj = loop(G, cols, "ej");
-            store_t(G, load_t(G, at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index))),
-                    at(G, edge, add(G, mulc(G, li.index, nr), lj.index)));
-            loop_end(G, &lj);
+            LLVMValueRef from = at(G, ctile, mul(G, li.index, d.ldc));
+            LLVMValueRef to = at(G, edge, mulc(G, li.index, nr));
+            for (int v = 0; v < G->g.nv; v++)
+                store_v(G, load_v_masked(G, at(G, from, i64c(G, v * vl)), addc(G, cols, -v * vl)),
+                        at(G, to, i64c(G, v * vl)));
             loop_end(G, &li);
         }
         if_else(G, &f_in);
@@ -381,10 +391,11 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
             LLVMBuildCall2(G->b, kern_ty, kernel, args, 8, "");
         }
         Loop li = loop(G, rows, "eo");
-        Loop lj = loop(G, cols, "ej");
-        store_t(G, load_t(G, at(G, edge, add(G, mulc(G, li.index, nr), lj.index))),
-                at(G, ctile, add(G, mul(G, li.index, d.ldc), lj.index)));
-        loop_end(G, &lj);
+        LLVMValueRef from = at(G, edge, mulc(G, li.index, nr));
+        LLVMValueRef to = at(G, ctile, mul(G, li.index, d.ldc));
+        for (int v = 0; v < G->g.nv; v++)
+            store_v_masked(G, load_v(G, at(G, from, i64c(G, v * vl)), G->s->f64 ? 8 : 4),
+                           at(G, to, i64c(G, v * vl)), addc(G, cols, -v * vl));
         loop_end(G, &li);
     }
     if_end(G, &f_whole);
