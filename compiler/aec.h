@@ -308,6 +308,10 @@ typedef struct ConvGeom {
 ConvGeom conv_geom(const Layer *l);
 /* im2col is the identity (1x1 window, stride 1, no padding): no scratch. */
 bool conv_geom_is_identity(const ConvGeom *g);
+/* A batch's convolution runs as this many tasks of whole samples, each in
+ * its own slot of the node's scratch (a batch of one splits its sample):
+ * a fixed grid, whatever the threads. */
+enum { CONV_SLOTS = 8 };
 
 /* ----------------------------------------------------------------- ir.c */
 
@@ -672,9 +676,8 @@ typedef struct WinogradF {
  *
  * The scratch: first the shared part — U (not for CONV_W) and a pack per
  * ξ, for a batch of one, whose sample's products run as tasks of ξ — then
- * WINOGRAD_SLOTS slots, each a task's own V, M, pack (and CONV_W's dU of
+ * CONV_SLOTS slots, each a task's own V, M, pack (and CONV_W's dU of
  * the task's samples) when each task takes whole samples. */
-enum { WINOGRAD_SLOTS = 8 }; /* tasks of samples: a fixed grid, whatever the threads */
 typedef struct WinogradNode {
     const WinogradF *f;
     ConvGeom q;
@@ -690,7 +693,7 @@ typedef struct WinogradNode {
  * stride 1, pad 1, 8 or more channels in and out, planes up to 60). */
 bool conv_winograd(const ConvGeom *q);
 WinogradNode winograd_node(const ConvGeom *q, int op, bool f64);
-/* Its scratch, elements: shared + WINOGRAD_SLOTS·slot. */
+/* Its scratch, elements: shared + CONV_SLOTS·slot. */
 long winograd_scratch(const ConvGeom *q, int op);
 
 /* --------------------------------------------------------------- plan.c */
@@ -727,6 +730,15 @@ Plan *plan_memory(Arena *a, const Fusion *f);
 /* The product a GEMM node computes, or a convolution for one sample, for
  * the kernel generator (gemm.h); false for another node. */
 bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s);
+/* The slot of a convolution that runs as im2col and a generated product
+ * (nest.c), elements, each part a multiple of 16: its columns (none for
+ * a 1x1), the product's pack buffer, CONV_W's sum of dW over the slot's
+ * samples. The scratch (`partial`) is CONV_SLOTS of them — but for a
+ * convolution Winograd's may take (conv_winograd), whose scratch it is. */
+typedef struct ConvSlot {
+    long cols, pack, dw, size;
+} ConvSlot;
+ConvSlot conv_slot(const Graph *g, int node);
 void plan_dump(FILE *out, const Plan *p);
 /* Internal error unless the plan is sound: every value a kernel reads was
  * written by an earlier kernel (or is a leaf) and is still live there, and

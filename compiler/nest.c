@@ -14,22 +14,40 @@
 
 #include "cg.h"
 
+/* The generated product of one sample, C = op(A)·op(B) (+ C for CONV_W),
+ * its tasks through exec (NULL: on this thread). */
+static void conv_gemm_generated(Codegen *cg, const GemmSpec *s, LLVMValueRef a, LLVMValueRef b,
+                                LLVMValueRef c, LLVMValueRef pack, LLVMValueRef exec) {
+    LLVMValueRef none = LLVMConstNull(cg->i8_ptr);
+    LLVMValueRef args[8] = {a, b, c, cg_i64(cg, 1), pack, exec, none, none};
+    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, s), args, 8,
+                   "");
+}
+
+/* Conv node i's product runs as a generated one (else cblas: --gemm blas). */
+static bool conv_generated(Body *B, int i) {
+    return B->cg->opt.gemm == GEMM_AEC && B->p->pack[i].base == BASE_WS;
+}
+
+/* It runs as tasks of samples: the plan gave it their slots (conv_slot). */
+static bool conv_in_slots(Body *B, int i) {
+    ConvGeom q = conv_geom(&B->g->model->layers[B->g->nodes[i].layer]);
+    return conv_generated(B, i) && !conv_winograd(&q);
+}
+
 /* One sample's product of conv node i, C = op(A)·op(B) (+ C for CONV_W,
  * whose C the caller zeroed): the generated kernel, or cblas (--gemm blas). */
 static void conv_gemm(Body *B, int i, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
     Codegen *cg = B->cg;
     GemmSpec s;
     ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s)); /* B, the columns, read in place */
-    if (cg->opt.gemm == GEMM_BLAS || B->p->pack[i].base != BASE_WS) {
+    if (!conv_generated(B, i)) {
         cg_gemm_call(cg, s.ta, s.tb, cg_i32(cg, s.m), cg_i32(cg, s.n), cg_i32(cg, s.k), a,
                      cg_i32(cg, s.lda), b, cg_i32(cg, s.ldb), cg_real(cg, s.accumulate ? 1 : 0), c,
                      cg_i32(cg, s.ldc));
         return;
     }
-    LLVMValueRef none = LLVMConstNull(cg->i8_ptr);
-    LLVMValueRef args[8] = {a, b, c, cg_i64(cg, 1), buf_ptr(B, B->p->pack[i]), B->exec, none, none};
-    LLVMBuildCall2(cg->b, gemm_function_type(cg->ctx, cg->opt.f64), generated_gemm(cg, &s), args, 8,
-                   "");
+    conv_gemm_generated(cg, &s, a, b, c, buf_ptr(B, B->p->pack[i]), B->exec);
 }
 
 /* The outputs o in [lo, hi) of one spatial dimension whose input o·S + off
@@ -162,9 +180,142 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
     gemm_parallel_for(cg->mod, cg->b, exec, cg_i64(cg, (q->c + group - 1) / group), *fn, env);
 }
 
-/* CONV, CONV_T, CONV_W: a loop over the samples, each an im2col/col2im and a gemm. */
+/* ------------------------------------------------------ tasks of samples */
+
+/* The env of a task of samples: the node's inputs and output (the batch's),
+ * its scratch's slots, the batch and the number of tasks. */
+enum { S_A, S_W, S_OUT, S_SCRATCH, S_BATCH, S_SLOTS, S_FIELDS };
+static LLVMTypeRef samples_env_type(Codegen *cg) {
+    LLVMTypeRef f[S_FIELDS];
+    for (int k = 0; k < S_FIELDS; k++)
+        f[k] = k >= S_BATCH ? cg->i64 : cg->T_ptr;
+    return LLVMStructTypeInContext(cg->ctx, f, S_FIELDS, 0);
+}
+
+/* Task `slot`: its share of the samples, each an im2col/col2im and a
+ * product on this thread, in the slot's own columns and pack buffer;
+ * CONV_W adds its samples into the slot's own dW. */
+static void conv_samples_body(Codegen *cg, const Graph *g, int i, LLVMValueRef *e,
+                              LLVMValueRef slot) {
+    LLVMBuilderRef b = cg->b;
+    const IrNode *n = &g->nodes[i];
+    ConvGeom q = conv_geom(&g->model->layers[n->layer]);
+    ConvSlot cs = conv_slot(g, i);
+    GemmSpec s;
+    ensure(plan_gemm_spec(g, i, cg->opt.f64, &s));
+    bool id = conv_geom_is_identity(&q);
+    long img = (long)q.c * q.h * q.w, ys = (long)q.r * q.oh * q.ow;
+    LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[S_BATCH], ""), e[S_SLOTS], "");
+    LLVMValueRef hi =
+        LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[S_BATCH], ""), e[S_SLOTS], "");
+    LLVMValueRef cols = cg_at(cg, e[S_SCRATCH], cg_imul(cg, slot, cs.size));
+    LLVMValueRef pack = cg_at(cg, cols, cg_i64(cg, cs.cols)),
+                 dw = cg_at(cg, pack, cg_i64(cg, cs.pack));
+    if (n->op == IR_CONV_W) cg_zero(cg, dw, cg_i64(cg, s.m * s.n));
+    LLVMTypeRef ptrs[2] = {cg->T_ptr, cg->T_ptr}; /* im2col's tasks' {img, cols} */
+    LLVMValueRef env =
+        id ? NULL : cg_alloca_entry_of(cg, LLVMStructTypeInContext(cg->ctx, ptrs, 2, 0), "im2col");
+    LLVMValueRef one = LLVMConstNull(cg->i8_ptr); /* this thread */
+    Loop ls = cg_loop_begin(cg, LLVMBuildSub(b, hi, lo, ""), "sample");
+    LLVMValueRef sm = LLVMBuildAdd(b, lo, ls.index, "");
+    switch (n->op) {
+    case IR_CONV: {
+        LLVMValueRef x = cg_at(cg, e[S_A], cg_imul(cg, sm, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, cols, false, one, env);
+        conv_gemm_generated(cg, &s, e[S_W], id ? x : cols, cg_at(cg, e[S_OUT], cg_imul(cg, sm, ys)),
+                            pack, one);
+        break;
+    }
+    case IR_CONV_T: {
+        LLVMValueRef y = cg_at(cg, e[S_OUT], cg_imul(cg, sm, img));
+        conv_gemm_generated(cg, &s, e[S_W], cg_at(cg, e[S_A], cg_imul(cg, sm, ys)), id ? y : cols,
+                            pack, one);
+        if (!id) emit_im2col(cg, n->layer, &q, y, cols, true, one, env);
+        break;
+    }
+    case IR_CONV_W: {
+        LLVMValueRef x = cg_at(cg, e[S_W], cg_imul(cg, sm, img));
+        if (!id) emit_im2col(cg, n->layer, &q, x, cols, false, one, env);
+        conv_gemm_generated(cg, &s, cg_at(cg, e[S_A], cg_imul(cg, sm, ys)), id ? x : cols, dw, pack,
+                            one);
+        break;
+    }
+    default: internal_error("%s is not a convolution", ir_op_names[n->op]);
+    }
+    cg_loop_end(cg, &ls);
+}
+
+/* Node i's task of samples, made once per module for its layer and op
+ * (train, eval and encode share it). */
+static LLVMValueRef conv_samples_fn(Codegen *cg, const Graph *g, int i) {
+    const IrNode *n = &g->nodes[i];
+    char name[300];
+    snprintf(name, sizeof name, "%s__conv_samples_%s_%d", cg->prefix, ir_op_names[n->op], n->layer);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (fn) return fn;
+    CgAside saved;
+    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64}, env_ty = samples_env_type(cg);
+    fn = cg_aside_begin(cg, name, params, 2, &saved);
+    LLVMValueRef env =
+        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
+    LLVMValueRef e[S_FIELDS];
+    for (unsigned f = 0; f < S_FIELDS; f++)
+        e[f] = LLVMBuildLoad2(cg->b, LLVMStructGetTypeAtIndex(env_ty, f),
+                              LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""), "");
+    conv_samples_body(cg, g, i, e, LLVMGetParam(fn, 1));
+    cg_aside_end(cg, &saved, n->loc);
+    return fn;
+}
+
+/* A batch of two or more: CONV_SLOTS tasks of samples (fewer for a smaller
+ * batch); CONV_W's dW is then the slots' sums added in slot order. */
+static void conv_samples(Body *B, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i];
+    ConvSlot cs = conv_slot(B->g, i);
+    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
+    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));
+    LLVMValueRef scratch = buf_ptr(B, B->p->partial[i]), out = buf_ptr(B, B->p->loc[i]);
+    LLVMValueRef vals[S_FIELDS] = {buf_ptr(B, B->p->loc[n->in[0]]),
+                                   buf_ptr(B, B->p->loc[n->in[1]]),
+                                   out,
+                                   scratch,
+                                   B->batch,
+                                   slots};
+    LLVMTypeRef env_ty = samples_env_type(cg);
+    LLVMValueRef env = cg_alloca_entry_of(cg, env_ty, "samples");
+    for (unsigned f = 0; f < S_FIELDS; f++)
+        LLVMBuildStore(cg->b, vals[f], LLVMBuildStructGEP2(cg->b, env_ty, env, f, ""));
+    gemm_parallel_for(cg->mod, cg->b, B->exec, slots, conv_samples_fn(cg, B->g, i),
+                      LLVMBuildBitCast(cg->b, env, cg->i8_ptr, ""));
+    if (n->op != IR_CONV_W) return;
+    GemmSpec s;
+    ensure(plan_gemm_spec(B->g, i, cg->opt.f64, &s));
+    LLVMValueRef dw0 = cg_at(cg, scratch, cg_i64(cg, cs.cols + cs.pack));
+    Loop lj = cg_loop_begin(cg, cg_i64(cg, s.m * s.n), "dw"); /* dW = Σ of the slots, in order */
+    LLVMValueRef sum = cg_var(cg, "dw", cg_load(cg, dw0, lj.index, ""));
+    Loop ls = cg_loop_begin(cg, cg_iadd(cg, slots, -1), "slot");
+    LLVMValueRef at =
+        LLVMBuildAdd(cg->b, cg_imul(cg, cg_iadd(cg, ls.index, 1), cs.size), lj.index, "");
+    LLVMBuildStore(
+        cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, sum, ""), cg_load(cg, dw0, at, "")), sum);
+    cg_loop_end(cg, &ls);
+    cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, sum, ""), out, lj.index);
+    cg_loop_end(cg, &lj);
+}
+
+/* CONV, CONV_T, CONV_W: a loop over the samples, each an im2col/col2im
+ * and a gemm — with generated products and a batch of two or more, as
+ * tasks of samples (conv_samples; not for --conv im2col's alternative to
+ * Winograd, whose scratch is one sample's columns). */
 static void conv_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
+    If one = {0};
+    if (conv_in_slots(B, i)) {
+        one = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, B->batch, cg_i64(cg, 1), ""), "samples");
+        conv_samples(B, i);
+        cg_else(cg, &one);
+    }
     const IrNode *n = &B->g->nodes[i];
     ConvGeom q = conv_geom(&B->g->model->layers[n->layer]);
     long img = (long)q.c * q.h * q.w, P = (long)q.oh * q.ow, ckk = (long)q.c * q.kh * q.kw;
@@ -204,6 +355,7 @@ static void conv_kernel(Body *B, int i) {
     default: internal_error("%s is not a convolution", ir_op_names[n->op]);
     }
     cg_loop_end(cg, &lb);
+    if (conv_in_slots(B, i)) cg_end_if(cg, &one);
 }
 
 /* Pooling, upsampling and their adjoints over planes [p_lo, p_hi) of the

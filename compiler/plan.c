@@ -156,6 +156,21 @@ bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s) {
     return true;
 }
 
+ConvSlot conv_slot(const Graph *g, int node) {
+    ConvGeom q = conv_geom(&g->model->layers[g->nodes[node].layer]);
+    GemmSpec s;
+    ensure(plan_gemm_spec(g, node, false, &s));
+    long per_batch, fixed;
+    gemm_pack_bound(&s, &per_batch, &fixed);
+    ensure(per_batch == 0); /* one sample's product: every dimension a constant */
+    ConvSlot c = {0};
+    if (!conv_geom_is_identity(&q)) c.cols = round_up((long)q.c * q.kh * q.kw * q.oh * q.ow);
+    c.pack = round_up(fixed);
+    if (g->nodes[node].op == IR_CONV_W) c.dw = round_up(s.m * s.n);
+    c.size = c.cols + c.pack + c.dw;
+    return c;
+}
+
 /* The generated GEMM's packed panels, for any target (gemm_pack_bound);
  * nothing for a node that is no product. */
 static void pack_size(const Graph *g, int node, long *per_batch, long *fixed) {
@@ -282,17 +297,17 @@ static bool output_loc(const Graph *g, const int *placed, int node, BufLoc *loc)
     return placed[node] >= 0 && out_place(g, &g->outs[placed[node]], loc);
 }
 
-/* A convolution's scratch, elements, reused sample by sample: im2col's
- * columns of one sample, or Winograd's where codegen may choose it
- * (winograd.c); 0 for none (a 1x1 reads the image itself). */
+/* A convolution's scratch, elements: its tasks of samples' slots
+ * (conv_slot), or where codegen may choose Winograd's (winograd.c) that
+ * one's, which --conv im2col uses for one sample's columns at a time. */
 static long conv_scratch(const Graph *g, int i) {
     IrOp op = g->nodes[i].op;
     if (op != IR_CONV && op != IR_CONV_T && op != IR_CONV_W) return 0;
     ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
-    if (conv_geom_is_identity(&q)) return 0;
+    if (!conv_winograd(&q)) return CONV_SLOTS * conv_slot(g, i).size;
+    /* Winograd's, or with --conv im2col one sample's columns */
     long cols = (long)q.c * q.kh * q.kw * q.oh * q.ow;
-    if (conv_winograd(&q) && winograd_scratch(&q, op) > cols) cols = winograd_scratch(&q, op);
-    return cols;
+    return winograd_scratch(&q, op) > cols ? winograd_scratch(&q, op) : cols;
 }
 
 Plan *plan_memory(Arena *a, const Fusion *f) {

@@ -557,7 +557,7 @@ static void one_sample(Body *B, const Wg *w, int i, LLVMValueRef env, LLVMValueR
 
 /* Two threads reading each other's freshly written V and M cost more than
  * the transforms themselves (perf: the input transforms took twice the
- * cycles at 2 threads); so a batch runs as WINOGRAD_SLOTS tasks of whole
+ * cycles at 2 threads); so a batch runs as CONV_SLOTS tasks of whole
  * samples, each in its own slot, and only a batch of one splits a sample. */
 void winograd_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
@@ -582,8 +582,8 @@ void winograd_kernel(Body *B, int i) {
         set(cg, env, E_SRC, b); /* W */
         run(B, &w, i, T_FILTER, env, NULL);
     }
-    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, WINOGRAD_SLOTS), "");
-    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, WINOGRAD_SLOTS));
+    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
+    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));
     set(cg, env, E_SLOTS, slots);
     set(cg, env, E_BATCH, B->batch);
     If single = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), ""), "one");

@@ -57,8 +57,13 @@ static void test_conv_gradients(void **state) {
     (void)state;
     /* same with stride 2 on odd sizes (asymmetric padding), pixels, valid,
      * a non-square kernel, 1x1 (no im2col), one output channel (a scalar bias) */
-    check_layers("2x5x7", "conv 3 3x3 stride=2 pad=same tanh; flatten; dense 4",
-                 "dense 70; reshape 2x5x7");
+    /* a batch of one splits its sample into tasks; a batch of more runs
+     * CONV_SLOTS tasks of samples (fewer samples than that; more, unevenly) */
+    static const int batches[] = {1, BATCH, 2 * CONV_SLOTS + 3};
+    for (int i = 0; i < countof(batches); i++)
+        check_layers_at(batches[i], "2x5x7",
+                        "conv 3 3x3 stride=2 pad=same tanh; conv 2 1x1; flatten; dense 4",
+                        "dense 70; reshape 2x5x7; deconv 2 1x1");
     check_layers("2x6x5", "conv 2 3x2 pad=1 stride=2 elu; conv 3 2x2 pad=valid; flatten; dense 3",
                  "dense 60; reshape 2x6x5");
     check_layers("3x4x4", "conv 2 1x1 sigmoid; conv 1 1x1; flatten", "dense 48; reshape 3x4x4");
@@ -150,9 +155,7 @@ static void test_winograd_gradients(void **state) {
     assert_true(conv_winograd(&q));
     q.c = 4; /* too thin: im2col */
     assert_false(conv_winograd(&q));
-    /* a batch of one splits its sample into tasks; a batch of more runs
-     * WINOGRAD_SLOTS tasks of samples (fewer samples than that; more, unevenly) */
-    static const int batches[] = {1, BATCH, 2 * WINOGRAD_SLOTS + 3};
+    static const int batches[] = {1, BATCH, 2 * CONV_SLOTS + 3}; /* as in test_conv_gradients */
     for (int i = 0; i < countof(batches); i++)
         check_layers_at(batches[i], "8x5x7",
                         "conv 9 3x3 pad=same tanh; conv 8 3x3 pad=1; flatten; dense 3",
