@@ -156,7 +156,8 @@ static LLVMValueRef aligned_ws(Codegen *cg, LLVMValueRef ws) {
 }
 
 /* Workspace layout: [the loss and its terms][gradient block][eval's x_hat
- * scratch][the plan's buffers][a masked model's ones, see mask_arg]. The
+ * scratch][the plan's buffers][a masked model's ones, see mask_arg][the
+ * convolutions' later slots, ws_later_slots]. The
  * graphs write every metric to the first
  * region; the entry points copy loss[0] out, so the caller's `loss` is one
  * value as DESIGN §4 says, and `metrics` reads the rest. */
@@ -223,11 +224,14 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
     /* size_t NAME_workspace_size(int batch) */
     Fn f = entry_function(cg, "workspace_size");
     LLVMValueRef b64 = LLVMBuildSExt(cg->b, arg(&f, "batch"), cg->i64, "");
-    long ones = cg->model->masked ? round16(shape_numel(cg->model->input)) : 0;
     LLVMValueRef elems = LLVMBuildAdd(
         cg->b,
-        LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->prog->ws_batch + cg->xhat_scratch + ones), ""),
-        cg_i64(cg, cg->prog->ws_const + round16(cg->trainable) + WS_METRICS), "");
+        LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->ws_batch + cg->xhat_scratch + ws_ones(cg)), ""),
+        cg_i64(cg, cg->ws_const + round16(cg->trainable) + WS_METRICS), "");
+    /* min(batch, CONV_SLOTS) − 1 later slots: none for a batch of one */
+    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntSLT, b64, cg_i64(cg, CONV_SLOTS), "");
+    LLVMValueRef later = cg_iadd(cg, cg_select(cg, few, b64, cg_i64(cg, CONV_SLOTS)), -1);
+    elems = LLVMBuildAdd(cg->b, elems, LLVMBuildMul(cg->b, later, cg_i64(cg, cg->ws_slot), ""), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));
     bool opt = cg->prog->opt_slots > 0;

@@ -676,8 +676,9 @@ typedef struct WinogradF {
  *
  * The scratch: first the shared part — U (not for CONV_W) and a pack per
  * ξ, for a batch of one, whose sample's products run as tasks of ξ — then
- * CONV_SLOTS slots, each a task's own V, M, pack (and CONV_W's dU of
- * the task's samples) when each task takes whole samples. */
+ * CONV_SLOTS slots (the first here, the others after the workspace), each
+ * a task's own V, M, pack (and CONV_W's dU of the task's samples) when
+ * each task takes whole samples. */
 typedef struct WinogradNode {
     const WinogradF *f;
     ConvGeom q;
@@ -693,7 +694,8 @@ typedef struct WinogradNode {
  * stride 1, pad 1, 8 or more channels in and out, planes up to 60). */
 bool conv_winograd(const ConvGeom *q);
 WinogradNode winograd_node(const ConvGeom *q, int op, bool f64);
-/* Its scratch, elements: shared + CONV_SLOTS·slot. */
+/* Its scratch, elements: shared + the first slot (the others follow the
+ * workspace, Plan.ws_slot). */
 long winograd_scratch(const ConvGeom *q, int op);
 
 /* --------------------------------------------------------------- plan.c */
@@ -720,6 +722,8 @@ typedef struct Plan {
                                 buffer); an output whose node an earlier output already
                                 placed (equal gradients are one node) is copied there */
     long ws_batch, ws_const; /* workspace elements = ws_batch * batch + ws_const */
+    long ws_slot; /* a convolution's slot of a task of samples: the largest, elements; the
+                     slots after the first follow the workspace (min(batch, CONV_SLOTS) − 1) */
 } Plan;
 
 Plan *plan_memory(Arena *a, const Fusion *f);
@@ -733,8 +737,9 @@ bool plan_gemm_spec(const Graph *g, int node, bool f64, GemmSpec *s);
 /* The slot of a convolution that runs as im2col and a generated product
  * (nest.c), elements, each part a multiple of 16: its columns (none for
  * a 1x1), the product's pack buffer, CONV_W's sum of dW over the slot's
- * samples. The scratch (`partial`) is CONV_SLOTS of them — but for a
- * convolution Winograd's may take (conv_winograd), whose scratch it is. */
+ * samples. Its scratch (`partial`) is the first slot, the others follow
+ * the workspace (Plan.ws_slot) — but for a convolution Winograd's may
+ * take (conv_winograd), whose scratch it is. */
 typedef struct ConvSlot {
     long cols, pack, dw, size;
 } ConvSlot;
@@ -763,6 +768,7 @@ typedef struct Program {
     Entry *entries; /* train, optim, eval, encode, decode; then train, optim per stage */
     int nentries;
     long ws_batch, ws_const; /* the largest plan's workspace, elements */
+    long ws_slot;            /* the largest plan's ws_slot */
     int opt_slots;           /* optimizer state slots, each trainable_count long */
     int nmetrics;            /* the values train/eval write to `loss` (lower_metrics) */
     const char *metric_names[LOWER_MAX_METRICS];

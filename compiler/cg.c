@@ -321,3 +321,14 @@ LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s) {
     ARRAY_PUSH(cg->arena, cg->gemms, cg->ngemms, cg->gemm_cap, g);
     return g.fn;
 }
+
+/* Elements per sample of a masked model's ones (abi.c, mask_arg). */
+long ws_ones(Codegen *cg) {
+    return cg->model->masked ? round16(shape_numel(cg->model->input)) : 0;
+}
+
+LLVMValueRef ws_later_slots(Codegen *cg, LLVMValueRef plan, LLVMValueRef batch64) {
+    LLVMValueRef per_batch =
+        LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->ws_batch + ws_ones(cg)), "");
+    return cg_gep(cg, plan, cg_iadd(cg, per_batch, cg->ws_const), "later_slots");
+}

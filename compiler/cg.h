@@ -45,6 +45,7 @@ struct Codegen {
     long trainable;          /* elements of the trainable block */
     long xhat_scratch;       /* eval's reconstruction when the caller passes none */
     long ws_batch, ws_const; /* the largest plan, elements (a masked model's ones follow it) */
+    long ws_slot;            /* then the convolutions' later slots (Plan.ws_slot) */
     /* -g: DWARF for the spec; every function gets a subprogram, and the
      * builder's location follows the IR node being emitted. NULL without -g. */
     LLVMDIBuilderRef dib;
@@ -111,6 +112,12 @@ LLVMValueRef cg_at(Codegen *cg, LLVMValueRef base, LLVMValueRef index); /* base 
 LLVMValueRef cg_load(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name);
 void cg_store(Codegen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index);
 void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count); /* count elements at p */
+/* The workspace after the plan's region `plan` (abi.c has the whole
+ * layout): a masked model's ones, ws_ones per sample; then the
+ * convolutions' second and later slots of their tasks of samples
+ * (Plan.ws_slot each), which ws_later_slots finds. */
+long ws_ones(Codegen *cg);
+LLVMValueRef ws_later_slots(Codegen *cg, LLVMValueRef plan, LLVMValueRef batch64);
 
 /* Call an LLVM intrinsic or libm function on the element type. */
 LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args,

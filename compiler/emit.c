@@ -96,10 +96,11 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     /* One internal function per entry, in the Program's order, then the
      * public functions that call them. */
     Bodies bo = {arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)prog->nentries)};
+    cg->ws_batch = prog->ws_batch; /* before the bodies: they find the later slots */
+    cg->ws_const = prog->ws_const;
+    cg->ws_slot = prog->ws_slot;
     for (int e = 0; e < prog->nentries; e++)
         bo.fn[e] = graph_body(cg, &prog->entries[e]);
-    cg->ws_batch = prog->ws_batch;
-    cg->ws_const = prog->ws_const;
     emit_abi(cg, &bo);
     cg->prog = NULL; /* the Program may go before the Codegen */
 

@@ -183,8 +183,9 @@ static void emit_im2col(Codegen *cg, int layer, const ConvGeom *q, LLVMValueRef 
 /* ------------------------------------------------------ tasks of samples */
 
 /* The env of a task of samples: the node's inputs and output (the batch's),
- * its scratch's slots, the batch and the number of tasks. */
-enum { S_A, S_W, S_OUT, S_SCRATCH, S_BATCH, S_SLOTS, S_FIELDS };
+ * its first slot (its scratch) and the others' (ws_later_slots), the
+ * batch and the number of tasks. */
+enum { S_A, S_W, S_OUT, S_SCRATCH, S_LATER, S_BATCH, S_SLOTS, S_FIELDS };
 static LLVMTypeRef samples_env_type(Codegen *cg) {
     LLVMTypeRef f[S_FIELDS];
     for (int k = 0; k < S_FIELDS; k++)
@@ -208,7 +209,9 @@ static void conv_samples_body(Codegen *cg, const Graph *g, int i, LLVMValueRef *
     LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[S_BATCH], ""), e[S_SLOTS], "");
     LLVMValueRef hi =
         LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[S_BATCH], ""), e[S_SLOTS], "");
-    LLVMValueRef cols = cg_at(cg, e[S_SCRATCH], cg_imul(cg, slot, cs.size));
+    LLVMValueRef cols =
+        cg_select(cg, LLVMBuildICmp(b, LLVMIntEQ, slot, cg_i64(cg, 0), ""), e[S_SCRATCH],
+                  cg_at(cg, e[S_LATER], cg_imul(cg, cg_iadd(cg, slot, -1), cs.size)));
     LLVMValueRef pack = cg_at(cg, cols, cg_i64(cg, cs.cols)),
                  dw = cg_at(cg, pack, cg_i64(cg, cs.pack));
     if (n->op == IR_CONV_W) cg_zero(cg, dw, cg_i64(cg, s.m * s.n));
@@ -276,10 +279,12 @@ static void conv_samples(Body *B, int i) {
     LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
     LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));
     LLVMValueRef scratch = buf_ptr(B, B->p->partial[i]), out = buf_ptr(B, B->p->loc[i]);
+    LLVMValueRef later = ws_later_slots(cg, B->base[BASE_WS], B->batch);
     LLVMValueRef vals[S_FIELDS] = {buf_ptr(B, B->p->loc[n->in[0]]),
                                    buf_ptr(B, B->p->loc[n->in[1]]),
                                    out,
                                    scratch,
+                                   later,
                                    B->batch,
                                    slots};
     LLVMTypeRef env_ty = samples_env_type(cg);
@@ -295,10 +300,10 @@ static void conv_samples(Body *B, int i) {
     Loop lj = cg_loop_begin(cg, cg_i64(cg, s.m * s.n), "dw"); /* dW = Σ of the slots, in order */
     LLVMValueRef sum = cg_var(cg, "dw", cg_load(cg, dw0, lj.index, ""));
     Loop ls = cg_loop_begin(cg, cg_iadd(cg, slots, -1), "slot");
-    LLVMValueRef at =
-        LLVMBuildAdd(cg->b, cg_imul(cg, cg_iadd(cg, ls.index, 1), cs.size), lj.index, "");
-    LLVMBuildStore(
-        cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, sum, ""), cg_load(cg, dw0, at, "")), sum);
+    LLVMValueRef at = LLVMBuildAdd(cg->b, cg_imul(cg, ls.index, cs.size), lj.index, "");
+    LLVMValueRef dw = cg_at(cg, later, cg_i64(cg, cs.cols + cs.pack)); /* the second slot's */
+    LLVMBuildStore(cg->b,
+                   cg_add(cg, LLVMBuildLoad2(cg->b, cg->T, sum, ""), cg_load(cg, dw, at, "")), sum);
     cg_loop_end(cg, &ls);
     cg_store(cg, LLVMBuildLoad2(cg->b, cg->T, sum, ""), out, lj.index);
     cg_loop_end(cg, &lj);

@@ -43,6 +43,7 @@ Program *compile_model(Arena *a, const Model *m) {
         const Plan *plan = p->entries[e].plan;
         if (plan->ws_batch > p->ws_batch) p->ws_batch = plan->ws_batch;
         if (plan->ws_const > p->ws_const) p->ws_const = plan->ws_const;
+        if (plan->ws_slot > p->ws_slot) p->ws_slot = plan->ws_slot;
     }
     p->opt_slots = lower_opt_slots(m);
     p->nmetrics = lower_metrics(m, p->metric_names);

@@ -297,17 +297,26 @@ static bool output_loc(const Graph *g, const int *placed, int node, BufLoc *loc)
     return placed[node] >= 0 && out_place(g, &g->outs[placed[node]], loc);
 }
 
-/* A convolution's scratch, elements: its tasks of samples' slots
+/* A convolution's scratch, elements: its tasks of samples' first slot
  * (conv_slot), or where codegen may choose Winograd's (winograd.c) that
  * one's, which --conv im2col uses for one sample's columns at a time. */
 static long conv_scratch(const Graph *g, int i) {
     IrOp op = g->nodes[i].op;
     if (op != IR_CONV && op != IR_CONV_T && op != IR_CONV_W) return 0;
     ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
-    if (!conv_winograd(&q)) return CONV_SLOTS * conv_slot(g, i).size;
+    if (!conv_winograd(&q)) return conv_slot(g, i).size;
     /* Winograd's, or with --conv im2col one sample's columns */
     long cols = (long)q.c * q.kh * q.kw * q.oh * q.ow;
     return winograd_scratch(&q, op) > cols ? winograd_scratch(&q, op) : cols;
+}
+
+/* The size of conv node i's second and later slots: what Plan.ws_slot
+ * reserves after the workspace. */
+static long conv_later_slot(const Graph *g, int i) {
+    IrOp op = g->nodes[i].op;
+    if (op != IR_CONV && op != IR_CONV_T && op != IR_CONV_W) return 0;
+    ConvGeom q = conv_geom(&g->model->layers[g->nodes[i].layer]);
+    return conv_winograd(&q) ? winograd_node(&q, op, false).slot : conv_slot(g, i).size;
 }
 
 Plan *plan_memory(Arena *a, const Fusion *f) {
@@ -334,6 +343,8 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             conv_last = k;
         }
     BufLoc conv_region = {BASE_NONE, 0, 0};
+    for (int i = 0; i < g->nnodes; i++)
+        if (conv_later_slot(g, i) > p->ws_slot) p->ws_slot = round_up(conv_later_slot(g, i));
     P.freed_after = arena_alloc(scratch, sizeof(int) * (size_t)(f->nkernels + 1));
     for (int k = 0; k <= f->nkernels; k++)
         P.freed_after[k] = -1;

@@ -65,5 +65,5 @@ WinogradNode winograd_node(const ConvGeom *q, int op, bool f64) {
 
 long winograd_scratch(const ConvGeom *q, int op) {
     WinogradNode w = winograd_node(q, op, false);
-    return w.shared + CONV_SLOTS * w.slot;
+    return w.shared + w.slot;
 }

@@ -114,6 +114,7 @@ enum {
     E_M,
     E_PACK,
     E_SRC2,      /* CONV_W's x, the batch's (E_SRC: its dy) */
+    E_LATER,     /* the second slot (ws_later_slots); the others follow it */
     E_PACK_STEP, /* i64: elements from one ξ's pack buffer to the next (0: one for all) */
     E_BATCH,     /* i64: samples, for the tasks of samples */
     E_SLOTS,     /* i64: tasks of samples, or slots of dU to add up */
@@ -132,6 +133,10 @@ typedef enum {
 static const char *const task_names[T_KINDS] = {"wg_filter",  "wg_input",  "wg_grad_out",
                                                 "wg_product", "wg_output", "wg_filter_grad",
                                                 "wg_samples"};
+
+static long du_offset(const Wg *w) { /* CONV_W's dU in a slot */
+    return (long)w->f->a * w->f->a * (w->v + w->mm) + w->pe;
+}
 
 static LLVMTypeRef env_type(Codegen *cg) {
     LLVMTypeRef f[E_FIELDS];
@@ -309,7 +314,8 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
         for (int t = 0; t < xi; t++)
             sum[t] = cg_var(cg, "du", cg_load(cg, e[E_U], cg_iadd(cg, at, t * w->u), ""));
         Loop ls = cg_loop_begin(cg, cg_iadd(cg, e[E_SLOTS], -1), "slot");
-        LLVMValueRef slot = cg_at(cg, e[E_U], cg_imul(cg, cg_iadd(cg, ls.index, 1), w->slot));
+        LLVMValueRef slot =
+            cg_at(cg, e[E_LATER], cg_iadd(cg, cg_imul(cg, ls.index, w->slot), du_offset(w)));
         for (int t = 0; t < xi; t++)
             LLVMBuildStore(b,
                            cg_add(cg, LLVMBuildLoad2(b, cg->T, sum[t], ""),
@@ -425,6 +431,13 @@ static void set(Codegen *cg, LLVMValueRef env, int field, LLVMValueRef v) {
     LLVMBuildStore(cg->b, v, LLVMBuildStructGEP2(cg->b, env_type(cg), env, (unsigned)field, ""));
 }
 
+/* Where slot `slot` starts (its V): the first in the node's scratch, the
+ * others after the workspace. */
+static LLVMValueRef slot_at(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef slot) {
+    LLVMValueRef later = cg_at(cg, e[E_LATER], cg_imul(cg, cg_iadd(cg, slot, -1), w->slot));
+    return cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, slot, cg_i64(cg, 0), ""), e[E_V], later);
+}
+
 /* The kinds a sample goes through, in order, for op (T_KINDS ends it). */
 static const TaskKind *sample_kinds(int op) {
     static const TaskKind fwd[] = {T_INPUT, T_PRODUCT, T_OUTPUT, T_KINDS};
@@ -501,12 +514,12 @@ static void samples_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef
     LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[E_BATCH], ""), e[E_SLOTS], "");
     LLVMValueRef hi =
         LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[E_BATCH], ""), e[E_SLOTS], "");
-    LLVMValueRef V = cg_at(cg, e[E_V], cg_imul(cg, slot, w->slot));
+    LLVMValueRef V = slot_at(cg, w, e, slot);
     LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w->v)),
                  pack = cg_at(cg, M, cg_i64(cg, xi * w->mm));
     LLVMValueRef U = e[E_U];
     if (w->op == IR_CONV_W) { /* this slot's dU, from zero */
-        U = cg_at(cg, pack, cg_i64(cg, w->pe));
+        U = cg_at(cg, V, cg_i64(cg, du_offset(w)));
         cg_zero(cg, U, cg_i64(cg, xi * w->u));
     }
     LLVMValueRef env = cg_alloca_entry_of(cg, env_type(cg), "sample");
@@ -572,12 +585,13 @@ void winograd_kernel(Body *B, int i) {
     LLVMValueRef U = scratch, packs = cg_at(cg, U, cg_i64(cg, grad ? 0 : xi * w.u));
     LLVMValueRef V = cg_at(cg, scratch, cg_i64(cg, w.shared));
     LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w.v));
-    LLVMValueRef dU = cg_at(cg, M, cg_i64(cg, xi * w.mm + w.pe)); /* the first slot's */
+    LLVMValueRef dU = cg_at(cg, V, cg_i64(cg, du_offset(&w))); /* the first slot's */
     LLVMValueRef env = cg_alloca_entry_of(cg, env_type(cg), "winograd");
     LLVMValueRef fields[E_FIELDS] = {[E_U] = grad ? dU : U, [E_V] = V, [E_M] = M, [E_PACK] = packs};
     for (int f = E_U; f <= E_PACK; f++)
         set(cg, env, f, fields[f]);
     set(cg, env, E_DST, out);
+    set(cg, env, E_LATER, ws_later_slots(cg, B->base[BASE_WS], B->batch));
     if (!grad) {
         set(cg, env, E_SRC, b); /* W */
         run(B, &w, i, T_FILTER, env, NULL);
