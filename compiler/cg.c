@@ -332,3 +332,74 @@ LLVMValueRef ws_later_slots(Codegen *cg, LLVMValueRef plan, LLVMValueRef batch64
         LLVMBuildMul(cg->b, batch64, cg_i64(cg, cg->ws_batch + ws_ones(cg)), "");
     return cg_gep(cg, plan, cg_iadd(cg, per_batch, cg->ws_const), "later_slots");
 }
+
+/* ------------------------------------------------------------- vectors */
+
+/* The masked load or store intrinsic for vectors of vl. */
+static LLVMValueRef masked_fn(Codegen *cg, bool store, int vl, LLVMTypeRef *fty) {
+    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl), types[2] = {V, LLVMPointerType(V, 0)};
+    *fty = LLVMIntrinsicGetType(cg->ctx, id, types, 2);
+    return LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
+}
+static LLVMValueRef lane_mask(Codegen *cg, int vl, int valid) {
+    LLVMValueRef bits[64];
+    for (int i = 0; i < vl; i++)
+        bits[i] = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), i < valid, 0);
+    return LLVMConstVector(bits, (unsigned)vl);
+}
+static LLVMValueRef vec_ptr(Codegen *cg, LLVMValueRef p, int vl) {
+    return LLVMBuildBitCast(cg->b, p, LLVMPointerType(LLVMVectorType(cg->T, (unsigned)vl), 0), "");
+}
+static unsigned elem_bytes(Codegen *cg) {
+    return cg->opt.f64 ? 8 : 4;
+}
+
+LLVMValueRef cg_vload(Codegen *cg, LLVMValueRef p, int vl, int valid) {
+    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl);
+    if (valid >= vl) {
+        LLVMValueRef v = LLVMBuildLoad2(cg->b, V, vec_ptr(cg, p, vl), "");
+        LLVMSetAlignment(v, elem_bytes(cg));
+        return v;
+    }
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_fn(cg, false, vl, &fty);
+    LLVMValueRef args[4] = {vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
+                            lane_mask(cg, vl, valid), LLVMConstNull(V)};
+    return LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
+}
+
+void cg_vstore(Codegen *cg, LLVMValueRef v, LLVMValueRef p, int vl, int valid) {
+    if (valid >= vl) {
+        LLVMSetAlignment(LLVMBuildStore(cg->b, v, vec_ptr(cg, p, vl)), elem_bytes(cg));
+        return;
+    }
+    LLVMTypeRef fty;
+    LLVMValueRef fn = masked_fn(cg, true, vl, &fty);
+    LLVMValueRef args[4] = {v, vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
+                            lane_mask(cg, vl, valid)};
+    LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
+}
+
+LLVMValueRef cg_lanes_strided(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int first, int step,
+                              int n) {
+    LLVMValueRef idx[64];
+    for (int i = 0; i < n; i++)
+        idx[i] = cg_i32(cg, first + i * step);
+    return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)n), "");
+}
+
+LLVMValueRef cg_interleave(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int vl) {
+    LLVMValueRef idx[128];
+    for (int l = 0; l < 2 * vl; l++)
+        idx[l] = cg_i32(cg, l / 2 + (l % 2) * vl);
+    return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)(2 * vl)), "");
+}
+
+int cg_vector_lanes(Codegen *cg, long n) {
+    int most = cg->gemm_target.vector_bits / (cg->opt.f64 ? 64 : 32), vl = 2;
+    while (vl < n && vl < most)
+        vl *= 2;
+    return vl;
+}

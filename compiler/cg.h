@@ -112,6 +112,18 @@ LLVMValueRef cg_at(Codegen *cg, LLVMValueRef base, LLVMValueRef index); /* base 
 LLVMValueRef cg_load(Codegen *cg, LLVMValueRef base, LLVMValueRef index, const char *name);
 void cg_store(Codegen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index);
 void cg_zero(Codegen *cg, LLVMValueRef p, LLVMValueRef count); /* count elements at p */
+/* Vectors of vl elements: at p, the lanes below `valid` (the others 0, not
+ * read; masked where valid < vl: AVX-512's and AVX2's masked moves, NEON's
+ * scalar code), and stored so (nothing written beyond); lanes first,
+ * first + step, ... of a and then b as one vector of n; a and b's lanes
+ * alternated (a0, b0, a1, b1, ...; 2·vl); the lanes for rows of n: the
+ * next power of two, at least 2, at most the target's vector. */
+LLVMValueRef cg_vload(Codegen *cg, LLVMValueRef p, int vl, int valid);
+void cg_vstore(Codegen *cg, LLVMValueRef v, LLVMValueRef p, int vl, int valid);
+LLVMValueRef cg_lanes_strided(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int first, int step,
+                              int n);
+LLVMValueRef cg_interleave(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int vl);
+int cg_vector_lanes(Codegen *cg, long n);
 /* The workspace after the plan's region `plan` (abi.c has the whole
  * layout): a masked model's ones, ws_ones per sample; then the
  * convolutions' second and later slots of their tasks of samples

@@ -171,68 +171,7 @@ static LLVMValueRef plane_alloca(Codegen *cg, long rows, long cols) {
 /* Tiles along a row are the vector lanes of every transform: VL of them,
  * the target's vector (or the next power of two above a short row). */
 static int lanes_of(Codegen *cg, const Wg *w) {
-    int most = cg->gemm_target.vector_bits / (cg->opt.f64 ? 64 : 32), vl = 2;
-    while (vl < w->tw && vl < most)
-        vl *= 2;
-    return vl;
-}
-
-/* The masked load or store intrinsic for vectors of vl. */
-static LLVMValueRef masked_fn(Codegen *cg, bool store, int vl, LLVMTypeRef *fty) {
-    const char *name = store ? "llvm.masked.store" : "llvm.masked.load";
-    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl), types[2] = {V, LLVMPointerType(V, 0)};
-    *fty = LLVMIntrinsicGetType(cg->ctx, id, types, 2);
-    return LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
-}
-static LLVMValueRef lane_mask(Codegen *cg, int vl, int valid) {
-    LLVMValueRef bits[64];
-    for (int i = 0; i < vl; i++)
-        bits[i] = LLVMConstInt(LLVMInt1TypeInContext(cg->ctx), i < valid, 0);
-    return LLVMConstVector(bits, (unsigned)vl);
-}
-static LLVMValueRef vec_ptr(Codegen *cg, LLVMValueRef p, int vl) {
-    return LLVMBuildBitCast(cg->b, p, LLVMPointerType(LLVMVectorType(cg->T, (unsigned)vl), 0), "");
-}
-static unsigned elem_bytes(Codegen *cg) {
-    return cg->opt.f64 ? 8 : 4;
-}
-
-/* vl values at p, lanes from `valid` on 0 and not read. */
-static LLVMValueRef vload(Codegen *cg, LLVMValueRef p, int vl, int valid) {
-    LLVMTypeRef V = LLVMVectorType(cg->T, (unsigned)vl);
-    if (valid >= vl) {
-        LLVMValueRef v = LLVMBuildLoad2(cg->b, V, vec_ptr(cg, p, vl), "");
-        LLVMSetAlignment(v, elem_bytes(cg));
-        return v;
-    }
-    LLVMTypeRef fty;
-    LLVMValueRef fn = masked_fn(cg, false, vl, &fty);
-    LLVMValueRef args[4] = {vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
-                            lane_mask(cg, vl, valid), LLVMConstNull(V)};
-    return LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
-}
-
-/* Lanes [0, valid) of v to p; nothing written beyond. */
-static void vstore(Codegen *cg, LLVMValueRef v, LLVMValueRef p, int vl, int valid) {
-    if (valid >= vl) {
-        LLVMSetAlignment(LLVMBuildStore(cg->b, v, vec_ptr(cg, p, vl)), elem_bytes(cg));
-        return;
-    }
-    LLVMTypeRef fty;
-    LLVMValueRef fn = masked_fn(cg, true, vl, &fty);
-    LLVMValueRef args[4] = {v, vec_ptr(cg, p, vl), cg_i32(cg, elem_bytes(cg)),
-                            lane_mask(cg, vl, valid)};
-    LLVMBuildCall2(cg->b, fty, fn, args, 4, "");
-}
-
-/* Lanes first, first + step, ... of a (and b after it) as one vector of n. */
-static LLVMValueRef lanes_strided(Codegen *cg, LLVMValueRef a, LLVMValueRef b, int first, int step,
-                                  int n) {
-    LLVMValueRef idx[64];
-    for (int i = 0; i < n; i++)
-        idx[i] = cg_i32(cg, first + i * step);
-    return LLVMBuildShuffleVector(cg->b, a, b, LLVMConstVector(idx, (unsigned)n), "");
+    return cg_vector_lanes(cg, w->tw);
 }
 
 /* The deinterleaved plane of T_INPUT and T_GRAD_OUT: column X of row Y at
@@ -252,18 +191,18 @@ static void fill_plane(Codegen *cg, const Plane *P, LLVMValueRef src, long h, lo
     LLVMValueRef Y = cg_iadd(cg, ly.index, P->off);
     LLVMValueRef row = cg_at(cg, P->p, cg_imul(cg, Y, 2 * P->K)); /* parity 0; parity 1 at +K */
     for (long x0 = 0; x0 < w; x0 += 2 * vl) {
-        LLVMValueRef s = vload(cg, cg_at(cg, src, cg_iadd(cg, cg_imul(cg, ly.index, w), x0)),
-                               2 * vl, (int)(w - x0 < 2 * vl ? w - x0 : 2 * vl));
-        LLVMValueRef even = lanes_strided(cg, s, s, 0, 2, vl),
-                     odd = lanes_strided(cg, s, s, 1, 2, vl);
+        LLVMValueRef s = cg_vload(cg, cg_at(cg, src, cg_iadd(cg, cg_imul(cg, ly.index, w), x0)),
+                                  2 * vl, (int)(w - x0 < 2 * vl ? w - x0 : 2 * vl));
+        LLVMValueRef even = cg_lanes_strided(cg, s, s, 0, 2, vl),
+                     odd = cg_lanes_strided(cg, s, s, 1, 2, vl);
         /* source column x is plane column X = x + off */
         long k = x0 / 2;
         if (P->off == 0) {
-            vstore(cg, even, cg_at(cg, row, cg_i64(cg, k)), vl, vl);
-            vstore(cg, odd, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
+            cg_vstore(cg, even, cg_at(cg, row, cg_i64(cg, k)), vl, vl);
+            cg_vstore(cg, odd, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
         } else {
-            vstore(cg, even, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
-            vstore(cg, odd, cg_at(cg, row, cg_i64(cg, k + 1)), vl, vl);
+            cg_vstore(cg, even, cg_at(cg, row, cg_i64(cg, P->K + k)), vl, vl);
+            cg_vstore(cg, odd, cg_at(cg, row, cg_i64(cg, k + 1)), vl, vl);
         }
     }
     cg_loop_end(cg, &ly);
@@ -347,13 +286,13 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
                 for (int j = 0; j < side; j++) {
                     LLVMValueRef row = cg_imul(cg, cg_iadd(cg, cg_imul(cg, Y, m), j % m), P.K);
                     x[i * side + j] =
-                        vload(cg, cg_at(cg, P.p, cg_iadd(cg, row, tx0 + j / m)), vl, vl);
+                        cg_vload(cg, cg_at(cg, P.p, cg_iadd(cg, row, tx0 + j / m)), vl, vl);
                 }
             }
             transform(cg, in ? mat_bt(f) : mat_at_(f, true), x, y);
             int valid = (int)(w->tw - tx0 < vl ? w->tw - tx0 : vl);
             for (int t = 0; t < xi; t++)
-                vstore(cg, y[t], cg_at(cg, out, cg_iadd(cg, at, t * slab + tx0)), vl, valid);
+                cg_vstore(cg, y[t], cg_at(cg, out, cg_iadd(cg, at, t * slab + tx0)), vl, valid);
         }
         cg_loop_end(cg, &ly);
         break;
@@ -366,7 +305,7 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
         for (long tx0 = 0; tx0 < w->tw; tx0 += vl) {
             int valid = (int)(w->tw - tx0 < vl ? w->tw - tx0 : vl);
             for (int t = 0; t < xi; t++)
-                x[t] = vload(cg, cg_at(cg, e[E_M], cg_iadd(cg, at, t * w->mm + tx0)), vl, valid);
+                x[t] = cg_vload(cg, cg_at(cg, e[E_M], cg_iadd(cg, at, t * w->mm + tx0)), vl, valid);
             transform(cg, mat_at_(f, false), x, y);
             long cols = q->ow - m * tx0 < 2 * vl ? q->ow - m * tx0 : 2 * vl;
             for (int p = 0; p < m; p++) {
@@ -377,13 +316,10 @@ static void task_body(Codegen *cg, const Wg *w, TaskKind k, LLVMValueRef *e, LLV
                 if (guard)
                     there =
                         cg_if(cg, LLVMBuildICmp(b, LLVMIntSLT, oy, cg_i64(cg, q->oh), ""), "row");
-                LLVMValueRef idx[128];
-                for (int l = 0; l < 2 * vl; l++) /* y[p][0][0], y[p][1][0], y[p][0][1], ... */
-                    idx[l] = cg_i32(cg, l / 2 + (l % 2) * vl);
-                LLVMValueRef row = LLVMBuildShuffleVector(
-                    b, y[p * m], y[p * m + 1], LLVMConstVector(idx, (unsigned)(2 * vl)), "");
-                vstore(cg, row, cg_at(cg, dst_c, cg_iadd(cg, cg_imul(cg, oy, q->ow), m * tx0)),
-                       2 * vl, (int)cols);
+                /* y[p][0][0], y[p][1][0], y[p][0][1], ... */
+                LLVMValueRef row = cg_interleave(cg, y[p * m], y[p * m + 1], vl);
+                cg_vstore(cg, row, cg_at(cg, dst_c, cg_iadd(cg, cg_imul(cg, oy, q->ow), m * tx0)),
+                          2 * vl, (int)cols);
                 if (guard) cg_end_if(cg, &there);
             }
         }
