@@ -363,6 +363,67 @@ static void conv_kernel(Body *B, int i) {
     if (conv_in_slots(B, i)) cg_end_if(cg, &one);
 }
 
+/* maxpool 2 (and its adjoint) over planes [p_lo, p_hi) of an image of
+ * even height and width: a vector of vl outputs along a row from two input
+ * rows of 2·vl, each split into its even and odd columns — the window's
+ * four values as four vectors, scanned in the window's order for the first
+ * maximum, as the scalar loops do. The adjoint writes dy where that was and
+ * 0 at the other three: every input once, so nothing is zeroed first. */
+static bool maxpool2_vectors(IrOp op, const ConvGeom *q) {
+    return (op == IR_MAXPOOL || op == IR_MAXPOOL_GRAD) && q->kh == 2 && q->kw == 2 &&
+           q->stride == 2 && q->h == 2 * q->oh && q->w == 2 * q->ow;
+}
+static LLVMValueRef i32_splat(Codegen *cg, int vl, int k) {
+    LLVMValueRef lanes[64];
+    for (int i = 0; i < vl; i++)
+        lanes[i] = cg_i32(cg, k);
+    return LLVMConstVector(lanes, (unsigned)vl);
+}
+static void maxpool2_planes(Codegen *cg, IrOp op, const ConvGeom *q, LLVMValueRef x,
+                            LLVMValueRef dy, LLVMValueRef out, LLVMValueRef p_lo,
+                            LLVMValueRef p_hi) {
+    LLVMBuilderRef b = cg->b;
+    long in_plane = (long)q->h * q->w, out_plane = (long)q->oh * q->ow;
+    int vl = cg_vector_lanes(cg, q->ow);
+    LLVMValueRef zero = LLVMConstNull(LLVMVectorType(cg->T, (unsigned)vl));
+    Loop lp = cg_loop_begin(cg, LLVMBuildSub(b, p_hi, p_lo, ""), "plane");
+    LLVMValueRef plane = LLVMBuildAdd(b, p_lo, lp.index, "");
+    Loop ly = cg_loop_begin(cg, cg_i64(cg, q->oh), "y");
+    LLVMValueRef in_row =
+        LLVMBuildAdd(b, cg_imul(cg, plane, in_plane), cg_imul(cg, ly.index, 2 * q->w), "");
+    LLVMValueRef out_row =
+        LLVMBuildAdd(b, cg_imul(cg, plane, out_plane), cg_imul(cg, ly.index, q->ow), "");
+    for (long x0 = 0; x0 < q->ow; x0 += vl) {
+        int valid = (int)(q->ow - x0 < vl ? q->ow - x0 : vl);
+        LLVMValueRef at[2] = {cg_iadd(cg, in_row, 2 * x0), cg_iadd(cg, in_row, 2 * x0 + q->w)};
+        LLVMValueRef win[4]; /* the window's (0,0), (0,1), (1,0), (1,1) */
+        for (int r = 0; r < 2; r++) {
+            LLVMValueRef v = cg_vload(cg, cg_at(cg, x, at[r]), 2 * vl, 2 * valid);
+            win[2 * r] = cg_lanes_strided(cg, v, v, 0, 2, vl);
+            win[2 * r + 1] = cg_lanes_strided(cg, v, v, 1, 2, vl);
+        }
+        LLVMValueRef best = win[0], which = i32_splat(cg, vl, 0);
+        for (int k = 1; k < 4; k++) {
+            LLVMValueRef better = LLVMBuildFCmp(b, LLVMRealOGT, win[k], best, "");
+            best = LLVMBuildSelect(b, better, win[k], best, "");
+            which = LLVMBuildSelect(b, better, i32_splat(cg, vl, k), which, "");
+        }
+        if (op == IR_MAXPOOL) {
+            cg_vstore(cg, best, cg_at(cg, out, cg_iadd(cg, out_row, x0)), vl, valid);
+            continue;
+        }
+        LLVMValueRef g = cg_vload(cg, cg_at(cg, dy, cg_iadd(cg, out_row, x0)), vl, valid), d[4];
+        for (int k = 0; k < 4; k++)
+            d[k] = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntEQ, which, i32_splat(cg, vl, k), ""),
+                                   g, zero, "");
+        for (int r = 0; r < 2; r++)
+            cg_vstore(cg, cg_interleave(cg, d[2 * r], d[2 * r + 1], vl), cg_at(cg, out, at[r]),
+                      2 * vl, 2 * valid);
+    }
+    cg_loop_end(cg, &ly);
+    cg_loop_end(cg, &lp);
+}
+
 /* Pooling, upsampling and their adjoints over planes [p_lo, p_hi) of the
  * batch's (samples x channels): the output positions, the window inside.
  * x is the pooled input, dy the gradient (MAXPOOL_GRAD reads both). A plane
@@ -371,6 +432,10 @@ static void pool_planes(Codegen *cg, IrOp op, const ConvGeom *q, LLVMValueRef a,
                         LLVMValueRef out, LLVMValueRef p_lo, LLVMValueRef p_hi) {
     LLVMBuilderRef b = cg->b;
     long in_plane = (long)q->h * q->w, out_plane = (long)q->oh * q->ow, S = q->stride;
+    if (maxpool2_vectors(op, q)) {
+        maxpool2_planes(cg, op, q, a, dy_in, out, p_lo, p_hi);
+        return;
+    }
     LLVMValueRef count = LLVMBuildSub(b, p_hi, p_lo, "planes");
     bool adjoint = op == IR_MAXPOOL_GRAD || op == IR_AVGPOOL_GRAD;
     if (adjoint)

@@ -95,6 +95,61 @@ static void test_pool_gradients(void **state) {
                  "dense 72; reshape 2x6x6");
 }
 
+/* maxpool's adjoint sends a window's gradient to its first maximum, in
+ * the window's row-major order, as PyTorch: an input whose windows tie
+ * everywhere after a 1x1 convolution (w = (1, 1), b = 0), at x0 + x1 = 3
+ * and 10, with x0 counting 1, 2, 3, 0 (4, 5, 6, 7) over each window's
+ * positions. So dW = g·x at the first positions, (1, 2) and (4, 6), and
+ * db = g0 + g1: the code's gradient g solved from dW must give db. Even
+ * planes (the vector loops, maxpool2_planes) and odd (the scalar ones). */
+static void test_maxpool_ties(void **state) {
+    (void)state;
+    static const char *const inputs[] = {"2x2x4", "2x3x5"};
+    for (int c = 0; c < countof(inputs); c++) {
+        int h, w;
+        sscanf(inputs[c], "2x%dx%d", &h, &w);
+        char spec[512];
+        snprintf(spec, sizeof spec,
+                 "model tie {\n input %s\n encoder { conv 1 1x1; maxpool 2; flatten }\n"
+                 " decoder { dense %d; reshape %s }\n}\n",
+                 inputs[c], 2 * h * w, inputs[c]);
+        Arena *a = arena_new();
+        Codegen *cg = NULL;
+        const aec_model *m = tu_jit(a, spec, true, &cg);
+        assert_non_null(m);
+        double *params = tu_alloc(sizeof(double) * (size_t)m->param_count);
+        double *grad = tu_alloc(sizeof(double) * (size_t)m->trainable_count);
+        double *x = tu_alloc(sizeof(double) * (size_t)(2 * h * w));
+        void *ws = malloc(m->workspace_size(1));
+        assert_int_equal(m->init(params, 3), AEC_OK);
+        assert_int_equal(m->tensors[0].numel, 2); /* the convolution's weight, then its bias */
+        params[m->tensors[0].offset] = params[m->tensors[0].offset + 1] = 1;
+        params[m->tensors[1].offset] = 0;
+        static const int x0[2][2][2] = {{{1, 2}, {3, 0}}, {{4, 5}, {6, 7}}}; /* [window][i][j] */
+        for (int win = 0; win < 2; win++)
+            for (int i = 0; i < 2; i++)
+                for (int j = 0; j < 2; j++) {
+                    int at = i * w + 2 * win + j;
+                    x[at] = x0[win][i][j];
+                    x[h * w + at] = (win ? 10 : 3) - x0[win][i][j];
+                }
+        double loss;
+        assert_int_equal(m->loss_grad(params, x, NULL, 1, 1, &loss, grad, ws), AEC_OK);
+        double dw0 = grad[m->tensors[0].offset], dw1 = grad[m->tensors[0].offset + 1];
+        double db = grad[m->tensors[1].offset];
+        double g1 = (2 * dw0 - dw1) / 2, g0 = dw0 - 4 * g1; /* dw0 = g0 + 4 g1, dw1 = 2 g0 + 6 g1 */
+        assert_true(fabs(g0) > 1e-6 && fabs(g1) > 1e-6);
+        if (!(fabs(db - (g0 + g1)) <= 1e-9 * (fabs(g0) + fabs(g1))))
+            fail_msg("%s: db %.17g, but the first maxima give %.17g", inputs[c], db, g0 + g1);
+        free(ws);
+        free(x);
+        free(grad);
+        free(params);
+        cg_free(cg);
+        arena_free(a);
+    }
+}
+
 static void test_batchnorm_gradients(void **state) {
     (void)state;
     check_layers("2x3x4", "conv 3 3x3 pad=same; batchnorm; relu; flatten; dense 4",
@@ -572,6 +627,7 @@ int main(void) {
         cmocka_unit_test(test_pool_gradients),
         cmocka_unit_test(test_batchnorm_gradients),
         cmocka_unit_test(test_sums_over_wide_rows_gradients),
+        cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_winograd_gradients),
         cmocka_unit_test(test_winograd_agrees_with_im2col_f32),
         cmocka_unit_test(test_mirror_and_tied_gradients),
