@@ -527,7 +527,7 @@ static void pool_planes(Codegen *cg, IrOp op, const ConvGeom *q, LLVMValueRef a,
 /* Pooling, upsampling and their adjoints: tasks of planes on the caller's
  * threads (exec), a fixed number of planes each (about PLAN_TASK_ELEMS
  * input values), so the bits do not depend on the threads. The task
- * function — (env = {a, dy, out, planes}, t) — is this node's. */
+ * function — (env = {a, dy, out, planes}, t) — is its layer's and op's. */
 static void pool_kernel(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
@@ -537,20 +537,25 @@ static void pool_kernel(Body *B, int i) {
     LLVMTypeRef fields[4] = {cg->T_ptr, cg->T_ptr, cg->T_ptr, cg->i64};
     LLVMTypeRef env_ty = LLVMStructTypeInContext(cg->ctx, fields, 4, 0);
 
-    CgAside saved;
-    char name[300];
-    snprintf(name, sizeof name, "%s.%s%d", LLVMGetValueName(cg->fn), ir_op_names[n->op], i);
-    LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
-    LLVMValueRef fn = cg_aside_begin(cg, name, params, 2, &saved);
-    LLVMValueRef e =
-        LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
-    LLVMValueRef f[4];
-    for (unsigned k = 0; k < 4; k++)
-        f[k] = LLVMBuildLoad2(cg->b, fields[k], LLVMBuildStructGEP2(cg->b, env_ty, e, k, ""), "");
-    LLVMValueRef p_lo = cg_imul(cg, LLVMGetParam(fn, 1), group), p_hi = cg_iadd(cg, p_lo, group);
-    p_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, p_hi, f[3], ""), p_hi, f[3]);
-    pool_planes(cg, n->op, &q, f[0], f[1], f[2], p_lo, p_hi);
-    cg_aside_end(cg, &saved, n->loc);
+    char name[300]; /* one per layer and op in the module: train, eval and encode share it */
+    snprintf(name, sizeof name, "%s__%s_%d", cg->prefix, ir_op_names[n->op], n->layer);
+    LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+    if (!fn) {
+        CgAside saved;
+        LLVMTypeRef params[2] = {cg->i8_ptr, cg->i64};
+        fn = cg_aside_begin(cg, name, params, 2, &saved);
+        LLVMValueRef e =
+            LLVMBuildBitCast(cg->b, LLVMGetParam(fn, 0), LLVMPointerType(env_ty, 0), "env");
+        LLVMValueRef f[4];
+        for (unsigned k = 0; k < 4; k++)
+            f[k] =
+                LLVMBuildLoad2(cg->b, fields[k], LLVMBuildStructGEP2(cg->b, env_ty, e, k, ""), "");
+        LLVMValueRef p_lo = cg_imul(cg, LLVMGetParam(fn, 1), group);
+        LLVMValueRef p_hi = cg_iadd(cg, p_lo, group);
+        p_hi = cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, p_hi, f[3], ""), p_hi, f[3]);
+        pool_planes(cg, n->op, &q, f[0], f[1], f[2], p_lo, p_hi);
+        cg_aside_end(cg, &saved, n->loc);
+    }
 
     LLVMValueRef planes = cg_imul(cg, B->batch, q.c);
     LLVMValueRef dy =
