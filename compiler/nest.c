@@ -369,9 +369,10 @@ static void conv_kernel(Body *B, int i) {
  * four values as four vectors, scanned in the window's order for the first
  * maximum, as the scalar loops do. The adjoint writes dy where that was and
  * 0 at the other three: every input once, so nothing is zeroed first. */
+enum { MAXPOOL2_MAX_ROW = 64 }; /* outputs per row: the row's vectors are unrolled */
 static bool maxpool2_vectors(IrOp op, const ConvGeom *q) {
     return (op == IR_MAXPOOL || op == IR_MAXPOOL_GRAD) && q->kh == 2 && q->kw == 2 &&
-           q->stride == 2 && q->h == 2 * q->oh && q->w == 2 * q->ow;
+           q->stride == 2 && q->h == 2 * q->oh && q->w == 2 * q->ow && q->ow <= MAXPOOL2_MAX_ROW;
 }
 static LLVMValueRef i32_splat(Codegen *cg, int vl, int k) {
     LLVMValueRef lanes[64];

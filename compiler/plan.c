@@ -379,7 +379,7 @@ Plan *plan_memory(Arena *a, const Fusion *f) {
             /* A full reduction sums per column first: vectorizable, deterministic. */
             if (ir_op_red[g->nodes[i].op] == RED_ALL)
                 p->partial[i] = take(&P, (IrType){false, kn->domain.n}, now, k);
-            /* A convolution's im2col columns of one sample, reused sample by sample. */
+            /* A convolution's scratch: the one all of them share (conv_scratch). */
             if (conv_scratch(g, i)) {
                 if (conv_region.base == BASE_NONE)
                     conv_region = take(&P, (IrType){false, conv_size}, k, conv_last);

@@ -24,14 +24,17 @@
  * In exact arithmetic all three equal the direct convolution; in floating
  * point they differ from it by a few ulps of the sums (tests/test_conv.c).
  *
- * Per sample, three regions of tasks on the caller's threads: the input's
- * transform (tasks of channels, each writing its own channels' rows), the
- * a² products (a task per ξ, each product on one thread, its own pack
- * scratch), the output's transform (tasks of channels). The task grid is
- * fixed by the shape and no sum is split between tasks, so the bits do not
- * depend on the thread count. The scratch (the plan's `partial`) holds the
- * transformed filter U [ξ][out][in], input V [ξ][in][tiles], product M
- * [ξ][out][tiles] (CONV_W: A dy Aᵀ) and the a² pack buffers.
+ * A batch runs as CONV_SLOTS tasks of whole samples on the caller's
+ * threads, each sample's transforms and a² products on its task's thread,
+ * in the task's own slot of scratch: V [ξ][in][tiles], M [ξ][out][tiles]
+ * (CONV_W: A dy Aᵀ), a pack buffer, and CONV_W's own dU, which the filter
+ * gradient's transform adds up in slot order. A batch of one splits its
+ * sample into three regions of tasks instead: the input's transform (tasks
+ * of channels, each writing its own channels' rows), the a² products (a
+ * task per ξ, each with its own pack buffer), the output's transform. The
+ * grids depend on the shape and batch only and no sum is split between
+ * tasks, so the bits do not depend on the thread count. U [ξ][out][in],
+ * the transformed filter, is shared (winograd.c has the scratch's layout).
  */
 #include <stdio.h>
 #include <string.h>
