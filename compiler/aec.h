@@ -697,6 +697,10 @@ WinogradNode winograd_node(const ConvGeom *q, int op, bool f64);
 /* Its scratch, elements: shared + the first slot (the others follow the
  * workspace, Plan.ws_slot). */
 long winograd_scratch(const ConvGeom *q, int op);
+/* U, a²·u elements of the node's type, from the layer's weight W
+ * ([r][c][3][3]), with the generated filter transform's bits: a CONV or
+ * CONV_T of weights embedded at compile time. */
+void winograd_filter(const WinogradNode *w, const void *W, void *U);
 
 /* --------------------------------------------------------------- plan.c */
 

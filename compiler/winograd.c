@@ -63,6 +63,60 @@ WinogradNode winograd_node(const ConvGeom *q, int op, bool f64) {
     return w;
 }
 
+/* Σ_j L[row][j]·x[j·stride] over the nonzero L[row][j], in the order and
+ * with the operations of winograd_kernels.c's lincomb (no multiply for
+ * ±1), so that a filter transformed here has the bits of one transformed
+ * by the generated code. T is float or double. */
+#define WINOGRAD_LINCOMB(T, name)                                                                  \
+    static T name(const double *L, int cols, int row, const T *x, int stride) {                    \
+        T acc = 0;                                                                                 \
+        bool any = false;                                                                          \
+        for (int j = 0; j < cols; j++) {                                                           \
+            T k = (T)L[row * cols + j], v = x[j * stride];                                         \
+            if (k == 0) continue;                                                                  \
+            if (k == 1 || k == -1)                                                                 \
+                acc = !any ? (k == 1 ? v : -v) : (k == 1 ? acc + v : acc - v);                     \
+            else                                                                                   \
+                acc = any ? acc + v * k : v * k;                                                   \
+            any = true;                                                                            \
+        }                                                                                          \
+        return acc;                                                                                \
+    }
+WINOGRAD_LINCOMB(float, lincomb_f32)
+WINOGRAD_LINCOMB(double, lincomb_f64)
+
+/* U[ξ][ch][i] = (G g Gᵀ)[ξ] for each output channel ch and input i, g
+ * the 3x3 filter W[ch][i] (CONV_T: W[i][ch] turned 180°). */
+#define WINOGRAD_FILTER(T, name, lincomb)                                                          \
+    static void name(const WinogradNode *w, const T *W, T *U) {                                    \
+        const WinogradF *f = w->f;                                                                 \
+        bool flip = w->op == IR_CONV_T;                                                            \
+        for (long ch = 0; ch < w->out; ch++)                                                       \
+            for (long i = 0; i < w->in; i++) {                                                     \
+                long oc = flip ? i : ch, ic = flip ? ch : i;                                       \
+                T g[9], t[4 * 3];                                                                  \
+                for (int u = 0; u < 9; u++)                                                        \
+                    g[u] = W[(oc * w->q.c + ic) * 9 + (flip ? 8 - u : u)];                         \
+                for (int r = 0; r < f->a; r++) /* t = G·g */                                      \
+                    for (int j = 0; j < 3; j++)                                                    \
+                        t[r * 3 + j] = lincomb(&f->g[0][0], 3, r, g + j, 3);                       \
+                for (int r = 0; r < f->a; r++) /* (G g)·Gᵀ */                                   \
+                    for (int j = 0; j < f->a; j++)                                                 \
+                        U[(r * f->a + j) * w->u + ch * w->in + i] =                                \
+                            lincomb(&f->g[0][0], 3, j, t + r * 3, 1);                              \
+            }                                                                                      \
+    }
+WINOGRAD_FILTER(float, filter_f32, lincomb_f32)
+WINOGRAD_FILTER(double, filter_f64, lincomb_f64)
+
+void winograd_filter(const WinogradNode *w, const void *W, void *U) {
+    ensure(w->op != IR_CONV_W);
+    if (w->s.f64)
+        filter_f64(w, W, U);
+    else
+        filter_f32(w, W, U);
+}
+
 long winograd_scratch(const ConvGeom *q, int op) {
     WinogradNode w = winograd_node(q, op, false);
     return w.shared + w.slot;

@@ -37,6 +37,7 @@
  * the transformed filter, is shared (winograd.c has the scratch's layout).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cg.h"
@@ -507,6 +508,32 @@ static void one_sample(Body *B, const Wg *w, int i, LLVMValueRef env, LLVMValueR
     run(B, w, i, T_OUTPUT, env, NULL);
 }
 
+/* With --embed-weights, the U of an inference graph's CONV or CONV_T of
+ * an embedded weight, transformed at compile time (winograd_filter, the
+ * generated transform's bits), once per module; NULL otherwise. It spares
+ * a batch-1 encode the filter's transform on every call. */
+static LLVMValueRef embedded_u(Body *B, const Wg *w, int i) {
+    Codegen *cg = B->cg;
+    const IrNode *n = &B->g->nodes[i], *wn = &B->g->nodes[n->in[1]];
+    if (!cg->embedded || B->g->kind == GRAPH_TRAIN || B->g->kind == GRAPH_OPTIM ||
+        wn->op != IR_PARAM || wn->tensor < 0)
+        return NULL;
+    const ParamTensor *t = &cg->model->tensors[wn->tensor];
+    if (t->numel != (long)w->q.r * w->q.c * 9) return NULL;
+    char name[300];
+    snprintf(name, sizeof name, "%s.wg_u_%s_%d", cg->prefix, ir_op_names[w->op], n->layer);
+    LLVMValueRef g = LLVMGetNamedGlobal(cg->mod, name);
+    if (!g) {
+        size_t el = cg->opt.f64 ? 8 : 4, count = (size_t)(w->f->a * w->f->a * w->u);
+        void *u = calloc(count, el);
+        if (!u) internal_error("out of memory transforming %s", t->name);
+        winograd_filter(w, (const char *)cg->opt.embed + (size_t)t->offset * el, u);
+        g = embed_global(cg, name, u, count, false);
+        free(u);
+    }
+    return LLVMConstBitCast(g, cg->T_ptr);
+}
+
 /* Two threads reading each other's freshly written V and M cost more than
  * the transforms themselves (perf: the input transforms took twice the
  * cycles at 2 threads); so a batch runs as CONV_SLOTS tasks of whole
@@ -532,8 +559,18 @@ void winograd_kernel(Body *B, int i) {
     set(cg, env, E_DST, out);
     set(cg, env, E_LATER, ws_later_slots(cg, B->base[BASE_WS], B->batch));
     if (!grad) {
+        LLVMValueRef u_const = embedded_u(B, &w, i);
+        If given = {0};
+        if (u_const) { /* the caller passed the embedded weights: their U, made at compile time */
+            LLVMValueRef mine = LLVMBuildICmp(cg->b, LLVMIntEQ, B->base[BASE_PARAMS],
+                                              LLVMConstBitCast(cg->embedded, cg->T_ptr), "");
+            given = cg_if(cg, mine, "embedded_u");
+            set(cg, env, E_U, u_const);
+            cg_else(cg, &given);
+        }
         set(cg, env, E_SRC, b); /* W */
         run(B, &w, i, T_FILTER, env, NULL);
+        if (u_const) cg_end_if(cg, &given);
     }
     LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
     LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));

@@ -46,6 +46,14 @@ static const char wide_spec[] = "model wide {\n"
                                 "  decoder { dense 200 relu; dense 300 sigmoid; reshape 1x10x30 }\n"
                                 "  loss mse\n"
                                 "}\n";
+/* Winograd convolutions (a conv and a deconv, 8 channels, 3x3 same): with
+ * the embedded weights their filters' transforms are constants made at
+ * compile time, which must give the generated transform's bits. */
+static const char conv_spec[] = "model wg {\n"
+                                " input 8x6x6\n"
+                                " encoder { conv 8 3x3 pad=same relu; flatten; dense 4 }\n"
+                                " decoder { dense 288; reshape 8x6x6; deconv 8 3x3 pad=same }\n"
+                                "}\n";
 
 typedef int (*encode_embedded_fn)(const void *, void *, int, void *);
 typedef int (*eval_embedded_fn)(const void *, const void *, int, void *, void *, void *);
@@ -176,12 +184,14 @@ static void test_embedded_f32(void **state) {
     embedded_same_bits(dense_spec, false);
     embedded_same_bits(tied_spec, false);
     embedded_same_bits(wide_spec, false);
+    embedded_same_bits(conv_spec, false);
 }
 
 static void test_embedded_f64(void **state) {
     (void)state;
     embedded_same_bits(tied_spec, true);
     embedded_same_bits(wide_spec, true);
+    embedded_same_bits(conv_spec, true);
 }
 
 /* -g changes what the object says about the code, not what it computes. */
