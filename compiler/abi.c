@@ -229,8 +229,7 @@ static void emit_entry_points(Codegen *cg, const Bodies *bo) {
         LLVMBuildMul(cg->b, b64, cg_i64(cg, cg->ws_batch + cg->xhat_scratch + ws_ones(cg)), ""),
         cg_i64(cg, cg->ws_const + round16(cg->trainable) + WS_METRICS), "");
     /* min(batch, CONV_SLOTS) − 1 later slots: none for a batch of one */
-    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntSLT, b64, cg_i64(cg, CONV_SLOTS), "");
-    LLVMValueRef later = cg_iadd(cg, cg_select(cg, few, b64, cg_i64(cg, CONV_SLOTS)), -1);
+    LLVMValueRef later = cg_iadd(cg, conv_task_count(cg, b64), -1);
     elems = LLVMBuildAdd(cg->b, elems, LLVMBuildMul(cg->b, later, cg_i64(cg, cg->ws_slot), ""), "");
     LLVMValueRef bytes = LLVMBuildMul(cg->b, elems, cg_i64(cg, cg->opt.f64 ? 8 : 4), "");
     LLVMBuildRet(cg->b, LLVMBuildAdd(cg->b, bytes, cg_i64(cg, AEC_ALIGN), ""));

@@ -403,3 +403,23 @@ int cg_vector_lanes(Codegen *cg, long n) {
         vl *= 2;
     return vl;
 }
+
+/* ------------------------------------------------- tasks of samples */
+
+LLVMValueRef conv_task_count(Codegen *cg, LLVMValueRef batch64) {
+    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntSLT, batch64, cg_i64(cg, CONV_SLOTS), "");
+    return cg_select(cg, few, batch64, cg_i64(cg, CONV_SLOTS));
+}
+
+void conv_task_samples(Codegen *cg, LLVMValueRef task, LLVMValueRef batch64, LLVMValueRef tasks,
+                       LLVMValueRef *lo, LLVMValueRef *hi) {
+    LLVMBuilderRef b = cg->b;
+    *lo = LLVMBuildUDiv(b, LLVMBuildMul(b, task, batch64, ""), tasks, "");
+    *hi = LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, task, 1), batch64, ""), tasks, "");
+}
+
+LLVMValueRef conv_task_slot(Codegen *cg, LLVMValueRef task, LLVMValueRef first, LLVMValueRef later,
+                            long size) {
+    LLVMValueRef at = cg_at(cg, later, cg_imul(cg, cg_iadd(cg, task, -1), size));
+    return cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, task, cg_i64(cg, 0), ""), first, at);
+}

@@ -130,6 +130,15 @@ int cg_vector_lanes(Codegen *cg, long n);
  * (Plan.ws_slot each), which ws_later_slots finds. */
 long ws_ones(Codegen *cg);
 LLVMValueRef ws_later_slots(Codegen *cg, LLVMValueRef plan, LLVMValueRef batch64);
+/* A convolution's tasks of samples (nest.c, winograd_kernels.c): how many,
+ * min(batch, CONV_SLOTS); task t's samples [lo, hi) =
+ * [t·batch/tasks, (t+1)·batch/tasks); and its slot of `size` elements —
+ * the node's scratch `first` for task 0, else ws_later_slots' `later`. */
+LLVMValueRef conv_task_count(Codegen *cg, LLVMValueRef batch64);
+void conv_task_samples(Codegen *cg, LLVMValueRef task, LLVMValueRef batch64, LLVMValueRef tasks,
+                       LLVMValueRef *lo, LLVMValueRef *hi);
+LLVMValueRef conv_task_slot(Codegen *cg, LLVMValueRef task, LLVMValueRef first, LLVMValueRef later,
+                            long size);
 
 /* Call an LLVM intrinsic or libm function on the element type. */
 LLVMValueRef cg_call_math(Codegen *cg, const char *base, int nargs, LLVMValueRef *args,

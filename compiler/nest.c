@@ -206,12 +206,9 @@ static void conv_samples_body(Codegen *cg, const Graph *g, int i, LLVMValueRef *
     ensure(plan_gemm_spec(g, i, cg->opt.f64, &s));
     bool id = conv_geom_is_identity(&q);
     long img = (long)q.c * q.h * q.w, ys = (long)q.r * q.oh * q.ow;
-    LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[S_BATCH], ""), e[S_SLOTS], "");
-    LLVMValueRef hi =
-        LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[S_BATCH], ""), e[S_SLOTS], "");
-    LLVMValueRef cols =
-        cg_select(cg, LLVMBuildICmp(b, LLVMIntEQ, slot, cg_i64(cg, 0), ""), e[S_SCRATCH],
-                  cg_at(cg, e[S_LATER], cg_imul(cg, cg_iadd(cg, slot, -1), cs.size)));
+    LLVMValueRef lo, hi;
+    conv_task_samples(cg, slot, e[S_BATCH], e[S_SLOTS], &lo, &hi);
+    LLVMValueRef cols = conv_task_slot(cg, slot, e[S_SCRATCH], e[S_LATER], cs.size);
     LLVMValueRef pack = cg_at(cg, cols, cg_i64(cg, cs.cols)),
                  dw = cg_at(cg, pack, cg_i64(cg, cs.pack));
     if (n->op == IR_CONV_W) cg_zero(cg, dw, cg_i64(cg, s.m * s.n));
@@ -276,8 +273,7 @@ static void conv_samples(Body *B, int i) {
     Codegen *cg = B->cg;
     const IrNode *n = &B->g->nodes[i];
     ConvSlot cs = conv_slot(B->g, i);
-    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
-    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));
+    LLVMValueRef slots = conv_task_count(cg, B->batch);
     LLVMValueRef scratch = buf_ptr(B, B->p->partial[i]), out = buf_ptr(B, B->p->loc[i]);
     LLVMValueRef later = ws_later_slots(cg, B->base[BASE_WS], B->batch);
     LLVMValueRef vals[S_FIELDS] = {buf_ptr(B, B->p->loc[n->in[0]]),

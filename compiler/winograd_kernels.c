@@ -371,13 +371,6 @@ static void set(Codegen *cg, LLVMValueRef env, int field, LLVMValueRef v) {
     LLVMBuildStore(cg->b, v, LLVMBuildStructGEP2(cg->b, env_type(cg), env, (unsigned)field, ""));
 }
 
-/* Where slot `slot` starts (its V): the first in the node's scratch, the
- * others after the workspace. */
-static LLVMValueRef slot_at(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef slot) {
-    LLVMValueRef later = cg_at(cg, e[E_LATER], cg_imul(cg, cg_iadd(cg, slot, -1), w->slot));
-    return cg_select(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, slot, cg_i64(cg, 0), ""), e[E_V], later);
-}
-
 /* The kinds a sample goes through, in order, for op (T_KINDS ends it). */
 static const TaskKind *sample_kinds(int op) {
     static const TaskKind fwd[] = {T_INPUT, T_PRODUCT, T_OUTPUT, T_KINDS};
@@ -451,10 +444,9 @@ static void samples_body(Codegen *cg, const Wg *w, LLVMValueRef *e, LLVMValueRef
     const ConvGeom *q = &w->q;
     long xi = (long)w->f->a * w->f->a;
     long img = (long)q->c * q->h * q->w, ys = (long)q->r * q->oh * q->ow; /* per sample */
-    LLVMValueRef lo = LLVMBuildUDiv(b, LLVMBuildMul(b, slot, e[E_BATCH], ""), e[E_SLOTS], "");
-    LLVMValueRef hi =
-        LLVMBuildUDiv(b, LLVMBuildMul(b, cg_iadd(cg, slot, 1), e[E_BATCH], ""), e[E_SLOTS], "");
-    LLVMValueRef V = slot_at(cg, w, e, slot);
+    LLVMValueRef lo, hi;
+    conv_task_samples(cg, slot, e[E_BATCH], e[E_SLOTS], &lo, &hi);
+    LLVMValueRef V = conv_task_slot(cg, slot, e[E_V], e[E_LATER], w->slot);
     LLVMValueRef M = cg_at(cg, V, cg_i64(cg, xi * w->v)),
                  pack = cg_at(cg, M, cg_i64(cg, xi * w->mm));
     LLVMValueRef U = e[E_U];
@@ -572,8 +564,7 @@ void winograd_kernel(Body *B, int i) {
         run(B, &w, i, T_FILTER, env, NULL);
         if (u_const) cg_end_if(cg, &given);
     }
-    LLVMValueRef few = LLVMBuildICmp(cg->b, LLVMIntULT, B->batch, cg_i64(cg, CONV_SLOTS), "");
-    LLVMValueRef slots = cg_select(cg, few, B->batch, cg_i64(cg, CONV_SLOTS));
+    LLVMValueRef slots = conv_task_count(cg, B->batch);
     set(cg, env, E_SLOTS, slots);
     set(cg, env, E_BATCH, B->batch);
     If single = cg_if(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, B->batch, cg_i64(cg, 1), ""), "one");
