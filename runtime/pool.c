@@ -65,7 +65,9 @@ static void run_region(aec_pool *p, unsigned gen) {
 
 static void *worker(void *self) {
     aec_pool *p = self;
-    unsigned seen = atomic_load(&p->generation);
+    /* generation 0 is the pool's start: a region issued before this thread
+     * ran is one it has not seen, and joins */
+    unsigned seen = 0;
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -126,7 +128,11 @@ void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int
     atomic_store_explicit(&p->limit, (unsigned long long)gen << 32 | (unsigned long long)ntasks,
                           memory_order_release);
     atomic_store_explicit(&p->ticket, (unsigned long long)gen << 32, memory_order_release);
-    atomic_store_explicit(&p->generation, gen, memory_order_release);
+    /* sequentially consistent, not just release: the load of sleepers must
+     * not pass this store, or a worker that has just counted itself asleep
+     * and still reads the old generation would sleep through the region
+     * (the worker does the mirror image: sleepers, then generation) */
+    atomic_store(&p->generation, gen);
     if (atomic_load(&p->sleepers)) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);

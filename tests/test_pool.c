@@ -1,13 +1,17 @@
 /* test_pool.c — the trainer's thread pool (runtime/pool.c): every task of
  * every region runs exactly once, whatever the thread count and however
  * regions follow each other (the model issues thousands per epoch, some of
- * a single task), and a pool of one thread runs them in order. */
+ * a single task), every thread takes part, and a pool of one thread runs
+ * them in order. */
+#define _POSIX_C_SOURCE 200809L
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -48,6 +52,52 @@ static void test_every_task_once(void **state) {
     }
 }
 
+/* A region of one task per thread whose tasks wait for each other: it ends
+ * only if every worker takes part — in the first region, issued before the
+ * workers have started, and after each pause long enough for them to have
+ * gone to sleep (a missed wake-up leaves a task waiting). A task gives up
+ * after 10 s so that a failure fails rather than hangs. */
+typedef struct Rendezvous {
+    atomic_int arrived;
+    atomic_int gave_up;
+    int threads;
+} Rendezvous;
+
+static void meet_task(void *arg, int64_t t) {
+    (void)t;
+    Rendezvous *r = arg;
+    atomic_fetch_add(&r->arrived, 1);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    while (atomic_load(&r->arrived) < r->threads) {
+        sched_yield(); /* more threads than CPUs: let the others run */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec > 10) {
+            atomic_fetch_add(&r->gave_up, 1);
+            return;
+        }
+    }
+}
+
+static void test_all_threads_take_part(void **state) {
+    (void)state;
+    for (int threads = 2; threads <= 3; threads++) {
+        aec_pool *p = aec_pool_new(threads);
+        assert_non_null(p);
+        for (int region = 0; region < 200; region++) {
+            Rendezvous r = {.threads = threads};
+            aec_pool_parallel_for(p, threads, meet_task, &r);
+            assert_int_equal(atomic_load(&r.gave_up), 0);
+            assert_int_equal(atomic_load(&r.arrived), threads);
+            if (region % 4 == 3) { /* past the workers' spinning: they sleep */
+                struct timespec pause = {0, 1000000};
+                nanosleep(&pause, NULL);
+            }
+        }
+        aec_pool_free(p);
+    }
+}
+
 /* No pool (NULL) is one thread too: an embedder may pass it. */
 static void test_null_pool(void **state) {
     (void)state;
@@ -63,6 +113,7 @@ static void test_null_pool(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_once),
+        cmocka_unit_test(test_all_threads_take_part),
         cmocka_unit_test(test_null_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
