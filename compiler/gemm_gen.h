@@ -344,7 +344,8 @@ void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef 
                         LLVMValueRef c1, LLVMValueRef block);
 /* The one-row product (a batch of 1), shared by the products of one transposition. */
 LLVMValueRef gemm_gemv_function(Gen *G);
-/* At G->b: exec->parallel_for(pool, n, task, arg), or the tasks in order. */
+/* At G->b: exec->parallel_for(pool, n, task, arg), or the tasks in order —
+ * a call of the module's one `aec.run_tasks`. */
 void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task, LLVMValueRef arg);
 /* gemm_sparse_rows's function (gemm.h), named `name`. */
 LLVMValueRef gemm_sparse_function(Gen *G, const char *name);

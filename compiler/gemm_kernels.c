@@ -594,7 +594,7 @@ LLVMValueRef gemm_gemv_function(Gen *G) {
  * call of it per region, not the test and the loop inline, keeps the graph
  * bodies (a training step issues some 60 regions) straight lines: inline,
  * the optimizer threaded jumps from each region's test to the next one's,
- * and the tangle was 40 % of mnist_conv's train body. */
+ * and the tangle was a third of mnist_conv's train body. */
 static void run_tasks_body(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task,
                            LLVMValueRef arg) {
     LLVMTypeRef pfor_params[] = {G->i8p, G->i64, LLVMPointerType(G->task_ty, 0), G->i8p};
