@@ -36,18 +36,22 @@
 /* ---------------------------------------------------------------- targets */
 
 /* CPUs whose widest vectors are 512 or 256 bits, for a CPU named without a
- * feature string (`--cpu NAME`). A CPU not listed gets 128-bit vectors:
- * slower, never wrong — LLVM legalizes any vector width. */
+ * feature string (`--cpu NAME`), and those that start one 512-bit FMA per
+ * cycle (pipes 1). A CPU not listed gets 128-bit vectors: slower, never
+ * wrong — LLVM legalizes any vector width. LLVM 14 knows no znver4 and
+ * names every family-19h CPU znver3, so on the host "znver3" with AVX-512
+ * is Zen 4. */
 static const struct {
     const char *cpu;
-    int bits;
+    int bits, pipes;
 } cpu_vectors[] = {
-    {"x86-64-v4", 512},      {"skylake-avx512", 512}, {"cascadelake", 512}, {"cooperlake", 512},
-    {"icelake-client", 512}, {"icelake-server", 512}, {"tigerlake", 512},   {"sapphirerapids", 512},
-    {"rocketlake", 512},     {"cannonlake", 512},     {"znver4", 512},      {"znver5", 512},
-    {"x86-64-v3", 256},      {"haswell", 256},        {"broadwell", 256},   {"skylake", 256},
-    {"alderlake", 256},      {"raptorlake", 256},     {"znver1", 256},      {"znver2", 256},
-    {"znver3", 256},
+    {"x86-64-v4", 512, 2},  {"skylake-avx512", 512, 2}, {"cascadelake", 512, 2},
+    {"cooperlake", 512, 2}, {"icelake-client", 512, 2}, {"icelake-server", 512, 2},
+    {"tigerlake", 512, 2},  {"sapphirerapids", 512, 2}, {"rocketlake", 512, 2},
+    {"cannonlake", 512, 2}, {"znver4", 512, 1},         {"znver5", 512, 2},
+    {"x86-64-v3", 256, 2},  {"haswell", 256, 2},        {"broadwell", 256, 2},
+    {"skylake", 256, 2},    {"alderlake", 256, 2},      {"raptorlake", 256, 2},
+    {"znver1", 256, 2},     {"znver2", 256, 2},         {"znver3", 256, 1},
 };
 
 static bool has_feature(const char *features, const char *f) {
@@ -59,8 +63,14 @@ static bool has_feature(const char *features, const char *f) {
     return false;
 }
 
+static int fma_pipes(const char *cpu) {
+    for (size_t i = 0; cpu && i < sizeof cpu_vectors / sizeof cpu_vectors[0]; i++)
+        if (strcmp(cpu, cpu_vectors[i].cpu) == 0) return cpu_vectors[i].pipes;
+    return 2;
+}
+
 GemmTarget gemm_target(const char *triple, const char *cpu, const char *features) {
-    GemmTarget t = {128, 16};
+    GemmTarget t = {128, 16, 2};
     char *host_triple = NULL, *host_cpu = NULL, *host_features = NULL;
     if (!triple && !cpu) {
         host_cpu = LLVMGetHostCPUName();
@@ -74,13 +84,14 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
         if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0)
             t.registers = 32;
     } else if (features && has_feature(features, "avx512f")) {
-        t = (GemmTarget){512, 32};
+        t = (GemmTarget){512, 32, fma_pipes(cpu)};
     } else if (features && (has_feature(features, "avx2") || has_feature(features, "avx"))) {
-        t = (GemmTarget){256, 16};
+        t = (GemmTarget){256, 16, 2};
     } else if (cpu) {
         for (size_t i = 0; i < sizeof cpu_vectors / sizeof cpu_vectors[0]; i++)
             if (strcmp(cpu, cpu_vectors[i].cpu) == 0)
-                t = (GemmTarget){cpu_vectors[i].bits, cpu_vectors[i].bits == 512 ? 32 : 16};
+                t = (GemmTarget){cpu_vectors[i].bits, cpu_vectors[i].bits == 512 ? 32 : 16,
+                                 cpu_vectors[i].pipes};
     }
     LLVMDisposeMessage(host_triple);
     LLVMDisposeMessage(host_cpu);
@@ -99,17 +110,23 @@ static long dim_hint(long d, int batch) {
     return d > 0 ? d : -d * (batch > 0 ? batch : 256);
 }
 
-/* Micro-tiles by vector registers: mr × nv accumulators plus nv for B and
- * one broadcast must fit. The first fits best when several waste the same.
- * With 32 registers 16 × 1 comes first: measured on Zen 4 (f32, 1 thread)
- * it ran mnist_conv's per-sample products at 101-106 GFLOP/s against 82-98
- * for 6 × 4 and 93 for 28 × 1, a 256 × 32 product at 114 against 73 for
- * 14 × 2, and W1's step 2 % faster (batch-1 conv encode 2.74 -> 2.47 ms). */
+/* Micro-tiles by vector registers and FMA pipes (0: any): mr × nv
+ * accumulators plus nv for B and one broadcast must fit. The first fits
+ * best when several waste the same. Each k step of a tile loads nv vectors
+ * and broadcasts mr values for mr·nv FMAs: two pipes need more FMAs than
+ * loads (two of those a cycle too), one pipe not. Measured, f32, 1 thread:
+ * on Zen 4 (one pipe) 16 × 1 ran mnist_conv's per-sample products at
+ * 101-106 GFLOP/s against 82-98 for 6 × 4 and 93 for 28 × 1, a 256 × 32
+ * product at 114 against 73 for 14 × 2, and W1's step 2 % faster; on
+ * Sapphire Rapids (two pipes) W1's products ran at 135-178 GFLOP/s with
+ * 6 × 4 against 87-137 with 16 × 1, and W1's step 27 % faster (22 % at 2
+ * threads), while its 256 × 32 products keep 16 × 1 (128 against 64). */
 static const struct {
-    int regs, mr, nv;
+    int regs, pipes, mr, nv;
 } tiles[] = {
-    {32, 16, 1}, {32, 6, 4}, {32, 14, 2}, {32, 8, 3},
-    {32, 28, 1}, {16, 6, 2}, {16, 4, 3},  {16, 12, 1},
+    {32, 1, 16, 1}, {32, 1, 6, 4},  {32, 1, 14, 2}, {32, 1, 8, 3}, {32, 1, 28, 1},
+    {32, 2, 6, 4},  {32, 2, 16, 1}, {32, 2, 14, 2}, {32, 2, 8, 3}, {32, 2, 28, 1},
+    {16, 0, 6, 2},  {16, 0, 4, 3},  {16, 0, 12, 1},
 };
 
 GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
@@ -122,7 +139,9 @@ GemmTiling gemm_tiling(const GemmSpec *s, GemmTarget t) {
     bool small = (double)m * (double)n * (double)k < (double)(1L << 20);
     double best = 0;
     for (size_t i = 0; i < sizeof tiles / sizeof tiles[0]; i++) {
-        if (tiles[i].regs != t.registers) continue;
+        if (tiles[i].regs != t.registers ||
+            (tiles[i].pipes && tiles[i].pipes != (t.fma_pipes == 1 ? 1 : 2)))
+            continue;
         long nr = (long)tiles[i].nv * g.vl;
         /* padded work over useful work; a narrow matrix prefers narrow tiles */
         double waste = (double)(ceil_div(m, tiles[i].mr) * tiles[i].mr) *
@@ -214,10 +233,11 @@ void gemm_pack_elems(const GemmSpec *s, GemmTarget t, long *per_batch, long *fix
 }
 
 void gemm_pack_bound(const GemmSpec *s, long *per_batch, long *fixed) {
-    static const GemmTarget targets[] = {{512, 32}, {256, 16}, {128, 32}, {128, 16}};
+    static const GemmTarget targets[] = {
+        {512, 32, 1}, {512, 32, 2}, {256, 16, 2}, {128, 32, 2}, {128, 16, 2}};
     *per_batch = *fixed = 0;
     for (int f64 = 0; f64 < 2; f64++)
-        for (int t = 0; t < 4; t++) {
+        for (int t = 0; t < 5; t++) {
             GemmSpec v = *s;
             v.f64 = f64;
             long pb, fx;

@@ -33,6 +33,10 @@
 typedef struct GemmTarget {
     int vector_bits; /* widest vector register: 512 (AVX-512), 256 (AVX2), 128 (SSE, NEON) */
     int registers;   /* vector registers: 32 (AVX-512, NEON) or 16 */
+    /* widest-vector FMAs the core starts per cycle: 2 (Intel's AVX-512
+     * server cores, and the default), 1 (Zen 4, which splits a 512-bit FMA
+     * into two 256-bit halves); it orders the tiles (gemm.c) */
+    int fma_pipes;
 } GemmTarget;
 
 /* The target of a triple, CPU name and feature string (NULLs: the host). */

@@ -100,10 +100,12 @@ static double check_case(const Case *c, gemm_fn fn, GemmTarget t, const Exec *ex
     return worst;
 }
 
-/* Compiles every case into one module for `cpu` (NULL: the host), runs them. */
-static void run_cases(Case *cases, int n, const char *cpu) {
+/* Compiles every case into one module for `cpu` (NULL: the host), with
+ * the tiles of `pipes` FMA pipes (0: the CPU's own), and runs them. */
+static void run_cases(Case *cases, int n, const char *cpu, int pipes) {
     GemmJit j;
     gemm_jit_begin(&j, cpu);
+    if (pipes) j.target.fma_pipes = pipes;
     for (int i = 0; i < n; i++) {
         char name[32];
         snprintf(name, sizeof name, "g%d", i);
@@ -135,6 +137,14 @@ static Case fixed_case(long m, long n, long k, bool ta, bool tb, bool f64, bool 
         m, n, k, {.m = m, .n = n, .k = k, .ta = ta, .tb = tb, .f64 = f64, .accumulate = acc}, 1};
 }
 
+/* The host's tiles and, with AVX-512, the other FMA pipe count's too
+ * (16 × 1 first for one pipe, 6 × 4 for two: gemm.c). */
+static void run_host_tiles(Case *cases, int n) {
+    run_cases(cases, n, NULL, 0);
+    GemmTarget host = gemm_target(NULL, NULL, NULL);
+    if (host.vector_bits == 512) run_cases(cases, n, NULL, host.fma_pipes == 1 ? 2 : 1);
+}
+
 /* Every transposition and both types on shapes with every kind of edge. */
 static void test_edges(void **state) {
     (void)state;
@@ -155,7 +165,7 @@ static void test_edges(void **state) {
                 cases[n++] = fixed_case(d[0], d[1], d[2], t & 1, t & 2, f, r % 5 == 4);
                 cases[n - 1].spec.b_in_place = r % 3 == 1; /* B read in place (not with tb) */
             }
-    run_cases(cases, n, NULL);
+    run_host_tiles(cases, n);
 }
 
 /* The specs' own shapes (fmnist_dense's forward, dW and dX products) and a
@@ -185,7 +195,7 @@ static void test_model_shapes(void **state) {
         {576, 784, 128, {.m = 576, .n = 784, .k = 128, .ta = true, .b_in_place = true}, 1},
         {64, 784, 9, {.m = 64, .n = 784, .k = 9, .f64 = true, .b_in_place = true}, 1},
     };
-    run_cases(cases, (int)(sizeof cases / sizeof cases[0]), NULL);
+    run_host_tiles(cases, (int)(sizeof cases / sizeof cases[0]));
 }
 
 /* The other kind of x86 code: AVX2 kernels (16 registers) where the host
@@ -197,9 +207,9 @@ static void test_other_target(void **state) {
         fixed_case(64, 17, 256, true, false, false, true),
         {31, 255, 64, {.m = 31, .n = 255, .k = 64, .f64 = true, .b_in_place = true}, 1},
     };
-    run_cases(cases, 3, "x86-64-v3");
+    run_cases(cases, 3, "x86-64-v3", 0);
     if (gemm_target(NULL, NULL, NULL).vector_bits == 512) {
-        run_cases(cases, 3, "x86-64-v4");
+        run_cases(cases, 3, "x86-64-v4", 0);
     } else { /* AVX-512 code on a host without it: compiles to an object */
         GemmJit j;
         gemm_jit_begin(&j, "x86-64-v4");
@@ -219,36 +229,51 @@ static void test_other_target(void **state) {
     assert_int_equal(gemm_target(NULL, "x86-64-v4", NULL).vector_bits, 512);
 }
 
-/* The tiling's rules (docs/internals.md), on the two x86 register files:
- * another tile than the first only for a product of 2^20 multiply-adds or
- * more; tasks 64 columns wide; a transposed A read in place only in whole
- * cache lines, a B only with 16 accumulators or more. */
+/* The tiling's rules (docs/internals.md), on the two x86 register files
+ * and AVX-512's two FMA pipe counts: another tile than the first only for
+ * a product of 2^20 multiply-adds or more; tasks 64 columns wide; a
+ * transposed A read in place only in whole cache lines, a B only with 16
+ * accumulators or more. */
 static void test_tiling_rules(void **state) {
     (void)state;
-    GemmTarget avx512 = {512, 32}, avx2 = {256, 16};
+    GemmTarget zen4 = {512, 32, 1}, two_pipes = {512, 32, 2}, avx2 = {256, 16, 2};
     GemmSpec small = {.m = 9, .n = 784, .k = 64, .batch_hint = 1};
     GemmSpec big = {.m = 9, .n = 784, .k = 576, .batch_hint = 1};
-    GemmTiling g = gemm_tiling(&small, avx512);
+    GemmTiling g = gemm_tiling(&small, zen4);
     assert_int_equal(g.mr, 16); /* 451,584 multiply-adds: the first tile */
     assert_int_equal(g.nv, 1);
-    g = gemm_tiling(&big, avx512);
+    g = gemm_tiling(&big, zen4);
     assert_int_equal(g.mr, 6); /* 6 x 4 pads 9 rows to 12, not 16 */
     assert_int_equal(g.nv, 4);
     GemmSpec dw = {.m = 512, .n = 784, .k = -1, .ta = true, .batch_hint = 256, .b_in_place = true};
-    g = gemm_tiling(&dw, avx512);
+    g = gemm_tiling(&dw, zen4);
     assert_int_equal(g.nc_panels * g.nr, 64);
     assert_true(gemm_a_in_place(&dw, &g) && gemm_b_in_place(&dw, &g));
     g = gemm_tiling(&dw, avx2); /* 6 x 2: rows straddle lines, 12 accumulators */
     assert_int_equal(g.mr * g.nv, 12);
     assert_false(gemm_a_in_place(&dw, &g) || gemm_b_in_place(&dw, &g));
+    g = gemm_tiling(&dw, two_pipes); /* 6 x 4: A packed, B in place */
+    assert_int_equal(g.mr * 10 + g.nv, 64);
+    assert_false(gemm_a_in_place(&dw, &g));
+    assert_true(gemm_b_in_place(&dw, &g));
     GemmSpec odd = dw;
     odd.m = 17; /* A's rows are 17 floats: not whole lines */
-    g = gemm_tiling(&odd, avx512);
+    g = gemm_tiling(&odd, zen4);
     assert_false(gemm_a_in_place(&odd, &g));
     GemmSpec fwd = {.m = -1, .n = 512, .k = 784, .tb = true, .batch_hint = 256, .b_in_place = true};
-    g = gemm_tiling(&fwd, avx512);
+    g = gemm_tiling(&fwd, zen4);
     assert_true(gemm_a_in_place(&fwd, &g));  /* X's rows as streams */
     assert_false(gemm_b_in_place(&fwd, &g)); /* Wᵀ is packed */
+    g = gemm_tiling(&fwd, two_pipes);
+    assert_int_equal(g.mr * 10 + g.nv, 64);
+    /* two pipes: a product 32 columns wide keeps 16 x 1 (6 x 4 would pad it to 64) */
+    GemmSpec narrow = {.m = -1, .n = 32, .k = 128, .tb = true, .batch_hint = 256};
+    g = gemm_tiling(&narrow, two_pipes);
+    assert_int_equal(g.mr * 10 + g.nv, 161);
+    /* the host's pipes: Zen 4 is one (LLVM 14 names it znver3), Intel's two */
+    assert_int_equal(gemm_target("x86_64-linux-gnu", "znver3", "+avx2,+avx512f").fma_pipes, 1);
+    assert_int_equal(gemm_target("x86_64-linux-gnu", "rocketlake", "+avx2,+avx512f").fma_pipes, 2);
+    assert_int_equal(gemm_target(NULL, "znver4", NULL).fma_pipes, 1);
 }
 
 /* The task grid does not depend on the thread count: the same bits with
