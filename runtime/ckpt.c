@@ -194,7 +194,12 @@ static int parse_entry(const char *path, const char *name, json_object *o, int64
     }
     e->begin = json_object_get_int64(json_object_array_get_idx(offs, 0));
     e->end = json_object_get_int64(json_object_array_get_idx(offs, 1));
-    if (e->begin < 0 || e->end < e->begin || e->end - e->begin != need) {
+    if (e->begin < 0 || e->end < e->begin) { /* (then end − begin may not even be a number) */
+        aec_error("%s: tensor %s: data_offsets [%lld, %lld] are not a range of the data", path,
+                  name, (long long)e->begin, (long long)e->end);
+        return AEC_EFORMAT;
+    }
+    if (e->end - e->begin != need) {
         aec_error("%s: tensor %s: data_offsets [%lld, %lld] hold %lld bytes, its shape and dtype "
                   "need %lld",
                   path, name, (long long)e->begin, (long long)e->end,

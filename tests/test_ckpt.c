@@ -325,6 +325,17 @@ static void test_malformed(void **state) {
                      AEC_EFORMAT);
     assert_true(expect_error("off.safetensors: tensor w", "need 8"));
 
+    /* a fuzzer's find: a negative begin with an end of 2^63 − 1, whose
+     * difference overflowed while the error was being written */
+    write_raw(tmp_path("range.safetensors"),
+              "{\"w\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [-4, "
+              "9223372036854775807]}}",
+              8);
+    assert_int_equal(aec_ckpt_load(tmp_path("range.safetensors"), &m, out, NULL, NULL, NULL, NULL),
+                     AEC_EFORMAT);
+    assert_true(expect_error("range.safetensors: tensor w: data_offsets [-4, 9223372036854775807]",
+                             "not a range"));
+
     FILE *f = fopen(tmp_path("tiny.safetensors"), "wb");
     fputs("abc", f);
     fclose(f);
