@@ -5,7 +5,12 @@
  * fn(arg, 0..n−1) on the caller and the pool's workers and returns when all
  * n are done. Which thread runs which task does not matter: the model splits
  * its work into a grid that does not depend on the thread count, so results
- * are the same bits with any pool (or none).
+ * are the same bits with any pool (or none). It matters to the caches:
+ * thread i (the caller is 0) first takes the tasks of its own share,
+ * [i·n/T, (i+1)·n/T), so a region issued again — the next batch-1 encode,
+ * the next training step — finds its share's data in its core's L2; then
+ * it takes what is left of the others' shares, so a thread that wakes
+ * late holds nobody up.
  *
  * Workers spin briefly for the next region (a training step issues one
  * every few microseconds), then sleep on a condition variable. Nothing is
@@ -23,9 +28,22 @@
 
 enum { SPIN_ROUNDS = 20000 }; /* about 50-100 µs of polling before sleeping */
 
+/* One thread's share of the current region: (generation << 32) | its next
+ * task, a line of its own (the owner takes from it at every task). */
+typedef struct Share {
+    _Alignas(64) atomic_ullong next;
+} Share;
+
+typedef struct Worker {
+    struct aec_pool *pool;
+    int index; /* 1.. threads − 1: its share */
+} Worker;
+
 struct aec_pool {
     int threads; /* including the caller */
     pthread_t *workers;
+    Worker *self;
+    Share *shares; /* threads of them */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     /* the current region */
@@ -34,37 +52,47 @@ struct aec_pool {
     /* (generation << 32) | the region's task count: a worker late from the
      * last region reads a limit it can tell is not its own */
     atomic_ullong limit;
-    /* (generation << 32) | the next task to take: a worker late from the
-     * last region cannot take a task of the next one */
-    atomic_ullong ticket;
     atomic_llong finished;  /* tasks done */
     atomic_uint generation; /* bumped for each region; workers wait for a change */
     atomic_int sleepers;
     atomic_bool stop;
 };
 
-/* Take and run tasks of region `gen` until none is left. */
-static void run_region(aec_pool *p, unsigned gen) {
+/* The first task of share i of n tasks over t threads. */
+static int64_t share_start(int64_t n, int i, int t) {
+    return n * i / t;
+}
+
+/* Take and run tasks of region `gen` until none is left: share `self`
+ * first, then the others' in turn. A task is claimed only while its share
+ * has some left and carries this generation, so fn and arg are this
+ * region's (the caller waits for all of them) and a worker late from the
+ * last region takes nothing of the next. */
+static void run_region(aec_pool *p, unsigned gen, int self) {
     int64_t done = 0;
     unsigned long long limit = atomic_load_explicit(&p->limit, memory_order_acquire);
     if ((unsigned)(limit >> 32) != gen) return; /* that region is over */
-    unsigned long long v = atomic_load_explicit(&p->ticket, memory_order_acquire);
-    for (;;) {
-        /* a task of this region is claimed only while some are left, so fn
-         * and arg are this region's: the caller waits for all of them */
-        if ((unsigned)(v >> 32) != gen || (v & 0xffffffffu) >= (limit & 0xffffffffu)) break;
-        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &v, v + 1, memory_order_acq_rel,
-                                                   memory_order_acquire))
-            continue;
-        p->fn(p->arg, (int64_t)(v & 0xffffffffu));
-        done++;
-        v = atomic_load_explicit(&p->ticket, memory_order_acquire);
+    int64_t n = (int64_t)(limit & 0xffffffffu);
+    for (int q = 0; q < p->threads; q++) {
+        int i = (self + q) % p->threads;
+        unsigned long long end = (unsigned long long)share_start(n, i + 1, p->threads);
+        atomic_ullong *next = &p->shares[i].next;
+        unsigned long long v = atomic_load_explicit(next, memory_order_acquire);
+        while ((unsigned)(v >> 32) == gen && (v & 0xffffffffu) < end) {
+            if (!atomic_compare_exchange_weak_explicit(next, &v, v + 1, memory_order_acq_rel,
+                                                       memory_order_acquire))
+                continue;
+            p->fn(p->arg, (int64_t)(v & 0xffffffffu));
+            done++;
+            v = atomic_load_explicit(next, memory_order_acquire);
+        }
     }
     if (done) atomic_fetch_add_explicit(&p->finished, done, memory_order_release);
 }
 
-static void *worker(void *self) {
-    aec_pool *p = self;
+static void *worker(void *arg) {
+    const Worker *w = arg;
+    aec_pool *p = w->pool;
     /* generation 0 is the pool's start: a region issued before this thread
      * ran is one it has not seen, and joins */
     unsigned seen = 0;
@@ -84,7 +112,7 @@ static void *worker(void *self) {
         }
         if (atomic_load(&p->stop)) return NULL;
         seen = g;
-        run_region(p, g);
+        run_region(p, g, w->index);
     }
 }
 
@@ -96,15 +124,24 @@ aec_pool *aec_pool_new(int threads) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->workers = calloc((size_t)threads, sizeof *p->workers);
-    if (!p->workers) {
+    p->self = calloc((size_t)threads, sizeof *p->self);
+    p->shares = aligned_alloc(64, (size_t)threads * sizeof *p->shares);
+    if (!p->workers || !p->self || !p->shares) {
+        free(p->workers);
+        free(p->self);
+        free(p->shares);
         free(p);
         return NULL;
     }
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&p->workers[i], NULL, worker, p)) {
+    for (int i = 0; i < threads; i++)
+        atomic_init(&p->shares[i].next, 0);
+    for (int i = 1; i < threads; i++) {
+        p->self[i] = (Worker){p, i};
+        if (pthread_create(&p->workers[i], NULL, worker, &p->self[i])) {
             p->threads = i; /* run with the threads we got */
             break;
         }
+    }
     return p;
 }
 
@@ -127,7 +164,11 @@ void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int
     unsigned gen = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
     atomic_store_explicit(&p->limit, (unsigned long long)gen << 32 | (unsigned long long)ntasks,
                           memory_order_release);
-    atomic_store_explicit(&p->ticket, (unsigned long long)gen << 32, memory_order_release);
+    for (int i = 0; i < p->threads; i++)
+        atomic_store_explicit(&p->shares[i].next,
+                              (unsigned long long)gen << 32 |
+                                  (unsigned long long)share_start(ntasks, i, p->threads),
+                              memory_order_release);
     /* sequentially consistent, not just release: the load of sleepers must
      * not pass this store, or a worker that has just counted itself asleep
      * and still reads the old generation would sleep through the region
@@ -138,7 +179,7 @@ void aec_pool_parallel_for(void *pool, int64_t ntasks, void (*fn)(void *arg, int
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    run_region(p, gen);
+    run_region(p, gen, 0);
     while (atomic_load_explicit(&p->finished, memory_order_acquire) < ntasks) {
     }
 }
@@ -154,6 +195,8 @@ void aec_pool_free(aec_pool *p) {
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     free(p->workers);
+    free(p->self);
+    free(p->shares);
     free(p);
 }
 

@@ -1,9 +1,10 @@
 /* test_pool.c — the trainer's thread pool (runtime/pool.c): every task of
  * every region runs exactly once, whatever the thread count and however
  * regions follow each other (the model issues thousands per epoch, some of
- * a single task), every thread takes part, and a pool of one thread runs
- * them in order. */
+ * a single task), every thread takes part, each takes its own share of a
+ * region first, and a pool of one thread runs them in order. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,6 +99,48 @@ static void test_all_threads_take_part(void **state) {
     }
 }
 
+/* Thread i's share, tasks [i·n/T, (i+1)·n/T), runs on one thread, and
+ * each share on its own (so that a region issued again finds its data in
+ * that core's cache): tasks of 25 ms, 4 per thread, after a region that
+ * leaves the workers awake. With one shared queue the shares would be
+ * dealt out alternately. One task of a share may be taken by a thread
+ * that fell behind by a task's length (the others steal what is left). */
+typedef struct Owners {
+    pthread_t ran_on[16];
+} Owners;
+
+static void owner_task(void *arg, int64_t t) {
+    Owners *o = arg;
+    o->ran_on[t] = pthread_self();
+    struct timespec pause = {0, 25000000};
+    nanosleep(&pause, NULL);
+}
+
+static void test_own_share_first(void **state) {
+    (void)state;
+    for (int threads = 2; threads <= 3; threads++) {
+        aec_pool *p = aec_pool_new(threads);
+        assert_non_null(p);
+        static Region warm;
+        memset(&warm, 0, sizeof warm);
+        aec_pool_parallel_for(p, 64, count_task, &warm);
+        Owners o;
+        memset(&o, 0, sizeof o);
+        int n = 4 * threads;
+        aec_pool_parallel_for(p, n, owner_task, &o);
+        for (int i = 0; i < threads; i++) {
+            pthread_t first = o.ran_on[n * i / threads];
+            int same = 0;
+            for (int t = n * i / threads; t < n * (i + 1) / threads; t++)
+                same += pthread_equal(o.ran_on[t], first) != 0;
+            assert_true(same >= 3);
+            for (int j = 0; j < i; j++)
+                assert_false(pthread_equal(o.ran_on[n * j / threads], first));
+        }
+        aec_pool_free(p);
+    }
+}
+
 /* No pool (NULL) is one thread too: an embedder may pass it. */
 static void test_null_pool(void **state) {
     (void)state;
@@ -114,6 +157,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_once),
         cmocka_unit_test(test_all_threads_take_part),
+        cmocka_unit_test(test_own_share_first),
         cmocka_unit_test(test_null_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
