@@ -63,10 +63,11 @@ static bool has_feature(const char *features, const char *f) {
     return false;
 }
 
-static int fma_pipes(const char *cpu) {
-    for (size_t i = 0; cpu && i < sizeof cpu_vectors / sizeof cpu_vectors[0]; i++)
-        if (strcmp(cpu, cpu_vectors[i].cpu) == 0) return cpu_vectors[i].pipes;
-    return 2;
+/* The table's row for cpu, or −1. */
+static int cpu_row(const char *cpu) {
+    for (int i = 0; cpu && i < (int)(sizeof cpu_vectors / sizeof cpu_vectors[0]); i++)
+        if (strcmp(cpu, cpu_vectors[i].cpu) == 0) return i;
+    return -1;
 }
 
 GemmTarget gemm_target(const char *triple, const char *cpu, const char *features) {
@@ -84,14 +85,14 @@ GemmTarget gemm_target(const char *triple, const char *cpu, const char *features
         if (strncmp(triple, "aarch64", 7) == 0 || strncmp(triple, "arm64", 5) == 0)
             t.registers = 32;
     } else if (features && has_feature(features, "avx512f")) {
-        t = (GemmTarget){512, 32, fma_pipes(cpu)};
+        int r = cpu_row(cpu); /* a CPU not listed: two pipes */
+        t = (GemmTarget){512, 32, r >= 0 ? cpu_vectors[r].pipes : 2};
     } else if (features && (has_feature(features, "avx2") || has_feature(features, "avx"))) {
         t = (GemmTarget){256, 16, 2};
-    } else if (cpu) {
-        for (size_t i = 0; i < sizeof cpu_vectors / sizeof cpu_vectors[0]; i++)
-            if (strcmp(cpu, cpu_vectors[i].cpu) == 0)
-                t = (GemmTarget){cpu_vectors[i].bits, cpu_vectors[i].bits == 512 ? 32 : 16,
-                                 cpu_vectors[i].pipes};
+    } else if (cpu_row(cpu) >= 0) {
+        int r = cpu_row(cpu);
+        t = (GemmTarget){cpu_vectors[r].bits, cpu_vectors[r].bits == 512 ? 32 : 16,
+                         cpu_vectors[r].pipes};
     }
     LLVMDisposeMessage(host_triple);
     LLVMDisposeMessage(host_cpu);

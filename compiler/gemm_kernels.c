@@ -294,9 +294,14 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
  * equally (a per-sample product of mnist_conv, 49 panels, was 13 tasks:
  * 7 for one thread, 6 for the other). Block b has panels [b·np/nb,
  * (b+1)·np/nb): the grid still depends on the shape and batch only. */
+/* Phase 2's row blocks: ceil(row panels / mcp). */
+static LLVMValueRef row_blocks(Gen *G, const Dims *d, LLVMValueRef mcp) {
+    return LLVMBuildSDiv(G->b, addc(G, add(G, d->mp, mcp), -1), mcp, "");
+}
+
 LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueRef ncp) {
     LLVMValueRef nb = LLVMBuildSDiv(G->b, addc(G, add(G, d->np, ncp), -1), ncp, "");
-    LLVMValueRef rows = LLVMBuildSDiv(G->b, addc(G, add(G, d->mp, mcp), -1), mcp, "");
+    LLVMValueRef rows = row_blocks(G, d, mcp);
     LLVMValueRef odd = LLVMBuildTrunc(G->b, mul(G, rows, nb), LLVMInt1TypeInContext(G->ctx), "");
     LLVMValueRef more = LLVMBuildAnd(G->b, odd, LLVMBuildICmp(G->b, LLVMIntSLT, nb, d->np, ""), "");
     return add(G, nb, LLVMBuildZExt(G->b, more, G->i64, ""));
@@ -321,7 +326,7 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
      * column of blocks, so they read one strip of B while the row blocks
      * of A stay in L2 (across the row first, every task read a new strip:
      * W1's step 1-2 % slower at 2 threads on Sapphire Rapids) */
-    LLVMValueRef blocks_m = LLVMBuildSDiv(G->b, addc(G, add(G, d.mp, mcp), -1), mcp, "");
+    LLVMValueRef blocks_m = row_blocks(G, &d, mcp);
     LLVMValueRef bm = LLVMBuildSRem(G->b, t, blocks_m, ""),
                  bn = LLVMBuildSDiv(G->b, t, blocks_m, "");
     LLVMValueRef ip0 = mul(G, bm, mcp), ip1 = imin(G, add(G, ip0, mcp), d.mp);

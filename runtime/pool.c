@@ -42,8 +42,8 @@ typedef struct Worker {
 struct aec_pool {
     int threads; /* including the caller */
     pthread_t *workers;
-    Worker *self;
-    Share *shares; /* threads of them */
+    Worker *worker_args; /* each worker's pool and index */
+    Share *shares;       /* threads of them */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     /* the current region */
@@ -124,11 +124,11 @@ aec_pool *aec_pool_new(int threads) {
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     p->workers = calloc((size_t)threads, sizeof *p->workers);
-    p->self = calloc((size_t)threads, sizeof *p->self);
+    p->worker_args = calloc((size_t)threads, sizeof *p->worker_args);
     p->shares = aligned_alloc(64, (size_t)threads * sizeof *p->shares);
-    if (!p->workers || !p->self || !p->shares) {
+    if (!p->workers || !p->worker_args || !p->shares) {
         free(p->workers);
-        free(p->self);
+        free(p->worker_args);
         free(p->shares);
         free(p);
         return NULL;
@@ -136,8 +136,8 @@ aec_pool *aec_pool_new(int threads) {
     for (int i = 0; i < threads; i++)
         atomic_init(&p->shares[i].next, 0);
     for (int i = 1; i < threads; i++) {
-        p->self[i] = (Worker){p, i};
-        if (pthread_create(&p->workers[i], NULL, worker, &p->self[i])) {
+        p->worker_args[i] = (Worker){p, i};
+        if (pthread_create(&p->workers[i], NULL, worker, &p->worker_args[i])) {
             p->threads = i; /* run with the threads we got */
             break;
         }
@@ -195,7 +195,7 @@ void aec_pool_free(aec_pool *p) {
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     free(p->workers);
-    free(p->self);
+    free(p->worker_args);
     free(p->shares);
     free(p);
 }
