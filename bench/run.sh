@@ -228,7 +228,8 @@ fi
 # this machine measures (bench/bench_gemm.c).
 if [ -x "$B/bench/bench_gemm" ]; then
     echo
-    echo "W1's matrix products, GFLOP/s (percent of the measured FMA peak), median of 31 calls:"
+    echo "W1's matrix products, GFLOP/s (median of 31 calls) and percent of the FMA peak (the median"
+    echo "over the calls of each one's share of a burst of the peak loop timed just before it):"
     echo
     "$B/bench/bench_gemm"
 fi
