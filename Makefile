@@ -28,7 +28,10 @@ DEB_PACKAGES := flex bison llvm-dev libopenblas-dev liblapacke-dev libcmocka-dev
                 python3-numpy python3-matplotlib \
                 lowdown \
                 clang-format \
-                libprotobuf-c-dev protobuf-c-compiler python3-onnx # ONNX export; its onnx.proto
+                libprotobuf-c-dev protobuf-c-compiler python3-onnx \
+                qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+# python3-onnx: ONNX export and its onnx.proto; qemu-user and the aarch64 gcc:
+# tests/e2e/cross.sh links and runs the aarch64 objects aec emits
 BENCH_PACKAGES := python3-torch python3-numpy time
 # Only `make fuzz` needs these (clang's libFuzzer and sanitizer runtimes), so
 # `make test` does not install them.

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Code generated for another machine computes what the host's code does:
+# each spec below is built for the host and with --target aarch64-linux-gnu
+# (NEON: 128-bit vectors, 32 registers, its own tiles), both objects linked
+# with tests/e2e/cross_run.c, and the aarch64 program run under qemu-user;
+# from the same init and batch, their losses over three training steps,
+# codes (batch and batch 1), embedded batch-1 codes and eval loss agree.
+# Not to the bit: vectorized sums (the loss, the norms) add lanes in an
+# order that follows the vector width, so each number may differ by a few
+# units in its last places (f32 rtol 1e-4, f64 1e-9).
+# Small specs with edges in every dimension (100 = 6·16 + 4, a batch of
+# 40 = 6·6 + 4): qemu emulates NEON's FMAs one lane at a time.
+. "$(dirname "$0")/lib.sh"
+DATA=/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CC=${CC:-cc}
+if ! command -v qemu-aarch64 >/dev/null || ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+    fail "qemu-aarch64 and aarch64-linux-gnu-gcc are installed (make deps: qemu-user, gcc-aarch64-linux-gnu)"
+    summary "cross"
+    exit
+fi
+
+cat >"$T/dense.ae" <<'AE'
+model dense {
+    input 1x28x28
+    encoder { flatten; dense 100 relu; dense 70 relu; dense 17 }
+    decoder mirror
+    output sigmoid
+    train { optimizer adam lr=1e-3; batch 40 }
+}
+AE
+cat >"$T/conv.ae" <<'AE'
+model conv {
+    input 1x28x28
+    encoder {
+        conv 8 3x3 stride=2 pad=same relu
+        conv 12 3x3 pad=same relu
+        maxpool 2
+        flatten
+        dense 10
+    }
+    decoder { dense 784 sigmoid; reshape 1x28x28 }
+    train { optimizer adam; batch 12 }
+}
+AE
+
+# agree NAME RTOL: the host's and aarch64's outputs, line by line.
+agree() {
+    awk -v rtol="$2" '
+        NR == FNR { want[$1] = $2; n++; next }
+        { if (!($1 in want)) { bad = "extra " $1; exit }
+          d = $2 - want[$1]; if (d < 0) d = -d
+          s = want[$1] < 0 ? -want[$1] : want[$1]; if (s < 1) s = 1
+          if (d > rtol * s) { bad = $1 ": " want[$1] " against " $2; exit }
+          seen++ }
+        END { if (bad == "" && seen != n) bad = seen " of " n " lines"
+              if (bad != "") { print "# " bad; exit 1 } }' "$T/$1.host" "$T/$1.a64"
+}
+
+# cross NAME SPEC RTOL [aec build options...]
+cross() {
+    local name=$1 spec=$2 rtol=$3 model
+    shift 3
+    model=$(sed -n 's/^[[:space:]]*model \([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$spec" | head -n 1)
+    "$AEC" build "$spec" --emit obj "$@" -o "$T/$name.host.o" &&
+        "$AEC" build "$spec" --emit obj --target aarch64-linux-gnu "$@" -o "$T/$name.a64.o" ||
+        { fail "$name builds for the host and for aarch64"; return; }
+    $CC -std=c11 -O2 -I runtime -DMODEL="${model}_model" tests/e2e/cross_run.c "$T/$name.host.o" \
+        -lm -o "$T/$name.host.run" &&
+        aarch64-linux-gnu-gcc -std=c11 -O2 -static -I runtime -DMODEL="${model}_model" \
+            tests/e2e/cross_run.c "$T/$name.a64.o" -lm -o "$T/$name.a64.run" ||
+        { fail "$name: cross_run links with each object"; return; }
+    "$T/$name.host.run" >"$T/$name.host" || { fail "$name runs on the host"; return; }
+    qemu-aarch64 "$T/$name.a64.run" >"$T/$name.a64" || { fail "$name runs under qemu-aarch64"; return; }
+    expect "$name: the aarch64 object trains, encodes and evaluates as the host's does (rtol $rtol)" \
+        "agree $name $rtol"
+}
+
+# trained weights for --embed-weights: a few steps of the host's trainer
+"$AEC" build "$T/dense.ae" -o "$T/dense_trainer" &&
+    "$T/dense_trainer" train --data "$DATA" --limit 400 --epochs 1 --quiet --out "$T/dense.safetensors" ||
+    fail "the dense spec's trainer writes weights"
+
+cross dense "$T/dense.ae" 1e-4 --embed-weights "$T/dense.safetensors"
+cross dense_f64 "$T/dense.ae" 1e-9 --dtype f64
+cross conv "$T/conv.ae" 1e-4
+
+summary "cross"
