@@ -2,8 +2,9 @@
 # Code generated for another machine computes what the host's code does:
 # each spec below is built for the host and with --target aarch64-linux-gnu
 # (NEON: 128-bit vectors, 32 registers, its own tiles), both objects linked
-# with tests/e2e/cross_run.c, and the aarch64 program run under qemu-user;
-# from the same init and batch, their losses over three training steps,
+# with tests/e2e/cross_run.c, and the aarch64 program run under qemu-user
+# (and, on an AVX-512 host, with --cpu x86-64-v3: AVX2's 256-bit code, run
+# here); from the same init and batch, their losses over three training steps,
 # codes (batch and batch 1), embedded batch-1 codes and eval loss agree.
 # Not to the bit: vectorized sums (the loss, the norms) add lanes in an
 # order that follows the vector width, so each number may differ by a few
@@ -43,7 +44,7 @@ model conv {
 }
 AE
 
-# agree NAME RTOL: the host's and aarch64's outputs, line by line.
+# agree NAME RTOL: the host's and the other object's outputs, line by line.
 agree() {
     awk -v rtol="$2" '
         NR == FNR { want[$1] = $2; n++; next }
@@ -53,25 +54,32 @@ agree() {
           if (d > rtol * s) { bad = $1 ": " want[$1] " against " $2; exit }
           seen++ }
         END { if (bad == "" && seen != n) bad = seen " of " n " lines"
-              if (bad != "") { print "# " bad; exit 1 } }' "$T/$1.host" "$T/$1.a64"
+              if (bad != "") { print "# " bad; exit 1 } }' "$T/$1.host" "$T/$1.other"
 }
 
-# cross NAME SPEC RTOL [aec build options...]
+# cross NAME SPEC RTOL KIND [aec build options...]: the host's object and
+# one for KIND (aarch64: built with --target aarch64-linux-gnu, run under
+# qemu; avx2: --cpu x86-64-v3, run here, on an x86-64 host with AVX-512,
+# whose own code is 512-bit) agree.
 cross() {
-    local name=$1 spec=$2 rtol=$3 model
-    shift 3
+    local name=$1 spec=$2 rtol=$3 kind=$4 model other=() cc=() run=()
+    shift 4
+    case $kind in
+    aarch64) other=(--target aarch64-linux-gnu) cc=(aarch64-linux-gnu-gcc -static) run=(qemu-aarch64) ;;
+    avx2) other=(--cpu x86-64-v3) cc=("$CC") ;;
+    esac
     model=$(sed -n 's/^[[:space:]]*model \([A-Za-z_][A-Za-z0-9_]*\).*/\1/p' "$spec" | head -n 1)
     "$AEC" build "$spec" --emit obj "$@" -o "$T/$name.host.o" &&
-        "$AEC" build "$spec" --emit obj --target aarch64-linux-gnu "$@" -o "$T/$name.a64.o" ||
-        { fail "$name builds for the host and for aarch64"; return; }
+        "$AEC" build "$spec" --emit obj "${other[@]}" "$@" -o "$T/$name.other.o" ||
+        { fail "$name builds for the host and for $kind"; return; }
     $CC -std=c11 -O2 -I runtime -DMODEL="${model}_model" tests/e2e/cross_run.c "$T/$name.host.o" \
         -lm -o "$T/$name.host.run" &&
-        aarch64-linux-gnu-gcc -std=c11 -O2 -static -I runtime -DMODEL="${model}_model" \
-            tests/e2e/cross_run.c "$T/$name.a64.o" -lm -o "$T/$name.a64.run" ||
+        "${cc[@]}" -std=c11 -O2 -I runtime -DMODEL="${model}_model" \
+            tests/e2e/cross_run.c "$T/$name.other.o" -lm -o "$T/$name.other.run" ||
         { fail "$name: cross_run links with each object"; return; }
     "$T/$name.host.run" >"$T/$name.host" || { fail "$name runs on the host"; return; }
-    qemu-aarch64 "$T/$name.a64.run" >"$T/$name.a64" || { fail "$name runs under qemu-aarch64"; return; }
-    expect "$name: the aarch64 object trains, encodes and evaluates as the host's does (rtol $rtol)" \
+    "${run[@]}" "$T/$name.other.run" >"$T/$name.other" || { fail "$name runs as $kind code"; return; }
+    expect "$name: the $kind object trains, encodes and evaluates as the host's does (rtol $rtol)" \
         "agree $name $rtol"
 }
 
@@ -80,8 +88,12 @@ cross() {
     "$T/dense_trainer" train --data "$DATA" --limit 400 --epochs 1 --quiet --out "$T/dense.safetensors" ||
     fail "the dense spec's trainer writes weights"
 
-cross dense "$T/dense.ae" 1e-4 --embed-weights "$T/dense.safetensors"
-cross dense_f64 "$T/dense.ae" 1e-9 --dtype f64
-cross conv "$T/conv.ae" 1e-4
+cross dense "$T/dense.ae" 1e-4 aarch64 --embed-weights "$T/dense.safetensors"
+cross dense_f64 "$T/dense.ae" 1e-9 aarch64 --dtype f64
+cross conv "$T/conv.ae" 1e-4 aarch64
+if [ "$(uname -m)" = x86_64 ] && grep -qw avx512f /proc/cpuinfo; then
+    cross dense_avx2 "$T/dense.ae" 1e-4 avx2 --embed-weights "$T/dense.safetensors"
+    cross conv_avx2 "$T/conv.ae" 1e-4 avx2
+fi
 
 summary "cross"
