@@ -84,5 +84,11 @@ int main(int argc, char **argv) {
     }
     check(m->eval(params, x, NULL, batch, loss, NULL, ws), "eval");
     printf("eval %.17g\n", get(loss, f64, 0));
+    free(params);
+    free(opt);
+    free(x);
+    free(code);
+    free(ws);
+    free(loss);
     return 0;
 }
