@@ -171,17 +171,17 @@ typedef struct AccLoop {
     int n;
 } AccLoop;
 
-static inline AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueRef *first,
-                               const char *name) {
+static inline AccLoop acc_loop_from(Gen *G, LLVMValueRef start, LLVMValueRef end, int n,
+                                    const LLVMValueRef *first, const char *name) {
     AccLoop l = {.n = n};
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(G->b), body = block(G, name);
     l.head = block(G, name);
     l.done = block(G, "");
     LLVMBuildBr(G->b, l.head);
     LLVMPositionBuilderAtEnd(G->b, l.head);
-    LLVMValueRef zero = i64c(G, 0), vzero = LLVMConstNull(G->V);
+    LLVMValueRef vzero = LLVMConstNull(G->V);
     l.k = LLVMBuildPhi(G->b, G->i64, "k");
-    LLVMAddIncoming(l.k, &zero, &pre, 1);
+    LLVMAddIncoming(l.k, &start, &pre, 1);
     for (int q = 0; q < n; q++) {
         l.acc[q] = LLVMBuildPhi(G->b, G->V, "acc");
         LLVMAddIncoming(l.acc[q], first ? (LLVMValueRef *)&first[q] : &vzero, &pre, 1);
@@ -189,6 +189,11 @@ static inline AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueR
     LLVMBuildCondBr(G->b, LLVMBuildICmp(G->b, LLVMIntSLT, l.k, end, ""), body, l.done);
     LLVMPositionBuilderAtEnd(G->b, body);
     return l;
+}
+
+static inline AccLoop acc_loop(Gen *G, LLVMValueRef end, int n, const LLVMValueRef *first,
+                               const char *name) {
+    return acc_loop_from(G, i64c(G, 0), end, n, first, name);
 }
 
 static inline void acc_loop_end(Gen *G, AccLoop *l, const LLVMValueRef *next, long step) {

@@ -11,6 +11,7 @@
 #include "gemm_gen.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- packing */
 
@@ -215,6 +216,38 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
  * a[i][k] is a packed panel's pa[k·mr + i], or A's own (direct):
  * pa[i·lda + k], or pa[k·lda + i] when A is stored transposed;
  * pb[k][j] is pb[k·kb + j]: kb = nr packed, B's row length in place. */
+enum { KERNEL_UNROLL = 4 };
+
+/* Steps k .. k + steps − 1 of the micro-kernel: for each, nv vectors of B's
+ * row k, mr broadcasts of A's column k, mr·nv FMAs from acc into next. */
+static void kernel_steps(Gen *G, LLVMValueRef k, int steps, LLVMValueRef pa, LLVMValueRef a_k,
+                         LLVMValueRef a_row, LLVMValueRef pb, LLVMValueRef kb,
+                         const LLVMValueRef *acc, LLVMValueRef *next) {
+    int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl;
+    LLVMValueRef brow0 = at(G, pb, mul(G, k, kb)), arow0 = at(G, pa, mul(G, k, a_k));
+    LLVMValueRef undef = LLVMGetUndef(G->V),
+                 zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
+    LLVMValueRef cur[MAX_ACC];
+    memcpy(cur, acc, sizeof(LLVMValueRef) * (size_t)(mr * nv));
+    for (int u = 0; u < steps; u++) {
+        LLVMValueRef brow = at(G, brow0, mulc(G, kb, u)), arow = at(G, arow0, mulc(G, a_k, u));
+        LLVMValueRef bv[4];
+        for (int v = 0; v < nv; v++) /* B's rows in place are not vector-aligned */
+            bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
+        for (int i = 0; i < mr; i++) {
+            LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
+            LLVMValueRef splat = LLVMBuildShuffleVector(
+                G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""),
+                undef, zmask, "a");
+            for (int v = 0; v < nv; v++) {
+                LLVMValueRef args[3] = {splat, bv[v], cur[i * nv + v]};
+                cur[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
+            }
+        }
+    }
+    memcpy(next, cur, sizeof(LLVMValueRef) * (size_t)(mr * nv));
+}
+
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl;
     LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64,
@@ -258,26 +291,28 @@ LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
         LLVMBasicBlockRef from[2] = {from_c, zero};
         LLVMAddIncoming(first[q], in, from, 2);
     }
-    AccLoop l = acc_loop(G, kc, mr * nv, first, "k");
-    LLVMValueRef k = l.k, *acc = l.acc;
-    LLVMValueRef brow = at(G, pb, mul(G, k, kb)), arow = at(G, pa, mul(G, k, a_k));
-    LLVMValueRef bv[4];
-    for (int v = 0; v < nv; v++) /* B's rows in place are not vector-aligned */
-        bv[v] = load_v(G, at(G, brow, i64c(G, v * vl)), G->s->f64 ? 8 : 4);
-    LLVMValueRef next[MAX_ACC];
-    LLVMValueRef undef = LLVMGetUndef(G->V),
-                 zmask = LLVMConstNull(LLVMVectorType(G->i32, (unsigned)vl));
-    for (int i = 0; i < mr; i++) {
-        LLVMValueRef ai = load_t(G, at(G, arow, mulc(G, a_row, i)));
-        LLVMValueRef splat = LLVMBuildShuffleVector(
-            G->b, LLVMBuildInsertElement(G->b, undef, ai, LLVMConstInt(G->i32, 0, 0), ""), undef,
-            zmask, "a");
-        for (int v = 0; v < nv; v++) {
-            LLVMValueRef args[3] = {splat, bv[v], acc[i * nv + v]};
-            next[i * nv + v] = LLVMBuildCall2(G->b, G->fma_ty, G->fma, args, 3, "");
-        }
+    /* k in steps of KERNEL_UNROLL, then one at a time: the loop's own
+     * instructions (its counter and, with loop strength reduction off, the
+     * addresses) are then shared by that many k. Not with more than 8 rows
+     * of A read in place: their row pointers already fill the registers,
+     * and unrolled they spill (16 × 1: 28 stack references → 88); nor with
+     * NEON, whose 6 × 4 unrolled spills (8 → 60). */
+    bool spills = (direct && !G->s->ta && mr > 8) || G->target.vector_bits < 256;
+    int unroll = spills ? 1 : KERNEL_UNROLL;
+    LLVMValueRef next[MAX_ACC], k_rest = i64c(G, 0);
+    const LLVMValueRef *acc_rest = first;
+    AccLoop l;
+    if (unroll > 1) {
+        l = acc_loop(G, LLVMBuildSub(G->b, kc, i64c(G, unroll - 1), ""), mr * nv, first, "k");
+        kernel_steps(G, l.k, unroll, pa, a_k, a_row, pb, kb, l.acc, next);
+        acc_loop_end(G, &l, next, unroll);
+        k_rest = l.k;
+        acc_rest = l.acc;
     }
-    acc_loop_end(G, &l, next, 1);
+    AccLoop r = acc_loop_from(G, k_rest, kc, mr * nv, acc_rest, "k1");
+    kernel_steps(G, r.k, 1, pa, a_k, a_row, pb, kb, r.acc, next);
+    acc_loop_end(G, &r, next, 1);
+    LLVMValueRef *acc = r.acc;
     for (int i = 0; i < mr; i++) {
         LLVMValueRef row = at(G, c, mulc(G, ldc, i));
         for (int v = 0; v < nv; v++)
