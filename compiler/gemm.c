@@ -304,8 +304,6 @@ static void gen_begin(Gen *G, LLVMModuleRef mod, const GemmSpec *s, GemmTarget t
     unsigned fma_id = LLVMLookupIntrinsicID("llvm.fma", 8);
     G->fma = LLVMGetIntrinsicDeclaration(mod, fma_id, &G->V, 1);
     G->fma_ty = LLVMIntrinsicGetType(G->ctx, fma_id, &G->V, 1);
-    G->fma1 = LLVMGetIntrinsicDeclaration(mod, fma_id, &G->T, 1);
-    G->fma1_ty = LLVMIntrinsicGetType(G->ctx, fma_id, &G->T, 1);
 }
 
 LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget target, bool f64) {

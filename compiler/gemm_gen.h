@@ -26,8 +26,8 @@ typedef struct Gen {
     bool direct_a; /* the micro-kernel reads op(A) where it is, not packed */
     bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
     GemmTarget target;
-    LLVMValueRef fma, fma1; /* llvm.fma.vNfT and llvm.fma.fT */
-    LLVMTypeRef fma_ty, fma1_ty;
+    LLVMValueRef fma; /* llvm.fma.vNfT */
+    LLVMTypeRef fma_ty;
 } Gen;
 
 /* Which operands a product reads where they are (gemm.c). */
