@@ -62,7 +62,8 @@ int main(int argc, char **argv) {
     double m[4];
     for (int w = 0; w < 4; w++)
         m[w] = 1e6 * quantile(t[w], CALLS, 0.5);
-    printf("%d thread(s), batch 1, medians of %d calls each, in runs of %d:\n", threads, CALLS, RUN);
+    printf("%d thread(s), batch 1, medians of %d calls each, in runs of %d:\n", threads, CALLS,
+           RUN);
     printf("  encode: a %.2f us, b %.2f us, b/a %.3f\n", m[0], m[1], m[1] / m[0]);
     printf("  score:  a %.2f us, b %.2f us, b/a %.3f (below 1: b is faster)\n", m[2], m[3],
            m[3] / m[2]);

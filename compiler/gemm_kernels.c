@@ -211,12 +211,7 @@ LLVMValueRef gemm_pack_task(Gen *G, const char *name) {
 
 /* ------------------------------------------------------------ micro-kernel */
 
-/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
- * for k < kc: mr·nv accumulators in registers, k in increasing order.
- * a[i][k] is a packed panel's pa[k·mr + i], or A's own (direct):
- * pa[i·lda + k], or pa[k·lda + i] when A is stored transposed;
- * pb[k][j] is pb[k·kb + j]: kb = nr packed, B's row length in place. */
-enum { KERNEL_UNROLL = 4 };
+enum { KERNEL_UNROLL = 4 }; /* k per trip of the micro-kernel's loop; by 8 it spills */
 
 /* Steps k .. k + steps − 1 of the micro-kernel: for each, nv vectors of B's
  * row k, mr broadcasts of A's column k, mr·nv FMAs from acc into next. */
@@ -248,6 +243,11 @@ static void kernel_steps(Gen *G, LLVMValueRef k, int steps, LLVMValueRef pa, LLV
     memcpy(next, cur, sizeof(LLVMValueRef) * (size_t)(mr * nv));
 }
 
+/* c[0..mr)[0..nr) (row stride ldc) = (load ? c : 0) + Σ_k a[i][k]·pb[k][j]
+ * for k < kc: mr·nv accumulators in registers, k in increasing order.
+ * a[i][k] is a packed panel's pa[k·mr + i], or A's own (direct):
+ * pa[i·lda + k], or pa[k·lda + i] when A is stored transposed;
+ * pb[k][j] is pb[k·kb + j]: kb = nr packed, B's row length in place. */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct) {
     int mr = G->g.mr, nv = G->g.nv, vl = G->g.vl;
     LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->i64,
