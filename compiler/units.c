@@ -27,7 +27,8 @@
 #include "cg.h"
 
 /* A unit is worth a thread from about this many LLVM instructions before
- * optimization (fmnist_dense has 8,100, mnist_conv 19,000, linear 4,600):
+ * optimization (fmnist_dense had 8,100, mnist_conv 19,000, linear 4,600
+ * before the micro-kernels' k loops were unrolled, and linear now has two):
  * below, the second parse of the module and the link cost more than the
  * thread saves (vae, 7,900: 0.55 s whole, 0.35 s in two units). */
 #define UNIT_INSTRUCTIONS 3000
