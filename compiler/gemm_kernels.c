@@ -716,20 +716,31 @@ void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task
  * embedded weights: ReLU outputs and image backgrounds are about half
  * zeros, so about half the weights are never read). The nonzero a_i of up
  * to SPARSE_CHUNK rows at a time are listed first, without a branch; then
- * tasks of SPARSE_TASK_VECS vectors of columns each (a grid that depends
- * on n only) sum them into registers, i in increasing order, by fma: the
- * same bits at any thread count, and C is read and written once per chunk
- * instead of once per row. */
+ * tasks of at most sparse_vecs vectors of columns each (a grid that
+ * depends on n and the target only) sum them into registers, i in
+ * increasing order, by fma: the same bits at any thread count, and C is
+ * read and written once per chunk instead of once per row. */
 enum {
-    SPARSE_CHUNK = 1024,
-    SPARSE_VECS = 4,
-    SPARSE_TASK_VECS = 8
-}; /* 12 KB of list on the stack */
-enum { SP_IDX, SP_VAL, SP_NNZ, SP_ROWS, SP_C, SP_N, SP_FIRST, SP_FIELDS };
+    SPARSE_CHUNK = 1024, /* 12 KB of list on the stack */
+    SPARSE_MAX_VECS = 16,
+    SPARSE_MIN_VECS = 4
+};
+enum { SP_IDX, SP_VAL, SP_NNZ, SP_ROWS, SP_C, SP_N, SP_FIRST, SP_UNITS, SP_TASKS, SP_FIELDS };
+
+/* Vectors of columns per pass over the list, and per task: half the
+ * registers, at most 16. Each row read feeds that many FMAs for one index
+ * and one broadcast; on Sapphire Rapids a hand-written pass over
+ * fmnist_dense's first layer took 14.5 µs with 4 vectors, 11.8 with 8 and
+ * 11.2 with 16 (thirteenth session). A power of two (sparse_task). */
+static int sparse_vecs(const Gen *G) {
+    int v = G->target.registers / 2;
+    return v < SPARSE_MAX_VECS ? v : SPARSE_MAX_VECS;
+}
 
 static LLVMTypeRef sparse_arg_type(Gen *G) {
     LLVMTypeRef i32p = LLVMPointerType(G->i32, 0);
-    LLVMTypeRef fields[SP_FIELDS] = {i32p, G->T_ptr, G->i64, G->T_ptr, G->T_ptr, G->i64, G->i64};
+    LLVMTypeRef fields[SP_FIELDS] = {i32p,   G->T_ptr, G->i64, G->T_ptr, G->T_ptr,
+                                     G->i64, G->i64,   G->i64, G->i64};
     return LLVMStructTypeInContext(G->ctx, fields, SP_FIELDS, 0);
 }
 
@@ -744,32 +755,32 @@ static LLVMValueRef sparse_row(Gen *G, LLVMValueRef idx, LLVMValueRef q) {
     return LLVMBuildSExt(G->b, i, G->i64, "");
 }
 
-/* One pass over the nonzero list for SPARSE_VECS vectors of columns from
- * jb: c[jb..] (+)= Σ val[q]·rows[idx[q]][jb..], in registers. valid: how
- * many of the columns there are, the lanes past it masked off; NULL: all. */
-static void sparse_pass(Gen *G, LLVMValueRef idx, LLVMValueRef val, LLVMValueRef nnz,
+/* One pass over the nonzero list for nv vectors of columns from jb:
+ * c[jb..] (+)= Σ val[q]·rows[idx[q]][jb..], in registers. valid: how many
+ * of the columns there are, the lanes past it masked off; NULL: all. */
+static void sparse_pass(Gen *G, int nv, LLVMValueRef idx, LLVMValueRef val, LLVMValueRef nnz,
                         LLVMValueRef rows, LLVMValueRef c, LLVMValueRef n, LLVMValueRef first,
                         LLVMValueRef jb, LLVMValueRef valid) {
     int vl = G->g.vl;
     unsigned align = G->s->f64 ? 8 : 4;
-    LLVMValueRef left[SPARSE_VECS], init[SPARSE_VECS], next[SPARSE_VECS];
-    for (int v = 0; v < SPARSE_VECS; v++) {
+    LLVMValueRef left[SPARSE_MAX_VECS], init[SPARSE_MAX_VECS], next[SPARSE_MAX_VECS];
+    for (int v = 0; v < nv; v++) {
         left[v] = valid ? addc(G, valid, -v * vl) : NULL;
         LLVMValueRef at_c = at(G, c, addc(G, jb, v * vl));
         LLVMValueRef old = valid ? load_v_masked(G, at_c, left[v]) : load_v(G, at_c, align);
         init[v] = LLVMBuildSelect(G->b, first, LLVMConstNull(G->V), old, "");
     }
-    AccLoop l = acc_loop(G, nnz, SPARSE_VECS, init, "snz");
+    AccLoop l = acc_loop(G, nnz, nv, init, "snz");
     LLVMValueRef i = sparse_row(G, idx, l.k);
     LLVMValueRef ai = splat(G, load_t(G, at(G, val, l.k)));
     LLVMValueRef row = at(G, rows, add(G, mul(G, i, n), jb));
-    for (int v = 0; v < SPARSE_VECS; v++) {
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef at_w = at(G, row, i64c(G, v * vl));
         LLVMValueRef w = valid ? load_v_masked(G, at_w, left[v]) : load_v(G, at_w, align);
         next[v] = vfma(G, ai, w, l.acc[v]);
     }
     acc_loop_end(G, &l, next, 1);
-    for (int v = 0; v < SPARSE_VECS; v++) {
+    for (int v = 0; v < nv; v++) {
         LLVMValueRef at_c = at(G, c, addc(G, jb, v * vl));
         if (valid)
             store_v_masked(G, l.acc[v], at_c, left[v]);
@@ -778,12 +789,14 @@ static void sparse_pass(Gen *G, LLVMValueRef idx, LLVMValueRef val, LLVMValueRef
     }
 }
 
-/* Task t: columns [t·w, min(n, (t+1)·w)), w = SPARSE_TASK_VECS vectors:
- * whole blocks of SPARSE_VECS vectors, then the rest as one masked block
- * (column by column, a 32-column layer's 32 serial FMA chains were 12 %
- * of the embedded encode). */
+/* Task t of T: units [t·U/T, (t+1)·U/T) of SPARSE_MIN_VECS vectors of
+ * columns (U of them), cut at n. Its whole vectors, at most sparse_vecs =
+ * w, go as passes of w, w/2, ... down to SPARSE_MIN_VECS (each at most
+ * once: the bits of their count), the rest as one masked pass of
+ * SPARSE_MIN_VECS vectors (column by column, a 32-column layer's 32
+ * serial FMA chains were 12 % of the embedded encode). */
 static LLVMValueRef sparse_task(Gen *G, const char *name) {
-    long block = (long)SPARSE_VECS * G->g.vl, width = (long)SPARSE_TASK_VECS * G->g.vl;
+    int vl = G->g.vl, nv = sparse_vecs(G);
     LLVMTypeRef ty = sparse_arg_type(G);
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), LLVMPointerType(ty, 0), "");
@@ -793,14 +806,25 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
     LLVMValueRef c = sp_field(G, ty, arg, SP_C), n = sp_field(G, ty, arg, SP_N);
     LLVMValueRef first =
         LLVMBuildICmp(G->b, LLVMIntNE, sp_field(G, ty, arg, SP_FIRST), i64c(G, 0), "");
-    LLVMValueRef j0 = mulc(G, t, width), j1 = imin(G, addc(G, j0, width), n);
-    LLVMValueRef blocks = LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, j1, j0, ""), i64c(G, block), "");
-    Loop lb = loop(G, blocks, "sblock");
-    sparse_pass(G, idx, val, nnz, rows, c, n, first, add(G, j0, mulc(G, lb.index, block)), NULL);
-    loop_end(G, &lb);
-    LLVMValueRef jr = add(G, j0, mulc(G, blocks, block)), rest = LLVMBuildSub(G->b, j1, jr, "");
+    LLVMValueRef units = sp_field(G, ty, arg, SP_UNITS), tasks = sp_field(G, ty, arg, SP_TASKS);
+    long unit = (long)SPARSE_MIN_VECS * vl;
+    LLVMValueRef u0 = LLVMBuildSDiv(G->b, mul(G, t, units), tasks, "");
+    LLVMValueRef u1 = LLVMBuildSDiv(G->b, mul(G, addc(G, t, 1), units), tasks, "");
+    LLVMValueRef j0 = imin(G, mulc(G, u0, unit), n), j1 = imin(G, mulc(G, u1, unit), n);
+    LLVMValueRef vecs = LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, j1, j0, ""), i64c(G, vl), "");
+    for (int w = nv; w >= SPARSE_MIN_VECS; w /= 2) {
+        /* the pass of w vectors runs when bit w of vecs is set, after the larger ones */
+        LLVMValueRef bit = LLVMBuildAnd(G->b, vecs, i64c(G, w), "");
+        If f_w = if_begin(G, LLVMBuildICmp(G->b, LLVMIntNE, bit, i64c(G, 0), ""), "spass");
+        LLVMValueRef done = LLVMBuildAnd(G->b, vecs, i64c(G, -2L * w), "");
+        sparse_pass(G, w, idx, val, nnz, rows, c, n, first, add(G, j0, mulc(G, done, vl)), NULL);
+        if_else(G, &f_w);
+        if_end(G, &f_w);
+    }
+    LLVMValueRef done = LLVMBuildAnd(G->b, vecs, i64c(G, -SPARSE_MIN_VECS), "");
+    LLVMValueRef jr = add(G, j0, mulc(G, done, vl)), rest = LLVMBuildSub(G->b, j1, jr, "");
     If f_rest = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSGT, rest, i64c(G, 0), ""), "srest");
-    sparse_pass(G, idx, val, nnz, rows, c, n, first, jr, rest);
+    sparse_pass(G, SPARSE_MIN_VECS, idx, val, nnz, rows, c, n, first, jr, rest);
     if_else(G, &f_rest);
     if_end(G, &f_rest);
     LLVMBuildRetVoid(G->b);
@@ -820,8 +844,16 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
     LLVMValueRef idx = LLVMBuildArrayAlloca(G->b, G->i32, i64c(G, SPARSE_CHUNK), "idx");
     LLVMValueRef val = LLVMBuildArrayAlloca(G->b, G->T, i64c(G, SPARSE_CHUNK), "val");
     LLVMValueRef count = LLVMBuildAlloca(G->b, G->i64, "nnz");
-    long width = (long)SPARSE_TASK_VECS * G->g.vl;
-    LLVMValueRef ntasks = cdiv(G, n, width);
+    /* as few tasks as passes of sparse_vecs allow, an even number when
+     * more than one, so that two threads get the same share; the units of
+     * SPARSE_MIN_VECS vectors dealt evenly over them (fmnist_dense's
+     * 784-column layer: 12, 12, 12 and 13 vectors, not 16, 16, 16 and 1) */
+    LLVMValueRef units = cdiv(G, n, (long)SPARSE_MIN_VECS * G->g.vl);
+    LLVMValueRef ntasks = cdiv(G, units, sparse_vecs(G) / SPARSE_MIN_VECS);
+    LLVMValueRef odd = LLVMBuildTrunc(G->b, ntasks, LLVMInt1TypeInContext(G->ctx), "");
+    LLVMValueRef odd_many =
+        LLVMBuildAnd(G->b, odd, LLVMBuildICmp(G->b, LLVMIntSGT, ntasks, i64c(G, 1), ""), "");
+    ntasks = add(G, ntasks, LLVMBuildZExt(G->b, odd_many, G->i64, ""));
     Loop lc = loop(G, cdiv(G, k, SPARSE_CHUNK), "chunk");
     LLVMValueRef k0 = mulc(G, lc.index, SPARSE_CHUNK);
     LLVMBuildStore(G->b, i64c(G, 0), count);
@@ -841,7 +873,9 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
         rows,
         c,
         n,
-        LLVMBuildZExt(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, lc.index, i64c(G, 0), ""), G->i64, "")};
+        LLVMBuildZExt(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, lc.index, i64c(G, 0), ""), G->i64, ""),
+        units,
+        ntasks};
     for (int i = 0; i < SP_FIELDS; i++)
         LLVMBuildStore(G->b, fields[i], LLVMBuildStructGEP2(G->b, ty, arg, (unsigned)i, ""));
     gemm_run_tasks(G, exec, ntasks, task, LLVMBuildBitCast(G->b, arg, G->i8p, ""));

@@ -38,11 +38,13 @@ static const char dense_spec[] = "model dense {\n"
                                  "  loss bce\n"
                                  "}\n";
 
-/* Wide enough for whole vector blocks and several column tasks in the
- * batch-1 embedded path (gemm_sparse_rows), with a tail of columns. */
+/* Wide enough for every pass width and several column tasks in the
+ * batch-1 embedded path (gemm_sparse_rows), with tails of columns: with
+ * AVX-512, 500 columns are f32 tasks of 16 and 15 vectors (passes of 16;
+ * 8, 4 and a masked one), 200 one of 12 (8 and 4) and a masked rest. */
 static const char wide_spec[] = "model wide {\n"
                                 "  input 1x10x30\n"
-                                "  encoder { flatten; dense 200 relu; dense 70 }\n"
+                                "  encoder { flatten; dense 500 relu; dense 70 }\n"
                                 "  decoder { dense 200 relu; dense 300 sigmoid; reshape 1x10x30 }\n"
                                 "  loss mse\n"
                                 "}\n";
