@@ -272,6 +272,7 @@ layers: $(RUNTIME_OBJ) $(COMPILER_OBJ)
 # (`make test` runs the valgrind checks).
 ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0 \
+            LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) \
             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 AEC_SANITIZED=address
 asan-test: deps
 	@$(MAKE) --no-print-directory B=build-asan OPT=-O1 SAN='$(ASAN_SAN)' \

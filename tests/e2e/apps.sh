@@ -280,15 +280,16 @@ expect "encode -o codes.csv: a header and the same codes as .npy" \
     'py <<<"import sys, numpy as np; t=sys.argv[1]; c=np.loadtxt(t+\"/codes.csv\", delimiter=\",\", skiprows=1); sys.exit(not (open(t+\"/codes.csv\").readline().startswith(\"z0,z1\") and (c.astype(np.float32) == np.load(t+\"/zq.npy\")).all()))"'
 
 # ---- plot, train --plot
+# each command's exit status too: under ASan a leak makes it nonzero
 "$T/fd" train --data "$T/train.npy" --epochs 3 --out "$T/plot.safetensors" --plot "$T/live.png" \
-    --json --quiet > "$T/log.jsonl"
-"$T/fd" plot "$T/log.jsonl" -o "$T/curves.png" --quiet
+    --json --quiet > "$T/log.jsonl"; st_train=$?
+"$T/fd" plot "$T/log.jsonl" -o "$T/curves.png" --quiet; st_plot=$?
 pngcheck() { py "$1" <<<"import sys, zlib, struct; b = open(sys.argv[2], 'rb').read(); ok = b[:8] == b'\x89PNG\r\n\x1a\n'; w, h = struct.unpack('>II', b[16:24]); sys.exit(not (ok and w >= 400 and h >= 300 and b'IEND' in b[-12:]))"; }
-expect "plot: a PNG of the loss curves from train --json" 'pngcheck "$T/curves.png"'
-expect "train --plot: the PNG is there after training" 'pngcheck "$T/live.png"'
+expect "plot: a PNG of the loss curves from train --json" '[ $st_plot -eq 0 ] && pngcheck "$T/curves.png"'
+expect "train --plot: the PNG is there after training" '[ $st_train -eq 0 ] && pngcheck "$T/live.png"'
 "$T/fd" scatter --data "$T/test.npy" --weights "$T/all.safetensors" --labels "$T/test_labels.npy" \
-    -o "$T/latent.png" --quiet
-expect "scatter: a PNG of the codes in 2-D" 'pngcheck "$T/latent.png"'
+    -o "$T/latent.png" --quiet; st=$?
+expect "scatter: a PNG of the codes in 2-D" '[ $st -eq 0 ] && pngcheck "$T/latent.png"'
 echo '{"event":"done"}' > "$T/empty.jsonl"
 "$T/fd" plot "$T/empty.jsonl" -o "$T/x.png" 2> "$T/err"; st=$?
 expect "plot: a log without epochs is an error that says so" '[ $st -eq 1 ] && grep -q "no {\"event\":\"epoch\"}" "$T/err"'
