@@ -120,10 +120,9 @@ static const char aec_pipeline[] = "function(sroa,early-cse<memssa>,simplifycfg,
 
 void cg_optimize(LLVMModuleRef mod, LLVMTargetMachineRef tm, int opt_level, bool merge) {
     if (opt_level <= 0) return;
-    char pipeline[sizeof aec_pipeline + 16];
-    if (opt_level >= 3)
-        snprintf(pipeline, sizeof pipeline, "%s%s", merge ? "mergefunc," : "", aec_pipeline);
-    else
-        snprintf(pipeline, sizeof pipeline, "%sdefault<O%d>", merge ? "mergefunc," : "", opt_level);
+    char llvm_default[24], pipeline[sizeof aec_pipeline + 16];
+    snprintf(llvm_default, sizeof llvm_default, "default<O%d>", opt_level);
+    snprintf(pipeline, sizeof pipeline, "%s%s", merge ? "mergefunc," : "",
+             opt_level >= 3 ? aec_pipeline : llvm_default);
     run_passes(mod, tm, pipeline);
 }
