@@ -6,7 +6,8 @@
 # bench/torch_ref.py under the same environment (OPENBLAS_NUM_THREADS,
 # OMP_NUM_THREADS, torch.set_num_threads; OPENBLAS_CORETYPE passes through)
 # and prints a table and a headline; bench/embed_latency.c adds the batch-1
-# latency of the same model with trained weights embedded (--embed-weights).
+# latency of the same model with trained weights embedded (--embed-weights,
+# and with --embed-half).
 # Without a working PyTorch it says why and shows aec's figures alone. Then the same for the seed's convolutional
 # autoencoder, specs/mnist_conv.ae (bench/bench_conv.c, bench/torch_conv.py),
 # over CONV_STEPS training steps of batch 256 (CONV=0 skips it). On an AVX-512 CPU it also
@@ -44,6 +45,12 @@ mkdir -p "$TMP/embedded"
     -o "$TMP/embedded/fmnist_dense.o"
 $CC -O2 -I "$ROOT/runtime" -I "$TMP/embedded" "$ROOT/bench/embed_latency.c" "$ROOT/runtime/pool.c" \
     "$TMP/embedded/fmnist_dense.o" -lopenblas -lz -lm -lpthread -o "$TMP/embed_latency"
+# and with --embed-half: the batch-1 calls read f16 copies of the weights
+mkdir -p "$TMP/half"
+"$B/aec" build "$ROOT/specs/fmnist_dense.ae" --emit obj --embed-weights "$TMP/fmnist_dense.safetensors" \
+    --embed-half -o "$TMP/half/fmnist_dense.o"
+$CC -O2 -I "$ROOT/runtime" -I "$TMP/half" "$ROOT/bench/embed_latency.c" "$ROOT/runtime/pool.c" \
+    "$TMP/half/fmnist_dense.o" -lopenblas -lz -lm -lpthread -o "$TMP/embed_half"
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 torch_why=""
@@ -58,6 +65,7 @@ for t in $THREADS; do
     echo "bench: $t thread(s): aec ..." >&2
     AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/bench_aec" "$DATA" >"$TMP/aec.$t"
     AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_latency" "$DATA" >"$TMP/emb.$t"
+    AEC_THREADS=$t OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$TMP/embed_half" "$DATA" >"$TMP/half.$t"
     if [ -z "$torch_why" ]; then
         echo "bench: $t thread(s): pytorch ..." >&2
         if ! OPENBLAS_NUM_THREADS=$t OMP_NUM_THREADS=$t "$PYTHON" "$ROOT/bench/torch_ref.py" "$t" "$DATA" \
@@ -139,6 +147,16 @@ if [ -z "$torch_why" ]; then
 else
     printf 'headline: embedded batch-1 encode %.1f us; no PyTorch comparison.\n' "$best_el"
 fi
+echo
+echo "the same object with --embed-half (f16 copies of the weights at batch 1), against the one above:"
+printf '%-8s %12s %12s %12s %12s\n' threads "emb enc us" "p99 us" "score us" "enc, score"
+for t in $THREADS; do
+    h=$(field "$TMP/half.$t" embedded_encode_us) h99=$(field "$TMP/half.$t" embedded_encode_p99_us)
+    hs=$(field "$TMP/half.$t" embedded_score_us)
+    e=$(field "$TMP/emb.$t" embedded_encode_us) es=$(field "$TMP/emb.$t" embedded_score_us)
+    printf '%-8s %12.1f %12.1f %12.1f %6.2fx %5.2fx\n' "$t" "$h" "$h99" "$hs" \
+        "$(echo "$e $h" | awk '{print $1/$2}')" "$(echo "$es $hs" | awk '{print $1/$2}')"
+done
 
 # On an AVX-512 CPU, the AVX2 code as well: aec built with --cpu x86-64-v3
 # (256-bit kernels) against PyTorch with OpenBLAS's Haswell (AVX2) kernels,

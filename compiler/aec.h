@@ -76,6 +76,11 @@ const char *suggest(const char *word, const char *const *candidates, int n);
 _Noreturn void internal_error_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 char *read_file_text(const char *path, size_t *len); /* malloc'd, NUL-terminated; NULL on error */
+/* IEEE binary16 (--embed-half): x rounded to nearest, ties to even (±inf
+ * past the range, NaN kept), and back exactly. F16_MAX: the largest finite. */
+#define F16_MAX 65504.0
+uint16_t f16_from_double(double x);
+double f16_to_double(uint16_t h);
 /* Run argv (argv[0] looked up in PATH) and wait: its exit status, 127 when
  * it cannot be run, -1 when it could not be started or was killed. */
 int run_command(char *const argv[]);
@@ -811,6 +816,7 @@ typedef struct CodegenOptions {
                              element type) to embed as constant data, or NULL */
     GemmBackend gemm;     /* --gemm: the generated kernels (compiler/gemm.c) or cblas */
     bool im2col;          /* --conv im2col: no Winograd (compiler/winograd.c) */
+    bool embed_half;      /* --embed-half: batch-1 embedded calls read f16 weight rows */
 } CodegenOptions;
 
 /* The model table of runtime/aec.h (its AEC_MODEL_FIELDS X-macro), as
@@ -896,6 +902,7 @@ typedef enum CliOptionId {
     CLI_OPT_OUT,
     CLI_OPT_EMIT,
     CLI_OPT_EMBED_WEIGHTS,
+    CLI_OPT_EMBED_HALF,
     CLI_OPT_TARGET,
     CLI_OPT_CPU,
     CLI_OPT_FEATURES,

@@ -285,8 +285,8 @@ LLVMValueRef buf_ptr(Body *B, BufLoc l) {
  * global, in the target's byte order (data is in the host's, which the
  * runtime requires be little-endian); exported or private to the object. */
 LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                          bool exported) {
-    size_t el = cg->opt.f64 ? 8 : 4, bytes = count * el;
+                          size_t el, bool exported) {
+    size_t bytes = count * el;
     const char *src = data;
     char *swapped = NULL;
     LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);

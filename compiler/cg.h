@@ -52,7 +52,8 @@ struct Codegen {
     LLVMMetadataRef di_file, di_fn_type, di_scope; /* di_scope: the current function's */
     int fn_line;            /* the current function's line: the default location */
     LLVMValueRef embedded;  /* --embed-weights: NAME_embedded_params, else NULL */
-    LLVMValueRef *rows;     /* per tensor: an embedded weight's transpose, made on first use */
+    LLVMValueRef *rows;     /* per tensor and orientation (2t + tb): an embedded weight's
+                               transpose or f16 copy (kernels.c), made on first use */
     LLVMValueRef *im2col;   /* per layer, [2·layer + add]: its im2col/col2im function */
     GemmTarget gemm_target; /* what the generated GEMM kernels are tiled for */
     struct GemmFn {         /* the generated products so far: one function per shape */
@@ -262,12 +263,12 @@ typedef struct Body {
 /* The generated function computing product s (compiler/gemm.c): one per
  * distinct product in the module. */
 LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s);
-/* cg.c: the address of a planned buffer; `count` values of the element
- * type as a constant, AEC_ALIGN-aligned global (in the target's byte
- * order), exported or private. */
+/* cg.c: the address of a planned buffer; `count` values of `el` bytes
+ * each (the element type's, or 2 for f16) as a constant, AEC_ALIGN-aligned
+ * global (in the target's byte order), exported or private. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l);
 LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                          bool exported);
+                          size_t el, bool exported);
 
 /* The internal function computing one entry point's graph. */
 LLVMValueRef graph_body(Codegen *cg, const Entry *e);

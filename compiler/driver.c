@@ -211,7 +211,7 @@ static aec_model runtime_view(Arena *a, const Program *p, bool f64) {
 /* --embed-weights: the params block from a safetensors file, which must
  * hold exactly the model's tensors (names, shapes; F32 or F64) with finite
  * values; NULL after saying what does not match. */
-static void *load_weights(Arena *a, const Program *p, const char *path, bool f64) {
+static void *load_weights(Arena *a, const Program *p, const char *path, bool f64, bool half) {
     const Model *m = p->model;
     aec_model view = runtime_view(a, p, f64);
     size_t el = f64 ? sizeof(double) : sizeof(float);
@@ -224,6 +224,14 @@ static void *load_weights(Arena *a, const Program *p, const char *path, bool f64
             if (!isfinite(v)) {
                 fprintf(stderr, "error: %s: tensor %s holds %g at element %ld\n", path, pt->name, v,
                         i);
+                st = AEC_EFORMAT;
+                break;
+            }
+            if (half && pt->ndim == 2 && fabs(v) > F16_MAX) { /* the weights --embed-half copies */
+                fprintf(stderr,
+                        "error: %s: tensor %s holds %g at element %ld, beyond f16's range "
+                        "(+-%g): --embed-half cannot store it\n",
+                        path, pt->name, v, i, F16_MAX);
                 st = AEC_EFORMAT;
                 break;
             }
@@ -252,7 +260,7 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
     int status = 1;
     Codegen *cg = NULL;
     Program *prog = m ? compile_model(a, m) : NULL;
-    if (prog && weights && !(opt.embed = load_weights(a, prog, weights, opt.f64))) goto done;
+    if (prog && weights && !(opt.embed = load_weights(a, prog, weights, opt.f64, opt.embed_half))) goto done;
     if (prog) cg = cg_program(prog, &opt);
     if (!cg) goto done;
     const char *prefix = m->symbol;

@@ -91,7 +91,7 @@ Codegen *cg_program(const Program *prog, const CodegenOptions *opt) {
     if (opt->debug) debug_begin(cg);
     if (opt->embed) /* before the bodies: their batch-1 GEMMs test for it */
         cg->embedded = embed_global(cg, arena_printf(cg->arena, "%s_embedded_params", cg->prefix),
-                                    opt->embed, (size_t)m->param_count, true);
+                                    opt->embed, (size_t)m->param_count, opt->f64 ? 8 : 4, true);
 
     /* One internal function per entry, in the Program's order, then the
      * public functions that call them. */

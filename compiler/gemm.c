@@ -306,15 +306,16 @@ static void gen_begin(Gen *G, LLVMModuleRef mod, const GemmSpec *s, GemmTarget t
     G->fma_ty = LLVMIntrinsicGetType(G->ctx, fma_id, &G->V, 1);
 }
 
-LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget target, bool f64) {
+LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget target, bool f64, bool half_rows) {
     char name[48];
-    snprintf(name, sizeof name, "aec.sparse_rows.%s.%d", f64 ? "f64" : "f32",
-             target.vector_bits / (f64 ? 64 : 32));
+    snprintf(name, sizeof name, "aec.sparse_rows.%s%s.%d", f64 ? "f64" : "f32",
+             half_rows ? ".f16_rows" : "", target.vector_bits / (f64 ? 64 : 32));
     LLVMValueRef f = LLVMGetNamedFunction(mod, name);
     if (f) return f;
     GemmSpec s = {.m = 1, .n = 1, .k = 1, .f64 = f64};
     Gen G = {0};
     gen_begin(&G, mod, &s, target);
+    G.half_rows = half_rows;
     f = gemm_sparse_function(&G, name);
     LLVMDisposeBuilder(G.b);
     return f;

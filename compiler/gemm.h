@@ -97,8 +97,10 @@ void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, L
 /* void f(const T *a, const T *rows, T *c, i64 n, i64 k, const aec_exec *exec):
  * c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows (row-major k × n),
  * skipping a_i = 0, the columns in tasks through exec (NULL: one thread),
- * the same bits at any thread count. Once per module, target and type. */
-LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget t, bool f64);
+ * the same bits at any thread count. half_rows: rows holds f16 values
+ * (--embed-half), widened to T as they are read; the sums stay in T.
+ * Once per module, target, type and kind of rows. */
+LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget t, bool f64, bool half_rows);
 
 /* The LLVM function type gemm_emit produces, for callers. */
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);

@@ -25,6 +25,7 @@ typedef struct Gen {
     GemmTiling g;
     bool direct_a; /* the micro-kernel reads op(A) where it is, not packed */
     bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
+    bool half_rows; /* gemm_sparse_rows: the rows are f16, widened as they are read */
     GemmTarget target;
     LLVMValueRef fma; /* llvm.fma.vNfT */
     LLVMTypeRef fma_ty;

@@ -755,6 +755,32 @@ static LLVMValueRef sparse_row(Gen *G, LLVMValueRef idx, LLVMValueRef q) {
     return LLVMBuildSExt(G->b, i, G->i64, "");
 }
 
+/* Vector v of a row from its element j, widened from f16 with half_rows;
+ * left: how many of its lanes are there (masked), NULL: all. */
+static LLVMValueRef load_row(Gen *G, LLVMValueRef row, LLVMValueRef j, LLVMValueRef left) {
+    if (!G->half_rows)
+        return left ? load_v_masked(G, at(G, row, j), left) : load_v(G, at(G, row, j), G->s->f64 ? 8 : 4);
+    LLVMTypeRef H = LLVMHalfTypeInContext(G->ctx), HV = LLVMVectorType(H, (unsigned)G->g.vl);
+    LLVMTypeRef HV_ptr = LLVMPointerType(HV, 0);
+    LLVMValueRef p = LLVMBuildGEP2(G->b, H, LLVMBuildBitCast(G->b, row, LLVMPointerType(H, 0), ""),
+                                   &j, 1, "");
+    p = LLVMBuildBitCast(G->b, p, HV_ptr, "");
+    LLVMValueRef h;
+    if (left) {
+        const char *name = "llvm.masked.load";
+        unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+        LLVMTypeRef types[2] = {HV, HV_ptr};
+        LLVMValueRef args[4] = {p, LLVMConstInt(G->i32, 2, 0), lanes_below(G, left),
+                                LLVMConstNull(HV)};
+        h = LLVMBuildCall2(G->b, LLVMIntrinsicGetType(G->ctx, id, types, 2),
+                           LLVMGetIntrinsicDeclaration(G->mod, id, types, 2), args, 4, "");
+    } else {
+        h = LLVMBuildLoad2(G->b, HV, p, "");
+        LLVMSetAlignment(h, 2);
+    }
+    return LLVMBuildFPExt(G->b, h, G->V, "");
+}
+
 /* One pass over the nonzero list for nv vectors of columns from jb:
  * c[jb..] (+)= Σ val[q]·rows[idx[q]][jb..], in registers. valid: how many
  * of the columns there are, the lanes past it masked off; NULL: all. */
@@ -773,10 +799,9 @@ static void sparse_pass(Gen *G, int nv, LLVMValueRef idx, LLVMValueRef val, LLVM
     AccLoop l = acc_loop(G, nnz, nv, init, "snz");
     LLVMValueRef i = sparse_row(G, idx, l.k);
     LLVMValueRef ai = splat(G, load_t(G, at(G, val, l.k)));
-    LLVMValueRef row = at(G, rows, add(G, mul(G, i, n), jb));
+    LLVMValueRef row0 = add(G, mul(G, i, n), jb);
     for (int v = 0; v < nv; v++) {
-        LLVMValueRef at_w = at(G, row, i64c(G, v * vl));
-        LLVMValueRef w = valid ? load_v_masked(G, at_w, left[v]) : load_v(G, at_w, align);
+        LLVMValueRef w = load_row(G, rows, addc(G, row0, v * vl), valid ? left[v] : NULL);
         next[v] = vfma(G, ai, w, l.acc[v]);
     }
     acc_loop_end(G, &l, next, 1);

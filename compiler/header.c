@@ -255,7 +255,9 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     if (opt->triple || opt->cpu)
         fprintf(f, " * Target: %s%s%s.\n", opt->triple ? opt->triple : "host",
                 opt->cpu ? ", cpu " : "", opt->cpu ? opt->cpu : "");
-    if (weights) fprintf(f, " * Weights: %s, embedded.\n", base_name(weights));
+    if (weights)
+        fprintf(f, " * Weights: %s, embedded%s.\n", base_name(weights),
+                opt->embed_half ? " (batch 1 reads them as f16)" : "");
     put_template(f, header_intro, sub);
 
     fprintf(f, " *\n * Layers (as `aec check` prints them):\n");
@@ -300,6 +302,13 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     }
     if (weights) {
         put_template(f, header_embedded, sub);
+        if (opt->embed_half)
+            put_template(f,
+                         "/* --embed-half: at batch 1 the weight matrices are read as f16 copies\n"
+                         " * (half the bytes; sums in $T), so the codes differ from full-precision\n"
+                         " * weights' by f16's rounding (about 1e-3 relative per weight). */\n"
+                         "#define $P_EMBEDDED_HALF 1\n",
+                         sub);
         static const char *const twins[] = {"encode", "decode", "eval"}; /* as emit_embedded */
         for (int t = 0; t < countof(twins); t++)
             put_decl(f, abi_entry(twins[t]), "_embedded", 1, sub);

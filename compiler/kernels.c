@@ -96,8 +96,9 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
 
 /* The k x n matrix op(B) of an inference GEMM whose B is an embedded weight,
  * as constant rows: the weight itself when op(B) is it (a tied decoder's
- * W), a transposed copy made at compile time when op(B) is Wᵀ. NULL when B
- * is not one whole 2-D weight. */
+ * W), a transposed copy made at compile time when op(B) is Wᵀ; with
+ * --embed-half, an f16 copy either way (the driver checked the range).
+ * NULL when B is not one whole 2-D weight. */
 static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
     Codegen *cg = B->cg;
     const IrNode *w = &B->g->nodes[n->in[1]];
@@ -105,25 +106,41 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
     const ParamTensor *t = &cg->model->tensors[w->tensor];
     long rows = n->tb ? t->shape[1] : t->shape[0], cols = n->tb ? t->shape[0] : t->shape[1];
     if (t->ndim != 2 || n->k != rows || n->n != cols) return NULL;
-    if (!n->tb)
+    bool half = cg->opt.embed_half;
+    if (!n->tb && !half)
         return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
-    if (!cg->rows)
-        cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * (size_t)cg->model->ntensors);
-    if (!cg->rows[w->tensor]) {
-        size_t el = cg->opt.f64 ? 8 : 4;
+    if (!cg->rows) /* per tensor and orientation */
+        cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * 2 * (size_t)cg->model->ntensors);
+    LLVMValueRef *copy = &cg->rows[2 * w->tensor + n->tb];
+    if (!*copy) {
+        size_t el = cg->opt.f64 ? 8 : 4, out_el = half ? 2 : el;
         const char *src = (const char *)cg->opt.embed + (size_t)t->offset * el;
-        char *wt = malloc((size_t)t->numel * el);
-        if (!wt) internal_error("out of memory transposing %s", t->name);
-        for (long r = 0; r < rows; r++) /* wt[r][c] = W[c][r] */
-            for (long c = 0; c < cols; c++)
-                memcpy(wt + (size_t)(r * cols + c) * el, src + (size_t)(c * rows + r) * el, el);
+        char *copied = malloc((size_t)t->numel * out_el);
+        if (!copied) internal_error("out of memory copying %s", t->name);
+        for (long r = 0; r < rows; r++)
+            for (long c = 0; c < cols; c++) { /* [r][c] = W[c][r], or W[r][c] */
+                const char *from = src + (size_t)(n->tb ? c * rows + r : r * cols + c) * el;
+                char *to = copied + (size_t)(r * cols + c) * out_el;
+                if (!half) {
+                    memcpy(to, from, el);
+                    continue;
+                }
+                float f32;
+                double v;
+                if (cg->opt.f64)
+                    memcpy(&v, from, 8);
+                else
+                    memcpy(&f32, from, 4), v = f32;
+                uint16_t h = f16_from_double(v);
+                memcpy(to, &h, 2);
+            }
         char name[300];
-        snprintf(name, sizeof name, "%s.T", t->name);
-        cg->rows[w->tensor] =
-            LLVMConstBitCast(embed_global(cg, name, wt, (size_t)t->numel, false), cg->T_ptr);
-        free(wt);
+        snprintf(name, sizeof name, "%s%s%s", t->name, n->tb ? ".T" : "", half ? ".f16" : "");
+        *copy = LLVMConstBitCast(embed_global(cg, name, copied, (size_t)t->numel, out_el, false),
+                                 cg->T_ptr);
+        free(copied);
     }
-    return cg->rows[w->tensor];
+    return *copy;
 }
 
 /* c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows, skipping a_i = 0:
@@ -136,7 +153,7 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
 static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef c, long k,
                         long n) {
     Codegen *cg = B->cg;
-    LLVMValueRef f = gemm_sparse_rows(cg->mod, cg->gemm_target, cg->opt.f64);
+    LLVMValueRef f = gemm_sparse_rows(cg->mod, cg->gemm_target, cg->opt.f64, cg->opt.embed_half);
     LLVMValueRef args[6] = {
         a, rows, c, cg_i64(cg, n), cg_i64(cg, k), LLVMBuildBitCast(cg->b, B->exec, cg->i8_ptr, "")};
     LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(f), f, args, 6, "");

@@ -117,6 +117,7 @@ int main(int argc, char **argv) {
                 : !strcmp(val[CLI_OPT_GEMM], "blas") ? GEMM_BLAS
                                                      : GEMM_AEC,
         .im2col = val[CLI_OPT_CONV] && !strcmp(val[CLI_OPT_CONV], "im2col"),
+        .embed_half = val[CLI_OPT_EMBED_HALF] != NULL,
     };
     const char *out = val[CLI_OPT_OUT], *emit = val[CLI_OPT_EMIT];
     const char *weights = val[CLI_OPT_EMBED_WEIGHTS];
@@ -125,13 +126,16 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "build")) {
         if (!out) return usage_error("build needs -o %s", emit ? "FILE" : "PROG");
         if (weights && !emit) return usage_error("%s", "--embed-weights needs --emit obj|asm|llvm");
+        if (opt.embed_half && !weights)
+            return usage_error("%s", "--embed-half needs --embed-weights W.safetensors");
         bool mpi = val[CLI_OPT_MPI] != NULL;
         if (mpi && emit) return usage_error("%s", "--mpi builds a trainer: it takes no --emit");
         return driver_build(spec, out, emit, &opt, weights, mpi);
     }
     if (!strcmp(cmd, "run")) {
-        if (out || emit || weights || opt.triple || val[CLI_OPT_MPI])
-            return usage_error("%s", "run takes no -o, --emit, --embed-weights, --target or --mpi");
+        if (out || emit || weights || opt.embed_half || opt.triple || val[CLI_OPT_MPI])
+            return usage_error("%s", "run takes no -o, --emit, --embed-weights, --embed-half, "
+                                     "--target or --mpi");
         return driver_run(spec, &opt, run_argc, run_argv);
     }
     return usage_error("unknown command '%s' (check, build, run)", cmd);

@@ -25,6 +25,9 @@ const CliOption cli_options[CLI_N_OPTIONS] = {
                       "an object (and its header), assembly or LLVM IR instead of a trainer"},
     [CLI_OPT_EMBED_WEIGHTS] = {"--embed-weights", "W.safetensors", "FILE", "build",
                                "compile trained weights into the object as constant data"},
+    [CLI_OPT_EMBED_HALF] = {"--embed-half", NULL, NULL, "build",
+                            "with --embed-weights: batch-1 calls read the weights as f16 (half the "
+                            "bytes; sums in the model's type)"},
     [CLI_OPT_TARGET] = {"--target", "TRIPLE", NULL, "build",
                         "cross-compile for this target (e.g. aarch64-linux-gnu)"},
     [CLI_OPT_CPU] = {"--cpu", "NAME", NULL, "build run", "the CPU to tune for (default: this one)"},

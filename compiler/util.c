@@ -12,6 +12,7 @@
  *   (EX_SOFTWARE), never looking like the user's mistake.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -229,6 +230,31 @@ _Noreturn void internal_error_at(const char *file, int line, const char *fmt, ..
     fputc('\n', stderr);
     va_end(ap);
     exit(70);
+}
+
+/* ------------------------------------------------------------- binary16 */
+
+uint16_t f16_from_double(double x) {
+    uint16_t sign = signbit(x) ? 0x8000 : 0;
+    double a = fabs(x);
+    if (isnan(x)) return sign | 0x7e00;
+    if (a == 0) return sign;
+    int e;
+    frexp(a, &e); /* a = f·2^e, f in [0.5, 1): the leading bit is 2^(e-1) */
+    e -= 1;
+    /* in units of the last place: 2^-24 below the normal range (subnormals,
+     * and the carry into 2^-14 lands on its code), 2^(e-10) in it */
+    double q = nearbyint(ldexp(a, e < -14 ? 24 : 10 - e));
+    if (e < -14) return sign | (uint16_t)q;
+    if (q == 2048) q = 1024, e++; /* rounded up to the next power of two */
+    if (e > 15) return sign | 0x7c00;
+    return sign | (uint16_t)((e + 15) << 10) | (uint16_t)(q - 1024);
+}
+
+double f16_to_double(uint16_t h) {
+    int e = h >> 10 & 0x1f, m = h & 0x3ff;
+    double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(1024 + m, e - 25);
+    return h & 0x8000 ? -v : v;
 }
 
 /* ---------------------------------------------------------------- files */

@@ -520,7 +520,7 @@ static LLVMValueRef embedded_u(Body *B, const Wg *w, int i) {
         void *u = calloc(count, el);
         if (!u) internal_error("out of memory transforming %s", t->name);
         winograd_filter(w, (const char *)cg->opt.embed + (size_t)t->offset * el, u);
-        g = embed_global(cg, name, u, count, false);
+        g = embed_global(cg, name, u, count, el, false);
         free(u);
     }
     return LLVMConstBitCast(g, cg->T_ptr);

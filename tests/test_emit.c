@@ -2,7 +2,8 @@
  *
  * - --embed-weights: the *_embedded entry points and the table's
  *   embedded_params give the same bits as the params-taking entry points
- *   with the same weights, in f32 and f64.
+ *   with the same weights, in f32 and f64; --embed-half's batch-1 calls
+ *   those of the weights rounded to f16, and the conversion itself.
  * - -g: a module with debug info verifies and computes the same bits.
  * - Batch 1, where a GEMM whose rows are the batch becomes a GEMV: encode,
  *   decode and eval give (to rounding) what the same sample gives inside a
@@ -196,6 +197,108 @@ static void test_embedded_f64(void **state) {
     embedded_same_bits(conv_spec, true);
 }
 
+/* --embed-half: the batch-1 embedded calls compute with every 2-D weight
+ * rounded to f16 (sums in the model's type), so they agree to rounding
+ * with the plain model given those rounded weights, and differ more from
+ * the plain model given the weights as they are; the same bits at any
+ * thread count; larger batches read the params block as before. */
+static void embedded_half(const char *spec, bool f64) {
+    Arena *a = arena_new();
+    Model *m = tu_model(a, "test.ae", spec);
+    assert_non_null(m);
+    size_t el = f64 ? 8 : 4;
+    uint64_t s = 5;
+    void *weights = random_values(m->param_count, f64, &s);
+    void *rounded = tu_alloc(el * (size_t)m->param_count);
+    memcpy(rounded, weights, el * (size_t)m->param_count);
+    for (int t = 0; t < m->ntensors; t++)
+        for (int64_t i = 0; m->tensors[t].ndim == 2 && i < m->tensors[t].numel; i++) {
+            int64_t at = m->tensors[t].offset + i;
+            if (f64)
+                ((double *)rounded)[at] = f16_to_double(f16_from_double(((double *)weights)[at]));
+            else
+                ((float *)rounded)[at] = (float)f16_to_double(f16_from_double(((float *)weights)[at]));
+        }
+    CodegenOptions plain = {.f64 = f64, .opt_level = 2}, half = plain;
+    half.embed = weights;
+    half.embed_half = true;
+    Codegen *cg0, *cg1;
+    const aec_model *m0 = jit(a, spec, &plain, &cg0), *m1 = jit(a, spec, &half, &cg1);
+    assert_memory_equal(m1->embedded_params, weights, el * (size_t)m->param_count);
+    enum { B = 4 };
+    int64_t nc = m0->code_size, ny = m0->input_size;
+    void *x = random_values(B * ny, f64, &s);
+    for (int64_t i = 0; i < B * ny; i += 3)
+        memset((char *)x + (size_t)i * el, 0, el);
+    void *ws = malloc(m0->workspace_size(B));
+    void *c0 = tu_alloc(el * B * (size_t)nc), *c1 = tu_alloc(el * B * (size_t)nc);
+    void *c2 = tu_alloc(el * B * (size_t)nc);
+    void *y0 = tu_alloc(el * B * (size_t)ny), *y1 = tu_alloc(el * B * (size_t)ny);
+    encode_embedded_fn encode = (encode_embedded_fn)lookup(a, cg1, "encode_embedded");
+    encode_embedded_fn decode = (encode_embedded_fn)lookup(a, cg1, "decode_embedded");
+    double close = f64 ? 1e-12 : 1e-5;
+    assert_int_equal(encode(x, c1, 1, ws), AEC_OK);
+    assert_int_equal(m0->encode(rounded, x, c0, 1, ws), AEC_OK);
+    assert_true(max_rel_diff(c1, c0, nc, f64) < close);
+    assert_int_equal(m0->encode(weights, x, c2, 1, ws), AEC_OK);
+    double near = max_rel_diff(c1, c0, nc, f64); /* f16 was read: */
+    assert_true(max_rel_diff(c1, c2, nc, f64) > fmax(10 * near, f64 ? 1e-9 : 1e-6));
+    assert_int_equal(decode(c1, y1, 1, ws), AEC_OK);
+    assert_int_equal(m0->decode(rounded, c1, y0, 1, ws), AEC_OK);
+    assert_true(max_rel_diff(y1, y0, ny, f64) < close);
+    for (int threads = 2; threads <= 3; threads++) {
+        aec_pool *pool = aec_pool_new(threads);
+        aec_exec exec = {.parallel_for = aec_pool_parallel_for, .pool = pool};
+        assert_int_equal(m1->encode_ex(m1->embedded_params, x, c2, 1, ws, &exec), AEC_OK);
+        assert_memory_equal(c1, c2, el * (size_t)nc);
+        aec_pool_free(pool);
+    }
+    assert_int_equal(encode(x, c1, B, ws), AEC_OK);
+    assert_int_equal(m0->encode(weights, x, c0, B, ws), AEC_OK);
+    assert_memory_equal(c0, c1, el * B * (size_t)nc);
+    free(x), free(ws), free(c0), free(c1), free(c2), free(y0), free(y1), free(weights);
+    free(rounded);
+    cg_free(cg0);
+    cg_free(cg1);
+    arena_free(a);
+}
+
+static void test_embedded_half(void **state) {
+    (void)state;
+    embedded_half(dense_spec, false);
+    embedded_half(tied_spec, false);
+    embedded_half(wide_spec, false);
+    embedded_half(wide_spec, true);
+}
+
+/* binary16 conversion: every finite code comes back as itself; a value
+ * halfway between two neighbours goes to the even one, just past halfway
+ * to the nearer; past the range to infinity; subnormals are kept. */
+static void test_f16_conversion(void **state) {
+    (void)state;
+    for (unsigned h = 0; h < 0x10000; h++) {
+        if ((h & 0x7c00) == 0x7c00) continue; /* inf and NaN */
+        assert_int_equal(f16_from_double(f16_to_double((uint16_t)h)), h);
+        unsigned next = h + 1;
+        if ((next & 0x7fff) >= 0x7c00 || (h & 0x7fff) == 0x7fff || next == 0x8000) continue;
+        double lo = f16_to_double((uint16_t)h), hi = f16_to_double((uint16_t)next);
+        double mid = (lo + hi) / 2, even = (h & 1) ? next : h;
+        assert_int_equal(f16_from_double(mid), even);
+        assert_int_equal(f16_from_double(nextafter(mid, hi)), next);
+        assert_int_equal(f16_from_double(nextafter(mid, lo)), h);
+    }
+    assert_int_equal(f16_from_double(F16_MAX), 0x7bff);
+    assert_int_equal(f16_from_double(65519.99), 0x7bff);
+    assert_int_equal(f16_from_double(65520), 0x7c00);
+    assert_int_equal(f16_from_double(-1e9), 0xfc00);
+    assert_int_equal(f16_from_double(ldexp(1, -24)), 1);
+    assert_int_equal(f16_from_double(ldexp(1, -26)), 0);
+    assert_int_equal(f16_from_double(-0.0), 0x8000);
+    assert_true(f16_to_double(0x3c00) == 1.0 && f16_to_double(0xc000) == -2.0);
+    assert_true(isnan(f16_to_double(f16_from_double(NAN))));
+    assert_true(isinf(f16_to_double(0x7c00)));
+}
+
 /* -g changes what the object says about the code, not what it computes. */
 static void test_debug_info_same_bits(void **state) {
     (void)state;
@@ -306,7 +409,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_embedded_f32),         cmocka_unit_test(test_embedded_f64),
         cmocka_unit_test(test_debug_info_same_bits), cmocka_unit_test(test_batch1_forward),
-        cmocka_unit_test(test_batch1_gradient),
+        cmocka_unit_test(test_batch1_gradient),      cmocka_unit_test(test_embedded_half),
+        cmocka_unit_test(test_f16_conversion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

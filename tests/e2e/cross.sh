@@ -91,10 +91,12 @@ cross() {
     fail "the dense spec's trainer writes weights"
 
 cross dense "$T/dense.ae" 1e-4 aarch64 --embed-weights "$T/dense.safetensors"
+cross dense_half "$T/dense.ae" 1e-4 aarch64 --embed-weights "$T/dense.safetensors" --embed-half
 cross dense_f64 "$T/dense.ae" 1e-9 aarch64 --dtype f64
 cross conv "$T/conv.ae" 1e-4 aarch64
 if [ "$(uname -m)" = x86_64 ] && grep -qw avx512f /proc/cpuinfo; then
     cross dense_avx2 "$T/dense.ae" 1e-4 avx2 --embed-weights "$T/dense.safetensors"
+    cross dense_half_avx2 "$T/dense.ae" 1e-4 avx2 --embed-weights "$T/dense.safetensors" --embed-half
     cross conv_avx2 "$T/conv.ae" 1e-4 avx2
 fi
 

@@ -145,6 +145,27 @@ expect "truncated weights are refused" '[ $st -eq 1 ] && grep -q "trunc.safetens
 "$AEC" build $FM --embed-weights "$T/w.safetensors" -o "$T/bad" 2> /dev/null; st=$?
 expect "--embed-weights without --emit is a usage error" '[ $st -eq 2 ]'
 
+# --embed-half: f16 copies for batch 1 (tests/test_emit.c checks what they
+# compute): a smaller object, a header that says so, weights beyond f16's
+# range refused.
+"$AEC" build $FM --emit obj --embed-weights "$T/w.safetensors" --embed-half -o "$T/half.o"
+text() { size -A "$1" | awk '$1 ~ /^\.rodata/ { n += $2 } END { print n + 0 }'; }
+# (the params block stays f32: a quarter less read-only data, not half)
+expect "--embed-half: a smaller object (read-only data $(text "$T/fm.o") -> $(text "$T/half.o") bytes)" \
+    '[ "$(text "$T/half.o")" -gt 0 ] && [ $(($(text "$T/half.o") * 8)) -lt $(($(text "$T/fm.o") * 7)) ]'
+expect "--embed-half: the header says so" 'grep -q "FMNIST_DENSE_EMBEDDED_HALF 1" "$T/half.h"'
+"$AEC" build $FM --emit obj --embed-half -o "$T/bad.o" 2> /dev/null; st=$?
+expect "--embed-half without --embed-weights is a usage error" '[ $st -eq 2 ] && [ ! -e "$T/bad.o" ]'
+# the first value of the first tensor (encoder.1.weight) set to 1e5
+hdr=$(od -An -tu8 -N8 "$T/w.safetensors" | tr -d ' ')
+cp "$T/w.safetensors" "$T/big.safetensors"
+printf '\000\120\303\107' | dd of="$T/big.safetensors" bs=1 seek=$((8 + hdr)) conv=notrunc 2> /dev/null
+"$AEC" build $FM --emit obj --embed-weights "$T/big.safetensors" --embed-half -o "$T/bad.o" 2> "$T/err"; st=$?
+expect "--embed-half refuses a weight beyond f16's range, naming it" \
+    '[ $st -eq 1 ] && grep -q "encoder.1.weight holds 100000 at element 0, beyond f16" "$T/err" && [ ! -e "$T/bad.o" ]'
+"$AEC" build $FM --emit obj --embed-weights "$T/big.safetensors" -o "$T/big.o"
+expect "without --embed-half the same weights embed" '[ -s "$T/big.o" ]'
+
 # --emit asm and llvm; cross-compilation.
 "$AEC" build $FM --emit llvm -o "$T/m.ll"
 expect "--emit llvm writes LLVM IR" 'grep -q "define i32 @fmnist_dense_encode(" "$T/m.ll"'
