@@ -281,11 +281,11 @@ LLVMValueRef buf_ptr(Body *B, BufLoc l) {
 
 /* ------------------------------------------------------------ constant data */
 
-/* `count` values of the element type as a constant, AEC_ALIGN-aligned
+/* `count` values of `el` bytes (the element type's, or f16's) as a constant, AEC_ALIGN-aligned
  * global, in the target's byte order (data is in the host's, which the
  * runtime requires be little-endian); exported or private to the object. */
-LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                          size_t el, bool exported) {
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, size_t el,
+                          bool exported) {
     size_t bytes = count * el;
     const char *src = data;
     char *swapped = NULL;

@@ -267,8 +267,8 @@ LLVMValueRef generated_gemm(Codegen *cg, const GemmSpec *s);
  * each (the element type's, or 2 for f16) as a constant, AEC_ALIGN-aligned
  * global (in the target's byte order), exported or private. */
 LLVMValueRef buf_ptr(Body *B, BufLoc l);
-LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count,
-                          size_t el, bool exported);
+LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, size_t el,
+                          bool exported);
 
 /* The internal function computing one entry point's graph. */
 LLVMValueRef graph_body(Codegen *cg, const Entry *e);

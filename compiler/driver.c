@@ -260,7 +260,8 @@ int driver_build(const char *spec, const char *out, const char *emit, const Code
     int status = 1;
     Codegen *cg = NULL;
     Program *prog = m ? compile_model(a, m) : NULL;
-    if (prog && weights && !(opt.embed = load_weights(a, prog, weights, opt.f64, opt.embed_half))) goto done;
+    if (prog && weights && !(opt.embed = load_weights(a, prog, weights, opt.f64, opt.embed_half)))
+        goto done;
     if (prog) cg = cg_program(prog, &opt);
     if (!cg) goto done;
     const char *prefix = m->symbol;

@@ -23,8 +23,8 @@ typedef struct Gen {
     LLVMTypeRef T, V, T_ptr, V_ptr, i8p, i32, i64, void_t, arg_ty, arg_ptr, task_ty;
     const GemmSpec *s;
     GemmTiling g;
-    bool direct_a; /* the micro-kernel reads op(A) where it is, not packed */
-    bool direct_b; /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
+    bool direct_a;  /* the micro-kernel reads op(A) where it is, not packed */
+    bool direct_b;  /* and op(B) = B (k × n) where it is (GemmSpec.b_in_place) */
     bool half_rows; /* gemm_sparse_rows: the rows are f16, widened as they are read */
     GemmTarget target;
     LLVMValueRef fma; /* llvm.fma.vNfT */

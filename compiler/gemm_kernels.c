@@ -755,15 +755,17 @@ static LLVMValueRef sparse_row(Gen *G, LLVMValueRef idx, LLVMValueRef q) {
     return LLVMBuildSExt(G->b, i, G->i64, "");
 }
 
-/* Vector v of a row from its element j, widened from f16 with half_rows;
- * left: how many of its lanes are there (masked), NULL: all. */
+/* The vector of rows' elements from j on, widened from f16 with
+ * half_rows; left: how many of its lanes there are (the rest masked off),
+ * NULL: all. */
 static LLVMValueRef load_row(Gen *G, LLVMValueRef row, LLVMValueRef j, LLVMValueRef left) {
     if (!G->half_rows)
-        return left ? load_v_masked(G, at(G, row, j), left) : load_v(G, at(G, row, j), G->s->f64 ? 8 : 4);
+        return left ? load_v_masked(G, at(G, row, j), left)
+                    : load_v(G, at(G, row, j), G->s->f64 ? 8 : 4);
     LLVMTypeRef H = LLVMHalfTypeInContext(G->ctx), HV = LLVMVectorType(H, (unsigned)G->g.vl);
     LLVMTypeRef HV_ptr = LLVMPointerType(HV, 0);
-    LLVMValueRef p = LLVMBuildGEP2(G->b, H, LLVMBuildBitCast(G->b, row, LLVMPointerType(H, 0), ""),
-                                   &j, 1, "");
+    LLVMValueRef p =
+        LLVMBuildGEP2(G->b, H, LLVMBuildBitCast(G->b, row, LLVMPointerType(H, 0), ""), &j, 1, "");
     p = LLVMBuildBitCast(G->b, p, HV_ptr, "");
     LLVMValueRef h;
     if (left) {

@@ -303,12 +303,13 @@ int header_write(Arena *a, const Program *prog, const char *obj_path, const char
     if (weights) {
         put_template(f, header_embedded, sub);
         if (opt->embed_half)
-            put_template(f,
-                         "/* --embed-half: at batch 1 the weight matrices are read as f16 copies\n"
-                         " * (half the bytes; sums in $T), so the codes differ from full-precision\n"
-                         " * weights' by f16's rounding (about 1e-3 relative per weight). */\n"
-                         "#define $P_EMBEDDED_HALF 1\n",
-                         sub);
+            put_template(
+                f,
+                "/* --embed-half: at batch 1 the weight matrices are read as f16 copies\n"
+                " * (half the bytes; sums in $T), so the codes differ from full-precision\n"
+                " * weights' by f16's rounding (about 1e-3 relative per weight). */\n"
+                "#define $P_EMBEDDED_HALF 1\n",
+                sub);
         static const char *const twins[] = {"encode", "decode", "eval"}; /* as emit_embedded */
         for (int t = 0; t < countof(twins); t++)
             put_decl(f, abi_entry(twins[t]), "_embedded", 1, sub);

@@ -217,7 +217,8 @@ static void embedded_half(const char *spec, bool f64) {
             if (f64)
                 ((double *)rounded)[at] = f16_to_double(f16_from_double(((double *)weights)[at]));
             else
-                ((float *)rounded)[at] = (float)f16_to_double(f16_from_double(((float *)weights)[at]));
+                ((float *)rounded)[at] =
+                    (float)f16_to_double(f16_from_double(((float *)weights)[at]));
         }
     CodegenOptions plain = {.f64 = f64, .opt_level = 2}, half = plain;
     half.embed = weights;
