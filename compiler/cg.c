@@ -281,9 +281,10 @@ LLVMValueRef buf_ptr(Body *B, BufLoc l) {
 
 /* ------------------------------------------------------------ constant data */
 
-/* `count` values of `el` bytes (the element type's, or f16's) as a constant, AEC_ALIGN-aligned
- * global, in the target's byte order (data is in the host's, which the
- * runtime requires be little-endian); exported or private to the object. */
+/* `count` values of `el` bytes (the element type's, or f16's) as a
+ * constant, AEC_ALIGN-aligned global, in the target's byte order (data is
+ * in the host's, which the runtime requires be little-endian); exported or
+ * private to the object. */
 LLVMValueRef embed_global(Codegen *cg, const char *name, const void *data, size_t count, size_t el,
                           bool exported) {
     size_t bytes = count * el;
