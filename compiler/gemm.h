@@ -95,12 +95,20 @@ void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, L
                        LLVMValueRef task, LLVMValueRef arg);
 
 /* void f(const T *a, const T *rows, T *c, i64 n, i64 k, const aec_exec *exec):
- * c[0..n) = Σ_i a_i · rows[i][0..n) over the k rows (row-major k × n),
+ * c[0..n) = Σ_i a_i · W[i][0..n) over the k rows of a k × n matrix W,
  * skipping a_i = 0, the columns in tasks through exec (NULL: one thread),
- * the same bits at any thread count. half_rows: rows holds f16 values
+ * the same bits at any thread count. rows holds W task by task (see
+ * gemm_sparse_tasks): task t's columns [j0, j1) as a row-major k × (j1 − j0)
+ * block at element k·j0, so that a thread's share is one stream and none of
+ * its lines holds another task's columns. half_rows: rows holds f16 values
  * (--embed-half), widened to T as they are read; the sums stay in T.
  * Once per module, target, type and kind of rows. */
 LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget t, bool f64, bool half_rows);
+
+/* The column tasks of gemm_sparse_rows over n columns: how many, and task
+ * t's columns [*j0, *j1). They depend on n and the target only. */
+long gemm_sparse_tasks(GemmTarget t, bool f64, long n);
+void gemm_sparse_task_cols(GemmTarget t, bool f64, long n, long task, long *j0, long *j1);
 
 /* The LLVM function type gemm_emit produces, for callers. */
 LLVMTypeRef gemm_function_type(LLVMContextRef ctx, bool f64);

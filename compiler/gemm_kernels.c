@@ -712,35 +712,59 @@ void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task
 
 /* ------------------------------------------------------------ sparse rows */
 
-/* c[0..n) = Σ_i a_i · rows[i][0..n), skipping a_i = 0 (batch 1 with the
+/* c[0..n) = Σ_i a_i · W[i][0..n), skipping a_i = 0 (batch 1 with the
  * embedded weights: ReLU outputs and image backgrounds are about half
  * zeros, so about half the weights are never read). The nonzero a_i of up
  * to SPARSE_CHUNK rows at a time are listed first, without a branch; then
  * tasks of at most sparse_vecs vectors of columns each (a grid that
  * depends on n and the target only) sum them into registers, i in
  * increasing order, by fma: the same bits at any thread count, and C is
- * read and written once per chunk instead of once per row. */
+ * read and written once per chunk instead of once per row. W is stored
+ * task by task (gemm.h): with rows of all n columns, a thread reading its
+ * half of each row also pulled lines of the other half into its L2 (the
+ * prefetchers run past the end of a row's half), and fmnist_dense's first
+ * layer at two threads took 2.9 µs per task where the same bytes as one
+ * task of a narrower layer took 2.0 (Zen 5, sixteenth session). */
 enum {
     SPARSE_CHUNK = 1024, /* 12 KB of list on the stack */
     SPARSE_MAX_VECS = 16,
     SPARSE_MIN_VECS = 4
 };
-enum { SP_IDX, SP_VAL, SP_NNZ, SP_ROWS, SP_C, SP_N, SP_FIRST, SP_UNITS, SP_TASKS, SP_FIELDS };
+enum { SP_IDX, SP_VAL, SP_NNZ, SP_ROWS, SP_C, SP_N, SP_K, SP_FIRST, SP_UNITS, SP_TASKS, SP_FIELDS };
 
 /* Vectors of columns per pass over the list, and per task: half the
  * registers, at most 16. Each row read feeds that many FMAs for one index
  * and one broadcast; on Sapphire Rapids a hand-written pass over
  * fmnist_dense's first layer took 14.5 µs with 4 vectors, 11.8 with 8 and
  * 11.2 with 16 (thirteenth session). A power of two (sparse_task). */
-static int sparse_vecs(const Gen *G) {
-    int v = G->target.registers / 2;
+static int sparse_vecs(GemmTarget t) {
+    int v = t.registers / 2;
     return v < SPARSE_MAX_VECS ? v : SPARSE_MAX_VECS;
+}
+
+/* The grid, for the embedded copies' layout; the kernel computes the same
+ * in IR (sparse_task, gemm_sparse_function). */
+static long sparse_unit(GemmTarget t, bool f64) {
+    return (long)SPARSE_MIN_VECS * (t.vector_bits / (f64 ? 64 : 32));
+}
+static long sparse_units(GemmTarget t, bool f64, long n) {
+    return (n + sparse_unit(t, f64) - 1) / sparse_unit(t, f64);
+}
+long gemm_sparse_tasks(GemmTarget t, bool f64, long n) {
+    long per = sparse_vecs(t) / SPARSE_MIN_VECS, tasks = (sparse_units(t, f64, n) + per - 1) / per;
+    return tasks > 1 && tasks % 2 ? tasks + 1 : tasks;
+}
+void gemm_sparse_task_cols(GemmTarget t, bool f64, long n, long task, long *j0, long *j1) {
+    long units = sparse_units(t, f64, n), tasks = gemm_sparse_tasks(t, f64, n);
+    long u0 = task * units / tasks, u1 = (task + 1) * units / tasks, unit = sparse_unit(t, f64);
+    *j0 = u0 * unit < n ? u0 * unit : n;
+    *j1 = u1 * unit < n ? u1 * unit : n;
 }
 
 static LLVMTypeRef sparse_arg_type(Gen *G) {
     LLVMTypeRef i32p = LLVMPointerType(G->i32, 0);
     LLVMTypeRef fields[SP_FIELDS] = {i32p,   G->T_ptr, G->i64, G->T_ptr, G->T_ptr,
-                                     G->i64, G->i64,   G->i64, G->i64};
+                                     G->i64, G->i64,   G->i64, G->i64,   G->i64};
     return LLVMStructTypeInContext(G->ctx, fields, SP_FIELDS, 0);
 }
 
@@ -784,14 +808,16 @@ static LLVMValueRef load_row(Gen *G, LLVMValueRef row, LLVMValueRef j, LLVMValue
 }
 
 /* One pass over the nonzero list for nv vectors of columns from jb:
- * c[jb..] (+)= Σ val[q]·rows[idx[q]][jb..], in registers. valid: how many
- * of the columns there are, the lanes past it masked off; NULL: all. */
+ * c[jb..] (+)= Σ val[q]·W[idx[q]][jb..], in registers, W's columns from
+ * j0 on stored as rows of `width` at block. valid: how many of the columns
+ * there are, the lanes past it masked off; NULL: all. */
 static void sparse_pass(Gen *G, int nv, LLVMValueRef idx, LLVMValueRef val, LLVMValueRef nnz,
-                        LLVMValueRef rows, LLVMValueRef c, LLVMValueRef n, LLVMValueRef first,
-                        LLVMValueRef jb, LLVMValueRef valid) {
+                        LLVMValueRef block, LLVMValueRef width, LLVMValueRef j0, LLVMValueRef c,
+                        LLVMValueRef first, LLVMValueRef jb, LLVMValueRef valid) {
     int vl = G->g.vl;
     unsigned align = G->s->f64 ? 8 : 4;
     LLVMValueRef left[SPARSE_MAX_VECS], init[SPARSE_MAX_VECS], next[SPARSE_MAX_VECS];
+    LLVMValueRef col = LLVMBuildSub(G->b, jb, j0, ""); /* in the task's block */
     for (int v = 0; v < nv; v++) {
         left[v] = valid ? addc(G, valid, -v * vl) : NULL;
         LLVMValueRef at_c = at(G, c, addc(G, jb, v * vl));
@@ -801,9 +827,9 @@ static void sparse_pass(Gen *G, int nv, LLVMValueRef idx, LLVMValueRef val, LLVM
     AccLoop l = acc_loop(G, nnz, nv, init, "snz");
     LLVMValueRef i = sparse_row(G, idx, l.k);
     LLVMValueRef ai = splat(G, load_t(G, at(G, val, l.k)));
-    LLVMValueRef row0 = add(G, mul(G, i, n), jb);
+    LLVMValueRef row0 = add(G, mul(G, i, width), col);
     for (int v = 0; v < nv; v++) {
-        LLVMValueRef w = load_row(G, rows, addc(G, row0, v * vl), valid ? left[v] : NULL);
+        LLVMValueRef w = load_row(G, block, addc(G, row0, v * vl), valid ? left[v] : NULL);
         next[v] = vfma(G, ai, w, l.acc[v]);
     }
     acc_loop_end(G, &l, next, 1);
@@ -823,7 +849,7 @@ static void sparse_pass(Gen *G, int nv, LLVMValueRef idx, LLVMValueRef val, LLVM
  * SPARSE_MIN_VECS vectors (column by column, a 32-column layer's 32
  * serial FMA chains were 12 % of the embedded encode). */
 static LLVMValueRef sparse_task(Gen *G, const char *name) {
-    int vl = G->g.vl, nv = sparse_vecs(G);
+    int vl = G->g.vl, nv = sparse_vecs(G->target);
     LLVMTypeRef ty = sparse_arg_type(G);
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), LLVMPointerType(ty, 0), "");
@@ -831,6 +857,7 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
     LLVMValueRef idx = sp_field(G, ty, arg, SP_IDX), val = sp_field(G, ty, arg, SP_VAL);
     LLVMValueRef nnz = sp_field(G, ty, arg, SP_NNZ), rows = sp_field(G, ty, arg, SP_ROWS);
     LLVMValueRef c = sp_field(G, ty, arg, SP_C), n = sp_field(G, ty, arg, SP_N);
+    LLVMValueRef k = sp_field(G, ty, arg, SP_K);
     LLVMValueRef first =
         LLVMBuildICmp(G->b, LLVMIntNE, sp_field(G, ty, arg, SP_FIRST), i64c(G, 0), "");
     LLVMValueRef units = sp_field(G, ty, arg, SP_UNITS), tasks = sp_field(G, ty, arg, SP_TASKS);
@@ -838,20 +865,30 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
     LLVMValueRef u0 = LLVMBuildSDiv(G->b, mul(G, t, units), tasks, "");
     LLVMValueRef u1 = LLVMBuildSDiv(G->b, mul(G, addc(G, t, 1), units), tasks, "");
     LLVMValueRef j0 = imin(G, mulc(G, u0, unit), n), j1 = imin(G, mulc(G, u1, unit), n);
-    LLVMValueRef vecs = LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, j1, j0, ""), i64c(G, vl), "");
+    LLVMValueRef width = LLVMBuildSub(G->b, j1, j0, "");
+    LLVMValueRef vecs = LLVMBuildSDiv(G->b, width, i64c(G, vl), "");
+    /* the task's k × width block, at element k·j0 (of f16 with half_rows) */
+    LLVMTypeRef el = G->half_rows ? LLVMHalfTypeInContext(G->ctx) : G->T;
+    LLVMValueRef start = mul(G, k, j0);
+    LLVMValueRef block = LLVMBuildBitCast(
+        G->b,
+        LLVMBuildGEP2(G->b, el, LLVMBuildBitCast(G->b, rows, LLVMPointerType(el, 0), ""), &start, 1,
+                      ""),
+        G->T_ptr, "block");
     for (int w = nv; w >= SPARSE_MIN_VECS; w /= 2) {
         /* the pass of w vectors runs when bit w of vecs is set, after the larger ones */
         LLVMValueRef bit = LLVMBuildAnd(G->b, vecs, i64c(G, w), "");
         If f_w = if_begin(G, LLVMBuildICmp(G->b, LLVMIntNE, bit, i64c(G, 0), ""), "spass");
         LLVMValueRef done = LLVMBuildAnd(G->b, vecs, i64c(G, -2L * w), "");
-        sparse_pass(G, w, idx, val, nnz, rows, c, n, first, add(G, j0, mulc(G, done, vl)), NULL);
+        sparse_pass(G, w, idx, val, nnz, block, width, j0, c, first, add(G, j0, mulc(G, done, vl)),
+                    NULL);
         if_else(G, &f_w);
         if_end(G, &f_w);
     }
     LLVMValueRef done = LLVMBuildAnd(G->b, vecs, i64c(G, -SPARSE_MIN_VECS), "");
     LLVMValueRef jr = add(G, j0, mulc(G, done, vl)), rest = LLVMBuildSub(G->b, j1, jr, "");
     If f_rest = if_begin(G, LLVMBuildICmp(G->b, LLVMIntSGT, rest, i64c(G, 0), ""), "srest");
-    sparse_pass(G, SPARSE_MIN_VECS, idx, val, nnz, rows, c, n, first, jr, rest);
+    sparse_pass(G, SPARSE_MIN_VECS, idx, val, nnz, block, width, j0, c, first, jr, rest);
     if_else(G, &f_rest);
     if_end(G, &f_rest);
     LLVMBuildRetVoid(G->b);
@@ -876,7 +913,7 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
      * SPARSE_MIN_VECS vectors dealt evenly over them (fmnist_dense's
      * 784-column layer: 12, 12, 12 and 13 vectors, not 16, 16, 16 and 1) */
     LLVMValueRef units = cdiv(G, n, (long)SPARSE_MIN_VECS * G->g.vl);
-    LLVMValueRef ntasks = cdiv(G, units, sparse_vecs(G) / SPARSE_MIN_VECS);
+    LLVMValueRef ntasks = cdiv(G, units, sparse_vecs(G->target) / SPARSE_MIN_VECS);
     LLVMValueRef odd = LLVMBuildTrunc(G->b, ntasks, LLVMInt1TypeInContext(G->ctx), "");
     LLVMValueRef odd_many =
         LLVMBuildAnd(G->b, odd, LLVMBuildICmp(G->b, LLVMIntSGT, ntasks, i64c(G, 1), ""), "");
@@ -900,6 +937,7 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
         rows,
         c,
         n,
+        k,
         LLVMBuildZExt(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, lc.index, i64c(G, 0), ""), G->i64, ""),
         units,
         ntasks};

@@ -95,10 +95,11 @@ static LLVMValueRef elementwise(Body *B, const IrNode *n, LLVMValueRef a, LLVMVa
 /* ------------------------------------------------------------ GEMM kernels */
 
 /* The k x n matrix op(B) of an inference GEMM whose B is an embedded weight,
- * as constant rows: the weight itself when op(B) is it (a tied decoder's
- * W), a transposed copy made at compile time when op(B) is Wᵀ; with
- * --embed-half, an f16 copy either way (the driver checked the range).
- * NULL when B is not one whole 2-D weight. */
+ * as constant rows in the sparse-rows kernel's layout (gemm.h: its column
+ * tasks' blocks one after another): the weight itself when op(B) is it (a
+ * tied decoder's W) and the layer is one task, else a copy made at compile
+ * time — transposed when op(B) is Wᵀ, f16 with --embed-half (the driver
+ * checked the range). NULL when B is not one whole 2-D weight. */
 static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
     Codegen *cg = B->cg;
     const IrNode *w = &B->g->nodes[n->in[1]];
@@ -107,7 +108,8 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
     long rows = n->tb ? t->shape[1] : t->shape[0], cols = n->tb ? t->shape[0] : t->shape[1];
     if (t->ndim != 2 || n->k != rows || n->n != cols) return NULL;
     bool half = cg->opt.embed_half;
-    if (!n->tb && !half)
+    long tasks = gemm_sparse_tasks(cg->gemm_target, cg->opt.f64, cols);
+    if (!n->tb && !half && tasks == 1)
         return cg_gep(cg, LLVMConstBitCast(cg->embedded, cg->T_ptr), cg_i64(cg, t->offset), "");
     if (!cg->rows) /* per tensor and orientation */
         cg->rows = arena_alloc(cg->arena, sizeof(LLVMValueRef) * 2 * (size_t)cg->model->ntensors);
@@ -117,23 +119,26 @@ static LLVMValueRef embedded_rows(Body *B, const IrNode *n) {
         const char *src = (const char *)cg->opt.embed + (size_t)t->offset * el;
         char *copied = malloc((size_t)t->numel * out_el);
         if (!copied) internal_error("out of memory copying %s", t->name);
-        for (long r = 0; r < rows; r++)
-            for (long c = 0; c < cols; c++) { /* [r][c] = W[c][r], or W[r][c] */
-                const char *from = src + (size_t)(n->tb ? c * rows + r : r * cols + c) * el;
-                char *to = copied + (size_t)(r * cols + c) * out_el;
-                if (!half) {
-                    memcpy(to, from, el);
-                    continue;
+        for (long task = 0, j0, j1; task < tasks; task++) {
+            gemm_sparse_task_cols(cg->gemm_target, cg->opt.f64, cols, task, &j0, &j1);
+            for (long r = 0; r < rows; r++)
+                for (long c = j0; c < j1; c++) { /* [r][c] = W[c][r], or W[r][c] */
+                    const char *from = src + (size_t)(n->tb ? c * rows + r : r * cols + c) * el;
+                    char *to = copied + (size_t)(rows * j0 + r * (j1 - j0) + c - j0) * out_el;
+                    if (!half) {
+                        memcpy(to, from, el);
+                        continue;
+                    }
+                    float f32;
+                    double v;
+                    if (cg->opt.f64)
+                        memcpy(&v, from, 8);
+                    else
+                        memcpy(&f32, from, 4), v = f32;
+                    uint16_t h = f16_from_double(v);
+                    memcpy(to, &h, 2);
                 }
-                float f32;
-                double v;
-                if (cg->opt.f64)
-                    memcpy(&v, from, 8);
-                else
-                    memcpy(&f32, from, 4), v = f32;
-                uint16_t h = f16_from_double(v);
-                memcpy(to, &h, 2);
-            }
+        }
         char name[300];
         snprintf(name, sizeof name, "%s%s%s", t->name, n->tb ? ".T" : "", half ? ".f16" : "");
         *copy = LLVMConstBitCast(embed_global(cg, name, copied, (size_t)t->numel, out_el, false),
