@@ -94,7 +94,8 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget t, const
 void gemm_parallel_for(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef exec, LLVMValueRef ntasks,
                        LLVMValueRef task, LLVMValueRef arg);
 
-/* void f(const T *a, const T *rows, T *c, i64 n, i64 k, const aec_exec *exec):
+/* void f(const T *a, const T *rows, T *c, i64 n, i64 k, i64 tasks, const aec_exec *exec)
+ * (tasks: gemm_sparse_tasks(t, f64, n)):
  * c[0..n) = Σ_i a_i · W[i][0..n) over the k rows of a k × n matrix W,
  * skipping a_i = 0, the columns in tasks through exec (NULL: one thread),
  * the same bits at any thread count. rows holds W task by task (see

@@ -742,16 +742,21 @@ static int sparse_vecs(GemmTarget t) {
     return v < SPARSE_MAX_VECS ? v : SPARSE_MAX_VECS;
 }
 
-/* The grid, for the embedded copies' layout; the kernel computes the same
- * in IR (sparse_task, gemm_sparse_function). */
+/* The grid: the caller passes the task count, the tasks compute their
+ * columns in IR as gemm_sparse_task_cols does (sparse_task). */
 static long sparse_unit(GemmTarget t, bool f64) {
     return (long)SPARSE_MIN_VECS * (t.vector_bits / (f64 ? 64 : 32));
 }
 static long sparse_units(GemmTarget t, bool f64, long n) {
     return (n + sparse_unit(t, f64) - 1) / sparse_unit(t, f64);
 }
+/* As few tasks as passes of sparse_vecs allow, an even number when more
+ * than one, so that two threads get the same share; the units of
+ * SPARSE_MIN_VECS vectors dealt evenly over them (fmnist_dense's
+ * 784-column layer: 12, 12, 12 and 13 vectors, not 16, 16, 16 and 1). */
 long gemm_sparse_tasks(GemmTarget t, bool f64, long n) {
-    long per = sparse_vecs(t) / SPARSE_MIN_VECS, tasks = (sparse_units(t, f64, n) + per - 1) / per;
+    long units = sparse_units(t, f64, n), per = sparse_vecs(t) / SPARSE_MIN_VECS;
+    long tasks = (units + per - 1) / per;
     return tasks > 1 && tasks % 2 ? tasks + 1 : tasks;
 }
 void gemm_sparse_task_cols(GemmTarget t, bool f64, long n, long task, long *j0, long *j1) {
@@ -899,25 +904,17 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
     char sub[64];
     snprintf(sub, sizeof sub, "%s.task", name);
     LLVMValueRef task = sparse_task(G, sub);
-    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i8p};
-    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 6, 0));
+    LLVMTypeRef params[] = {G->T_ptr, G->T_ptr, G->T_ptr, G->i64, G->i64, G->i64, G->i8p};
+    LLVMValueRef f = new_function(G, name, LLVMFunctionType(G->void_t, params, 7, 0));
     LLVMValueRef a = LLVMGetParam(f, 0), rows = LLVMGetParam(f, 1), c = LLVMGetParam(f, 2);
-    LLVMValueRef n = LLVMGetParam(f, 3), k = LLVMGetParam(f, 4), exec = LLVMGetParam(f, 5);
+    LLVMValueRef n = LLVMGetParam(f, 3), k = LLVMGetParam(f, 4), ntasks = LLVMGetParam(f, 5);
+    LLVMValueRef exec = LLVMGetParam(f, 6);
     LLVMTypeRef ty = sparse_arg_type(G);
     LLVMValueRef arg = LLVMBuildAlloca(G->b, ty, "arg");
     LLVMValueRef idx = LLVMBuildArrayAlloca(G->b, G->i32, i64c(G, SPARSE_CHUNK), "idx");
     LLVMValueRef val = LLVMBuildArrayAlloca(G->b, G->T, i64c(G, SPARSE_CHUNK), "val");
     LLVMValueRef count = LLVMBuildAlloca(G->b, G->i64, "nnz");
-    /* as few tasks as passes of sparse_vecs allow, an even number when
-     * more than one, so that two threads get the same share; the units of
-     * SPARSE_MIN_VECS vectors dealt evenly over them (fmnist_dense's
-     * 784-column layer: 12, 12, 12 and 13 vectors, not 16, 16, 16 and 1) */
     LLVMValueRef units = cdiv(G, n, (long)SPARSE_MIN_VECS * G->g.vl);
-    LLVMValueRef ntasks = cdiv(G, units, sparse_vecs(G->target) / SPARSE_MIN_VECS);
-    LLVMValueRef odd = LLVMBuildTrunc(G->b, ntasks, LLVMInt1TypeInContext(G->ctx), "");
-    LLVMValueRef odd_many =
-        LLVMBuildAnd(G->b, odd, LLVMBuildICmp(G->b, LLVMIntSGT, ntasks, i64c(G, 1), ""), "");
-    ntasks = add(G, ntasks, LLVMBuildZExt(G->b, odd_many, G->i64, ""));
     Loop lc = loop(G, cdiv(G, k, SPARSE_CHUNK), "chunk");
     LLVMValueRef k0 = mulc(G, lc.index, SPARSE_CHUNK);
     LLVMBuildStore(G->b, i64c(G, 0), count);

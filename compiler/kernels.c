@@ -159,9 +159,14 @@ static void sparse_rows(Body *B, LLVMValueRef a, LLVMValueRef rows, LLVMValueRef
                         long n) {
     Codegen *cg = B->cg;
     LLVMValueRef f = gemm_sparse_rows(cg->mod, cg->gemm_target, cg->opt.f64, cg->opt.embed_half);
-    LLVMValueRef args[6] = {
-        a, rows, c, cg_i64(cg, n), cg_i64(cg, k), LLVMBuildBitCast(cg->b, B->exec, cg->i8_ptr, "")};
-    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(f), f, args, 6, "");
+    LLVMValueRef args[7] = {a,
+                            rows,
+                            c,
+                            cg_i64(cg, n),
+                            cg_i64(cg, k),
+                            cg_i64(cg, gemm_sparse_tasks(cg->gemm_target, cg->opt.f64, n)),
+                            LLVMBuildBitCast(cg->b, B->exec, cg->i8_ptr, "")};
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(f), f, args, 7, "");
 }
 
 /* C = op(A)·op(B) through a generated kernel (compiler/gemm.c), its panels
