@@ -900,6 +900,52 @@ static LLVMValueRef sparse_task(Gen *G, const char *name) {
     return f;
 }
 
+/* llvm.masked.compressstore: the lanes of v where mask is set, stored one
+ * after another from p. */
+static void compress_store(Gen *G, LLVMValueRef v, LLVMValueRef p, LLVMValueRef mask) {
+    const char *name = "llvm.masked.compressstore";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef ty = LLVMTypeOf(v);
+    LLVMValueRef args[3] = {v, p, mask};
+    LLVMBuildCall2(G->b, LLVMIntrinsicGetType(G->ctx, id, &ty, 1),
+                   LLVMGetIntrinsicDeclaration(G->mod, id, &ty, 1), args, 3, "");
+}
+
+/* The nonzero list of a[k0..k1) a vector at a time, where the target
+ * compresses in one instruction (AVX-512's vcompressps/vpcompressd):
+ * fmnist_dense's three lists were 0.5 µs of its 4–8 µs embedded encode one
+ * element at a time. Appends at *count; returns where the vectors stopped. */
+static LLVMValueRef sparse_list_vectors(Gen *G, LLVMValueRef a, LLVMValueRef k0, LLVMValueRef k1,
+                                        LLVMValueRef idx, LLVMValueRef val, LLVMValueRef count) {
+    int vl = G->g.vl;
+    LLVMValueRef whole = LLVMBuildSub(G->b, k1, k0, "");
+    LLVMValueRef kv = add(G, k0, LLVMBuildAnd(G->b, whole, i64c(G, -(long)vl), ""));
+    LLVMTypeRef VI = LLVMVectorType(G->i32, (unsigned)vl), MI = LLVMIntTypeInContext(G->ctx, vl);
+    LLVMValueRef lane[64];
+    for (int i = 0; i < vl; i++)
+        lane[i] = LLVMConstInt(G->i32, (unsigned long long)i, 0);
+    AccLoop l = acc_loop_from(G, k0, kv, 0, NULL, "listv");
+    LLVMValueRef x = load_v(G, at(G, a, l.k), G->s->f64 ? 8 : 4);
+    LLVMValueRef nz = LLVMBuildFCmp(G->b, LLVMRealUNE, x, LLVMConstNull(G->V), "");
+    LLVMValueRef q = LLVMBuildLoad2(G->b, G->i64, count, "");
+    LLVMValueRef first = LLVMBuildInsertElement(G->b, LLVMGetUndef(VI),
+                                                LLVMBuildTrunc(G->b, l.k, G->i32, ""), lane[0], "");
+    LLVMValueRef ids = LLVMBuildAdd(
+        G->b, LLVMBuildShuffleVector(G->b, first, LLVMGetUndef(VI), LLVMConstNull(VI), ""),
+        LLVMConstVector(lane, (unsigned)vl), "");
+    compress_store(G, x, at(G, val, q), nz);
+    compress_store(G, ids, LLVMBuildGEP2(G->b, G->i32, idx, &q, 1, ""), nz);
+    const char *ctpop = "llvm.ctpop";
+    unsigned id = LLVMLookupIntrinsicID(ctpop, strlen(ctpop));
+    LLVMValueRef bits = LLVMBuildBitCast(G->b, nz, MI, "");
+    LLVMValueRef ones =
+        LLVMBuildCall2(G->b, LLVMIntrinsicGetType(G->ctx, id, &MI, 1),
+                       LLVMGetIntrinsicDeclaration(G->mod, id, &MI, 1), &bits, 1, "");
+    LLVMBuildStore(G->b, add(G, q, LLVMBuildZExt(G->b, ones, G->i64, "")), count);
+    acc_loop_end(G, &l, NULL, vl);
+    return kv;
+}
+
 LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
     char sub[64];
     snprintf(sub, sizeof sub, "%s.task", name);
@@ -917,8 +963,10 @@ LLVMValueRef gemm_sparse_function(Gen *G, const char *name) {
     LLVMValueRef units = cdiv(G, n, (long)SPARSE_MIN_VECS * G->g.vl);
     Loop lc = loop(G, cdiv(G, k, SPARSE_CHUNK), "chunk");
     LLVMValueRef k0 = mulc(G, lc.index, SPARSE_CHUNK);
+    LLVMValueRef k1 = imin(G, addc(G, k0, SPARSE_CHUNK), k);
     LLVMBuildStore(G->b, i64c(G, 0), count);
-    Loop li = loop_from(G, k0, imin(G, addc(G, k0, SPARSE_CHUNK), k), "list");
+    if (G->target.vector_bits == 512) k0 = sparse_list_vectors(G, a, k0, k1, idx, val, count);
+    Loop li = loop_from(G, k0, k1, "list");
     LLVMValueRef x = load_t(G, at(G, a, li.index)), q = LLVMBuildLoad2(G->b, G->i64, count, "");
     /* written at q always, kept when x ≠ 0: no branch to mispredict */
     LLVMBuildStore(G->b, LLVMBuildTrunc(G->b, li.index, G->i32, ""),

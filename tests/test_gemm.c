@@ -2,7 +2,8 @@
  * OpenBLAS's cblas_sgemm/dgemm: every transposition, f32 and f64, the edge
  * shapes (M, N, K among 1, 3, 17, 31, 64, 255, 256, 784), a batch-sized
  * dimension, accumulation into C, B read in place (a convolution's
- * columns), the same bits at 1, 2 and 3 threads, and the tiling's rules.
+ * columns), the same bits at 1, 2 and 3 threads, and the tiling's rules;
+ * and the embedded batch-1 kernel (gemm_sparse_rows) against C's fma.
  * An element may differ from BLAS's by what two K-term sums can: each is
  * within K·ε·Σ|a||b| of the exact one.
  */
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "aec.h" /* compiler/aec.h: f16_from_double */
 #include "gemm_gen.h"
 #include "gemm_jit.h"
 #include "pool.h"
@@ -229,6 +231,96 @@ static void test_other_target(void **state) {
     assert_int_equal(gemm_target(NULL, "x86-64-v4", NULL).vector_bits, 512);
 }
 
+/* ------------------------------------------------------------ sparse rows */
+
+typedef void (*sparse_fn)(const void *a, const void *rows, void *c, int64_t n, int64_t k,
+                          int64_t tasks, const void *exec);
+
+/* gemm_sparse_rows (the embedded batch-1 kernel) on one target: for each
+ * shape, inputs with zeros and a NaN, W stored in the task blocks of
+ * gemm_sparse_task_cols, against C's fma over the nonzero rows in order —
+ * the same bits, as the kernel promises, at 1, 2 and 3 threads; f32, f64
+ * and f16 rows. k past 1024 takes more than one chunk of the list; k not a
+ * multiple of the vector length, the list's scalar tail. */
+static void sparse_rows_on(const char *cpu) {
+    static const long shapes[][2] = {{1, 1},     {15, 63},   {16, 64},   {17, 200},
+                                     {300, 500}, {784, 512}, {1025, 70}, {2100, 784}};
+    for (int kind = 0; kind < 3; kind++) {
+        bool f64 = kind == 1, half = kind == 2;
+        GemmJit j;
+        gemm_jit_begin(&j, cpu);
+        LLVMValueRef f = gemm_sparse_rows(j.mod, j.target, f64, half);
+        LLVMSetLinkage(f, LLVMExternalLinkage);
+        char name[64];
+        snprintf(name, sizeof name, "%s", LLVMGetValueName(f));
+        GemmTarget t = j.target;
+        assert_int_equal(gemm_jit_finish(&j), 0);
+        sparse_fn fn = (sparse_fn)(uintptr_t)gemm_jit_lookup(&j, name);
+        assert_non_null(fn);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            long k = shapes[s][0], n = shapes[s][1], el = f64 ? 8 : 4;
+            uint64_t seed = (uint64_t)(k * 31 + n);
+            char *a = values(k, f64, &seed), *w = values(k * n, f64, &seed);
+            for (long i = 0; i < k; i += 3) /* zeros, skipped */
+                memset(a + i * el, 0, (size_t)el);
+            if (k > 20) { /* a NaN is not skipped: its columns are NaN */
+                if (f64)
+                    ((double *)a)[k - 2] = NAN;
+                else
+                    ((float *)a)[k - 2] = NAN;
+            }
+            long tasks = gemm_sparse_tasks(t, f64, n);
+            char *rows = aligned_alloc(64, ((size_t)(k * n * el) + 64) / 64 * 64);
+            double *want = calloc((size_t)n, sizeof *want);
+            for (long task = 0, j0, j1; task < tasks; task++) {
+                gemm_sparse_task_cols(t, f64, n, task, &j0, &j1);
+                for (long i = 0; i < k; i++)
+                    for (long c = j0; c < j1; c++) {
+                        long at = k * j0 + i * (j1 - j0) + c - j0;
+                        double v = get(w, f64, i * n + c);
+                        if (half) {
+                            uint16_t h = f16_from_double(v);
+                            memcpy(rows + at * 2, &h, 2);
+                            v = f16_to_double(h);
+                        } else
+                            memcpy(rows + at * el, w + (i * n + c) * el, (size_t)el);
+                        double x = get(a, f64, i);
+                        if (x != 0)
+                            want[c] =
+                                f64 ? fma(x, v, want[c]) : fmaf((float)x, (float)v, (float)want[c]);
+                    }
+            }
+            for (int threads = 1; threads <= 3; threads++) {
+                aec_pool *pool = threads > 1 ? aec_pool_new(threads) : NULL;
+                Exec ex = {aec_pool_parallel_for, pool, 0, {0}};
+                char *c = values(n, f64, &seed); /* overwritten */
+                fn(a, rows, c, n, k, tasks, pool ? &ex : NULL);
+                for (long i = 0; i < n; i++) {
+                    double got = get(c, f64, i);
+                    if (!(got == want[i] || (isnan(got) && isnan(want[i]))))
+                        fail_msg("%s %s k=%ld n=%ld, %d threads: c[%ld] = %.17g, not %.17g",
+                                 cpu ? cpu : "host",
+                                 half  ? "f16"
+                                 : f64 ? "f64"
+                                       : "f32",
+                                 k, n, threads, i, got, want[i]);
+                }
+                free(c);
+                aec_pool_free(pool);
+            }
+            free(a), free(w), free(rows), free(want);
+        }
+        gemm_jit_end(&j);
+    }
+}
+
+static void test_sparse_rows(void **state) {
+    (void)state;
+    sparse_rows_on(NULL);
+    sparse_rows_on("x86-64-v3"); /* AVX2: the list one element at a time */
+    if (gemm_target(NULL, NULL, NULL).vector_bits == 512) sparse_rows_on("x86-64-v4");
+}
+
 /* The tiling's rules (docs/internals.md), on the two x86 register files
  * and AVX-512's two FMA pipe counts: another tile than the first only for
  * a product of 2^20 multiply-adds or more; tasks 64 columns wide; a
@@ -309,11 +401,9 @@ static void test_thread_counts_same_bits(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_model_shapes),
-        cmocka_unit_test(test_other_target),
-        cmocka_unit_test(test_tiling_rules),
-        cmocka_unit_test(test_thread_counts_same_bits),
+        cmocka_unit_test(test_edges),        cmocka_unit_test(test_model_shapes),
+        cmocka_unit_test(test_other_target), cmocka_unit_test(test_tiling_rules),
+        cmocka_unit_test(test_sparse_rows),  cmocka_unit_test(test_thread_counts_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
