@@ -354,7 +354,6 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     }
 
     bool one_row = s->m == 1 || s->m == IR_BATCH_ROWS; /* can m be 1 */
-    LLVMValueRef gemv = one_row ? gemm_gemv_function(&G) : NULL;
 
     LLVMValueRef f = new_function(&G, name, gemm_function_type(G.ctx, s->f64));
     LLVMValueRef arg = LLVMBuildAlloca(G.b, G.arg_ty, "arg");
@@ -390,8 +389,7 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     If f_row = {0};
     if (one_row) {
         f_row = if_begin(&G, LLVMBuildICmp(G.b, LLVMIntEQ, d.m, i64c(&G, 1), ""), "one_row");
-        LLVMValueRef args[7] = {a, b, c, d.n, d.k, d.lda, d.ldb};
-        LLVMBuildCall2(G.b, LLVMGlobalGetValueType(gemv), gemv, args, 7, "");
+        gemm_run_gemv(&G, exec, arg, &d);
         gemm_call_epilogue(&G, arg, i64c(&G, 0), i64c(&G, 1), i64c(&G, 0), d.n, i64c(&G, 0));
         if_else(&G, &f_row);
     }

@@ -350,6 +350,9 @@ void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef 
                         LLVMValueRef c1, LLVMValueRef block);
 /* The one-row product (a batch of 1), shared by the products of one transposition. */
 LLVMValueRef gemm_gemv_function(Gen *G);
+/* At G->b: the one-row product of the task argument arg (shape d) as tasks
+ * of columns through exec. */
+void gemm_run_gemv(Gen *G, LLVMValueRef exec, LLVMValueRef arg, const Dims *d);
 /* At G->b: exec->parallel_for(pool, n, task, arg), or the tasks in order —
  * a call of the module's one `aec.run_tasks`. */
 void gemm_run_tasks(Gen *G, LLVMValueRef exec, LLVMValueRef n, LLVMValueRef task, LLVMValueRef arg);

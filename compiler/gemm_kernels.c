@@ -632,6 +632,55 @@ LLVMValueRef gemm_gemv_function(Gen *G) {
     return f;
 }
 
+/* The one-row product as tasks of GEMV_TASK_COLS columns of C (rows of a
+ * transposed B, 64 × k contiguous), one task under GEMV_MIN_WORK
+ * multiply-adds: each column's sum is the same whatever its task, so the
+ * bits do not depend on the grid or the threads, and on two threads each
+ * core reads its half of the weights, which its L2 then keeps from call
+ * to call (fmnist_dense's 1.9 MB encoder does not fit one core's 1 MB:
+ * batch-1 encode 16.8 µs at two threads before, sixteenth session). 64 is
+ * a whole number of the !tb body's column blocks on every target. */
+enum { GEMV_TASK_COLS = 64, GEMV_MIN_WORK = 1 << 15 };
+
+static LLVMValueRef gemv_task_cols(Gen *G, LLVMValueRef n, LLVMValueRef k) {
+    LLVMValueRef small = LLVMBuildICmp(G->b, LLVMIntSLT, mul(G, n, k), i64c(G, GEMV_MIN_WORK), "");
+    return LLVMBuildSelect(G->b, small, n, i64c(G, GEMV_TASK_COLS), "");
+}
+
+static LLVMValueRef gemv_task(Gen *G, LLVMValueRef gemv) {
+    char name[80];
+    snprintf(name, sizeof name, "%s.task", LLVMGetValueName(gemv));
+    LLVMValueRef f = LLVMGetNamedFunction(G->mod, name);
+    if (f) return f;
+    f = new_function(G, name, G->task_ty);
+    LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "");
+    LLVMValueRef n = arg_field(G, arg, ARG_N), k = arg_field(G, arg, ARG_K);
+    LLVMValueRef ldb = arg_field(G, arg, ARG_LDB), cols = gemv_task_cols(G, n, k);
+    LLVMValueRef j0 = mul(G, LLVMGetParam(f, 1), cols), j1 = imin(G, add(G, j0, cols), n);
+    LLVMValueRef b = at(G, arg_field(G, arg, ARG_B), G->s->tb ? mul(G, j0, ldb) : j0);
+    LLVMValueRef args[7] = {arg_field(G, arg, ARG_A),
+                            b,
+                            at(G, arg_field(G, arg, ARG_C), j0),
+                            LLVMBuildSub(G->b, j1, j0, ""),
+                            k,
+                            arg_field(G, arg, ARG_LDA),
+                            ldb};
+    LLVMBuildCall2(G->b, LLVMGlobalGetValueType(gemv), gemv, args, 7, "");
+    LLVMBuildRetVoid(G->b);
+    return f;
+}
+
+void gemm_run_gemv(Gen *G, LLVMValueRef exec, LLVMValueRef arg, const Dims *d) {
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(G->b); /* the functions below move the builder */
+    LLVMValueRef fn = G->fn, task = gemv_task(G, gemm_gemv_function(G));
+    G->fn = fn;
+    LLVMPositionBuilderAtEnd(G->b, here);
+    LLVMValueRef cols = gemv_task_cols(G, d->n, d->k);
+    LLVMValueRef tasks =
+        LLVMBuildSDiv(G->b, LLVMBuildSub(G->b, add(G, d->n, cols), i64c(G, 1), ""), cols, "");
+    gemm_run_tasks(G, exec, tasks, task, LLVMBuildBitCast(G->b, arg, G->i8p, ""));
+}
+
 /* ---------------------------------------------------------------- tasks */
 
 /* `void aec.run_tasks(exec, n, task, arg)`, the module's one: exec's
