@@ -78,6 +78,59 @@ static void transpose(Gen *G, LLVMValueRef *v) {
     }
 }
 
+/* A column panel of a transposed op(B) (B stored n × k: column j of op(B)
+ * is row j, k contiguous) from column col0: vl × vl blocks transposed in
+ * registers, then the k past the last block. valid: the panel's columns
+ * that exist (rows past them read as zeros), NULL: all nr. Block column by
+ * block column, k inner: vl rows streamed at a time (all nr rows at once
+ * were nr streams; fmnist_dense's first forward pack took 101 µs at two
+ * threads, 44–50 this way, sixteenth session). */
+static void pack_bt_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef dst,
+                          LLVMValueRef col0, LLVMValueRef valid) {
+    int nr = G->g.nr, vl = G->g.vl;
+    unsigned align = G->s->f64 ? 8 : 4;
+    LLVMValueRef last = addc(G, d->n, -1);
+    /* row r of op(B)ᵀ from col0 (clamped to the last one), and whether it exists */
+    LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
+    /* the nv column blocks as a loop: one transpose in the IR, not nv
+     * (a transpose is 64 shuffles at 16 lanes, slow to select) */
+    Loop lb = loop(G, i64c(G, G->g.nv), "pjb");
+    LLVMValueRef jb = mulc(G, lb.index, vl);
+    LLVMValueRef src[64], in[64];
+    for (int r = 0; r < vl; r++) {
+        LLVMValueRef j = addc(G, jb, r);
+        in[r] = valid ? LLVMBuildICmp(G->b, LLVMIntSLT, j, valid, "") : NULL;
+        LLVMValueRef col = add(G, col0, j);
+        if (valid) col = imin(G, col, last);
+        src[r] = at(G, b, mul(G, col, d->ldb));
+    }
+    Loop lk = loop(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), "pkv");
+    LLVMValueRef k0 = mulc(G, lk.index, vl);
+    LLVMValueRef rows[64];
+    for (int r = 0; r < vl; r++) {
+        rows[r] = load_v(G, at(G, src[r], k0), align);
+        if (valid) rows[r] = LLVMBuildSelect(G->b, in[r], rows[r], LLVMConstNull(G->V), "");
+    }
+    transpose(G, rows);
+    for (int q = 0; q < vl; q++)
+        store_v(G, rows[q], at(G, dst, add(G, mulc(G, addc(G, k0, q), nr), jb)));
+    loop_end(G, &lk);
+    loop_end(G, &lb);
+    Loop lj = loop(G, i64c(G, nr), "pj");
+    LLVMValueRef col = add(G, col0, lj.index), exists = NULL;
+    if (valid) {
+        exists = LLVMBuildICmp(G->b, LLVMIntSLT, lj.index, valid, "");
+        col = imin(G, col, last);
+    }
+    LLVMValueRef row = at(G, b, mul(G, col, d->ldb));
+    Loop lt = loop_from(G, kv, d->k, "pkt");
+    LLVMValueRef v = load_t(G, at(G, row, lt.index));
+    if (valid) v = LLVMBuildSelect(G->b, exists, v, LLVMConstNull(G->T), "");
+    store_t(G, v, at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
+    loop_end(G, &lt);
+    loop_end(G, &lj);
+}
+
 /* Column panel p of op(B): dst[k][j] = op(B)[k][p·nr + j], zero past n. */
 static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) {
     int nr = G->g.nr, vl = G->g.vl;
@@ -93,31 +146,8 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
             store_v(G, load_v(G, at(G, src, i64c(G, v * vl)), G->s->f64 ? 8 : 4),
                     at(G, out, i64c(G, v * vl)));
         loop_end(G, &lk);
-    } else { /* B stored n × k: column j of op(B) is row j, k contiguous */
-        /* vl × vl blocks transposed in registers, then the k past the last block */
-        LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
-        Loop lk = loop(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), "pkv");
-        LLVMValueRef k0 = mulc(G, lk.index, vl);
-        /* the nv column blocks as a loop: one transpose in the IR, not nv
-         * (a transpose is 64 shuffles at 16 lanes, slow to select) */
-        Loop lb = loop(G, i64c(G, G->g.nv), "pjb");
-        LLVMValueRef jb = mulc(G, lb.index, vl);
-        LLVMValueRef rows[64];
-        for (int r = 0; r < vl; r++)
-            rows[r] = load_v(G, at(G, b, add(G, mul(G, add(G, addc(G, col0, r), jb), d->ldb), k0)),
-                             G->s->f64 ? 8 : 4);
-        transpose(G, rows);
-        for (int q = 0; q < vl; q++)
-            store_v(G, rows[q], at(G, dst, add(G, mulc(G, addc(G, k0, q), nr), jb)));
-        loop_end(G, &lb);
-        loop_end(G, &lk);
-        Loop lj = loop(G, i64c(G, nr), "pj");
-        LLVMValueRef src = at(G, b, mul(G, add(G, col0, lj.index), d->ldb));
-        Loop lt = loop_from(G, kv, d->k, "pkt");
-        store_t(G, load_t(G, at(G, src, lt.index)),
-                at(G, dst, add(G, mulc(G, lt.index, nr), lj.index)));
-        loop_end(G, &lt);
-        loop_end(G, &lj);
+    } else {
+        pack_bt_panel(G, d, b, dst, col0, NULL);
     }
     if_else(G, &f);
     if (!G->s->tb) { /* the last, partial panel: its columns' lanes, zeros past n */
@@ -129,19 +159,8 @@ static void pack_b_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef p) 
             store_v(G, load_v_masked(G, at(G, src, i64c(G, v * vl)), addc(G, valid, -v * vl)),
                     at(G, out, i64c(G, v * vl)));
         loop_end(G, &lk);
-    } else { /* element by element */
-        Loop lk = loop(G, d->k, "pke");
-        Loop lj = loop(G, i64c(G, nr), "pje");
-        LLVMValueRef col = add(G, col0, lj.index);
-        LLVMValueRef in = LLVMBuildICmp(G->b, LLVMIntSLT, col, d->n, "");
-        LLVMValueRef idx = G->s->tb ? add(G, mul(G, col, d->ldb), lk.index)
-                                    : add(G, mul(G, lk.index, d->ldb), col);
-        idx = LLVMBuildSelect(G->b, in, idx, i64c(G, 0), "");
-        LLVMValueRef v =
-            LLVMBuildSelect(G->b, in, load_t(G, at(G, b, idx)), LLVMConstNull(G->T), "");
-        store_t(G, v, at(G, dst, add(G, mulc(G, lk.index, nr), lj.index)));
-        loop_end(G, &lj);
-        loop_end(G, &lk);
+    } else { /* transposed as the full ones, the missing rows as zeros */
+        pack_bt_panel(G, d, b, dst, col0, LLVMBuildSub(G->b, d->n, col0, ""));
     }
     if_end(G, &f);
 }
