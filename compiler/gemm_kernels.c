@@ -84,19 +84,18 @@ static void transpose(Gen *G, LLVMValueRef *v) {
  * that exist (rows past them read as zeros), NULL: all nr. Block column by
  * block column, k inner: vl rows streamed at a time (all nr rows at once
  * were nr streams; fmnist_dense's first forward pack took 101 µs at two
- * threads, 44–50 this way, sixteenth session). */
+ * threads, 44–79 this way, sixteenth session). */
 static void pack_bt_panel(Gen *G, const Dims *d, LLVMValueRef b, LLVMValueRef dst,
                           LLVMValueRef col0, LLVMValueRef valid) {
     int nr = G->g.nr, vl = G->g.vl;
     unsigned align = G->s->f64 ? 8 : 4;
     LLVMValueRef last = addc(G, d->n, -1);
-    /* row r of op(B)ᵀ from col0 (clamped to the last one), and whether it exists */
     LLVMValueRef kv = mulc(G, LLVMBuildSDiv(G->b, d->k, i64c(G, vl), ""), vl);
     /* the nv column blocks as a loop: one transpose in the IR, not nv
      * (a transpose is 64 shuffles at 16 lanes, slow to select) */
     Loop lb = loop(G, i64c(G, G->g.nv), "pjb");
     LLVMValueRef jb = mulc(G, lb.index, vl);
-    LLVMValueRef src[64], in[64];
+    LLVMValueRef src[64], in[64]; /* row jb + r of B (clamped to the last), and whether it exists */
     for (int r = 0; r < vl; r++) {
         LLVMValueRef j = addc(G, jb, r);
         in[r] = valid ? LLVMBuildICmp(G->b, LLVMIntSLT, j, valid, "") : NULL;
@@ -657,7 +656,7 @@ LLVMValueRef gemm_gemv_function(Gen *G) {
  * bits do not depend on the grid or the threads, and on two threads each
  * core reads its half of the weights, which its L2 then keeps from call
  * to call (fmnist_dense's 1.9 MB encoder does not fit one core's 1 MB:
- * batch-1 encode 16.8 µs at two threads before, sixteenth session). 64 is
+ * its batch-1 encode 18.6 → 10.7 µs at two threads, sixteenth session). 64 is
  * a whole number of the !tb body's column blocks on every target. */
 enum { GEMV_TASK_COLS = 64, GEMV_MIN_WORK = 1 << 15 };
 
