@@ -49,6 +49,15 @@ static const char wide_spec[] = "model wide {\n"
                                 "  decoder { dense 200 relu; dense 300 sigmoid; reshape 1x10x30 }\n"
                                 "  loss mse\n"
                                 "}\n";
+/* A tied decoder wide enough for several column tasks: it reads the
+ * encoder's W untransposed, as a copy in the tasks' blocks (gemm.h). */
+static const char wide_tied_spec[] = "model wtied {\n"
+                                     "  input 600\n"
+                                     "  encoder { dense 300 relu; dense 20 }\n"
+                                     "  decoder tied\n"
+                                     "  output sigmoid\n"
+                                     "  loss mse\n"
+                                     "}\n";
 /* Winograd convolutions (a conv and a deconv, 8 channels, 3x3 same): with
  * the embedded weights their filters' transforms are constants made at
  * compile time, which must give the generated transform's bits. */
@@ -91,6 +100,20 @@ static void *random_values(int64_t n, bool f64, uint64_t *s) {
     return v;
 }
 
+/* Weights of either sign, in [-0.45, 0.45): ReLUs then give zeros for the
+ * batch-1 path to skip, and a sigmoid output does not saturate — with
+ * positive weights every reconstruction was 1.0, and a decoder that read
+ * the wrong weights went unnoticed. */
+static void *centered_weights(int64_t n, bool f64, uint64_t *s) {
+    void *v = random_values(n, f64, s);
+    for (int64_t i = 0; i < n; i++)
+        if (f64)
+            ((double *)v)[i] -= 0.5;
+        else
+            ((float *)v)[i] -= 0.5f;
+    return v;
+}
+
 /* The largest |a - b| / max(1, |b|) over n values of the element type. */
 static double max_rel_diff(const void *a, const void *b, int64_t n, bool f64) {
     double worst = 0;
@@ -108,7 +131,7 @@ static void embedded_same_bits(const char *spec, bool f64) {
     assert_non_null(m);
     size_t el = f64 ? 8 : 4;
     uint64_t s = 3;
-    void *weights = random_values(m->param_count, f64, &s);
+    void *weights = centered_weights(m->param_count, f64, &s);
     CodegenOptions plain = {.f64 = f64, .opt_level = 2}, embed = plain;
     embed.embed = weights;
     Codegen *cg0, *cg1;
@@ -187,6 +210,7 @@ static void test_embedded_f32(void **state) {
     embedded_same_bits(dense_spec, false);
     embedded_same_bits(tied_spec, false);
     embedded_same_bits(wide_spec, false);
+    embedded_same_bits(wide_tied_spec, false);
     embedded_same_bits(conv_spec, false);
 }
 
@@ -194,6 +218,7 @@ static void test_embedded_f64(void **state) {
     (void)state;
     embedded_same_bits(tied_spec, true);
     embedded_same_bits(wide_spec, true);
+    embedded_same_bits(wide_tied_spec, true);
     embedded_same_bits(conv_spec, true);
 }
 
@@ -208,7 +233,7 @@ static void embedded_half(const char *spec, bool f64) {
     assert_non_null(m);
     size_t el = f64 ? 8 : 4;
     uint64_t s = 5;
-    void *weights = random_values(m->param_count, f64, &s);
+    void *weights = centered_weights(m->param_count, f64, &s);
     void *rounded = tu_alloc(el * (size_t)m->param_count);
     memcpy(rounded, weights, el * (size_t)m->param_count);
     for (int t = 0; t < m->ntensors; t++)
@@ -270,6 +295,7 @@ static void test_embedded_half(void **state) {
     embedded_half(tied_spec, false);
     embedded_half(wide_spec, false);
     embedded_half(wide_spec, true);
+    embedded_half(wide_tied_spec, false);
 }
 
 /* binary16 conversion: every finite code comes back as itself; a value
