@@ -321,6 +321,28 @@ LLVMValueRef gemm_sparse_rows(LLVMModuleRef mod, GemmTarget target, bool f64, bo
     return f;
 }
 
+/* The micro-kernel of the tiling's mr rows and nv vectors, and its
+ * variant that reads A in place where the product does, once per module. */
+static MicroKernels micro_kernels(Gen *G, int nv) {
+    MicroKernels k = {0};
+    int tiling_nv = G->g.nv;
+    G->g.nv = nv;
+    const char *t = G->s->f64 ? "f64" : "f32";
+    char name[96];
+    snprintf(name, sizeof name, "aec.gemm.%s.%dx%dx%d.kernel", t, G->g.mr, nv, G->g.vl);
+    if (!(k.packed = LLVMGetNamedFunction(G->mod, name)))
+        k.packed = gemm_micro_kernel(G, name, false);
+    if (G->direct_a) {
+        snprintf(name, sizeof name, "aec.gemm.%s.%dx%dx%d.kernel_a%s", t, G->g.mr, nv, G->g.vl,
+                 G->s->ta ? "t" : "");
+        if (!(k.direct = LLVMGetNamedFunction(G->mod, name)))
+            k.direct = gemm_micro_kernel(G, name, true);
+    }
+    G->g.nv = tiling_nv;
+    k.nv = nv;
+    return k;
+}
+
 LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, const char *name) {
     Gen G = {0};
     gen_begin(&G, mod, s, target);
@@ -333,24 +355,29 @@ LLVMValueRef gemm_emit(LLVMModuleRef mod, const GemmSpec *s, GemmTarget target, 
     snprintf(pack_key, sizeof pack_key, "aec.gemm.%s.%dx%dx%d.%c%c%s%s", s->f64 ? "f64" : "f32",
              G.g.mr, G.g.nv, G.g.vl, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
              G.direct_a ? ".direct" : "", G.direct_b ? ".direct_b" : "");
-    /* the tile task depends on accumulating too; the packing does not */
+    /* The last column panel's vectors when fewer than nv (n known and
+     * more than a panel): its tiles take micro-kernels that narrow, which
+     * compute the same sums without the padding's zero columns
+     * (fmnist_dense's 784 columns: 12 panels of 64 and one of 16, that one
+     * at a quarter of the FMAs' use). A product of one partial panel has
+     * its tile chosen for its width already, and a tiny model's extra
+     * kernels would only cost compile time. */
+    int edge_nv = 0;
+    if (s->n > G.g.nr && s->n % G.g.nr) {
+        int e = (int)ceil_div(s->n % G.g.nr, G.g.vl);
+        if (e < G.g.nv) edge_nv = e;
+    }
+    /* the tile task depends on accumulating and the edge too; the packing does not */
     snprintf(key, sizeof key, "%s%s", pack_key, s->accumulate ? ".acc" : "");
-    LLVMValueRef kernel, direct = NULL, pack_task, compute_task;
+    if (edge_nv) snprintf(key + strlen(key), sizeof key - strlen(key), ".e%d", edge_nv);
+    LLVMValueRef pack_task, compute_task;
     snprintf(sub, sizeof sub, "%s.pack", pack_key);
     if (!(pack_task = LLVMGetNamedFunction(mod, sub))) pack_task = gemm_pack_task(&G, sub);
     snprintf(sub, sizeof sub, "%s.tile", key);
     if (!(compute_task = LLVMGetNamedFunction(mod, sub))) {
-        snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel", s->f64 ? "f64" : "f32", G.g.mr,
-                 G.g.nv, G.g.vl);
-        if (!(kernel = LLVMGetNamedFunction(mod, sub))) kernel = gemm_micro_kernel(&G, sub, false);
-        if (G.direct_a) {
-            snprintf(sub, sizeof sub, "aec.gemm.%s.%dx%dx%d.kernel_a%s", s->f64 ? "f64" : "f32",
-                     G.g.mr, G.g.nv, G.g.vl, s->ta ? "t" : "");
-            if (!(direct = LLVMGetNamedFunction(mod, sub)))
-                direct = gemm_micro_kernel(&G, sub, true);
-        }
-        snprintf(sub, sizeof sub, "%s.tile", key);
-        compute_task = gemm_tile_task(&G, sub, kernel, direct);
+        MicroKernels full = micro_kernels(&G, G.g.nv), edge = {0};
+        if (edge_nv) edge = micro_kernels(&G, edge_nv);
+        compute_task = gemm_tile_task(&G, sub, full, edge);
     }
 
     bool one_row = s->m == 1 || s->m == IR_BATCH_ROWS; /* can m be 1 */

@@ -340,10 +340,15 @@ LLVMValueRef gemm_pack_b_tasks(Gen *G, const Dims *d, LLVMValueRef group);
 LLVMValueRef gemm_pack_task(Gen *G, const char *name);
 /* The micro-kernel: packed A, or A in place (direct). */
 LLVMValueRef gemm_micro_kernel(Gen *G, const char *name, bool direct);
+typedef struct MicroKernels {
+    LLVMValueRef packed, direct; /* A packed, A in place (NULL where it is not) */
+    int nv;                      /* their vectors of columns; 0: none */
+} MicroKernels;
 /* Round 2's column blocks (an even task count where it can), and its task:
- * a block of C's tiles over every K block. */
+ * a block of C's tiles over every K block; edge: narrower kernels for the
+ * last column panel, or nv 0. */
 LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueRef ncp);
-LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct);
+LLVMValueRef gemm_tile_task(Gen *G, const char *name, MicroKernels full, MicroKernels edge);
 /* At G->b: epilogue(env, r0, r1, c0, c1, block) when the task argument
  * has one (gemm.h). */
 void gemm_call_epilogue(Gen *G, LLVMValueRef arg, LLVMValueRef r0, LLVMValueRef r1, LLVMValueRef c0,

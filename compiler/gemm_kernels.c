@@ -361,15 +361,66 @@ LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueR
 }
 
 /* Phase 2's task t: block (t mod blocks_m, t / blocks_m) of tiles. */
-LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMValueRef direct) {
+/* One tile: kernel k's direct variant on A in place where A is read so
+ * and the tile has all mr rows (whole_rows; NULL: known), else its packed
+ * one. */
+static void call_kernel(Gen *G, MicroKernels k, LLVMValueRef whole_rows, LLVMValueRef a_in,
+                        LLVMValueRef pa, LLVMValueRef pb, LLVMValueRef kc, LLVMValueRef c,
+                        LLVMValueRef ldc, LLVMValueRef load_c, LLVMValueRef lda, LLVMValueRef kb) {
+    LLVMTypeRef ty = LLVMGlobalGetValueType(k.packed);
+    LLVMValueRef direct_args[8] = {a_in, pb, kc, c, ldc, load_c, lda, kb};
+    LLVMValueRef packed_args[8] = {pa, pb, kc, c, ldc, load_c, lda, kb};
+    if (!k.direct) {
+        LLVMBuildCall2(G->b, ty, k.packed, packed_args, 8, "");
+    } else if (!whole_rows) {
+        LLVMBuildCall2(G->b, ty, k.direct, direct_args, 8, "");
+    } else {
+        If f_rows = if_begin(G, whole_rows, "rows");
+        LLVMBuildCall2(G->b, ty, k.direct, direct_args, 8, "");
+        if_else(G, &f_rows);
+        LLVMBuildCall2(G->b, ty, k.packed, packed_args, 8, "");
+        if_end(G, &f_rows);
+    }
+}
+
+/* An edge tile (rows × cols of C, fewer than mr × nr) through the buffer,
+ * copying only C's part in and out, by kernel k. */
+static void edge_tile(Gen *G, MicroKernels k, LLVMValueRef whole_rows, LLVMValueRef a_in,
+                      LLVMValueRef pa, LLVMValueRef pb, LLVMValueRef kc, LLVMValueRef ctile,
+                      LLVMValueRef ldc, LLVMValueRef load_c, LLVMValueRef lda, LLVMValueRef kb,
+                      LLVMValueRef buf, LLVMValueRef rows, LLVMValueRef cols) {
+    int nr = G->g.nr, vl = G->g.vl;
+    If f_in = if_begin(G, load_c, "edge_in");
+    {
+        Loop li = loop(G, rows, "ei");
+        LLVMValueRef from = at(G, ctile, mul(G, li.index, ldc));
+        LLVMValueRef to = at(G, buf, mulc(G, li.index, nr));
+        for (int v = 0; v < k.nv; v++)
+            store_v(G, load_v_masked(G, at(G, from, i64c(G, v * vl)), addc(G, cols, -v * vl)),
+                    at(G, to, i64c(G, v * vl)));
+        loop_end(G, &li);
+    }
+    if_else(G, &f_in);
+    if_end(G, &f_in);
+    call_kernel(G, k, whole_rows, a_in, pa, pb, kc, buf, i64c(G, nr), load_c, lda, kb);
+    Loop li = loop(G, rows, "eo");
+    LLVMValueRef from = at(G, buf, mulc(G, li.index, nr));
+    LLVMValueRef to = at(G, ctile, mul(G, li.index, ldc));
+    for (int v = 0; v < k.nv; v++)
+        store_v_masked(G, load_v(G, at(G, from, i64c(G, v * vl)), G->s->f64 ? 8 : 4),
+                       at(G, to, i64c(G, v * vl)), addc(G, cols, -v * vl));
+    loop_end(G, &li);
+}
+
+LLVMValueRef gemm_tile_task(Gen *G, const char *name, MicroKernels full, MicroKernels edge) {
     int mr = G->g.mr, nr = G->g.nr, vl = G->g.vl;
     LLVMValueRef f = new_function(G, name, G->task_ty);
     LLVMValueRef arg = LLVMBuildBitCast(G->b, LLVMGetParam(f, 0), G->arg_ptr, "arg");
     LLVMValueRef t = LLVMGetParam(f, 1);
     /* the edge buffer, in the entry block */
-    LLVMValueRef edge = LLVMBuildAlloca(G->b, LLVMArrayType(G->T, (unsigned)(mr * nr)), "edge");
-    LLVMSetAlignment(edge, 64);
-    edge = LLVMBuildBitCast(G->b, edge, G->T_ptr, "");
+    LLVMValueRef edge_buf = LLVMBuildAlloca(G->b, LLVMArrayType(G->T, (unsigned)(mr * nr)), "edge");
+    LLVMSetAlignment(edge_buf, 64);
+    edge_buf = LLVMBuildBitCast(G->b, edge_buf, G->T_ptr, "");
     LLVMValueRef c = arg_field(G, arg, ARG_C);
     Dims d = arg_dims(G, arg);
     LLVMValueRef mcp = arg_field(G, arg, ARG_MC_PANELS), ncp = arg_field(G, arg, ARG_NC_PANELS);
@@ -385,7 +436,6 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     LLVMValueRef ip0 = mul(G, bm, mcp), ip1 = imin(G, add(G, ip0, mcp), d.mp);
     LLVMValueRef jp0 = LLVMBuildSDiv(G->b, mul(G, bn, d.np), blocks_n, "");
     LLVMValueRef jp1 = LLVMBuildSDiv(G->b, mul(G, addc(G, bn, 1), d.np), blocks_n, "");
-    LLVMTypeRef kern_ty = LLVMGlobalGetValueType(kernel);
 
     Loop lpc = loop(G, LLVMBuildSDiv(G->b, addc(G, add(G, d.k, kc_max), -1), kc_max, ""), "pc");
     LLVMValueRef k0 = mul(G, lpc.index, kc_max);
@@ -415,52 +465,34 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, LLVMValueRef kernel, LLVMV
     LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
                                       LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
     LLVMValueRef a_in = NULL; /* this row panel's A in place */
-    if (direct)
+    if (full.direct)
         a_in = at(G, arg_field(G, arg, ARG_A),
                   G->s->ta ? add(G, mul(G, k0, d.lda), row0)   /* A stored k × m */
                            : add(G, mul(G, row0, d.lda), k0)); /* A stored m × k */
+    LLVMValueRef whole_rows = LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), "");
     If f_whole = if_begin(G, whole, "whole");
-    if (direct) { /* whole row panels read A in place */
-        LLVMValueRef args[8] = {a_in, pb, kc, ctile, d.ldc, load_c, d.lda, kb};
-        LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
-    } else {
-        LLVMValueRef args[8] = {pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb};
-        LLVMBuildCall2(G->b, kern_ty, kernel, args, 8, "");
-    }
+    call_kernel(G, full, NULL, a_in, pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb);
     if_else(G, &f_whole);
-    { /* an edge tile: through the buffer, copying only C's part */
-        If f_in = if_begin(G, load_c, "edge_in");
-        {
-            Loop li = loop(G, rows, "ei");
-            LLVMValueRef from = at(G, ctile, mul(G, li.index, d.ldc));
-            LLVMValueRef to = at(G, edge, mulc(G, li.index, nr));
-            for (int v = 0; v < G->g.nv; v++)
-                store_v(G, load_v_masked(G, at(G, from, i64c(G, v * vl)), addc(G, cols, -v * vl)),
-                        at(G, to, i64c(G, v * vl)));
-            loop_end(G, &li);
-        }
-        if_else(G, &f_in);
-        if_end(G, &f_in);
-        if (direct) {
-            If f_rows = if_begin(G, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""), "rows");
-            LLVMValueRef args[8] = {a_in, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
-            LLVMBuildCall2(G->b, kern_ty, direct, args, 8, "");
-            if_else(G, &f_rows);
-            LLVMValueRef args2[8] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args2, 8, "");
-            if_end(G, &f_rows);
-        } else {
-            LLVMValueRef args[8] = {pa, pb, kc, edge, i64c(G, nr), load_c, d.lda, kb};
-            LLVMBuildCall2(G->b, kern_ty, kernel, args, 8, "");
-        }
-        Loop li = loop(G, rows, "eo");
-        LLVMValueRef from = at(G, edge, mulc(G, li.index, nr));
-        LLVMValueRef to = at(G, ctile, mul(G, li.index, d.ldc));
-        for (int v = 0; v < G->g.nv; v++)
-            store_v_masked(G, load_v(G, at(G, from, i64c(G, v * vl)), G->s->f64 ? 8 : 4),
-                           at(G, to, i64c(G, v * vl)), addc(G, cols, -v * vl));
-        loop_end(G, &li);
+    /* the last column panel, narrower: C itself when it is exactly the
+     * kernel's width with all rows, else through the buffer */
+    If f_narrow = {0}, f_exact = {0};
+    if (edge.nv) {
+        long width = (long)edge.nv * vl;
+        LLVMValueRef narrow = LLVMBuildICmp(G->b, LLVMIntSLE, cols, i64c(G, width), "");
+        f_narrow = if_begin(G, narrow, "narrow");
+        LLVMValueRef exact = LLVMBuildAnd(
+            G->b, whole_rows, LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, width), ""), "");
+        f_exact = if_begin(G, exact, "exact");
+        call_kernel(G, edge, NULL, a_in, pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb);
+        if_else(G, &f_exact);
+        edge_tile(G, edge, whole_rows, a_in, pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb, edge_buf,
+                  rows, cols);
+        if_end(G, &f_exact);
+        if_else(G, &f_narrow);
     }
+    edge_tile(G, full, whole_rows, a_in, pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb, edge_buf,
+              rows, cols);
+    if (edge.nv) if_end(G, &f_narrow);
     if_end(G, &f_whole);
     loop_end(G, &lip);
     loop_end(G, &ljp);
