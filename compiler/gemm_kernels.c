@@ -360,7 +360,6 @@ LLVMValueRef gemm_col_blocks(Gen *G, const Dims *d, LLVMValueRef mcp, LLVMValueR
     return add(G, nb, LLVMBuildZExt(G->b, more, G->i64, ""));
 }
 
-/* Phase 2's task t: block (t mod blocks_m, t / blocks_m) of tiles. */
 /* One tile: kernel k's direct variant on A in place where A is read so
  * and the tile has all mr rows (whole_rows; NULL: known), else its packed
  * one. */
@@ -412,6 +411,7 @@ static void edge_tile(Gen *G, MicroKernels k, LLVMValueRef whole_rows, LLVMValue
     loop_end(G, &li);
 }
 
+/* Phase 2's task t: block (t mod blocks_m, t / blocks_m) of tiles. */
 LLVMValueRef gemm_tile_task(Gen *G, const char *name, MicroKernels full, MicroKernels edge) {
     int mr = G->g.mr, nr = G->g.nr, vl = G->g.vl;
     LLVMValueRef f = new_function(G, name, G->task_ty);
@@ -462,14 +462,14 @@ LLVMValueRef gemm_tile_task(Gen *G, const char *name, MicroKernels full, MicroKe
     LLVMValueRef pa =
         at(G, d.a_pack, add(G, G->direct_a ? i64c(G, 0) : mul(G, row0, d.k), mulc(G, k0, mr)));
     LLVMValueRef ctile = at(G, c, add(G, mul(G, row0, d.ldc), col0));
-    LLVMValueRef whole = LLVMBuildAnd(G->b, LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), ""),
-                                      LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
+    LLVMValueRef whole_rows = LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), "");
+    LLVMValueRef whole =
+        LLVMBuildAnd(G->b, whole_rows, LLVMBuildICmp(G->b, LLVMIntEQ, cols, i64c(G, nr), ""), "");
     LLVMValueRef a_in = NULL; /* this row panel's A in place */
     if (full.direct)
         a_in = at(G, arg_field(G, arg, ARG_A),
                   G->s->ta ? add(G, mul(G, k0, d.lda), row0)   /* A stored k × m */
                            : add(G, mul(G, row0, d.lda), k0)); /* A stored m × k */
-    LLVMValueRef whole_rows = LLVMBuildICmp(G->b, LLVMIntEQ, rows, i64c(G, mr), "");
     If f_whole = if_begin(G, whole, "whole");
     call_kernel(G, full, NULL, a_in, pa, pb, kc, ctile, d.ldc, load_c, d.lda, kb);
     if_else(G, &f_whole);
