@@ -85,11 +85,9 @@ torch_run() {
             train_core=$own
         fi
         if [ "$(echo "$enc_own $enc" | awk '{print ($1<$2)}')" = 1 ]; then
-            sed -i "s/\"encode_us\": [0-9.e+-]*/\"encode_us\": $enc_own/" "$out"
-            encode_core=$own
-        else
-            sed -i "s/\"encode_us\": [0-9.e+-]*/\"encode_us\": $enc/" "$out"
+            encode_core=$own enc=$enc_own
         fi
+        sed -i "s/\"encode_us\": [0-9.e+-]*/\"encode_us\": $enc/" "$out"
     fi
     echo "$train_core $encode_core" >"$out.cores"
 }
